@@ -1,0 +1,1 @@
+"""Adapters: the ports implemented for real (TCP, SQLite, Tk) and in memory."""

@@ -1,0 +1,1 @@
+"""In-memory twins of every port: real adapters for fast tests and for embedding chinwag."""

@@ -1,0 +1,1 @@
+"""The wire: framing shared by the registry and peer protocols (see docs/protocol.md)."""

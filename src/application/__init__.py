@@ -1,0 +1,1 @@
+"""The application: ports (what chinwag needs from the world) and use cases (what it does)."""

@@ -1,0 +1,44 @@
+from enum import StrEnum
+from typing import Protocol
+
+from chinwag.domain.user import PeerAddress
+
+
+class RegistryStatus(StrEnum):
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    DISCONNECTED = "disconnected"
+
+
+class DirectoryListener(Protocol):
+    """Told by the directory when the world it sees changes."""
+
+    def presence_changed(self, online: frozenset[str]) -> None: ...
+
+    def registry_status_changed(self, status: RegistryStatus, detail: str) -> None: ...
+
+
+class Directory(Protocol):
+    """The registry, as a client sees it: who is online and where they listen.
+
+    Once signed in, an implementation keeps the registration alive on its own (heartbeats,
+    reconnecting with backoff and registering again) until :meth:`sign_out`.
+    """
+
+    async def sign_in(self, user: str, address: PeerAddress, listener: DirectoryListener) -> str:
+        """Register ``user`` as listening at ``address``; return the name as the registry spells it.
+
+        Raises ``NameTaken`` if another live session holds the name, ``RegistryUnavailable`` if
+        the registry cannot be reached.
+        """
+        ...
+
+    async def sign_out(self) -> None: ...
+
+    async def lookup(self, user: str) -> PeerAddress:
+        """Where ``user`` listens; ``UnknownUser`` if they are not online."""
+        ...
+
+    def online(self) -> frozenset[str]:
+        """Who is online now, as last pushed by the registry."""
+        ...

@@ -1,0 +1,19 @@
+from typing import Protocol
+
+from chinwag.application.ports.directory import DirectoryListener
+from chinwag.domain.message import Message
+
+
+class ChatEvents(DirectoryListener, Protocol):
+    """The output port: what the user must be told. Views and the CLI implement it.
+
+    Calls arrive on the network's event loop; a GUI must hand them to its own thread.
+    """
+
+    def message_received(self, message: Message) -> None: ...
+
+    def message_state_changed(self, message: Message) -> None:
+        """An outgoing message was created (``pending``) or changed state."""
+        ...
+
+    def error(self, code: str, text: str) -> None: ...

@@ -1,0 +1,48 @@
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+from uuid import UUID
+
+from chinwag.domain.message import Message
+from chinwag.domain.user import PeerAddress
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """What the recipient said about a batch: committed ids, and refusals with their reasons."""
+
+    acknowledged: frozenset[UUID]
+    rejected: dict[UUID, str] = field(default_factory=dict)
+
+
+class InboundHandler(Protocol):
+    """The application side of incoming peer traffic."""
+
+    async def messages_received(self, peer: str, messages: Sequence[Message]) -> Sequence[UUID]:
+        """Take messages from ``peer``; return the ids now committed (the only ones acknowledged)."""
+        ...
+
+
+class PeerTransport(Protocol):
+    """Direct connections between peers: a secure channel can later wrap this same port."""
+
+    async def listen(self, me: str, address: PeerAddress, handler: InboundHandler) -> PeerAddress:
+        """Accept peers at ``address`` (port 0 picks one) as user ``me``; return the real address.
+
+        Raises ``AddressInUse`` if the address cannot be bound.
+        """
+        ...
+
+    async def deliver(
+        self, peer: str, address: PeerAddress, messages: Sequence[Message]
+    ) -> DeliveryReport:
+        """Send ``messages`` in order to ``peer`` at ``address`` and wait for its answer.
+
+        Connections are opened on demand and reused. Raises ``PeerUnreachable`` if the peer
+        cannot be reached, is somebody else, or does not answer in time.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Stop listening and close every connection."""
+        ...

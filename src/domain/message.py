@@ -1,0 +1,104 @@
+"""Messages, their size rules and the life of their delivery state."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator
+
+from chinwag.domain.errors import InvalidMessage, InvalidStateTransition
+from chinwag.domain.user import Username
+
+MAX_BODY_BYTES = 64 * 1024
+"""The largest message body, in bytes of UTF-8. Frames on the wire are sized to carry it."""
+
+
+class MessageState(StrEnum):
+    """Where an outgoing message is on its way to the recipient.
+
+    ``pending``: committed locally, not yet written to the recipient.
+    ``sent``: written to the recipient's connection, not yet acknowledged.
+    ``delivered``: the recipient acknowledged it, which it does only after committing it.
+    ``failed``: it will not be delivered; the reason says why.
+    ``received``: the state of a message that somebody sent to us.
+    """
+
+    PENDING = "pending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    RECEIVED = "received"
+
+
+_TRANSITIONS: dict[MessageState, frozenset[MessageState]] = {
+    MessageState.PENDING: frozenset({MessageState.SENT, MessageState.DELIVERED, MessageState.FAILED}),
+    # An unacknowledged message goes back to pending when its connection drops and it is resent.
+    MessageState.SENT: frozenset({MessageState.PENDING, MessageState.DELIVERED, MessageState.FAILED}),
+    MessageState.DELIVERED: frozenset(),
+    MessageState.FAILED: frozenset({MessageState.PENDING}),
+    MessageState.RECEIVED: frozenset(),
+}
+
+
+def can_transition(current: MessageState, new: MessageState) -> bool:
+    """Whether a message may move from ``current`` to ``new``."""
+    return new in _TRANSITIONS[current]
+
+
+def validate_body(body: str) -> str:
+    """Return ``body`` unchanged if it may be sent, else raise :class:`InvalidMessage`.
+
+    Bodies are kept exactly as typed (newlines, emoji, right-to-left text) but must contain
+    something visible, encode as UTF-8 (no lone surrogates) and fit in :data:`MAX_BODY_BYTES`.
+    """
+    if not body.strip():
+        raise InvalidMessage("a message cannot be empty")
+    try:
+        size = len(body.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise InvalidMessage("a message must be valid Unicode text") from exc
+    if size > MAX_BODY_BYTES:
+        raise InvalidMessage(
+            f"a message is at most {MAX_BODY_BYTES} bytes of UTF-8; this one has {size}"
+        )
+    if "\x00" in body:
+        raise InvalidMessage("a message cannot contain NUL characters")
+    return body
+
+
+class Message(BaseModel):
+    """One message of a conversation, as stored by both its sender and its recipient."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: UUID
+    conversation_id: UUID
+    sender: Username
+    recipient: Username
+    body: str
+    sent_at: AwareDatetime
+    state: MessageState
+    reason: str | None = None
+
+    @field_validator("body")
+    @classmethod
+    def _body_rules(cls, body: str) -> str:
+        return validate_body(body)
+
+    def is_outgoing_for(self, user: str) -> bool:
+        return self.sender == user
+
+    def with_state(self, new: MessageState, reason: str | None = None) -> Message:
+        """This message in state ``new``, or :class:`InvalidStateTransition` if that is not a move."""
+        if not can_transition(self.state, new):
+            raise InvalidStateTransition(f"a {self.state} message cannot become {new}")
+        return self.model_copy(update={"state": new, "reason": reason})
+
+
+def utc(moment: datetime) -> datetime:
+    """``moment`` as an aware UTC datetime; naive datetimes are refused, never guessed."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetimes are not allowed; chinwag keeps time in UTC")
+    return moment.astimezone(UTC)
