@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import lru_cache
 from uuid import UUID, uuid5
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -16,6 +17,7 @@ class ConversationKind(StrEnum):
     DIRECT = "direct"
 
 
+@lru_cache(maxsize=4096)
 def direct_conversation_id(a: str, b: str) -> UUID:
     """The id of the direct conversation between ``a`` and ``b``.
 

@@ -5,7 +5,7 @@ so the same refusal reads the same in the registry protocol, the peer protocol a
 """
 
 
-class DomainError(Exception):
+class DomainError(ValueError):
     """Base class of every rule the domain refuses to break."""
 
     code = "invalid"

@@ -33,9 +33,13 @@ class MessageState(StrEnum):
 
 
 _TRANSITIONS: dict[MessageState, frozenset[MessageState]] = {
-    MessageState.PENDING: frozenset({MessageState.SENT, MessageState.DELIVERED, MessageState.FAILED}),
+    MessageState.PENDING: frozenset(
+        {MessageState.SENT, MessageState.DELIVERED, MessageState.FAILED}
+    ),
     # An unacknowledged message goes back to pending when its connection drops and it is resent.
-    MessageState.SENT: frozenset({MessageState.PENDING, MessageState.DELIVERED, MessageState.FAILED}),
+    MessageState.SENT: frozenset(
+        {MessageState.PENDING, MessageState.DELIVERED, MessageState.FAILED}
+    ),
     MessageState.DELIVERED: frozenset(),
     MessageState.FAILED: frozenset({MessageState.PENDING}),
     MessageState.RECEIVED: frozenset(),
@@ -91,7 +95,7 @@ class Message(BaseModel):
         return self.sender == user
 
     def with_state(self, new: MessageState, reason: str | None = None) -> Message:
-        """This message in state ``new``, or :class:`InvalidStateTransition` if that is not a move."""
+        """This message in state ``new``; :class:`InvalidStateTransition` if that is no move."""
         if not can_transition(self.state, new):
             raise InvalidStateTransition(f"a {self.state} message cannot become {new}")
         return self.model_copy(update={"state": new, "reason": reason})

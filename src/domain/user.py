@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
 from typing import Annotated
 
 from precis_i18n import get_profile
@@ -16,6 +17,7 @@ MAX_USERNAME_LENGTH = 32
 _PROFILE = get_profile("UsernameCaseMapped")
 
 
+@lru_cache(maxsize=4096)
 def normalize_username(raw: str) -> str:
     """Return the one canonical spelling of a username, or raise :class:`InvalidUsername`.
 
@@ -23,6 +25,8 @@ def normalize_username(raw: str) -> str:
     letters, digits and printable ASCII symbols, no spaces, no control, format or bidi-override
     characters, and the bidi rule for right-to-left names. So ``Alice`` and ``ALICE`` are one user,
     and ``"alice\\u202e"`` is refused rather than rendered backwards.
+
+    Results are cached: the same few names are checked for every message on the wire.
     """
     if not isinstance(raw, str):
         raise InvalidUsername("a username must be text")
@@ -39,7 +43,8 @@ def normalize_username(raw: str) -> str:
     if len(name) > MAX_USERNAME_LENGTH:
         raise InvalidUsername(f"a username has at most {MAX_USERNAME_LENGTH} characters")
     scripts = _letter_scripts(name)
-    if len(scripts - _SCRIPTS_THAT_MIX) > 1 or (scripts & _SCRIPTS_THAT_MIX and scripts - _SCRIPTS_THAT_MIX - {"LATIN"}):
+    others = scripts - _SCRIPTS_THAT_MIX
+    if len(others) > 1 or (others != scripts and others - {"LATIN"}):
         raise InvalidUsername(
             f"{_printable(name)!r} mixes letters of different scripts "
             f"({', '.join(sorted(scripts)).lower()}), which lets one name pose as another"
@@ -86,7 +91,7 @@ class PeerAddress(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     host: str = Field(min_length=1, max_length=255)
-    port: int = Field(ge=1, le=65535)
+    port: int = Field(ge=0, le=65535, description="0 asks for any free port when listening")
 
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host

@@ -19,7 +19,7 @@ class InboundHandler(Protocol):
     """The application side of incoming peer traffic."""
 
     async def messages_received(self, peer: str, messages: Sequence[Message]) -> Sequence[UUID]:
-        """Take messages from ``peer``; return the ids now committed (the only ones acknowledged)."""
+        """Take messages from ``peer``; return the ids now committed (only those are acked)."""
         ...
 
 

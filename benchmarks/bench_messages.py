@@ -1,0 +1,158 @@
+"""End-to-end message throughput between two real peers.
+
+Each peer is its own process with the real adapters (TCP transport, SQLite history, TCP registry
+client); a registry runs as a third process. The sender sends N messages as fast as the use case
+accepts them; a message counts once the receiver has committed it and the sender has recorded its
+acknowledgement (state ``delivered`` committed). Run: ``python benchmarks/bench_messages.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import sys
+import tempfile
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from chinwag.application.ports.directory import RegistryStatus
+from chinwag.domain.message import Message, MessageState
+from chinwag.domain.user import PeerAddress
+from chinwag.entrypoints.container import Container, close_storage
+from tests.processes import RegistryProcess
+
+
+class Counter:
+    """An output port that only counts, so the figure measures chinwag, not printing."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.delivered = 0
+        self.failed = 0
+        self.online: frozenset[str] = frozenset()
+        self.changed = asyncio.Event()
+
+    def message_received(self, message: Message) -> None:
+        self.received += 1
+        self.changed.set()
+
+    def message_state_changed(self, message: Message) -> None:
+        if message.state is MessageState.DELIVERED:
+            self.delivered += 1
+            self.changed.set()
+        elif message.state is MessageState.FAILED:
+            self.failed += 1
+            self.changed.set()
+
+    def presence_changed(self, online: frozenset[str]) -> None:
+        self.online = online
+        self.changed.set()
+
+    def registry_status_changed(self, status: RegistryStatus, detail: str) -> None:
+        pass
+
+    def error(self, code: str, text: str) -> None:
+        print(f"error {code}: {text}", file=sys.stderr)
+
+    async def until(self, condition: object, timeout: float = 120) -> None:
+        async with asyncio.timeout(timeout):
+            while not condition():  # type: ignore[operator]
+                self.changed.clear()
+                await self.changed.wait()
+
+
+def make_client(folder: Path, registry_port: int, synchronous: str, events: Counter) -> Container:
+    container = Container(events=events)
+    container.config.from_dict(
+        {
+            "core": {"log_level": "WARNING"},
+            "adapters": {
+                "database_path": folder / "history.sqlite3",
+                "synchronous": synchronous,
+                "registry_host": "127.0.0.1",
+                "registry_port": registry_port,
+                "session": folder.name,
+            },
+        }
+    )
+    return container
+
+
+def receiver(folder: str, port: int, synchronous: str, expected: int, pipe: Connection) -> None:
+    async def main() -> None:
+        events = Counter()
+        container = make_client(Path(folder), port, synchronous, events)
+        await container.use_cases.sign_in().execute("bob", PeerAddress(host="127.0.0.1", port=0))
+        pipe.send("ready")
+        await events.until(lambda: events.received >= expected, timeout=300)
+        pipe.send(events.received)
+        pipe.recv()
+        await container.use_cases.sign_out().execute()
+        close_storage(container)
+
+    asyncio.run(main())
+
+
+async def send_all(folder: Path, port: int, synchronous: str, count: int) -> float:
+    events = Counter()
+    container = make_client(folder, port, synchronous, events)
+    use = container.use_cases
+    await use.sign_in().execute("alice", PeerAddress(host="127.0.0.1", port=0))
+    await events.until(lambda: "bob" in events.online)
+    send = use.send_message()
+    body = "x" * 100
+    started = time.perf_counter()
+    window = 2048
+    for offset in range(0, count, window):
+        await asyncio.gather(
+            *(send.execute("bob", body) for _ in range(min(window, count - offset)))
+        )
+    await events.until(lambda: events.delivered + events.failed >= count, timeout=300)
+    elapsed = time.perf_counter() - started
+    if events.failed:
+        print(f"  {events.failed} messages failed", file=sys.stderr)
+    await use.sign_out().execute()
+    close_storage(container)
+    return elapsed
+
+
+def run(count: int, synchronous: str) -> float:
+    registry = RegistryProcess()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            ours, theirs = mp.Pipe()
+            peer = mp.get_context("spawn").Process(
+                target=receiver, args=(f"{tmp}/bob", registry.port, synchronous, count, theirs)
+            )
+            peer.start()
+            assert ours.poll(30) and ours.recv() == "ready"
+            elapsed = asyncio.run(send_all(Path(tmp) / "alice", registry.port, synchronous, count))
+            assert ours.poll(60)
+            received = ours.recv()
+            ours.send("stop")
+            peer.join(30)
+            assert received == count, f"receiver stored {received} of {count}"
+            return count / elapsed
+    finally:
+        registry.kill()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=20_000)
+    args = parser.parse_args()
+    for synchronous in ("FULL", "NORMAL"):
+        rate = run(args.messages, synchronous)
+        print(
+            f"end-to-end messages/s (sent, stored on both sides, acknowledged; "
+            f"synchronous={synchronous}): {rate:,.0f}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The terminal client: JSON-lines and friendly text front ends over the same use cases."""

@@ -1,0 +1,158 @@
+"""What the terminal client prints: the ``ChatEvents`` port plus answers to commands.
+
+:class:`JsonOutput` writes one JSON object per line, flushed at once (for scripts and tests);
+:class:`TextOutput` writes lines for people. Both write to stdout only; logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol, TextIO
+
+from chinwag.application.ports.directory import RegistryStatus
+from chinwag.domain.message import Message, MessageState
+from chinwag.domain.user import PeerAddress
+
+
+class ConsoleOutput(Protocol):
+    """The events port, and the answers the console commands print."""
+
+    def message_received(self, message: Message) -> None: ...
+    def message_state_changed(self, message: Message) -> None: ...
+    def presence_changed(self, online: frozenset[str]) -> None: ...
+    def registry_status_changed(self, status: RegistryStatus, detail: str) -> None: ...
+    def error(self, code: str, text: str) -> None: ...
+    def ready(self, user: str, listen: PeerAddress) -> None: ...
+    def online(self, online: Sequence[str]) -> None: ...
+    def history(self, with_user: str, messages: Sequence[Message]) -> None: ...
+    def search(self, text: str, messages: Sequence[Message]) -> None: ...
+    def info(self, text: str) -> None: ...
+
+
+def message_fields(message: Message) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "id": str(message.id),
+        "from": message.sender,
+        "to": message.recipient,
+        "body": message.body,
+        "sent_at": message.sent_at.isoformat(),
+        "state": message.state.value,
+    }
+    if message.reason:
+        fields["reason"] = message.reason
+    return fields
+
+
+class JsonOutput:
+    """One JSON event per line (see README, "chinwag-cli --json")."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def _emit(self, event: str, **fields: Any) -> None:
+        self._stream.write(json.dumps({"event": event, **fields}, ensure_ascii=False) + "\n")
+        self._stream.flush()
+
+    def message_received(self, message: Message) -> None:
+        self._emit("message", **message_fields(message))
+
+    def message_state_changed(self, message: Message) -> None:
+        fields: dict[str, Any] = {
+            "id": str(message.id),
+            "to": message.recipient,
+            "state": message.state.value,
+        }
+        if message.state is MessageState.FAILED:
+            fields["reason"] = message.reason or "unknown"
+        self._emit("status", **fields)
+
+    def presence_changed(self, online: frozenset[str]) -> None:
+        self.online(sorted(online))
+
+    def registry_status_changed(self, status: RegistryStatus, detail: str) -> None:
+        self._emit("registry", status=status.value, detail=detail)
+
+    def error(self, code: str, text: str) -> None:
+        self._emit("error", code=code, message=text)
+
+    def ready(self, user: str, listen: PeerAddress) -> None:
+        self._emit("ready", user=user, listen=str(listen))
+
+    def online(self, online: Sequence[str]) -> None:
+        self._emit("presence", online=list(online))
+
+    def history(self, with_user: str, messages: Sequence[Message]) -> None:
+        self._emit("history", **{"with": with_user}, messages=[message_fields(m) for m in messages])
+
+    def search(self, text: str, messages: Sequence[Message]) -> None:
+        self._emit("search", text=text, messages=[message_fields(m) for m in messages])
+
+    def info(self, text: str) -> None:
+        self._emit("info", message=text)
+
+
+class TextOutput:
+    """Readable lines for a person at a terminal."""
+
+    def __init__(self, stream: TextIO, me: str = "") -> None:
+        self._stream = stream
+        self.me = me
+
+    def _line(self, text: str) -> None:
+        self._stream.write(text + "\n")
+        self._stream.flush()
+
+    def _format(self, message: Message) -> str:
+        when = _local_time(message.sent_at)
+        who = "you" if message.sender == self.me else message.sender
+        arrow = f" → {message.recipient}" if message.sender == self.me else ""
+        body = message.body.replace("\n", "\n        ")
+        return f"[{when}] {who}{arrow}: {body}"
+
+    def message_received(self, message: Message) -> None:
+        self._line(self._format(message))
+
+    def message_state_changed(self, message: Message) -> None:
+        if message.state is MessageState.PENDING and message.reason is None:
+            return
+        if message.state is MessageState.DELIVERED:
+            self._line(f"        ✓ delivered to {message.recipient}")
+        elif message.state is MessageState.FAILED:
+            self._line(f"        ✗ not delivered to {message.recipient}: {message.reason}")
+
+    def presence_changed(self, online: frozenset[str]) -> None:
+        self.online(sorted(online))
+
+    def registry_status_changed(self, status: RegistryStatus, detail: str) -> None:
+        self._line(f"* registry {status.value}: {detail}")
+
+    def error(self, code: str, text: str) -> None:
+        self._line(f"! {text} ({code})")
+
+    def ready(self, user: str, listen: PeerAddress) -> None:
+        self.me = user
+        self._line(f"* signed in as {user}, accepting peers on {listen}. Type /help for commands.")
+
+    def online(self, online: Sequence[str]) -> None:
+        others = [name for name in online if name != self.me]
+        self._line("* online: " + (", ".join(others) if others else "nobody else yet"))
+
+    def history(self, with_user: str, messages: Sequence[Message]) -> None:
+        if not messages:
+            self._line(f"* no history with {with_user}")
+        for message in messages:
+            self._line(self._format(message))
+
+    def search(self, text: str, messages: Sequence[Message]) -> None:
+        self._line(f"* {len(messages)} message(s) match {text!r}")
+        for message in messages:
+            self._line(self._format(message))
+
+    def info(self, text: str) -> None:
+        self._line(text)
+
+
+def _local_time(moment: datetime) -> str:
+    return moment.astimezone().strftime("%H:%M")

@@ -1,0 +1,90 @@
+"""An in-memory registry shared by in-memory directories: presence and lookups without sockets."""
+
+from __future__ import annotations
+
+from chinwag.application.errors import NameTaken, RegistryUnavailable, UnknownUser
+from chinwag.application.ports.directory import DirectoryListener, RegistryStatus
+from chinwag.domain.user import PeerAddress, normalize_username
+
+
+class InMemoryRegistry:
+    """What a registry server knows: who is online, where, and who to tell about changes."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[PeerAddress, InMemoryDirectory]] = {}
+        self.available = True
+
+    def online(self) -> frozenset[str]:
+        return frozenset(self._entries)
+
+    def register(self, user: str, address: PeerAddress, directory: InMemoryDirectory) -> None:
+        self._check_available()
+        holder = self._entries.get(user)
+        if holder is not None and holder[1] is not directory:
+            raise NameTaken(f"{user} is already signed in elsewhere")
+        self._entries[user] = (address, directory)
+        self._broadcast()
+
+    def unregister(self, user: str) -> None:
+        if self._entries.pop(user, None) is not None:
+            self._broadcast()
+
+    def lookup(self, user: str) -> PeerAddress:
+        self._check_available()
+        entry = self._entries.get(user)
+        if entry is None:
+            raise UnknownUser(f"{user} is not online")
+        return entry[0]
+
+    def _check_available(self) -> None:
+        if not self.available:
+            raise RegistryUnavailable("the in-memory registry is down")
+
+    def _broadcast(self) -> None:
+        online = self.online()
+        for _, directory in list(self._entries.values()):
+            directory.presence_pushed(online)
+
+
+class InMemoryDirectory:
+    """The ``Directory`` port over an :class:`InMemoryRegistry`."""
+
+    def __init__(self, registry: InMemoryRegistry) -> None:
+        self._registry = registry
+        self._user: str | None = None
+        self._listener: DirectoryListener | None = None
+        self._online: frozenset[str] = frozenset()
+
+    async def sign_in(self, user: str, address: PeerAddress, listener: DirectoryListener) -> str:
+        name = normalize_username(user)
+        self._listener = listener
+        self._user = name
+        try:
+            self._registry.register(name, address, self)
+        except BaseException:
+            self._user = None
+            self._listener = None
+            raise
+        listener.registry_status_changed(RegistryStatus.CONNECTED, "in-memory registry")
+        return name
+
+    async def sign_out(self) -> None:
+        if self._user is not None:
+            self._registry.unregister(self._user)
+        if self._listener is not None:
+            self._listener.registry_status_changed(RegistryStatus.DISCONNECTED, "signed out")
+        self._user = None
+        self._listener = None
+        self._online = frozenset()
+
+    async def lookup(self, user: str) -> PeerAddress:
+        return self._registry.lookup(normalize_username(user))
+
+    def online(self) -> frozenset[str]:
+        return self._online
+
+    def presence_pushed(self, online: frozenset[str]) -> None:
+        if online != self._online:
+            self._online = online
+            if self._listener is not None:
+                self._listener.presence_changed(online)

@@ -1,0 +1,53 @@
+"""An output port that remembers what the user was told, for tests and embedders."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from chinwag.application.ports.directory import RegistryStatus
+from chinwag.domain.message import Message
+
+
+@dataclass
+class RecordingEvents:
+    """Every event, in order, in plain lists; :meth:`wait_for` waits on a condition."""
+
+    received: list[Message] = field(default_factory=list)
+    states: list[Message] = field(default_factory=list)
+    presence: list[frozenset[str]] = field(default_factory=list)
+    statuses: list[tuple[RegistryStatus, str]] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def message_received(self, message: Message) -> None:
+        self.received.append(message)
+        self._changed.set()
+
+    def message_state_changed(self, message: Message) -> None:
+        self.states.append(message)
+        self._changed.set()
+
+    def presence_changed(self, online: frozenset[str]) -> None:
+        self.presence.append(online)
+        self._changed.set()
+
+    def registry_status_changed(self, status: RegistryStatus, detail: str) -> None:
+        self.statuses.append((status, detail))
+        self._changed.set()
+
+    def error(self, code: str, text: str) -> None:
+        self.errors.append((code, text))
+        self._changed.set()
+
+    def latest_state(self, message_id: object) -> Message | None:
+        return next((m for m in reversed(self.states) if m.id == message_id), None)
+
+    async def wait_for(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Wait until ``condition()`` holds, re-checking after every event; TimeoutError after
+        ``timeout`` seconds."""
+        async with asyncio.timeout(timeout):
+            while not condition():
+                self._changed.clear()
+                await self._changed.wait()

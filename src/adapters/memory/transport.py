@@ -1,0 +1,66 @@
+"""An in-memory network shared by in-memory transports: peers deliver by calling each other."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from chinwag.application.errors import AddressInUse, PeerUnreachable
+from chinwag.application.ports.peer_transport import DeliveryReport, InboundHandler
+from chinwag.domain.message import Message
+from chinwag.domain.user import PeerAddress
+
+
+class InMemoryNetwork:
+    """Addresses to listening peers. ``port=0`` picks the next free port, as the kernel would."""
+
+    def __init__(self) -> None:
+        self._listeners: dict[PeerAddress, tuple[str, InboundHandler]] = {}
+        self._next_port = 40000
+
+    def bind(self, me: str, address: PeerAddress | None, handler: InboundHandler) -> PeerAddress:
+        if address is None:
+            self._next_port += 1
+            address = PeerAddress(host="memory", port=self._next_port)
+        if address in self._listeners:
+            raise AddressInUse(f"{address} is in use")
+        self._listeners[address] = (me, handler)
+        return address
+
+    def unbind(self, address: PeerAddress) -> None:
+        self._listeners.pop(address, None)
+
+    def find(self, address: PeerAddress) -> tuple[str, InboundHandler]:
+        try:
+            return self._listeners[address]
+        except KeyError:
+            raise PeerUnreachable(f"nobody listens at {address}") from None
+
+
+class InMemoryTransport:
+    """The ``PeerTransport`` port over an :class:`InMemoryNetwork`."""
+
+    def __init__(self, network: InMemoryNetwork) -> None:
+        self._network = network
+        self._address: PeerAddress | None = None
+        self._me = ""
+
+    async def listen(self, me: str, address: PeerAddress, handler: InboundHandler) -> PeerAddress:
+        wanted = None if address.port == 0 else address
+        self._address = self._network.bind(me, wanted, handler)
+        self._me = me
+        return self._address
+
+    async def deliver(
+        self, peer: str, address: PeerAddress, messages: Sequence[Message]
+    ) -> DeliveryReport:
+        owner, handler = self._network.find(address)
+        if owner != peer:
+            raise PeerUnreachable(f"{address} is {owner}, not {peer}")
+        acknowledged = frozenset(await handler.messages_received(self._me, messages))
+        rejected = {m.id: "the recipient refused it" for m in messages if m.id not in acknowledged}
+        return DeliveryReport(acknowledged=acknowledged, rejected=rejected)
+
+    async def close(self) -> None:
+        if self._address is not None:
+            self._network.unbind(self._address)
+            self._address = None

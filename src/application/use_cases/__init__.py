@@ -1,0 +1,19 @@
+"""One use case per module, each with one public method ``execute``."""
+
+from chinwag.application.use_cases.load_history import LoadHistory
+from chinwag.application.use_cases.receive_messages import ReceiveMessages
+from chinwag.application.use_cases.search_history import SearchHistory
+from chinwag.application.use_cases.send_message import SendMessage
+from chinwag.application.use_cases.sign_in import SignIn
+from chinwag.application.use_cases.sign_out import SignOut
+from chinwag.application.use_cases.who_is_online import WhoIsOnline
+
+__all__ = [
+    "LoadHistory",
+    "ReceiveMessages",
+    "SearchHistory",
+    "SendMessage",
+    "SignIn",
+    "SignOut",
+    "WhoIsOnline",
+]

@@ -1,0 +1,60 @@
+"""Small helpers shared by the console scripts: logging, addresses, clear start-up failures."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class StartupError(Exception):
+    """A reason not to start, said in one line, with the exit code to use."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def configure_logging(level: str) -> Iterator[None]:
+    """Log to stderr (stdout belongs to the program's output) until the resource is shut down."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+
+
+def log_level(text: str) -> str:
+    """An argparse type: a logging level name, any case."""
+    level = text.upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"log level must be one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def parse_address(text: str, *, default_port: int | None = None) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT`` for IPv6) as a pair; ``ValueError`` with a clear message."""
+    text = text.strip()
+    host, sep, port_text = text.rpartition(":")
+    if not sep:
+        if default_port is None:
+            raise ValueError(f"{text!r} is not HOST:PORT")
+        host, port_text = text, str(default_port)
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not host:
+        raise ValueError(f"{text!r} has no host")
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ValueError(f"{text!r}: port {port_text!r} is not a number") from None
+    if not 0 <= port <= 65535:
+        raise ValueError(f"{text!r}: port must be between 0 and 65535")
+    return host, port

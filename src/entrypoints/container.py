@@ -1,0 +1,145 @@
+"""The composition root: one dependency-injector container wiring ports to adapters.
+
+``Core`` holds configuration and logging, ``RealAdapters`` the TCP, SQLite and system adapters,
+``UseCases`` the application. Tests and embedders swap every adapter for its in-memory twin with
+one override::
+
+    container.adapters.override(memory_adapters(registry, network))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from dependency_injector import containers, providers
+
+from chinwag.adapters.memory.clock import ManualClock
+from chinwag.adapters.memory.directory import InMemoryDirectory, InMemoryRegistry
+from chinwag.adapters.memory.repositories import (
+    InMemoryConversationRepository,
+    InMemoryMessageRepository,
+)
+from chinwag.adapters.memory.transport import InMemoryNetwork, InMemoryTransport
+from chinwag.adapters.registry.client import RegistryDirectory
+from chinwag.adapters.sqlite.conversations import SqliteConversationRepository
+from chinwag.adapters.sqlite.database import Database
+from chinwag.adapters.sqlite.messages import SqliteMessageRepository
+from chinwag.adapters.system import RandomIds, SystemClock
+from chinwag.adapters.transport.tcp import TcpPeerTransport
+from chinwag.application.conversations import ConversationLedger
+from chinwag.application.delivery import Courier
+from chinwag.application.session import Session
+from chinwag.application.use_cases import (
+    LoadHistory,
+    ReceiveMessages,
+    SearchHistory,
+    SendMessage,
+    SignIn,
+    SignOut,
+    WhoIsOnline,
+)
+from chinwag.entrypoints.common import configure_logging
+
+
+def open_database(path: Path, synchronous: str) -> Iterator[Database]:
+    database = Database(path, synchronous=synchronous)
+    try:
+        yield database
+    finally:
+        database.close()
+
+
+class Core(containers.DeclarativeContainer):
+    config = providers.Configuration()
+    logging = providers.Resource(configure_logging, level=config.log_level)
+
+
+class RealAdapters(containers.DeclarativeContainer):
+    """TCP registry client and transport, SQLite history, the system clock and random ids."""
+
+    config = providers.Configuration()
+    clock = providers.Singleton(SystemClock)
+    ids = providers.Singleton(RandomIds)
+    database = providers.Resource(
+        open_database, path=config.database_path, synchronous=config.synchronous
+    )
+    messages = providers.Singleton(SqliteMessageRepository, database)
+    conversations = providers.Singleton(SqliteConversationRepository, database)
+    directory = providers.Singleton(
+        RegistryDirectory,
+        host=config.registry_host,
+        port=config.registry_port.as_int(),
+        session=config.session,
+    )
+    transport = providers.Singleton(TcpPeerTransport)
+
+
+class MemoryAdapters(containers.DeclarativeContainer):
+    """The in-memory twins, under the same names. The shared registry and network are given in
+    ``config`` (see :func:`memory_adapters`) so that several clients can meet."""
+
+    config = providers.Configuration()
+    clock = providers.Singleton(ManualClock)
+    ids = providers.Singleton(RandomIds)
+    database: providers.Provider[None] = providers.Object(None)
+    messages = providers.Singleton(InMemoryMessageRepository)
+    conversations = providers.Singleton(InMemoryConversationRepository, messages)
+    directory = providers.Singleton(InMemoryDirectory, config.registry)
+    transport = providers.Singleton(InMemoryTransport, config.network)
+
+
+def memory_adapters(registry: InMemoryRegistry, network: InMemoryNetwork) -> MemoryAdapters:
+    """A set of in-memory adapters for one client that meets others on ``registry``/``network``."""
+    adapters = MemoryAdapters()
+    adapters.config.from_dict({"registry": registry, "network": network})
+    return adapters
+
+
+class UseCases(containers.DeclarativeContainer):
+    adapters = providers.DependenciesContainer()
+    events: providers.Dependency[Any] = providers.Dependency()
+
+    session = providers.Singleton(Session)
+    ledger = providers.Singleton(ConversationLedger, adapters.conversations)
+    courier = providers.Singleton(
+        Courier, adapters.directory, adapters.transport, adapters.messages, events
+    )
+    receive_messages = providers.Singleton(
+        ReceiveMessages, session, adapters.messages, ledger, events
+    )
+    sign_in = providers.Factory(
+        SignIn, session, adapters.directory, adapters.transport, receive_messages, events
+    )
+    sign_out = providers.Factory(SignOut, session, adapters.directory, adapters.transport, courier)
+    who_is_online = providers.Factory(WhoIsOnline, session, adapters.directory)
+    send_message = providers.Factory(
+        SendMessage,
+        session,
+        adapters.directory,
+        adapters.messages,
+        ledger,
+        courier,
+        events,
+        adapters.clock,
+        adapters.ids,
+    )
+    load_history = providers.Factory(LoadHistory, session, adapters.messages)
+    search_history = providers.Factory(SearchHistory, session, adapters.messages)
+
+
+class Container(containers.DeclarativeContainer):
+    """Everything one chinwag client needs. ``events`` (the output port) is given by the caller:
+    the CLI's printer, the GUI's presenter, or a test's recorder."""
+
+    config = providers.Configuration(strict=True)
+    events: providers.Dependency[Any] = providers.Dependency()
+    core = providers.Container(Core, config=config.core)
+    adapters = providers.Container(RealAdapters, config=config.adapters)
+    use_cases = providers.Container(UseCases, adapters=adapters, events=events)
+
+
+def close_storage(container: Container) -> None:
+    """Close what the adapters opened (the history database); safe to call twice."""
+    container.adapters().shutdown_resources()

@@ -1,0 +1,141 @@
+"""Whole processes: a real registry and real ``chinwag-cli --json`` clients talking over TCP."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.processes import CliProcess, RegistryProcess
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+
+
+@pytest.fixture
+def registry() -> Iterator[RegistryProcess]:
+    process = RegistryProcess()
+    yield process
+    process.kill()
+
+
+@pytest.fixture
+def clients(tmp_path: Path, registry: RegistryProcess) -> Iterator[list[CliProcess]]:
+    started: list[CliProcess] = []
+    yield started
+    for client in started:
+        client.kill()
+
+
+def start(
+    clients: list[CliProcess], user: str, registry: RegistryProcess, data: Path
+) -> CliProcess:
+    client = CliProcess(user, registry.address, data)
+    clients.append(client)
+    client.wait_event("ready", user=user)
+    return client
+
+
+def test_two_clients_chat_both_ways_and_keep_history_across_restarts(
+    tmp_path: Path, registry: RegistryProcess, clients: list[CliProcess]
+) -> None:
+    alice = start(clients, "alice", registry, tmp_path / "a")
+    bob = start(clients, "bob", registry, tmp_path / "b")
+    alice.wait_online("alice", "bob")
+    bob.wait_online("alice", "bob")
+
+    alice.send(cmd="send", to="bob", body="hi bob")
+    pending = alice.wait_event("status", state="pending")
+    assert pending["to"] == "bob"
+    got = bob.wait_event("message", body="hi bob")
+    assert got["from"] == "alice" and got["to"] == "bob" and got["id"] == pending["id"]
+    alice.wait_event("status", id=pending["id"], state="delivered")
+
+    bob.send(cmd="send", to="alice", body="hello alice")
+    reply = alice.wait_event("message", body="hello alice")
+    bob.wait_event("status", id=reply["id"], state="delivered")
+
+    assert alice.quit() == 0
+    assert bob.quit() == 0
+    alice = start(clients, "alice", registry, tmp_path / "a")
+    bob = start(clients, "bob", registry, tmp_path / "b")
+    for client, peer in ((alice, "bob"), (bob, "alice")):
+        client.send(cmd="history", **{"with": peer}, limit=10)
+        history = client.wait_event("history")
+        assert [m["body"] for m in history["messages"]] == ["hi bob", "hello alice"]
+        assert [m["from"] for m in history["messages"]] == ["alice", "bob"]
+
+
+def test_unicode_round_trips_exactly_between_processes(
+    tmp_path: Path, registry: RegistryProcess, clients: list[CliProcess]
+) -> None:
+    alice = start(clients, "alice", registry, tmp_path / "a")
+    bob = start(clients, "bob", registry, tmp_path / "b")
+    alice.wait_online("bob")
+    bodies = ["emoji 😀🎉👩‍👩‍👧", "עברית ומילים", "first\nsecond\n", "λ" * 5_000 + "x" * 5_000]
+    for body in bodies:
+        alice.send(cmd="send", to="bob", body=body)
+    bob.wait_for(lambda e: e.get("event") == "message" and e["body"] == bodies[-1])
+    received = [e["body"] for e in bob.events if e.get("event") == "message"]
+    assert received == bodies
+    bob.send(cmd="search", text="עברית")
+    found = bob.wait_event("search")
+    assert [m["body"] for m in found["messages"]] == [bodies[1]]
+
+
+def test_clear_errors_for_unknown_user_taken_name_and_bad_commands(
+    tmp_path: Path, registry: RegistryProcess, clients: list[CliProcess]
+) -> None:
+    alice = start(clients, "alice", registry, tmp_path / "a")
+    alice.send(cmd="send", to="nobody", body="hello?")
+    assert "nobody" in alice.wait_event("error", code="unknown_user")["message"]
+    alice.send(cmd="fly")
+    alice.wait_event("error", code="bad_command")
+    assert alice.proc.stdin is not None
+    alice.proc.stdin.write("this is not json\n")
+    alice.proc.stdin.flush()
+    assert alice.count("error", code="bad_command") >= 1
+    alice.wait_for(lambda e: e.get("event") == "error" and "json" in e["message"].lower())
+
+    impostor = CliProcess("ALICE", registry.address, tmp_path / "elsewhere")
+    clients.append(impostor)
+    impostor.wait_event("error", code="name_taken")
+    assert impostor.proc.wait(15) != 0
+    alice.send(cmd="who")
+    alice.wait_online("alice")
+
+
+def test_clients_recover_on_their_own_when_the_registry_restarts(
+    tmp_path: Path, registry: RegistryProcess, clients: list[CliProcess]
+) -> None:
+    alice = start(clients, "alice", registry, tmp_path / "a")
+    bob = start(clients, "bob", registry, tmp_path / "b")
+    alice.wait_online("bob")
+    mark = alice.mark()
+    registry.kill()
+    alice.wait_event("registry", status="reconnecting", since=mark)
+    restarted = RegistryProcess(port=registry.port)
+    try:
+        alice.wait_event("registry", status="connected", timeout=30, since=mark)
+        alice.wait_online("alice", "bob", timeout=30, since=mark)
+        alice.send(cmd="send", to="bob", body="still here?")
+        bob.wait_event("message", body="still here?")
+    finally:
+        restarted.kill()
+
+
+def test_the_registry_keeps_serving_while_a_third_connection_sends_garbage(
+    tmp_path: Path, registry: RegistryProcess, clients: list[CliProcess]
+) -> None:
+    alice = start(clients, "alice", registry, tmp_path / "a")
+    with socket.create_connection((registry.host, registry.port), timeout=5) as vandal:
+        vandal.sendall(b"\x00\x00\x00\x05hello" + b"\xff" * 64 + b"GET / HTTP/1.1\r\n\r\n")
+        bob = start(clients, "bob", registry, tmp_path / "b")
+        alice.wait_online("bob")
+        alice.send(cmd="send", to="bob", body="through the noise")
+        bob.wait_event("message", body="through the noise")
+        with socket.create_connection((registry.host, registry.port), timeout=5) as huge:
+            huge.sendall(b"\xff\xff\xff\xff")
+            bob.send(cmd="send", to="alice", body="still fine")
+            alice.wait_event("message", body="still fine")

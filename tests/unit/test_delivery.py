@@ -1,0 +1,188 @@
+"""The courier and the receive rule, with hand-written fakes around the in-memory twins."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from uuid import UUID
+
+import pytest
+
+from chinwag.adapters.memory.directory import InMemoryDirectory, InMemoryRegistry
+from chinwag.adapters.memory.events import RecordingEvents
+from chinwag.adapters.memory.repositories import (
+    InMemoryConversationRepository,
+    InMemoryMessageRepository,
+)
+from chinwag.application.conversations import ConversationLedger
+from chinwag.application.delivery import Courier, CourierSettings
+from chinwag.application.errors import PeerUnreachable
+from chinwag.application.ports.message_repository import StateChange
+from chinwag.application.ports.peer_transport import DeliveryReport
+from chinwag.application.session import Session
+from chinwag.application.use_cases import ReceiveMessages
+from chinwag.domain.conversation import direct_conversation_id
+from chinwag.domain.message import Message, MessageState
+from chinwag.domain.user import PeerAddress
+
+BOB = PeerAddress(host="bob.example", port=1)
+
+
+def message(n: int, sender: str = "alice", recipient: str = "bob") -> Message:
+    return Message(
+        id=UUID(int=n),
+        conversation_id=direct_conversation_id(sender, recipient),
+        sender=sender,
+        recipient=recipient,
+        body=f"message {n}",
+        sent_at=datetime(2026, 1, 1, tzinfo=UTC),
+        state=MessageState.PENDING,
+    )
+
+
+class FlakyTransport:
+    """Fails the first ``failures`` deliveries, then acknowledges everything; records batches."""
+
+    def __init__(self, failures: int = 0, reject: frozenset[UUID] = frozenset()) -> None:
+        self.failures = failures
+        self.reject = reject
+        self.delivered: list[UUID] = []
+        self.batches: list[list[UUID]] = []
+
+    async def listen(self, me: str, address: PeerAddress, handler: object) -> PeerAddress:
+        return address
+
+    async def deliver(
+        self, peer: str, address: PeerAddress, messages: Sequence[Message]
+    ) -> DeliveryReport:
+        self.batches.append([m.id for m in messages])
+        if self.failures:
+            self.failures -= 1
+            raise PeerUnreachable("cable pulled")
+        acked = frozenset(m.id for m in messages if m.id not in self.reject)
+        self.delivered.extend(m.id for m in messages if m.id in acked)
+        ids = {m.id for m in messages}
+        return DeliveryReport(acked, {i: "refused" for i in self.reject & ids})
+
+    async def close(self) -> None:
+        pass
+
+
+def state(events: RecordingEvents, message_id: UUID) -> MessageState | None:
+    latest = events.latest_state(message_id)
+    return latest.state if latest else None
+
+
+SETTLED = {MessageState.DELIVERED, MessageState.FAILED}
+
+
+async def courier_with(
+    transport: FlakyTransport, settings: CourierSettings
+) -> tuple[Courier, InMemoryMessageRepository, RecordingEvents]:
+    registry = InMemoryRegistry()
+    bob_directory = InMemoryDirectory(registry)
+    await bob_directory.sign_in("bob", BOB, RecordingEvents())
+    repository = InMemoryMessageRepository()
+    events = RecordingEvents()
+    courier = Courier(InMemoryDirectory(registry), transport, repository, events, settings)
+    return courier, repository, events
+
+
+def test_messages_are_retried_in_order_until_acknowledged() -> None:
+    async def scenario() -> None:
+        transport = FlakyTransport(failures=2)
+        courier, repository, events = await courier_with(
+            transport, CourierSettings(batch_size=3, window=2, retry_delay=0.001, max_attempts=5)
+        )
+        messages = [message(n) for n in range(1, 11)]
+        await repository.add(messages)
+        for m in messages:
+            courier.enqueue(m)
+        await events.wait_for(
+            lambda: all(state(events, m.id) is MessageState.DELIVERED for m in messages)
+        )
+        assert transport.delivered == [m.id for m in messages]
+        stored = await repository.page(messages[0].conversation_id, 20)
+        assert {m.state for m in stored} == {MessageState.DELIVERED}
+        await courier.close()
+
+    asyncio.run(scenario())
+
+
+def test_after_too_many_failures_messages_fail_with_the_reason() -> None:
+    async def scenario() -> None:
+        transport = FlakyTransport(failures=100)
+        courier, repository, events = await courier_with(
+            transport, CourierSettings(retry_delay=0.001, max_attempts=3)
+        )
+        first = message(1)
+        await repository.add([first])
+        courier.enqueue(first)
+        await events.wait_for(lambda: state(events, first.id) is MessageState.FAILED)
+        failed = events.latest_state(first.id)
+        assert failed is not None and failed.reason == "cable pulled"
+        assert len(transport.batches) == 3
+        stored = await repository.get(first.id)
+        assert stored is not None and stored.state is MessageState.FAILED
+        await courier.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_rejected_message_fails_alone() -> None:
+    async def scenario() -> None:
+        transport = FlakyTransport(reject=frozenset({UUID(int=2)}))
+        courier, repository, events = await courier_with(transport, CourierSettings())
+        batch = [message(1), message(2), message(3)]
+        await repository.add(batch)
+        for m in batch:
+            courier.enqueue(m)
+        await events.wait_for(lambda: all(state(events, m.id) in SETTLED for m in batch))
+        assert [state(events, m.id) for m in batch] == [
+            MessageState.DELIVERED,
+            MessageState.FAILED,
+            MessageState.DELIVERED,
+        ]
+        await courier.close()
+
+    asyncio.run(scenario())
+
+
+class FailingRepository(InMemoryMessageRepository):
+    async def add(self, messages: Sequence[Message]) -> list[Message]:
+        raise OSError("disk full")
+
+    async def update_states(self, changes: Sequence[StateChange]) -> None:
+        raise OSError("disk full")
+
+
+def test_nothing_is_acknowledged_unless_committed() -> None:
+    async def scenario() -> None:
+        session = Session(user="bob")
+        events = RecordingEvents()
+        repository = FailingRepository()
+        receive = ReceiveMessages(
+            session,
+            repository,
+            ConversationLedger(InMemoryConversationRepository(repository)),
+            events,
+        )
+        incoming = message(1).model_copy(update={"state": MessageState.RECEIVED})
+        with pytest.raises(OSError, match="disk full"):
+            await receive.execute("alice", [incoming])
+        assert events.received == []
+
+        good = InMemoryMessageRepository()
+        receive = ReceiveMessages(
+            session, good, ConversationLedger(InMemoryConversationRepository(good)), events
+        )
+        assert await receive.execute("alice", [incoming]) == [incoming.id]
+        # A duplicate is acknowledged again but shown once.
+        assert await receive.execute("alice", [incoming]) == [incoming.id]
+        assert [m.id for m in events.received] == [incoming.id]
+        # Somebody else's message, or one claiming another sender, is not acknowledged.
+        forged = message(2, sender="carol").model_copy(update={"state": MessageState.RECEIVED})
+        assert await receive.execute("alice", [forged]) == []
+
+    asyncio.run(scenario())
