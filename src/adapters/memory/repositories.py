@@ -1,0 +1,178 @@
+"""In-memory twins of the message and conversation repositories.
+
+They behave like the SQLite adapters: messages are ordered by when they were stored here, ids are
+deduplicated, pages are keyset pages, and search follows the same word rules. Nothing is durable,
+so "committed" means "in this object"; a write is never batched with another.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from bisect import bisect_left
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Final
+from uuid import UUID
+
+from chinwag.application.errors import MessageNotFound
+from chinwag.application.ports.message_repository import StateChange
+from chinwag.domain.conversation import Conversation
+from chinwag.domain.message import Message, utc
+
+MAX_LIMIT: Final = 500
+"""The most messages one :meth:`page` or :meth:`search` returns, as in SQLite."""
+
+_Phrase = tuple[str, ...]
+
+
+def _check_limit(limit: int) -> None:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
+
+
+@lru_cache(maxsize=4096)
+def _fold(char: str) -> str | None:
+    """``char`` as it is indexed: case-folded, Latin accents removed; ``None`` for a separator.
+
+    This mirrors SQLite's ``unicode61 remove_diacritics 2 categories 'L* N* Co So'`` tokenizer:
+    letters, digits, private-use characters and symbols (emoji) make words, Latin combining
+    accents vanish, everything else separates words. SQLite's Unicode tables are older than
+    Python's, so rare text differs: characters newer than its tables, which SQLite keeps in
+    words (emoji skin tones, the bidi isolates U+2066..U+2069) and this treats by their
+    category, and some Latin letters with two accents, which SQLite keeps accented.
+    """
+    if "\u0300" <= char <= "\u036f":
+        return ""
+    category = unicodedata.category(char)
+    if category[0] not in "LN" and category not in ("Co", "So", "Cn"):
+        return None
+    folded = char.casefold()
+    if len(folded) > 1:  # SQLite folds one character to one: "ß" stays "ß"
+        folded = char.lower()
+    if not unicodedata.name(char, "").startswith("LATIN"):
+        return folded
+    return "".join(c for c in unicodedata.normalize("NFD", folded) if not "\u0300" <= c <= "\u036f")
+
+
+def _words(text: str) -> _Phrase:
+    """The words of ``text``, folded as the search index folds them."""
+    words: list[str] = []
+    word: list[str] = []
+    for char in text:
+        folded = _fold(char)
+        if folded is None:
+            if word:
+                words.append("".join(word))
+                word.clear()
+        else:
+            word.append(folded)
+    if word:
+        words.append("".join(word))
+    return tuple(word for word in words if word)
+
+
+def _contains(words: _Phrase, phrase: _Phrase) -> bool:
+    size = len(phrase)
+    return any(words[i : i + size] == phrase for i in range(len(words) - size + 1))
+
+
+class InMemoryMessageRepository:
+    """The :class:`~chinwag.application.ports.MessageRepository` port, kept in a dict.
+
+    Like SQLite, ``sent_at`` is returned in UTC and ``update_states`` ignores unknown ids.
+    Search splits words as SQLite's tokenizer does, except in rare text (see ``_fold``).
+    """
+
+    def __init__(self) -> None:
+        self._next_seq = 0
+        self._seq_of: dict[UUID, int] = {}
+        self._by_seq: dict[int, Message] = {}
+        self._words: dict[int, _Phrase] = {}
+        self._conversation_seqs: dict[UUID, list[int]] = {}
+
+    async def add(self, messages: Sequence[Message]) -> list[Message]:
+        added: list[Message] = []
+        for message in messages:
+            if message.id in self._seq_of:
+                continue
+            self._next_seq += 1
+            seq = self._next_seq
+            self._seq_of[message.id] = seq
+            self._by_seq[seq] = message.model_copy(update={"sent_at": utc(message.sent_at)})
+            self._words[seq] = _words(message.body)
+            self._conversation_seqs.setdefault(message.conversation_id, []).append(seq)
+            added.append(message)
+        return added
+
+    async def update_states(self, changes: Sequence[StateChange]) -> None:
+        for change in changes:
+            seq = self._seq_of.get(change.id)
+            if seq is not None:
+                self._by_seq[seq] = self._by_seq[seq].model_copy(
+                    update={"state": change.state, "reason": change.reason}
+                )
+
+    async def get(self, message_id: UUID) -> Message | None:
+        seq = self._seq_of.get(message_id)
+        return None if seq is None else self._by_seq[seq]
+
+    async def page(
+        self, conversation_id: UUID, limit: int, before: UUID | None = None
+    ) -> list[Message]:
+        _check_limit(limit)
+        seqs = self._conversation_seqs.get(conversation_id, [])
+        end = len(seqs)
+        if before is not None:
+            if before not in self._seq_of:
+                raise MessageNotFound(f"no message {before} in the history")
+            end = bisect_left(seqs, self._seq_of[before])
+        return [self._by_seq[seq] for seq in reversed(seqs[max(0, end - limit) : end])]
+
+    async def search(self, text: str, limit: int) -> list[Message]:
+        """Messages containing every term of ``text`` as whole words, newest first.
+
+        A term is split into words like a body is, and those words must appear in a row.
+        """
+        _check_limit(limit)
+        phrases = [phrase for phrase in map(_words, text.split()) if phrase]
+        if not phrases:
+            return []
+        found: list[Message] = []
+        for seq in reversed(self._by_seq):
+            if all(_contains(self._words[seq], phrase) for phrase in phrases):
+                found.append(self._by_seq[seq])
+                if len(found) == limit:
+                    break
+        return found
+
+    def latest_seq(self, conversation_id: UUID) -> int | None:
+        """Where the latest message of a conversation was stored, or ``None`` if it has none."""
+        seqs = self._conversation_seqs.get(conversation_id)
+        return seqs[-1] if seqs else None
+
+
+class InMemoryConversationRepository:
+    """The :class:`~chinwag.application.ports.ConversationRepository` port, kept in a dict.
+
+    It orders conversations by the messages of the twin it is given.
+    """
+
+    def __init__(self, messages: InMemoryMessageRepository) -> None:
+        self._messages = messages
+        self._conversations: dict[UUID, Conversation] = {}
+
+    async def save(self, conversations: Sequence[Conversation]) -> None:
+        for conversation in conversations:
+            self._conversations.setdefault(conversation.id, conversation)
+
+    async def get(self, conversation_id: UUID) -> Conversation | None:
+        return self._conversations.get(conversation_id)
+
+    async def list_all(self) -> list[Conversation]:
+        """Every conversation, latest message first; those without messages last, oldest first."""
+
+        def newest_first(conversation: Conversation) -> tuple[bool, int]:
+            seq = self._messages.latest_seq(conversation.id)
+            return (seq is None, -(seq or 0))
+
+        return sorted(self._conversations.values(), key=newest_first)

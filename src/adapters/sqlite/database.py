@@ -1,0 +1,377 @@
+"""The SQLite file behind the history: schema, migrations, and group commit on a writer thread.
+
+One connection per thread, never shared: a dedicated writer thread owns the connection that writes,
+and a single-worker executor owns the one that reads. Writes queued while the writer is busy are
+committed together in one transaction (group commit), each job inside its own savepoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future as ThreadFuture
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, TypeVar
+
+from chinwag.application.errors import HistoryUnavailable
+
+T = TypeVar("T")
+
+SYNCHRONOUS_MODES: Final = frozenset({"FULL", "NORMAL"})
+"""Accepted ``synchronous`` settings: FULL survives power loss, NORMAL only application crashes."""
+
+MAX_BATCH: Final = 1024
+"""The most jobs committed in one transaction, which bounds how long any one of them waits."""
+
+_BUSY_TIMEOUT_MS: Final = 5000
+
+_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    # 1: conversations, messages in local insertion order (seq), and full-text search over bodies.
+    (
+        """CREATE TABLE conversations (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            participants TEXT NOT NULL
+        )""",
+        """CREATE TABLE messages (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            conversation_id TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            recipient TEXT NOT NULL,
+            body TEXT NOT NULL,
+            sent_at INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            reason TEXT
+        )""",
+        "CREATE INDEX messages_by_conversation ON messages (conversation_id, seq)",
+        # Emoji are symbols (So), which unicode61 would otherwise drop as separators.
+        """CREATE VIRTUAL TABLE messages_fts USING fts5(
+            body, content='messages', content_rowid='seq',
+            tokenize="unicode61 remove_diacritics 2 categories 'L* N* Co So'"
+        )""",
+        """CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+            INSERT INTO messages_fts (rowid, body) VALUES (new.seq, new.body);
+        END""",
+        """CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+            INSERT INTO messages_fts (messages_fts, rowid, body)
+                VALUES ('delete', old.seq, old.body);
+        END""",
+        # Only a changed body touches the index: state updates leave it alone.
+        """CREATE TRIGGER messages_fts_update AFTER UPDATE OF body ON messages BEGIN
+            INSERT INTO messages_fts (messages_fts, rowid, body)
+                VALUES ('delete', old.seq, old.body);
+            INSERT INTO messages_fts (rowid, body) VALUES (new.seq, new.body);
+        END""",
+    ),
+)
+
+SCHEMA_VERSION: Final = len(_MIGRATIONS)
+"""The ``PRAGMA user_version`` this code writes; a file with a higher one is refused."""
+
+
+class StorageError(HistoryUnavailable):
+    """The history file cannot be opened or written; the message names the file and the cause."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    fn: Callable[[sqlite3.Connection], Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+_Outcome = tuple[_Job, Any, BaseException | None]
+
+
+class Database:
+    """An open history file, written by one thread with group commit and read by another.
+
+    Opening blocks while the schema is created or migrated; close with :meth:`close` (or use it
+    as a context manager). Jobs given to :meth:`write` and :meth:`read` run on those threads with
+    their connection and must not manage transactions themselves.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, synchronous: str = "FULL") -> None:
+        if synchronous not in SYNCHRONOUS_MODES:
+            raise ValueError(f"synchronous must be one of {sorted(SYNCHRONOUS_MODES)}")
+        self.path = Path(path)
+        self._synchronous = synchronous
+        self._batches_committed = 0
+        self._lock = threading.Lock()
+        self._closed = False
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()  # None: stop
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot open the chat history {path}: {exc.strerror}") from exc
+        if self.path.exists() and not os.access(self.path, os.R_OK | os.W_OK):
+            raise StorageError(
+                f"cannot open the chat history {path}: permission denied "
+                "(chinwag needs to read and write it)"
+            )
+
+        ready: ThreadFuture[None] = ThreadFuture()
+        self._writer = threading.Thread(
+            target=self._write_loop, args=(ready,), name="chinwag-sqlite-writer", daemon=True
+        )
+        self._writer.start()
+        try:
+            ready.result()
+        except BaseException:
+            self._writer.join()
+            raise
+
+        self._reader_connection: sqlite3.Connection | None = None
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chinwag-sqlite-reader")
+        try:
+            self._reader.submit(self._open_reader).result()
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def batches_committed(self) -> int:
+        """How many write transactions have committed: fewer than jobs when commits are grouped."""
+        return self._batches_committed
+
+    async def write(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``job`` on the writer thread; return its result once its transaction has committed.
+
+        A job that raises is rolled back alone (its savepoint); a failed commit fails every job of
+        the batch. SQLite errors arrive as :class:`StorageError`, anything else as raised. A
+        cancelled caller does not un-commit a job that was already queued.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        with self._lock:
+            if self._closed:
+                raise StorageError(f"the chat history {self.path} is closed")
+            self._queue.put(_Job(job, future, loop))
+        return await future
+
+    async def read(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``job`` on the reader thread, in one read-only transaction (a consistent snapshot).
+
+        SQLite errors arrive as :class:`StorageError`, anything else as raised.
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            result = loop.run_in_executor(self._reader, self._run_read, job)
+        except RuntimeError as exc:  # the executor was shut down
+            raise StorageError(f"the chat history {self.path} is closed") from exc
+        return await result
+
+    def close(self) -> None:
+        """Finish the queued writes, stop both threads and close their connections. Idempotent.
+
+        This blocks; from a running event loop prefer ``await asyncio.to_thread(db.close)``.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(None)
+        self._reader.submit(self._close_reader).result()
+        self._reader.shutdown(wait=True)
+        self._writer.join()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- connections -----------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, isolation_level=None)
+        connection.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        connection.execute("PRAGMA foreign_keys = ON")
+        return connection
+
+    def _error(self, doing: str, exc: sqlite3.Error) -> StorageError:
+        error = StorageError(f"cannot {doing} the chat history {self.path}: {exc}")
+        error.__cause__ = exc
+        return error
+
+    def _open_writer(self) -> sqlite3.Connection:
+        """Open the writing connection and bring the schema up to date, or raise StorageError."""
+        try:
+            connection = self._connect()
+        except sqlite3.Error as exc:
+            raise self._error("open", exc) from exc
+        try:
+            self._migrate(connection)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _migrate(self, connection: sqlite3.Connection) -> None:
+        try:
+            # Read before anything is written, so a foreign or newer file is left untouched.
+            self._check_version(connection)
+            (mode,) = connection.execute("PRAGMA journal_mode = WAL").fetchone()
+            if mode != "wal":
+                raise StorageError(
+                    f"cannot open the chat history {self.path}: WAL journaling is unavailable"
+                )
+            connection.execute(f"PRAGMA synchronous = {self._synchronous}")
+            connection.execute("BEGIN IMMEDIATE")  # also fails at once on a read-only file
+            for statements in _MIGRATIONS[self._check_version(connection) :]:
+                for statement in statements:
+                    connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            connection.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise self._error("open", exc) from exc
+
+    def _check_version(self, connection: sqlite3.Connection) -> int:
+        (version,) = connection.execute("PRAGMA user_version").fetchone()
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"cannot open the chat history {self.path}: it was written by a newer chinwag "
+                f"(schema {version}, this one knows up to {SCHEMA_VERSION}); upgrade chinwag"
+            )
+        return int(version)
+
+    def _open_reader(self) -> None:
+        try:
+            connection = self._connect()
+            connection.execute("PRAGMA query_only = ON")
+        except sqlite3.Error as exc:
+            raise self._error("open", exc) from exc
+        self._reader_connection = connection
+
+    def _close_reader(self) -> None:
+        if self._reader_connection is not None:
+            self._reader_connection.close()
+            self._reader_connection = None
+
+    def _run_read(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        connection = self._reader_connection
+        if connection is None:
+            raise StorageError(f"the chat history {self.path} is closed")
+        try:
+            connection.execute("BEGIN")
+            try:
+                return job(connection)
+            finally:
+                connection.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            raise self._error("read", exc) from exc
+
+    # --- the writer thread -----------------------------------------------------------------
+
+    def _write_loop(self, ready: ThreadFuture[None]) -> None:
+        try:
+            connection = self._open_writer()
+        except BaseException as exc:
+            ready.set_exception(exc)
+            return
+        ready.set_result(None)
+        try:
+            stopping = False
+            while not stopping:
+                batch: list[_Job] = []
+                item = self._queue.get()
+                while True:
+                    if item is None:
+                        stopping = True
+                        break
+                    batch.append(item)
+                    if len(batch) == MAX_BATCH:
+                        break
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                if batch:
+                    self._settle(self._commit(connection, batch))
+        finally:
+            connection.close()
+
+    def _commit(self, connection: sqlite3.Connection, batch: list[_Job]) -> list[_Outcome]:
+        """Run ``batch`` in one transaction.
+
+        First every job straight through (the common case: a savepoint per job makes FTS5 flush
+        its buffer each time, which halved throughput); only if a job raises is the transaction
+        rolled back and the batch run again with each job in its own savepoint.
+        """
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            outcomes: list[_Outcome] = []
+            for job in batch:
+                try:
+                    outcomes.append((job, job.fn(connection), None))
+                except BaseException:
+                    connection.execute("ROLLBACK")
+                    return self._commit_isolated(connection, batch)
+            connection.execute("COMMIT")
+        except sqlite3.Error as exc:
+            return self._fail_all(connection, batch, exc)
+        self._batches_committed += 1
+        return outcomes
+
+    def _commit_isolated(self, connection: sqlite3.Connection, batch: list[_Job]) -> list[_Outcome]:
+        """Run ``batch`` in one transaction, each job in its own savepoint."""
+        outcomes: list[_Outcome] = []
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            for job in batch:
+                connection.execute("SAVEPOINT job")
+                try:
+                    outcomes.append((job, job.fn(connection), None))
+                except BaseException as exc:
+                    connection.execute("ROLLBACK TO job")
+                    error = self._error("write", exc) if isinstance(exc, sqlite3.Error) else exc
+                    outcomes.append((job, None, error))
+                connection.execute("RELEASE job")
+            connection.execute("COMMIT")
+        except sqlite3.Error as exc:
+            return self._fail_all(connection, batch, exc)
+        self._batches_committed += 1
+        return outcomes
+
+    def _fail_all(
+        self, connection: sqlite3.Connection, batch: list[_Job], exc: sqlite3.Error
+    ) -> list[_Outcome]:
+        if connection.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                connection.execute("ROLLBACK")
+        return [(job, None, self._error("write", exc)) for job in batch]
+
+    @staticmethod
+    def _settle(outcomes: list[_Outcome]) -> None:
+        """Hand each outcome to its caller's loop: one wake-up per loop, not per job."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+        for outcome in outcomes:
+            by_loop.setdefault(outcome[0].loop, []).append(outcome)
+        for loop, settled in by_loop.items():
+            # A closed loop means its callers are gone: nobody is left to tell.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_resolve, settled)
+
+
+def _resolve(outcomes: list[_Outcome]) -> None:
+    for job, value, error in outcomes:
+        if job.future.done():  # cancelled by its caller
+            continue
+        if error is None:
+            job.future.set_result(value)
+        else:
+            job.future.set_exception(error)
