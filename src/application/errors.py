@@ -35,3 +35,9 @@ class AddressInUse(ChatError):
 
 class MessageNotFound(ChatError):
     code = "not_found"
+
+
+class HistoryUnavailable(ChatError):
+    """The local history cannot be read or written (damaged, read-only, disk full...)."""
+
+    code = "storage"

@@ -1,0 +1,29 @@
+.PHONY: run test bench registry lint clean
+
+# Chat from a terminal: installs, starts a local registry if none answers, signs you in.
+# NAME=alice make run   (a second terminal: NAME=bob make run)
+run:
+	@scripts/run.sh $(NAME)
+
+# The whole suite as CI runs it: ruff, mypy --strict, import-linter, pytest.
+test:
+	@scripts/test.sh
+
+# Throughput figures: end-to-end messages/s between two peers, registry lookups/s, storage.
+bench:
+	@scripts/bootstrap.sh
+	.venv/bin/python benchmarks/bench_messages.py
+	.venv/bin/python benchmarks/bench_registry.py
+	.venv/bin/python benchmarks/bench_storage.py
+
+# Just a registry, in the foreground.
+registry:
+	@scripts/bootstrap.sh
+	.venv/bin/chinwag-registry
+
+lint:
+	@scripts/bootstrap.sh
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy && .venv/bin/lint-imports
+
+clean:
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache .hypothesis .import_linter_cache
