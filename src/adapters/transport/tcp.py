@@ -264,8 +264,8 @@ class TcpPeerTransport:
         _tune(writer)
         decoder = FrameDecoder(self._settings.max_frame)
         try:
-            peer = await self._accept(reader, writer, decoder)
-            await self._receive(peer, reader, writer, decoder)
+            peer, early = await self._accept(reader, writer, decoder)
+            await self._receive(peer, reader, writer, decoder, early)
         except _ProtocolViolation as exc:
             log.warning("peer %s: %s", where, exc)
             writer.write(encode(protocol.error(exc.code, str(exc))))
@@ -285,7 +285,9 @@ class TcpPeerTransport:
 
     async def _accept(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, decoder: FrameDecoder
-    ) -> str:
+    ) -> tuple[str, list[bytes]]:
+        """Check the ``hello`` and answer ``welcome``; return the peer's name and any frames it
+        already sent after its hello (a peer may pipeline them)."""
         async with asyncio.timeout(self._settings.handshake_timeout):
             frames: list[bytes] = []
             while not frames:
@@ -293,8 +295,6 @@ class TcpPeerTransport:
                 if not data:
                     raise ConnectionError("closed before hello")
                 frames = decoder.feed(data)
-        if len(frames) > 1:
-            raise _ProtocolViolation("bad_frame", "messages before welcome")
         try:
             hello = protocol.parse(frames[0])
         except ValueError:
@@ -314,7 +314,7 @@ class TcpPeerTransport:
             raise _ProtocolViolation("wrong_peer", f"this is {self._me}, not {wanted}")
         writer.write(encode(protocol.welcome(self._me)))
         await writer.drain()
-        return peer
+        return peer, frames[1:]
 
     async def _receive(
         self,
@@ -322,18 +322,22 @@ class TcpPeerTransport:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         decoder: FrameDecoder,
+        early: list[bytes],
     ) -> None:
         handler = self._handler
         assert handler is not None
         conversation_id = direct_conversation_id(peer, self._me)
+        payloads = early
         while True:
-            async with asyncio.timeout(self._settings.idle_timeout):
-                data = await reader.read(READ_CHUNK)
-            if not data:
-                return
+            if not payloads:
+                async with asyncio.timeout(self._settings.idle_timeout):
+                    data = await reader.read(READ_CHUNK)
+                if not data:
+                    return
+                payloads = decoder.feed(data)
             batch: list[Message] = []
             rejected: list[tuple[UUID, str, str]] = []
-            for payload in decoder.feed(data):
+            for payload in payloads:
                 try:
                     frame = protocol.parse(payload)
                 except ValidationError as exc:
@@ -341,6 +345,15 @@ class TcpPeerTransport:
                 if not isinstance(frame, protocol.Messages):
                     raise _ProtocolViolation("bad_frame", f"unexpected {frame.type} frame")
                 for wire in frame.messages:
+                    if wire.from_ != peer:
+                        rejected.append(
+                            (
+                                wire.id,
+                                "wrong_sender",
+                                f"this connection is {peer}'s, not {wire.from_}'s",
+                            )
+                        )
+                        continue
                     try:
                         batch.append(
                             Message(
@@ -356,6 +369,7 @@ class TcpPeerTransport:
                     except (ValidationError, DomainError) as exc:
                         reason = _first_error(exc) if isinstance(exc, ValidationError) else str(exc)
                         rejected.append((wire.id, "invalid_message", reason))
+            payloads = []
             if not batch and not rejected:
                 continue
             committed = set(await handler.messages_received(peer, batch)) if batch else set()

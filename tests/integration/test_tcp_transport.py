@@ -1,0 +1,171 @@
+"""The TCP peer transport on loopback: handshake, receipts, and hostile peers."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
+
+import pytest
+
+from chinwag.adapters.transport import protocol
+from chinwag.adapters.transport.tcp import TcpPeerTransport, TransportSettings
+from chinwag.adapters.wire.codec import FrameDecoder, encode
+from chinwag.application.errors import AddressInUse, PeerUnreachable
+from chinwag.domain.conversation import direct_conversation_id
+from chinwag.domain.message import Message, MessageState
+from chinwag.domain.user import PeerAddress
+
+ANY = PeerAddress(host="127.0.0.1", port=0)
+
+
+class Inbox:
+    """An inbound handler that commits everything, or nothing when told to refuse."""
+
+    def __init__(self, refuse: bool = False) -> None:
+        self.messages: list[Message] = []
+        self.refuse = refuse
+
+    async def messages_received(self, peer: str, messages: Sequence[Message]) -> Sequence[UUID]:
+        if self.refuse:
+            return []
+        self.messages.extend(messages)
+        return [m.id for m in messages]
+
+
+def outgoing(body: str, sender: str = "alice", recipient: str = "bob") -> Message:
+    return Message(
+        id=uuid4(),
+        conversation_id=direct_conversation_id(sender, recipient),
+        sender=sender,
+        recipient=recipient,
+        body=body,
+        sent_at=datetime.now(UTC),
+        state=MessageState.PENDING,
+    )
+
+
+async def pair(
+    inbox: Inbox, settings: TransportSettings | None = None
+) -> tuple[TcpPeerTransport, TcpPeerTransport, PeerAddress]:
+    alice, bob = TcpPeerTransport(settings), TcpPeerTransport(settings)
+    await alice.listen("alice", ANY, Inbox())
+    address = await bob.listen("bob", ANY, inbox)
+    return alice, bob, address
+
+
+def test_batches_are_acknowledged_and_arrive_in_order() -> None:
+    async def scenario() -> None:
+        inbox = Inbox()
+        alice, bob, address = await pair(inbox)
+        batches = [[outgoing(f"{b}-{i}") for i in range(300)] for b in range(5)]
+        reports = await asyncio.gather(*(alice.deliver("bob", address, b) for b in batches))
+        for batch, report in zip(batches, reports, strict=True):
+            assert report.acknowledged == {m.id for m in batch}
+        assert [m.body for m in inbox.messages] == [m.body for b in batches for m in b]
+        assert all(m.state is MessageState.RECEIVED for m in inbox.messages)
+        await alice.close()
+        await bob.close()
+
+    asyncio.run(scenario())
+
+
+def test_nothing_uncommitted_is_acknowledged() -> None:
+    async def scenario() -> None:
+        alice, bob, address = await pair(Inbox(refuse=True))
+        message = outgoing("hi")
+        report = await alice.deliver("bob", address, [message])
+        assert report.acknowledged == frozenset()
+        assert message.id in report.rejected
+        await alice.close()
+        await bob.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_stale_address_now_used_by_somebody_else_is_noticed() -> None:
+    async def scenario() -> None:
+        alice, bob, address = await pair(Inbox())
+        with pytest.raises(PeerUnreachable, match="carol"):
+            await alice.deliver("carol", address, [outgoing("hi", recipient="carol")])
+        await bob.close()
+        with pytest.raises(PeerUnreachable):
+            await alice.deliver("bob", address, [outgoing("anyone?")])
+        await alice.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_busy_port_is_a_clear_error() -> None:
+    async def scenario() -> None:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            with pytest.raises(AddressInUse):
+                await TcpPeerTransport().listen(
+                    "bob", PeerAddress(host="127.0.0.1", port=port), Inbox()
+                )
+
+    asyncio.run(scenario())
+
+
+async def _raw_exchange(address: PeerAddress, data: bytes, wanted: int = 0) -> list[bytes]:
+    """Send ``data``; return the frames answered until the peer closes (or ``wanted`` came)."""
+    reader, writer = await asyncio.open_connection(address.host, address.port)
+    writer.write(data)
+    await writer.drain()
+    decoder = FrameDecoder(protocol.MAX_FRAME)
+    frames: list[bytes] = []
+    async with asyncio.timeout(5):
+        while (not wanted or len(frames) < wanted) and (chunk := await reader.read(65536)):
+            frames.extend(decoder.feed(chunk))
+    writer.close()
+    return frames
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"\xff\xff\xff\xff",
+        encode(b"not json"),
+        encode(b'{"type":"messages","messages":[]}'),
+        encode(protocol.hello("mallory", "bob")) + encode(b"{}"),
+        encode(protocol.hello("mallory", "somebody-else")),
+    ],
+)
+def test_hostile_peers_get_an_error_and_a_close_while_others_are_served(garbage: bytes) -> None:
+    async def scenario() -> None:
+        inbox = Inbox()
+        alice, bob, address = await pair(inbox, TransportSettings(handshake_timeout=2))
+        frames = await _raw_exchange(address, garbage)
+        assert frames, "a hostile peer is told why before the close"
+        last = protocol.parse(frames[-1])
+        assert isinstance(last, protocol.Error)
+        report = await alice.deliver("bob", address, [outgoing("still fine")])
+        assert len(report.acknowledged) == 1
+        assert [m.body for m in inbox.messages] == ["still fine"]
+        await alice.close()
+        await bob.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_forged_sender_inside_a_batch_is_rejected_alone() -> None:
+    async def scenario() -> None:
+        inbox = Inbox()
+        _, bob, address = await pair(inbox)
+        good, forged = outgoing("mine", sender="mallory"), outgoing("not mine", sender="alice")
+        payload = b"".join(encode(p) for p, _ in protocol.message_batches([good, forged]))
+        frames = await _raw_exchange(address, encode(protocol.hello("mallory", "bob")) + payload, 2)
+        await bob.close()
+        welcome, receipt = (protocol.parse(f) for f in frames)
+        assert isinstance(welcome, protocol.Welcome)
+        assert isinstance(receipt, protocol.Receipt)
+        assert receipt.acked == [good.id]
+        assert [(r.id, r.code) for r in receipt.rejected] == [(forged.id, "wrong_sender")]
+        assert [m.body for m in inbox.messages] == ["mine"]
+
+    asyncio.run(scenario())
