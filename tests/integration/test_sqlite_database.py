@@ -259,3 +259,32 @@ def test_a_read_only_database_is_refused_untouched(tmp_path: Path) -> None:
         folder.chmod(0o755)
         path.chmod(0o644)
     assert path.read_bytes() == content
+
+
+def test_the_search_index_holds_every_message_once_across_many_transactions(
+    tmp_path: Path,
+) -> None:
+    async def scenario(db: Database) -> None:
+        repository = SqliteMessageRepository(db)
+        for n in range(1, 6):  # five separate transactions
+            await repository.add([message(n)])
+        await asyncio.gather(*(repository.add([message(n)]) for n in range(6, 40)))
+        await repository.add([message(1)])  # a duplicate is not indexed again
+        found = await repository.search("message number", 100)
+        assert sorted(m.id.int for m in found) == list(range(1, 40))
+
+        def integrity(connection: sqlite3.Connection) -> None:
+            connection.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
+
+        await db.write(integrity)  # raises if the index and the table disagree
+
+        def progress(connection: sqlite3.Connection) -> tuple[int, int]:
+            (indexed,) = connection.execute("SELECT indexed_upto FROM search_progress").fetchone()
+            (newest,) = connection.execute("SELECT max(seq) FROM messages").fetchone()
+            return int(indexed), int(newest)
+
+        indexed, newest = await db.read(progress)
+        assert indexed == newest  # nothing waits to be indexed, nothing would be indexed twice
+
+    with Database(tmp_path / "history.db") as db:
+        run(scenario(db))
