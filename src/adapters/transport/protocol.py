@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic_core import to_json
 
 from chinwag.domain.message import MAX_BODY_BYTES, Message
 
@@ -86,7 +86,8 @@ def parse(payload: bytes) -> Hello | Welcome | Messages | Receipt | Error:
 
 
 def _dump(frame: dict[str, object]) -> bytes:
-    return json.dumps(frame, ensure_ascii=False, separators=(",", ":")).encode()
+    """Compact UTF-8 JSON (pydantic-core's encoder: several times faster than ``json``)."""
+    return to_json(frame)
 
 
 def hello(me: str, peer: str) -> bytes:

@@ -8,7 +8,6 @@ from chinwag.application.conversations import ConversationLedger
 from chinwag.application.ports.events import ChatEvents
 from chinwag.application.ports.message_repository import MessageRepository
 from chinwag.application.session import Session
-from chinwag.domain.conversation import Conversation
 from chinwag.domain.message import Message, MessageState
 
 log = logging.getLogger(__name__)
@@ -35,7 +34,7 @@ class ReceiveMessages:
 
     async def execute(self, peer: str, messages: Sequence[Message]) -> list[UUID]:
         me = self._session.require_user()
-        conversation = Conversation.direct(me, peer)
+        conversation = await self._ledger.direct(me, peer)
         accepted: list[Message] = []
         for message in messages:
             if (
@@ -52,7 +51,6 @@ class ReceiveMessages:
             )
         if not accepted:
             return []
-        await self._ledger.ensure(conversation)
         stored = await self._messages.add(accepted)
         for message in stored:
             self._events.message_received(message)

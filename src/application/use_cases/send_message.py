@@ -9,7 +9,6 @@ from chinwag.application.ports.events import ChatEvents
 from chinwag.application.ports.id_factory import IdFactory
 from chinwag.application.ports.message_repository import MessageRepository
 from chinwag.application.session import Session
-from chinwag.domain.conversation import Conversation
 from chinwag.domain.errors import InvalidMessage
 from chinwag.domain.message import Message, MessageState, validate_body
 from chinwag.domain.user import normalize_username
@@ -51,7 +50,7 @@ class SendMessage:
             raise InvalidMessage("you cannot send a message to yourself")
         if recipient not in self._directory.online():
             raise UnknownUser(f"{recipient} is not online")
-        conversation = Conversation.direct(me, recipient)
+        conversation = await self._ledger.direct(me, recipient)
         message = Message(
             id=self._ids.new_id(),
             conversation_id=conversation.id,
@@ -61,7 +60,6 @@ class SendMessage:
             sent_at=self._clock.now(),
             state=MessageState.PENDING,
         )
-        await self._ledger.ensure(conversation)
         await self._messages.add([message])
         self._events.message_state_changed(message)
         self._courier.enqueue(message)
