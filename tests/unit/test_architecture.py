@@ -16,10 +16,8 @@ def test_domain_and_application_use_no_asyncio_streams() -> None:
     for folder in CORE:
         for path in folder.rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                if (
-                    isinstance(node, ast.Attribute)
-                    and node.attr in STREAM_NAMES
-                    or isinstance(node, ast.ImportFrom)
+                if (isinstance(node, ast.Attribute) and node.attr in STREAM_NAMES) or (
+                    isinstance(node, ast.ImportFrom)
                     and (node.module or "").startswith("asyncio")
                     and any(alias.name in STREAM_NAMES for alias in node.names)
                 ):

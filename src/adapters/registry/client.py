@@ -1,0 +1,435 @@
+"""The registry client: the :class:`~chinwag.application.ports.directory.Directory` port over TCP.
+
+Once signed in, one background task owns the connection: it reads every frame (answers resolve
+the pending request with the same ``rid``; presence pushes update the online set), pings every
+heartbeat interval, and when the connection dies it reconnects with capped, jittered exponential
+backoff and registers again with the same name, address and session token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import random
+from collections import deque
+from collections.abc import Callable
+
+from pydantic import ValidationError
+
+from chinwag.adapters.registry.protocol import (
+    MAX_SERVER_FRAME,
+    PROTOCOL_VERSION,
+    SERVER_MESSAGE_ADAPTER,
+    Error,
+    ErrorCode,
+    Found,
+    Lookup,
+    Ping,
+    Presence,
+    PresenceChanged,
+    Register,
+    Registered,
+    ServerMessage,
+    Unregister,
+    Welcome,
+    dump,
+)
+from chinwag.adapters.wire.codec import FrameDecoder, encode
+from chinwag.application.errors import (
+    ChatError,
+    NameTaken,
+    NotSignedIn,
+    RegistryUnavailable,
+    UnknownUser,
+)
+from chinwag.application.ports.directory import DirectoryListener, RegistryStatus
+from chinwag.domain.errors import DomainError, InvalidUsername
+from chinwag.domain.user import PeerAddress, normalize_username
+
+log = logging.getLogger(__name__)
+
+_READ_SIZE = 64 * 1024
+_FIRST_RETRY_DELAY = 0.1
+_SIGN_OUT_TIMEOUT = 1.0
+_MIN_HEARTBEAT = 0.05
+_SILENT_HEARTBEATS = 3
+"""The connection is dead once nothing was heard for this many heartbeat intervals."""
+
+
+def _reason(exc: OSError) -> str:
+    """What went wrong, in words (``connection refused``, not ``Connect call failed``)."""
+    if exc.errno is not None and exc.errno > 0:
+        return os.strerror(exc.errno).lower()
+    return str(exc.strerror or exc)
+
+
+class _Replaced(Exception):
+    """Another connection registered our name with our session token."""
+
+
+class _Link:
+    """One live connection to the registry: a stream pair and its frame decoder."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._decoder = FrameDecoder(MAX_SERVER_FRAME)
+        self._ready: deque[ServerMessage] = deque()
+        self.heartbeat = 5.0
+
+    def send(self, frame: bytes) -> None:
+        self._writer.write(frame)
+
+    async def receive(self) -> list[ServerMessage]:
+        """The messages already decoded, else those that the next read completes."""
+        if self._ready:
+            batch = list(self._ready)
+            self._ready.clear()
+            return batch
+        while True:
+            data = await self._reader.read(_READ_SIZE)
+            if not data:
+                raise ConnectionError("the registry closed the connection")
+            batch = []
+            for payload in self._decoder.feed(data):
+                try:
+                    batch.append(SERVER_MESSAGE_ADAPTER.validate_json(payload))
+                except ValidationError:
+                    log.warning("ignoring a registry frame this client does not understand")
+            if batch:
+                return batch
+
+    async def next(self) -> ServerMessage:
+        """The next message from the registry."""
+        if not self._ready:
+            self._ready.extend(await self.receive())
+        return self._ready.popleft()
+
+    async def aclose(self) -> None:
+        """Close, waiting briefly for the goodbye; abort if the peer does not take it."""
+        self._writer.close()
+        try:
+            async with asyncio.timeout(_SIGN_OUT_TIMEOUT):
+                await self._writer.wait_closed()
+        except (OSError, TimeoutError):
+            self._writer.transport.abort()
+
+
+class RegistryDirectory:
+    """The registry as a client sees it, kept signed in across registry restarts.
+
+    The listener hears ``CONNECTED`` and then the registry's snapshot of who is online after every
+    (re)connection, and after that ``presence_changed`` only when the online set really changes.
+
+    ``session`` is an opaque token (1 to 128 characters) that identifies this client to the
+    registry: registering again with the same token replaces our own previous connection, so a
+    reconnect is not refused while the registry still holds our dead one. Make one per running
+    client, e.g. ``secrets.token_urlsafe(16)``, and keep it private.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        session: str,
+        heartbeat_interval: float | None = None,
+        connect_timeout: float = 3.0,
+        request_timeout: float = 5.0,
+        reconnect_cap: float = 3.0,
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._session = session
+        self._heartbeat_interval = heartbeat_interval
+        self._connect_timeout = connect_timeout
+        self._request_timeout = request_timeout
+        self._reconnect_cap = max(reconnect_cap, _FIRST_RETRY_DELAY)
+        self._where = f"{host}:{port}"
+        self._rids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[ServerMessage]] = {}
+        self._online: frozenset[str] = frozenset()
+        self._listener: DirectoryListener | None = None
+        self._user = ""
+        self._address: PeerAddress | None = None
+        self._link: _Link | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    # -- the Directory port ------------------------------------------------------------------
+
+    async def sign_in(self, user: str, address: PeerAddress, listener: DirectoryListener) -> str:
+        """Register ``user`` at ``address``; raises ``NameTaken``, ``InvalidUsername`` or
+        ``RegistryUnavailable``. On success the registration is kept alive in the background."""
+        if self._listener is not None:
+            raise RuntimeError("already signed in; sign out first")
+        name = normalize_username(user)
+        self._listener = listener
+        try:
+            link, snapshot = await self._connect(name, address)
+        except BaseException:
+            self._listener = None
+            raise
+        self._user, self._address, self._link = name, address, link
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(link), name=f"chinwag registry client {name}"
+        )
+        self._notify_status(RegistryStatus.CONNECTED, f"connected to the registry at {self._where}")
+        self._set_online(snapshot, always=True)
+        return name
+
+    async def sign_out(self) -> None:
+        """Unregister (best effort), close the connection and stop the background task."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        try:
+            if self._link is not None:
+                try:
+                    async with asyncio.timeout(_SIGN_OUT_TIMEOUT):
+                        await self._request(lambda rid: Unregister(rid=rid))
+                except (ChatError, TimeoutError):
+                    log.info("could not unregister from the registry at %s", self._where)
+        finally:
+            task.cancel()
+            await asyncio.wait((task,))
+            self._set_online(frozenset())
+            self._notify_status(RegistryStatus.DISCONNECTED, "signed out")
+            self._listener = None
+
+    async def lookup(self, user: str) -> PeerAddress:
+        """Where ``user`` listens.
+
+        ``UnknownUser`` if they are offline, ``RegistryUnavailable`` while the registry is out
+        of reach.
+        """
+        name = normalize_username(user)
+        answer = await self._request(lambda rid: Lookup(rid=rid, user=name))
+        if isinstance(answer, Found):
+            return PeerAddress(host=answer.host, port=answer.port)
+        raise self._refusal(answer)
+
+    def online(self) -> frozenset[str]:
+        """Who is online, as last pushed by the registry."""
+        return self._online
+
+    # -- requests ----------------------------------------------------------------------------
+
+    async def _request(self, make: Callable[[int], Lookup | Unregister]) -> ServerMessage:
+        """Send the request ``make(rid)`` and wait for the answer that echoes ``rid``."""
+        if self._listener is None:
+            raise NotSignedIn("sign in to the registry first")
+        link = self._link
+        if link is None:
+            raise RegistryUnavailable(
+                f"not connected to the registry at {self._where}; reconnecting"
+            )
+        rid = next(self._rids)
+        future: asyncio.Future[ServerMessage] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = future
+        try:
+            link.send(encode(dump(make(rid))))
+            async with asyncio.timeout(self._request_timeout):
+                return await future
+        except TimeoutError:
+            raise RegistryUnavailable(
+                f"the registry at {self._where} did not answer within {self._request_timeout:g} s"
+            ) from None
+        finally:
+            self._pending.pop(rid, None)
+
+    def _refusal(self, answer: ServerMessage) -> DomainError:
+        """The exception for an answer that is not what was asked for."""
+        if not isinstance(answer, Error):
+            return RegistryUnavailable(
+                f"unexpected {answer.type!r} from the registry at {self._where}"
+            )
+        if answer.code == ErrorCode.NAME_TAKEN:
+            return NameTaken(answer.message)
+        if answer.code == ErrorCode.UNKNOWN_USER:
+            return UnknownUser(answer.message)
+        if answer.code == ErrorCode.INVALID_USERNAME:
+            return InvalidUsername(answer.message)
+        return RegistryUnavailable(
+            f"the registry at {self._where} refused: {answer.message} ({answer.code})"
+        )
+
+    # -- the connection ----------------------------------------------------------------------
+
+    async def _connect(self, name: str, address: PeerAddress) -> tuple[_Link, frozenset[str]]:
+        """Connect, read the welcome and register; return the link and the online snapshot."""
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                reader, writer = await asyncio.open_connection(self._host, self._port)
+        except TimeoutError:
+            raise RegistryUnavailable(
+                f"the registry at {self._where} did not accept a connection within "
+                f"{self._connect_timeout:g} s"
+            ) from None
+        except OSError as exc:
+            raise RegistryUnavailable(
+                f"cannot reach the registry at {self._where}: {_reason(exc)}"
+            ) from exc
+        link = _Link(reader, writer)
+        try:
+            try:
+                async with asyncio.timeout(self._request_timeout):
+                    snapshot = await self._handshake(link, name, address)
+            except BaseException:
+                await link.aclose()
+                raise
+        except DomainError:  # a refusal, already in the application's terms
+            raise
+        except TimeoutError:
+            raise RegistryUnavailable(
+                f"the registry at {self._where} did not answer within {self._request_timeout:g} s"
+            ) from None
+        except (OSError, ValueError) as exc:  # connection lost, malformed frame
+            raise RegistryUnavailable(f"the registry at {self._where} failed: {exc}") from exc
+        return link, snapshot
+
+    async def _handshake(self, link: _Link, name: str, address: PeerAddress) -> frozenset[str]:
+        welcome = await link.next()
+        if not isinstance(welcome, Welcome):
+            raise RegistryUnavailable(f"{self._where} did not greet like a chinwag registry")
+        heartbeat = self._heartbeat_interval or welcome.heartbeat_interval
+        # Never slower than half the server's patience, never a busy loop.
+        link.heartbeat = max(min(heartbeat, welcome.idle_timeout / 2), _MIN_HEARTBEAT)
+        link.send(
+            encode(
+                dump(
+                    Register(
+                        version=PROTOCOL_VERSION,
+                        user=name,
+                        host=address.host,
+                        port=address.port,
+                        session=self._session,
+                    )
+                )
+            )
+        )
+        answer = await link.next()
+        if not isinstance(answer, Registered):
+            raise self._refusal(answer)
+        while True:
+            message = await link.next()
+            if isinstance(message, Presence):
+                return frozenset(message.online)
+
+    async def _run(self, link: _Link) -> None:
+        """The background task: serve the link; when it dies, reconnect and register again.
+
+        It stops for good only if another connection with our session took the name over: that
+        is another client sharing our token, and reconnecting would make the two fight forever.
+        """
+        try:
+            while True:
+                try:
+                    reason = await self._serve(link)
+                except _Replaced as exc:
+                    self._link = None
+                    self._fail_pending(str(exc))
+                    log.warning("%s; not reconnecting to %s", exc, self._where)
+                    self._set_online(frozenset())
+                    self._notify_status(RegistryStatus.DISCONNECTED, f"{exc}; not reconnecting")
+                    return
+                self._link = None
+                self._fail_pending(reason)
+                log.warning("lost the registry at %s (%s); reconnecting", self._where, reason)
+                self._notify_status(
+                    RegistryStatus.RECONNECTING,
+                    f"lost the registry at {self._where} ({reason}); reconnecting",
+                )
+                await link.aclose()
+                link, snapshot = await self._reconnect()
+                self._link = link
+                log.info("reconnected to the registry at %s", self._where)
+                self._notify_status(
+                    RegistryStatus.CONNECTED, f"reconnected to the registry at {self._where}"
+                )
+                self._set_online(snapshot, always=True)
+        finally:
+            self._link = None
+            await link.aclose()
+
+    async def _serve(self, link: _Link) -> str:
+        """Read and dispatch frames and send heartbeats until the link dies; return why it did."""
+        loop = asyncio.get_running_loop()
+        silence_limit = _SILENT_HEARTBEATS * link.heartbeat
+        last_heard = loop.time()
+        next_ping = last_heard + link.heartbeat
+        while True:
+            now = loop.time()
+            if now - last_heard >= silence_limit:
+                return f"nothing heard for {silence_limit:g} s"
+            if now >= next_ping:
+                link.send(encode(dump(Ping())))
+                next_ping = now + link.heartbeat
+            try:
+                async with asyncio.timeout_at(min(next_ping, last_heard + silence_limit)):
+                    batch = await link.receive()
+            except TimeoutError:
+                continue
+            except (OSError, ValueError) as exc:  # ConnectionError, FrameTooLarge, EmptyFrame
+                return str(exc) or type(exc).__name__
+            last_heard = loop.time()
+            for message in batch:
+                self._dispatch(message)
+
+    def _fail_pending(self, reason: str) -> None:
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(
+                    RegistryUnavailable(f"lost the registry at {self._where}: {reason}")
+                )
+
+    def _dispatch(self, message: ServerMessage) -> None:
+        """Resolve the request an answer echoes, apply presence pushes, report errors."""
+        rid = getattr(message, "rid", None)
+        if rid is not None:
+            future = self._pending.get(rid)
+            if future is not None and not future.done():
+                future.set_result(message)
+        elif isinstance(message, PresenceChanged):
+            self._set_online(self._online.union(message.joined).difference(message.left))
+        elif isinstance(message, Presence):
+            self._set_online(frozenset(message.online))
+        elif isinstance(message, Error):
+            if message.code == ErrorCode.REPLACED:
+                raise _Replaced(f"{self._user} signed in from elsewhere with the same session")
+            log.warning(
+                "the registry at %s says: %s (%s)", self._where, message.message, message.code
+            )
+
+    async def _reconnect(self) -> tuple[_Link, frozenset[str]]:
+        """Connect and register again, retrying with capped, jittered exponential backoff."""
+        assert self._address is not None
+        delay = _FIRST_RETRY_DELAY
+        while True:
+            await asyncio.sleep(delay / 2 + random.uniform(0, delay / 2))
+            try:
+                return await self._connect(self._user, self._address)
+            except DomainError as exc:  # unavailable, or our ghost still holds the name
+                log.info("reconnecting to the registry at %s: %s", self._where, exc)
+            delay = min(delay * 2, self._reconnect_cap)
+
+    # -- the listener ------------------------------------------------------------------------
+
+    def _set_online(self, online: frozenset[str], *, always: bool = False) -> None:
+        """Replace the online set; tell the listener if it changed (or ``always``)."""
+        if online == self._online and not always:
+            return
+        self._online = online
+        if self._listener is not None:
+            try:
+                self._listener.presence_changed(online)
+            except Exception:
+                log.exception("the directory listener failed on a presence change")
+
+    def _notify_status(self, status: RegistryStatus, detail: str) -> None:
+        if self._listener is not None:
+            try:
+                self._listener.registry_status_changed(status, detail)
+            except Exception:
+                log.exception("the directory listener failed on a status change")

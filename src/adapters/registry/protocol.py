@@ -1,0 +1,221 @@
+"""The registry wire protocol, version 1: data transfer objects, error codes and limits.
+
+Every frame is one UTF-8 JSON object framed by :mod:`chinwag.adapters.wire.codec`. These models
+are the wire format only; the domain's rules (what a username is) are applied by the server.
+Requests are strict (unknown fields, wrong JSON types and unknown ``type`` values are refused);
+server messages are read tolerantly (unknown fields are ignored), so a server may add optional
+fields without a new protocol version. See ``docs/protocol.md``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+PROTOCOL_VERSION = 1
+"""The protocol version this code speaks; a client sends it in ``register``."""
+
+MAX_REQUEST_FRAME = 16 * 1024
+"""The largest frame a client may send to the server, in bytes of payload."""
+
+MAX_SERVER_FRAME = 4 * 1024 * 1024
+"""The largest frame a client accepts from the server (presence snapshots grow with users)."""
+
+MAX_SESSION_LENGTH = 128
+"""The longest session token, in characters."""
+
+MAX_NAME_FIELD = 256
+"""The longest username field accepted before normalisation (the domain then allows 32)."""
+
+MAX_RID = 2**63 - 1
+"""The largest request id."""
+
+Rid = Annotated[int, Field(ge=0, le=MAX_RID)]
+
+
+class ErrorCode(StrEnum):
+    """The ``code`` of an ``error`` frame."""
+
+    BAD_REQUEST = "bad_request"
+    FRAME_TOO_LARGE = "frame_too_large"
+    INVALID_USERNAME = "invalid_username"
+    NAME_TAKEN = "name_taken"
+    UNKNOWN_USER = "unknown_user"
+    NOT_REGISTERED = "not_registered"
+    ALREADY_REGISTERED = "already_registered"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    IDLE_TIMEOUT = "idle_timeout"
+    REPLACED = "replaced"
+
+
+# -- client to server ------------------------------------------------------------------------
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class Register(_Request):
+    """Claim ``user`` for this connection, reachable by peers at ``host``:``port``."""
+
+    type: Literal["register"] = "register"
+    rid: Rid | None = None
+    version: int
+    user: str = Field(max_length=MAX_NAME_FIELD)
+    port: int = Field(ge=1, le=65535)
+    host: str | None = Field(default=None, min_length=1, max_length=255)
+    session: str = Field(min_length=1, max_length=MAX_SESSION_LENGTH)
+
+
+class Unregister(_Request):
+    """Give the name up; the connection stays open."""
+
+    type: Literal["unregister"] = "unregister"
+    rid: Rid | None = None
+
+
+class ListOnline(_Request):
+    """Ask who is online."""
+
+    type: Literal["list"] = "list"
+    rid: Rid | None = None
+
+
+class Lookup(_Request):
+    """Ask where ``user`` listens."""
+
+    type: Literal["lookup"] = "lookup"
+    rid: Rid | None = None
+    user: str = Field(max_length=MAX_NAME_FIELD)
+
+
+class Ping(_Request):
+    """Heartbeat: proves the client is alive; answered by ``pong``."""
+
+    type: Literal["ping"] = "ping"
+    rid: Rid | None = None
+
+
+Request = Annotated[
+    Register | Unregister | ListOnline | Lookup | Ping,
+    Field(discriminator="type"),
+]
+REQUEST_ADAPTER: TypeAdapter[Request] = TypeAdapter(Request)
+"""Parses one request frame: ``REQUEST_ADAPTER.validate_json(payload)``."""
+
+
+class _RidProbe(BaseModel):
+    """Reads just the ``rid`` of a refused request, so the error can echo it."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    rid: Rid
+
+
+_RID_PROBE: TypeAdapter[_RidProbe] = TypeAdapter(_RidProbe)
+
+
+def probe_rid(payload: bytes) -> int | None:
+    """The valid ``rid`` of a frame that failed validation, if it has one."""
+    try:
+        return _RID_PROBE.validate_json(payload).rid
+    except ValueError:  # pydantic.ValidationError is a ValueError
+        return None
+
+
+# -- server to client ------------------------------------------------------------------------
+
+
+class _ServerMessage(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Welcome(_ServerMessage):
+    """Sent by the server as soon as a connection is accepted."""
+
+    type: Literal["welcome"] = "welcome"
+    version: int
+    heartbeat_interval: float
+    idle_timeout: float
+    max_frame: int
+
+
+class Registered(_ServerMessage):
+    """The name is ours; ``user`` is how the registry spells it."""
+
+    type: Literal["registered"] = "registered"
+    rid: int | None = None
+    user: str
+    host: str
+    port: int
+
+
+class Presence(_ServerMessage):
+    """The whole online set, sent right after ``registered``."""
+
+    type: Literal["presence"] = "presence"
+    online: list[str]
+
+
+class PresenceChanged(_ServerMessage):
+    """Pushed to every registered connection when the online set changes."""
+
+    type: Literal["presence_changed"] = "presence_changed"
+    joined: list[str] = []
+    left: list[str] = []
+
+
+class Unregistered(_ServerMessage):
+    type: Literal["unregistered"] = "unregistered"
+    rid: int | None = None
+
+
+class Online(_ServerMessage):
+    type: Literal["online"] = "online"
+    rid: int | None = None
+    online: list[str]
+
+
+class Found(_ServerMessage):
+    type: Literal["found"] = "found"
+    rid: int | None = None
+    user: str
+    host: str
+    port: int
+
+
+class Pong(_ServerMessage):
+    type: Literal["pong"] = "pong"
+    rid: int | None = None
+
+
+class Error(_ServerMessage):
+    """A refusal. ``code`` is an :class:`ErrorCode` value; ``message`` is for humans."""
+
+    type: Literal["error"] = "error"
+    rid: int | None = None
+    code: str
+    message: str
+
+
+ServerMessage = Annotated[
+    Welcome
+    | Registered
+    | Presence
+    | PresenceChanged
+    | Unregistered
+    | Online
+    | Found
+    | Pong
+    | Error,
+    Field(discriminator="type"),
+]
+SERVER_MESSAGE_ADAPTER: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
+"""Parses one server frame: ``SERVER_MESSAGE_ADAPTER.validate_json(payload)``."""
+
+
+def dump(message: BaseModel) -> bytes:
+    """``message`` as the payload of one frame (``rid`` left out when it is ``None``)."""
+    return message.model_dump_json(exclude_none=True).encode()

@@ -1,0 +1,468 @@
+"""The registry server: who is online and where they listen, over TCP (protocol version 1).
+
+Each connection is an :class:`asyncio.Protocol` plus one task (its watchdog). Every frame of one
+read is handled synchronously and the answers leave in one write; presence changes are queued on
+every registered connection and flushed once per event-loop pass. A connection that sends no whole
+frame for ``idle_timeout`` seconds is dropped, as is one whose unread output passes
+``max_write_buffer``; hostile input costs an error frame or a close and never more memory than
+one frame. See ``docs/protocol.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import functools
+import ipaddress
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from chinwag.adapters.registry.protocol import (
+    MAX_REQUEST_FRAME,
+    PROTOCOL_VERSION,
+    REQUEST_ADAPTER,
+    ErrorCode,
+    Found,
+    ListOnline,
+    Lookup,
+    Online,
+    Ping,
+    Pong,
+    Presence,
+    PresenceChanged,
+    Register,
+    Registered,
+    Unregister,
+    Unregistered,
+    Welcome,
+    dump,
+    probe_rid,
+)
+from chinwag.adapters.registry.protocol import Error as ErrorMessage
+from chinwag.adapters.wire.codec import EmptyFrame, FrameDecoder, FrameTooLarge, encode
+from chinwag.application.errors import AddressInUse
+from chinwag.domain.errors import InvalidUsername
+from chinwag.domain.user import normalize_username
+
+log = logging.getLogger(__name__)
+
+MAX_WRITE_BUFFER = 1024 * 1024
+"""Unread output a connection may pile up before it is dropped."""
+
+CLOSE_GRACE = 1.0
+"""Seconds a closing connection gets to take its last frames before it is aborted."""
+
+_MAX_LOGGED_VIOLATIONS = 5
+_MAX_ERROR_TEXT = 200
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalize(name: str) -> str:
+    return normalize_username(name)
+
+
+def _error(code: ErrorCode, message: str, rid: int | None = None) -> bytes:
+    return encode(dump(ErrorMessage(rid=rid, code=code, message=message[:_MAX_ERROR_TEXT])))
+
+
+def _ip_of(peername: object) -> str:
+    """The IP address of a socket's peer name, IPv4-mapped IPv6 addresses as plain IPv4."""
+    if not isinstance(peername, tuple) or not peername:
+        return "127.0.0.1"
+    ip = str(peername[0])
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return ip
+
+
+def _is_unspecified(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
+
+
+@dataclass(slots=True)
+class _Registration:
+    name: str
+    host: str
+    port: int
+    session: str
+    connection: _Connection
+
+
+class RegistryServer:
+    """The registry: accepts connections, keeps the online set, answers lookups."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        heartbeat_interval: float = 5.0,
+        idle_timeout: float = 15.0,
+        max_frame: int = MAX_REQUEST_FRAME,
+        max_write_buffer: int = MAX_WRITE_BUFFER,
+    ) -> None:
+        if heartbeat_interval <= 0 or idle_timeout <= heartbeat_interval:
+            raise ValueError("need 0 < heartbeat_interval < idle_timeout")
+        self._host = host
+        self._port = port
+        self.heartbeat_interval = heartbeat_interval
+        self.idle_timeout = idle_timeout
+        self.max_frame = max_frame
+        self.max_write_buffer = max_write_buffer
+        self._server: asyncio.Server | None = None
+        self._address: tuple[str, int] | None = None
+        self._connections: set[_Connection] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._names: dict[str, _Registration] = {}
+        self._dirty: list[_Connection] = []
+        self._welcome = encode(
+            dump(
+                Welcome(
+                    version=PROTOCOL_VERSION,
+                    heartbeat_interval=heartbeat_interval,
+                    idle_timeout=idle_timeout,
+                    max_frame=max_frame,
+                )
+            )
+        )
+
+    async def start(self) -> tuple[str, int]:
+        """Listen; return the real bound address. Raises ``AddressInUse`` if the port is taken."""
+        if self._server is not None:
+            raise RuntimeError("the registry server is already started")
+        loop = asyncio.get_running_loop()
+        try:
+            self._server = await loop.create_server(
+                lambda: _Connection(self), self._host, self._port
+            )
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise AddressInUse(
+                    f"cannot listen on {self._host}:{self._port}: the address is already in use"
+                ) from exc
+            raise
+        sockname = self._server.sockets[0].getsockname()
+        self._address = (str(sockname[0]), int(sockname[1]))
+        return self._address
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound ``(host, port)``; only once :meth:`start` returned."""
+        if self._address is None:
+            raise RuntimeError("the registry server is not started")
+        return self._address
+
+    def online(self) -> frozenset[str]:
+        """The names registered now."""
+        return frozenset(self._names)
+
+    @property
+    def connection_count(self) -> int:
+        """How many connections are open, registered or not."""
+        return len(self._connections)
+
+    async def serve_forever(self) -> None:
+        """Start if needed, then serve until cancelled (closing everything on the way out)."""
+        if self._server is None:
+            await self.start()
+        assert self._server is not None
+        try:
+            await self._server.serve_forever()
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Stop accepting, close every connection and wait until their tasks are done."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        for connection in list(self._connections):
+            connection.close(why="the registry is shutting down")
+        if self._tasks:
+            await asyncio.wait(self._tasks)
+        if server is not None:
+            await server.wait_closed()
+
+    # -- called by connections ---------------------------------------------------------------
+
+    def _attach(self, connection: _Connection) -> None:
+        self._connections.add(connection)
+        task = asyncio.get_running_loop().create_task(connection.watch())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        connection.send(self._welcome)
+
+    def _detach(self, connection: _Connection) -> None:
+        self._connections.discard(connection)
+        if connection.registration is not None:
+            self._leave(connection, "disconnected")
+
+    def _mark_dirty(self, connection: _Connection) -> None:
+        if not self._dirty:
+            asyncio.get_running_loop().call_soon(self._flush_dirty)
+        self._dirty.append(connection)
+
+    def _flush_dirty(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        for connection in dirty:
+            connection.flush()
+
+    def _push_presence(self, joined: Iterable[str], left: Iterable[str], skip: _Connection) -> None:
+        frame = encode(dump(PresenceChanged(joined=list(joined), left=list(left))))
+        for registration in self._names.values():
+            if registration.connection is not skip:
+                registration.connection.send(frame)
+
+    def _register(self, connection: _Connection, request: Register) -> bytes:
+        rid = request.rid
+        if connection.registration is not None:
+            return _error(
+                ErrorCode.ALREADY_REGISTERED,
+                f"this connection is already registered as {connection.registration.name}",
+                rid,
+            )
+        if request.version != PROTOCOL_VERSION:
+            return _error(
+                ErrorCode.UNSUPPORTED_VERSION,
+                f"protocol version {request.version} is not supported; this registry speaks "
+                f"version {PROTOCOL_VERSION}",
+                rid,
+            )
+        try:
+            name = _normalize(request.user)
+        except InvalidUsername as exc:
+            return _error(ErrorCode.INVALID_USERNAME, str(exc), rid)
+        host = request.host
+        if host is None or _is_unspecified(host):
+            host = connection.peer_ip
+        holder = self._names.get(name)
+        if holder is not None:
+            if holder.session != request.session:
+                return _error(ErrorCode.NAME_TAKEN, f"{name} is already signed in", rid)
+            holder.connection.registration = None
+            holder.connection.close(
+                _error(ErrorCode.REPLACED, f"{name} signed in again from another connection")
+            )
+            log.info(
+                "%s reconnected from %s (replaces %s)",
+                name,
+                connection.peer,
+                holder.connection.peer,
+            )
+        else:
+            log.info(
+                "%s joined from %s, listening at %s:%d", name, connection.peer, host, request.port
+            )
+        registration = _Registration(name, host, request.port, request.session, connection)
+        connection.registration = registration
+        self._names[name] = registration
+        if holder is None:
+            self._push_presence((name,), (), skip=connection)
+        return encode(dump(Registered(rid=rid, user=name, host=host, port=request.port))) + encode(
+            dump(Presence(online=sorted(self._names)))
+        )
+
+    def _leave(self, connection: _Connection, why: str) -> None:
+        registration = connection.registration
+        assert registration is not None
+        connection.registration = None
+        if self._names.get(registration.name) is registration:
+            del self._names[registration.name]
+            log.info("%s left (%s)", registration.name, why)
+            self._push_presence((), (registration.name,), skip=connection)
+
+    def _lookup(self, request: Lookup) -> bytes:
+        registration = self._names.get(request.user)
+        if registration is None:
+            try:
+                registration = self._names.get(_normalize(request.user))
+            except InvalidUsername as exc:
+                return _error(ErrorCode.INVALID_USERNAME, str(exc), request.rid)
+        if registration is None:
+            return _error(ErrorCode.UNKNOWN_USER, f"{request.user} is not online", request.rid)
+        return encode(
+            dump(
+                Found(
+                    rid=request.rid,
+                    user=registration.name,
+                    host=registration.host,
+                    port=registration.port,
+                )
+            )
+        )
+
+    def _handle(self, connection: _Connection, payload: bytes) -> bytes:
+        """The answer to one request frame."""
+        try:
+            request = REQUEST_ADAPTER.validate_json(payload)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            where = ".".join(str(part) for part in first["loc"])
+            text = f"{where}: {first['msg']}" if where else first["msg"]
+            connection.violation(f"bad request ({text[:_MAX_ERROR_TEXT]})")
+            return _error(ErrorCode.BAD_REQUEST, text, probe_rid(payload))
+        if isinstance(request, Ping):
+            return encode(dump(Pong(rid=request.rid)))
+        if isinstance(request, Register):
+            return self._register(connection, request)
+        if connection.registration is None:
+            return _error(ErrorCode.NOT_REGISTERED, "register first", request.rid)
+        if isinstance(request, Lookup):
+            return self._lookup(request)
+        if isinstance(request, ListOnline):
+            return encode(dump(Online(rid=request.rid, online=sorted(self._names))))
+        assert isinstance(request, Unregister)
+        self._leave(connection, "unregistered")
+        return encode(dump(Unregistered(rid=request.rid)))
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: decodes its frames, answers them, and watches it for silence."""
+
+    def __init__(self, server: RegistryServer) -> None:
+        self._server = server
+        self._decoder = FrameDecoder(server.max_frame)
+        self._loop = asyncio.get_running_loop()
+        self._closed: asyncio.Future[None] = self._loop.create_future()
+        self._transport: asyncio.Transport | None = None
+        self._outbox: list[bytes] = []
+        self._closing = False
+        self._abort_handle: asyncio.TimerHandle | None = None
+        self._violations = 0
+        self._reading_paused = False
+        self.last_heard = self._loop.time()
+        self.peer = "?"
+        self.peer_ip = "127.0.0.1"
+        self.registration: _Registration | None = None
+
+    # -- asyncio.Protocol --------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        peername = transport.get_extra_info("peername")
+        self.peer_ip = _ip_of(peername)
+        self.peer = f"{self.peer_ip}:{peername[1]}" if isinstance(peername, tuple) else "?"
+        self._server._attach(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self._closing:
+            return
+        try:
+            frames = self._decoder.feed(data)
+        except FrameTooLarge as exc:
+            self.violation(str(exc))
+            self.close(_error(ErrorCode.FRAME_TOO_LARGE, str(exc)), "frame too large")
+            return
+        except EmptyFrame:
+            self.violation("empty frame")
+            self.close(_error(ErrorCode.BAD_REQUEST, "a frame cannot be empty"), "empty frame")
+            return
+        if frames:
+            self.last_heard = self._loop.time()
+            handle = self._server._handle
+            outbox = self._outbox
+            for payload in frames:
+                outbox.append(handle(self, payload))
+            self.flush()
+
+    def pause_writing(self) -> None:
+        # The peer is not taking its answers: stop reading its requests until it does.
+        if self._transport is not None and not self._closing:
+            self._transport.pause_reading()
+            self._reading_paused = True
+
+    def resume_writing(self) -> None:
+        if self._transport is not None and not self._closing:
+            self._transport.resume_reading()
+            self._reading_paused = False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        if self._abort_handle is not None:
+            self._abort_handle.cancel()
+        self._server._detach(self)
+        if not self._closed.done():
+            self._closed.set_result(None)
+
+    # -- used by the server ------------------------------------------------------------------
+
+    def send(self, frame: bytes) -> None:
+        """Queue ``frame``; it leaves with this pass's other frames."""
+        if self._closing:
+            return
+        if not self._outbox:
+            self._server._mark_dirty(self)
+        self._outbox.append(frame)
+
+    def flush(self) -> None:
+        """Write every queued frame at once; drop the peer if its unread output is too big."""
+        if not self._outbox or self._closing or self._transport is None:
+            return
+        data = b"".join(self._outbox)
+        self._outbox.clear()
+        self._transport.write(data)
+        if self._transport.get_write_buffer_size() > self._server.max_write_buffer:
+            self.violation("does not read its answers; dropped")
+            self._abort()
+
+    def violation(self, what: str) -> None:
+        """Log a protocol violation (the first few of each connection)."""
+        self._violations += 1
+        if self._violations <= _MAX_LOGGED_VIOLATIONS:
+            log.warning("protocol violation from %s: %s", self.peer, what)
+            if self._violations == _MAX_LOGGED_VIOLATIONS:
+                log.warning("further violations from %s are not logged", self.peer)
+
+    def close(self, last_frame: bytes | None = None, why: str = "closed") -> None:
+        """Send ``last_frame`` (if any) after what is queued, then close; abort if it lingers."""
+        if self._closing or self._transport is None:
+            return
+        if self.registration is not None:
+            self._server._leave(self, why)
+        if last_frame is not None:
+            self._outbox.append(last_frame)
+        self.flush()
+        if self._closing:  # the flush found it over its output bound and aborted it
+            return
+        self._closing = True
+        self._outbox.clear()
+        self._transport.close()
+        self._abort_handle = self._loop.call_later(CLOSE_GRACE, self._transport.abort)
+
+    def _abort(self) -> None:
+        if self.registration is not None:
+            self._server._leave(self, "dropped: it does not read")
+        self._closing = True
+        self._outbox.clear()
+        if self._transport is not None:
+            self._transport.abort()
+
+    async def watch(self) -> None:
+        """The connection's task: drop it after ``idle_timeout`` without a frame; end with it."""
+        idle_timeout = self._server.idle_timeout
+        while not self._closing:
+            remaining = self.last_heard + idle_timeout - self._loop.time()
+            if remaining <= 0:
+                if self._reading_paused:
+                    self.violation(f"took none of its answers for {idle_timeout:g} s; dropped")
+                    self._abort()
+                    break
+                self.violation(f"silent for {idle_timeout:g} s; dropped")
+                self.close(
+                    _error(ErrorCode.IDLE_TIMEOUT, f"nothing received for {idle_timeout:g} s"),
+                    "silent",
+                )
+                break
+            await asyncio.wait((self._closed,), timeout=remaining)
+        await self._closed  # close() and abort() always end in connection_lost

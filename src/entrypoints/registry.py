@@ -1,0 +1,105 @@
+"""``chinwag-registry``: run the registry server until SIGINT or SIGTERM.
+
+Flags win over the environment (``CHINWAG_REGISTRY_HOST``, ``CHINWAG_REGISTRY_PORT``), which wins
+over the defaults (127.0.0.1, 7420). Once it accepts connections it prints one line,
+``chinwag-registry listening on HOST:PORT``, to stdout; logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from chinwag.adapters.registry.server import RegistryServer
+from chinwag.application.errors import AddressInUse
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7420
+PROG = "chinwag-registry"
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not between 0 and 65535")
+    return port
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=PROG, description="The chinwag registry server.")
+    parser.add_argument(
+        "--host",
+        default=os.environ.get("CHINWAG_REGISTRY_HOST", DEFAULT_HOST),
+        help="address to listen on (env CHINWAG_REGISTRY_HOST, default %(default)s)",
+    )
+    parser.add_argument(
+        "--port",
+        type=_port,
+        default=os.environ.get("CHINWAG_REGISTRY_PORT", str(DEFAULT_PORT)),
+        help="TCP port, 0 picks a free one (env CHINWAG_REGISTRY_PORT, default %(default)s)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+        help="logging threshold (default %(default)s)",
+    )
+    return parser.parse_args(argv)
+
+
+def _display(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+async def _serve(host: str, port: int) -> None:
+    server = RegistryServer(host, port)
+    bound_host, bound_port = await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        print(f"{PROG} listening on {_display(bound_host, bound_port)}", flush=True)
+        await stop.wait()
+        logging.getLogger(__name__).info("stopping")
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        await server.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the registry; 0 after SIGINT/SIGTERM, 2 if it cannot listen or a flag is wrong."""
+    args = _parse(argv)
+    logging.basicConfig(
+        level=args.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    try:
+        asyncio.run(_serve(args.host, args.port))
+    except KeyboardInterrupt:  # SIGINT before the handlers were installed
+        return 0
+    except AddressInUse as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(
+            f"{PROG}: cannot listen on {_display(args.host, args.port)}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
