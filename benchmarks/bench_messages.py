@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from chinwag.application.ports.directory import RegistryStatus
 from chinwag.domain.message import Message, MessageState
 from chinwag.domain.user import PeerAddress
+from chinwag.entrypoints.common import run_event_loop
 from chinwag.entrypoints.container import Container, close_storage
 from tests.processes import RegistryProcess
 
@@ -94,7 +95,7 @@ def receiver(folder: str, port: int, synchronous: str, expected: int, pipe: Conn
         await container.use_cases.sign_out().execute()
         close_storage(container)
 
-    asyncio.run(main())
+    run_event_loop(main())
 
 
 async def send_all(folder: Path, port: int, synchronous: str, count: int) -> float:
@@ -130,7 +131,9 @@ def run(count: int, synchronous: str) -> float:
             )
             peer.start()
             assert ours.poll(30) and ours.recv() == "ready"
-            elapsed = asyncio.run(send_all(Path(tmp) / "alice", registry.port, synchronous, count))
+            elapsed = run_event_loop(
+                send_all(Path(tmp) / "alice", registry.port, synchronous, count)
+            )
             assert ours.poll(60)
             received = ours.recv()
             ours.send("stop")

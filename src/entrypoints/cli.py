@@ -23,7 +23,7 @@ from chinwag.adapters.console.output import ConsoleOutput, JsonOutput, TextOutpu
 from chinwag.adapters.sqlite.database import StorageError
 from chinwag.domain.errors import DomainError
 from chinwag.domain.user import PeerAddress
-from chinwag.entrypoints.common import StartupError
+from chinwag.entrypoints.common import StartupError, run_event_loop
 from chinwag.entrypoints.container import Container, close_storage
 from chinwag.entrypoints.settings import ClientSettings, add_client_arguments, container_config
 from chinwag.entrypoints.settings import parse as parse_settings
@@ -127,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     container.config.from_dict(config)
     container.core.init_resources()
     try:
-        return asyncio.run(run(container, settings, output, sys.stdin))
+        return run_event_loop(run(container, settings, output, sys.stdin))
     except KeyboardInterrupt:
         return 130
     finally:

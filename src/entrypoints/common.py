@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -58,3 +62,15 @@ def parse_address(text: str, *, default_port: int | None = None) -> tuple[str, i
     if not 0 <= port <= 65535:
         raise ValueError(f"{text!r}: port must be between 0 and 65535")
     return host, port
+
+
+def run_event_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Run ``main`` on uvloop where it is installed (Linux, macOS), else on asyncio's own loop.
+
+    uvloop is a faster drop-in event loop; nothing in chinwag depends on which loop runs.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from chinwag.adapters.registry.server import RegistryServer
 from chinwag.application.errors import AddressInUse
+from chinwag.entrypoints.common import run_event_loop
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7420
@@ -86,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
     try:
-        asyncio.run(_serve(args.host, args.port))
+        run_event_loop(_serve(args.host, args.port))
     except KeyboardInterrupt:  # SIGINT before the handlers were installed
         return 0
     except AddressInUse as exc:

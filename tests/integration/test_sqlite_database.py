@@ -7,7 +7,7 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +28,11 @@ CONVERSATION = Conversation.direct("alice", "bob")
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coroutine)
+
+
+async def written(db: Database, job: Callable[[sqlite3.Connection], T]) -> T:
+    """``db.write`` needs a running loop: this runs one job from ``run``."""
+    return await db.write(job)
 
 
 def message(n: int) -> Message:
@@ -81,7 +86,7 @@ def test_file_is_in_wal_mode_with_the_current_schema_version(tmp_path: Path) -> 
     path = tmp_path / "history.db"
     with Database(path) as db:
         assert run(db.read(lambda c: c.execute("PRAGMA journal_mode").fetchone()[0])) == "wal"
-        assert run(db.write(lambda c: c.execute("PRAGMA foreign_keys").fetchone()[0])) == 1
+        assert run(written(db, lambda c: c.execute("PRAGMA foreign_keys").fetchone()[0])) == 1
     with closing(sqlite3.connect(path)) as raw:
         assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
@@ -89,7 +94,7 @@ def test_file_is_in_wal_mode_with_the_current_schema_version(tmp_path: Path) -> 
 @pytest.mark.parametrize(("mode", "level"), [("FULL", 2), ("NORMAL", 1)])
 def test_synchronous_mode_applies_to_the_writer(tmp_path: Path, mode: str, level: int) -> None:
     with Database(tmp_path / "history.db", synchronous=mode) as db:
-        assert run(db.write(lambda c: c.execute("PRAGMA synchronous").fetchone()[0])) == level
+        assert run(written(db, lambda c: c.execute("PRAGMA synchronous").fetchone()[0])) == level
 
 
 def test_unknown_synchronous_mode_is_refused(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ import ipaddress
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 from pydantic import ValidationError
 
@@ -348,8 +349,8 @@ class _Connection(asyncio.Protocol):
     # -- asyncio.Protocol --------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # A stream transport; uvloop's are not asyncio.Transport subclasses, so no isinstance.
+        self._transport = cast(asyncio.Transport, transport)
         peername = transport.get_extra_info("peername")
         self.peer_ip = _ip_of(peername)
         self.peer = f"{self.peer_ip}:{peername[1]}" if isinstance(peername, tuple) else "?"

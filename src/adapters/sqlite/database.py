@@ -127,7 +127,8 @@ class Database:
         self._batches_committed = 0
         self._lock = threading.Lock()
         self._closed = False
-        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()  # None: stop
+        self._queue: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()  # None: stop
+        self._outbox: list[_Job] = []  # jobs of this loop pass, handed over together
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -162,8 +163,9 @@ class Database:
         """How many write transactions have committed: fewer than jobs when commits are grouped."""
         return self._batches_committed
 
-    async def write(self, job: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``job`` on the writer thread; return its result once its transaction has committed.
+    def write(self, job: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """Run ``job`` on the writer thread; the future has its result once its transaction has
+        committed. (A plain function returning a future: no coroutine frame on the hot path.)
 
         A job that raises is rolled back alone (its savepoint); a failed commit fails every job of
         the batch. SQLite errors arrive as :class:`StorageError`, anything else as raised. A
@@ -174,8 +176,18 @@ class Database:
         with self._lock:
             if self._closed:
                 raise StorageError(f"the chat history {self.path} is closed")
-            self._queue.put(_Job(job, future, loop))
-        return await future
+            if not self._outbox:
+                loop.call_soon(self._hand_over)
+            self._outbox.append(_Job(job, future, loop))
+        return future
+
+    def _hand_over(self) -> None:
+        """Give the writer every job queued during this loop pass at once: waking the writer
+        thread once per job made the two threads fight over the GIL."""
+        with self._lock:
+            if self._outbox:
+                self._queue.put(self._outbox)
+                self._outbox = []
 
     async def read(self, job: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``job`` on the reader thread, in one read-only transaction (a consistent snapshot).
@@ -198,6 +210,9 @@ class Database:
             if self._closed:
                 return
             self._closed = True
+            if self._outbox:
+                self._queue.put(self._outbox)
+                self._outbox = []
             self._queue.put(None)
         self._reader.submit(self._close_reader).result()
         self._reader.shutdown(wait=True)
@@ -312,8 +327,8 @@ class Database:
                     if item is None:
                         stopping = True
                         break
-                    batch.append(item)
-                    if len(batch) == MAX_BATCH:
+                    batch.extend(item)
+                    if len(batch) >= MAX_BATCH:
                         break
                     try:
                         item = self._queue.get_nowait()
