@@ -15,8 +15,9 @@ user="${1:-${CHINWAG_USER:-$(id -un)}}"
 answers() { .venv/bin/python -c "import socket,sys; socket.create_connection(('$host', $port), 1)" 2>/dev/null; }
 
 if ! answers; then
-    echo "No registry answers at $host:$port; starting one (it stops when this client quits)."
-    .venv/bin/chinwag-registry --host "$host" --port "$port" > /dev/null &
+    log="${TMPDIR:-/tmp}/chinwag-registry-$port.log"
+    echo "No registry answers at $host:$port; starting one (log: $log; it stops when you quit)."
+    .venv/bin/chinwag-registry --host "$host" --port "$port" > /dev/null 2>> "$log" &
     registry_pid=$!
     trap 'kill $registry_pid 2>/dev/null || true' EXIT
     for _ in $(seq 50); do answers && break; sleep 0.1; done
