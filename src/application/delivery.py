@@ -27,6 +27,8 @@ from chinwag.domain.user import PeerAddress
 
 log = logging.getLogger(__name__)
 
+MAX_RETRY_DELAY = 30.0
+
 
 @dataclass(frozen=True)
 class CourierSettings:
@@ -98,23 +100,29 @@ class Courier:
                 address = await self._directory.lookup(name)
                 await self._deliver_queue(name, address, recipient.queue, progress)
                 failures = 0
+                continue
             except Exception as exc:
                 reason = str(exc) if isinstance(exc, ChatError) else f"internal error: {exc!r}"
                 if not isinstance(exc, ChatError):
                     log.exception("delivery to %s failed unexpectedly", name)
                 failures = 1 if progress.recorded else failures + 1
-                if failures >= self._settings.max_attempts:
+            if failures >= self._settings.max_attempts:
+                try:
                     await self._fail_all(recipient.queue, reason)
-                    return
-                log.info("delivery to %s failed (%s); try %d again soon", name, reason, failures)
-                await asyncio.sleep(self._settings.retry_delay * failures)
+                    failures = 0
+                    continue  # messages sent meanwhile get their own tries
+                except Exception:
+                    log.exception("could not record failed deliveries to %s; retrying", name)
+            log.info("delivery to %s failed (%s); try %d again soon", name, reason, failures)
+            await asyncio.sleep(min(self._settings.retry_delay * failures, MAX_RETRY_DELAY))
 
     async def _deliver_queue(
         self, name: str, address: PeerAddress, queue: deque[Message], progress: _Progress
     ) -> None:
         """Send everything queued and record the answers, in order, until the queue is empty.
 
-        On failure every unacknowledged message is back at the front of ``queue``, in order.
+        On failure every message whose answer is not recorded is back at the front of ``queue``,
+        in order (sending one again is safe: the recipient stores by id).
         """
         inflight: deque[tuple[list[Message], asyncio.Task[DeliveryReport]]] = deque()
         try:
@@ -127,47 +135,45 @@ class Courier:
                     self._announce(batch, MessageState.SENT)
                     inflight.append((batch, task))
                 batch, task = inflight[0]
-                report = await task
+                await self._record(batch, await task)
                 inflight.popleft()
-                await self._record(batch, report)
                 progress.recorded += len(batch)
         except BaseException:
-            # Put back what was not acknowledged, oldest first, ahead of anything queued since.
-            unacked: list[Message] = []
+            # Put back what was not recorded, oldest first, ahead of anything queued since.
+            unrecorded: list[Message] = []
             for batch, task in inflight:
                 task.cancel()
-                unacked.extend(batch)
+                unrecorded.extend(batch)
             await asyncio.gather(*(t for _, t in inflight), return_exceptions=True)
-            queue.extendleft(reversed(unacked))
-            self._announce(unacked, MessageState.PENDING)
+            queue.extendleft(reversed(unrecorded))
+            for message in unrecorded:  # the queue holds them as they were: pending
+                self._events.message_state_changed(message)
             raise
 
     def _announce(self, batch: Sequence[Message], state: MessageState) -> None:
         for message in batch:
-            self._events.message_state_changed(message.model_copy(update={"state": state}))
+            self._events.message_state_changed(message.with_state(state))
 
     async def _record(self, batch: list[Message], report: DeliveryReport) -> None:
-        changes: list[StateChange] = []
-        for message in batch:
-            if message.id in report.acknowledged:
-                changes.append(StateChange(message.id, MessageState.DELIVERED))
-            else:
-                reason = report.rejected.get(message.id, "the recipient did not store it")
-                changes.append(StateChange(message.id, MessageState.FAILED, reason))
-        await self._messages.update_states(changes)
-        for message, change in zip(batch, changes, strict=True):
-            self._events.message_state_changed(
-                message.model_copy(update={"state": change.state, "reason": change.reason})
+        settled = [
+            message.with_state(MessageState.DELIVERED)
+            if message.id in report.acknowledged
+            else message.with_state(
+                MessageState.FAILED,
+                report.rejected.get(message.id, "the recipient did not store it"),
             )
+            for message in batch
+        ]
+        await self._messages.update_states([StateChange(m.id, m.state, m.reason) for m in settled])
+        for message in settled:
+            self._events.message_state_changed(message)
 
     async def _fail_all(self, queue: deque[Message], reason: str) -> None:
-        batch = list(queue)
-        queue.clear()
-        await self._messages.update_states(
-            [StateChange(m.id, MessageState.FAILED, reason) for m in batch]
-        )
-        for message in batch:
-            self._events.message_state_changed(
-                message.model_copy(update={"state": MessageState.FAILED, "reason": reason})
-            )
-        log.warning("gave up delivering %d message(s): %s", len(batch), reason)
+        """Mark everything queued now as failed; the queue keeps what is added meanwhile."""
+        failed = [m.with_state(MessageState.FAILED, reason) for m in queue]
+        await self._messages.update_states([StateChange(m.id, m.state, m.reason) for m in failed])
+        for _ in failed:
+            queue.popleft()
+        for message in failed:
+            self._events.message_state_changed(message)
+        log.warning("gave up delivering %d message(s): %s", len(failed), reason)

@@ -186,3 +186,73 @@ def test_nothing_is_acknowledged_unless_committed() -> None:
         assert await receive.execute("alice", [forged]) == []
 
     asyncio.run(scenario())
+
+
+class GatedRepository(InMemoryMessageRepository):
+    """Holds every ``update_states`` until ``gate`` is set; fails the first ``failures`` of them."""
+
+    def __init__(self, failures: int = 0) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.waiting = asyncio.Event()
+        self.failures = failures
+
+    async def update_states(self, changes: Sequence[StateChange]) -> None:
+        self.waiting.set()
+        await self.gate.wait()
+        if self.failures:
+            self.failures -= 1
+            raise OSError("database is locked")
+        await super().update_states(changes)
+
+
+async def gated_courier(
+    transport: FlakyTransport, repository: GatedRepository, settings: CourierSettings
+) -> tuple[Courier, RecordingEvents]:
+    registry = InMemoryRegistry()
+    await InMemoryDirectory(registry).sign_in("bob", BOB, RecordingEvents())
+    events = RecordingEvents()
+    return Courier(InMemoryDirectory(registry), transport, repository, events, settings), events
+
+
+def test_a_message_sent_while_the_courier_gives_up_gets_its_own_tries() -> None:
+    async def scenario() -> None:
+        transport = FlakyTransport(failures=2)
+        repository = GatedRepository()
+        courier, events = await gated_courier(
+            transport, repository, CourierSettings(retry_delay=0.001, max_attempts=2)
+        )
+        first, second = message(1), message(2)
+        await repository.add([first, second])
+        repository.gate.clear()
+        courier.enqueue(first)
+        await repository.waiting.wait()  # the courier is recording that `first` failed
+        courier.enqueue(second)
+        repository.gate.set()
+        await events.wait_for(lambda: state(events, second.id) is MessageState.DELIVERED)
+        assert state(events, first.id) is MessageState.FAILED
+        assert courier.backlog() == 0
+        await courier.close()
+
+    asyncio.run(scenario())
+
+
+def test_an_acknowledged_batch_whose_state_cannot_be_written_is_sent_again() -> None:
+    async def scenario() -> None:
+        transport = FlakyTransport()
+        repository = GatedRepository(failures=1)
+        courier, events = await gated_courier(
+            transport, repository, CourierSettings(retry_delay=0.001)
+        )
+        only = message(1)
+        await repository.add([only])
+        courier.enqueue(only)
+        await events.wait_for(lambda: state(events, only.id) is MessageState.DELIVERED)
+        assert transport.delivered == [only.id, only.id]  # the receiver dedups by id
+        stored = await repository.get(only.id)
+        assert stored is not None
+        assert stored.state is MessageState.DELIVERED
+        await courier.close()
+
+    asyncio.run(scenario())
