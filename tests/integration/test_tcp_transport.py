@@ -169,3 +169,64 @@ def test_a_forged_sender_inside_a_batch_is_rejected_alone() -> None:
         assert [m.body for m in inbox.messages] == ["mine"]
 
     asyncio.run(scenario())
+
+
+def test_a_peer_dribbling_a_frame_byte_by_byte_is_cut_off() -> None:
+    async def scenario() -> None:
+        inbox = Inbox()
+        settings = TransportSettings(idle_timeout=0.3)
+        alice, bob, address = await pair(inbox, settings)
+        reader, writer = await asyncio.open_connection(address.host, address.port)
+        writer.write(encode(protocol.hello("mallory", "bob")) + b"\x00\x00\x03\xe8")
+        started = asyncio.get_running_loop().time()
+        closed = False
+        async with asyncio.timeout(5):
+            while not closed:
+                writer.write(b"x")  # always some bytes, never a whole frame
+                await writer.drain()
+                try:
+                    async with asyncio.timeout(0.05):
+                        closed = (await reader.read(65536)) == b"" or reader.at_eof()
+                except TimeoutError:
+                    pass
+                except ConnectionError:
+                    closed = True
+        assert asyncio.get_running_loop().time() - started < 3
+        writer.close()
+        report = await alice.deliver("bob", address, [outgoing("others are fine")])
+        assert len(report.acknowledged) == 1
+        await alice.close()
+        await bob.close()
+
+    asyncio.run(scenario())
+
+
+def test_connections_past_the_limit_are_turned_away() -> None:
+    async def scenario() -> None:
+        settings = TransportSettings(max_inbound=2, handshake_timeout=2)
+        _, bob, address = await pair(Inbox(), settings)
+        first = await asyncio.open_connection(address.host, address.port)
+        second = await asyncio.open_connection(address.host, address.port)
+        frames = await _raw_exchange(address, b"")
+        assert [protocol.parse(f) for f in frames] == [
+            protocol.Error(
+                type="error", code="busy", message="too many connections; try again later"
+            )
+        ]
+        for _, writer in (first, second):
+            writer.close()
+        await bob.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_big_frame_before_hello_is_refused() -> None:
+    async def scenario() -> None:
+        _, bob, address = await pair(Inbox())
+        frames = await _raw_exchange(address, encode(b"{" + b" " * 5000 + b"}"))
+        error = protocol.parse(frames[-1])
+        assert isinstance(error, protocol.Error)
+        assert error.code == "frame_too_large"
+        await bob.close()
+
+    asyncio.run(scenario())

@@ -53,3 +53,11 @@ def test_a_partial_frame_waits_for_the_rest() -> None:
     decoder = FrameDecoder(max_frame=10)
     assert decoder.feed(encode(b"hello")[:6]) == []
     assert decoder.feed(encode(b"hello")[6:] + encode(b"x")) == [b"hello", b"x"]
+
+
+def test_frames_past_max_frames_stay_buffered_and_unchecked() -> None:
+    decoder = FrameDecoder(max_frame=8)
+    stream = encode(b"hello") + encode(b"x" * 100)
+    assert decoder.feed(stream, max_frames=1) == [b"hello"]
+    decoder.max_frame = 1000
+    assert decoder.feed(b"") == [b"x" * 100]

@@ -334,8 +334,8 @@ class Database:
                         item = self._queue.get_nowait()
                     except queue.Empty:
                         break
-                if batch:
-                    self._settle(self._commit(connection, batch))
+                for start in range(0, len(batch), MAX_BATCH):
+                    self._settle(self._commit(connection, batch[start : start + MAX_BATCH]))
         finally:
             connection.close()
 

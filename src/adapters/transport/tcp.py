@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -30,6 +31,8 @@ from chinwag.domain.user import PeerAddress, normalize_username
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 256 * 1024
+HELLO_MAX_FRAME = 4096
+"""Until a peer has said who it is, it may send only small frames."""
 
 
 @dataclass(frozen=True)
@@ -37,8 +40,12 @@ class TransportSettings:
     connect_timeout: float = 5.0
     handshake_timeout: float = 5.0
     ack_timeout: float = 30.0
+    write_timeout: float = 30.0
     idle_timeout: float = 300.0
+    """An accepted connection that completes no frame for this long is closed."""
     max_frame: int = protocol.MAX_FRAME
+    max_inbound: int = 512
+    max_inbound_per_host: int = 64
 
 
 class _ProtocolViolation(Exception):
@@ -81,6 +88,7 @@ class _Link:
         self.waiting: dict[UUID, _Waiter] = {}
         self.failure: str | None = None
         self.task: asyncio.Task[None] | None = None
+        self.on_fail: Callable[[_Link], None] | None = None
 
     async def read_frame(self) -> bytes:
         """The next frame (used only during the handshake, before the receipt loop starts)."""
@@ -128,6 +136,8 @@ class _Link:
         """Close the link and fail every waiting delivery with ``reason``."""
         if self.failure is None:
             self.failure = reason
+            if self.on_fail is not None:
+                self.on_fail(self)
         self.writer.close()
         for waiter in set(self.waiting.values()):
             if not waiter.future.done():
@@ -148,8 +158,9 @@ class TcpPeerTransport:
         self._me = ""
         self._handler: InboundHandler | None = None
         self._links: dict[tuple[str, PeerAddress], _Link] = {}
-        self._link_locks: dict[tuple[str, PeerAddress], asyncio.Lock] = {}
+        self._connecting: dict[tuple[str, PeerAddress], asyncio.Future[_Link]] = {}
         self._inbound: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+        self._inbound_hosts: Counter[str] = Counter()
 
     # -- the port ---------------------------------------------------------------------------
 
@@ -193,11 +204,10 @@ class TcpPeerTransport:
                     del link.waiting[message.id]
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
         links = list(self._links.values())
-        self._links.clear()
         for link in links:
             link.fail("transport closed")
             if link.task is not None:
@@ -207,23 +217,33 @@ class TcpPeerTransport:
         tasks = [t for t in (link.task for link in links) if t is not None]
         tasks.extend(self._inbound)
         await asyncio.gather(*tasks, return_exceptions=True)
+        if server is not None:
+            await server.wait_closed()
 
     # -- outbound ---------------------------------------------------------------------------
 
     async def _link(self, peer: str, address: PeerAddress) -> _Link:
+        """The open link to ``peer`` at ``address``; callers arriving while it is being opened
+        share the one attempt. A link that fails leaves the table at once."""
         key = (peer, address)
         link = self._links.get(key)
         if link is not None and link.usable:
             return link
-        lock = self._link_locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            link = self._links.get(key)
-            if link is not None and link.usable:
-                return link
-            link = await self._connect(peer, address)
+        connecting = self._connecting.get(key)
+        if connecting is None:
+            connecting = asyncio.ensure_future(self._connect(peer, address))
+            self._connecting[key] = connecting
+            connecting.add_done_callback(lambda _: self._connecting.pop(key, None))
+        link = await asyncio.shield(connecting)
+        if key not in self._links and link.usable:
+            link.on_fail = lambda failed: self._forget(key, failed)
             link.task = asyncio.create_task(link.receive_receipts(), name=f"receipts:{peer}")
             self._links[key] = link
-            return link
+        return link
+
+    def _forget(self, key: tuple[str, PeerAddress], link: _Link) -> None:
+        if self._links.get(key) is link:
+            del self._links[key]
 
     async def _connect(self, peer: str, address: PeerAddress) -> _Link:
         settings = self._settings
@@ -259,11 +279,18 @@ class TcpPeerTransport:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._inbound[task] = writer
         where = writer.get_extra_info("peername")
+        host = str(where[0]) if isinstance(where, tuple) else "?"
+        self._inbound[task] = writer
+        self._inbound_hosts[host] += 1
         _tune(writer)
-        decoder = FrameDecoder(self._settings.max_frame)
+        decoder = FrameDecoder(HELLO_MAX_FRAME)
         try:
+            if (
+                len(self._inbound) > self._settings.max_inbound
+                or self._inbound_hosts[host] > self._settings.max_inbound_per_host
+            ):
+                raise _ProtocolViolation("busy", "too many connections; try again later")
             peer, early = await self._accept(reader, writer, decoder)
             await self._receive(peer, reader, writer, decoder, early)
         except _ProtocolViolation as exc:
@@ -281,20 +308,24 @@ class TcpPeerTransport:
             writer.write(encode(protocol.error("internal", "the recipient could not store them")))
         finally:
             del self._inbound[task]
-            writer.close()
+            self._inbound_hosts[host] -= 1
+            if not self._inbound_hosts[host]:
+                del self._inbound_hosts[host]
+            await _close(writer)
 
     async def _accept(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, decoder: FrameDecoder
     ) -> tuple[str, list[bytes]]:
-        """Check the ``hello`` and answer ``welcome``; return the peer's name and any frames it
-        already sent after its hello (a peer may pipeline them)."""
-        async with asyncio.timeout(self._settings.handshake_timeout):
+        """Check the ``hello`` (a small frame) and answer ``welcome``; return the peer's name and
+        any frames it already sent after its hello (a peer may pipeline them)."""
+        deadline = asyncio.get_running_loop().time() + self._settings.handshake_timeout
+        async with asyncio.timeout_at(deadline):
             frames: list[bytes] = []
             while not frames:
                 data = await reader.read(READ_CHUNK)
                 if not data:
                     raise ConnectionError("closed before hello")
-                frames = decoder.feed(data)
+                frames = decoder.feed(data, max_frames=1)
         try:
             hello = protocol.parse(frames[0])
         except ValueError:
@@ -313,8 +344,10 @@ class TcpPeerTransport:
         if wanted != self._me:
             raise _ProtocolViolation("wrong_peer", f"this is {self._me}, not {wanted}")
         writer.write(encode(protocol.welcome(self._me)))
-        await writer.drain()
-        return peer, frames[1:]
+        async with asyncio.timeout_at(deadline):
+            await writer.drain()
+        decoder.max_frame = self._settings.max_frame
+        return peer, decoder.feed(b"")
 
     async def _receive(
         self,
@@ -327,14 +360,18 @@ class TcpPeerTransport:
         handler = self._handler
         assert handler is not None
         conversation_id = direct_conversation_id(peer, self._me)
+        loop = asyncio.get_running_loop()
         payloads = early
+        # Only whole frames keep a connection alive: dribbling bytes of a frame does not.
+        deadline = loop.time() + self._settings.idle_timeout
         while True:
-            if not payloads:
-                async with asyncio.timeout(self._settings.idle_timeout):
+            while not payloads:
+                async with asyncio.timeout_at(deadline):
                     data = await reader.read(READ_CHUNK)
                 if not data:
                     return
                 payloads = decoder.feed(data)
+            deadline = loop.time() + self._settings.idle_timeout
             batch: list[Message] = []
             rejected: list[tuple[UUID, str, str]] = []
             for payload in payloads:
@@ -381,7 +418,19 @@ class TcpPeerTransport:
             writer.write(
                 encode(protocol.receipt([m.id for m in batch if m.id in committed], rejected))
             )
-            await writer.drain()
+            # A peer that sends but never reads its receipts is not waited for forever.
+            async with asyncio.timeout(self._settings.write_timeout):
+                await writer.drain()
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    """Close, giving a last error frame a moment to leave; a peer that does not read is cut."""
+    writer.close()
+    try:
+        async with asyncio.timeout(1.0):
+            await writer.wait_closed()
+    except (TimeoutError, OSError):
+        writer.transport.abort()
 
 
 def _tune(writer: asyncio.StreamWriter) -> None:

@@ -46,8 +46,11 @@ class FrameDecoder:
         """Bytes held that do not yet make a whole frame."""
         return len(self._buffer)
 
-    def feed(self, data: bytes) -> list[bytes]:
-        """Add ``data``; return every frame it completes, in order.
+    def feed(self, data: bytes, max_frames: int | None = None) -> list[bytes]:
+        """Add ``data``; return every frame it completes (at most ``max_frames``), in order.
+
+        Frames past ``max_frames`` stay buffered, unchecked, for a later call (after a handshake,
+        say, that changes the limit).
 
         Raises :class:`FrameTooLarge` or :class:`EmptyFrame` as soon as a bad header is seen;
         frames completed before it are lost with the connection, which the caller must close.
@@ -57,7 +60,7 @@ class FrameDecoder:
         frames: list[bytes] = []
         start = 0
         end = len(buffer)
-        while end - start >= HEADER_SIZE:
+        while end - start >= HEADER_SIZE and (max_frames is None or len(frames) < max_frames):
             (size,) = HEADER.unpack_from(buffer, start)
             if size > self.max_frame:
                 raise FrameTooLarge(size, self.max_frame)
