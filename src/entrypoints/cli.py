@@ -25,8 +25,13 @@ from chinwag.domain.errors import DomainError
 from chinwag.domain.user import PeerAddress
 from chinwag.entrypoints.common import StartupError, run_event_loop
 from chinwag.entrypoints.container import Container, close_storage
-from chinwag.entrypoints.settings import ClientSettings, add_client_arguments, container_config
-from chinwag.entrypoints.settings import parse as parse_settings
+from chinwag.entrypoints.settings import (
+    ClientSettings,
+    add_client_arguments,
+    container_config,
+    lock_user_folder,
+    resolve,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,17 +65,26 @@ async def run(
     """Sign in, then run commands from ``stdin`` until quit or end of input. The exit code."""
     assert settings.user is not None
     try:
-        container.adapters.database()
+        await asyncio.to_thread(container.adapters.database)
     except StorageError as exc:
-        output.error("storage", str(exc))
+        output.error(exc.code, str(exc))
         return 2
+    try:
+        return await _session(container, settings, output, stdin)
+    finally:
+        await asyncio.to_thread(close_storage, container)
+
+
+async def _session(
+    container: Container, settings: ClientSettings, output: ConsoleOutput, stdin: TextIO
+) -> int:
+    assert settings.user is not None
     use_cases = container.use_cases
     host, port = settings.listen
     try:
         listen = await use_cases.sign_in().execute(settings.user, PeerAddress(host=host, port=port))
     except DomainError as exc:
         output.error(exc.code, str(exc))
-        close_storage(container)
         return 2
     output.ready(use_cases.session().require_user(), listen)
 
@@ -108,18 +122,21 @@ async def run(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         await use_cases.sign_out().execute()
-        close_storage(container)
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    args = parser.parse_args(argv)
     try:
-        settings = parse_settings(parser, argv)
+        settings = resolve(args)
         if settings.user is None:
             parser.error("--user is required (or set CHINWAG_USER)")
+        lock = lock_user_folder(settings.user_dir(settings.user), settings.user)
         config = container_config(settings, settings.user)
     except StartupError as exc:
+        if args.json:
+            JsonOutput(sys.stdout).error(exc.code, str(exc))
         print(f"chinwag-cli: {exc}", file=sys.stderr)
         return exc.exit_code
     output: ConsoleOutput = JsonOutput(sys.stdout) if settings.json else TextOutput(sys.stdout)
@@ -132,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     finally:
         container.core.shutdown_resources()
+        lock.close()
 
 
 if __name__ == "__main__":

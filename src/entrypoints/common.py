@@ -17,9 +17,10 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 class StartupError(Exception):
     """A reason not to start, said in one line, with the exit code to use."""
 
-    def __init__(self, message: str, exit_code: int = 2) -> None:
+    def __init__(self, message: str, exit_code: int = 2, code: str = "startup") -> None:
         super().__init__(message)
         self.exit_code = exit_code
+        self.code = code
 
 
 def configure_logging(level: str) -> Iterator[None]:

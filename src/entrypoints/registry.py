@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from chinwag.adapters.registry.server import RegistryServer
 from chinwag.application.errors import AddressInUse
-from chinwag.entrypoints.common import run_event_loop
+from chinwag.entrypoints.common import LOG_FORMAT, LOG_LEVELS, run_event_loop
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7420
@@ -49,10 +49,10 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--log-level",
-        default="INFO",
+        default=os.environ.get("CHINWAG_LOG_LEVEL", "INFO").upper(),
         type=str.upper,
-        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
-        help="logging threshold (default %(default)s)",
+        choices=LOG_LEVELS,
+        help="logging threshold (env CHINWAG_LOG_LEVEL, default %(default)s)",
     )
     return parser.parse_args(argv)
 
@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level,
         stream=sys.stderr,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        format=LOG_FORMAT,
     )
     try:
         run_event_loop(_serve(args.host, args.port))

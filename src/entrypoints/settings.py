@@ -6,9 +6,10 @@ import argparse
 import ipaddress
 import os
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 from urllib.parse import quote
 
 import platformdirs
@@ -106,8 +107,10 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -
             else (default_listen_host(registry[0]), 0)
         )
         level = log_level(pick(args.log_level, "CHINWAG_LOG_LEVEL") or "WARNING")
-    except (ValueError, InvalidUsername) as exc:
-        raise StartupError(str(exc)) from None
+    except InvalidUsername as exc:
+        raise StartupError(str(exc), code=exc.code) from None
+    except ValueError as exc:
+        raise StartupError(str(exc), code="bad_flag") from None
     data_dir = pick(args.data_dir, "CHINWAG_DATA_DIR")
     return ClientSettings(
         user=user,
@@ -129,7 +132,7 @@ def load_or_create_session(path: Path) -> str:
     except FileNotFoundError:
         pass
     except (OSError, UnicodeDecodeError) as exc:
-        raise StartupError(f"cannot read {path}: {exc}") from None
+        raise StartupError(f"cannot read {path}: {exc}", code="storage") from None
     token = secrets.token_hex(16)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -137,8 +140,38 @@ def load_or_create_session(path: Path) -> str:
         with os.fdopen(fd, "w", encoding="ascii") as file:
             file.write(token + "\n")
     except OSError as exc:
-        raise StartupError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise StartupError(f"cannot write {path}: {exc.strerror or exc}", code="storage") from None
     return token
+
+
+def lock_user_folder(folder: Path, user: str) -> IO[bytes]:
+    """Make sure no other chinwag runs as ``user`` on this data folder; keep the returned file
+    open for as long as the program runs (the lock goes with it, even if the process is killed).
+
+    Two clients sharing one history and one registry session would take the name from each
+    other; the second is refused instead.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(folder / "lock", "ab")  # noqa: SIM115 - held until exit on purpose
+    except OSError as exc:
+        raise StartupError(
+            f"cannot use the data folder {folder}: {exc.strerror or exc}", code="storage"
+        ) from None
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; the registry still refuses a second name
+        return handle
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise StartupError(
+            f"{user} is already running with the data folder {folder.parent}; "
+            "quit that chinwag first, or give this one another --data-dir",
+            code="already_running",
+        ) from None
+    return handle
 
 
 def container_config(settings: ClientSettings, user: str) -> dict[str, object]:
@@ -154,7 +187,3 @@ def container_config(settings: ClientSettings, user: str) -> dict[str, object]:
             "session": load_or_create_session(folder / "session"),
         },
     }
-
-
-def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> ClientSettings:
-    return resolve(parser.parse_args(argv))

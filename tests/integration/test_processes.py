@@ -102,6 +102,16 @@ def test_clear_errors_for_unknown_user_taken_name_and_bad_commands(
     clients.append(impostor)
     impostor.wait_event("error", code="name_taken")
     assert impostor.proc.wait(15) != 0
+
+    twin = CliProcess("alice", registry.address, tmp_path / "a")
+    clients.append(twin)
+    assert "already running" in twin.wait_event("error", code="already_running")["message"]
+    assert twin.proc.wait(15) == 2
+
+    bad = CliProcess("b b", registry.address, tmp_path / "c")
+    clients.append(bad)
+    bad.wait_event("error", code="invalid_username")
+    assert bad.proc.wait(15) == 2
     alice.send(cmd="who")
     alice.wait_online("alice")
 

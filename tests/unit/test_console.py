@@ -135,3 +135,17 @@ def test_text_output_is_readable() -> None:
     assert "signed in as bob" in text
     assert "alice: hi 👋\n        there" in text
     assert "* online: alice" in text
+
+
+def test_text_output_shows_terminal_escapes_instead_of_obeying_them() -> None:
+    stream = io.StringIO()
+    output = TextOutput(stream)
+    hostile = MESSAGE.model_copy(
+        update={"body": "hi\x1b]52;c;ZXZpbA==\x07\x1b[2J \u202eevil\ttab\nnext"}
+    )
+    output.message_received(hostile)
+    text = stream.getvalue()
+    assert "\x1b" not in text
+    assert "\x07" not in text
+    assert "\u202e" not in text
+    assert "\\x1b]52;c;ZXZpbA==\\x07\\x1b[2J \\u202eevil\ttab\n" in text

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol, TextIO
@@ -101,7 +102,7 @@ class TextOutput:
         self.me = me
 
     def _line(self, text: str) -> None:
-        self._stream.write(text + "\n")
+        self._stream.write(terminal_safe(text) + "\n")
         self._stream.flush()
 
     def _format(self, message: Message) -> str:
@@ -152,6 +153,21 @@ class TextOutput:
 
     def info(self, text: str) -> None:
         self._line(text)
+
+
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with what a terminal would obey shown instead: escape sequences (which can
+    clear the screen, retitle the window or write the clipboard), other control characters and
+    bidi overrides become visible ``\\xNN``/``\\uNNNN``; newlines and tabs stay."""
+    return "".join(
+        ch
+        if ch in "\n\t" or (ch not in _BIDI_CONTROLS and unicodedata.category(ch) != "Cc")
+        else (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+        for ch in text
+    )
 
 
 def _local_time(moment: datetime) -> str:
