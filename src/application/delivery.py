@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from chinwag.application.errors import ChatError
+from chinwag.application.errors import ChatError, RegistryUnavailable
 from chinwag.application.ports.directory import Directory
 from chinwag.application.ports.events import ChatEvents
 from chinwag.application.ports.message_repository import MessageRepository, StateChange
@@ -47,6 +47,7 @@ class _Progress:
 class _Recipient:
     queue: deque[Message] = field(default_factory=deque)
     worker: asyncio.Task[None] | None = None
+    address: PeerAddress | None = None
 
 
 class Courier:
@@ -83,10 +84,13 @@ class Courier:
         """Messages waiting for a first or a further try."""
         return sum(len(r.queue) for r in self._recipients.values())
 
-    async def close(self) -> None:
-        """Stop delivering; messages not yet acknowledged stay ``pending`` in the repository."""
+    async def close(self, grace: float = 0.0) -> None:
+        """Stop delivering, after up to ``grace`` seconds for what is under way to finish;
+        messages not acknowledged by then stay ``pending`` in the repository."""
         self._closed = True
         workers = [r.worker for r in self._recipients.values() if r.worker is not None]
+        if workers and grace > 0:
+            await asyncio.wait(workers, timeout=grace)
         for worker in workers:
             worker.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
@@ -97,7 +101,7 @@ class Courier:
         while recipient.queue:
             progress = _Progress()
             try:
-                address = await self._directory.lookup(name)
+                address = await self._address_of(name, recipient)
                 await self._deliver_queue(name, address, recipient.queue, progress)
                 failures = 0
                 continue
@@ -115,6 +119,15 @@ class Courier:
                     log.exception("could not record failed deliveries to %s; retrying", name)
             log.info("delivery to %s failed (%s); try %d again soon", name, reason, failures)
             await asyncio.sleep(min(self._settings.retry_delay * failures, MAX_RETRY_DELAY))
+
+    async def _address_of(self, name: str, recipient: _Recipient) -> PeerAddress:
+        """Ask the registry; while it is unreachable, the last address it gave will do."""
+        try:
+            recipient.address = await self._directory.lookup(name)
+        except RegistryUnavailable:
+            if recipient.address is None:
+                raise
+        return recipient.address
 
     async def _deliver_queue(
         self, name: str, address: PeerAddress, queue: deque[Message], progress: _Progress
@@ -176,4 +189,4 @@ class Courier:
             queue.popleft()
         for message in failed:
             self._events.message_state_changed(message)
-        log.warning("gave up delivering %d message(s): %s", len(failed), reason)
+        log.info("gave up delivering %d message(s): %s", len(failed), reason)

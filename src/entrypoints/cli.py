@@ -15,9 +15,11 @@ from chinwag.adapters.console.commands import (
     BadCommand,
     CommandRunner,
     Quit,
+    Send,
     TextState,
     parse_json_command,
     parse_text_command,
+    with_hint,
 )
 from chinwag.adapters.console.output import ConsoleOutput, JsonOutput, TextOutput
 from chinwag.adapters.sqlite.database import StorageError
@@ -84,7 +86,7 @@ async def _session(
     try:
         listen = await use_cases.sign_in().execute(settings.user, PeerAddress(host=host, port=port))
     except DomainError as exc:
-        output.error(exc.code, str(exc))
+        output.error(exc.code, with_hint(exc))
         return 2
     output.ready(use_cases.session().require_user(), listen)
 
@@ -117,7 +119,8 @@ async def _session(
                 continue
             if isinstance(command, Quit):
                 break
-            await runner.run(command)
+            if await runner.run(command) and isinstance(command, Send) and not settings.json:
+                state.chatting_with = command.to  # plain lines now go to them
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
@@ -131,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = resolve(args)
         if settings.user is None:
-            parser.error("--user is required (or set CHINWAG_USER)")
+            raise StartupError("--user NAME is required (or set CHINWAG_USER)", code="bad_flag")
         lock = lock_user_folder(settings.user_dir(settings.user), settings.user)
         config = container_config(settings, settings.user)
     except StartupError as exc:
@@ -139,7 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             JsonOutput(sys.stdout).error(exc.code, str(exc))
         print(f"chinwag-cli: {exc}", file=sys.stderr)
         return exc.exit_code
-    output: ConsoleOutput = JsonOutput(sys.stdout) if settings.json else TextOutput(sys.stdout)
+    output: ConsoleOutput = (
+        JsonOutput(sys.stdout) if settings.json else TextOutput(sys.stdout, me=settings.user)
+    )
     container = Container(events=output)
     container.config.from_dict(config)
     container.core.init_resources()

@@ -44,9 +44,17 @@ def log_level(text: str) -> str:
     return level
 
 
-def parse_address(text: str, *, default_port: int | None = None) -> tuple[str, int]:
-    """``HOST:PORT`` (``[v6]:PORT`` for IPv6) as a pair; ``ValueError`` with a clear message."""
+def parse_address(
+    text: str, *, default_port: int | None = None, default_host: str | None = None
+) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT`` for IPv6) as a pair; ``ValueError`` with a clear message.
+
+    With defaults, ``HOST`` alone or ``PORT`` alone (digits) will do."""
     text = text.strip()
+    if "://" in text or "/" in text:
+        raise ValueError(f"{text!r}: give HOST:PORT, without a scheme or path")
+    if text.isdigit():
+        text = f":{text}"  # a port alone
     host, sep, port_text = text.rpartition(":")
     if not sep:
         if default_port is None:
@@ -55,7 +63,9 @@ def parse_address(text: str, *, default_port: int | None = None) -> tuple[str, i
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     if not host:
-        raise ValueError(f"{text!r} has no host")
+        if default_host is None:
+            raise ValueError(f"{text!r} has no host")
+        host = default_host
     try:
         port = int(port_text)
     except ValueError:

@@ -101,10 +101,11 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -
             default_port=REGISTRY_PORT,
         )
         listen_text = pick(args.listen, "CHINWAG_LISTEN")
+        listen_host = default_listen_host(registry[0])
         listen = (
-            parse_address(listen_text, default_port=0)
+            parse_address(listen_text, default_port=0, default_host=listen_host)
             if listen_text
-            else (default_listen_host(registry[0]), 0)
+            else (listen_host, 0)
         )
         level = log_level(pick(args.log_level, "CHINWAG_LOG_LEVEL") or "WARNING")
     except InvalidUsername as exc:

@@ -149,3 +149,19 @@ def test_the_registry_keeps_serving_while_a_third_connection_sends_garbage(
             huge.sendall(b"\xff\xff\xff\xff")
             bob.send(cmd="send", to="alice", body="still fine")
             alice.wait_event("message", body="still fine")
+
+
+def test_a_message_sent_just_before_quitting_is_delivered_and_recorded(
+    tmp_path: Path, registry: RegistryProcess, clients: list[CliProcess]
+) -> None:
+    bob = start(clients, "bob", registry, tmp_path / "b")
+    alice = start(clients, "alice", registry, tmp_path / "a")
+    alice.wait_online("bob")
+    alice.send(cmd="send", to="bob", body="bye!")
+    alice.send(cmd="quit")
+    assert alice.proc.wait(20) == 0
+    bob.wait_event("message", body="bye!")
+    alice = start(clients, "alice", registry, tmp_path / "a")
+    alice.send(cmd="history", **{"with": "bob"}, limit=5)
+    [message] = alice.wait_event("history")["messages"]
+    assert (message["body"], message["state"]) == ("bye!", "delivered")

@@ -12,6 +12,7 @@ import pytest
 from chinwag.adapters.console.commands import (
     BadCommand,
     History,
+    Noop,
     Quit,
     Search,
     Send,
@@ -21,6 +22,7 @@ from chinwag.adapters.console.commands import (
     parse_text_command,
 )
 from chinwag.adapters.console.output import JsonOutput, TextOutput
+from chinwag.application.ports.directory import RegistryStatus
 from chinwag.domain.conversation import direct_conversation_id
 from chinwag.domain.message import Message, MessageState
 from chinwag.domain.user import PeerAddress
@@ -62,7 +64,10 @@ def test_text_commands_and_the_current_conversation() -> None:
     assert parse_text_command("/msg bob hi there\n", state) == Send(
         cmd="send", to="bob", body="hi there"
     )
+    assert state.chatting_with is None  # only a /msg that went through moves the conversation
+    state.chatting_with = "bob"
     assert parse_text_command("and again\n", state) == Send(cmd="send", to="bob", body="and again")
+    assert isinstance(parse_text_command("\n", state), Noop)
     assert isinstance(parse_text_command("/who", state), Who)
     history = parse_text_command("/history bob 5", state)
     assert isinstance(history, History)
@@ -127,19 +132,36 @@ def test_json_events_are_one_object_per_line_with_the_documented_fields() -> Non
 
 def test_text_output_is_readable() -> None:
     stream = io.StringIO()
-    output = TextOutput(stream)
+    output = TextOutput(stream, me="bob")
+    output.presence_changed(frozenset({"alice", "bob"}))  # during sign-in: held until ready
     output.ready("bob", PeerAddress(host="127.0.0.1", port=4000))
     output.message_received(MESSAGE)
-    output.presence_changed(frozenset({"alice", "bob"}))
-    text = stream.getvalue()
-    assert "signed in as bob" in text
-    assert "alice: hi 👋\n        there" in text
-    assert "* online: alice" in text
+    output.presence_changed(frozenset({"alice", "bob", "carol"}))
+    output.presence_changed(frozenset({"bob", "carol"}))
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("* signed in as bob")
+    assert lines[1] == "* online: alice"
+    assert "alice: hi 👋" in lines[2]
+    assert lines[3] == "        there"
+    assert lines[4:] == ["* carol is online", "* alice went offline"]
+
+
+def test_json_ready_comes_first_but_errors_are_never_held() -> None:
+    stream = io.StringIO()
+    output = JsonOutput(stream)
+    output.registry_status_changed(RegistryStatus.CONNECTED, "connected")
+    output.presence_changed(frozenset({"alice"}))
+    output.error("name_taken", "alice is taken")
+    assert [json.loads(line)["event"] for line in stream.getvalue().splitlines()] == ["error"]
+    output.ready("alice", PeerAddress(host="127.0.0.1", port=1))
+    events = [json.loads(line)["event"] for line in stream.getvalue().splitlines()]
+    assert events == ["error", "ready", "registry", "presence"]
 
 
 def test_text_output_shows_terminal_escapes_instead_of_obeying_them() -> None:
     stream = io.StringIO()
     output = TextOutput(stream)
+    output.ready("bob", PeerAddress(host="127.0.0.1", port=4000))
     hostile = MESSAGE.model_copy(
         update={"body": "hi\x1b]52;c;ZXZpbA==\x07\x1b[2J \u202eevil\ttab\nnext"}
     )

@@ -55,6 +55,12 @@ class Quit(_Command):
     cmd: Literal["quit"]
 
 
+class Noop(_Command):
+    """An empty line in text mode: nothing to do, nothing to complain about."""
+
+    cmd: Literal["noop"] = "noop"
+
+
 Command = Annotated[Send | Who | History | Search | Quit, Field(discriminator="cmd")]
 COMMAND = TypeAdapter(Command)
 
@@ -82,12 +88,16 @@ class TextState:
     chatting_with: str | None = None
 
 
-def parse_text_command(line: str, state: TextState) -> Send | Who | History | Search | Quit | None:
-    """A slash command or a plain line as a command; ``None`` for help; BadCommand if unclear."""
+def parse_text_command(
+    line: str, state: TextState
+) -> Send | Who | History | Search | Quit | Noop | None:
+    """A slash command or a plain line as a command; ``None`` for help; BadCommand if unclear.
+
+    ``state`` says who plain lines go to; the caller moves it once a ``/msg`` succeeds."""
     text = line.rstrip("\n")
     if not text.startswith("/"):
         if not text.strip():
-            raise BadCommand("type a message, or /help")
+            return Noop()
         if state.chatting_with is None:
             raise BadCommand("who to? start with /msg NAME TEXT (see /help)")
         return Send(cmd="send", to=state.chatting_with, body=text)
@@ -98,7 +108,6 @@ def parse_text_command(line: str, state: TextState) -> Send | Who | History | Se
             to, _, body = rest.partition(" ")
             if not to or not body.strip():
                 raise BadCommand("usage: /msg NAME TEXT")
-            state.chatting_with = to
             return Send(cmd="send", to=to, body=body)
         case "who" | "w":
             return Who(cmd="who")
@@ -136,7 +145,8 @@ class CommandRunner:
         self._history = history
         self._search = search
 
-    async def run(self, command: Send | Who | History | Search | Quit) -> None:
+    async def run(self, command: Send | Who | History | Search | Quit | Noop) -> bool:
+        """Run ``command``; False if it was refused (and the refusal printed)."""
         try:
             match command:
                 case Send():
@@ -152,10 +162,20 @@ class CommandRunner:
                     self._output.search(
                         command.text, await self._search.execute(command.text, command.limit)
                     )
-                case Quit():
+                case Quit() | Noop():
                     pass
         except DomainError as exc:
-            self._output.error(exc.code, str(exc))
+            self._output.error(exc.code, with_hint(exc))
+            return False
         except Exception as exc:
             log.exception("command %s failed", command.cmd)
             self._output.error("internal", f"{command.cmd} failed: {exc}")
+            return False
+        return True
+
+
+def with_hint(exc: DomainError) -> str:
+    """The refusal's text, with what to do about it where that is not obvious."""
+    if exc.code == "registry_unavailable":
+        return f"{exc} (is a registry running? `chinwag-registry` or `make registry` starts one)"
+    return str(exc)

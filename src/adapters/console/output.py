@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TextIO
 
@@ -46,10 +46,30 @@ def message_fields(message: Message) -> dict[str, Any]:
     return fields
 
 
-class JsonOutput:
+class _ReadyGate:
+    """Holds what the network reports during sign-in until ``ready`` is out, so that ``ready``
+    always comes first; refusals are never held."""
+
+    def __init__(self) -> None:
+        self._held: list[Callable[[], None]] | None = []
+
+    def _after_ready(self, show: Callable[[], None]) -> None:
+        if self._held is None:
+            show()
+        else:
+            self._held.append(show)
+
+    def _release(self) -> None:
+        held, self._held = self._held or [], None
+        for show in held:
+            show()
+
+
+class JsonOutput(_ReadyGate):
     """One JSON event per line (see README, "chinwag-cli --json")."""
 
     def __init__(self, stream: TextIO) -> None:
+        super().__init__()
         self._stream = stream
 
     def _emit(self, event: str, **fields: Any) -> None:
@@ -57,7 +77,7 @@ class JsonOutput:
         self._stream.flush()
 
     def message_received(self, message: Message) -> None:
-        self._emit("message", **message_fields(message))
+        self._after_ready(lambda: self._emit("message", **message_fields(message)))
 
     def message_state_changed(self, message: Message) -> None:
         fields: dict[str, Any] = {
@@ -67,19 +87,20 @@ class JsonOutput:
         }
         if message.state is MessageState.FAILED:
             fields["reason"] = message.reason or "unknown"
-        self._emit("status", **fields)
+        self._after_ready(lambda: self._emit("status", **fields))
 
     def presence_changed(self, online: frozenset[str]) -> None:
-        self.online(sorted(online))
+        self._after_ready(lambda: self.online(sorted(online)))
 
     def registry_status_changed(self, status: RegistryStatus, detail: str) -> None:
-        self._emit("registry", status=status.value, detail=detail)
+        self._after_ready(lambda: self._emit("registry", status=status.value, detail=detail))
 
     def error(self, code: str, text: str) -> None:
         self._emit("error", code=code, message=text)
 
     def ready(self, user: str, listen: PeerAddress) -> None:
         self._emit("ready", user=user, listen=str(listen))
+        self._release()
 
     def online(self, online: Sequence[str]) -> None:
         self._emit("presence", online=list(online))
@@ -94,12 +115,14 @@ class JsonOutput:
         self._emit("info", message=text)
 
 
-class TextOutput:
+class TextOutput(_ReadyGate):
     """Readable lines for a person at a terminal."""
 
     def __init__(self, stream: TextIO, me: str = "") -> None:
+        super().__init__()
         self._stream = stream
         self.me = me
+        self._online: frozenset[str] | None = None
 
     def _line(self, text: str) -> None:
         self._stream.write(terminal_safe(text) + "\n")
@@ -113,21 +136,31 @@ class TextOutput:
         return f"[{when}] {who}{arrow}: {body}"
 
     def message_received(self, message: Message) -> None:
-        self._line(self._format(message))
+        self._after_ready(lambda: self._line(self._format(message)))
 
     def message_state_changed(self, message: Message) -> None:
-        if message.state is MessageState.PENDING and message.reason is None:
-            return
         if message.state is MessageState.DELIVERED:
-            self._line(f"        ✓ delivered to {message.recipient}")
+            self._after_ready(lambda: self._line(f"        ✓ delivered to {message.recipient}"))
         elif message.state is MessageState.FAILED:
-            self._line(f"        ✗ not delivered to {message.recipient}: {message.reason}")
+            text = f"        ✗ not delivered to {message.recipient}: {message.reason}"
+            self._after_ready(lambda: self._line(text))
 
     def presence_changed(self, online: frozenset[str]) -> None:
-        self.online(sorted(online))
+        self._after_ready(lambda: self._presence(online))
+
+    def _presence(self, online: frozenset[str]) -> None:
+        """The whole list the first time, then who came and who went."""
+        before, self._online = self._online, online
+        if before is None:
+            self.online(sorted(online))
+            return
+        for name in sorted(online - before - {self.me}):
+            self._line(f"* {name} is online")
+        for name in sorted(before - online - {self.me}):
+            self._line(f"* {name} went offline")
 
     def registry_status_changed(self, status: RegistryStatus, detail: str) -> None:
-        self._line(f"* registry {status.value}: {detail}")
+        self._after_ready(lambda: self._line(f"* registry {status.value}: {detail}"))
 
     def error(self, code: str, text: str) -> None:
         self._line(f"! {text} ({code})")
@@ -135,6 +168,7 @@ class TextOutput:
     def ready(self, user: str, listen: PeerAddress) -> None:
         self.me = user
         self._line(f"* signed in as {user}, accepting peers on {listen}. Type /help for commands.")
+        self._release()
 
     def online(self, online: Sequence[str]) -> None:
         others = [name for name in online if name != self.me]

@@ -336,7 +336,7 @@ class RegistryDirectory:
                     return
                 self._link = None
                 self._fail_pending(reason)
-                log.warning("lost the registry at %s (%s); reconnecting", self._where, reason)
+                log.info("lost the registry at %s (%s); reconnecting", self._where, reason)
                 self._notify_status(
                     RegistryStatus.RECONNECTING,
                     f"lost the registry at {self._where} ({reason}); reconnecting",

@@ -5,9 +5,14 @@ from chinwag.application.ports.directory import Directory
 from chinwag.application.ports.peer_transport import PeerTransport
 from chinwag.application.session import Session
 
+GRACE = 5.0
+"""How long signing out waits for messages already on their way to be acknowledged."""
+
 
 class SignOut:
-    """Leave the registry and stop talking to peers. Unacknowledged messages stay ``pending``."""
+    """Let messages under way finish (briefly), leave the registry, stop talking to peers.
+
+    Messages still unacknowledged after :data:`GRACE` seconds stay ``pending``."""
 
     def __init__(
         self, session: Session, directory: Directory, transport: PeerTransport, courier: Courier
@@ -19,6 +24,7 @@ class SignOut:
 
     async def execute(self) -> None:
         try:
+            await self._courier.close(grace=GRACE)
             await self._directory.sign_out()
         finally:
             await self._courier.close()
