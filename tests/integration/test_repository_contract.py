@@ -320,3 +320,17 @@ def test_conversations_are_found_by_id(repos: Repositories) -> None:
         assert await repos.conversations.get(ALICE_CAROL.id) is None
 
     run(scenario())
+
+
+def test_concurrent_adds_with_overlapping_ids_store_each_message_once(
+    repos: Repositories,
+) -> None:
+    async def scenario() -> list[list[Message]]:
+        batches = [[message(n) for n in range(start, start + 50)] for start in (0, 25, 40, 0)]
+        return await asyncio.gather(*(repos.messages.add(batch) for batch in batches))
+
+    results = run(scenario())
+    assert ids(results[0]) == list(range(50))
+    assert ids(results[1]) == list(range(50, 75))
+    assert ids(results[2]) == list(range(75, 90))
+    assert results[3] == []

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Final, TypeVar
 from uuid import UUID
 
 from chinwag.adapters.sqlite.database import Database
@@ -21,13 +23,13 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
 
 _COLUMNS: Final = "id, conversation_id, sender, recipient, body, sent_at, state, reason"
-_INSERT: Final = f"INSERT OR IGNORE INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 
 # NUL ends an FTS5 string early and lone surrogates cannot be bound. Both only ever separate
 # words, so they become another separator that, unlike whitespace, does not split the term.
 _UNSEARCHABLE: Final = re.compile("[\x00\ud800-\udfff]")
 
 _Row = tuple[str, str, str, str, str, int, str, str | None]
+T = TypeVar("T")
 
 
 def _check_limit(limit: int) -> None:
@@ -73,6 +75,72 @@ def _from_row(row: _Row) -> Message:
     )
 
 
+_MAX_IN: Final = 500
+"""Values bound in one statement, well under SQLite's limit of variables."""
+
+
+def _marks(values: Sequence[object]) -> str:
+    return ",".join("?" * len(values))
+
+
+def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
+
+
+class _Insertion:
+    """``add`` calls gathered into one write job until the writer thread starts it.
+
+    The job inserts every gathered row with one multi-row INSERT per few hundred rows, after one
+    SELECT finds the ids already stored: each statement is a round trip for the GIL between the
+    writer thread and the event loop, so few statements keep both threads moving.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._started = False
+        self._calls: list[tuple[Sequence[Message], list[_Row]]] = []
+        self.stored: asyncio.Future[list[list[Message]]] | None = None
+
+    def join(self, messages: Sequence[Message], rows: list[_Row]) -> int | None:
+        """Add one call's messages; its index in the result, or None if the job has started."""
+        with self._lock:
+            if self._started:
+                return None
+            self._calls.append((messages, rows))
+            return len(self._calls) - 1
+
+    def run(self, connection: sqlite3.Connection) -> list[list[Message]]:
+        with self._lock:
+            self._started = True
+            calls = self._calls
+        ids = [row[0] for _, rows in calls for row in rows]
+        seen: set[str] = set()
+        for chunk in _chunks(ids, _MAX_IN):
+            seen.update(
+                found
+                for (found,) in connection.execute(
+                    f"SELECT id FROM messages WHERE id IN ({_marks(chunk)})", chunk
+                )
+            )
+        stored: list[list[Message]] = []
+        new_rows: list[_Row] = []
+        for messages, rows in calls:
+            new: list[Message] = []
+            for message, row in zip(messages, rows, strict=True):
+                if row[0] not in seen:
+                    seen.add(row[0])
+                    new.append(message)
+                    new_rows.append(row)
+            stored.append(new)
+        for some_rows in _chunks(new_rows, _MAX_IN // 8):
+            connection.execute(
+                f"INSERT INTO messages ({_COLUMNS}) VALUES "
+                + ",".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(some_rows)),
+                [value for row in some_rows for value in row],
+            )
+        return stored
+
+
 class SqliteMessageRepository:
     """The :class:`~chinwag.application.ports.MessageRepository` port, in SQLite.
 
@@ -81,30 +149,41 @@ class SqliteMessageRepository:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._open: _Insertion | None = None
 
     async def add(self, messages: Sequence[Message]) -> list[Message]:
-        """Store the messages whose ids are new, in one transaction; return those, in order."""
+        """Store the messages whose ids are new; return those, in order, once committed.
+
+        Calls made before the writer gets to them share one job of a few statements: a burst of
+        single-message sends then costs a few statements, not one each (see :class:`_Insertion`).
+        """
         if not messages:
             return []
         rows = [_to_row(message) for message in messages]
-
-        def insert(connection: sqlite3.Connection) -> list[Message]:
-            return [
-                message
-                for message, row in zip(messages, rows, strict=True)
-                if connection.execute(_INSERT, row).rowcount == 1
-            ]
-
-        return await self._db.write(insert)
+        while True:
+            insertion = self._open
+            if insertion is not None and (index := insertion.join(messages, rows)) is not None:
+                break
+            insertion = self._open = _Insertion()
+            insertion.stored = self._db.write(insertion.run)
+        assert insertion.stored is not None
+        return (await insertion.stored)[index]
 
     async def update_states(self, changes: Sequence[StateChange]) -> None:
         """Record new states in one transaction; ids that are not stored are ignored."""
         if not changes:
             return
-        rows = [(change.state.value, change.reason, str(change.id)) for change in changes]
+        groups: dict[tuple[str, str | None], list[str]] = {}
+        for change in changes:
+            groups.setdefault((change.state.value, change.reason), []).append(str(change.id))
 
         def update(connection: sqlite3.Connection) -> None:
-            connection.executemany("UPDATE messages SET state = ?, reason = ? WHERE id = ?", rows)
+            for (state, reason), ids in groups.items():
+                for chunk in _chunks(ids, _MAX_IN):
+                    connection.execute(
+                        f"UPDATE messages SET state = ?, reason = ? WHERE id IN ({_marks(chunk)})",
+                        (state, reason, *chunk),
+                    )
 
         await self._db.write(update)
 
