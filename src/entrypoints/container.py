@@ -32,6 +32,7 @@ from chinwag.application.conversations import ConversationLedger
 from chinwag.application.delivery import Courier
 from chinwag.application.session import Session
 from chinwag.application.use_cases import (
+    ListConversations,
     LoadHistory,
     ReceiveMessages,
     SearchHistory,
@@ -126,6 +127,7 @@ class UseCases(containers.DeclarativeContainer):
         adapters.ids,
     )
     load_history = providers.Factory(LoadHistory, session, adapters.messages)
+    list_conversations = providers.Factory(ListConversations, session, adapters.conversations)
     search_history = providers.Factory(SearchHistory, session, adapters.messages)
 
 

@@ -1,5 +1,6 @@
 """One use case per module, each with one public method ``execute``."""
 
+from chinwag.application.use_cases.list_conversations import ListConversations
 from chinwag.application.use_cases.load_history import LoadHistory
 from chinwag.application.use_cases.receive_messages import ReceiveMessages
 from chinwag.application.use_cases.search_history import SearchHistory
@@ -9,6 +10,7 @@ from chinwag.application.use_cases.sign_out import SignOut
 from chinwag.application.use_cases.who_is_online import WhoIsOnline
 
 __all__ = [
+    "ListConversations",
     "LoadHistory",
     "ReceiveMessages",
     "SearchHistory",

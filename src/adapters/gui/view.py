@@ -1,0 +1,139 @@
+"""The view port: everything the presenter asks of a window, and what the window reports back.
+
+The Tk window implements :class:`ChatView`; tests use a recording fake. The view is passive: it
+shows what it is given and reports what the person did to a :class:`ViewListener` (the
+presenter), deciding nothing itself beyond layout and scrolling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+from uuid import UUID
+
+from chinwag.domain.message import MessageState
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    """One message as a conversation pane shows it."""
+
+    id: UUID
+    sender: str
+    body: str
+    sent_at: datetime
+    """Aware UTC; the view shows it in local time."""
+    outgoing: bool
+    state: MessageState
+    reason: str | None = None
+    """Why a ``failed`` message failed; shown on hover or click."""
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    """Somebody in the side list: online now, or somebody with an earlier conversation."""
+
+    name: str
+    online: bool
+    unread: int
+
+
+@dataclass(frozen=True)
+class SearchResultRow:
+    message_id: UUID
+    peer: str
+    """The other participant: clicking the result opens the conversation with them."""
+    sender: str
+    body: str
+    sent_at: datetime
+
+
+class StatusLevel(StrEnum):
+    OK = "ok"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class ViewListener(Protocol):
+    """What the person did; the view calls these on the Tk thread."""
+
+    def sign_in_requested(self, username: str, registry: str) -> None: ...
+    def conversation_selected(self, peer: str) -> None: ...
+    def send_requested(self, text: str) -> None: ...
+    def older_requested(self) -> None:
+        """The person scrolled to the top of the open conversation."""
+        ...
+
+    def search_requested(self, text: str) -> None: ...
+    def search_result_selected(self, result: SearchResultRow) -> None: ...
+    def close_requested(self) -> None: ...
+
+
+class ChatView(Protocol):
+    """What the presenter shows. Every call comes on the Tk thread."""
+
+    # -- signing in ---------------------------------------------------------------------------
+    def show_sign_in(self, username: str, registry: str) -> None:
+        """Show (or keep showing) the sign-in dialog, prefilled."""
+        ...
+
+    def set_sign_in_busy(self, busy: bool) -> None:
+        """While busy the dialog cannot be submitted again and says it is signing in."""
+        ...
+
+    def show_sign_in_error(self, text: str) -> None:
+        """Say why signing in failed; the dialog stays open so the person can fix or retry."""
+        ...
+
+    def show_main(self, user: str) -> None:
+        """Close the dialog and show the main window for ``user``."""
+        ...
+
+    # -- the side list ------------------------------------------------------------------------
+    def set_people(self, people: Sequence[PersonRow]) -> None:
+        """Replace the list of people (online ones and earlier conversations) with unread counts."""
+        ...
+
+    # -- the open conversation ----------------------------------------------------------------
+    def open_conversation(
+        self, peer: str, messages: Sequence[MessageRow], more_before: bool
+    ) -> None:
+        """Show the conversation with ``peer``: ``messages`` oldest first, scrolled to the bottom.
+        ``more_before`` says whether older messages can still be loaded."""
+        ...
+
+    def append_messages(self, messages: Sequence[MessageRow]) -> None:
+        """Add new messages at the bottom. If the person is at the bottom, follow them; if they
+        have scrolled up, stay where they are and show a "new messages" hint instead."""
+        ...
+
+    def prepend_messages(self, messages: Sequence[MessageRow], more_before: bool) -> None:
+        """Add an older page at the top, keeping what the person is looking at in place."""
+        ...
+
+    def update_message(self, message: MessageRow) -> None:
+        """Show a shown message's new delivery state (its mark, and the reason of a failure)."""
+        ...
+
+    def focus_message(self, message_id: UUID) -> None:
+        """Scroll to a shown message and highlight it (a search result was opened)."""
+        ...
+
+    def clear_entry(self) -> None: ...
+
+    # -- search -------------------------------------------------------------------------------
+    def show_search_results(self, text: str, results: Sequence[SearchResultRow]) -> None: ...
+
+    # -- status -------------------------------------------------------------------------------
+    def set_status(self, text: str, level: StatusLevel) -> None:
+        """The status bar: the registry connection and other lasting conditions."""
+        ...
+
+    def show_error(self, text: str) -> None:
+        """Tell the person something went wrong with what they just did (non-modal)."""
+        ...
+
+    def close(self) -> None: ...
