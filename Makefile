@@ -1,9 +1,13 @@
-.PHONY: run test bench registry lint clean
+.PHONY: run cli test bench registry screenshot lint clean
 
-# Chat from a terminal: installs, starts a local registry if none answers, signs you in.
-# NAME=alice make run   (a second terminal: NAME=bob make run)
+# The desktop app: installs, starts a local registry if none answers, asks who you are.
+# make run   or   NAME=alice make run   (a second terminal: NAME=bob make run)
 run:
 	@scripts/run.sh $(NAME)
+
+# The same in a terminal: NAME=alice make cli   (a second terminal: NAME=bob make cli)
+cli:
+	@scripts/cli.sh $(NAME)
 
 # The whole suite as CI runs it: ruff, mypy --strict, import-linter, pytest.
 test:

@@ -11,5 +11,14 @@ echo "== mypy --strict"
 .venv/bin/mypy
 echo "== import-linter"
 .venv/bin/lint-imports
+if ! command -v Xvfb >/dev/null; then
+  # The Tk window tests (tests/integration/test_tk_view.py) run on a private X server.
+  echo "== installing Xvfb (apt-get install xvfb) for the Tk window tests"
+  sudo=""
+  if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then sudo="sudo"; fi
+  { $sudo apt-get update -qq \
+    && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb; } \
+    || echo "could not install Xvfb: the Tk window tests will fail and say so"
+fi
 echo "== pytest"
 .venv/bin/pytest "$@"

@@ -75,6 +75,15 @@ def parse_address(
     return host, port
 
 
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """A uvloop loop where uvloop is installed, else asyncio's own (see :func:`run_event_loop`)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 def run_event_loop(main: Coroutine[Any, Any, T]) -> T:
     """Run ``main`` on uvloop where it is installed (Linux, macOS), else on asyncio's own loop.
 

@@ -1,0 +1,231 @@
+"""``chinwag``: the desktop app. Tk on the main thread, the network on a thread of its own."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import ipaddress
+import logging
+import os
+import queue
+import socket
+import sys
+from collections.abc import Sequence
+from typing import IO, TYPE_CHECKING
+from uuid import UUID
+
+from chinwag.adapters.gui.bridge import Item, NetworkThread, QueueEvents, QueuePump, QueueRunner
+from chinwag.adapters.gui.presenter import ChatPresenter
+from chinwag.adapters.registry.server import RegistryServer
+from chinwag.application.errors import AddressInUse
+from chinwag.domain.message import Message
+from chinwag.domain.user import PeerAddress
+from chinwag.entrypoints.common import (
+    LOG_FORMAT,
+    StartupError,
+    new_event_loop,
+    parse_address,
+)
+from chinwag.entrypoints.container import Container, close_storage
+from chinwag.entrypoints.settings import (
+    REGISTRY_PORT,
+    ClientSettings,
+    add_client_arguments,
+    container_config,
+    lock_user_folder,
+    resolve,
+)
+
+if TYPE_CHECKING:
+    import tkinter
+
+log = logging.getLogger(__name__)
+
+NO_DISPLAY = (
+    "chinwag: no display available ({reason}); in a terminal, use chinwag-cli instead "
+    "(chinwag-cli --user NAME)"
+)
+
+
+class ContainerSession:
+    """The presenter's ``ChatSession`` over one container: one user at one registry."""
+
+    def __init__(
+        self, settings: ClientSettings, user: str, registry: str, events: QueueEvents
+    ) -> None:
+        self._settings = dataclasses.replace(
+            settings, registry=parse_address(registry, default_port=REGISTRY_PORT)
+        )
+        self._user = user
+        self._events = events
+        self._container: Container | None = None
+        self._lock: IO[bytes] | None = None
+
+    @property
+    def _use(self) -> Container:
+        assert self._container is not None, "sign in first"
+        return self._container
+
+    async def sign_in(self) -> str:
+        try:
+            self._lock = lock_user_folder(self._settings.user_dir(self._user), self._user)
+            container = self._container = Container(events=self._events)
+            container.config.from_dict(container_config(self._settings, self._user))
+            await asyncio.to_thread(container.adapters.database)
+            host, port = self._settings.listen
+            await container.use_cases.sign_in().execute(
+                self._user, PeerAddress(host=host, port=port)
+            )
+            name: str = container.use_cases.session().require_user()
+        except BaseException:
+            await self._release()
+            raise
+        return name
+
+    async def send(self, to: str, body: str) -> Message:
+        message: Message = await self._use.use_cases.send_message().execute(to, body)
+        return message
+
+    async def history(self, peer: str, limit: int, before: UUID | None) -> list[Message]:
+        page: list[Message] = await self._use.use_cases.load_history().execute(peer, limit, before)
+        return page
+
+    async def search(self, text: str) -> list[Message]:
+        found: list[Message] = await self._use.use_cases.search_history().execute(text)
+        return found
+
+    async def conversations(self) -> list[str]:
+        peers: list[str] = await self._use.use_cases.list_conversations().execute()
+        return peers
+
+    async def sign_out(self) -> None:
+        try:
+            if self._container is not None:
+                await self._container.use_cases.sign_out().execute()
+        finally:
+            await self._release()
+
+    async def _release(self) -> None:
+        container, self._container = self._container, None
+        if container is not None:
+            await asyncio.to_thread(close_storage, container)
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.close()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chinwag",
+        description="The chinwag desktop app. Without --user it asks who you are.",
+    )
+    add_client_arguments(parser)
+    return parser
+
+
+def answers(host: str, port: int, timeout: float = 0.5) -> bool:
+    """Whether something accepts TCP connections at ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def is_local(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+async def _start_registry(host: str, port: int) -> RegistryServer:
+    server = RegistryServer(host, port)
+    await server.start()
+    return server
+
+
+def start_local_registry(network: NetworkThread, host: str, port: int) -> RegistryServer | None:
+    """A registry for this app's lifetime when none answers at a local address; else None."""
+    if not is_local(host) or answers(host, port):
+        return None
+    try:
+        server = network.submit(_start_registry(host, port)).result(10)
+    except AddressInUse:
+        return None  # somebody else just started one: use theirs
+    log.info("no registry answered at %s:%s; started one for this session", host, port)
+    return server
+
+
+def open_window() -> tkinter.Tk:
+    """A Tk root, or StartupError when there is no display to open it on."""
+    if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+        raise StartupError(NO_DISPLAY.format(reason="DISPLAY is not set"))
+    try:
+        import tkinter
+    except ImportError:
+        raise StartupError(
+            "chinwag: this Python has no Tk (install your system's python3-tk); "
+            "in a terminal, use chinwag-cli instead"
+        ) from None
+    try:
+        return tkinter.Tk(className="chinwag")
+    except tkinter.TclError as exc:
+        raise StartupError(NO_DISPLAY.format(reason=exc)) from None
+
+
+class DesktopApp:
+    """The window, the presenter and the network thread of one run of the app, wired."""
+
+    def __init__(self, root: tkinter.Tk, settings: ClientSettings) -> None:
+        from chinwag.adapters.gui.tk_view import TkChatView
+
+        self.root = root
+        self.settings = settings
+        self.network = NetworkThread(new_event_loop)
+        self.network.start()
+        self.registry = start_local_registry(self.network, *settings.registry)
+        self.items: queue.SimpleQueue[Item] = queue.SimpleQueue()
+        events = QueueEvents(self.items)
+        self.presenter = ChatPresenter(
+            QueueRunner(self.network, self.items),
+            lambda user, address: ContainerSession(settings, user, address, events),
+            f"{settings.registry[0]}:{settings.registry[1]}",
+        )
+        self.view = TkChatView(root, self.presenter)
+        self.presenter.attach(self.view)
+        self.pump = QueuePump(root, self.items, self.presenter)
+
+    def start(self) -> None:
+        self.pump.start()
+        self.presenter.start(self.settings.user)
+
+    def shutdown(self) -> None:
+        """After the window is gone: stop the local registry, if any, and the network."""
+        self.pump.stopped = True
+        if self.registry is not None:
+            self.network.submit(self.registry.close()).result(10)
+        self.network.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = resolve(args)
+        root = open_window()
+    except StartupError as exc:
+        print(exc if str(exc).startswith("chinwag:") else f"chinwag: {exc}", file=sys.stderr)
+        return exc.exit_code
+    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT, stream=sys.stderr)
+    app = DesktopApp(root, settings)
+    app.start()
+    try:
+        root.mainloop()
+    finally:
+        app.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""The queue between the network thread and the Tk thread, without Tk."""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Callable, Sequence
+
+from chinwag.adapters.gui.bridge import MAX_PER_TICK, Item, NetworkThread, QueuePump, QueueRunner
+from chinwag.adapters.gui.presenter import Event
+from tests.support import wait_until_sync
+
+
+class FakeRoot:
+    def __init__(self) -> None:
+        self.scheduled: list[tuple[int, Callable[[], None]]] = []
+
+    def after(self, ms: int, func: Callable[[], None]) -> str:
+        self.scheduled.append((ms, func))
+        return "after#1"
+
+
+class RecordingPresenter:
+    def __init__(self, log: list[list[str] | str]) -> None:
+        self.log = log
+
+    def handle(self, events: Sequence[Event]) -> None:
+        self.log.append([e.text for e in events])
+
+
+def test_events_reach_the_presenter_in_bounded_batches_in_order_with_outcomes() -> None:
+    items: queue.SimpleQueue[Item] = queue.SimpleQueue()
+    log: list[list[str] | str] = []
+    for n in range(3):
+        items.put(Event("error", text=f"e{n}"))
+    items.put(lambda: log.append("outcome"))
+    for n in range(3, MAX_PER_TICK + 10):
+        items.put(Event("error", text=f"e{n}"))
+    root = FakeRoot()
+    pump = QueuePump(root, items, RecordingPresenter(log))
+    pump.tick()
+    assert log[0] == ["e0", "e1", "e2"]
+    assert log[1] == "outcome"
+    assert len(log[2]) == MAX_PER_TICK - 4
+    assert root.scheduled[-1][0] == 1  # more waiting: come back at once
+    pump.tick()
+    assert log[3] == [f"e{n}" for n in range(MAX_PER_TICK - 1, MAX_PER_TICK + 10)]
+    assert root.scheduled[-1][0] > 1  # drained: back to the normal pace
+
+
+def test_work_runs_on_the_network_thread_and_reports_through_the_queue() -> None:
+    network = NetworkThread()
+    network.start()
+    items: queue.SimpleQueue[Item] = queue.SimpleQueue()
+    runner = QueueRunner(network, items)
+    results: list[object] = []
+
+    async def answer() -> int:
+        return 42
+
+    async def refuse() -> int:
+        raise ValueError("no")
+
+    runner.run(answer, results.append, results.append)
+    runner.run(refuse, results.append, lambda exc: results.append(str(exc)))
+    outcomes: list[Item] = []
+    wait_until_sync(lambda: _drain(items, outcomes) >= 2, 5, "two outcomes")
+    for outcome in outcomes:
+        assert callable(outcome)
+        outcome()
+    assert sorted(map(str, results)) == ["42", "no"]
+    network.stop()
+
+
+def _drain(items: queue.SimpleQueue[Item], into: list[Item]) -> int:
+    while not items.empty():
+        into.append(items.get_nowait())
+    return len(into)
