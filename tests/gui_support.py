@@ -11,6 +11,7 @@ import time
 import tkinter as tk
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from tkinter import ttk
 
 import pytest
 
@@ -99,3 +100,18 @@ def settle(root: tk.Misc) -> None:
     for _ in range(3):
         root.update_idletasks()
         root.update()
+
+
+def press(widget: tk.Misc, sequence: str, **fields: int) -> None:
+    """Give ``widget`` the keyboard focus and generate ``sequence`` on it."""
+    widget.focus_force()
+    widget.update()
+    widget.event_generate(sequence, **fields)  # type: ignore[arg-type]
+    widget.update()
+
+
+def centre_of(tree: ttk.Treeview, item: str) -> tuple[int, int]:
+    box = tree.bbox(item)
+    assert box, f"{item} is not on screen"
+    x, y, width, height = box
+    return x + min(width // 2, 40), y + height // 2

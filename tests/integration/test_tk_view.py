@@ -8,7 +8,6 @@ import tkinter as tk
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from tkinter import ttk
 from types import TracebackType
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest
 from chinwag.adapters.gui.tk_view import TkChatView
 from chinwag.adapters.gui.view import MessageRow, PersonRow, SearchResultRow, StatusLevel
 from chinwag.domain.message import MessageState
-from tests.gui_support import pump, settle, xvfb
+from tests.gui_support import centre_of, press, pump, settle
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -53,12 +52,6 @@ class RecordingListener:
 
     def close_requested(self) -> None:
         self.calls.append(("close_requested", ()))
-
-
-@pytest.fixture(scope="module")
-def display() -> Iterator[str]:
-    with xvfb() as name:
-        yield name
 
 
 @pytest.fixture
@@ -122,21 +115,6 @@ def row(
 
 def rows(start: int, stop: int) -> list[MessageRow]:
     return [row(n, outgoing=n % 3 == 0) for n in range(start, stop)]
-
-
-def press(widget: tk.Misc, sequence: str, **fields: int) -> None:
-    """Give ``widget`` the keyboard focus and generate ``sequence`` on it."""
-    widget.focus_force()
-    widget.update()
-    widget.event_generate(sequence, **fields)  # type: ignore[arg-type]
-    widget.update()
-
-
-def centre_of(tree: ttk.Treeview, item: str) -> tuple[int, int]:
-    box = tree.bbox(item)
-    assert box, f"{item} is not on screen"
-    x, y, width, height = box
-    return x + min(width // 2, 40), y + height // 2
 
 
 def assert_in_order(text: str, bodies: Sequence[str]) -> None:

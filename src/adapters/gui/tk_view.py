@@ -17,6 +17,7 @@ body or a name would drift.
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import re
 import tkinter as tk
@@ -391,6 +392,11 @@ class TkChatView:
         self._jobs.clear()
         with contextlib.suppress(tk.TclError):  # already gone
             self._root.destroy()
+        # Tk images and variables delete themselves in Tcl when collected, which works only on
+        # this thread; left to the garbage collector they may be collected on the network's
+        # thread ("main thread is not in main loop"). Collect them here and now.
+        self._dots.clear()
+        gc.collect()
 
     # == accessors for tests (read the widgets, decide nothing) ====================================
 

@@ -1,0 +1,157 @@
+"""The whole desktop app in a real Tk window under Xvfb, with a real registry process and a real
+``chinwag-cli --json`` peer: what a person would do, checked on the screen and at the peer."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import tkinter as tk
+from collections.abc import Iterator
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+
+from chinwag.entrypoints.gui import DesktopApp
+from chinwag.entrypoints.settings import ClientSettings
+from tests.gui_support import press, pump
+from tests.processes import CliProcess, RegistryProcess
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+
+
+@pytest.fixture
+def registry() -> Iterator[RegistryProcess]:
+    process = RegistryProcess()
+    yield process
+    process.kill()
+
+
+@pytest.fixture
+def bob(tmp_path: Path, registry: RegistryProcess) -> Iterator[CliProcess]:
+    process = CliProcess("bob", registry.address, tmp_path / "bob")
+    process.wait_event("ready", user="bob")
+    yield process
+    process.kill()
+
+
+@contextlib.contextmanager
+def desktop(display: str, registry: RegistryProcess, data: Path) -> Iterator[DesktopApp]:
+    root = tk.Tk(screenName=display, className="chinwag")
+    settings = ClientSettings(
+        user=None,
+        registry=(registry.host, registry.port),
+        data_dir=data,
+        listen=("127.0.0.1", 0),
+        log_level="WARNING",
+    )
+    app = DesktopApp(root, settings)
+    app.start()
+    try:
+        yield app
+    finally:
+        with contextlib.suppress(tk.TclError):
+            app.presenter.close_requested()
+            pump(root, lambda: not _alive(root), timeout=15, what="the window to close")
+        app.shutdown()
+
+
+def _alive(root: tk.Tk) -> bool:
+    try:
+        return bool(root.winfo_exists())
+    except tk.TclError:
+        return False
+
+
+def sign_in(app: DesktopApp, name: str) -> None:
+    widgets = app.view.widgets
+    pump(app.root, lambda: widgets.username.winfo_ismapped(), what="the sign-in dialog")
+    widgets.username.delete(0, "end")
+    widgets.username.insert(0, name)
+    press(widgets.username, "<Return>")
+    pump(app.root, lambda: name in app.root.title(), timeout=15, what=f"signed in as {name}")
+
+
+def people(app: DesktopApp) -> list[str]:
+    tree = app.view.widgets.people
+    return [tree.item(item, "text").strip() for item in tree.get_children()]
+
+
+def open_conversation(app: DesktopApp, peer: str) -> None:
+    pump(app.root, lambda: peer in people(app), timeout=15, what=f"{peer} in the people list")
+    app.view.widgets.people.selection_set(f"p:{peer}")
+    pump(app.root, lambda: peer in app.view.widgets.header.cget("text"), what=f"{peer}'s pane")
+
+
+def type_and_send(app: DesktopApp, text: str) -> None:
+    entry = app.view.widgets.entry
+    entry.insert("1.0", text)
+    press(entry, "<Return>")
+
+
+def test_sign_in_chat_both_ways_restart_and_search(
+    display: str, registry: RegistryProcess, bob: CliProcess, tmp_path: Path
+) -> None:
+    with desktop(display, registry, tmp_path / "alice") as app:
+        sign_in(app, "alice")
+        open_conversation(app, "bob")  # bob appears: presence was pushed
+        bob.wait_online("alice")
+
+        type_and_send(app, "hello bob 👋")
+        got = bob.wait_event("message", body="hello bob 👋")
+        sent = UUID(got["id"])
+        pump(app.root, lambda: app.view.mark_of(sent) == "✓✓", timeout=15, what="delivered mark")
+        assert app.view.widgets.entry.get("1.0", "end-1c") == ""
+
+        bob.send(cmd="send", to="alice", body="hi alice, lunch at noon?")
+        pump(
+            app.root,
+            lambda: "hi alice, lunch at noon?" in app.view.conversation_text(),
+            timeout=15,
+            what="bob's reply in the pane",
+        )
+
+    with desktop(display, registry, tmp_path / "alice") as app:
+        sign_in(app, "alice")
+        open_conversation(app, "bob")
+        pump(app.root, lambda: "lunch at noon" in app.view.conversation_text(), what="history")
+        text = app.view.conversation_text()
+        assert text.index("hello bob 👋") < text.index("hi alice, lunch at noon?")
+
+        search = app.view.widgets.search
+        search.insert(0, "lunch")
+        press(search, "<Return>")
+        results = app.view.widgets.results
+        pump(app.root, lambda: bool(results.get_children()), what="search results")
+        [result] = results.get_children()
+        results.focus(result)
+        press(results, "<Return>")
+        reply = next(e for e in bob.events if e.get("event") == "status")["id"]
+        pump(
+            app.root,
+            lambda: app.view.highlighted_message() == UUID(reply),
+            what="the result opened and highlighted",
+        )
+
+
+def test_a_burst_of_5000_messages_all_appear_in_order(
+    display: str, registry: RegistryProcess, tmp_path: Path
+) -> None:
+    with desktop(display, registry, tmp_path / "alice") as app:
+        sign_in(app, "alice")
+        sender = CliProcess("carol", registry.address, tmp_path / "carol")
+        try:
+            sender.wait_online("alice")
+            open_conversation(app, "carol")
+            for n in range(5000):
+                sender.send(cmd="send", to="alice", body=f"burst {n:04d}")
+            pump(
+                app.root,
+                lambda: "burst 4999" in app.view.conversation_text(),
+                timeout=150,
+                what="all 5,000 messages",
+            )
+        finally:
+            sender.kill()
+        numbers = [int(n) for n in re.findall(r"burst (\d{4})", app.view.conversation_text())]
+        assert numbers == list(range(5000))
