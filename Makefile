@@ -13,12 +13,20 @@ cli:
 test:
 	@scripts/test.sh
 
-# Throughput figures: end-to-end messages/s between two peers, registry lookups/s, storage.
+# Figures: end-to-end messages/s between two peers, registry lookups/s, storage, and how the
+# desktop app takes a burst of 5,000 messages (needs xvfb, which make test installs).
 bench:
 	@scripts/bootstrap.sh
 	.venv/bin/python benchmarks/bench_messages.py
 	.venv/bin/python benchmarks/bench_registry.py
 	.venv/bin/python benchmarks/bench_storage.py
+	.venv/bin/python benchmarks/bench_gui.py
+
+# Remake docs/screenshot.png (two windows chatting, under Xvfb; needs xvfb and imagemagick).
+screenshot:
+	@scripts/bootstrap.sh
+	@command -v Xvfb >/dev/null && command -v import >/dev/null || { apt-get update -qq && apt-get install -y -qq xvfb imagemagick; }
+	.venv/bin/python scripts/screenshot.py
 
 # Just a registry, in the foreground.
 registry:

@@ -25,7 +25,7 @@ MISSING = (
 
 
 @contextmanager
-def xvfb(timeout: float = START_TIMEOUT) -> Iterator[str]:
+def xvfb(timeout: float = START_TIMEOUT, screen: str = SCREEN) -> Iterator[str]:
     """Run ``Xvfb`` on a free display for the duration of the block; yield its name (``:N``).
 
     Xvfb picks the display number itself and writes it to a pipe (``-displayfd``), so parallel
@@ -38,7 +38,7 @@ def xvfb(timeout: float = START_TIMEOUT) -> Iterator[str]:
     with tempfile.TemporaryFile() as log:
         try:
             process = subprocess.Popen(
-                [binary, "-displayfd", str(write_end), "-screen", "0", SCREEN, "-nolisten", "tcp"],
+                [binary, "-displayfd", str(write_end), "-screen", "0", screen, "-nolisten", "tcp"],
                 pass_fds=(write_end,),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
