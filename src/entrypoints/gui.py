@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import ipaddress
 import logging
@@ -147,13 +148,17 @@ async def _start_registry(host: str, port: int) -> RegistryServer:
 
 
 def start_local_registry(network: NetworkThread, host: str, port: int) -> RegistryServer | None:
-    """A registry for this app's lifetime when none answers at a local address; else None."""
-    if not is_local(host) or answers(host, port):
+    """A registry for this app's lifetime when none answers at a local address; else None
+    (also when one cannot be started there: signing in then says the registry is unreachable)."""
+    if port == 0 or not is_local(host) or answers(host, port):
         return None
     try:
         server = network.submit(_start_registry(host, port)).result(10)
     except AddressInUse:
         return None  # somebody else just started one: use theirs
+    except OSError as exc:
+        log.warning("could not start a local registry at %s:%s: %s", host, port, exc)
+        return None
     log.info("no registry answered at %s:%s; started one for this session", host, port)
     return server
 
@@ -217,11 +222,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StartupError as exc:
         print(exc if str(exc).startswith("chinwag:") else f"chinwag: {exc}", file=sys.stderr)
         return exc.exit_code
+    import tkinter  # there is one: open_window made a window with it
+
     logging.basicConfig(level=settings.log_level, format=LOG_FORMAT, stream=sys.stderr)
-    app = DesktopApp(root, settings)
+    try:
+        app = DesktopApp(root, settings)
+    except Exception as exc:
+        log.exception("could not start")
+        root.destroy()
+        print(f"chinwag: could not start: {exc}", file=sys.stderr)
+        return 2
     app.start()
     try:
         root.mainloop()
+    except KeyboardInterrupt:  # Ctrl-C in the terminal: leave as the window's close button does
+        app.presenter.close_requested()
+        with contextlib.suppress(KeyboardInterrupt, tkinter.TclError):
+            root.mainloop()
     finally:
         app.shutdown()
     return 0

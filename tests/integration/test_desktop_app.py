@@ -4,7 +4,12 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import re
+import socket
+import subprocess
+import sys
 import tkinter as tk
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,12 +17,21 @@ from uuid import UUID
 
 import pytest
 
-from chinwag.entrypoints.gui import DesktopApp
+from chinwag.entrypoints.gui import DesktopApp, answers
 from chinwag.entrypoints.settings import ClientSettings
 from tests.gui_support import press, pump
 from tests.processes import CliProcess, RegistryProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+
+
+@pytest.fixture(autouse=True)
+def no_errors_logged(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """The pump logs (and survives) exceptions of the presenter and the view: fail on them."""
+    with caplog.at_level(logging.ERROR, logger="chinwag"):
+        yield
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
 
 
 @pytest.fixture
@@ -36,11 +50,11 @@ def bob(tmp_path: Path, registry: RegistryProcess) -> Iterator[CliProcess]:
 
 
 @contextlib.contextmanager
-def desktop(display: str, registry: RegistryProcess, data: Path) -> Iterator[DesktopApp]:
+def desktop(display: str, registry: tuple[str, int], data: Path) -> Iterator[DesktopApp]:
     root = tk.Tk(screenName=display, className="chinwag")
     settings = ClientSettings(
         user=None,
-        registry=(registry.host, registry.port),
+        registry=registry,
         data_dir=data,
         listen=("127.0.0.1", 0),
         log_level="WARNING",
@@ -92,7 +106,7 @@ def type_and_send(app: DesktopApp, text: str) -> None:
 def test_sign_in_chat_both_ways_restart_and_search(
     display: str, registry: RegistryProcess, bob: CliProcess, tmp_path: Path
 ) -> None:
-    with desktop(display, registry, tmp_path / "alice") as app:
+    with desktop(display, (registry.host, registry.port), tmp_path / "alice") as app:
         sign_in(app, "alice")
         open_conversation(app, "bob")  # bob appears: presence was pushed
         bob.wait_online("alice")
@@ -111,7 +125,7 @@ def test_sign_in_chat_both_ways_restart_and_search(
             what="bob's reply in the pane",
         )
 
-    with desktop(display, registry, tmp_path / "alice") as app:
+    with desktop(display, (registry.host, registry.port), tmp_path / "alice") as app:
         sign_in(app, "alice")
         open_conversation(app, "bob")
         pump(app.root, lambda: "lunch at noon" in app.view.conversation_text(), what="history")
@@ -137,7 +151,7 @@ def test_sign_in_chat_both_ways_restart_and_search(
 def test_a_burst_of_5000_messages_all_appear_in_order(
     display: str, registry: RegistryProcess, tmp_path: Path
 ) -> None:
-    with desktop(display, registry, tmp_path / "alice") as app:
+    with desktop(display, (registry.host, registry.port), tmp_path / "alice") as app:
         sign_in(app, "alice")
         sender = CliProcess("carol", registry.address, tmp_path / "carol")
         try:
@@ -155,3 +169,32 @@ def test_a_burst_of_5000_messages_all_appear_in_order(
             sender.kill()
         numbers = [int(n) for n in re.findall(r"burst (\d{4})", app.view.conversation_text())]
         assert numbers == list(range(5000))
+
+
+def test_without_a_display_it_says_so_in_one_line_and_points_to_the_cli() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    done = subprocess.run(
+        [sys.executable, "-m", "chinwag", "--user", "alice"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert "no display" in line
+    assert "chinwag-cli" in line
+
+
+def test_with_no_registry_answering_the_app_starts_one_and_stops_it(
+    display: str, tmp_path: Path
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    with desktop(display, ("127.0.0.1", port), tmp_path / "alice") as app:
+        assert app.registry is not None
+        assert answers("127.0.0.1", port)
+        sign_in(app, "alice")
+    assert not answers("127.0.0.1", port)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import time
 import tkinter as tk
 import uuid
@@ -553,3 +554,20 @@ def test_closing_the_window_asks_the_listener_and_close_destroys_it(
     with pytest.raises(tk.TclError):
         root.winfo_exists()
     view.close()  # twice is harmless
+
+
+def test_the_search_hint_gives_way_to_what_is_typed(display: str) -> None:
+    root = tk.Tk(screenName=display)
+    try:
+        view = TkChatView(root, RecordingListener())
+        view.show_main("alice")
+        settle(root)
+        search = view.widgets.search
+        hints = search.winfo_children()
+        assert any(hint.winfo_ismapped() for hint in hints)
+        gc.collect()  # the hint must keep watching the entry after a collection
+        search.insert(0, "lunch")
+        settle(root)
+        assert not any(hint.winfo_ismapped() for hint in hints)
+    finally:
+        root.destroy()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import queue
+import threading
 from collections.abc import Callable, Sequence
 
 from chinwag.adapters.gui.bridge import MAX_PER_TICK, Item, NetworkThread, QueuePump, QueueRunner
@@ -22,6 +24,7 @@ class FakeRoot:
 class RecordingPresenter:
     def __init__(self, log: list[list[str] | str]) -> None:
         self.log = log
+        self.closed = False
 
     def handle(self, events: Sequence[Event]) -> None:
         self.log.append([e.text for e in events])
@@ -50,25 +53,36 @@ def test_events_reach_the_presenter_in_bounded_batches_in_order_with_outcomes() 
 def test_work_runs_on_the_network_thread_and_reports_through_the_queue() -> None:
     network = NetworkThread()
     network.start()
-    items: queue.SimpleQueue[Item] = queue.SimpleQueue()
-    runner = QueueRunner(network, items)
-    results: list[object] = []
+    try:
+        items: queue.SimpleQueue[Item] = queue.SimpleQueue()
+        runner = QueueRunner(network, items)
+        results: list[object] = []
+        threads: list[str] = []
 
-    async def answer() -> int:
-        return 42
+        async def answer() -> int:
+            threads.append(threading.current_thread().name)
+            return 42
 
-    async def refuse() -> int:
-        raise ValueError("no")
+        async def refuse() -> int:
+            raise ValueError("no")
 
-    runner.run(answer, results.append, results.append)
-    runner.run(refuse, results.append, lambda exc: results.append(str(exc)))
-    outcomes: list[Item] = []
-    wait_until_sync(lambda: _drain(items, outcomes) >= 2, 5, "two outcomes")
+        async def hang() -> int:
+            await asyncio.Event().wait()
+            return 0
+
+        runner.run(answer, results.append, results.append)
+        runner.run(refuse, results.append, lambda exc: results.append(str(exc)))
+        runner.run(hang, results.append, lambda exc: results.append(type(exc).__name__))
+        outcomes: list[Item] = []
+        wait_until_sync(lambda: _drain(items, outcomes) >= 2, 5, "two outcomes")
+    finally:
+        network.stop()  # cancels the hanging request, which still gets an outcome
+    wait_until_sync(lambda: _drain(items, outcomes) >= 3, 5, "the cancelled outcome")
     for outcome in outcomes:
         assert callable(outcome)
         outcome()
-    assert sorted(map(str, results)) == ["42", "no"]
-    network.stop()
+    assert sorted(map(str, results)) == ["42", "RuntimeError", "no"]
+    assert threads == ["chinwag-network"]
 
 
 def _drain(items: queue.SimpleQueue[Item], into: list[Item]) -> int:

@@ -295,8 +295,8 @@ def test_a_refused_send_keeps_the_text_and_says_why() -> None:
     presenter.conversation_selected("bob")
     session.refuse_send = UnknownUser("bob is not online")
     presenter.send_requested("hello?")
-    assert view.named("clear_entry") == []
     assert view.last("show_error") == ("bob is not online",)
+    assert view.last("restore_entry") == ("hello?",)
 
 
 def test_sending_with_no_conversation_open_asks_to_pick_someone() -> None:
@@ -371,4 +371,99 @@ def test_closing_signs_out_then_closes_the_window() -> None:
     presenter, view, session = signed_in()
     presenter.close_requested()
     assert session.signed_out
+    assert view.calls[-1] == ("close", ())
+
+
+# -- what the review found: late states, failures, double sends, closing mid-way ---------------
+
+
+def test_a_state_for_a_message_on_a_page_not_loaded_yet_waits_for_that_page() -> None:
+    mine = [message(n, "alice", "bob") for n in range(1, PAGE + 11)]
+    presenter, view, _ = signed_in(FakeSession(history_with_bob=mine))
+    presenter.conversation_selected("bob")
+    oldest = mine[0]  # on the older page, not shown yet
+    presenter.handle([Event("state", message=oldest.with_state(MessageState.FAILED, "gone"))])
+    assert view.named("append_messages") == []
+    assert view.named("update_message") == []
+    presenter.older_requested()
+    older, _ = view.last("prepend_messages")
+    first = next(r for r in older if r.id == oldest.id)
+    assert (first.state, first.reason) == (MessageState.FAILED, "gone")
+
+
+def test_a_state_that_arrives_while_the_page_loads_beats_the_page() -> None:
+    mine = message(1, "alice", "bob")  # stored as pending
+    runner = ImmediateRunner()
+    presenter, view, _ = signed_in(FakeSession(history_with_bob=[mine]), runner)
+    runner.park = True
+    presenter.conversation_selected("bob")
+    presenter.handle([Event("state", message=mine.with_state(MessageState.DELIVERED))])
+    runner.release()
+    _, [row], _ = view.last("open_conversation")
+    assert row.state is MessageState.DELIVERED
+    assert view.named("append_messages") == []
+
+
+class FlakyHistory(FakeSession):
+    failures: int = 1
+
+    async def history(self, peer: str, limit: int, before: UUID | None) -> list[Message]:
+        if self.failures:
+            self.failures -= 1
+            raise OSError("database is locked")
+        return await super().history(peer, limit, before)
+
+
+def test_a_failed_page_leaves_the_conversation_usable() -> None:
+    presenter, view, _ = signed_in(FlakyHistory(history_with_bob=[message(1)]))
+    presenter.conversation_selected("bob")
+    assert "database is locked" in view.last("show_error")[0]
+    assert view.last("open_conversation") == ("bob", [], True)
+    presenter.handle([Event("message", message=message(2))])
+    assert [r.id.int for r in view.last("append_messages")[0]] == [2]
+    presenter.older_requested()  # scrolling up tries again
+    older, more = view.last("prepend_messages")
+    assert ([r.id.int for r in older], more) == ([1], False)
+
+
+def test_the_entry_empties_at_once_so_a_second_enter_cannot_send_twice() -> None:
+    runner = ImmediateRunner()
+    presenter, view, session = signed_in(runner=runner)
+    presenter.conversation_selected("bob")
+    runner.park = True  # the send is on its way
+    presenter.send_requested("only once")
+    assert view.named("clear_entry") == [()]
+    runner.release()
+    assert session.sent == [("bob", "only once")]
+
+
+def test_closing_while_signing_in_signs_out_when_sign_in_is_done() -> None:
+    runner = ImmediateRunner()
+    runner.park = True
+    session = FakeSession()
+    view = RecordingView()
+    presenter = ChatPresenter(runner, lambda n, r: session, "127.0.0.1:7420")
+    presenter.attach(view)
+    presenter.start("alice")
+    presenter.close_requested()
+    assert view.named("close") == []
+    runner.park = False
+    runner.release()
+    assert session.signed_out
+    assert view.calls[-1] == ("close", ())
+    assert view.named("show_main") == []
+
+
+def test_after_closing_nothing_reaches_the_view() -> None:
+    runner = ImmediateRunner()
+    presenter, view, _ = signed_in(runner=runner)
+    runner.park = True  # signing out takes a while
+    presenter.close_requested()
+    calls = len(view.calls)
+    presenter.handle([Event("message", message=message(1))])
+    presenter.conversation_selected("bob")
+    presenter.search_requested("x")
+    presenter.send_requested("x")
+    assert len(view.calls) == calls
+    runner.release()
     assert view.calls[-1] == ("close", ())

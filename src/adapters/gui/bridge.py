@@ -111,14 +111,17 @@ class QueueRunner:
             return await work()
 
         def report(future: Future[T]) -> None:
+            # Every request gets an outcome, or the presenter would wait for it forever.
             if future.cancelled():
+                self._items.put(lambda: failed(RuntimeError("cancelled: the app is closing")))
                 return
             exc = future.exception()
             if exc is None:
                 result = future.result()
                 self._items.put(lambda: done(result))
-            elif isinstance(exc, Exception):
-                self._items.put(lambda: failed(exc))
+            else:
+                error = exc if isinstance(exc, Exception) else RuntimeError(repr(exc))
+                self._items.put(lambda: failed(error))
 
         self._network.submit(call()).add_done_callback(report)
 
@@ -130,7 +133,9 @@ class Scheduler(Protocol):
 
 
 class EventSink(Protocol):
-    """Who shows events (the presenter)."""
+    """Who shows events (the presenter); once ``closed``, the pump stops."""
+
+    closed: bool
 
     def handle(self, events: Sequence[Event]) -> None: ...
 
@@ -151,7 +156,7 @@ class QueuePump:
 
     def tick(self) -> None:
         """Handle up to :data:`MAX_PER_TICK` items; come back at once if more wait."""
-        if self.stopped:
+        if self.stopped or self._presenter.closed:
             return
         events: list[Event] = []
         for _ in range(MAX_PER_TICK):
@@ -165,8 +170,11 @@ class QueuePump:
             self._flush(events)  # outcomes come after the events queued before them
             events = []
             self._call(item)
+            if self._presenter.closed:
+                return  # that outcome closed the window: nothing may touch it any more
         self._flush(events)
-        self._root.after(1 if not self._items.empty() else TICK_MS, self.tick)
+        if not self._presenter.closed:
+            self._root.after(1 if not self._items.empty() else TICK_MS, self.tick)
 
     def _flush(self, events: list[Event]) -> None:
         if events:

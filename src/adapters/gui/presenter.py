@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol, TypeVar
 from uuid import UUID
 
@@ -24,7 +25,7 @@ from chinwag.adapters.gui.view import (
 )
 from chinwag.application.ports.directory import RegistryStatus
 from chinwag.domain.errors import DomainError
-from chinwag.domain.message import Message, MessageState
+from chinwag.domain.message import Message
 from chinwag.domain.user import normalize_username
 
 log = logging.getLogger(__name__)
@@ -91,12 +92,27 @@ class _Conversation:
     more_before: bool = False
     loading: bool = True
     loading_older: bool = False
-    held: list[MessageRow] = field(default_factory=list)
-    """Rows that arrived while the first page was loading."""
+    held: dict[UUID, MessageRow] = field(default_factory=dict)
+    """New messages that arrived while the first page was loading, in order."""
+    newer: dict[UUID, MessageRow] = field(default_factory=dict)
+    """The latest state of messages not shown yet (on a page still to load), by id."""
+    newest: datetime | None = None
+    """When the newest shown message of ours was sent (our clock; peers' clocks may differ)."""
+
+    def show(self, rows: Sequence[MessageRow]) -> None:
+        self.shown.update(r.id for r in rows)
+        ours = [r.sent_at for r in rows if r.outgoing]
+        if ours:
+            latest = max(ours)
+            self.newest = latest if self.newest is None else max(self.newest, latest)
 
 
 class ChatPresenter:
-    """Drives a :class:`ChatView`; implements its :class:`ViewListener`."""
+    """Drives a :class:`ChatView`; implements its :class:`ViewListener`.
+
+    Once closing, it ignores what the person does and what the network reports: the window is
+    about to go, and nothing may touch it after :meth:`ChatView.close`.
+    """
 
     def __init__(self, runner: Runner, sessions: SessionFactory, registry: str) -> None:
         self._runner = runner
@@ -104,13 +120,15 @@ class ChatPresenter:
         self._registry = registry
         self._view: ChatView | None = None
         self._session: ChatSession | None = None
+        self._signing_in = False
         self._me = ""
         self._attempted = ""
         self._online: frozenset[str] = frozenset()
         self._known: dict[str, None] = {}  # people with a conversation, most recent first
         self._unread: dict[str, int] = {}
         self._open: _Conversation | None = None
-        self._closing = False
+        self.closing = False
+        self.closed = False
 
     @property
     def view(self) -> ChatView:
@@ -130,8 +148,8 @@ class ChatPresenter:
     # -- signing in -----------------------------------------------------------------------------
 
     def sign_in_requested(self, username: str, registry: str) -> None:
-        if self._session is not None:
-            return  # already signing in
+        if self._session is not None or self.closing:
+            return  # already signing in (or signed in), or leaving
         self._registry = registry.strip()
         try:
             name = normalize_username(username)
@@ -141,12 +159,17 @@ class ChatPresenter:
             self.view.show_sign_in_error(str(exc))
             return
         self._session = session
+        self._signing_in = True
         self._attempted = username
         self.view.set_sign_in_busy(True)
         self._runner.run(session.sign_in, self._signed_in, self._sign_in_failed)
 
     def _signed_in(self, user: str) -> None:
+        self._signing_in = False
         self._me = user
+        if self.closing:  # the window was closed while signing in: leave at once
+            self._sign_out_and_close()
+            return
         self.view.show_main(user)
         self.view.set_status(f"Signed in as {user}", StatusLevel.OK)
         self._runner.run(
@@ -154,7 +177,11 @@ class ChatPresenter:
         )
 
     def _sign_in_failed(self, exc: Exception) -> None:
+        self._signing_in = False
         self._session = None
+        if self.closing:
+            self._close_view()
+            return
         self.view.set_sign_in_busy(False)
         text = str(exc) if isinstance(exc, ValueError) else f"could not sign in: {exc}"
         if getattr(exc, "code", "") == "registry_unavailable":
@@ -163,6 +190,8 @@ class ChatPresenter:
         self.view.show_sign_in_error(text)
 
     def _conversations_loaded(self, peers: list[str]) -> None:
+        if self.closing:
+            return
         for peer in peers:
             self._known.setdefault(peer, None)
         self._refresh_people()
@@ -170,14 +199,14 @@ class ChatPresenter:
     # -- what the person does -------------------------------------------------------------------
 
     def conversation_selected(self, peer: str) -> None:
-        if self._open is not None and self._open.peer == peer:
+        session = self._usable_session()
+        if session is None or (self._open is not None and self._open.peer == peer):
             return
         conversation = self._switch_to(peer)
-        session = self._require_session()
         self._runner.run(
             lambda: session.history(peer, PAGE, None),
             lambda page: self._first_page(conversation, page),
-            self._failed,
+            lambda exc: self._first_page_failed(conversation, exc),
         )
 
     def _switch_to(self, peer: str) -> _Conversation:
@@ -190,76 +219,105 @@ class ChatPresenter:
     def _first_page(
         self, conversation: _Conversation, page: list[Message], more_before: bool | None = None
     ) -> None:
-        if self._open is not conversation:
+        if self._open is not conversation or self.closing:
             return  # the person moved on meanwhile
-        rows = [self._row(m) for m in page]
+        # What events said since the page was read is newer than the page.
+        rows = [self._latest(conversation, m) for m in page]
         conversation.loading = False
-        conversation.shown = {r.id for r in rows}
-        conversation.oldest = rows[0].id if rows else None
-        conversation.more_before = len(rows) == PAGE if more_before is None else more_before
+        conversation.show(rows)
+        conversation.oldest = page[0].id if page else None
+        conversation.more_before = len(page) == PAGE if more_before is None else more_before
         self.view.open_conversation(conversation.peer, rows, conversation.more_before)
-        late = [r for r in conversation.held if r.id not in conversation.shown]
+        late = list(conversation.held.values())
         conversation.held.clear()
         if late:
-            conversation.shown.update(r.id for r in late)
+            conversation.show(late)
             self.view.append_messages(late)
+
+    def _latest(self, conversation: _Conversation, message: Message) -> MessageRow:
+        """A stored message as the pane should show it: in the latest state events gave it."""
+        newer = conversation.newer.pop(message.id, None) or conversation.held.pop(message.id, None)
+        return newer or self._row(message)
+
+    def _first_page_failed(self, conversation: _Conversation, exc: Exception) -> None:
+        """Show what there is, and let scrolling up try again, so nothing stays stuck."""
+        self._failed(exc)
+        self._first_page(conversation, [], more_before=True)
 
     def older_requested(self) -> None:
         conversation = self._open
+        session = self._usable_session()
         if (
-            conversation is None
+            session is None
+            or conversation is None
             or conversation.loading
             or conversation.loading_older
             or not conversation.more_before
         ):
             return
         conversation.loading_older = True
-        session = self._require_session()
         self._runner.run(
             lambda: session.history(conversation.peer, PAGE, conversation.oldest),
             lambda page: self._older_page(conversation, page),
-            self._failed,
+            lambda exc: self._older_page_failed(conversation, exc),
         )
 
     def _older_page(self, conversation: _Conversation, page: list[Message]) -> None:
         conversation.loading_older = False
-        if self._open is not conversation:
+        if self._open is not conversation or self.closing:
             return
-        rows = [self._row(m) for m in page if m.id not in conversation.shown]
+        rows = [self._latest(conversation, m) for m in page if m.id not in conversation.shown]
         conversation.more_before = len(page) == PAGE
         if page:
             conversation.oldest = page[0].id
-        conversation.shown.update(r.id for r in rows)
+        conversation.show(rows)
         self.view.prepend_messages(rows, conversation.more_before)
+
+    def _older_page_failed(self, conversation: _Conversation, exc: Exception) -> None:
+        conversation.loading_older = False
+        self._failed(exc)
+        if self._open is conversation and not self.closing:
+            self.view.prepend_messages([], conversation.more_before)  # may ask again
 
     def send_requested(self, text: str) -> None:
         conversation = self._open
+        session = self._usable_session()
+        if session is None or not text.strip():
+            return
         if conversation is None:
             self.view.show_error("Pick somebody to talk to first.")
             return
-        if not text.strip():
+        # The entry empties now, so a second Enter cannot send the text again; a refusal puts
+        # the text back.
+        self.view.clear_entry()
+
+        def refused(exc: Exception) -> None:
+            self._failed(exc)
+            if not self.closing:
+                self.view.restore_entry(text)
+
+        self._runner.run(lambda: session.send(conversation.peer, text), lambda _: None, refused)
+
+    def search_requested(self, text: str) -> None:
+        session = self._usable_session()
+        if session is None or not text.strip():
             return
-        session = self._require_session()
         self._runner.run(
-            lambda: session.send(conversation.peer, text),
-            lambda _: self.view.clear_entry(),
+            lambda: session.search(text),
+            lambda found: self._search_results(text, found),
             self._failed,
         )
 
-    def search_requested(self, text: str) -> None:
-        if not text.strip():
-            return
-        session = self._require_session()
-        self._runner.run(
-            lambda: session.search(text),
-            lambda found: self.view.show_search_results(text, [self._result(m) for m in found]),
-            self._failed,
-        )
+    def _search_results(self, text: str, found: list[Message]) -> None:
+        if not self.closing:
+            self.view.show_search_results(text, [self._result(m) for m in found])
 
     def search_result_selected(self, result: SearchResultRow) -> None:
         """Open the conversation and page back until the message is shown, then point at it."""
+        session = self._usable_session()
+        if session is None:
+            return
         conversation = self._switch_to(result.peer)
-        session = self._require_session()
 
         async def load_until_found() -> tuple[list[Message], bool]:
             messages: list[Message] = []
@@ -275,7 +333,7 @@ class ChatPresenter:
             return messages, True
 
         def found(loaded: tuple[list[Message], bool]) -> None:
-            if self._open is not conversation:
+            if self._open is not conversation or self.closing:
                 return
             self._first_page(conversation, *loaded)
             if result.message_id in conversation.shown:
@@ -283,30 +341,46 @@ class ChatPresenter:
             else:
                 self.view.show_error("That message is too far back to open.")
 
-        self._runner.run(load_until_found, found, self._failed)
+        self._runner.run(
+            load_until_found, found, lambda exc: self._first_page_failed(conversation, exc)
+        )
 
     def close_requested(self) -> None:
-        if self._closing:
+        if self.closing:
             return
-        self._closing = True
+        self.closing = True
+        if self._signing_in:
+            self.view.set_status("Closing after signing in…", StatusLevel.OK)
+            return  # the sign-in outcome closes the window
+        self._sign_out_and_close()
+
+    def _sign_out_and_close(self) -> None:
         session, self._session = self._session, None
         if session is None:
-            self.view.close()
+            self._close_view()
             return
         self.view.set_status("Signing out…", StatusLevel.OK)
-        self._runner.run(session.sign_out, lambda _: self.view.close(), lambda _: self.view.close())
+        self._runner.run(
+            session.sign_out, lambda _: self._close_view(), lambda _: self._close_view()
+        )
+
+    def _close_view(self) -> None:
+        self.closed = True
+        self.view.close()
 
     # -- what the network reports ---------------------------------------------------------------
 
     def handle(self, events: Sequence[Event]) -> None:
         """Show a batch of events: new rows of the open conversation go to the view in one call,
         the side list is redrawn at most once."""
+        if self.closing:
+            return
         appended: dict[UUID, MessageRow] = {}
         people_changed = False
         for event in events:
             if event.kind in ("message", "state"):
                 assert event.message is not None
-                people_changed |= self._message_event(event.message, appended)
+                people_changed |= self._message_event(event, event.message, appended)
             elif event.kind == "presence":
                 self._online = event.online
                 people_changed = True
@@ -320,7 +394,9 @@ class ChatPresenter:
         if people_changed:
             self._refresh_people()
 
-    def _message_event(self, message: Message, appended: dict[UUID, MessageRow]) -> bool:
+    def _message_event(
+        self, event: Event, message: Message, appended: dict[UUID, MessageRow]
+    ) -> bool:
         """Route one message event; True if the side list changed."""
         outgoing = message.sender == self._me
         peer = message.recipient if outgoing else message.sender
@@ -329,18 +405,30 @@ class ChatPresenter:
             self._known = {peer: None, **self._known}  # most recent first
         conversation = self._open
         if conversation is None or conversation.peer != peer:
-            if not outgoing and message.state is MessageState.RECEIVED:
+            if event.kind == "message":
                 self._unread[peer] = self._unread.get(peer, 0) + 1
                 return True
             return new_person
         row = self._row(message)
+        # New to the pane: a message that arrived, or one of ours sent no earlier than the newest
+        # of ours shown; a state of an older message of ours belongs to a page still to load.
+        new = event.kind == "message" or (
+            conversation.newest is None or message.sent_at >= conversation.newest
+        )
         if conversation.loading:
-            conversation.held = [r for r in conversation.held if r.id != row.id] + [row]
-        elif row.id in appended or row.id not in conversation.shown:
+            if new or row.id in conversation.held:
+                conversation.held[row.id] = row
+            else:
+                conversation.newer[row.id] = row
+        elif row.id in appended:
             appended[row.id] = row
-            conversation.shown.add(row.id)
-        else:
+        elif row.id in conversation.shown:
             self.view.update_message(row)
+        elif new:
+            appended[row.id] = row
+            conversation.show([row])
+        else:
+            conversation.newer[row.id] = row  # on an older page: shown when it loads
         return new_person
 
     def _registry_status(self, status: RegistryStatus, detail: str) -> None:
@@ -379,7 +467,15 @@ class ChatPresenter:
         assert self._session is not None, "not signed in"
         return self._session
 
+    def _usable_session(self) -> ChatSession | None:
+        """The signed-in session, or None while signing in, closing or signed out."""
+        if self.closing or self._signing_in:
+            return None
+        return self._session
+
     def _failed(self, exc: Exception) -> None:
+        if self.closing:
+            return
         if isinstance(exc, DomainError):
             self.view.show_error(str(exc))
         else:

@@ -343,6 +343,13 @@ class TkChatView:
         self._entry.edit_reset()
         self._fit_entry()
 
+    def restore_entry(self, text: str) -> None:
+        if self._entry.get("1.0", "end-1c").strip():
+            return  # the person has typed something else since: keep it
+        self._entry.delete("1.0", "end")
+        self._entry.insert("1.0", text)
+        self._fit_entry()
+
     # == ChatView: search ==========================================================================
 
     def show_search_results(self, text: str, results: Sequence[SearchResultRow]) -> None:
@@ -1203,9 +1210,18 @@ def _dot(master: tk.Misc, colour: str, *, ring: bool, size: int = 10) -> tk.Phot
     return image
 
 
+class _Placeholder(tk.Label):
+    """A hint label that holds on to the variable watching its entry: a StringVar that is
+    garbage collected removes its trace, and the hint would stay over what is typed."""
+
+    variable: tk.StringVar | None = None
+
+
 def _placeholder_for(widget: tk.Misc, text: str, background: str) -> tk.Label:
     """Grey hint text over an empty entry; clicking it focuses the entry."""
-    label = tk.Label(widget, text=text, foreground="#9aa1ab", background=background, cursor="xterm")
+    label = _Placeholder(
+        widget, text=text, foreground="#9aa1ab", background=background, cursor="xterm"
+    )
     label.bind("<Button-1>", lambda _e: widget.focus_set())
     if isinstance(widget, ttk.Entry):
         entry = widget
@@ -1216,7 +1232,7 @@ def _placeholder_for(widget: tk.Misc, text: str, background: str) -> tk.Label:
             else:
                 label.place(x=7, rely=0.5, anchor="w")
 
-        variable = tk.StringVar(master=entry)
+        variable = label.variable = tk.StringVar(master=entry)
         entry.configure(textvariable=variable)
         variable.trace_add("write", refresh)
         refresh()
