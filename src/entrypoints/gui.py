@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 NO_DISPLAY = (
     "chinwag: no display available ({reason}); in a terminal, use chinwag-cli instead "
-    "(chinwag-cli --user NAME)"
+    "(make cli, or .venv/bin/chinwag-cli --user NAME)"
 )
 
 

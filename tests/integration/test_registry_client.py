@@ -279,3 +279,27 @@ def test_sign_in_twice_is_a_mistake() -> None:
         await server.close()
 
     run(scenario())
+
+
+def test_a_registry_shutting_down_does_not_report_everyone_offline() -> None:
+    """Peers can still reach each other directly; only the registry went away."""
+
+    async def scenario() -> None:
+        server = RegistryServer("127.0.0.1", 0)
+        host, port = await server.start()
+        listeners = [Recorder(), Recorder()]
+        directories = [
+            RegistryDirectory(host, port, session=f"s{n}", reconnect_cap=0.05) for n in range(2)
+        ]
+        for n, (directory, listener) in enumerate(zip(directories, listeners, strict=True)):
+            await directory.sign_in(
+                f"user{n}", PeerAddress(host="127.0.0.1", port=4000 + n), listener
+            )
+        await wait_until(lambda: all(d.online() == {"user0", "user1"} for d in directories))
+        await server.close()
+        await wait_until(lambda: all(r.status is RegistryStatus.RECONNECTING for r in listeners))
+        assert all(d.online() == {"user0", "user1"} for d in directories)
+        for directory in directories:
+            await directory.sign_out()
+
+    asyncio.run(scenario())

@@ -301,6 +301,14 @@ def test_append_when_scrolled_up_stays_put_and_offers_a_way_down(
     text.yview_moveto(1.0)
     pump(root, lambda: not main.new_messages_hint_visible(), what="the hint to hide")
 
+    # A message the person has just sent is always followed.
+    text.yview_moveto(0.2)
+    settle(root)
+    main.append_messages([row(92, outgoing=True, state=MessageState.PENDING)])
+    settle(root)
+    assert main.is_at_bottom()
+    assert "message 92" in main.visible_text()
+
 
 def test_scrolling_to_the_top_asks_for_older_messages_once_and_prepending_keeps_the_view(
     main: TkChatView, root: tk.Tk, listener: RecordingListener

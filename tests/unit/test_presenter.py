@@ -361,7 +361,7 @@ def test_registry_status_goes_to_the_status_bar() -> None:
     presenter, view, _ = signed_in()
     presenter.handle([Event("registry", status=RegistryStatus.RECONNECTING, text="lost it")])
     text, level = view.last("set_status")
-    assert "Reconnecting" in text
+    assert text == "Lost it"
     assert level is StatusLevel.WARNING
     presenter.handle([Event("registry", status=RegistryStatus.CONNECTED, text="")])
     assert view.last("set_status")[1] is StatusLevel.OK

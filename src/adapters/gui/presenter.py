@@ -435,7 +435,7 @@ class ChatPresenter:
         if status is RegistryStatus.CONNECTED:
             self.view.set_status("Connected to the registry", StatusLevel.OK)
         elif status is RegistryStatus.RECONNECTING:
-            self.view.set_status(f"Reconnecting to the registry… ({detail})", StatusLevel.WARNING)
+            self.view.set_status(_sentence(detail), StatusLevel.WARNING)
         else:
             self.view.set_status(f"Disconnected: {detail}", StatusLevel.ERROR)
 
@@ -481,3 +481,7 @@ class ChatPresenter:
         else:
             log.error("unexpected failure", exc_info=exc)
             self.view.show_error(f"Something went wrong: {exc}")
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] if text else text

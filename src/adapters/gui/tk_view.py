@@ -277,7 +277,10 @@ class TkChatView:
         fresh = self._unseen(messages)
         if not fresh:
             return
-        following = self._at_bottom()
+        # Follow when at the bottom, and always to a message the person has just sent.
+        following = self._at_bottom() or any(
+            r.outgoing and r.state is MessageState.PENDING for r in fresh
+        )
         self._insert(fresh, at_top=False, more_before=True)
         if following:
             self._scroll_to_bottom()

@@ -106,8 +106,9 @@ class ChatView(Protocol):
         ...
 
     def append_messages(self, messages: Sequence[MessageRow]) -> None:
-        """Add new messages at the bottom. If the person is at the bottom, follow them; if they
-        have scrolled up, stay where they are and show a "new messages" hint instead."""
+        """Add new messages at the bottom. If the person is at the bottom, or has just sent one
+        of them, follow them; if they have scrolled up, stay where they are and show a "new
+        messages" hint instead."""
         ...
 
     def prepend_messages(self, messages: Sequence[MessageRow], more_before: bool) -> None:

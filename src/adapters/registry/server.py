@@ -126,6 +126,7 @@ class RegistryServer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._names: dict[str, _Registration] = {}
         self._dirty: list[_Connection] = []
+        self._shutting_down = False
         self._welcome = encode(
             dump(
                 Welcome(
@@ -187,6 +188,9 @@ class RegistryServer:
         server, self._server = self._server, None
         if server is not None:
             server.close()
+        # Nobody is leaving: the registry is. Telling the clients still connected that the
+        # others went offline would make them refuse to message peers they can still reach.
+        self._shutting_down = True
         for connection in list(self._connections):
             connection.close(why="the registry is shutting down")
         if self._tasks:
@@ -280,7 +284,8 @@ class RegistryServer:
         if self._names.get(registration.name) is registration:
             del self._names[registration.name]
             log.info("%s left (%s)", registration.name, why)
-            self._push_presence((), (registration.name,), skip=connection)
+            if not self._shutting_down:
+                self._push_presence((), (registration.name,), skip=connection)
 
     def _lookup(self, request: Lookup) -> bytes:
         registration = self._names.get(request.user)
