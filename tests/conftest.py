@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.gui_support import xvfb
+from tests.processes import RegistryProcess
 
 
 @pytest.fixture(scope="session")
@@ -18,3 +19,11 @@ def display() -> Iterator[str]:
     """
     with xvfb() as name:
         yield name
+
+
+@pytest.fixture
+def registry() -> Iterator[RegistryProcess]:
+    """A real ``chinwag-registry`` process on a free port, killed afterwards."""
+    process = RegistryProcess()
+    yield process
+    process.kill()

@@ -35,13 +35,6 @@ def no_errors_logged(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
 
 
 @pytest.fixture
-def registry() -> Iterator[RegistryProcess]:
-    process = RegistryProcess()
-    yield process
-    process.kill()
-
-
-@pytest.fixture
 def bob(tmp_path: Path, registry: RegistryProcess) -> Iterator[CliProcess]:
     process = CliProcess("bob", registry.address, tmp_path / "bob")
     process.wait_event("ready", user="bob")

@@ -14,13 +14,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 
 @pytest.fixture
-def registry() -> Iterator[RegistryProcess]:
-    process = RegistryProcess()
-    yield process
-    process.kill()
-
-
-@pytest.fixture
 def clients(tmp_path: Path, registry: RegistryProcess) -> Iterator[list[CliProcess]]:
     started: list[CliProcess] = []
     yield started
