@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -22,9 +23,24 @@ ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "CHINWAG_LOG_LEVEL": "INFO"}
 class RegistryProcess:
     """``python -m chinwag.entrypoints.registry``; knows its real port once it listens."""
 
-    def __init__(self, port: int = 0, extra: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, port: int = 0, extra: tuple[str, ...] = (), data_dir: Path | None = None
+    ) -> None:
+        if data_dir is None:  # removed when this object goes, not when the process does
+            self._own_dir = tempfile.TemporaryDirectory(prefix="chinwag-registry-")
+            data_dir = Path(self._own_dir.name)
+        self.data_dir = data_dir
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "chinwag.entrypoints.registry", "--port", str(port), *extra],
+            [
+                sys.executable,
+                "-m",
+                "chinwag.entrypoints.registry",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(self.data_dir),
+                *extra,
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

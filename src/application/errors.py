@@ -41,3 +41,13 @@ class HistoryUnavailable(ChatError):
     """The local history cannot be read or written (damaged, read-only, disk full...)."""
 
     code = "storage"
+
+
+class UserOffline(ChatError):
+    """The registry knows the name, but nobody of that name is online now."""
+
+    code = "offline"
+
+
+class OutboxFull(ChatError):
+    code = "outbox_full"

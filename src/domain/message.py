@@ -19,6 +19,8 @@ class MessageState(StrEnum):
     """Where an outgoing message is on its way to the recipient.
 
     ``pending``: committed locally, not yet written to the recipient.
+    ``queued``: committed locally and waiting for the recipient to be reachable (offline, or
+    tries failed); it goes out by itself, in order, when they are.
     ``sent``: written to the recipient's connection, not yet acknowledged.
     ``delivered``: the recipient acknowledged it, which it does only after committing it.
     ``failed``: it will not be delivered; the reason says why.
@@ -26,19 +28,26 @@ class MessageState(StrEnum):
     """
 
     PENDING = "pending"
+    QUEUED = "queued"
     SENT = "sent"
     DELIVERED = "delivered"
     FAILED = "failed"
     RECEIVED = "received"
 
 
+UNACKNOWLEDGED = frozenset({MessageState.PENDING, MessageState.QUEUED, MessageState.SENT})
+"""The states of outgoing messages still to be delivered (the outbox)."""
+
 _TRANSITIONS: dict[MessageState, frozenset[MessageState]] = {
     MessageState.PENDING: frozenset(
-        {MessageState.SENT, MessageState.DELIVERED, MessageState.FAILED}
+        {MessageState.QUEUED, MessageState.SENT, MessageState.DELIVERED, MessageState.FAILED}
     ),
-    # An unacknowledged message goes back to pending when its connection drops and it is resent.
+    MessageState.QUEUED: frozenset(
+        {MessageState.PENDING, MessageState.SENT, MessageState.DELIVERED, MessageState.FAILED}
+    ),
+    # An unacknowledged message goes back to pending (or queued) when its connection drops.
     MessageState.SENT: frozenset(
-        {MessageState.PENDING, MessageState.DELIVERED, MessageState.FAILED}
+        {MessageState.PENDING, MessageState.QUEUED, MessageState.DELIVERED, MessageState.FAILED}
     ),
     MessageState.DELIVERED: frozenset(),
     MessageState.FAILED: frozenset({MessageState.PENDING}),

@@ -14,10 +14,14 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from chinwag.adapters.registry.known_users import KnownUsers
 from chinwag.adapters.registry.server import RegistryServer
+from chinwag.adapters.sqlite.database import StorageError
 from chinwag.application.errors import AddressInUse
 from chinwag.entrypoints.common import LOG_FORMAT, LOG_LEVELS, run_event_loop
+from chinwag.entrypoints.settings import default_data_dir
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7420
@@ -48,6 +52,13 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="TCP port, 0 picks a free one (env CHINWAG_REGISTRY_PORT, default %(default)s)",
     )
     parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(os.environ.get("CHINWAG_REGISTRY_DATA_DIR") or default_data_dir()),
+        help="where the list of every name that ever signed in is kept, as registry.sqlite3 "
+        "(env CHINWAG_REGISTRY_DATA_DIR, default %(default)s)",
+    )
+    parser.add_argument(
         "--log-level",
         default=os.environ.get("CHINWAG_LOG_LEVEL", "INFO").upper(),
         type=str.upper,
@@ -61,8 +72,8 @@ def _display(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-async def _serve(host: str, port: int) -> None:
-    server = RegistryServer(host, port)
+async def _serve(host: str, port: int, known_users: KnownUsers) -> None:
+    server = RegistryServer(host, port, known_users=known_users)
     bound_host, bound_port = await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -87,7 +98,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         format=LOG_FORMAT,
     )
     try:
-        run_event_loop(_serve(args.host, args.port))
+        known_users = KnownUsers(args.data_dir / "registry.sqlite3")
+    except StorageError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        run_event_loop(_serve(args.host, args.port, known_users))
     except KeyboardInterrupt:  # SIGINT before the handlers were installed
         return 0
     except AddressInUse as exc:
@@ -99,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    finally:
+        known_users.close()
     return 0
 
 

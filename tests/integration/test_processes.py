@@ -118,7 +118,7 @@ def test_clients_recover_on_their_own_when_the_registry_restarts(
     mark = alice.mark()
     registry.kill()
     alice.wait_event("registry", status="reconnecting", since=mark)
-    restarted = RegistryProcess(port=registry.port)
+    restarted = RegistryProcess(port=registry.port, data_dir=registry.data_dir)
     try:
         alice.wait_event("registry", status="connected", timeout=30, since=mark)
         alice.wait_online("alice", "bob", timeout=30, since=mark)

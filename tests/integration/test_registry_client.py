@@ -5,15 +5,23 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chinwag.adapters.registry.client import RegistryDirectory
+from chinwag.adapters.registry.known_users import KnownUsers
 from chinwag.adapters.registry.protocol import Presence, Registered, Welcome, dump
 from chinwag.adapters.registry.server import RegistryServer
 from chinwag.adapters.wire.codec import encode
-from chinwag.application.errors import NameTaken, NotSignedIn, RegistryUnavailable, UnknownUser
+from chinwag.application.errors import (
+    NameTaken,
+    NotSignedIn,
+    RegistryUnavailable,
+    UnknownUser,
+    UserOffline,
+)
 from chinwag.application.ports.directory import Directory, RegistryStatus
 from chinwag.domain.errors import InvalidUsername
 from chinwag.domain.user import PeerAddress
@@ -301,5 +309,34 @@ def test_a_registry_shutting_down_does_not_report_everyone_offline() -> None:
         assert all(d.online() == {"user0", "user1"} for d in directories)
         for directory in directories:
             await directory.sign_out()
+
+    asyncio.run(scenario())
+
+
+def test_the_registry_remembers_every_name_across_restarts(tmp_path: Path) -> None:
+    """Offline is not unknown: a name that ever signed in is offline, others are unknown."""
+
+    async def scenario() -> None:
+        known = KnownUsers(tmp_path / "registry.sqlite3")
+        server = RegistryServer("127.0.0.1", 0, known_users=known)
+        host, port = await server.start()
+        bob = RegistryDirectory(host, port, session="b")
+        await bob.sign_in("bob", PeerAddress(host="127.0.0.1", port=4001), Recorder())
+        await bob.sign_out()
+        await server.close()
+        known.close()
+
+        known = KnownUsers(tmp_path / "registry.sqlite3")  # a restarted registry
+        server = RegistryServer("127.0.0.1", 0, known_users=known)
+        host, port = await server.start()
+        alice = RegistryDirectory(host, port, session="a")
+        await alice.sign_in("alice", PeerAddress(host="127.0.0.1", port=4000), Recorder())
+        with pytest.raises(UserOffline):
+            await alice.lookup("Bob")
+        with pytest.raises(UnknownUser):
+            await alice.lookup("carol")
+        await alice.sign_out()
+        await server.close()
+        known.close()
 
     asyncio.run(scenario())

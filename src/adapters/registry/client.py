@@ -43,6 +43,7 @@ from chinwag.application.errors import (
     NotSignedIn,
     RegistryUnavailable,
     UnknownUser,
+    UserOffline,
 )
 from chinwag.application.ports.directory import DirectoryListener, RegistryStatus
 from chinwag.domain.errors import DomainError, InvalidUsername
@@ -249,6 +250,8 @@ class RegistryDirectory:
             return NameTaken(answer.message)
         if answer.code == ErrorCode.UNKNOWN_USER:
             return UnknownUser(answer.message)
+        if answer.code == ErrorCode.OFFLINE:
+            return UserOffline(answer.message)
         if answer.code == ErrorCode.INVALID_USERNAME:
             return InvalidUsername(answer.message)
         return RegistryUnavailable(

@@ -43,6 +43,7 @@ class ErrorCode(StrEnum):
     INVALID_USERNAME = "invalid_username"
     NAME_TAKEN = "name_taken"
     UNKNOWN_USER = "unknown_user"
+    OFFLINE = "offline"
     NOT_REGISTERED = "not_registered"
     ALREADY_REGISTERED = "already_registered"
     UNSUPPORTED_VERSION = "unsupported_version"

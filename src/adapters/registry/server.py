@@ -21,6 +21,7 @@ from typing import cast
 
 from pydantic import ValidationError
 
+from chinwag.adapters.registry.known_users import KnownUsers
 from chinwag.adapters.registry.protocol import (
     MAX_REQUEST_FRAME,
     PROTOCOL_VERSION,
@@ -83,6 +84,13 @@ def _ip_of(peername: object) -> str:
     return ip
 
 
+def _known_name(user: str) -> str:
+    try:
+        return _normalize(user)
+    except InvalidUsername:
+        return user
+
+
 def _is_unspecified(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).is_unspecified
@@ -111,6 +119,7 @@ class RegistryServer:
         idle_timeout: float = 15.0,
         max_frame: int = MAX_REQUEST_FRAME,
         max_write_buffer: int = MAX_WRITE_BUFFER,
+        known_users: KnownUsers | None = None,
     ) -> None:
         if heartbeat_interval <= 0 or idle_timeout <= heartbeat_interval:
             raise ValueError("need 0 < heartbeat_interval < idle_timeout")
@@ -127,6 +136,7 @@ class RegistryServer:
         self._names: dict[str, _Registration] = {}
         self._dirty: list[_Connection] = []
         self._shutting_down = False
+        self._known = known_users if known_users is not None else KnownUsers()
         self._welcome = encode(
             dump(
                 Welcome(
@@ -268,6 +278,7 @@ class RegistryServer:
             log.info(
                 "%s joined from %s, listening at %s:%d", name, connection.peer, host, request.port
             )
+        self._known.remember(name)
         registration = _Registration(name, host, request.port, request.session, connection)
         connection.registration = registration
         self._names[name] = registration
@@ -295,7 +306,14 @@ class RegistryServer:
             except InvalidUsername as exc:
                 return _error(ErrorCode.INVALID_USERNAME, str(exc), request.rid)
         if registration is None:
-            return _error(ErrorCode.UNKNOWN_USER, f"{request.user} is not online", request.rid)
+            name = _known_name(request.user)
+            if name in self._known:
+                return _error(ErrorCode.OFFLINE, f"{name} is offline", request.rid)
+            return _error(
+                ErrorCode.UNKNOWN_USER,
+                f"nobody called {request.user} has ever signed in here",
+                request.rid,
+            )
         return encode(
             dump(
                 Found(
