@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from chinwag.application.ports.conversation_repository import ConversationRepository
-from chinwag.domain.conversation import Conversation
+from chinwag.domain.conversation import Conversation, direct_conversation_id
 
 
 class ConversationLedger:
@@ -19,6 +19,12 @@ class ConversationLedger:
     def __init__(self, conversations: ConversationRepository) -> None:
         self._conversations = conversations
         self._saved: dict[tuple[str, str], tuple[Conversation, asyncio.Future[None]]] = {}
+
+    async def known(self, me: str, peer: str) -> bool:
+        """Whether ``me`` has a conversation with ``peer`` (stored, or being stored)."""
+        if (me, peer) in self._saved:
+            return True
+        return await self._conversations.get(direct_conversation_id(me, peer)) is not None
 
     async def direct(self, me: str, peer: str) -> Conversation:
         """The direct conversation of ``me`` and ``peer``, stored before this returns."""

@@ -5,19 +5,31 @@ recipient up, hands batches to the transport with several batches in flight (a w
 records every answer in the order the batches were sent. If the connection fails, everything not
 yet acknowledged goes back to the front of the queue, in order, and is tried again after a pause;
 the recipient stores by id, so a message that arrived but whose acknowledgement was lost is
-stored once and acknowledged again. After ``max_attempts`` failures in a row without progress
-the queued messages are marked ``failed`` with the reason.
+stored once and acknowledged again.
+
+When the recipient is offline, or ``max_attempts`` tries in a row make no progress, the messages
+are marked ``queued`` and the worker waits: until the registry says the recipient is online
+again, or, at the latest, a backoff delay (doubling up to :data:`MAX_RETRY_DELAY`). Nothing is
+given up on: only a recipient's refusal, or a name the registry has never heard of, fails a
+message. At sign-in the courier resumes every message not yet acknowledged, in order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from chinwag.application.errors import ChatError, RegistryUnavailable
+from chinwag.application.errors import (
+    ChatError,
+    OutboxFull,
+    RegistryUnavailable,
+    UnknownUser,
+    UserOffline,
+)
 from chinwag.application.ports.directory import Directory
 from chinwag.application.ports.events import ChatEvents
 from chinwag.application.ports.message_repository import MessageRepository, StateChange
@@ -36,6 +48,8 @@ class CourierSettings:
     window: int = 8
     max_attempts: int = 3
     retry_delay: float = 0.5
+    max_outbox: int = 10_000
+    """Messages waiting for delivery, all recipients together, before sending is refused."""
 
 
 @dataclass
@@ -48,10 +62,13 @@ class _Recipient:
     queue: deque[Message] = field(default_factory=deque)
     worker: asyncio.Task[None] | None = None
     address: PeerAddress | None = None
+    waiting: bool = False
+    """The worker is waiting for the recipient to come online (or for its next try)."""
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Courier:
-    """Delivers outgoing messages; the only writer of their states after ``pending``."""
+    """Delivers outgoing messages; the only writer of their states after they are stored."""
 
     def __init__(
         self,
@@ -69,10 +86,20 @@ class Courier:
         self._recipients: dict[str, _Recipient] = {}
         self._closed = False
 
+    def check_room(self) -> None:
+        """Raise ``OutboxFull`` when no further message may wait for delivery."""
+        if self.backlog() >= self._settings.max_outbox:
+            raise OutboxFull(
+                f"{self.backlog()} messages are already waiting to be delivered; wait until "
+                "some of their recipients come online"
+            )
+
     def enqueue(self, message: Message) -> None:
-        """Queue a committed ``pending`` message for its recipient."""
+        """Queue a committed ``pending`` or ``queued`` message for its recipient."""
         if self._closed:
             raise RuntimeError("the courier is closed")
+        if message.state is MessageState.SENT:  # stored before a crash: not acknowledged
+            message = message.with_state(MessageState.PENDING)
         recipient = self._recipients.setdefault(message.recipient, _Recipient())
         recipient.queue.append(message)
         if recipient.worker is None or recipient.worker.done():
@@ -80,17 +107,32 @@ class Courier:
                 self._run(message.recipient, recipient), name=f"courier:{message.recipient}"
             )
 
+    def resume(self, outbox: Iterable[Message]) -> None:
+        """At sign-in: deliver again, and take up messages stored but not acknowledged (after a
+        restart, or a sign-out), oldest first."""
+        self._closed = False
+        for message in outbox:
+            self.enqueue(message)
+
+    def online(self, names: frozenset[str]) -> None:
+        """Presence: whoever is online now and has messages waiting is tried at once."""
+        for name in names:
+            recipient = self._recipients.get(name)
+            if recipient is not None and recipient.waiting:
+                recipient.wake.set()
+
     def backlog(self) -> int:
         """Messages waiting for a first or a further try."""
         return sum(len(r.queue) for r in self._recipients.values())
 
     async def close(self, grace: float = 0.0) -> None:
-        """Stop delivering, after up to ``grace`` seconds for what is under way to finish;
-        messages not acknowledged by then stay ``pending`` in the repository."""
+        """Stop delivering, after up to ``grace`` seconds for deliveries under way to finish
+        (not for recipients who are offline); what is not acknowledged stays in the outbox."""
         self._closed = True
         workers = [r.worker for r in self._recipients.values() if r.worker is not None]
-        if workers and grace > 0:
-            await asyncio.wait(workers, timeout=grace)
+        busy = [r.worker for r in self._recipients.values() if r.worker and not r.waiting]
+        if busy and grace > 0:
+            await asyncio.wait(busy, timeout=grace)
         for worker in workers:
             worker.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
@@ -100,25 +142,43 @@ class Courier:
         failures = 0
         while recipient.queue:
             progress = _Progress()
+            offline = False
             try:
                 address = await self._address_of(name, recipient)
                 await self._deliver_queue(name, address, recipient.queue, progress)
                 failures = 0
                 continue
+            except UnknownUser as exc:
+                await self._settle_all(recipient.queue, MessageState.FAILED, str(exc))
+                continue
+            except UserOffline as exc:
+                offline, reason = True, str(exc)
+                failures += 1
             except Exception as exc:
                 reason = str(exc) if isinstance(exc, ChatError) else f"internal error: {exc!r}"
                 if not isinstance(exc, ChatError):
                     log.exception("delivery to %s failed unexpectedly", name)
                 failures = 1 if progress.recorded else failures + 1
-            if failures >= self._settings.max_attempts:
-                try:
-                    await self._fail_all(recipient.queue, reason)
-                    failures = 0
-                    continue  # messages sent meanwhile get their own tries
-                except Exception:
-                    log.exception("could not record failed deliveries to %s; retrying", name)
-            log.info("delivery to %s failed (%s); try %d again soon", name, reason, failures)
-            await asyncio.sleep(min(self._settings.retry_delay * failures, MAX_RETRY_DELAY))
+            try:
+                if offline or failures >= self._settings.max_attempts:
+                    await self._settle_all(recipient.queue, MessageState.QUEUED, reason)
+            except Exception:
+                log.exception("could not record that messages to %s wait; retrying", name)
+            log.info("delivery to %s waits (%s); try %d", name, reason, failures)
+            await self._wait(recipient, failures)
+
+    async def _wait(self, recipient: _Recipient, failures: int) -> None:
+        """Until the recipient is online again, or the backoff delay has passed."""
+        delay = min(self._settings.retry_delay * 2 ** min(failures - 1, 16), MAX_RETRY_DELAY)
+        recipient.wake.clear()
+        recipient.waiting = True
+        try:
+            async with asyncio.timeout(delay / 2 + random.uniform(0, delay / 2)):
+                await recipient.wake.wait()
+        except TimeoutError:
+            pass
+        finally:
+            recipient.waiting = False
 
     async def _address_of(self, name: str, recipient: _Recipient) -> PeerAddress:
         """Ask the registry; while it is unreachable, the last address it gave will do."""
@@ -181,12 +241,16 @@ class Courier:
         for message in settled:
             self._events.message_state_changed(message)
 
-    async def _fail_all(self, queue: deque[Message], reason: str) -> None:
-        """Mark everything queued now as failed; the queue keeps what is added meanwhile."""
-        failed = [m.with_state(MessageState.FAILED, reason) for m in queue]
-        await self._messages.update_states([StateChange(m.id, m.state, m.reason) for m in failed])
-        for _ in failed:
+    async def _settle_all(self, queue: deque[Message], state: MessageState, reason: str) -> None:
+        """Record ``state`` for everything in ``queue`` now (``failed`` also takes it out of the
+        queue; ``queued`` keeps it there, in its new state)."""
+        changed = [m if m.state is state else m.with_state(state, reason) for m in queue]
+        news = [m for m, old in zip(changed, queue, strict=True) if m is not old]
+        if news:
+            await self._messages.update_states([StateChange(m.id, m.state, m.reason) for m in news])
+        for _ in changed:
             queue.popleft()
-        for message in failed:
+        if state is not MessageState.FAILED:
+            queue.extendleft(reversed(changed))
+        for message in news:
             self._events.message_state_changed(message)
-        log.info("gave up delivering %d message(s): %s", len(failed), reason)

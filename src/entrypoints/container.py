@@ -30,6 +30,7 @@ from chinwag.adapters.system import RandomIds, SystemClock
 from chinwag.adapters.transport.tcp import TcpPeerTransport
 from chinwag.application.conversations import ConversationLedger
 from chinwag.application.delivery import Courier
+from chinwag.application.presence import PresenceRelay
 from chinwag.application.session import Session
 from chinwag.application.use_cases import (
     ListConversations,
@@ -110,8 +111,16 @@ class UseCases(containers.DeclarativeContainer):
     receive_messages = providers.Singleton(
         ReceiveMessages, session, adapters.messages, ledger, events
     )
+    presence = providers.Singleton(PresenceRelay, events, courier)
     sign_in = providers.Factory(
-        SignIn, session, adapters.directory, adapters.transport, receive_messages, events
+        SignIn,
+        session,
+        adapters.directory,
+        adapters.transport,
+        receive_messages,
+        presence,
+        adapters.messages,
+        courier,
     )
     sign_out = providers.Factory(SignOut, session, adapters.directory, adapters.transport, courier)
     who_is_online = providers.Factory(WhoIsOnline, session, adapters.directory)

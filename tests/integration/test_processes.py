@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.processes import CliProcess, RegistryProcess
+from tests.support import wait_until_sync
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -158,3 +159,26 @@ def test_a_message_sent_just_before_quitting_is_delivered_and_recorded(
     alice.send(cmd="history", **{"with": "bob"}, limit=5)
     [message] = alice.wait_event("history")["messages"]
     assert (message["body"], message["state"]) == ("bye!", "delivered")
+
+
+def test_messages_to_an_offline_user_survive_a_restart_and_arrive_once_in_order(
+    tmp_path: Path, registry: RegistryProcess, clients: list[CliProcess]
+) -> None:
+    bob = start(clients, "bob", registry, tmp_path / "b")  # the registry now knows bob
+    assert bob.quit() == 0
+    alice = start(clients, "alice", registry, tmp_path / "a")
+    for n in range(100):
+        alice.send(cmd="send", to="bob", body=f"while you were away {n:03d}")
+    alice.wait_for(
+        lambda e: e.get("event") == "status" and e["state"] == "queued" and e["to"] == "bob"
+    )
+    wait_until_sync(lambda: alice.count("status", state="queued") == 100, 30, "100 queued")
+    ids = [e["id"] for e in alice.events if e.get("event") == "status"]
+    assert alice.quit() == 0
+
+    alice = start(clients, "alice", registry, tmp_path / "a")  # restarted: resumes its outbox
+    bob = start(clients, "bob", registry, tmp_path / "b")
+    wait_until_sync(lambda: alice.count("status", state="delivered") == 100, 60, "100 delivered")
+    assert {e["id"] for e in alice.events if e.get("state") == "delivered"} == set(ids)
+    got = [e["body"] for e in bob.events if e.get("event") == "message"]
+    assert got == [f"while you were away {n:03d}" for n in range(100)]

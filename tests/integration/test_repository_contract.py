@@ -334,3 +334,27 @@ def test_concurrent_adds_with_overlapping_ids_store_each_message_once(
     assert ids(results[1]) == list(range(50, 75))
     assert ids(results[2]) == list(range(75, 90))
     assert results[3] == []
+
+
+def test_the_outbox_is_the_senders_unacknowledged_messages_oldest_first(
+    repos: Repositories,
+) -> None:
+    async def scenario() -> list[Message]:
+        mine = [message(n) for n in range(1, 6)]
+        theirs = message(9, conversation=Conversation.direct("bob", "carol"))
+        await repos.messages.add([*mine, theirs])
+        await repos.messages.update_states(
+            [
+                StateChange(mine[1].id, MessageState.DELIVERED),
+                StateChange(mine[2].id, MessageState.QUEUED),
+                StateChange(mine[3].id, MessageState.FAILED, "no"),
+            ]
+        )
+        return await repos.messages.unacknowledged(mine[0].sender)
+
+    outbox = run(scenario())
+    assert [(m.id.int, m.state) for m in outbox] == [
+        (1, MessageState.PENDING),
+        (3, MessageState.QUEUED),
+        (5, MessageState.PENDING),
+    ]

@@ -222,3 +222,20 @@ async def _online_pair(make: ClientFactory) -> tuple[Client, Client]:
     await alice.events.wait_for(lambda: alice.sees_online("alice", "bob"))
     await bob.events.wait_for(lambda: bob.sees_online("alice", "bob"))
     return alice, bob
+
+
+@scenario
+async def test_messages_to_an_offline_user_wait_queued_and_arrive_in_order(
+    make: ClientFactory,
+) -> None:
+    alice, bob = await _online_pair(make)
+    await bob.sign_out()
+    await alice.events.wait_for(lambda: not alice.sees_online("bob"))
+    sent = [await alice.use.send_message().execute("bob", f"while away {n}") for n in range(5)]
+    assert {m.state for m in sent} == {MessageState.QUEUED}
+    await bob.sign_in("bob")  # back, with the same history
+    await alice.events.wait_for(
+        lambda: all(alice.state_of(m.id) is MessageState.DELIVERED for m in sent), timeout=15
+    )
+    got = [m.body for m in bob.events.received if m.body.startswith("while away")]
+    assert got == [f"while away {n}" for n in range(5)]

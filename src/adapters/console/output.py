@@ -144,6 +144,10 @@ class TextOutput(_ReadyGate):
         elif message.state is MessageState.FAILED:
             text = f"        ✗ not delivered to {message.recipient}: {message.reason}"
             self._after_ready(lambda: self._line(text))
+        elif message.state is MessageState.QUEUED:
+            why = message.reason or f"{message.recipient} is offline"
+            text = f"        ⧗ waiting ({why}); it goes out when they are reachable"
+            self._after_ready(lambda: self._line(text))
 
     def presence_changed(self, online: frozenset[str]) -> None:
         self._after_ready(lambda: self._presence(online))

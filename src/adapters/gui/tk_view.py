@@ -60,6 +60,7 @@ _LEVEL_COLOURS = {StatusLevel.OK: _ONLINE, StatusLevel.WARNING: _WARNING, Status
 
 _MARKS = {
     MessageState.PENDING: "◷",
+    MessageState.QUEUED: "⧗",
     MessageState.SENT: "✓",
     MessageState.DELIVERED: "✓✓",
     MessageState.FAILED: "⚠",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chinwag.application.errors import NameTaken, RegistryUnavailable, UnknownUser
+from chinwag.application.errors import NameTaken, RegistryUnavailable, UnknownUser, UserOffline
 from chinwag.application.ports.directory import DirectoryListener, RegistryStatus
 from chinwag.domain.user import PeerAddress, normalize_username
 
@@ -12,6 +12,7 @@ class InMemoryRegistry:
 
     def __init__(self) -> None:
         self._entries: dict[str, tuple[PeerAddress, InMemoryDirectory]] = {}
+        self._known: set[str] = set()  # every name that ever registered
         self.available = True
 
     def online(self) -> frozenset[str]:
@@ -23,6 +24,7 @@ class InMemoryRegistry:
         if holder is not None and holder[1] is not directory:
             raise NameTaken(f"{user} is already signed in elsewhere")
         self._entries[user] = (address, directory)
+        self._known.add(user)
         self._broadcast()
 
     def unregister(self, user: str) -> None:
@@ -33,7 +35,9 @@ class InMemoryRegistry:
         self._check_available()
         entry = self._entries.get(user)
         if entry is None:
-            raise UnknownUser(f"{user} is not online")
+            if user in self._known:
+                raise UserOffline(f"{user} is offline")
+            raise UnknownUser(f"nobody called {user} has ever signed in here")
         return entry[0]
 
     def _check_available(self) -> None:

@@ -17,7 +17,7 @@ from uuid import UUID
 from chinwag.application.errors import MessageNotFound
 from chinwag.application.ports.message_repository import StateChange
 from chinwag.domain.conversation import Conversation
-from chinwag.domain.message import Message, utc
+from chinwag.domain.message import UNACKNOWLEDGED, Message, utc
 
 MAX_LIMIT: Final = 500
 """The most messages one :meth:`page` or :meth:`search` returns, as in SQLite."""
@@ -115,6 +115,13 @@ class InMemoryMessageRepository:
     async def get(self, message_id: UUID) -> Message | None:
         seq = self._seq_of.get(message_id)
         return None if seq is None else self._by_seq[seq]
+
+    async def unacknowledged(self, sender: str) -> list[Message]:
+        return [
+            m
+            for _, m in sorted(self._by_seq.items())
+            if m.sender == sender and m.state in UNACKNOWLEDGED
+        ]
 
     async def page(
         self, conversation_id: UUID, limit: int, before: UUID | None = None

@@ -76,6 +76,11 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             INSERT INTO messages_fts (rowid, body) VALUES (new.seq, new.body);
         END""",
     ),
+    # 2: the outbox (messages not yet acknowledged), found without reading the whole history.
+    (
+        """CREATE INDEX messages_outbox ON messages (sender, seq)
+        WHERE state IN ('pending', 'queued', 'sent')""",
+    ),
 )
 
 _INDEX_NEW: Final = (

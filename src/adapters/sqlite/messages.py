@@ -196,6 +196,17 @@ class SqliteMessageRepository:
 
         return await self._db.read(select)
 
+    async def unacknowledged(self, sender: str) -> list[Message]:
+        def select(connection: sqlite3.Connection) -> list[Message]:
+            rows = connection.execute(
+                f"SELECT {_COLUMNS} FROM messages WHERE sender = ? "
+                "AND state IN ('pending', 'queued', 'sent') ORDER BY seq",
+                (sender,),
+            )
+            return [_from_row(row) for row in rows]
+
+        return await self._db.read(select)
+
     async def page(
         self, conversation_id: UUID, limit: int, before: UUID | None = None
     ) -> list[Message]:

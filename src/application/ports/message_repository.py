@@ -30,6 +30,11 @@ class MessageRepository(Protocol):
 
     async def get(self, message_id: UUID) -> Message | None: ...
 
+    async def unacknowledged(self, sender: str) -> list[Message]:
+        """``sender``'s messages not yet acknowledged (pending, queued or sent), oldest first:
+        the outbox, to resume after a restart."""
+        ...
+
     async def page(
         self, conversation_id: UUID, limit: int, before: UUID | None = None
     ) -> list[Message]:

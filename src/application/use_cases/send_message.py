@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from chinwag.application.conversations import ConversationLedger
 from chinwag.application.delivery import Courier
-from chinwag.application.errors import UnknownUser
+from chinwag.application.errors import RegistryUnavailable, UserOffline
 from chinwag.application.ports.clock import Clock
 from chinwag.application.ports.directory import Directory
 from chinwag.application.ports.events import ChatEvents
@@ -38,18 +38,21 @@ class SendMessage:
         self._ids = ids
 
     async def execute(self, to: str, body: str) -> Message:
-        """Send ``body`` to ``to``; return the stored message in state ``pending``.
+        """Send ``body`` to ``to``; return the stored message, ``pending`` (the recipient is
+        online) or ``queued`` (offline: it goes out when they are back).
 
-        Raises ``InvalidUsername`` or ``InvalidMessage`` for bad input, ``UnknownUser`` when
-        nobody of that name is online. Delivery states follow as events.
+        Raises ``InvalidUsername`` or ``InvalidMessage`` for bad input, ``UnknownUser`` when no
+        one of that name ever signed in, ``OutboxFull`` when too many messages already wait,
+        ``RegistryUnavailable`` when the registry cannot say who ``to`` is. Delivery states
+        follow as events.
         """
         me = self._session.require_user()
         recipient = normalize_username(to)
         validate_body(body)
         if recipient == me:
             raise InvalidMessage("you cannot send a message to yourself")
-        if recipient not in self._directory.online():
-            raise UnknownUser(f"{recipient} is not online")
+        self._courier.check_room()
+        state = await self._state_for(me, recipient)
         conversation = await self._ledger.direct(me, recipient)
         message = Message(
             id=self._ids.new_id(),
@@ -58,9 +61,24 @@ class SendMessage:
             recipient=recipient,
             body=body,
             sent_at=self._clock.now(),
-            state=MessageState.PENDING,
+            state=state,
         )
         await self._messages.add([message])
         self._events.message_state_changed(message)
         self._courier.enqueue(message)
         return message
+
+    async def _state_for(self, me: str, recipient: str) -> MessageState:
+        """``pending`` for somebody online, ``queued`` for somebody known to be offline."""
+        if recipient in self._directory.online():
+            return MessageState.PENDING
+        try:
+            await self._directory.lookup(recipient)
+        except UserOffline:
+            return MessageState.QUEUED
+        except RegistryUnavailable:
+            # No registry to ask: somebody we have talked to exists; a new name may not.
+            if await self._ledger.known(me, recipient):
+                return MessageState.QUEUED
+            raise
+        return MessageState.PENDING  # online after all (presence had not caught up)

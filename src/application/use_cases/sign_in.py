@@ -1,14 +1,15 @@
 from __future__ import annotations
 
-from chinwag.application.ports.directory import Directory
-from chinwag.application.ports.events import ChatEvents
+from chinwag.application.delivery import Courier
+from chinwag.application.ports.directory import Directory, DirectoryListener
+from chinwag.application.ports.message_repository import MessageRepository
 from chinwag.application.ports.peer_transport import InboundHandler, PeerTransport
 from chinwag.application.session import Session
 from chinwag.domain.user import PeerAddress, normalize_username
 
 
 class SignIn:
-    """Start accepting peers, then register with the registry under the user's name."""
+    """Start accepting peers, register with the registry, then resume the outbox."""
 
     def __init__(
         self,
@@ -16,19 +17,24 @@ class SignIn:
         directory: Directory,
         transport: PeerTransport,
         inbound: InboundHandler,
-        events: ChatEvents,
+        presence: DirectoryListener,
+        messages: MessageRepository,
+        courier: Courier,
     ) -> None:
         self._session = session
         self._directory = directory
         self._transport = transport
         self._inbound = inbound
-        self._events = events
+        self._presence = presence
+        self._messages = messages
+        self._courier = courier
 
     async def execute(self, username: str, listen: PeerAddress) -> PeerAddress:
         """Sign ``username`` in, listening at ``listen``; return the address peers will reach.
 
-        Raises ``InvalidUsername``, ``AddressInUse``, ``NameTaken`` or ``RegistryUnavailable``;
-        on any failure nothing is left listening.
+        Messages stored earlier but not acknowledged are taken up again, in order. Raises
+        ``InvalidUsername``, ``AddressInUse``, ``NameTaken`` or ``RegistryUnavailable``; on any
+        failure nothing is left listening.
         """
         name = normalize_username(username)
         # The session must name the user before the first peer can connect.
@@ -36,10 +42,11 @@ class SignIn:
         try:
             bound = await self._transport.listen(name, listen, self._inbound)
             self._session.start(name, bound)
-            registered = await self._directory.sign_in(name, bound, self._events)
+            registered = await self._directory.sign_in(name, bound, self._presence)
         except BaseException:
             self._session.end()
             await self._transport.close()
             raise
         self._session.start(registered, bound)
+        self._courier.resume(await self._messages.unacknowledged(registered))
         return bound
