@@ -17,6 +17,7 @@ from chinwag.application.errors import AddressInUse, PeerUnreachable
 from chinwag.domain.conversation import direct_conversation_id
 from chinwag.domain.message import Message, MessageState
 from chinwag.domain.user import PeerAddress
+from tests.support import wait_until
 
 ANY = PeerAddress(host="127.0.0.1", port=0)
 
@@ -228,5 +229,35 @@ def test_a_big_frame_before_hello_is_refused() -> None:
         assert isinstance(error, protocol.Error)
         assert error.code == "frame_too_large"
         await bob.close()
+
+    asyncio.run(scenario())
+
+
+class StuckInbox(Inbox):
+    """Never commits: the sender's deliveries wait until the connection goes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrived = 0
+
+    async def messages_received(self, peer: str, messages: Sequence[Message]) -> Sequence[UUID]:
+        self.arrived += len(messages)
+        await asyncio.Event().wait()
+        return []
+
+
+def test_a_lost_connection_fails_every_waiting_delivery_cleanly() -> None:
+    async def scenario() -> None:
+        inbox = StuckInbox()
+        alice, bob, address = await pair(inbox)
+        deliveries = [
+            asyncio.ensure_future(alice.deliver("bob", address, [outgoing(f"{n}")]))
+            for n in range(3)
+        ]
+        await wait_until(lambda: inbox.arrived >= 1, what="the first batch at bob")
+        await bob.close()  # must not wait for the stuck application
+        results = await asyncio.gather(*deliveries, return_exceptions=True)
+        assert all(isinstance(r, PeerUnreachable) for r in results), results
+        await alice.close()
 
     asyncio.run(scenario())

@@ -54,7 +54,7 @@ class _ProtocolViolation(Exception):
         self.code = code
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: links keep sets of them
 class _Waiter:
     """One ``deliver`` call waiting for the receipts of its messages."""
 
@@ -212,8 +212,9 @@ class TcpPeerTransport:
             link.fail("transport closed")
             if link.task is not None:
                 link.task.cancel()
-        for writer in self._inbound.values():
+        for task, writer in self._inbound.items():
             writer.close()
+            task.cancel()  # it may be waiting on the application, not on the socket
         tasks = [t for t in (link.task for link in links) if t is not None]
         tasks.extend(self._inbound)
         await asyncio.gather(*tasks, return_exceptions=True)
