@@ -59,6 +59,14 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "(env CHINWAG_REGISTRY_DATA_DIR, default %(default)s)",
     )
     parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="a client that sends nothing for this long is dropped and leaves presence; clients "
+        "ping every third of it (default %(default)s)",
+    )
+    parser.add_argument(
         "--log-level",
         default=os.environ.get("CHINWAG_LOG_LEVEL", "INFO").upper(),
         type=str.upper,
@@ -72,8 +80,14 @@ def _display(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-async def _serve(host: str, port: int, known_users: KnownUsers) -> None:
-    server = RegistryServer(host, port, known_users=known_users)
+async def _serve(host: str, port: int, idle_timeout: float, known_users: KnownUsers) -> None:
+    server = RegistryServer(
+        host,
+        port,
+        heartbeat_interval=idle_timeout / 3,
+        idle_timeout=idle_timeout,
+        known_users=known_users,
+    )
     bound_host, bound_port = await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -92,6 +106,9 @@ async def _serve(host: str, port: int, known_users: KnownUsers) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the registry; 0 after SIGINT/SIGTERM, 2 if it cannot listen or a flag is wrong."""
     args = _parse(argv)
+    if not 0.3 <= args.idle_timeout <= 3600:
+        print(f"{PROG}: --idle-timeout must be between 0.3 and 3600 seconds", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=args.log_level,
         stream=sys.stderr,
@@ -103,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
     try:
-        run_event_loop(_serve(args.host, args.port, known_users))
+        run_event_loop(_serve(args.host, args.port, args.idle_timeout, known_users))
     except KeyboardInterrupt:  # SIGINT before the handlers were installed
         return 0
     except AddressInUse as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,11 +114,13 @@ def test_clear_errors_for_unknown_user_taken_name_and_bad_commands(
 def test_clients_recover_on_their_own_when_the_registry_restarts(
     tmp_path: Path, registry: RegistryProcess, clients: list[CliProcess]
 ) -> None:
+    carol = start(clients, "carol", registry, tmp_path / "c")  # known to the registry, then gone
+    assert carol.quit() == 0
     alice = start(clients, "alice", registry, tmp_path / "a")
     bob = start(clients, "bob", registry, tmp_path / "b")
     alice.wait_online("bob")
     mark = alice.mark()
-    registry.kill()
+    registry.kill()  # SIGKILL
     alice.wait_event("registry", status="reconnecting", since=mark)
     restarted = RegistryProcess(port=registry.port, data_dir=registry.data_dir)
     try:
@@ -125,6 +128,8 @@ def test_clients_recover_on_their_own_when_the_registry_restarts(
         alice.wait_online("alice", "bob", timeout=30, since=mark)
         alice.send(cmd="send", to="bob", body="still here?")
         bob.wait_event("message", body="still here?")
+        alice.send(cmd="send", to="carol", body="see you later")  # remembered: offline
+        alice.wait_event("status", to="carol", state="queued")
     finally:
         restarted.kill()
 
@@ -182,3 +187,24 @@ def test_messages_to_an_offline_user_survive_a_restart_and_arrive_once_in_order(
     assert {e["id"] for e in alice.events if e.get("state") == "delivered"} == set(ids)
     got = [e["body"] for e in bob.events if e.get("event") == "message"]
     assert got == [f"while you were away {n:03d}" for n in range(100)]
+
+
+def test_a_killed_client_leaves_presence_within_the_idle_timeout(
+    tmp_path: Path, clients: list[CliProcess]
+) -> None:
+    registry = RegistryProcess(extra=("--idle-timeout", "1.5"))
+    try:
+        alice = start(clients, "alice", registry, tmp_path / "a")
+        bob = start(clients, "bob", registry, tmp_path / "b")
+        alice.wait_online("bob")
+        mark = alice.mark()
+        bob.kill()  # SIGKILL: no goodbye
+        started = time.monotonic()
+        alice.wait_for(
+            lambda e: e.get("event") == "presence" and "bob" not in e["online"],
+            timeout=10,
+            since=mark,
+        )
+        assert time.monotonic() - started < 1.5 + 1.0  # the timeout, plus one check's slack
+    finally:
+        registry.kill()
