@@ -445,7 +445,7 @@ def test_a_hostile_client_never_disturbs_the_others(kind: str) -> None:
 
 def test_unread_pushes_past_the_bound_drop_the_connection() -> None:
     async def scenario() -> None:
-        server = await started(max_write_buffer=16 * 1024)
+        server = await started(max_write_buffer=16 * 1024, max_rate=1e9)  # churn is fast
         sink = await Raw.open(server.address, rcvbuf=4096)
         assert (await sink.register("sink"))["type"] == "registered"
         churn = await Raw.welcomed(server.address)
@@ -537,3 +537,31 @@ def test_close_ends_every_connection_and_task() -> None:
         assert asyncio.all_tasks() == {asyncio.current_task()}
 
     run(scenario())
+
+
+def test_a_connection_over_the_request_rate_is_told_and_others_are_served() -> None:
+    async def answers_to(host: str, port: int, data: bytes, until: bytes) -> list[bytes]:
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(data)
+        await writer.drain()
+        decoder = FrameDecoder(1 << 22)
+        answers: list[bytes] = []
+        async with asyncio.timeout(5):
+            while not any(until in a for a in answers):
+                answers.extend(decoder.feed(await reader.read(65536)))
+        writer.close()
+        return answers
+
+    def ping(n: int) -> bytes:
+        return encode(json.dumps({"type": "ping", "rid": n}).encode())
+
+    async def scenario() -> None:
+        server = RegistryServer("127.0.0.1", 0, max_rate=50)
+        host, port = await server.start()
+        flood = await answers_to(host, port, b"".join(ping(n) for n in range(500)), b"rate_limited")
+        assert sum(b'"pong"' in a for a in flood) <= 2 * 50 + 1  # the burst, and not more
+        calm = await answers_to(host, port, ping(1), b'"pong"')
+        assert any(b'"pong"' in a for a in calm)
+        await server.close()
+
+    asyncio.run(scenario())

@@ -49,6 +49,7 @@ class ErrorCode(StrEnum):
     UNSUPPORTED_VERSION = "unsupported_version"
     IDLE_TIMEOUT = "idle_timeout"
     REPLACED = "replaced"
+    RATE_LIMITED = "rate_limited"
 
 
 # -- client to server ------------------------------------------------------------------------

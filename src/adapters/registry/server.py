@@ -54,6 +54,10 @@ log = logging.getLogger(__name__)
 MAX_WRITE_BUFFER = 1024 * 1024
 """Unread output a connection may pile up before it is dropped."""
 
+MAX_REQUEST_RATE = 2000.0
+"""Requests a second one connection may make (with a burst of twice that); past it, requests are
+answered ``rate_limited`` and ignored. A chat client makes a handful a minute."""
+
 CLOSE_GRACE = 1.0
 """Seconds a closing connection gets to take its last frames before it is aborted."""
 
@@ -120,6 +124,7 @@ class RegistryServer:
         max_frame: int = MAX_REQUEST_FRAME,
         max_write_buffer: int = MAX_WRITE_BUFFER,
         known_users: KnownUsers | None = None,
+        max_rate: float = MAX_REQUEST_RATE,
     ) -> None:
         if heartbeat_interval <= 0 or idle_timeout <= heartbeat_interval:
             raise ValueError("need 0 < heartbeat_interval < idle_timeout")
@@ -129,6 +134,7 @@ class RegistryServer:
         self.idle_timeout = idle_timeout
         self.max_frame = max_frame
         self.max_write_buffer = max_write_buffer
+        self.max_rate = max_rate
         self._server: asyncio.Server | None = None
         self._address: tuple[str, int] | None = None
         self._connections: set[_Connection] = set()
@@ -365,6 +371,8 @@ class _Connection(asyncio.Protocol):
         self._violations = 0
         self._reading_paused = False
         self.last_heard = self._loop.time()
+        self._tokens = 2 * server.max_rate  # a burst of two seconds' worth, then the rate
+        self._refilled = self.last_heard
         self.peer = "?"
         self.peer_ip = "127.0.0.1"
         self.registration: _Registration | None = None
@@ -393,12 +401,31 @@ class _Connection(asyncio.Protocol):
             self.close(_error(ErrorCode.BAD_REQUEST, "a frame cannot be empty"), "empty frame")
             return
         if frames:
-            self.last_heard = self._loop.time()
+            now = self.last_heard = self._loop.time()
             handle = self._server._handle
             outbox = self._outbox
-            for payload in frames:
+            allowed = self._budget(now, len(frames))
+            for payload in frames[:allowed]:
                 outbox.append(handle(self, payload))
+            if allowed < len(frames):
+                self.violation(f"over {self._server.max_rate:g} requests/s")
+                outbox.append(
+                    _error(
+                        ErrorCode.RATE_LIMITED,
+                        f"too many requests: at most {self._server.max_rate:g} a second; "
+                        f"{len(frames) - allowed} ignored",
+                    )
+                )
             self.flush()
+
+    def _budget(self, now: float, wanted: int) -> int:
+        """How many of ``wanted`` requests the token bucket lets through now."""
+        rate = self._server.max_rate
+        self._tokens = min(2 * rate, self._tokens + (now - self._refilled) * rate)
+        self._refilled = now
+        allowed = min(wanted, int(self._tokens))
+        self._tokens -= allowed
+        return allowed
 
     def pause_writing(self) -> None:
         # The peer is not taking its answers: stop reading its requests until it does.
