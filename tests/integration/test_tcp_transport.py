@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
 import socket
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -14,6 +16,7 @@ from chinwag.adapters.transport import protocol
 from chinwag.adapters.transport.tcp import TcpPeerTransport, TransportSettings
 from chinwag.adapters.wire.codec import FrameDecoder, encode
 from chinwag.application.errors import AddressInUse, PeerUnreachable
+from chinwag.application.ports.peer_transport import DeliveryReport
 from chinwag.domain.conversation import direct_conversation_id
 from chinwag.domain.message import Message, MessageState
 from chinwag.domain.user import PeerAddress
@@ -259,5 +262,44 @@ def test_a_lost_connection_fails_every_waiting_delivery_cleanly() -> None:
         results = await asyncio.gather(*deliveries, return_exceptions=True)
         assert all(isinstance(r, PeerUnreachable) for r in results), results
         await alice.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_live_peer_keeps_chatting_while_others_throw_garbage_at_it() -> None:
+    async def hostile(address: PeerAddress, rng: random.Random) -> None:
+        reader, writer = await asyncio.open_connection(address.host, address.port)
+        kind = rng.randrange(4)
+        if kind == 0:  # random bytes
+            writer.write(rng.randbytes(rng.randrange(1, 600)))
+        elif kind == 1:  # an absurd length
+            writer.write(b"\x7f\xff\xff\xff" + rng.randbytes(8))
+        elif kind == 2:  # half a frame, then silence
+            writer.write(b"\x00\x00\x01\x00{")
+        else:  # a valid hello, then garbage inside a frame
+            writer.write(encode(protocol.hello("mallory", "bob")) + encode(rng.randbytes(40)))
+        with contextlib.suppress(OSError, TimeoutError):
+            async with asyncio.timeout(5):
+                while await reader.read(65536):
+                    pass
+        writer.close()
+
+    async def scenario() -> None:
+        inbox = Inbox()
+        settings = TransportSettings(handshake_timeout=0.5, idle_timeout=0.5)
+        alice, bob, address = await pair(inbox, settings)
+        rng = random.Random(7)
+        batches = [[outgoing(f"{b}-{i}") for i in range(50)] for b in range(20)]
+
+        async def chat() -> list[DeliveryReport]:
+            return [await alice.deliver("bob", address, batch) for batch in batches]
+
+        chatting = asyncio.ensure_future(chat())
+        await asyncio.gather(*(hostile(address, rng) for _ in range(40)))
+        reports = await chatting
+        assert all(len(r.acknowledged) == 50 for r in reports)
+        assert [m.body for m in inbox.messages] == [m.body for b in batches for m in b]
+        await alice.close()
+        await bob.close()
 
     asyncio.run(scenario())
