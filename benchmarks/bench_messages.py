@@ -11,9 +11,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing as mp
+import sqlite3
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from contextlib import closing
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -83,22 +86,59 @@ def make_client(folder: Path, registry_port: int, synchronous: str, events: Coun
     return container
 
 
-def receiver(folder: str, port: int, synchronous: str, expected: int, pipe: Connection) -> None:
+def receiver(folder: str, port: int, synchronous: str, pipe: Connection) -> None:
+    """bob: sign in, say so, and take messages until told to stop."""
+
     async def main() -> None:
-        events = Counter()
-        container = make_client(Path(folder), port, synchronous, events)
+        container = make_client(Path(folder), port, synchronous, Counter())
         await container.use_cases.sign_in().execute("bob", PeerAddress(host="127.0.0.1", port=0))
         pipe.send("ready")
-        await events.until(lambda: events.received >= expected, timeout=300)
-        pipe.send(events.received)
-        pipe.recv()
+        await asyncio.to_thread(pipe.recv)
         await container.use_cases.sign_out().execute()
         close_storage(container)
 
     run_event_loop(main())
 
 
-async def send_all(folder: Path, port: int, synchronous: str, count: int) -> float:
+class Peer:
+    """The receiving process."""
+
+    def __init__(self, folder: str, port: int, synchronous: str) -> None:
+        self.folder = folder
+        self._pipe, theirs = mp.Pipe()
+        self.process = mp.get_context("spawn").Process(
+            target=receiver, args=(folder, port, synchronous, theirs)
+        )
+        self.process.start()
+        assert self._pipe.poll(30)
+        assert self._pipe.recv() == "ready"
+
+    def stop(self) -> None:
+        self._pipe.send("stop")
+        self.process.join(30)
+
+    def kill(self) -> None:
+        self.process.kill()  # SIGKILL
+        self.process.join(30)
+
+    def stored_from(self, sender: str) -> int:
+        path = Path(self.folder) / "history.sqlite3"
+        with closing(sqlite3.connect(path)) as db:
+            (count,) = db.execute(
+                "SELECT count(DISTINCT id) FROM messages WHERE sender = ?", (sender,)
+            ).fetchone()
+        return int(count)
+
+
+async def send_all(
+    folder: Path,
+    port: int,
+    synchronous: str,
+    count: int,
+    crash: Callable[[], None] | None = None,
+) -> float:
+    """alice: send ``count`` messages; the seconds until all are acknowledged. With ``crash``,
+    that is called (in a thread) once a quarter have been acknowledged."""
     events = Counter()
     container = make_client(folder, port, synchronous, events)
     use = container.use_cases
@@ -107,6 +147,13 @@ async def send_all(folder: Path, port: int, synchronous: str, count: int) -> flo
     send = use.send_message()
     body = "x" * 100
     started = time.perf_counter()
+
+    async def crash_when_a_quarter_is_delivered() -> None:
+        if crash is not None:
+            await events.until(lambda: events.delivered >= count // 4)
+            await asyncio.to_thread(crash)
+
+    crashing = asyncio.ensure_future(crash_when_a_quarter_is_delivered())
     window = 2048
     for offset in range(0, count, window):
         await asyncio.gather(
@@ -114,6 +161,7 @@ async def send_all(folder: Path, port: int, synchronous: str, count: int) -> flo
         )
     await events.until(lambda: events.delivered + events.failed >= count, timeout=300)
     elapsed = time.perf_counter() - started
+    await crashing
     if events.failed:
         print(f"  {events.failed} messages failed", file=sys.stderr)
     await use.sign_out().execute()
@@ -121,24 +169,30 @@ async def send_all(folder: Path, port: int, synchronous: str, count: int) -> flo
     return elapsed
 
 
-def run(count: int, synchronous: str) -> float:
+def run(count: int, synchronous: str, crash: bool = False) -> float:
     registry = RegistryProcess()
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            ours, theirs = mp.Pipe()
-            peer = mp.get_context("spawn").Process(
-                target=receiver, args=(f"{tmp}/bob", registry.port, synchronous, count, theirs)
-            )
-            peer.start()
-            assert ours.poll(30) and ours.recv() == "ready"
+            folder = f"{tmp}/bob"
+            bob = Peer(folder, registry.port, synchronous)
+
+            def kill_and_restart_bob() -> None:
+                nonlocal bob
+                bob.kill()
+                bob = Peer(folder, registry.port, synchronous)
+
             elapsed = run_event_loop(
-                send_all(Path(tmp) / "alice", registry.port, synchronous, count)
+                send_all(
+                    Path(tmp) / "alice",
+                    registry.port,
+                    synchronous,
+                    count,
+                    kill_and_restart_bob if crash else None,
+                )
             )
-            assert ours.poll(60)
-            received = ours.recv()
-            ours.send("stop")
-            peer.join(30)
-            assert received == count, f"receiver stored {received} of {count}"
+            bob.stop()
+            stored = bob.stored_from("alice")
+            assert stored == count, f"the receiver stored {stored} of {count}"
             return count / elapsed
     finally:
         registry.kill()
@@ -155,6 +209,12 @@ def main() -> None:
             f"synchronous={synchronous}): {rate:,.0f}",
             flush=True,
         )
+    rate = run(args.messages, "FULL", crash=True)
+    print(
+        "end-to-end messages/s with the receiver SIGKILLed and restarted once mid-stream "
+        f"(synchronous=FULL, every message stored once): {rate:,.0f}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ class CourierSettings:
     window: int = 8
     max_attempts: int = 3
     retry_delay: float = 0.5
-    max_outbox: int = 10_000
+    max_outbox: int = 100_000
     """Messages waiting for delivery, all recipients together, before sending is refused."""
 
 

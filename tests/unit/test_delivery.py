@@ -17,7 +17,7 @@ from chinwag.adapters.memory.repositories import (
 )
 from chinwag.application.conversations import ConversationLedger
 from chinwag.application.delivery import Courier, CourierSettings
-from chinwag.application.errors import PeerUnreachable
+from chinwag.application.errors import OutboxFull, PeerUnreachable
 from chinwag.application.ports.message_repository import StateChange
 from chinwag.application.ports.peer_transport import DeliveryReport
 from chinwag.application.session import Session
@@ -258,6 +258,36 @@ def test_an_acknowledged_batch_whose_state_cannot_be_written_is_sent_again() -> 
         stored = await repository.get(only.id)
         assert stored is not None
         assert stored.state is MessageState.DELIVERED
+        await courier.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_full_outbox_refuses_more_with_a_clear_error() -> None:
+    async def scenario() -> None:
+        registry = InMemoryRegistry()
+        bob = InMemoryDirectory(registry)
+        await bob.sign_in("bob", BOB, RecordingEvents())
+        await bob.sign_out()  # known, and offline
+        repository = InMemoryMessageRepository()
+        events = RecordingEvents()
+        courier = Courier(
+            InMemoryDirectory(registry),
+            FlakyTransport(),
+            repository,
+            events,
+            CourierSettings(max_outbox=2, retry_delay=0.001),
+        )
+        waiting = [message(1), message(2)]
+        await repository.add(waiting)
+        courier.check_room()
+        for m in waiting:
+            courier.enqueue(m)
+        await events.wait_for(
+            lambda: all(state(events, m.id) is MessageState.QUEUED for m in waiting)
+        )
+        with pytest.raises(OutboxFull, match="2 messages are already waiting"):
+            courier.check_room()
         await courier.close()
 
     asyncio.run(scenario())
