@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -82,10 +83,27 @@ def _readline_with_deadline(proc: subprocess.Popen[str], timeout: float) -> str:
     return result[0] if result else ""
 
 
+def _limit_file_size(size: int) -> Callable[[], None]:
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+    return limit
+
+
 class CliProcess:
     """``chinwag-cli --json`` as a process: commands in, events collected from a reader thread."""
 
-    def __init__(self, user: str, registry: str, data_dir: Path, *extra: str) -> None:
+    def __init__(
+        self,
+        user: str,
+        registry: str,
+        data_dir: Path,
+        *extra: str,
+        max_file_size: int | None = None,
+    ) -> None:
+        """``max_file_size`` (bytes) makes the disk "full" for this process: no file may grow
+        past it (RLIMIT_FSIZE, with SIGXFSZ ignored so writes fail instead of killing it)."""
         self.user = user
         self.events: list[Event] = []
         self._changed = threading.Condition()
@@ -109,6 +127,7 @@ class CliProcess:
             text=True,
             encoding="utf-8",
             env=ENV,
+            preexec_fn=None if max_file_size is None else _limit_file_size(max_file_size),
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
