@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import time
 from collections.abc import Iterator
@@ -148,6 +149,22 @@ def test_the_registry_keeps_serving_while_a_third_connection_sends_garbage(
             huge.sendall(b"\xff\xff\xff\xff")
             bob.send(cmd="send", to="alice", body="still fine")
             alice.wait_event("message", body="still fine")
+
+    # The same at a client's own peer port, while the two keep chatting.
+    host, port = bob.wait_event("ready")["listen"].rsplit(":", 1)
+    rng = random.Random(11)
+    vandals = []
+    for n in range(30):
+        vandal = socket.create_connection((host, int(port)), timeout=5)
+        vandal.sendall([rng.randbytes(200), b"\x7f\xff\xff\xff", b"\x00\x00\x01\x00{"][n % 3])
+        vandals.append(vandal)
+    for n in range(50):
+        alice.send(cmd="send", to="bob", body=f"chatting on {n}")
+    bob.wait_event("message", body="chatting on 49")
+    got = [e["body"] for e in bob.events if e.get("body", "").startswith("chatting on")]
+    assert got == [f"chatting on {n}" for n in range(50)]
+    for vandal in vandals:
+        vandal.close()
 
 
 def test_a_message_sent_just_before_quitting_is_delivered_and_recorded(

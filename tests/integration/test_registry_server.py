@@ -565,3 +565,21 @@ def test_a_connection_over_the_request_rate_is_told_and_others_are_served() -> N
         await server.close()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    "limits", [{"max_connections": 3}, {"max_per_host": 3}], ids=["in all", "from one host"]
+)
+def test_connections_past_the_limit_are_told_busy_and_the_others_are_served(
+    limits: dict[str, int],
+) -> None:
+    async def scenario() -> None:
+        server = await started(**limits)
+        idle = [await Raw.welcomed(server.address) for _ in range(3)]  # slow-loris style
+        extra = await Raw.open(server.address)
+        answer = await extra.next()
+        assert (answer["type"], answer["code"]) == ("error", "busy")
+        assert (await idle[0].register("alice"))["type"] == "registered"
+        await server.close()
+
+    run(scenario())

@@ -50,6 +50,7 @@ class ErrorCode(StrEnum):
     IDLE_TIMEOUT = "idle_timeout"
     REPLACED = "replaced"
     RATE_LIMITED = "rate_limited"
+    BUSY = "busy"
 
 
 # -- client to server ------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import errno
 import functools
 import ipaddress
 import logging
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import cast
@@ -53,6 +54,10 @@ log = logging.getLogger(__name__)
 
 MAX_WRITE_BUFFER = 1024 * 1024
 """Unread output a connection may pile up before it is dropped."""
+
+MAX_CONNECTIONS = 10_000
+MAX_CONNECTIONS_PER_HOST = 1_000
+"""Connections at once, in all and from one address; past them a new one is told ``busy``."""
 
 MAX_REQUEST_RATE = 2000.0
 """Requests a second one connection may make (with a burst of twice that); past it, requests are
@@ -125,6 +130,8 @@ class RegistryServer:
         max_write_buffer: int = MAX_WRITE_BUFFER,
         known_users: KnownUsers | None = None,
         max_rate: float = MAX_REQUEST_RATE,
+        max_connections: int = MAX_CONNECTIONS,
+        max_per_host: int = MAX_CONNECTIONS_PER_HOST,
     ) -> None:
         if heartbeat_interval <= 0 or idle_timeout <= heartbeat_interval:
             raise ValueError("need 0 < heartbeat_interval < idle_timeout")
@@ -135,6 +142,9 @@ class RegistryServer:
         self.max_frame = max_frame
         self.max_write_buffer = max_write_buffer
         self.max_rate = max_rate
+        self.max_connections = max_connections
+        self.max_per_host = max_per_host
+        self._per_host: Counter[str] = Counter()
         self._server: asyncio.Server | None = None
         self._address: tuple[str, int] | None = None
         self._connections: set[_Connection] = set()
@@ -221,10 +231,24 @@ class RegistryServer:
         task = asyncio.get_running_loop().create_task(connection.watch())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        self._per_host[connection.peer_ip] += 1
+        if (
+            len(self._connections) > self.max_connections
+            or self._per_host[connection.peer_ip] > self.max_per_host
+        ):
+            # Slow or idle connections by the thousand must not crowd out everyone else.
+            connection.violation("too many connections")
+            connection.close(
+                _error(ErrorCode.BUSY, "too many connections; try again later"), "busy"
+            )
+            return
         connection.send(self._welcome)
 
     def _detach(self, connection: _Connection) -> None:
         self._connections.discard(connection)
+        self._per_host[connection.peer_ip] -= 1
+        if self._per_host[connection.peer_ip] <= 0:
+            del self._per_host[connection.peer_ip]
         if connection.registration is not None:
             self._leave(connection, "disconnected")
 
