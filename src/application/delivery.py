@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from chinwag.application.errors import (
     ChatError,
+    NotSignedIn,
     OutboxFull,
     RegistryUnavailable,
     UnknownUser,
@@ -84,6 +85,7 @@ class Courier:
         self._events = events
         self._settings = settings or CourierSettings()
         self._recipients: dict[str, _Recipient] = {}
+        self._online: frozenset[str] = frozenset()
         self._closed = False
 
     def check_room(self) -> None:
@@ -97,7 +99,9 @@ class Courier:
     def enqueue(self, message: Message) -> None:
         """Queue a committed ``pending`` or ``queued`` message for its recipient."""
         if self._closed:
-            raise RuntimeError("the courier is closed")
+            raise NotSignedIn(
+                "signing out: the message is kept and goes out when you sign in again"
+            )
         if message.state is MessageState.SENT:  # stored before a crash: not acknowledged
             message = message.with_state(MessageState.PENDING)
         recipient = self._recipients.setdefault(message.recipient, _Recipient())
@@ -115,11 +119,13 @@ class Courier:
             self.enqueue(message)
 
     def online(self, names: frozenset[str]) -> None:
-        """Presence: whoever is online now and has messages waiting is tried at once."""
-        for name in names:
+        """Presence: whoever has just come online and has messages waiting is tried at once.
+        (Only newcomers: churn elsewhere must not cut short the backoff of the others.)"""
+        joined, self._online = names - self._online, names
+        for name in joined:
             recipient = self._recipients.get(name)
-            if recipient is not None and recipient.waiting:
-                recipient.wake.set()
+            if recipient is not None:
+                recipient.wake.set()  # sticky: a worker between tries sees it at its next wait
 
     def backlog(self) -> int:
         """Messages waiting for a first or a further try."""
@@ -143,15 +149,15 @@ class Courier:
         while recipient.queue:
             progress = _Progress()
             offline = False
+            recipient.wake.clear()  # a wake-up from now on means: try again at once
             try:
                 address = await self._address_of(name, recipient)
                 await self._deliver_queue(name, address, recipient.queue, progress)
                 failures = 0
                 continue
-            except UnknownUser as exc:
-                await self._settle_all(recipient.queue, MessageState.FAILED, str(exc))
-                continue
-            except UserOffline as exc:
+            except (UserOffline, UnknownUser) as exc:
+                # Unknown now but accepted before: the registry may have been reset or replaced.
+                # Keep the messages queued rather than give up on them.
                 offline, reason = True, str(exc)
                 failures += 1
             except Exception as exc:
@@ -164,13 +170,14 @@ class Courier:
                     await self._settle_all(recipient.queue, MessageState.QUEUED, reason)
             except Exception:
                 log.exception("could not record that messages to %s wait; retrying", name)
+            if self._closed:
+                return  # signing out: what is left stays in the outbox for next time
             log.info("delivery to %s waits (%s); try %d", name, reason, failures)
             await self._wait(recipient, failures)
 
     async def _wait(self, recipient: _Recipient, failures: int) -> None:
         """Until the recipient is online again, or the backoff delay has passed."""
         delay = min(self._settings.retry_delay * 2 ** min(failures - 1, 16), MAX_RETRY_DELAY)
-        recipient.wake.clear()
         recipient.waiting = True
         try:
             async with asyncio.timeout(delay / 2 + random.uniform(0, delay / 2)):

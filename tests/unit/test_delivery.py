@@ -291,3 +291,66 @@ def test_a_full_outbox_refuses_more_with_a_clear_error() -> None:
         await courier.close()
 
     asyncio.run(scenario())
+
+
+def test_signing_out_does_not_wait_for_recipients_who_are_offline() -> None:
+    async def scenario() -> None:
+        registry = InMemoryRegistry()
+        bob = InMemoryDirectory(registry)
+        await bob.sign_in("bob", BOB, RecordingEvents())
+        await bob.sign_out()
+        repository = InMemoryMessageRepository()
+        events = RecordingEvents()
+        courier = Courier(InMemoryDirectory(registry), FlakyTransport(), repository, events)
+        waiting = message(1)
+        await repository.add([waiting])
+        courier.enqueue(waiting)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await courier.close(grace=5.0)
+        assert loop.time() - started < 1.0
+
+    asyncio.run(scenario())
+
+
+def test_a_name_the_registry_forgot_keeps_its_messages_queued() -> None:
+    async def scenario() -> None:
+        courier, repository, events = await courier_with(
+            FlakyTransport(), CourierSettings(retry_delay=0.001)
+        )
+        lost = message(1, recipient="zoe")  # the registry never heard of zoe (any more)
+        await repository.add([lost])
+        courier.enqueue(lost)
+        await events.wait_for(lambda: state(events, lost.id) is MessageState.QUEUED)
+        assert courier.backlog() == 1
+        await courier.close()
+
+    asyncio.run(scenario())
+
+
+def test_coming_online_between_two_tries_is_not_missed() -> None:
+    async def scenario() -> None:
+        registry = InMemoryRegistry()
+        bob = InMemoryDirectory(registry)
+        await bob.sign_in("bob", BOB, RecordingEvents())
+        await bob.sign_out()
+        repository = InMemoryMessageRepository()
+        events = RecordingEvents()
+        transport = FlakyTransport()
+        courier = Courier(
+            InMemoryDirectory(registry),
+            transport,
+            repository,
+            events,
+            CourierSettings(retry_delay=60.0),  # only a wake-up can make it try again soon
+        )
+        waiting = message(1)
+        await repository.add([waiting])
+        courier.enqueue(waiting)
+        await events.wait_for(lambda: state(events, waiting.id) is MessageState.QUEUED)
+        await bob.sign_in("bob", BOB, RecordingEvents())
+        courier.online(frozenset({"bob"}))
+        await events.wait_for(lambda: state(events, waiting.id) is MessageState.DELIVERED)
+        await courier.close()
+
+    asyncio.run(scenario())

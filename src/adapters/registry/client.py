@@ -202,8 +202,8 @@ class RegistryDirectory:
     async def lookup(self, user: str) -> PeerAddress:
         """Where ``user`` listens.
 
-        ``UnknownUser`` if they are offline, ``RegistryUnavailable`` while the registry is out
-        of reach.
+        ``UserOffline`` if they signed in here before but are not online, ``UnknownUser`` if they
+        never did, ``RegistryUnavailable`` while the registry is out of reach.
         """
         name = normalize_username(user)
         answer = await self._request(lambda rid: Lookup(rid=rid, user=name))
@@ -294,6 +294,8 @@ class RegistryDirectory:
 
     async def _handshake(self, link: _Link, name: str, address: PeerAddress) -> frozenset[str]:
         welcome = await link.next()
+        if isinstance(welcome, Error) and welcome.code == ErrorCode.BUSY:
+            raise RegistryUnavailable(f"the registry at {self._where} is busy: {welcome.message}")
         if not isinstance(welcome, Welcome):
             raise RegistryUnavailable(f"{self._where} did not greet like a chinwag registry")
         heartbeat = self._heartbeat_interval or welcome.heartbeat_interval

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 
 from chinwag.adapters.sqlite.database import StorageError
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, first_seen INTEGER NOT NULL)"
 
@@ -19,12 +22,14 @@ class KnownUsers:
 
     def __init__(self, path: Path | None = None) -> None:
         self._names: set[str] = set()
+        self._unsaved: set[str] = set()
         self._connection: sqlite3.Connection | None = None
         if path is None:
             return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(path, isolation_level=None)
+            # A short busy timeout: this runs on the registry's loop, which must not stall.
+            connection = sqlite3.connect(path, isolation_level=None, timeout=0.05)
             connection.execute("PRAGMA journal_mode = WAL")
             connection.execute("PRAGMA synchronous = FULL")
             connection.execute(_SCHEMA)
@@ -40,7 +45,7 @@ class KnownUsers:
         return len(self._names)
 
     def remember(self, name: str) -> None:
-        if name in self._names:
+        if name in self._names and name not in self._unsaved:
             return
         if self._connection is not None:
             try:
@@ -50,8 +55,14 @@ class KnownUsers:
                     (name,),
                 )
             except sqlite3.Error as exc:
-                raise StorageError(f"cannot record the user {name}: {exc}") from exc
+                # Keep serving: the name is known for this run, and is written when it next
+                # registers; losing it after a restart only makes "offline" read "unknown".
+                log.warning("could not record the user %s: %s", name, exc)
+                self._names.add(name)
+                self._unsaved.add(name)
+                return
         self._names.add(name)
+        self._unsaved.discard(name)
 
     def close(self) -> None:
         if self._connection is not None:

@@ -167,7 +167,8 @@ class SqliteMessageRepository:
             insertion = self._open = _Insertion()
             insertion.stored = self._db.write(insertion.run)
         assert insertion.stored is not None
-        return (await insertion.stored)[index]
+        # Shielded: the job is shared, and one caller being cancelled must not cancel it for all.
+        return (await asyncio.shield(insertion.stored))[index]
 
     async def update_states(self, changes: Sequence[StateChange]) -> None:
         """Record new states in one transaction; ids that are not stored are ignored."""

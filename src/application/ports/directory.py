@@ -36,7 +36,8 @@ class Directory(Protocol):
     async def sign_out(self) -> None: ...
 
     async def lookup(self, user: str) -> PeerAddress:
-        """Where ``user`` listens; ``UnknownUser`` if they are not online."""
+        """Where ``user`` listens; ``UserOffline`` if they are known but not online,
+        ``UnknownUser`` if the registry never heard of them."""
         ...
 
     def online(self) -> frozenset[str]:

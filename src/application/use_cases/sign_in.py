@@ -39,14 +39,17 @@ class SignIn:
         name = normalize_username(username)
         # The session must name the user before the first peer can connect.
         self._session.start(name, listen)
+        registered: str | None = None
         try:
             bound = await self._transport.listen(name, listen, self._inbound)
             self._session.start(name, bound)
             registered = await self._directory.sign_in(name, bound, self._presence)
+            self._courier.resume(await self._messages.unacknowledged(registered))
         except BaseException:
             self._session.end()
+            if registered is not None:
+                await self._directory.sign_out()
             await self._transport.close()
             raise
         self._session.start(registered, bound)
-        self._courier.resume(await self._messages.unacknowledged(registered))
         return bound
