@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.gui_support import xvfb
-from tests.processes import RegistryProcess
+from tests.processes import CliProcess, RegistryProcess
 
 
 @pytest.fixture(scope="session")
@@ -27,3 +27,12 @@ def registry() -> Iterator[RegistryProcess]:
     process = RegistryProcess()
     yield process
     process.kill()
+
+
+@pytest.fixture
+def clients() -> Iterator[list[CliProcess]]:
+    """Client processes a test starts (see ``tests.processes.start``), killed afterwards."""
+    started: list[CliProcess] = []
+    yield started
+    for client in started:
+        client.kill()

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from chinwag.entrypoints.settings import user_folder_name
+
 Event = dict[str, Any]
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "CHINWAG_LOG_LEVEL": "INFO"}
 
@@ -223,3 +225,18 @@ class CliProcess:
             if stream is not None:
                 with contextlib.suppress(BrokenPipeError, ValueError):
                     stream.close()
+
+
+def start(
+    clients: list[CliProcess], user: str, registry: RegistryProcess, data: Path
+) -> CliProcess:
+    """A ``chinwag-cli --json`` for ``user``, signed in; killed with the ``clients`` fixture."""
+    client = CliProcess(user, registry.address, data)
+    clients.append(client)
+    client.wait_event("ready", user=user)
+    return client
+
+
+def history(data: Path, user: str) -> Path:
+    """Where ``user``'s history lives in the data folder ``data``."""
+    return data / user_folder_name(user) / "history.sqlite3"

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
-from chinwag.entrypoints.settings import user_folder_name
-from tests.processes import CliProcess, RegistryProcess
+from tests.processes import CliProcess, RegistryProcess, history, start
 from tests.support import wait_until_sync
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 COUNT = 2000
-
-
-def history(data: Path, user: str) -> Path:
-    return data / user_folder_name(user) / "history.sqlite3"
 
 
 def stored_bodies(path: Path, sender: str) -> list[str]:
@@ -32,23 +26,6 @@ def stored_bodies(path: Path, sender: str) -> list[str]:
     ids = [row[0] for row in rows]
     assert len(ids) == len(set(ids)), "a message is stored twice"
     return [row[1] for row in rows]
-
-
-def start(
-    clients: list[CliProcess], user: str, registry: RegistryProcess, data: Path
-) -> CliProcess:
-    client = CliProcess(user, registry.address, data)
-    clients.append(client)
-    client.wait_event("ready", user=user)
-    return client
-
-
-@pytest.fixture
-def clients() -> Iterator[list[CliProcess]]:
-    started: list[CliProcess] = []
-    yield started
-    for client in started:
-        client.kill()
 
 
 def outbox(path: Path) -> int:

@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
-from chinwag.entrypoints.settings import user_folder_name
-from tests.processes import CliProcess, RegistryProcess
+from tests.processes import CliProcess, RegistryProcess, history
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
-
-
-@pytest.fixture
-def clients() -> Iterator[list[CliProcess]]:
-    started: list[CliProcess] = []
-    yield started
-    for client in started:
-        client.kill()
-
-
-def history(data: Path, user: str) -> Path:
-    return data / user_folder_name(user) / "history.sqlite3"
 
 
 @pytest.mark.parametrize(

@@ -5,32 +5,14 @@ from __future__ import annotations
 import random
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.processes import CliProcess, RegistryProcess
+from tests.processes import CliProcess, RegistryProcess, start
 from tests.support import wait_until_sync
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
-
-
-@pytest.fixture
-def clients(tmp_path: Path, registry: RegistryProcess) -> Iterator[list[CliProcess]]:
-    started: list[CliProcess] = []
-    yield started
-    for client in started:
-        client.kill()
-
-
-def start(
-    clients: list[CliProcess], user: str, registry: RegistryProcess, data: Path
-) -> CliProcess:
-    client = CliProcess(user, registry.address, data)
-    clients.append(client)
-    client.wait_event("ready", user=user)
-    return client
 
 
 def test_two_clients_chat_both_ways_and_keep_history_across_restarts(

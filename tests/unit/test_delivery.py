@@ -77,6 +77,15 @@ def state(events: RecordingEvents, message_id: UUID) -> MessageState | None:
 SETTLED = {MessageState.DELIVERED, MessageState.FAILED}
 
 
+async def bob_known_but_offline() -> InMemoryRegistry:
+    """A registry that has seen bob sign in and out."""
+    registry = InMemoryRegistry()
+    bob = InMemoryDirectory(registry)
+    await bob.sign_in("bob", BOB, RecordingEvents())
+    await bob.sign_out()
+    return registry
+
+
 async def courier_with(
     transport: FlakyTransport, settings: CourierSettings
 ) -> tuple[Courier, InMemoryMessageRepository, RecordingEvents]:
@@ -265,10 +274,7 @@ def test_an_acknowledged_batch_whose_state_cannot_be_written_is_sent_again() -> 
 
 def test_a_full_outbox_refuses_more_with_a_clear_error() -> None:
     async def scenario() -> None:
-        registry = InMemoryRegistry()
-        bob = InMemoryDirectory(registry)
-        await bob.sign_in("bob", BOB, RecordingEvents())
-        await bob.sign_out()  # known, and offline
+        registry = await bob_known_but_offline()
         repository = InMemoryMessageRepository()
         events = RecordingEvents()
         courier = Courier(
@@ -295,10 +301,7 @@ def test_a_full_outbox_refuses_more_with_a_clear_error() -> None:
 
 def test_signing_out_does_not_wait_for_recipients_who_are_offline() -> None:
     async def scenario() -> None:
-        registry = InMemoryRegistry()
-        bob = InMemoryDirectory(registry)
-        await bob.sign_in("bob", BOB, RecordingEvents())
-        await bob.sign_out()
+        registry = await bob_known_but_offline()
         repository = InMemoryMessageRepository()
         events = RecordingEvents()
         courier = Courier(InMemoryDirectory(registry), FlakyTransport(), repository, events)
@@ -330,10 +333,7 @@ def test_a_name_the_registry_forgot_keeps_its_messages_queued() -> None:
 
 def test_coming_online_between_two_tries_is_not_missed() -> None:
     async def scenario() -> None:
-        registry = InMemoryRegistry()
-        bob = InMemoryDirectory(registry)
-        await bob.sign_in("bob", BOB, RecordingEvents())
-        await bob.sign_out()
+        registry = await bob_known_but_offline()
         repository = InMemoryMessageRepository()
         events = RecordingEvents()
         transport = FlakyTransport()
@@ -348,7 +348,7 @@ def test_coming_online_between_two_tries_is_not_missed() -> None:
         await repository.add([waiting])
         courier.enqueue(waiting)
         await events.wait_for(lambda: state(events, waiting.id) is MessageState.QUEUED)
-        await bob.sign_in("bob", BOB, RecordingEvents())
+        await InMemoryDirectory(registry).sign_in("bob", BOB, RecordingEvents())  # bob is back
         courier.online(frozenset({"bob"}))
         await events.wait_for(lambda: state(events, waiting.id) is MessageState.DELIVERED)
         await courier.close()
