@@ -317,3 +317,19 @@ def test_a_huge_burst_is_committed_in_bounded_batches(tmp_path: Path) -> None:
 
     with Database(tmp_path / "history.db") as db:
         run(scenario(db))
+
+
+def test_one_cancelled_add_does_not_cancel_the_others_sharing_its_job(tmp_path: Path) -> None:
+    async def scenario(db: Database) -> None:
+        repository = SqliteMessageRepository(db)
+        adds = [asyncio.ensure_future(repository.add([message(n)])) for n in range(10)]
+        await asyncio.sleep(0)  # all ten have joined one job
+        adds[3].cancel()
+        results = await asyncio.gather(*adds, return_exceptions=True)
+        assert isinstance(results[3], asyncio.CancelledError)
+        others = [r for i, r in enumerate(results) if i != 3]
+        assert [len(r) if isinstance(r, list) else r for r in others] == [1] * 9
+        assert await db.read(count_messages) == 10  # the cancelled caller's row is stored too
+
+    with Database(tmp_path / "history.db") as db:
+        run(scenario(db))

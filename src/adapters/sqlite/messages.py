@@ -99,15 +99,32 @@ class _Insertion:
         self._lock = threading.Lock()
         self._started = False
         self._calls: list[tuple[Sequence[Message], list[_Row]]] = []
-        self.stored: asyncio.Future[list[list[Message]]] | None = None
+        self._waiters: list[asyncio.Future[list[Message]]] = []
 
-    def join(self, messages: Sequence[Message], rows: list[_Row]) -> int | None:
-        """Add one call's messages; its index in the result, or None if the job has started."""
+    def join(
+        self, messages: Sequence[Message], rows: list[_Row]
+    ) -> asyncio.Future[list[Message]] | None:
+        """Add one call's messages; the future of its new messages, or None if the job has
+        started. Each caller has a future of its own: one being cancelled cancels nothing else."""
         with self._lock:
             if self._started:
                 return None
             self._calls.append((messages, rows))
-            return len(self._calls) - 1
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        return waiter
+
+    def settle(self, job: asyncio.Future[list[list[Message]]]) -> None:
+        """Hand each caller its share of the job's outcome (a done-callback of the job)."""
+        for index, waiter in enumerate(self._waiters):
+            if waiter.done():
+                continue
+            if job.cancelled():
+                waiter.cancel()
+            elif (exc := job.exception()) is not None:
+                waiter.set_exception(exc)
+            else:
+                waiter.set_result(job.result()[index])
 
     def run(self, connection: sqlite3.Connection) -> list[list[Message]]:
         with self._lock:
@@ -162,13 +179,10 @@ class SqliteMessageRepository:
         rows = [_to_row(message) for message in messages]
         while True:
             insertion = self._open
-            if insertion is not None and (index := insertion.join(messages, rows)) is not None:
-                break
+            if insertion is not None and (stored := insertion.join(messages, rows)) is not None:
+                return await stored
             insertion = self._open = _Insertion()
-            insertion.stored = self._db.write(insertion.run)
-        assert insertion.stored is not None
-        # Shielded: the job is shared, and one caller being cancelled must not cancel it for all.
-        return (await asyncio.shield(insertion.stored))[index]
+            self._db.write(insertion.run).add_done_callback(insertion.settle)
 
     async def update_states(self, changes: Sequence[StateChange]) -> None:
         """Record new states in one transaction; ids that are not stored are ignored."""
