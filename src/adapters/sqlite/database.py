@@ -351,15 +351,25 @@ class Database:
         its buffer each time, which halved throughput); only if a job raises is the transaction
         rolled back and the batch run again with each job in its own savepoint.
         """
+        outcomes = self._transaction(connection, batch, self._run_straight)
+        if outcomes is None:
+            outcomes = self._transaction(connection, batch, self._run_isolated)
+        assert outcomes is not None
+        return outcomes
+
+    def _transaction(
+        self,
+        connection: sqlite3.Connection,
+        batch: list[_Job],
+        run: Callable[[sqlite3.Connection, list[_Job]], list[_Outcome] | None],
+    ) -> list[_Outcome] | None:
+        """``run`` the batch between BEGIN and COMMIT, indexing new messages for search; None
+        when ``run`` gave up (and rolled back); a failed transaction fails every job."""
         try:
             connection.execute("BEGIN IMMEDIATE")
-            outcomes: list[_Outcome] = []
-            for job in batch:
-                try:
-                    outcomes.append((job, job.fn(connection), None))
-                except BaseException:
-                    connection.execute("ROLLBACK")
-                    return self._commit_isolated(connection, batch)
+            outcomes = run(connection, batch)
+            if outcomes is None:
+                return None
             _index_new_messages(connection)
             connection.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -367,25 +377,30 @@ class Database:
         self._batches_committed += 1
         return outcomes
 
-    def _commit_isolated(self, connection: sqlite3.Connection, batch: list[_Job]) -> list[_Outcome]:
-        """Run ``batch`` in one transaction, each job in its own savepoint."""
+    @staticmethod
+    def _run_straight(connection: sqlite3.Connection, batch: list[_Job]) -> list[_Outcome] | None:
+        """Every job, no savepoints; None (rolled back) as soon as one raises."""
         outcomes: list[_Outcome] = []
-        try:
-            connection.execute("BEGIN IMMEDIATE")
-            for job in batch:
-                connection.execute("SAVEPOINT job")
-                try:
-                    outcomes.append((job, job.fn(connection), None))
-                except BaseException as exc:
-                    connection.execute("ROLLBACK TO job")
-                    error = self._error("write", exc) if isinstance(exc, sqlite3.Error) else exc
-                    outcomes.append((job, None, error))
-                connection.execute("RELEASE job")
-            _index_new_messages(connection)
-            connection.execute("COMMIT")
-        except sqlite3.Error as exc:
-            return self._fail_all(connection, batch, exc)
-        self._batches_committed += 1
+        for job in batch:
+            try:
+                outcomes.append((job, job.fn(connection), None))
+            except BaseException:
+                connection.execute("ROLLBACK")
+                return None
+        return outcomes
+
+    def _run_isolated(self, connection: sqlite3.Connection, batch: list[_Job]) -> list[_Outcome]:
+        """Every job in its own savepoint: one that raises is rolled back alone."""
+        outcomes: list[_Outcome] = []
+        for job in batch:
+            connection.execute("SAVEPOINT job")
+            try:
+                outcomes.append((job, job.fn(connection), None))
+            except BaseException as exc:
+                connection.execute("ROLLBACK TO job")
+                error = self._error("write", exc) if isinstance(exc, sqlite3.Error) else exc
+                outcomes.append((job, None, error))
+            connection.execute("RELEASE job")
         return outcomes
 
     def _fail_all(
