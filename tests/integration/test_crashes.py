@@ -40,15 +40,23 @@ def body(n: int) -> str:
     return f"stream {n:04d}"
 
 
-def test_the_receiver_killed_mid_stream_ends_up_with_every_message_once_in_order(
-    tmp_path: Path, registry: RegistryProcess, clients: list[CliProcess]
-) -> None:
-    bob = start(clients, "bob", registry, tmp_path / "b")
-    alice = start(clients, "alice", registry, tmp_path / "a")
+def stream_under_way(
+    clients: list[CliProcess], registry: RegistryProcess, data: Path
+) -> tuple[CliProcess, CliProcess]:
+    """alice streaming COUNT messages to bob, a fifth of them arrived."""
+    bob = start(clients, "bob", registry, data / "b")
+    alice = start(clients, "alice", registry, data / "a")
     alice.wait_online("bob")
     for n in range(COUNT):
         alice.send(cmd="send", to="bob", body=body(n))
     wait_until_sync(lambda: bob.count("message") >= COUNT // 5, 60, "a fifth of the stream")
+    return alice, bob
+
+
+def test_the_receiver_killed_mid_stream_ends_up_with_every_message_once_in_order(
+    tmp_path: Path, registry: RegistryProcess, clients: list[CliProcess]
+) -> None:
+    alice, bob = stream_under_way(clients, registry, tmp_path)
     bob.kill()  # SIGKILL, mid-stream
     bob = start(clients, "bob", registry, tmp_path / "b")
     wait_until_sync(lambda: alice.count("status", state="delivered") >= COUNT, 120, "all acked")
@@ -58,12 +66,7 @@ def test_the_receiver_killed_mid_stream_ends_up_with_every_message_once_in_order
 def test_the_sender_killed_mid_stream_resumes_and_nothing_is_lost_or_doubled(
     tmp_path: Path, registry: RegistryProcess, clients: list[CliProcess]
 ) -> None:
-    bob = start(clients, "bob", registry, tmp_path / "b")
-    alice = start(clients, "alice", registry, tmp_path / "a")
-    alice.wait_online("bob")
-    for n in range(COUNT):
-        alice.send(cmd="send", to="bob", body=body(n))
-    wait_until_sync(lambda: bob.count("message") >= COUNT // 5, 60, "a fifth of the stream")
+    alice, bob = stream_under_way(clients, registry, tmp_path)
     alice.kill()  # SIGKILL, mid-stream: what it committed is in its outbox
     committed = stored_bodies(history(tmp_path / "a", "alice"), "alice")
     assert committed == [body(n) for n in range(len(committed))]  # a prefix, in order
