@@ -25,18 +25,20 @@ from dataclasses import dataclass, field
 
 from chinwag.application.errors import (
     ChatError,
+    IdentityChanged,
     NotSignedIn,
     OutboxFull,
+    PeerRefused,
     RegistryUnavailable,
     UnknownUser,
     UserOffline,
 )
-from chinwag.application.ports.directory import Directory
+from chinwag.application.ports.directory import Directory, PeerLocation
 from chinwag.application.ports.events import ChatEvents
 from chinwag.application.ports.message_repository import MessageRepository, StateChange
 from chinwag.application.ports.peer_transport import DeliveryReport, PeerTransport
+from chinwag.application.trust import TrustPolicy
 from chinwag.domain.message import Message, MessageState
-from chinwag.domain.user import PeerAddress
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +64,7 @@ class _Progress:
 class _Recipient:
     queue: deque[Message] = field(default_factory=deque)
     worker: asyncio.Task[None] | None = None
-    address: PeerAddress | None = None
+    location: PeerLocation | None = None
     waiting: bool = False
     """The worker is waiting for the recipient to come online (or for its next try)."""
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -77,9 +79,12 @@ class Courier:
         transport: PeerTransport,
         messages: MessageRepository,
         events: ChatEvents,
+        trust: TrustPolicy,
         settings: CourierSettings | None = None,
     ) -> None:
         self._directory = directory
+        self._trust = trust
+        trust.on_trusted(self.wake)
         self._transport = transport
         self._messages = messages
         self._events = events
@@ -127,6 +132,12 @@ class Courier:
             if recipient is not None:
                 recipient.wake.set()  # sticky: a worker between tries sees it at its next wait
 
+    def wake(self, name: str) -> None:
+        """Try ``name`` again at once (their key was accepted, or they just reached us)."""
+        recipient = self._recipients.get(name)
+        if recipient is not None:
+            recipient.wake.set()
+
     def backlog(self) -> int:
         """Messages waiting for a first or a further try."""
         return sum(len(r.queue) for r in self._recipients.values())
@@ -151,8 +162,9 @@ class Courier:
             offline = False
             recipient.wake.clear()  # a wake-up from now on means: try again at once
             try:
-                address = await self._address_of(name, recipient)
-                await self._deliver_queue(name, address, recipient.queue, progress)
+                location = await self._location_of(name, recipient)
+                await self._trust.outgoing(name, location.key)
+                await self._deliver_queue(name, location, recipient.queue, progress)
                 failures = 0
                 continue
             except (UserOffline, UnknownUser) as exc:
@@ -160,6 +172,14 @@ class Courier:
                 # Keep the messages queued rather than give up on them.
                 offline, reason = True, str(exc)
                 failures += 1
+            except IdentityChanged:
+                # Held until the user accepts the new key (which wakes this worker).
+                offline, reason = True, IdentityChanged.code
+                failures += 1
+            except PeerRefused as exc:
+                # The recipient will not take them yet (our key, a quota): they wait, saying why.
+                offline, reason = True, exc.reason
+                failures = 1 if progress.recorded else failures + 1
             except Exception as exc:
                 reason = str(exc) if isinstance(exc, ChatError) else f"internal error: {exc!r}"
                 if not isinstance(exc, ChatError):
@@ -187,17 +207,18 @@ class Courier:
         finally:
             recipient.waiting = False
 
-    async def _address_of(self, name: str, recipient: _Recipient) -> PeerAddress:
-        """Ask the registry; while it is unreachable, the last address it gave will do."""
+    async def _location_of(self, name: str, recipient: _Recipient) -> PeerLocation:
+        """Ask the registry; while it is unreachable, the last answer it gave will do (the key
+        is checked against the pin all the same)."""
         try:
-            recipient.address = await self._directory.lookup(name)
+            recipient.location = await self._directory.lookup(name)
         except RegistryUnavailable:
-            if recipient.address is None:
+            if recipient.location is None:
                 raise
-        return recipient.address
+        return recipient.location
 
     async def _deliver_queue(
-        self, name: str, address: PeerAddress, queue: deque[Message], progress: _Progress
+        self, name: str, location: PeerLocation, queue: deque[Message], progress: _Progress
     ) -> None:
         """Send everything queued and record the answers, in order, until the queue is empty.
 
@@ -211,7 +232,7 @@ class Courier:
                     batch = [
                         queue.popleft() for _ in range(min(len(queue), self._settings.batch_size))
                     ]
-                    task = asyncio.create_task(self._transport.deliver(name, address, batch))
+                    task = asyncio.create_task(self._transport.deliver(name, location, batch))
                     self._announce(batch, MessageState.SENT)
                     inflight.append((batch, task))
                 batch, task = inflight[0]
@@ -235,6 +256,14 @@ class Courier:
             self._events.message_state_changed(message.with_state(state))
 
     async def _record(self, batch: list[Message], report: DeliveryReport) -> None:
+        deferred = [m for m in batch if m.id in report.deferred]
+        if deferred:
+            # Record the others, then leave only these in the batch: the caller puts it back at
+            # the front of the queue, and they wait with the recipient's reason.
+            await self._record([m for m in batch if m.id not in report.deferred], report)
+            batch[:] = deferred
+            reason = report.deferred[deferred[0].id]
+            raise PeerRefused(reason, f"the recipient will take no more for now ({reason})")
         settled = [
             message.with_state(MessageState.DELIVERED)
             if message.id in report.acknowledged

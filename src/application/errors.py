@@ -51,3 +51,44 @@ class UserOffline(ChatError):
 
 class OutboxFull(ChatError):
     code = "outbox_full"
+
+
+class RegistryKeyChanged(ChatError):
+    """The registry proved a key other than the one pinned for its address."""
+
+    code = "registry_key_changed"
+
+
+class IdentityChanged(ChatError):
+    """A contact shows another key than the one pinned; nothing moves until the user accepts."""
+
+    code = "identity_changed"
+
+
+class PeerRefused(ChatError):
+    """The peer's client refused to talk to us; ``reason`` is its code (``identity_changed``
+    when it has not accepted our key, ``over_quota``...)."""
+
+    code = "peer_refused"
+
+    def __init__(self, reason: str, text: str) -> None:
+        super().__init__(text)
+        self.reason = reason
+
+
+class UnknownContact(ChatError):
+    code = "unknown_contact"
+
+
+class SafetyNumberMismatch(ChatError):
+    code = "safety_number_mismatch"
+
+
+class FingerprintMismatch(ChatError):
+    code = "fingerprint_mismatch"
+
+
+class VerificationRequired(ChatError):
+    """A verified contact's new key needs the safety number compared again, not just trust."""
+
+    code = "verification_required"

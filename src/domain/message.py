@@ -14,6 +14,12 @@ from chinwag.domain.user import Username
 MAX_BODY_BYTES = 64 * 1024
 """The largest message body, in bytes of UTF-8. Frames on the wire are sized to carry it."""
 
+EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+"""The earliest time a message may carry (included)."""
+
+LATEST_TIME = datetime(2200, 1, 1, tzinfo=UTC)
+"""The first time a message may no longer carry (excluded)."""
+
 
 class MessageState(StrEnum):
     """Where an outgoing message is on its way to the recipient.
@@ -60,6 +66,26 @@ def can_transition(current: MessageState, new: MessageState) -> bool:
     return new in _TRANSITIONS[current]
 
 
+def validate_time(moment: datetime) -> datetime:
+    """Return ``moment`` in UTC if a message may carry it, else raise :class:`InvalidMessage`.
+
+    ``sent_at`` is the sender's claim and is stored as it comes. A peer once sent
+    ``9999-12-31T23:59:59-23:59``: valid ISO 8601, but past ``datetime.max`` in UTC, so converting
+    it raised and made the whole history unreadable. Times are therefore bounded to
+    [:data:`EARLIEST_TIME`, :data:`LATEST_TIME`), compared before converting (comparison of
+    aware datetimes cannot overflow, conversion can), and kept in UTC so every reader and store
+    sees one form.
+    """
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise InvalidMessage("a message time must say its offset from UTC")
+    if not EARLIEST_TIME <= moment < LATEST_TIME:
+        raise InvalidMessage(
+            f"a message time must be from {EARLIEST_TIME:%Y-%m-%d} and before "
+            f"{LATEST_TIME:%Y-%m-%d} (UTC); {moment.isoformat()!r} is not"
+        )
+    return moment.astimezone(UTC)
+
+
 def validate_body(body: str) -> str:
     """Return ``body`` unchanged if it may be sent, else raise :class:`InvalidMessage`.
 
@@ -94,11 +120,19 @@ class Message(BaseModel):
     sent_at: AwareDatetime
     state: MessageState
     reason: str | None = None
+    received_at: AwareDatetime | None = None
+    """For a received message, this device's clock when it was stored (``sent_at`` is the
+    sender's claim)."""
 
     @field_validator("body")
     @classmethod
     def _body_rules(cls, body: str) -> str:
         return validate_body(body)
+
+    @field_validator("sent_at", "received_at")
+    @classmethod
+    def _time_rules(cls, moment: datetime | None) -> datetime | None:
+        return None if moment is None else validate_time(moment)
 
     def is_outgoing_for(self, user: str) -> bool:
         return self.sender == user

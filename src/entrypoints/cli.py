@@ -88,7 +88,8 @@ async def _session(
     except DomainError as exc:
         output.error(exc.code, with_hint(exc))
         return 2
-    output.ready(use_cases.session().require_user(), listen)
+    me = use_cases.who_am_i().execute()
+    output.ready(me.name, listen, me.fingerprint)
 
     loop = asyncio.get_running_loop()
     lines: asyncio.Queue[str | None] = asyncio.Queue()
@@ -101,6 +102,9 @@ async def _session(
         use_cases.who_is_online(),
         use_cases.load_history(),
         use_cases.search_history(),
+        use_cases.who_am_i(),
+        use_cases.verify_contact(),
+        use_cases.trust_contact(),
     )
     state = TextState()
     try:

@@ -16,6 +16,7 @@ from typing import Any
 from dependency_injector import containers, providers
 
 from chinwag.adapters.memory.clock import ManualClock
+from chinwag.adapters.memory.contacts import InMemoryContactRepository
 from chinwag.adapters.memory.directory import InMemoryDirectory, InMemoryRegistry
 from chinwag.adapters.memory.repositories import (
     InMemoryConversationRepository,
@@ -23,6 +24,10 @@ from chinwag.adapters.memory.repositories import (
 )
 from chinwag.adapters.memory.transport import InMemoryNetwork, InMemoryTransport
 from chinwag.adapters.registry.client import RegistryDirectory
+from chinwag.adapters.registry.pins import RegistryPins
+from chinwag.adapters.secure.channel import Security
+from chinwag.adapters.secure.keys import LocalKeys, load_or_create_keys
+from chinwag.adapters.sqlite.contacts import SqliteContactRepository
 from chinwag.adapters.sqlite.conversations import SqliteConversationRepository
 from chinwag.adapters.sqlite.database import Database
 from chinwag.adapters.sqlite.messages import SqliteMessageRepository
@@ -32,6 +37,7 @@ from chinwag.application.conversations import ConversationLedger
 from chinwag.application.delivery import Courier
 from chinwag.application.presence import PresenceRelay
 from chinwag.application.session import Session
+from chinwag.application.trust import TrustPolicy
 from chinwag.application.use_cases import (
     ListConversations,
     LoadHistory,
@@ -40,6 +46,9 @@ from chinwag.application.use_cases import (
     SendMessage,
     SignIn,
     SignOut,
+    TrustContact,
+    VerifyContact,
+    WhoAmI,
     WhoIsOnline,
 )
 from chinwag.entrypoints.common import configure_logging
@@ -58,24 +67,36 @@ class Core(containers.DeclarativeContainer):
     logging = providers.Resource(configure_logging, level=config.log_level)
 
 
+def own_key(keys: LocalKeys) -> bytes:
+    return keys.identity_key
+
+
 class RealAdapters(containers.DeclarativeContainer):
-    """TCP registry client and transport, SQLite history, the system clock and random ids."""
+    """TCP registry client and transport over Noise, SQLite history and contacts, this user's
+    keys from their folder, the system clock and random ids."""
 
     config = providers.Configuration()
     clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(RandomIds)
+    keys = providers.Singleton(load_or_create_keys, config.keys_path)
+    identity_key = providers.Singleton(own_key, keys)
+    security = providers.Singleton(Security, keys)
     database = providers.Resource(
         open_database, path=config.database_path, synchronous=config.synchronous
     )
     messages = providers.Singleton(SqliteMessageRepository, database)
     conversations = providers.Singleton(SqliteConversationRepository, database)
+    contacts = providers.Singleton(SqliteContactRepository, database)
+    pins = providers.Singleton(RegistryPins, config.pins_path)
     directory = providers.Singleton(
         RegistryDirectory,
         host=config.registry_host,
         port=config.registry_port.as_int(),
-        session=config.session,
+        security=security,
+        pins=pins,
+        registry_key=config.registry_key,
     )
-    transport = providers.Singleton(TcpPeerTransport)
+    transport = providers.Singleton(TcpPeerTransport, security)
 
 
 class MemoryAdapters(containers.DeclarativeContainer):
@@ -85,11 +106,14 @@ class MemoryAdapters(containers.DeclarativeContainer):
     config = providers.Configuration()
     clock = providers.Singleton(ManualClock)
     ids = providers.Singleton(RandomIds)
+    keys = providers.Singleton(LocalKeys.generate)
+    identity_key = providers.Singleton(own_key, keys)
     database: providers.Provider[None] = providers.Object(None)
     messages = providers.Singleton(InMemoryMessageRepository)
     conversations = providers.Singleton(InMemoryConversationRepository, messages)
-    directory = providers.Singleton(InMemoryDirectory, config.registry)
-    transport = providers.Singleton(InMemoryTransport, config.network)
+    contacts = providers.Singleton(InMemoryContactRepository)
+    directory = providers.Singleton(InMemoryDirectory, config.registry, identity_key)
+    transport = providers.Singleton(InMemoryTransport, config.network, identity_key)
 
 
 def memory_adapters(registry: InMemoryRegistry, network: InMemoryNetwork) -> MemoryAdapters:
@@ -105,11 +129,26 @@ class UseCases(containers.DeclarativeContainer):
 
     session = providers.Singleton(Session)
     ledger = providers.Singleton(ConversationLedger, adapters.conversations)
+    trust = providers.Singleton(
+        TrustPolicy,
+        adapters.contacts,
+        adapters.directory,
+        events,
+        adapters.clock,
+        adapters.identity_key,
+    )
     courier = providers.Singleton(
-        Courier, adapters.directory, adapters.transport, adapters.messages, events
+        Courier, adapters.directory, adapters.transport, adapters.messages, events, trust
     )
     receive_messages = providers.Singleton(
-        ReceiveMessages, session, adapters.messages, ledger, events
+        ReceiveMessages,
+        session,
+        adapters.messages,
+        ledger,
+        events,
+        trust,
+        courier,
+        adapters.clock,
     )
     presence = providers.Singleton(PresenceRelay, events, courier)
     sign_in = providers.Factory(
@@ -121,6 +160,7 @@ class UseCases(containers.DeclarativeContainer):
         presence,
         adapters.messages,
         courier,
+        trust,
     )
     sign_out = providers.Factory(SignOut, session, adapters.directory, adapters.transport, courier)
     who_is_online = providers.Factory(WhoIsOnline, session, adapters.directory)
@@ -138,6 +178,9 @@ class UseCases(containers.DeclarativeContainer):
     load_history = providers.Factory(LoadHistory, session, adapters.messages)
     list_conversations = providers.Factory(ListConversations, session, adapters.conversations)
     search_history = providers.Factory(SearchHistory, session, adapters.messages)
+    verify_contact = providers.Factory(VerifyContact, session, trust)
+    trust_contact = providers.Factory(TrustContact, session, trust)
+    who_am_i = providers.Factory(WhoAmI, session, trust)
 
 
 class Container(containers.DeclarativeContainer):

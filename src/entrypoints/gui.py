@@ -13,12 +13,14 @@ import queue
 import socket
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import IO, TYPE_CHECKING
 from uuid import UUID
 
 from chinwag.adapters.gui.bridge import Item, NetworkThread, QueueEvents, QueuePump, QueueRunner
 from chinwag.adapters.gui.presenter import ChatPresenter
 from chinwag.adapters.registry.server import RegistryServer
+from chinwag.adapters.secure.channel import Security
 from chinwag.application.errors import AddressInUse
 from chinwag.domain.message import Message
 from chinwag.domain.user import PeerAddress
@@ -29,6 +31,7 @@ from chinwag.entrypoints.common import (
     parse_address,
 )
 from chinwag.entrypoints.container import Container, close_storage
+from chinwag.entrypoints.registry import open_registry_state
 from chinwag.entrypoints.settings import (
     REGISTRY_PORT,
     ClientSettings,
@@ -141,19 +144,25 @@ def is_local(host: str) -> bool:
         return host == "localhost"
 
 
-async def _start_registry(host: str, port: int) -> RegistryServer:
-    server = RegistryServer(host, port)
+async def _start_registry(host: str, port: int, data_dir: Path) -> RegistryServer:
+    keys, names = open_registry_state(data_dir)
+    server = RegistryServer(host, port, names=names, security=Security(keys))
     await server.start()
     return server
 
 
-def start_local_registry(network: NetworkThread, host: str, port: int) -> RegistryServer | None:
+def start_local_registry(
+    network: NetworkThread, host: str, port: int, data_dir: Path
+) -> RegistryServer | None:
     """A registry for this app's lifetime when none answers at a local address; else None
-    (also when one cannot be started there: signing in then says the registry is unreachable)."""
+    (also when one cannot be started there: signing in then says the registry is unreachable).
+
+    Its key and names live in ``data_dir/local-registry``, so the next run's registry is the
+    same one to the clients that pinned it."""
     if port == 0 or not is_local(host) or answers(host, port):
         return None
     try:
-        server = network.submit(_start_registry(host, port)).result(10)
+        server = network.submit(_start_registry(host, port, data_dir / "local-registry")).result(10)
     except AddressInUse:
         return None  # somebody else just started one: use theirs
     except OSError as exc:
@@ -190,7 +199,7 @@ class DesktopApp:
         self.settings = settings
         self.network = NetworkThread(new_event_loop)
         self.network.start()
-        self.registry = start_local_registry(self.network, *settings.registry)
+        self.registry = start_local_registry(self.network, *settings.registry, settings.data_dir)
         self.items: queue.SimpleQueue[Item] = queue.SimpleQueue()
         events = QueueEvents(self.items)
         self.presenter = ChatPresenter(

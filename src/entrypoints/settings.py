@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import ipaddress
 import os
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,12 +14,37 @@ from urllib.parse import quote
 
 import platformdirs
 
+from chinwag.adapters.files import narrow_file, open_private, private_folder
 from chinwag.domain.errors import InvalidUsername
+from chinwag.domain.identity import InvalidFingerprint, normalize_fingerprint
 from chinwag.domain.user import normalize_username
 from chinwag.entrypoints.common import StartupError, log_level, parse_address
 
 DEFAULT_REGISTRY = "127.0.0.1:7420"
 REGISTRY_PORT = 7420
+
+LEGACY_FOLDER_BYTES = 200
+"""The longest user folder name kept in the first spelling (``user-`` + percent-encoding).
+
+Longer ones take the compact spelling: the percent-encoding of a 32-character CJK name is 293
+bytes, past the 255 a file name may have, and some file systems (eCryptfs) allow fewer still."""
+NAME_MAX = 255
+"""The longest file name on common file systems, in bytes."""
+
+HISTORY_FILE = "history.sqlite3"
+KEYS_FILE = "identity.key"
+PINS_FILE = "registries.json"
+LOCK_FILE = "lock"
+OUR_FILES = (
+    LOCK_FILE,
+    KEYS_FILE,
+    PINS_FILE,
+    HISTORY_FILE,
+    f"{HISTORY_FILE}-wal",
+    f"{HISTORY_FILE}-shm",
+    f"{HISTORY_FILE}-journal",
+)
+"""Every name chinwag uses in a user's folder: a link under any of them is refused at start."""
 
 
 @dataclass(frozen=True)
@@ -30,19 +55,45 @@ class ClientSettings:
     listen: tuple[str, int]
     log_level: str
     json: bool = False
+    registry_key: str | None = None
+    """The registry's fingerprint given by the user (canonical form): any other key is refused."""
 
     def user_dir(self, user: str) -> Path:
-        """This user's own folder: every user of a data folder has a separate one."""
-        return self.data_dir / user_folder_name(user)
+        """This user's own folder: every user of a data folder has a separate one.
+
+        A name whose first spelling is longer than :data:`LEGACY_FOLDER_BYTES` but still a valid
+        file name keeps the folder an older chinwag made for it, so its history is not lost.
+        """
+        folder = self.data_dir / user_folder_name(user)
+        legacy = _legacy_folder_name(user)
+        if LEGACY_FOLDER_BYTES < len(legacy) <= NAME_MAX and not os.path.lexists(folder):
+            old = self.data_dir / legacy
+            if os.path.lexists(old):
+                return old
+        return folder
 
 
 def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("chinwag", appauthor=False))
 
 
-def user_folder_name(user: str) -> str:
-    """A file name for a username that no name can turn into a path (``..``, ``/``)."""
+def _legacy_folder_name(user: str) -> str:
     return "user-" + quote(user, safe="").replace(".", "%2E")
+
+
+def user_folder_name(user: str) -> str:
+    """A file name for a username that no name can turn into a path (``..``, ``/``).
+
+    Two spellings, never equal for two names: ``user-`` + the percent-encoded name (what every
+    name had before, kept so existing users keep their history) while that fits in
+    :data:`LEGACY_FOLDER_BYTES`; else ``user~`` + the lowercase unpadded base32 of its UTF-8
+    (``~`` never follows ``user`` in the first spelling). A valid name has at most 32 code points
+    of at most 4 bytes: 128 bytes, 205 base32 letters, 210 with the prefix.
+    """
+    legacy = _legacy_folder_name(user)
+    if len(legacy) <= LEGACY_FOLDER_BYTES:
+        return legacy
+    return "user~" + base64.b32encode(user.encode("utf-8")).decode("ascii").rstrip("=").lower()
 
 
 def default_listen_host(registry_host: str) -> str:
@@ -82,6 +133,12 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="LEVEL",
         help="DEBUG, INFO, WARNING (default), ERROR (env CHINWAG_LOG_LEVEL); logs go to stderr",
     )
+    parser.add_argument(
+        "--registry-key",
+        metavar="FINGERPRINT",
+        help="pin the registry's key: its fingerprint as `chinwag-registry` prints it; refuses "
+        "any other key (env CHINWAG_REGISTRY_KEY)",
+    )
 
 
 def resolve(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> ClientSettings:
@@ -108,8 +165,13 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -
             else (listen_host, 0)
         )
         level = log_level(pick(args.log_level, "CHINWAG_LOG_LEVEL") or "WARNING")
+        registry_key = pick(getattr(args, "registry_key", None), "CHINWAG_REGISTRY_KEY")
+        if registry_key is not None:
+            registry_key = normalize_fingerprint(registry_key)
     except InvalidUsername as exc:
         raise StartupError(str(exc), code=exc.code) from None
+    except InvalidFingerprint as exc:
+        raise StartupError(f"--registry-key: {exc}", code="bad_flag") from None
     except ValueError as exc:
         raise StartupError(str(exc), code="bad_flag") from None
     data_dir = pick(args.data_dir, "CHINWAG_DATA_DIR")
@@ -120,44 +182,54 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -
         listen=listen,
         log_level=level,
         json=bool(getattr(args, "json", False)),
+        registry_key=registry_key,
     )
 
 
-def load_or_create_session(path: Path) -> str:
-    """The token that lets this data folder's client take its own name back from a ghost
-    connection at the registry; made once, kept private (mode 0600)."""
+def prepare_user_folder(folder: Path) -> None:
+    """Make ``folder`` a private folder of ours (0700) in its data folder, or StartupError.
+
+    The data folder (the parent, which the user may have chosen and may share on purpose) is
+    made 0700 if missing and otherwise left as it is; the user's own folder is narrowed to 0700
+    if an older chinwag made it 0755, and so are the files in it (new ones are made 0600 by
+    the adapters that write them, through :mod:`chinwag.adapters.files`). A symbolic link where
+    our folder or one of our files should be is refused: it could send our keys or history
+    wherever it points.
+    """
     try:
-        token = path.read_text(encoding="ascii").strip()
-        if token:
-            return token
-    except FileNotFoundError:
-        pass
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StartupError(f"cannot read {path}: {exc}", code="storage") from None
-    token = secrets.token_hex(16)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as file:
-            file.write(token + "\n")
+        if not folder.parent.is_dir():
+            private_folder(folder.parent)
+        private_folder(folder, narrow=True)
+        for name in OUR_FILES:
+            narrow_file(folder / name)  # refuses a link, narrows an older chinwag's 0644
     except OSError as exc:
-        raise StartupError(f"cannot write {path}: {exc.strerror or exc}", code="storage") from None
-    return token
+        raise StartupError(
+            f"cannot use the data folder {folder}: {_reason(exc)}", code="storage"
+        ) from None
+
+
+def _reason(exc: OSError) -> str:
+    """An OSError in one line, with the path it names (UnsafePath's message names it already)."""
+    if exc.strerror and exc.filename:
+        return f"{exc.filename}: {exc.strerror}"
+    return exc.strerror or str(exc)
 
 
 def lock_user_folder(folder: Path, user: str) -> IO[bytes]:
-    """Make sure no other chinwag runs as ``user`` on this data folder; keep the returned file
-    open for as long as the program runs (the lock goes with it, even if the process is killed).
+    """Prepare ``folder`` (:func:`prepare_user_folder`) and make sure no other chinwag runs as
+    ``user`` on it; keep the returned file open for as long as the program runs (the lock goes
+    with it, even if the process is killed).
 
-    Two clients sharing one history and one registry session would take the name from each
-    other; the second is refused instead.
+    Two clients sharing one history and one identity would take the name from each other; the
+    second is refused instead.
     """
+    prepare_user_folder(folder)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        handle = open(folder / "lock", "ab")  # noqa: SIM115 - held until exit on purpose
+        fd = open_private(folder / LOCK_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        handle = os.fdopen(fd, "ab")
     except OSError as exc:
         raise StartupError(
-            f"cannot use the data folder {folder}: {exc.strerror or exc}", code="storage"
+            f"cannot use the data folder {folder}: {_reason(exc)}", code="storage"
         ) from None
     try:
         import fcntl
@@ -176,15 +248,18 @@ def lock_user_folder(folder: Path, user: str) -> IO[bytes]:
 
 
 def container_config(settings: ClientSettings, user: str) -> dict[str, object]:
-    """The container's configuration for ``user``."""
+    """The container's configuration for ``user``: paths only, nothing is read or written here
+    (the folder is prepared by :func:`lock_user_folder`; keys are loaded by the container)."""
     folder = settings.user_dir(user)
     return {
         "core": {"log_level": settings.log_level},
         "adapters": {
-            "database_path": folder / "history.sqlite3",
+            "database_path": folder / HISTORY_FILE,
             "synchronous": "FULL",
             "registry_host": settings.registry[0],
             "registry_port": settings.registry[1],
-            "session": load_or_create_session(folder / "session"),
+            "keys_path": folder / KEYS_FILE,
+            "pins_path": folder / PINS_FILE,
+            "registry_key": settings.registry_key,
         },
     }

@@ -59,6 +59,7 @@ def message(
     body: str = "hello",
     conversation: Conversation = ALICE_BOB,
     sent_at: datetime = T0,
+    received_at: datetime | None = None,
 ) -> Message:
     sender, recipient = conversation.participants
     return Message(
@@ -69,6 +70,7 @@ def message(
         body=body,
         sent_at=sent_at,
         state=MessageState.PENDING,
+        received_at=received_at,
     )
 
 
@@ -207,7 +209,8 @@ def test_unicode_bodies_round_trip_exactly(repos: Repositories) -> None:
     [
         T0,
         datetime(2024, 5, 17, 18, 0, 45, 999999, tzinfo=timezone(timedelta(hours=5, minutes=30))),
-        datetime(1969, 7, 20, 20, 17, 40, 1, tzinfo=UTC),
+        datetime(2000, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
+        datetime(2199, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
     ],
 )
 def test_sent_at_round_trips_to_the_microsecond_in_utc(
@@ -220,6 +223,34 @@ def test_sent_at_round_trips_to_the_microsecond_in_utc(
         assert stored.sent_at == sent_at
         assert stored.sent_at.microsecond == sent_at.astimezone(UTC).microsecond
         assert stored.sent_at.utcoffset() == timedelta(0)
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    "received_at",
+    [
+        T0 + timedelta(minutes=5),
+        datetime(2024, 5, 17, 18, 0, 45, 999999, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+        datetime(2000, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
+        datetime(2199, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ],
+)
+def test_received_at_round_trips_and_stays_none_when_absent(
+    repos: Repositories, received_at: datetime
+) -> None:
+    async def scenario() -> None:
+        received = message(1, received_at=received_at)
+        await repos.messages.add([received, message(2)])
+        await repos.messages.update_states([StateChange(UUID(int=1), MessageState.DELIVERED)])
+        stored = {m.id.int: m for m in await repos.messages.page(ALICE_BOB.id, 10)}
+        assert stored[1].received_at == received_at  # the same moment, to the microsecond
+        assert stored[1].received_at is not None
+        assert stored[1].received_at.microsecond == received_at.astimezone(UTC).microsecond
+        assert stored[1].received_at.utcoffset() == timedelta(0)
+        assert stored[1].state is MessageState.DELIVERED
+        assert stored[2].received_at is None
+        assert await repos.messages.get(UUID(int=2)) == message(2)
 
     run(scenario())
 

@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import sqlite3
+import stat
 import threading
 from collections.abc import Callable, Coroutine
 from contextlib import closing
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
 import pytest
+from pytest_mock import MockerFixture
 
+from chinwag.adapters.sqlite.contacts import SqliteContactRepository
 from chinwag.adapters.sqlite.database import MAX_BATCH, SCHEMA_VERSION, Database, StorageError
 from chinwag.adapters.sqlite.messages import SqliteMessageRepository
+from chinwag.domain.contact import Contact
 from chinwag.domain.conversation import Conversation
-from chinwag.domain.message import Message, MessageState
+from chinwag.domain.message import EARLIEST_TIME, Message, MessageState
 
 T = TypeVar("T")
 
@@ -215,8 +220,9 @@ def test_close_finishes_queued_writes_and_is_idempotent(tmp_path: Path) -> None:
         await asyncio.sleep(0)
         await asyncio.to_thread(db.close)
         assert all(len(added) == 1 for added in await asyncio.gather(*writes))
-        with pytest.raises(StorageError, match="closed"):
-            await repository.add([message(100)])
+        for _ in range(2):  # the second add once waited forever on a job never handed over
+            with pytest.raises(StorageError, match="closed"):
+                await asyncio.wait_for(repository.add([message(100)]), 5)
         with pytest.raises(StorageError, match="closed"):
             await repository.get(UUID(int=1))
 
@@ -333,3 +339,280 @@ def test_one_cancelled_add_does_not_cancel_the_others_sharing_its_job(tmp_path: 
 
     with Database(tmp_path / "history.db") as db:
         run(scenario(db))
+
+
+# --- migrating a file written by an older chinwag ----------------------------------------------
+
+VERSION_2_SCHEMA = (
+    # What chinwag wrote up to schema version 2, frozen here: migrations must never change it.
+    """CREATE TABLE conversations (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        participants TEXT NOT NULL
+    )""",
+    """CREATE TABLE messages (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        conversation_id TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        body TEXT NOT NULL,
+        sent_at INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        reason TEXT
+    )""",
+    "CREATE INDEX messages_by_conversation ON messages (conversation_id, seq)",
+    """CREATE VIRTUAL TABLE messages_fts USING fts5(
+        body, content='messages', content_rowid='seq',
+        tokenize="unicode61 remove_diacritics 2 categories 'L* N* Co So'"
+    )""",
+    "CREATE TABLE search_progress (indexed_upto INTEGER NOT NULL)",
+    "INSERT INTO search_progress (indexed_upto) VALUES (0)",
+    """CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages
+    WHEN old.seq <= (SELECT indexed_upto FROM search_progress) BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, body)
+            VALUES ('delete', old.seq, old.body);
+    END""",
+    """CREATE TRIGGER messages_fts_update AFTER UPDATE OF body ON messages
+    WHEN old.seq <= (SELECT indexed_upto FROM search_progress) BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, body)
+            VALUES ('delete', old.seq, old.body);
+        INSERT INTO messages_fts (rowid, body) VALUES (new.seq, new.body);
+    END""",
+    """CREATE INDEX messages_outbox ON messages (sender, seq)
+    WHERE state IN ('pending', 'queued', 'sent')""",
+)
+
+_US = timedelta(microseconds=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def make_version_2_history(path: Path, messages: list[Message], sent_at: dict[int, int]) -> None:
+    """A history as chinwag wrote it at schema 2: ``sent_at`` overrides the stored microseconds
+    of some messages (times were not bounded then)."""
+    rows = [
+        (
+            str(m.id),
+            str(m.conversation_id),
+            m.sender,
+            m.recipient,
+            m.body,
+            sent_at.get(m.id.int, (m.sent_at - _EPOCH) // _US),
+            m.state.value,
+            m.reason,
+        )
+        for m in messages
+    ]
+    with closing(sqlite3.connect(path, isolation_level=None)) as raw:
+        raw.execute("PRAGMA journal_mode = WAL")
+        raw.execute("BEGIN")
+        for statement in VERSION_2_SCHEMA:
+            raw.execute(statement)
+        raw.execute(
+            "INSERT INTO conversations (id, kind, participants) VALUES (?, 'direct', ?)",
+            (str(CONVERSATION.id), "alice\nbob"),
+        )
+        raw.executemany(
+            "INSERT INTO messages (id, conversation_id, sender, recipient, body, sent_at, state,"
+            " reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        raw.execute("INSERT INTO messages_fts (rowid, body) SELECT seq, body FROM messages")
+        raw.execute("UPDATE search_progress SET indexed_upto = (SELECT max(seq) FROM messages)")
+        raw.execute("PRAGMA user_version = 2")
+        raw.execute("COMMIT")
+
+
+def schema_of(path: Path) -> dict[tuple[str, str], str | None]:
+    """Every table, index and trigger of the file, its SQL with whitespace collapsed."""
+    with closing(sqlite3.connect(path)) as raw:
+        rows = raw.execute("SELECT type, name, sql FROM sqlite_master").fetchall()
+    return {
+        (kind, name): None if sql is None else " ".join(sql.split()) for kind, name, sql in rows
+    }
+
+
+def test_a_version_2_history_is_migrated_with_its_messages_intact(tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite3"
+    old = [message(n) for n in range(5)]
+    old[3] = old[3].model_copy(update={"state": MessageState.FAILED, "reason": "bob is away"})
+    make_version_2_history(path, old, sent_at={4: -1})  # 1969: stored before times were bounded
+    with closing(sqlite3.connect(path)) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == 2
+
+    new = message(10).model_copy(update={"received_at": datetime(2024, 1, 2, 3, 4, 5, 6, UTC)})
+    alice = Contact(name="alice", key=bytes(range(32)), first_seen=datetime(2024, 1, 1, tzinfo=UTC))
+
+    async def scenario(db: Database) -> None:
+        repository = SqliteMessageRepository(db)
+        stored = await repository.page(CONVERSATION.id, 10)
+        assert stored[::-1] == [*old[:4], old[4].model_copy(update={"sent_at": EARLIEST_TIME})]
+        assert all(m.received_at is None for m in stored)
+        assert [m.id.int for m in await repository.search("number", 10)] == [4, 3, 2, 1, 0]
+        assert await repository.add([new]) == [new]
+        assert await repository.get(new.id) == new
+        assert [m.id.int for m in await repository.search("number 10", 10)] == [10]
+        contacts = SqliteContactRepository(db)
+        await contacts.save(alice)
+        assert await contacts.list_all() == [alice]
+
+        def integrity(connection: sqlite3.Connection) -> None:
+            connection.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
+
+        await db.write(integrity)
+
+    with Database(path) as db:
+        run(scenario(db))
+    with Database(path) as db:  # opening again migrates nothing
+        assert run(SqliteContactRepository(db).get("alice")) == alice
+        assert len(run(SqliteMessageRepository(db).page(CONVERSATION.id, 10))) == 6
+    with closing(sqlite3.connect(path)) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    with Database(tmp_path / "fresh.sqlite3"):
+        pass
+    assert schema_of(path) == schema_of(tmp_path / "fresh.sqlite3")
+
+
+# --- private files, never through a link -------------------------------------------------------
+
+posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX modes and symbolic links")
+
+
+@posix_only
+@pytest.mark.parametrize("target_exists", [True, False], ids=["to-a-file", "dangling"])
+def test_a_link_planted_as_the_history_is_refused_and_not_written_through(
+    tmp_path: Path, target_exists: bool
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    target = elsewhere / "precious"
+    content = b"someone else's file\n" * 100
+    if target_exists:
+        target.write_bytes(content)
+    folder = tmp_path / "data"
+    folder.mkdir()
+    path = folder / "history.sqlite3"
+    path.symlink_to(target)
+    with pytest.raises(StorageError, match="symbolic link") as refused:
+        Database(path)
+    assert str(path) in str(refused.value)
+    assert os.listdir(folder) == ["history.sqlite3"]
+    assert os.listdir(elsewhere) == (["precious"] if target_exists else [])
+    if target_exists:
+        assert target.read_bytes() == content
+
+
+@posix_only
+@pytest.mark.parametrize("suffix", ["-wal", "-shm", "-journal"])
+@pytest.mark.parametrize("history_exists", [True, False], ids=["existing", "new"])
+def test_a_dangling_link_beside_the_history_is_refused_and_not_written_through(
+    tmp_path: Path, suffix: str, history_exists: bool
+) -> None:
+    folder = tmp_path / "data"
+    path = folder / "history.sqlite3"
+    if history_exists:
+        make_history(path, 3)
+    else:
+        folder.mkdir()
+    before = sorted(os.listdir(folder))
+    content = path.read_bytes() if history_exists else b""
+    target = tmp_path / "elsewhere"
+    link = folder / f"history.sqlite3{suffix}"
+    link.symlink_to(target)
+    with pytest.raises(StorageError, match="symbolic link") as refused:
+        Database(path)
+    assert str(link) in str(refused.value)
+    assert not target.exists()
+    assert sorted(os.listdir(folder)) == sorted([*before, link.name])
+    if history_exists:
+        assert path.read_bytes() == content
+
+
+@posix_only
+def test_a_link_as_the_folder_of_the_history_is_refused(tmp_path: Path) -> None:
+    """The history's own folder; links higher up (a data folder the user moved) are the user's."""
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "data").symlink_to(tmp_path / "data-link-target")
+    (tmp_path / "data-link-target").mkdir()
+    (tmp_path / "data-link-target" / "user-alice").symlink_to(real)
+    with pytest.raises(StorageError, match="symbolic link"):
+        Database(tmp_path / "data" / "user-alice" / "history.sqlite3")
+    assert os.listdir(real) == []
+    with Database(tmp_path / "data" / "user-bob" / "history.sqlite3"):
+        pass  # a link above the history's folder is followed
+    assert (tmp_path / "data-link-target" / "user-bob" / "history.sqlite3").is_file()
+
+
+@posix_only
+def test_the_history_and_its_folders_are_private_even_with_umask_0(tmp_path: Path) -> None:
+    parent = tmp_path / "new"
+    folder = parent / "data"
+    path = folder / "history.sqlite3"
+    umask = os.umask(0)
+    try:
+        with Database(path) as db:
+            run(SqliteMessageRepository(db).add([message(1)]))
+            modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in folder.iterdir()}
+    finally:
+        os.umask(umask)
+    assert modes == {
+        name: 0o600 for name in ("history.sqlite3", "history.sqlite3-wal", "history.sqlite3-shm")
+    }
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE(parent.stat().st_mode) == 0o700
+
+
+# --- a writer thread that dies -----------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+def test_a_dead_writer_fails_every_waiting_and_later_write(
+    tmp_path: Path, mocker: MockerFixture, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug or MemoryError escaping the writer's loop: jobs in its hands, queued for it, not
+    handed over yet, and written later all fail at once instead of waiting forever."""
+    started, release = threading.Event(), threading.Event()
+
+    def hold_the_writer(connection: sqlite3.Connection) -> None:
+        started.set()
+        release.wait(timeout=10)
+
+    async def scenario(db: Database) -> None:
+        repository = SqliteMessageRepository(db)
+        await repository.add([message(1)])
+        mocker.patch(
+            "chinwag.adapters.sqlite.database._index_new_messages",
+            side_effect=MemoryError("out of memory"),
+        )
+        in_hand = db.write(hold_the_writer)
+        assert await asyncio.to_thread(started.wait, 10)
+        queued = db.write(insert_one(2))
+        await asyncio.sleep(0)  # handed over: it waits in the writer's queue
+        not_handed_over = db.write(insert_one(3))  # still in this loop's outbox
+        release.set()
+        writer = db._writer
+        await asyncio.to_thread(writer.join, 10)
+        assert not writer.is_alive()
+        for job in (in_hand, queued, not_handed_over):
+            with pytest.raises(StorageError, match="the history writer stopped: MemoryError"):
+                await asyncio.wait_for(job, 5)
+        for _ in range(2):
+            with pytest.raises(StorageError, match="writer stopped") as later:
+                await asyncio.wait_for(repository.add([message(4)]), 5)
+        assert str(db.path) in str(later.value)
+        with pytest.raises(StorageError, match="writer stopped"):
+            db.write(insert_one(5))
+        assert await db.read(count_messages) == 1  # reads go on; the broken batch rolled back
+        await asyncio.to_thread(db.close)
+
+    path = tmp_path / "history.sqlite3"
+    with caplog.at_level(logging.CRITICAL), Database(path) as db:
+        run(scenario(db))
+    assert any(r.exc_info and "stopped" in r.getMessage() for r in caplog.records)
+    mocker.stopall()
+    with Database(path) as db:
+        repository = SqliteMessageRepository(db)
+        assert [m.id.int for m in run(repository.add([message(4)]))] == [4]
+        assert run(db.read(count_messages)) == 2

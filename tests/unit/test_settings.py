@@ -1,14 +1,19 @@
 from __future__ import annotations
 
 import argparse
+import base64
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
+from chinwag.domain.errors import InvalidUsername
+from chinwag.domain.user import normalize_username
 from chinwag.entrypoints.common import StartupError, parse_address
 from chinwag.entrypoints.settings import (
     ClientSettings,
     add_client_arguments,
+    container_config,
     resolve,
     user_folder_name,
 )
@@ -66,3 +71,136 @@ def test_user_folders_cannot_escape_the_data_folder(name: str) -> None:
     assert "/" not in folder
     assert folder not in {".", ".."}
     assert folder.startswith("user-")
+
+
+# --- the registry's key ------------------------------------------------------------------------
+
+FINGERPRINT = "abcd efgh ijkl mnop qrst uvwx yz23 4567 abcd efgh ijkl mnop qrst"
+"""Any 52 base32 letters make a fingerprint in canonical form (groups of four)."""
+
+
+def test_no_registry_key_means_trust_on_first_use() -> None:
+    assert settings_for().registry_key is None
+    assert settings_for(CHINWAG_REGISTRY_KEY="").registry_key is None
+
+
+def test_a_registry_key_is_normalised_and_the_flag_wins_over_the_environment() -> None:
+    typed = FINGERPRINT.replace(" ", "").upper()
+    assert settings_for("--registry-key", typed).registry_key == FINGERPRINT
+    other = "2222" * 13
+    settings = settings_for("--registry-key", typed, CHINWAG_REGISTRY_KEY=other)
+    assert settings.registry_key == FINGERPRINT
+    assert settings_for(CHINWAG_REGISTRY_KEY=other).registry_key == " ".join(["2222"] * 13)
+
+
+@pytest.mark.parametrize("text", ["abcd", "0000" * 13, FINGERPRINT + "a", "ab!d" * 13])
+def test_a_bad_registry_key_is_a_bad_flag_that_says_why(text: str) -> None:
+    with pytest.raises(StartupError) as caught:
+        settings_for("--registry-key", text)
+    assert caught.value.code == "bad_flag"
+    assert "--registry-key" in str(caught.value)
+    assert "52" in str(caught.value)
+
+
+def test_the_help_says_what_the_registry_key_is() -> None:
+    parser = argparse.ArgumentParser()
+    add_client_arguments(parser)
+    (action,) = [a for a in parser._actions if "--registry-key" in a.option_strings]
+    assert action.help is not None
+    assert action.help.startswith(
+        "pin the registry's key: its fingerprint as `chinwag-registry` prints it; "
+        "refuses any other key"
+    )
+    assert action.metavar == "FINGERPRINT"
+
+
+# --- what the container is told ------------------------------------------------------------
+
+
+def test_container_config_names_the_users_files_and_reads_nothing() -> None:
+    settings = settings_for(
+        "--data-dir",
+        "/nonexistent/chinwag",
+        "--registry",
+        "example.org:9",
+        "--registry-key",
+        FINGERPRINT,
+    )
+    config = container_config(settings, "alice")
+    folder = Path("/nonexistent/chinwag/user-alice")
+    assert config["adapters"] == {
+        "database_path": folder / "history.sqlite3",
+        "synchronous": "FULL",
+        "registry_host": "example.org",
+        "registry_port": 9,
+        "keys_path": folder / "identity.key",
+        "pins_path": folder / "registries.json",
+        "registry_key": FINGERPRINT,
+    }
+    assert config["core"] == {"log_level": "WARNING"}
+    assert not Path("/nonexistent").exists()
+
+
+def test_container_config_has_no_registry_key_unless_given() -> None:
+    config = container_config(settings_for("--data-dir", "/nonexistent"), "bob")
+    adapters = config["adapters"]
+    assert isinstance(adapters, dict)
+    assert adapters["registry_key"] is None
+    assert "session" not in adapters
+
+
+# --- user folder names -----------------------------------------------------------------------
+
+LONGEST_NAMES = {
+    "latin": "a" * 32,
+    "dots": "." * 32,
+    "percent": "%" * 32,
+    "greek": "α" * 32,
+    "arabic": "ب" * 32,
+    "cjk": "漢" * 32,
+    "cjk-extension-b": "\U00020000" * 32,  # 4 bytes of UTF-8 each: the longest there is
+    "hiragana": "あ" * 32,
+    "hangul": "한" * 32,
+    "devanagari": ("नमस्ते" * 6)[:32],
+    "thai": "ก" * 32,
+    "tamil": "ஸ்ரீ" * 8,
+}
+
+
+@pytest.mark.parametrize("raw", LONGEST_NAMES.values(), ids=LONGEST_NAMES.keys())
+def test_the_longest_names_of_every_script_make_a_valid_file_name(raw: str) -> None:
+    name = normalize_username(raw)
+    assert len(name) == 32
+    folder = user_folder_name(name)
+    assert len(folder.encode("utf-8")) <= 255
+    assert folder.isascii()
+    assert "/" not in folder
+    assert folder.startswith(("user-", "user~"))
+
+
+def test_emoji_names_are_not_allowed_anyway() -> None:
+    with pytest.raises(InvalidUsername):
+        normalize_username("😀")
+
+
+@pytest.mark.parametrize("name", ["alice", "ü.x", "漢" * 21, "%" * 32, "..", "a/b"])
+def test_names_that_fit_keep_their_folder_spelling(name: str) -> None:
+    """Existing users keep their history: the spelling older versions used, unchanged."""
+    assert user_folder_name(name) == "user-" + quote(name, safe="").replace(".", "%2E")
+
+
+def test_long_names_get_the_compact_spelling_which_no_old_spelling_can_take() -> None:
+    long = "漢" * 22  # 5 + 22 * 9 = 203 bytes in the first spelling
+    folder = user_folder_name(long)
+    assert folder.startswith("user~")
+    assert folder == "user~" + base64.b32encode(long.encode()).decode().rstrip("=").lower()
+    # "~" is left as it is by percent-encoding, but the first spelling always has "-" there.
+    assert not user_folder_name("~" + "a" * 31).startswith("user~")
+
+
+def test_folder_names_never_collide() -> None:
+    names = [normalize_username(raw) for raw in LONGEST_NAMES.values()]
+    names += ["漢" * n for n in range(1, 33)] + ["\U00020000" * n for n in range(1, 33)]
+    names += ["a", "a.", "a%2e", "a%2E", "user-a", "user~a", "~", "-"]
+    folders = {user_folder_name(name) for name in names}
+    assert len(folders) == len(set(names))

@@ -10,7 +10,15 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from chinwag.adapters.console.output import ConsoleOutput
-from chinwag.application.use_cases import LoadHistory, SearchHistory, SendMessage, WhoIsOnline
+from chinwag.application.use_cases import (
+    LoadHistory,
+    SearchHistory,
+    SendMessage,
+    TrustContact,
+    VerifyContact,
+    WhoAmI,
+    WhoIsOnline,
+)
 from chinwag.domain.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -20,6 +28,9 @@ HELP = """Commands:
   /who               who is online
   /history NAME [N]  the last N (default 20) messages with NAME
   /search TEXT       messages containing every word of TEXT
+  /whoami            your name and your key's fingerprint
+  /verify NAME [N]   the safety number with NAME; with the number they read you, mark verified
+  /trust NAME FP     accept NAME's new key (its fingerprint FP) after a key change
   /quit              sign out and leave (Ctrl-D too)
   /help              this help"""
 
@@ -55,13 +66,30 @@ class Quit(_Command):
     cmd: Literal["quit"]
 
 
+class WhoAmICommand(_Command):
+    cmd: Literal["whoami"]
+
+
+class Verify(_Command):
+    cmd: Literal["verify"]
+    with_: str = Field(alias="with")
+    number: str | None = Field(default=None, max_length=200)
+
+
+class Trust(_Command):
+    cmd: Literal["trust"]
+    with_: str = Field(alias="with")
+    fingerprint: str = Field(max_length=200)
+
+
 class Noop(_Command):
     """An empty line in text mode: nothing to do, nothing to complain about."""
 
     cmd: Literal["noop"] = "noop"
 
 
-Command = Annotated[Send | Who | History | Search | Quit, Field(discriminator="cmd")]
+AnyCommand = Send | Who | History | Search | Quit | WhoAmICommand | Verify | Trust
+Command = Annotated[AnyCommand, Field(discriminator="cmd")]
 COMMAND = TypeAdapter(Command)
 
 
@@ -69,7 +97,7 @@ class BadCommand(ValueError):
     pass
 
 
-def parse_json_command(line: str) -> Send | Who | History | Search | Quit:
+def parse_json_command(line: str) -> AnyCommand:
     try:
         return COMMAND.validate_json(line)
     except ValidationError as exc:
@@ -77,7 +105,7 @@ def parse_json_command(line: str) -> Send | Who | History | Search | Quit:
         where = ".".join(str(p) for p in error["loc"])
         raise BadCommand(
             f"{where + ': ' if where else ''}{error['msg']} "
-            "(commands: send, who, history, search, quit)"
+            "(commands: send, who, history, search, whoami, verify, trust, quit)"
         ) from None
 
 
@@ -88,9 +116,7 @@ class TextState:
     chatting_with: str | None = None
 
 
-def parse_text_command(
-    line: str, state: TextState
-) -> Send | Who | History | Search | Quit | Noop | None:
+def parse_text_command(line: str, state: TextState) -> AnyCommand | Noop | None:
     """A slash command or a plain line as a command; ``None`` for help; BadCommand if unclear.
 
     ``state`` says who plain lines go to; the caller moves it once a ``/msg`` succeeds."""
@@ -123,6 +149,18 @@ def parse_text_command(
             return Search(cmd="search", text=rest)
         case "quit" | "q" | "exit":
             return Quit(cmd="quit")
+        case "whoami":
+            return WhoAmICommand(cmd="whoami")
+        case "verify":
+            who, _, number = rest.partition(" ")
+            if not who:
+                raise BadCommand("usage: /verify NAME [NUMBER]")
+            return Verify(cmd="verify", with_=who, number=number.strip() or None)
+        case "trust":
+            who, _, typed = rest.partition(" ")
+            if not who or not typed.strip():
+                raise BadCommand("usage: /trust NAME FINGERPRINT")
+            return Trust(cmd="trust", with_=who, fingerprint=typed.strip())
         case "help" | "?":
             return None
     raise BadCommand(f"unknown command /{name} (see /help)")
@@ -138,14 +176,20 @@ class CommandRunner:
         who: WhoIsOnline,
         history: LoadHistory,
         search: SearchHistory,
+        whoami: WhoAmI,
+        verify: VerifyContact,
+        trust: TrustContact,
     ) -> None:
         self._output = output
         self._send = send
         self._who = who
         self._history = history
         self._search = search
+        self._whoami = whoami
+        self._verify = verify
+        self._trust = trust
 
-    async def run(self, command: Send | Who | History | Search | Quit | Noop) -> bool:
+    async def run(self, command: AnyCommand | Noop) -> bool:
         """Run ``command``; False if it was refused (and the refusal printed)."""
         try:
             match command:
@@ -162,6 +206,17 @@ class CommandRunner:
                     self._output.search(
                         command.text, await self._search.execute(command.text, command.limit)
                     )
+                case WhoAmICommand():
+                    me = self._whoami.execute()
+                    self._output.whoami(me.name, me.fingerprint)
+                case Verify():
+                    result = await self._verify.execute(command.with_, command.number)
+                    self._output.safety_number(
+                        result.name, result.number, result.fingerprint, result.verified
+                    )
+                case Trust():
+                    contact = await self._trust.execute(command.with_, command.fingerprint)
+                    self._output.identity_trusted(contact.name, contact.key)
                 case Quit() | Noop():
                     pass
         except DomainError as exc:

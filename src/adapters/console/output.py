@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol, TextIO
 
 from chinwag.application.ports.directory import RegistryStatus
+from chinwag.domain.identity import fingerprint
 from chinwag.domain.message import Message, MessageState
 from chinwag.domain.user import PeerAddress
 
@@ -25,7 +26,11 @@ class ConsoleOutput(Protocol):
     def presence_changed(self, online: frozenset[str]) -> None: ...
     def registry_status_changed(self, status: RegistryStatus, detail: str) -> None: ...
     def error(self, code: str, text: str) -> None: ...
-    def ready(self, user: str, listen: PeerAddress) -> None: ...
+    def identity_changed(self, name: str, key: bytes, previous: bytes, verified: bool) -> None: ...
+    def identity_trusted(self, name: str, key: bytes) -> None: ...
+    def ready(self, user: str, listen: PeerAddress, fingerprint: str) -> None: ...
+    def whoami(self, user: str, fingerprint: str) -> None: ...
+    def safety_number(self, name: str, number: str, fingerprint: str, verified: bool) -> None: ...
     def online(self, online: Sequence[str]) -> None: ...
     def history(self, with_user: str, messages: Sequence[Message]) -> None: ...
     def search(self, text: str, messages: Sequence[Message]) -> None: ...
@@ -87,6 +92,8 @@ class JsonOutput(_ReadyGate):
         }
         if message.state is MessageState.FAILED:
             fields["reason"] = message.reason or "unknown"
+        elif message.state is MessageState.QUEUED and message.reason:
+            fields["reason"] = message.reason
         self._after_ready(lambda: self._emit("status", **fields))
 
     def presence_changed(self, online: frozenset[str]) -> None:
@@ -98,9 +105,37 @@ class JsonOutput(_ReadyGate):
     def error(self, code: str, text: str) -> None:
         self._emit("error", code=code, message=text)
 
-    def ready(self, user: str, listen: PeerAddress) -> None:
-        self._emit("ready", user=user, listen=str(listen))
+    def identity_changed(self, name: str, key: bytes, previous: bytes, verified: bool) -> None:
+        fields: dict[str, Any] = {
+            "with": name,
+            "state": "changed",
+            "fingerprint": fingerprint(key),
+            "previous": fingerprint(previous),
+        }
+        if verified:
+            fields["verified"] = True
+        self._emit("identity", **fields)
+
+    def identity_trusted(self, name: str, key: bytes) -> None:
+        self._emit(
+            "identity", **{"with": name, "state": "trusted", "fingerprint": fingerprint(key)}
+        )
+
+    def ready(self, user: str, listen: PeerAddress, fingerprint: str) -> None:
+        self._emit("ready", user=user, listen=str(listen), fingerprint=fingerprint)
         self._release()
+
+    def whoami(self, user: str, fingerprint: str) -> None:
+        self._emit("whoami", user=user, fingerprint=fingerprint)
+
+    def safety_number(self, name: str, number: str, fingerprint: str, verified: bool) -> None:
+        self._emit(
+            "safety_number",
+            **{"with": name},
+            number=number,
+            fingerprint=fingerprint,
+            verified=verified,
+        )
 
     def online(self, online: Sequence[str]) -> None:
         self._emit("presence", online=list(online))
@@ -145,7 +180,9 @@ class TextOutput(_ReadyGate):
             text = f"        ✗ not delivered to {message.recipient}: {message.reason}"
             self._after_ready(lambda: self._line(text))
         elif message.state is MessageState.QUEUED:
-            why = message.reason or f"{message.recipient} is offline"
+            why = _QUEUED_REASONS.get(message.reason or "", message.reason) or (
+                f"{message.recipient} is offline"
+            )
             text = f"        ⧗ waiting ({why}); it goes out when they are reachable"
             self._after_ready(lambda: self._line(text))
 
@@ -169,10 +206,41 @@ class TextOutput(_ReadyGate):
     def error(self, code: str, text: str) -> None:
         self._line(f"! {text} ({code})")
 
-    def ready(self, user: str, listen: PeerAddress) -> None:
+    def identity_changed(self, name: str, key: bytes, previous: bytes, verified: bool) -> None:
+        loud = "!!! " if verified else "! "
+        self._line(
+            f"{loud}{name}'s key changed: it was {fingerprint(previous)}, it is now "
+            f"{fingerprint(key)}. Nothing goes to or comes from {name} until you accept it. "
+            "Make sure it is really them (ask them in person or on another channel), then "
+            + (
+                f"/verify {name} with the safety number they read you."
+                if verified
+                else f"/trust {name} {fingerprint(key)}"
+            )
+        )
+
+    def identity_trusted(self, name: str, key: bytes) -> None:
+        self._line(f"* {name}'s key {fingerprint(key)} is trusted; what waited goes out now")
+
+    def ready(self, user: str, listen: PeerAddress, fingerprint: str) -> None:
         self.me = user
         self._line(f"* signed in as {user}, accepting peers on {listen}. Type /help for commands.")
+        self._line(f"* your key's fingerprint: {fingerprint}")
         self._release()
+
+    def whoami(self, user: str, fingerprint: str) -> None:
+        self._line(f"* you are {user}; your key's fingerprint: {fingerprint}")
+
+    def safety_number(self, name: str, number: str, fingerprint: str, verified: bool) -> None:
+        state = "verified" if verified else "not verified"
+        self._line(f"* safety number with {name} ({state}):")
+        self._line(f"    {number}")
+        self._line(f"  {name}'s key: {fingerprint}")
+        if not verified:
+            self._line(
+                f"  Compare it with {name} (in person, or a call): if it is the same on both "
+                f"sides, type /verify {name} followed by the number."
+            )
 
     def online(self, online: Sequence[str]) -> None:
         others = [name for name in online if name != self.me]
@@ -191,6 +259,13 @@ class TextOutput(_ReadyGate):
 
     def info(self, text: str) -> None:
         self._line(text)
+
+
+_QUEUED_REASONS = {
+    "identity_changed": "a key changed: nothing moves until the new key is accepted",
+    "over_quota": "the recipient takes no more from you for now",
+    "unverified": "the recipient cannot check your key with the registry now",
+}
 
 
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")

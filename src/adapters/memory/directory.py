@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from chinwag.application.errors import NameTaken, RegistryUnavailable, UnknownUser, UserOffline
-from chinwag.application.ports.directory import DirectoryListener, RegistryStatus
+from chinwag.application.ports.directory import DirectoryListener, PeerLocation, RegistryStatus
 from chinwag.domain.user import PeerAddress, normalize_username
 
 
 class InMemoryRegistry:
-    """What a registry server knows: who is online, where, and who to tell about changes."""
+    """What a registry server knows: names bound to keys, who is online, where, and who to tell
+    about changes."""
 
     def __init__(self) -> None:
         self._entries: dict[str, tuple[PeerAddress, InMemoryDirectory]] = {}
-        self._known: set[str] = set()  # every name that ever registered
+        self._keys: dict[str, bytes] = {}  # every name that ever registered, and its key
         self.available = True
 
     def online(self) -> frozenset[str]:
@@ -20,25 +21,28 @@ class InMemoryRegistry:
 
     def register(self, user: str, address: PeerAddress, directory: InMemoryDirectory) -> None:
         self._check_available()
-        holder = self._entries.get(user)
-        if holder is not None and holder[1] is not directory:
-            raise NameTaken(f"{user} is already signed in elsewhere")
+        bound = self._keys.setdefault(user, directory.key)
+        if bound != directory.key:
+            raise NameTaken(f"{user} is registered to another key")
         self._entries[user] = (address, directory)
-        self._known.add(user)
         self._broadcast()
+
+    def release(self, user: str) -> None:
+        """What ``chinwag-registry release`` does: the name is free for any key again."""
+        self._keys.pop(user, None)
 
     def unregister(self, user: str) -> None:
         if self._entries.pop(user, None) is not None:
             self._broadcast()
 
-    def lookup(self, user: str) -> PeerAddress:
+    def lookup(self, user: str) -> PeerLocation:
         self._check_available()
         entry = self._entries.get(user)
         if entry is None:
-            if user in self._known:
+            if user in self._keys:
                 raise UserOffline(f"{user} is offline")
             raise UnknownUser(f"nobody called {user} has ever signed in here")
-        return entry[0]
+        return PeerLocation(address=entry[0], key=self._keys[user])
 
     def _check_available(self) -> None:
         if not self.available:
@@ -53,8 +57,9 @@ class InMemoryRegistry:
 class InMemoryDirectory:
     """The ``Directory`` port over an :class:`InMemoryRegistry`."""
 
-    def __init__(self, registry: InMemoryRegistry) -> None:
+    def __init__(self, registry: InMemoryRegistry, key: bytes) -> None:
         self._registry = registry
+        self.key = key
         self._user: str | None = None
         self._listener: DirectoryListener | None = None
         self._online: frozenset[str] = frozenset()
@@ -81,7 +86,7 @@ class InMemoryDirectory:
         self._listener = None
         self._online = frozenset()
 
-    async def lookup(self, user: str) -> PeerAddress:
+    async def lookup(self, user: str) -> PeerLocation:
         return self._registry.lookup(normalize_username(user))
 
     def online(self) -> frozenset[str]:

@@ -1,14 +1,22 @@
 """The registry client: the :class:`~chinwag.application.ports.directory.Directory` port over TCP.
 
+Every connection starts with the registry's clear ``welcome`` and a Noise handshake in which
+the registry proves its key: the key pinned for this registry address on first use, or the one
+given with ``--registry-key``; any other is refused (``registry_key_changed``) before this client
+says who it is. This client's own identity key, proven in the same handshake, is what the
+registry binds our name to.
+
 Once signed in, one background task owns the connection: it reads every frame (answers resolve
 the pending request with the same ``rid``; presence pushes update the online set), pings every
 heartbeat interval, and when the connection dies it reconnects with capped, jittered exponential
-backoff and registers again with the same name, address and session token.
+backoff and registers again with the same name and address.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import itertools
 import logging
 import os
@@ -18,8 +26,10 @@ from collections.abc import Callable
 
 from pydantic import ValidationError
 
+from chinwag.adapters.registry.pins import RegistryPins
 from chinwag.adapters.registry.protocol import (
     MAX_SERVER_FRAME,
+    PROLOGUE,
     PROTOCOL_VERSION,
     SERVER_MESSAGE_ADAPTER,
     Error,
@@ -36,17 +46,26 @@ from chinwag.adapters.registry.protocol import (
     Welcome,
     dump,
 )
+from chinwag.adapters.secure.channel import (
+    RemoteIdentity,
+    SecureError,
+    SecureStream,
+    Security,
+    open_secure,
+)
 from chinwag.adapters.wire.codec import FrameDecoder, encode
 from chinwag.application.errors import (
     ChatError,
     NameTaken,
     NotSignedIn,
+    RegistryKeyChanged,
     RegistryUnavailable,
     UnknownUser,
     UserOffline,
 )
-from chinwag.application.ports.directory import DirectoryListener, RegistryStatus
+from chinwag.application.ports.directory import DirectoryListener, PeerLocation, RegistryStatus
 from chinwag.domain.errors import DomainError, InvalidUsername
+from chinwag.domain.identity import KEY_SIZE, fingerprint, same_fingerprint
 from chinwag.domain.user import PeerAddress, normalize_username
 
 log = logging.getLogger(__name__)
@@ -66,22 +85,24 @@ def _reason(exc: OSError) -> str:
     return str(exc.strerror or exc)
 
 
+class UnsupportedVersion(RegistryUnavailable):
+    code = "unsupported_version"
+
+
 class _Replaced(Exception):
     """Another connection registered our name with our session token."""
 
 
 class _Link:
-    """One live connection to the registry: a stream pair and its frame decoder."""
+    """One live, secure connection to the registry."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader = reader
-        self._writer = writer
-        self._decoder = FrameDecoder(MAX_SERVER_FRAME)
+    def __init__(self, stream: SecureStream) -> None:
+        self._stream = stream
         self._ready: deque[ServerMessage] = deque()
         self.heartbeat = 5.0
 
-    def send(self, frame: bytes) -> None:
-        self._writer.write(frame)
+    def send(self, payload: bytes) -> None:
+        self._stream.send([payload])
 
     async def receive(self) -> list[ServerMessage]:
         """The messages already decoded, else those that the next read completes."""
@@ -90,11 +111,14 @@ class _Link:
             self._ready.clear()
             return batch
         while True:
-            data = await self._reader.read(_READ_SIZE)
-            if not data:
-                raise ConnectionError("the registry closed the connection")
+            try:
+                payloads = await self._stream.receive()
+            except ConnectionError:
+                raise ConnectionError("the registry closed the connection") from None
+            except SecureError as exc:
+                raise ConnectionError(f"the secure session broke: {exc}") from None
             batch = []
-            for payload in self._decoder.feed(data):
+            for payload in payloads:
                 try:
                     batch.append(SERVER_MESSAGE_ADAPTER.validate_json(payload))
                 except ValidationError:
@@ -109,13 +133,17 @@ class _Link:
         return self._ready.popleft()
 
     async def aclose(self) -> None:
-        """Close, waiting briefly for the goodbye; abort if the peer does not take it."""
-        self._writer.close()
-        try:
-            async with asyncio.timeout(_SIGN_OUT_TIMEOUT):
-                await self._writer.wait_closed()
-        except (OSError, TimeoutError):
-            self._writer.transport.abort()
+        await _close_writer(self._stream.writer)
+
+
+async def _close_writer(writer: asyncio.StreamWriter) -> None:
+    """Close, waiting briefly for the goodbye; abort if the peer does not take it."""
+    writer.close()
+    try:
+        async with asyncio.timeout(_SIGN_OUT_TIMEOUT):
+            await writer.wait_closed()
+    except (OSError, TimeoutError):
+        writer.transport.abort()
 
 
 class RegistryDirectory:
@@ -124,10 +152,10 @@ class RegistryDirectory:
     The listener hears ``CONNECTED`` and then the registry's snapshot of who is online after every
     (re)connection, and after that ``presence_changed`` only when the online set really changes.
 
-    ``session`` is an opaque token (1 to 128 characters) that identifies this client to the
-    registry: registering again with the same token replaces our own previous connection, so a
-    reconnect is not refused while the registry still holds our dead one. Make one per running
-    client, e.g. ``secrets.token_urlsafe(16)``, and keep it private.
+    Our identity key (in ``security``) is what the registry binds our name to: registering again
+    with it replaces our own previous connection, so a reconnect is not refused while the
+    registry still holds our dead one. ``pins`` remembers each registry's key by address;
+    ``registry_key`` (a fingerprint) pins this one explicitly, overriding and updating the pin.
     """
 
     def __init__(
@@ -135,7 +163,9 @@ class RegistryDirectory:
         host: str,
         port: int,
         *,
-        session: str,
+        security: Security,
+        pins: RegistryPins | None = None,
+        registry_key: str | None = None,
         heartbeat_interval: float | None = None,
         connect_timeout: float = 3.0,
         request_timeout: float = 5.0,
@@ -143,7 +173,9 @@ class RegistryDirectory:
     ) -> None:
         self._host = host
         self._port = port
-        self._session = session
+        self._security = security
+        self._pins = pins
+        self._registry_key = registry_key
         self._heartbeat_interval = heartbeat_interval
         self._connect_timeout = connect_timeout
         self._request_timeout = request_timeout
@@ -199,8 +231,8 @@ class RegistryDirectory:
             self._notify_status(RegistryStatus.DISCONNECTED, "signed out")
             self._listener = None
 
-    async def lookup(self, user: str) -> PeerAddress:
-        """Where ``user`` listens.
+    async def lookup(self, user: str) -> PeerLocation:
+        """Where ``user`` listens, and the key the registry binds the name to.
 
         ``UserOffline`` if they signed in here before but are not online, ``UnknownUser`` if they
         never did, ``RegistryUnavailable`` while the registry is out of reach.
@@ -208,7 +240,16 @@ class RegistryDirectory:
         name = normalize_username(user)
         answer = await self._request(lambda rid: Lookup(rid=rid, user=name))
         if isinstance(answer, Found):
-            return PeerAddress(host=answer.host, port=answer.port)
+            try:
+                key = base64.b64decode(answer.key, validate=True)
+                address = PeerAddress(host=answer.host, port=answer.port)
+            except (binascii.Error, ValueError):
+                raise RegistryUnavailable(
+                    f"the registry sent a malformed address for {name}"
+                ) from None
+            if len(key) != KEY_SIZE:
+                raise RegistryUnavailable(f"the registry sent a malformed key for {name}")
+            return PeerLocation(address=address, key=key)
         raise self._refusal(answer)
 
     def online(self) -> frozenset[str]:
@@ -230,7 +271,7 @@ class RegistryDirectory:
         future: asyncio.Future[ServerMessage] = asyncio.get_running_loop().create_future()
         self._pending[rid] = future
         try:
-            link.send(encode(dump(make(rid))))
+            link.send(dump(make(rid)))
             async with asyncio.timeout(self._request_timeout):
                 return await future
         except TimeoutError:
@@ -261,7 +302,7 @@ class RegistryDirectory:
     # -- the connection ----------------------------------------------------------------------
 
     async def _connect(self, name: str, address: PeerAddress) -> tuple[_Link, frozenset[str]]:
-        """Connect, read the welcome and register; return the link and the online snapshot."""
+        """Connect, run the handshake and register; return the link and the online snapshot."""
         try:
             async with asyncio.timeout(self._connect_timeout):
                 reader, writer = await asyncio.open_connection(self._host, self._port)
@@ -274,13 +315,13 @@ class RegistryDirectory:
             raise RegistryUnavailable(
                 f"cannot reach the registry at {self._where}: {_reason(exc)}"
             ) from exc
-        link = _Link(reader, writer)
         try:
             try:
                 async with asyncio.timeout(self._request_timeout):
+                    link = await self._secure(reader, writer)
                     snapshot = await self._handshake(link, name, address)
             except BaseException:
-                await link.aclose()
+                await _close_writer(writer)
                 raise
         except DomainError:  # a refusal, already in the application's terms
             raise
@@ -288,29 +329,85 @@ class RegistryDirectory:
             raise RegistryUnavailable(
                 f"the registry at {self._where} did not answer within {self._request_timeout:g} s"
             ) from None
+        except SecureError as exc:
+            raise RegistryUnavailable(
+                f"no secure session with the registry at {self._where}: {exc}"
+            ) from None
         except (OSError, ValueError) as exc:  # connection lost, malformed frame
             raise RegistryUnavailable(f"the registry at {self._where} failed: {exc}") from exc
         return link, snapshot
 
-    async def _handshake(self, link: _Link, name: str, address: PeerAddress) -> frozenset[str]:
-        welcome = await link.next()
+    async def _secure(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> _Link:
+        """Read the clear welcome, then the handshake, which must prove the pinned key."""
+        decoder = FrameDecoder(MAX_SERVER_FRAME)
+        frames: list[bytes] = []
+        while not frames:
+            data = await reader.read(_READ_SIZE)
+            if not data:
+                raise ConnectionError("the registry closed the connection")
+            frames = decoder.feed(data, max_frames=1)
+        try:
+            welcome = SERVER_MESSAGE_ADAPTER.validate_json(frames[0])
+        except ValidationError:
+            raise RegistryUnavailable(
+                f"{self._where} did not greet like a chinwag registry"
+            ) from None
         if isinstance(welcome, Error) and welcome.code == ErrorCode.BUSY:
             raise RegistryUnavailable(f"the registry at {self._where} is busy: {welcome.message}")
         if not isinstance(welcome, Welcome):
             raise RegistryUnavailable(f"{self._where} did not greet like a chinwag registry")
+        if welcome.version != PROTOCOL_VERSION:
+            raise UnsupportedVersion(
+                f"the registry at {self._where} speaks protocol version {welcome.version}; "
+                f"this chinwag speaks {PROTOCOL_VERSION}"
+            )
+        if decoder.take_buffer():
+            raise RegistryUnavailable(
+                f"{self._where} sent more than its welcome before the handshake"
+            )
+        stream = await open_secure(
+            reader,
+            writer,
+            self._security,
+            prologue=PROLOGUE + encode(frames[0]),
+            max_frame=MAX_SERVER_FRAME,
+            expect=self._check_registry_key,
+        )
+        if self._pins is not None and self._pins.get(self._where) != stream.remote.key:
+            self._pins.pin(self._where, stream.remote.key)
         heartbeat = self._heartbeat_interval or welcome.heartbeat_interval
+        link = _Link(stream)
         # Never slower than half the server's patience, never a busy loop.
         link.heartbeat = max(min(heartbeat, welcome.idle_timeout / 2), _MIN_HEARTBEAT)
+        return link
+
+    def _check_registry_key(self, remote: RemoteIdentity) -> None:
+        """Refuse a registry that proves another key than the one pinned for its address."""
+        shown = fingerprint(remote.key)
+        if self._registry_key is not None:
+            if not same_fingerprint(shown, self._registry_key):
+                raise RegistryKeyChanged(
+                    f"the registry at {self._where} proved the key {shown}, not the "
+                    f"{self._registry_key} given with --registry-key"
+                )
+            return
+        pinned = self._pins.get(self._where) if self._pins is not None else None
+        if pinned is not None and pinned != remote.key:
+            raise RegistryKeyChanged(
+                f"the registry at {self._where} now proves the key {shown}, not the "
+                f"{fingerprint(pinned)} it had before: somebody may be posing as it. If its "
+                "operator confirms the new key, start with --registry-key "
+                f"'{shown}'"
+            )
+
+    async def _handshake(self, link: _Link, name: str, address: PeerAddress) -> frozenset[str]:
         link.send(
-            encode(
-                dump(
-                    Register(
-                        version=PROTOCOL_VERSION,
-                        user=name,
-                        host=address.host,
-                        port=address.port,
-                        session=self._session,
-                    )
+            dump(
+                Register(
+                    version=PROTOCOL_VERSION,
+                    user=name,
+                    host=address.host,
+                    port=address.port,
                 )
             )
         )
@@ -369,7 +466,7 @@ class RegistryDirectory:
             if now - last_heard >= silence_limit:
                 return f"nothing heard for {silence_limit:g} s"
             if now >= next_ping:
-                link.send(encode(dump(Ping())))
+                link.send(dump(Ping()))
                 next_ping = now + link.heartbeat
             try:
                 async with asyncio.timeout_at(min(next_ping, last_heard + silence_limit)):
@@ -415,6 +512,9 @@ class RegistryDirectory:
             await asyncio.sleep(delay / 2 + random.uniform(0, delay / 2))
             try:
                 return await self._connect(self._user, self._address)
+            except RegistryKeyChanged as exc:  # loud: somebody may pose as the registry
+                log.warning("not reconnecting to %s yet: %s", self._where, exc)
+                self._notify_status(RegistryStatus.RECONNECTING, str(exc))
             except DomainError as exc:  # unavailable, or our ghost still holds the name
                 log.info("reconnecting to the registry at %s: %s", self._where, exc)
             delay = min(delay * 2, self._reconnect_cap)

@@ -1,6 +1,8 @@
-"""The registry wire protocol, version 1: data transfer objects, error codes and limits.
+"""The registry wire protocol, version 2: data transfer objects, error codes and limits.
 
-Every frame is one UTF-8 JSON object framed by :mod:`chinwag.adapters.wire.codec`. These models
+Every frame is one UTF-8 JSON object framed by :mod:`chinwag.adapters.wire.codec`. Only the
+server's first frame (``welcome``) travels in clear; everything after it is inside the Noise
+session of :mod:`chinwag.adapters.secure.channel`, whose handshake proves both ends' keys. These models
 are the wire format only; the domain's rules (what a username is) are applied by the server.
 Requests are strict (unknown fields, wrong JSON types and unknown ``type`` values are refused);
 server messages are read tolerantly (unknown fields are ignored), so a server may add optional
@@ -14,17 +16,19 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-PROTOCOL_VERSION = 1
-"""The protocol version this code speaks; a client sends it in ``register``."""
+PROTOCOL_VERSION = 2
+"""The protocol version this code speaks: in the clear ``welcome`` and in ``register``. Version 1
+(no encryption, names not bound to keys) is refused with ``unsupported_version``."""
+
+PROLOGUE = b"chinwag registry protocol 2\n"
+"""Mixed into the Noise handshake with the clear ``welcome`` frame, so a changed welcome fails
+the handshake."""
 
 MAX_REQUEST_FRAME = 16 * 1024
 """The largest frame a client may send to the server, in bytes of payload."""
 
 MAX_SERVER_FRAME = 4 * 1024 * 1024
 """The largest frame a client accepts from the server (presence snapshots grow with users)."""
-
-MAX_SESSION_LENGTH = 128
-"""The longest session token, in characters."""
 
 MAX_NAME_FIELD = 256
 """The longest username field accepted before normalisation (the domain then allows 32)."""
@@ -51,6 +55,7 @@ class ErrorCode(StrEnum):
     REPLACED = "replaced"
     RATE_LIMITED = "rate_limited"
     BUSY = "busy"
+    INVALID_ADDRESS = "invalid_address"
 
 
 # -- client to server ------------------------------------------------------------------------
@@ -61,7 +66,10 @@ class _Request(BaseModel):
 
 
 class Register(_Request):
-    """Claim ``user`` for this connection, reachable by peers at ``host``:``port``."""
+    """Claim ``user`` for this connection's identity key, reachable at ``host``:``port``.
+
+    The first key to register a name owns it for good; the same key may register it again from
+    anywhere (replacing its older connection), another key is refused ``name_taken``."""
 
     type: Literal["register"] = "register"
     rid: Rid | None = None
@@ -69,7 +77,6 @@ class Register(_Request):
     user: str = Field(max_length=MAX_NAME_FIELD)
     port: int = Field(ge=1, le=65535)
     host: str | None = Field(default=None, min_length=1, max_length=255)
-    session: str = Field(min_length=1, max_length=MAX_SESSION_LENGTH)
 
 
 class Unregister(_Request):
@@ -182,11 +189,14 @@ class Online(_ServerMessage):
 
 
 class Found(_ServerMessage):
+    """Where ``user`` listens, and the identity key (base64 of 32 raw bytes) bound to the name."""
+
     type: Literal["found"] = "found"
     rid: int | None = None
     user: str
     host: str
     port: int
+    key: str
 
 
 class Pong(_ServerMessage):

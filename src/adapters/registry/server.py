@@ -1,30 +1,36 @@
-"""The registry server: who is online and where they listen, over TCP (protocol version 1).
+"""The registry server: names bound to keys, who is online and where, over TCP (protocol 2).
 
-Each connection is an :class:`asyncio.Protocol` plus one task (its watchdog). Every frame of one
-read is handled synchronously and the answers leave in one write; presence changes are queued on
-every registered connection and flushed once per event-loop pass. A connection that sends no whole
-frame for ``idle_timeout`` seconds is dropped, as is one whose unread output passes
-``max_write_buffer``; hostile input costs an error frame or a close and never more memory than
-one frame. See ``docs/protocol.md``.
+Each connection is an :class:`asyncio.Protocol` plus one task (its watchdog). It starts with a
+clear ``welcome`` and the Noise handshake (sans-I/O, :mod:`chinwag.adapters.secure.channel`),
+which proves the client's identity key; every later frame is inside the session. Every frame of
+one read is handled synchronously and the answers leave in one record; presence changes are
+queued on every registered connection and flushed once per event-loop pass. Binding a new name
+to a key is the one request that waits for the disk: it is written on the name book's thread,
+and the connection's later requests wait their turn. A connection that does not finish its
+handshake within ``handshake_timeout``, or sends no whole frame for ``idle_timeout`` seconds, is
+dropped, as is one whose unread output passes ``max_write_buffer``; hostile input costs an error
+frame or a close and never more memory than one frame. See ``docs/protocol.md``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import errno
 import functools
 import ipaddress
 import logging
-from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import cast
+from collections import Counter, deque
+from collections.abc import Coroutine, Iterable
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 from pydantic import ValidationError
 
-from chinwag.adapters.registry.known_users import KnownUsers
+from chinwag.adapters.registry.names import NameBook
 from chinwag.adapters.registry.protocol import (
     MAX_REQUEST_FRAME,
+    PROLOGUE,
     PROTOCOL_VERSION,
     REQUEST_ADAPTER,
     ErrorCode,
@@ -45,10 +51,19 @@ from chinwag.adapters.registry.protocol import (
     probe_rid,
 )
 from chinwag.adapters.registry.protocol import Error as ErrorMessage
+from chinwag.adapters.secure.channel import Handshake, RecordLayer, SecureError, Security
+from chinwag.adapters.secure.noise import MAX_MESSAGE
+from chinwag.adapters.sqlite.database import StorageError
 from chinwag.adapters.wire.codec import EmptyFrame, FrameDecoder, FrameTooLarge, encode
 from chinwag.application.errors import AddressInUse
 from chinwag.domain.errors import InvalidUsername
-from chinwag.domain.user import normalize_username
+from chinwag.domain.user import (
+    InvalidAddress,
+    normalize_username,
+    poses_as_latin,
+    username_skeleton,
+    validate_host,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +77,17 @@ MAX_CONNECTIONS_PER_HOST = 1_000
 MAX_REQUEST_RATE = 2000.0
 """Requests a second one connection may make (with a burst of twice that); past it, requests are
 answered ``rate_limited`` and ignored. A chat client makes a handful a minute."""
+
+HANDSHAKE_TIMEOUT = 5.0
+"""Seconds a new connection has to complete its handshake; an unauthenticated one costs little
+and goes soon."""
+
+MAX_NAMES_PER_CONNECTION = 4
+"""Different names one connection may register in its life (a client uses one)."""
+
+MAX_NEW_NAMES_PER_MINUTE = 30
+"""New names (first bindings) one address may make in a minute; each is a durable write, and a
+loop of fresh names would fill the name book for good."""
 
 CLOSE_GRACE = 1.0
 """Seconds a closing connection gets to take its last frames before it is aborted."""
@@ -112,8 +138,15 @@ class _Registration:
     name: str
     host: str
     port: int
-    session: str
+    key: bytes
     connection: _Connection
+
+
+@dataclass(slots=True)
+class _NewNames:
+    """When one address bound its recent new names (a sliding minute)."""
+
+    times: deque[float] = field(default_factory=deque)
 
 
 class RegistryServer:
@@ -128,10 +161,13 @@ class RegistryServer:
         idle_timeout: float = 15.0,
         max_frame: int = MAX_REQUEST_FRAME,
         max_write_buffer: int = MAX_WRITE_BUFFER,
-        known_users: KnownUsers | None = None,
+        names: NameBook | None = None,
         max_rate: float = MAX_REQUEST_RATE,
         max_connections: int = MAX_CONNECTIONS,
         max_per_host: int = MAX_CONNECTIONS_PER_HOST,
+        handshake_timeout: float = HANDSHAKE_TIMEOUT,
+        max_new_names_per_minute: int = MAX_NEW_NAMES_PER_MINUTE,
+        security: Security,
     ) -> None:
         if heartbeat_interval <= 0 or idle_timeout <= heartbeat_interval:
             raise ValueError("need 0 < heartbeat_interval < idle_timeout")
@@ -152,7 +188,12 @@ class RegistryServer:
         self._names: dict[str, _Registration] = {}
         self._dirty: list[_Connection] = []
         self._shutting_down = False
-        self._known = known_users if known_users is not None else KnownUsers()
+        self._book = names if names is not None else NameBook()
+        self.security = security
+        self.handshake_timeout = handshake_timeout
+        self.max_new_names_per_minute = max_new_names_per_minute
+        self._new_names: dict[str, _NewNames] = {}
+        self._claiming: dict[str, bytes] = {}
         self._welcome = encode(
             dump(
                 Welcome(
@@ -163,6 +204,7 @@ class RegistryServer:
                 )
             )
         )
+        self.prologue = PROLOGUE + self._welcome
 
     async def start(self) -> tuple[str, int]:
         """Listen; return the real bound address. Raises ``AddressInUse`` if the port is taken."""
@@ -268,7 +310,11 @@ class RegistryServer:
             if registration.connection is not skip:
                 registration.connection.send(frame)
 
-    def _register(self, connection: _Connection, request: Register) -> bytes:
+    def _register(
+        self, connection: _Connection, request: Register
+    ) -> bytes | Coroutine[Any, Any, bytes]:
+        """Register the connection's key under the name; a new binding needs the disk, so it
+        is a coroutine the connection awaits before its next request."""
         rid = request.rid
         if connection.registration is not None:
             return _error(
@@ -290,10 +336,88 @@ class RegistryServer:
         host = request.host
         if host is None or _is_unspecified(host):
             host = connection.peer_ip
+        else:
+            try:
+                host = validate_host(host)
+            except InvalidAddress as exc:
+                return _error(ErrorCode.INVALID_ADDRESS, str(exc), rid)
+        key = connection.identity
+        assert key is not None
+        bound = self._book.key_of(name)
+        if bound == key:
+            return self._complete(connection, rid, name, host, request.port, key)
+        if name not in connection.names_claimed and (
+            len(connection.names_claimed) >= MAX_NAMES_PER_CONNECTION
+        ):
+            return _error(ErrorCode.RATE_LIMITED, "too many names from one connection", rid)
+        if bound is not None:
+            return self._claim_released(connection, rid, name, host, request.port, key)
+        refusal = self._refuse_new(connection, name, key)
+        if refusal is not None:
+            return _error(
+                ErrorCode.NAME_TAKEN if "looks" in refusal else ErrorCode.RATE_LIMITED, refusal, rid
+            )
+        return self._bind(connection, rid, name, host, request.port, key)
+
+    def _refuse_new(self, connection: _Connection, name: str, key: bytes) -> str | None:
+        """Why ``name`` cannot be bound to ``key`` now, or None."""
+        claimant = self._claiming.get(name)
+        if claimant is not None and claimant != key:
+            return f"{name} is being registered to another key"
+        other = self._book.lookalike(name)
+        if other is not None:
+            return f"{name} looks like {other}, which is registered"
+        if poses_as_latin(name):
+            return f"{name} looks like the Latin name {username_skeleton(name)}"
+        window = self._new_names.setdefault(connection.peer_ip, _NewNames())
+        now = asyncio.get_running_loop().time()
+        while window.times and window.times[0] <= now - 60:
+            window.times.popleft()
+        if len(window.times) >= self.max_new_names_per_minute:
+            return (
+                f"too many new names from {connection.peer_ip}: at most "
+                f"{self.max_new_names_per_minute} a minute"
+            )
+        window.times.append(now)
+        return None
+
+    async def _bind(
+        self, connection: _Connection, rid: int | None, name: str, host: str, port: int, key: bytes
+    ) -> bytes:
+        self._claiming[name] = key
+        connection.names_claimed.add(name)
+        try:
+            await self._book.bind(name, key)
+        except StorageError as exc:
+            log.warning("could not bind %s: %s", name, exc)
+            return _error(ErrorCode.BUSY, "the registry cannot record new names now", rid)
+        finally:
+            if self._claiming.get(name) == key:
+                del self._claiming[name]
+        log.info("%s is now bound to a key, from %s", name, connection.peer)
+        return self._complete(connection, rid, name, host, port, key)
+
+    async def _claim_released(
+        self, connection: _Connection, rid: int | None, name: str, host: str, port: int, key: bytes
+    ) -> bytes:
+        """Another key holds ``name`` in memory: the operator may have released it since."""
+        if await self._book.refresh(name) is not None:
+            return _error(ErrorCode.NAME_TAKEN, f"{name} is registered to another key", rid)
+        refusal = self._refuse_new(connection, name, key)
+        if refusal is not None:
+            return _error(ErrorCode.NAME_TAKEN, refusal, rid)
+        return await self._bind(connection, rid, name, host, port, key)
+
+    def _complete(
+        self, connection: _Connection, rid: int | None, name: str, host: str, port: int, key: bytes
+    ) -> bytes:
+        if connection.closing:
+            return b""
+        if connection.registration is not None:
+            return _error(ErrorCode.ALREADY_REGISTERED, "this connection is registered", rid)
+        connection.names_claimed.add(name)
         holder = self._names.get(name)
         if holder is not None:
-            if holder.session != request.session:
-                return _error(ErrorCode.NAME_TAKEN, f"{name} is already signed in", rid)
             holder.connection.registration = None
             holder.connection.close(
                 _error(ErrorCode.REPLACED, f"{name} signed in again from another connection")
@@ -305,16 +429,13 @@ class RegistryServer:
                 holder.connection.peer,
             )
         else:
-            log.info(
-                "%s joined from %s, listening at %s:%d", name, connection.peer, host, request.port
-            )
-        self._known.remember(name)
-        registration = _Registration(name, host, request.port, request.session, connection)
+            log.info("%s joined from %s, listening at %r:%d", name, connection.peer, host, port)
+        registration = _Registration(name, host, port, key, connection)
         connection.registration = registration
         self._names[name] = registration
         if holder is None:
             self._push_presence((name,), (), skip=connection)
-        return encode(dump(Registered(rid=rid, user=name, host=host, port=request.port))) + encode(
+        return encode(dump(Registered(rid=rid, user=name, host=host, port=port))) + encode(
             dump(Presence(online=sorted(self._names)))
         )
 
@@ -337,7 +458,7 @@ class RegistryServer:
                 return _error(ErrorCode.INVALID_USERNAME, str(exc), request.rid)
         if registration is None:
             name = _known_name(request.user)
-            if name in self._known:
+            if name in self._book:
                 return _error(ErrorCode.OFFLINE, f"{name} is offline", request.rid)
             return _error(
                 ErrorCode.UNKNOWN_USER,
@@ -351,12 +472,15 @@ class RegistryServer:
                     user=registration.name,
                     host=registration.host,
                     port=registration.port,
+                    key=base64.b64encode(registration.key).decode("ascii"),
                 )
             )
         )
 
-    def _handle(self, connection: _Connection, payload: bytes) -> bytes:
-        """The answer to one request frame."""
+    def _handle(
+        self, connection: _Connection, payload: bytes
+    ) -> bytes | Coroutine[Any, Any, bytes]:
+        """The answer to one request frame (a coroutine for the answer, if it needs the disk)."""
         try:
             request = REQUEST_ADAPTER.validate_json(payload)
         except ValidationError as exc:
@@ -381,7 +505,8 @@ class RegistryServer:
 
 
 class _Connection(asyncio.Protocol):
-    """One client connection: decodes its frames, answers them, and watches it for silence."""
+    """One client connection: the handshake, then its frames, answered in order; and a watch for
+    silence."""
 
     def __init__(self, server: RegistryServer) -> None:
         self._server = server
@@ -394,12 +519,25 @@ class _Connection(asyncio.Protocol):
         self._abort_handle: asyncio.TimerHandle | None = None
         self._violations = 0
         self._reading_paused = False
-        self.last_heard = self._loop.time()
+        self._opened = self.last_heard = self._loop.time()
         self._tokens = 2 * server.max_rate  # a burst of two seconds' worth, then the rate
         self._refilled = self.last_heard
+        self._first: FrameDecoder | None = FrameDecoder(MAX_MESSAGE)
+        self._handshake: Handshake | None = Handshake(
+            server.security, initiator=False, prologue=server.prologue
+        )
+        self._records: RecordLayer | None = None
+        self._held: list[bytes] = []
+        self._busy = False
+        self.identity: bytes | None = None
+        self.names_claimed: set[str] = set()
         self.peer = "?"
         self.peer_ip = "127.0.0.1"
         self.registration: _Registration | None = None
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
 
     # -- asyncio.Protocol --------------------------------------------------------------------
 
@@ -415,7 +553,14 @@ class _Connection(asyncio.Protocol):
         if self._closing:
             return
         try:
-            frames = self._decoder.feed(data)
+            if self._records is None:
+                self._shake(data)
+                return
+            frames = self._decoder.feed(self._records.open(data))
+        except SecureError as exc:
+            self.violation(str(exc))
+            self._abort()
+            return
         except FrameTooLarge as exc:
             self.violation(str(exc))
             self.close(_error(ErrorCode.FRAME_TOO_LARGE, str(exc)), "frame too large")
@@ -425,22 +570,91 @@ class _Connection(asyncio.Protocol):
             self.close(_error(ErrorCode.BAD_REQUEST, "a frame cannot be empty"), "empty frame")
             return
         if frames:
-            now = self.last_heard = self._loop.time()
-            handle = self._server._handle
-            outbox = self._outbox
-            allowed = self._budget(now, len(frames))
-            for payload in frames[:allowed]:
-                outbox.append(handle(self, payload))
-            if allowed < len(frames):
-                self.violation(f"over {self._server.max_rate:g} requests/s")
-                outbox.append(
+            self._take(frames)
+
+    def _shake(self, data: bytes) -> None:
+        """Handshake bytes: a version-1 client's clear request is told ``unsupported_version``."""
+        if self._first is not None:
+            first = self._first.feed(data, max_frames=1)
+            if not first:
+                return
+            if first[0][:1] == b"{":
+                self.violation("a version 1 client")
+                self.close(
                     _error(
-                        ErrorCode.RATE_LIMITED,
-                        f"too many requests: at most {self._server.max_rate:g} a second; "
-                        f"{len(frames) - allowed} ignored",
-                    )
+                        ErrorCode.UNSUPPORTED_VERSION,
+                        f"this registry speaks protocol version {PROTOCOL_VERSION} (encrypted); "
+                        "please upgrade chinwag",
+                        probe_rid(first[0]),
+                    ),
+                    "old client",
                 )
-            self.flush()
+                return
+            data = encode(first[0]) + self._first.take_buffer()
+            self._first = None
+        handshake = self._handshake
+        assert handshake is not None and self._transport is not None
+        reply = handshake.feed(data)
+        if reply:
+            self._transport.write(reply)
+        if handshake.remote is None:
+            return
+        self.identity = handshake.remote.key
+        self._records = handshake.records()
+        self._handshake = None
+        self.last_heard = self._loop.time()
+        self.data_received(b"")  # requests that came with the last handshake message
+
+    def _take(self, frames: list[bytes]) -> None:
+        """Answer ``frames`` in order, within the rate limit."""
+        now = self.last_heard = self._loop.time()
+        allowed = self._budget(now, len(frames))
+        if allowed < len(frames):
+            self.violation(f"over {self._server.max_rate:g} requests/s")
+            rate_limited = _error(
+                ErrorCode.RATE_LIMITED,
+                f"too many requests: at most {self._server.max_rate:g} a second; "
+                f"{len(frames) - allowed} ignored",
+            )
+        else:
+            rate_limited = b""
+        self._held.extend(frames[:allowed])
+        if not self._busy:
+            self._answer()
+        if rate_limited:
+            self._outbox.append(rate_limited)
+        self.flush()
+
+    def _answer(self) -> None:
+        """Answer the held requests until one must wait for the disk."""
+        handle = self._server._handle
+        held, self._held = self._held, []
+        for index, payload in enumerate(held):
+            answer = handle(self, payload)
+            if isinstance(answer, bytes):
+                self._outbox.append(answer)
+                continue
+            self._held = held[index + 1 :] + self._held
+            self._busy = True
+            if self._transport is not None:  # later requests wait in the socket, not here
+                self._transport.pause_reading()
+            task = self._loop.create_task(answer)
+            task.add_done_callback(self._answered)
+            return
+
+    def _answered(self, task: asyncio.Task[bytes]) -> None:
+        self._busy = False
+        if self._closing:
+            return
+        if self._transport is not None and not self._reading_paused:
+            self._transport.resume_reading()
+        try:
+            self._outbox.append(task.result())
+        except Exception:
+            log.exception("registering from %s failed", self.peer)
+            self._outbox.append(_error(ErrorCode.BUSY, "the registry could not do that now"))
+        self._answer()
+        self.flush()
 
     def _budget(self, now: float, wanted: int) -> int:
         """How many of ``wanted`` requests the token bucket lets through now."""
@@ -459,8 +673,9 @@ class _Connection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         if self._transport is not None and not self._closing:
-            self._transport.resume_reading()
             self._reading_paused = False
+            if not self._busy:
+                self._transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
@@ -481,21 +696,22 @@ class _Connection(asyncio.Protocol):
         self._outbox.append(frame)
 
     def flush(self) -> None:
-        """Write every queued frame at once; drop the peer if its unread output is too big."""
+        """Write every queued frame at once (one record); drop the peer if its unread output is
+        too big. Before the session exists only refusals are queued, and they go in clear."""
         if not self._outbox or self._closing or self._transport is None:
             return
         data = b"".join(self._outbox)
         self._outbox.clear()
-        self._transport.write(data)
+        self._transport.write(data if self._records is None else self._records.seal(data))
         if self._transport.get_write_buffer_size() > self._server.max_write_buffer:
             self.violation("does not read its answers; dropped")
             self._abort()
 
     def violation(self, what: str) -> None:
-        """Log a protocol violation (the first few of each connection)."""
+        """Log a protocol violation (the first few of each connection), escaped."""
         self._violations += 1
         if self._violations <= _MAX_LOGGED_VIOLATIONS:
-            log.warning("protocol violation from %s: %s", self.peer, what)
+            log.warning("protocol violation from %s: %r", self.peer, what)
             if self._violations == _MAX_LOGGED_VIOLATIONS:
                 log.warning("further violations from %s are not logged", self.peer)
 
@@ -517,27 +733,37 @@ class _Connection(asyncio.Protocol):
 
     def _abort(self) -> None:
         if self.registration is not None:
-            self._server._leave(self, "dropped: it does not read")
+            self._server._leave(self, "dropped")
         self._closing = True
         self._outbox.clear()
         if self._transport is not None:
             self._transport.abort()
 
     async def watch(self) -> None:
-        """The connection's task: drop it after ``idle_timeout`` without a frame; end with it."""
-        idle_timeout = self._server.idle_timeout
+        """The connection's task: drop it if the handshake is not done in time, or after
+        ``idle_timeout`` without a frame; end with it."""
+        server = self._server
+        idle_timeout = server.idle_timeout
         while not self._closing:
-            remaining = self.last_heard + idle_timeout - self._loop.time()
-            if remaining <= 0:
-                if self._reading_paused:
-                    self.violation(f"took none of its answers for {idle_timeout:g} s; dropped")
+            now = self._loop.time()
+            if self._records is None:
+                remaining = self._opened + server.handshake_timeout - now
+                if remaining <= 0:
+                    self.violation(f"no handshake within {server.handshake_timeout:g} s")
                     self._abort()
                     break
-                self.violation(f"silent for {idle_timeout:g} s; dropped")
-                self.close(
-                    _error(ErrorCode.IDLE_TIMEOUT, f"nothing received for {idle_timeout:g} s"),
-                    "silent",
-                )
-                break
+            else:
+                remaining = self.last_heard + idle_timeout - now
+                if remaining <= 0:
+                    if self._reading_paused:
+                        self.violation(f"took none of its answers for {idle_timeout:g} s")
+                        self._abort()
+                        break
+                    self.violation(f"silent for {idle_timeout:g} s; dropped")
+                    self.close(
+                        _error(ErrorCode.IDLE_TIMEOUT, f"nothing received for {idle_timeout:g} s"),
+                        "silent",
+                    )
+                    break
             await asyncio.wait((self._closed,), timeout=remaining)
         await self._closed  # close() and abort() always end in connection_lost

@@ -3,12 +3,17 @@
 One connection per thread, never shared: a dedicated writer thread owns the connection that writes,
 and a single-worker executor owns the one that reads. Writes queued while the writer is busy are
 committed together in one transaction (group commit), each job inside its own savepoint.
+
+The file and its folder are made private (0600/0700) before SQLite opens them, and a symbolic link
+in place of the file or of one SQLite keeps beside it is refused. If the writer thread dies, every
+write waiting for it and every later one fails with :class:`StorageError` instead of hanging.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import queue
 import sqlite3
@@ -21,9 +26,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, TypeVar
 
+from chinwag.adapters.files import check_not_link, create_private_file, private_folder
 from chinwag.application.errors import HistoryUnavailable
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 SYNCHRONOUS_MODES: Final = frozenset({"FULL", "NORMAL"})
 """Accepted ``synchronous`` settings: FULL survives power loss, NORMAL only application crashes."""
@@ -32,6 +40,9 @@ MAX_BATCH: Final = 1024
 """The most jobs committed in one transaction, which bounds how long any one of them waits."""
 
 _BUSY_TIMEOUT_MS: Final = 5000
+
+_SIDE_FILES: Final = ("", "-wal", "-shm", "-journal")
+"""The history file and the files SQLite keeps next to it: none of them may be a link."""
 
 _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     # 1: conversations, messages in local insertion order (seq), and full-text search over bodies.
@@ -80,6 +91,18 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (
         """CREATE INDEX messages_outbox ON messages (sender, seq)
         WHERE state IN ('pending', 'queued', 'sent')""",
+    ),
+    # 3: contacts pinned to their identity key (trust on first use), and when a received message
+    # was stored by this device. Times are microseconds since the epoch, like sent_at.
+    (
+        """CREATE TABLE contacts (
+            name TEXT PRIMARY KEY,
+            key BLOB NOT NULL,
+            first_seen INTEGER NOT NULL,
+            verified INTEGER NOT NULL DEFAULT 0,
+            pending_key BLOB
+        )""",
+        "ALTER TABLE messages ADD COLUMN received_at INTEGER",
     ),
 )
 
@@ -134,15 +157,8 @@ class Database:
         self._closed = False
         self._queue: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()  # None: stop
         self._outbox: list[_Job] = []  # jobs of this loop pass, handed over together
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StorageError(f"cannot open the chat history {path}: {exc.strerror}") from exc
-        if self.path.exists() and not os.access(self.path, os.R_OK | os.W_OK):
-            raise StorageError(
-                f"cannot open the chat history {path}: permission denied "
-                "(chinwag needs to read and write it)"
-            )
+        self._stopped: BaseException | None = None  # why the writer thread died, if it did
+        self._prepare_file()
 
         ready: ThreadFuture[None] = ThreadFuture()
         self._writer = threading.Thread(
@@ -174,13 +190,16 @@ class Database:
 
         A job that raises is rolled back alone (its savepoint); a failed commit fails every job of
         the batch. SQLite errors arrive as :class:`StorageError`, anything else as raised. A
-        cancelled caller does not un-commit a job that was already queued.
+        cancelled caller does not un-commit a job that was already queued. If the writer thread
+        has died, this raises :class:`StorageError` and so does every job it left unfinished.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         with self._lock:
             if self._closed:
                 raise StorageError(f"the chat history {self.path} is closed")
+            if self._stopped is not None:
+                raise self._writer_stopped()
             if not self._outbox:
                 loop.call_soon(self._hand_over)
             self._outbox.append(_Job(job, future, loop))
@@ -234,7 +253,29 @@ class Database:
     ) -> None:
         self.close()
 
-    # --- connections -----------------------------------------------------------------------
+    # --- the file and its connections ------------------------------------------------------
+
+    def _prepare_file(self) -> None:
+        """Make the folder (0700) and the file (0600) ourselves, refusing symbolic links.
+
+        SQLite follows links and creates files with the process's umask, so it only ever gets a
+        file made here. It creates its side files (-wal, -shm, -journal) with the mode of the
+        database file; a link planted under one of those names is refused too, before anything
+        is written, since SQLite would write through it.
+        """
+        try:
+            private_folder(self.path.parent)
+            for suffix in _SIDE_FILES:
+                check_not_link(Path(f"{self.path}{suffix}"))
+            if self.path.exists() and not os.access(self.path, os.R_OK | os.W_OK):
+                raise StorageError(
+                    f"cannot open the chat history {self.path}: permission denied "
+                    "(chinwag needs to read and write it)"
+                )
+            create_private_file(self.path)
+        except OSError as exc:
+            reason = exc.strerror if exc.strerror else str(exc)
+            raise StorageError(f"cannot open the chat history {self.path}: {reason}") from exc
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, isolation_level=None)
@@ -323,10 +364,11 @@ class Database:
             ready.set_exception(exc)
             return
         ready.set_result(None)
+        batch: list[_Job] = []  # taken from the queue, not all settled yet
         try:
             stopping = False
             while not stopping:
-                batch: list[_Job] = []
+                batch = []
                 item = self._queue.get()
                 while True:
                     if item is None:
@@ -341,8 +383,40 @@ class Database:
                         break
                 for start in range(0, len(batch), MAX_BATCH):
                     self._settle(self._commit(connection, batch[start : start + MAX_BATCH]))
+        except BaseException as exc:  # a bug or MemoryError: nobody may be left waiting
+            self._stop_writing(exc, batch)
         finally:
-            connection.close()
+            connection.close()  # rolls back a transaction the error interrupted
+
+    def _stop_writing(self, exc: BaseException, batch: list[_Job]) -> None:
+        """Fail every job the dying writer would have run: in hand, queued, or not handed over
+        yet; later writes fail in :meth:`write`. Jobs of ``batch`` already settled stay so:
+        their outcome reached their loop first, and :func:`_resolve` skips a done future."""
+        with self._lock:
+            self._stopped = exc
+            jobs = [*batch, *self._outbox]
+            self._outbox = []
+            while True:  # every put happens under the lock: nothing arrives after this
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    jobs.extend(item)
+        self._settle([(job, None, self._writer_stopped()) for job in jobs])
+        log.critical("the writer of the chat history %s stopped", self.path, exc_info=exc)
+
+    def _writer_stopped(self) -> StorageError:
+        """A new error each time: one exception object raised in many tasks would collect all
+        their tracebacks."""
+        cause = self._stopped
+        reason = f"{type(cause).__name__}: {cause}" if str(cause) else type(cause).__name__
+        error = StorageError(
+            f"the history writer stopped: {reason}; nothing more can be saved to the chat "
+            f"history {self.path} until chinwag restarts"
+        )
+        error.__cause__ = cause
+        return error
 
     def _commit(self, connection: sqlite3.Connection, batch: list[_Job]) -> list[_Outcome]:
         """Run ``batch`` in one transaction.

@@ -14,7 +14,7 @@ from uuid import UUID
 from chinwag.adapters.sqlite.database import Database
 from chinwag.application.errors import MessageNotFound
 from chinwag.application.ports.message_repository import StateChange
-from chinwag.domain.message import Message, MessageState
+from chinwag.domain.message import EARLIEST_TIME, LATEST_TIME, Message, MessageState
 
 MAX_LIMIT: Final = 500
 """The most messages one :meth:`page` or :meth:`search` returns."""
@@ -22,13 +22,17 @@ MAX_LIMIT: Final = 500
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
 
-_COLUMNS: Final = "id, conversation_id, sender, recipient, body, sent_at, state, reason"
+_COLUMNS: Final = (
+    "id, conversation_id, sender, recipient, body, sent_at, state, reason, received_at"
+)
+_WIDTH: Final = 9
+"""Columns in :data:`_COLUMNS`, values in a :data:`_Row`."""
 
 # NUL ends an FTS5 string early and lone surrogates cannot be bound. Both only ever separate
 # words, so they become another separator that, unlike whitespace, does not split the term.
 _UNSEARCHABLE: Final = re.compile("[\x00\ud800-\udfff]")
 
-_Row = tuple[str, str, str, str, str, int, str, str | None]
+_Row = tuple[str, str, str, str, str, int, str, str | None, int | None]
 T = TypeVar("T")
 
 
@@ -48,6 +52,21 @@ def _fts_query(text: str) -> str | None:
     return " ".join('"' + term.replace('"', '""') + '"' for term in terms) or None
 
 
+def _to_micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+_EARLIEST: Final = _to_micros(EARLIEST_TIME)
+_LATEST: Final = _to_micros(LATEST_TIME) - 1
+
+
+def _from_micros(micros: int) -> datetime:
+    """The stored time, moved to the nearest time a message may carry if it is out of bounds:
+    a file written before times were bounded may hold any, and one such row must not make the
+    whole history unreadable."""
+    return _EPOCH + min(max(micros, _EARLIEST), _LATEST) * _MICROSECOND
+
+
 def _to_row(message: Message) -> _Row:
     return (
         str(message.id),
@@ -55,28 +74,32 @@ def _to_row(message: Message) -> _Row:
         message.sender,
         message.recipient,
         message.body,
-        (message.sent_at - _EPOCH) // _MICROSECOND,
+        _to_micros(message.sent_at),
         message.state.value,
         message.reason,
+        None if message.received_at is None else _to_micros(message.received_at),
     )
 
 
 def _from_row(row: _Row) -> Message:
-    id_, conversation_id, sender, recipient, body, sent_at, state, reason = row
+    id_, conversation_id, sender, recipient, body, sent_at, state, reason, received_at = row
     return Message(
         id=UUID(id_),
         conversation_id=UUID(conversation_id),
         sender=sender,
         recipient=recipient,
         body=body,
-        sent_at=_EPOCH + sent_at * _MICROSECOND,
+        sent_at=_from_micros(sent_at),
         state=MessageState(state),
         reason=reason,
+        received_at=None if received_at is None else _from_micros(received_at),
     )
 
 
 _MAX_IN: Final = 500
 """Values bound in one statement, well under SQLite's limit of variables."""
+
+_ROW_MARKS: Final = "(" + ", ".join("?" * _WIDTH) + ")"
 
 
 def _marks(values: Sequence[object]) -> str:
@@ -149,10 +172,10 @@ class _Insertion:
                     new.append(message)
                     new_rows.append(row)
             stored.append(new)
-        for some_rows in _chunks(new_rows, _MAX_IN // 8):
+        for some_rows in _chunks(new_rows, _MAX_IN // _WIDTH):
             connection.execute(
                 f"INSERT INTO messages ({_COLUMNS}) VALUES "
-                + ",".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(some_rows)),
+                + ",".join([_ROW_MARKS] * len(some_rows)),
                 [value for row in some_rows for value in row],
             )
         return stored
@@ -161,7 +184,8 @@ class _Insertion:
 class SqliteMessageRepository:
     """The :class:`~chinwag.application.ports.MessageRepository` port, in SQLite.
 
-    ``sent_at`` is stored as integer microseconds and read back as an aware UTC datetime.
+    ``sent_at`` and ``received_at`` are stored as integer microseconds since the epoch and read
+    back as aware UTC datetimes; a message never received here keeps ``received_at`` None.
     """
 
     def __init__(self, db: Database) -> None:
@@ -181,8 +205,10 @@ class SqliteMessageRepository:
             insertion = self._open
             if insertion is not None and (stored := insertion.join(messages, rows)) is not None:
                 return await stored
-            insertion = self._open = _Insertion()
-            self._db.write(insertion.run).add_done_callback(insertion.settle)
+            insertion = _Insertion()
+            job = self._db.write(insertion.run)  # raises if closed: then no caller may join it
+            self._open = insertion
+            job.add_done_callback(insertion.settle)
 
     async def update_states(self, changes: Sequence[StateChange]) -> None:
         """Record new states in one transaction; ids that are not stored are ignored."""

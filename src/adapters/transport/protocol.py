@@ -1,4 +1,7 @@
-"""The peer protocol, version 1: wire DTOs, separate from the domain models (docs/protocol.md)."""
+"""The peer protocol, version 2: wire DTOs, separate from the domain models (docs/protocol.md).
+
+Only the first frame (``hello``, which carries nothing but the version) is in clear; the Noise
+handshake follows, and every other frame travels inside its session."""
 
 from __future__ import annotations
 
@@ -12,7 +15,9 @@ from pydantic_core import to_json
 
 from chinwag.domain.message import MAX_BODY_BYTES, Message
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+PROLOGUE = b"chinwag peer protocol 2\n"
+"""Mixed into the Noise handshake with the clear ``hello`` frame, so a changed hello fails it."""
 MAX_FRAME = 1024 * 1024
 """Largest peer frame. A batch is cut well below it; one message of the largest body fits even
 if every character needs a six-byte JSON escape."""
@@ -27,7 +32,9 @@ class _Frame(BaseModel):
 
 
 class Hello(_Frame):
-    """First frame from the connecting peer: who it is and whom it wants."""
+    """First frame from the connecting peer, in clear: the version it speaks. ``from`` and
+    ``to`` are empty since version 2 (the names travel encrypted, in the handshake); they stay
+    so that a version-1 peer reads the frame and answers ``unsupported_version``."""
 
     type: Literal["hello"]
     version: int
@@ -90,8 +97,8 @@ def _dump(frame: dict[str, object]) -> bytes:
     return to_json(frame)
 
 
-def hello(me: str, peer: str) -> bytes:
-    return _dump({"type": "hello", "version": PROTOCOL_VERSION, "from": me, "to": peer})
+def hello() -> bytes:
+    return _dump({"type": "hello", "version": PROTOCOL_VERSION, "from": "", "to": ""})
 
 
 def welcome(me: str) -> bytes:

@@ -1,10 +1,13 @@
-"""The ``PeerTransport`` port over TCP: a thin asyncio shell around the frame codec.
+"""The ``PeerTransport`` port over TCP: a thin asyncio shell around the secure channel.
 
-Outbound, one connection per (peer, address), opened on demand, checked by a ``hello``/``welcome``
-handshake (so a stale address now used by somebody else is noticed), and reused; batches are
-pipelined and matched to ``receipt`` frames by message id. Inbound, every connection is served by
-its own task: it reads whatever has arrived, hands all the messages of those frames to the
-application in one call, and acknowledges only the ids the application says are committed.
+Outbound, one connection per (peer, address, key), opened on demand and reused. The Noise
+handshake (:mod:`chinwag.adapters.secure.channel`) must prove the key the registry gave for the
+name, or nothing is sent; the accepting peer then asks the application whether the connecting
+one (its name and key, proven in the same handshake) may deliver, and answers ``welcome`` or an
+error. Batches are pipelined and matched to ``receipt`` frames by message id. Inbound, every
+connection is served by its own task: it reads whatever has arrived, hands all the messages of
+those frames to the application in one call, and acknowledges only the ids the application says
+are committed.
 """
 
 from __future__ import annotations
@@ -19,9 +22,18 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
+from chinwag.adapters.secure.channel import (
+    RemoteIdentity,
+    SecureError,
+    SecureStream,
+    Security,
+    accept_secure,
+    open_secure,
+)
 from chinwag.adapters.transport import protocol
 from chinwag.adapters.wire.codec import EmptyFrame, FrameDecoder, FrameTooLarge, encode
-from chinwag.application.errors import AddressInUse, PeerUnreachable
+from chinwag.application.errors import AddressInUse, ChatError, PeerRefused, PeerUnreachable
+from chinwag.application.ports.directory import PeerLocation
 from chinwag.application.ports.peer_transport import DeliveryReport, InboundHandler
 from chinwag.domain.conversation import direct_conversation_id
 from chinwag.domain.errors import DomainError
@@ -30,9 +42,12 @@ from chinwag.domain.user import PeerAddress, normalize_username
 
 log = logging.getLogger(__name__)
 
+DEFERRED = frozenset({"over_quota"})
+"""Rejection codes that mean "not now": the sender keeps the message queued and tries later."""
+
 READ_CHUNK = 256 * 1024
 HELLO_MAX_FRAME = 4096
-"""Until a peer has said who it is, it may send only small frames."""
+"""The clear ``hello`` is small; a bigger first frame is refused before it is buffered."""
 
 
 @dataclass(frozen=True)
@@ -41,11 +56,17 @@ class TransportSettings:
     handshake_timeout: float = 5.0
     ack_timeout: float = 30.0
     write_timeout: float = 30.0
-    idle_timeout: float = 300.0
-    """An accepted connection that completes no frame for this long is closed."""
+    idle_timeout: float = 60.0
+    """An accepted connection that completes no frame for this long is closed (the sender opens
+    a new one when it has more to say)."""
+    authorize_timeout: float = 10.0
+    """How long the application may take to decide whether a peer may deliver (it may ask the
+    registry for a stranger's key)."""
     max_frame: int = protocol.MAX_FRAME
     max_inbound: int = 512
     max_inbound_per_host: int = 64
+    max_inbound_per_identity: int = 4
+    """Connections one identity may hold open to us at once: one is all a client uses."""
 
 
 class _ProtocolViolation(Exception):
@@ -62,53 +83,46 @@ class _Waiter:
     future: asyncio.Future[DeliveryReport]
     acked: set[UUID] = field(default_factory=set)
     rejected: dict[UUID, str] = field(default_factory=dict)
+    deferred: dict[UUID, str] = field(default_factory=dict)
 
-    def settle(self, message_id: UUID, rejection: str | None) -> None:
+    def settle(self, message_id: UUID, rejection: str | None, *, deferred: bool = False) -> None:
         self.remaining.discard(message_id)
         if rejection is None:
             self.acked.add(message_id)
+        elif deferred:
+            self.deferred[message_id] = rejection
         else:
             self.rejected[message_id] = rejection
         if not self.remaining and not self.future.done():
             self.future.set_result(
-                DeliveryReport(acknowledged=frozenset(self.acked), rejected=self.rejected)
+                DeliveryReport(
+                    acknowledged=frozenset(self.acked),
+                    rejected=self.rejected,
+                    deferred=self.deferred,
+                )
             )
 
 
 class _Link:
-    """An open, handshaken connection to one peer."""
+    """An open, authenticated connection to one peer."""
 
-    def __init__(
-        self, peer: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, max_frame: int
-    ) -> None:
+    def __init__(self, peer: str, stream: SecureStream) -> None:
         self.peer = peer
-        self.reader = reader
-        self.writer = writer
-        self.decoder = FrameDecoder(max_frame)
+        self.stream = stream
+        self.writer = stream.writer
         self.waiting: dict[UUID, _Waiter] = {}
         self.failure: str | None = None
         self.task: asyncio.Task[None] | None = None
         self.on_fail: Callable[[_Link], None] | None = None
 
-    async def read_frame(self) -> bytes:
-        """The next frame (used only during the handshake, before the receipt loop starts)."""
-        while True:
-            data = await self.reader.read(READ_CHUNK)
-            if not data:
-                raise ConnectionError("connection closed")
-            frames = self.decoder.feed(data)
-            if frames:
-                if len(frames) > 1:
-                    raise _ProtocolViolation("bad_frame", "unexpected frames after welcome")
-                return frames[0]
-
     async def receive_receipts(self) -> None:
         try:
             while True:
-                data = await self.reader.read(READ_CHUNK)
-                if not data:
-                    raise ConnectionError(f"{self.peer} closed the connection")
-                for payload in self.decoder.feed(data):
+                try:
+                    payloads = await self.stream.receive()
+                except ConnectionError:
+                    raise ConnectionError(f"{self.peer} closed the connection") from None
+                for payload in payloads:
                     frame = protocol.parse(payload)
                     if isinstance(frame, protocol.Receipt):
                         self._settle(frame)
@@ -116,7 +130,7 @@ class _Link:
                         raise ConnectionError(f"{self.peer} refused: {frame.message}")
                     else:
                         raise _ProtocolViolation("bad_frame", f"unexpected {frame.type} frame")
-        except (OSError, ValueError, _ProtocolViolation) as exc:
+        except (OSError, ValueError, _ProtocolViolation, SecureError) as exc:
             self.fail(str(exc) or type(exc).__name__)
         except asyncio.CancelledError:
             self.fail("connection closed")
@@ -130,7 +144,7 @@ class _Link:
         for rejection in receipt.rejected:
             waiter = self.waiting.pop(rejection.id, None)
             if waiter is not None:
-                waiter.settle(rejection.id, rejection.reason)
+                waiter.settle(rejection.id, rejection.reason, deferred=rejection.code in DEFERRED)
 
     def fail(self, reason: str) -> None:
         """Close the link and fail every waiting delivery with ``reason``."""
@@ -152,15 +166,17 @@ class _Link:
 class TcpPeerTransport:
     """Peer connections over TCP (see the module docstring and docs/protocol.md)."""
 
-    def __init__(self, settings: TransportSettings | None = None) -> None:
+    def __init__(self, security: Security, settings: TransportSettings | None = None) -> None:
+        self._security = security
         self._settings = settings or TransportSettings()
         self._server: asyncio.Server | None = None
         self._me = ""
         self._handler: InboundHandler | None = None
-        self._links: dict[tuple[str, PeerAddress], _Link] = {}
-        self._connecting: dict[tuple[str, PeerAddress], asyncio.Future[_Link]] = {}
+        self._links: dict[tuple[str, PeerLocation], _Link] = {}
+        self._connecting: dict[tuple[str, PeerLocation], asyncio.Future[_Link]] = {}
         self._inbound: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
         self._inbound_hosts: Counter[str] = Counter()
+        self._inbound_identities: Counter[bytes] = Counter()
 
     # -- the port ---------------------------------------------------------------------------
 
@@ -178,17 +194,19 @@ class TcpPeerTransport:
         return PeerAddress(host=host, port=port)
 
     async def deliver(
-        self, peer: str, address: PeerAddress, messages: Sequence[Message]
+        self, peer: str, location: PeerLocation, messages: Sequence[Message]
     ) -> DeliveryReport:
         if not messages:
             return DeliveryReport(acknowledged=frozenset())
-        link = await self._link(peer, address)
+        link = await self._link(peer, location)
         loop = asyncio.get_running_loop()
         waiter = _Waiter(remaining={m.id for m in messages}, future=loop.create_future())
         for message in messages:
             link.waiting[message.id] = waiter
         try:
-            link.writer.write(b"".join(encode(p) for p, _ in protocol.message_batches(messages)))
+            link.stream.send_encoded(
+                b"".join(encode(p) for p, _ in protocol.message_batches(messages))
+            )
             async with asyncio.timeout(self._settings.ack_timeout):
                 await link.writer.drain()
                 return await waiter.future
@@ -207,6 +225,10 @@ class TcpPeerTransport:
         server, self._server = self._server, None
         if server is not None:
             server.close()
+        connecting = list(self._connecting.values())
+        for attempt in connecting:  # connects in progress must not finish later and leak
+            attempt.cancel()
+        await asyncio.gather(*connecting, return_exceptions=True)
         links = list(self._links.values())
         for link in links:
             link.fail("transport closed")
@@ -223,16 +245,16 @@ class TcpPeerTransport:
 
     # -- outbound ---------------------------------------------------------------------------
 
-    async def _link(self, peer: str, address: PeerAddress) -> _Link:
-        """The open link to ``peer`` at ``address``; callers arriving while it is being opened
+    async def _link(self, peer: str, location: PeerLocation) -> _Link:
+        """The open link to ``peer`` at ``location``; callers arriving while it is being opened
         share the one attempt. A link that fails leaves the table at once."""
-        key = (peer, address)
+        key = (peer, location)
         link = self._links.get(key)
         if link is not None and link.usable:
             return link
         connecting = self._connecting.get(key)
         if connecting is None:
-            connecting = asyncio.ensure_future(self._connect(peer, address))
+            connecting = asyncio.ensure_future(self._connect(peer, location))
             self._connecting[key] = connecting
             connecting.add_done_callback(lambda _: self._connecting.pop(key, None))
         link = await asyncio.shield(connecting)
@@ -242,12 +264,13 @@ class TcpPeerTransport:
             self._links[key] = link
         return link
 
-    def _forget(self, key: tuple[str, PeerAddress], link: _Link) -> None:
+    def _forget(self, key: tuple[str, PeerLocation], link: _Link) -> None:
         if self._links.get(key) is link:
             del self._links[key]
 
-    async def _connect(self, peer: str, address: PeerAddress) -> _Link:
+    async def _connect(self, peer: str, location: PeerLocation) -> _Link:
         settings = self._settings
+        address = location.address
         try:
             async with asyncio.timeout(settings.connect_timeout):
                 reader, writer = await asyncio.open_connection(
@@ -256,23 +279,42 @@ class TcpPeerTransport:
         except (OSError, TimeoutError) as exc:
             raise PeerUnreachable(f"cannot reach {peer} at {address}: {_describe(exc)}") from None
         _tune(writer)
-        link = _Link(peer, reader, writer, settings.max_frame)
+
+        def expect(remote: RemoteIdentity) -> None:
+            # Checked before we say who we are: a stale address now used by somebody else, or
+            # anybody posing as the peer, learns nothing and gets nothing.
+            if _claimed_name(remote.name) != peer:
+                raise SecureError("wrong_peer", f"{address} is not {peer} any more")
+            if remote.key != location.key:
+                raise SecureError("wrong_key", f"{address} does not hold {peer}'s key")
+
+        hello = encode(protocol.hello())
         try:
-            writer.write(encode(protocol.hello(self._me, peer)))
             async with asyncio.timeout(settings.handshake_timeout):
-                await writer.drain()
-                answer = protocol.parse(await link.read_frame())
-        except (OSError, TimeoutError, ValueError, _ProtocolViolation) as exc:
-            link.fail(str(exc))
+                stream = await open_secure(
+                    reader,
+                    writer,
+                    self._security,
+                    prologue=protocol.PROLOGUE + hello,
+                    max_frame=settings.max_frame,
+                    name=self._me,
+                    to=peer,
+                    expect=expect,
+                    preamble=hello,
+                )
+                answer = protocol.parse((await stream.receive())[0])
+        except (OSError, TimeoutError, ValueError, SecureError) as exc:
+            writer.close()
             raise PeerUnreachable(
-                f"no handshake with {peer} at {address}: {_describe(exc)}"
+                f"no secure session with {peer} at {address}: {_describe(exc)}"
             ) from None
+        link = _Link(peer, stream)
         if isinstance(answer, protocol.Error):
             link.fail(answer.message)
-            raise PeerUnreachable(f"{peer} at {address} refused: {answer.message}")
-        if not isinstance(answer, protocol.Welcome) or answer.user != peer:
+            raise PeerRefused(answer.code, f"{peer} refused: {answer.message}")
+        if not isinstance(answer, protocol.Welcome):
             link.fail("unexpected answer")
-            raise PeerUnreachable(f"{address} is not {peer} any more")
+            raise PeerUnreachable(f"{peer} at {address} answered {answer.type!r}, not welcome")
         return link
 
     # -- inbound ----------------------------------------------------------------------------
@@ -284,94 +326,118 @@ class TcpPeerTransport:
         host = str(where[0]) if isinstance(where, tuple) else "?"
         self._inbound[task] = writer
         self._inbound_hosts[host] += 1
+        identity: bytes | None = None
         _tune(writer)
-        decoder = FrameDecoder(HELLO_MAX_FRAME)
+        stream: SecureStream | None = None
         try:
             if (
                 len(self._inbound) > self._settings.max_inbound
                 or self._inbound_hosts[host] > self._settings.max_inbound_per_host
             ):
                 raise _ProtocolViolation("busy", "too many connections; try again later")
-            peer, early = await self._accept(reader, writer, decoder)
-            await self._receive(peer, reader, writer, decoder, early)
+            stream = await self._accept(reader, writer)
+            identity = stream.remote.key
+            self._inbound_identities[identity] += 1
+            peer = await self._authorize(stream, self._inbound_identities[identity])
+            await self._receive(peer, stream)
         except _ProtocolViolation as exc:
             log.warning("peer %s: %s", where, exc)
-            writer.write(encode(protocol.error(exc.code, str(exc))))
+            _send_error(writer, stream, exc.code, str(exc))
         except (FrameTooLarge, EmptyFrame) as exc:
             log.warning("peer %s: %s", where, exc)
-            writer.write(encode(protocol.error("frame_too_large", str(exc))))
+            _send_error(writer, stream, "frame_too_large", str(exc))
+        except SecureError as exc:
+            log.info("peer %s: %s", where, exc)
         except TimeoutError:
             log.info("peer %s idle or too slow; closing", where)
         except (OSError, asyncio.IncompleteReadError):
             pass
         except Exception:
             log.exception("peer %s: could not store incoming messages; closing", where)
-            writer.write(encode(protocol.error("internal", "the recipient could not store them")))
+            _send_error(writer, stream, "internal", "the recipient could not store them")
         finally:
             del self._inbound[task]
             self._inbound_hosts[host] -= 1
             if not self._inbound_hosts[host]:
                 del self._inbound_hosts[host]
+            if identity is not None:
+                self._inbound_identities[identity] -= 1
+                if not self._inbound_identities[identity]:
+                    del self._inbound_identities[identity]
             await _close(writer)
 
     async def _accept(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, decoder: FrameDecoder
-    ) -> tuple[str, list[bytes]]:
-        """Check the ``hello`` (a small frame) and answer ``welcome``; return the peer's name and
-        any frames it already sent after its hello (a peer may pipeline them)."""
-        deadline = asyncio.get_running_loop().time() + self._settings.handshake_timeout
-        async with asyncio.timeout_at(deadline):
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> SecureStream:
+        """Read the clear ``hello`` (a small frame), then run the handshake as responder; all
+        within ``handshake_timeout``, so a connection that does not authenticate goes soon."""
+        decoder = FrameDecoder(HELLO_MAX_FRAME)
+        async with asyncio.timeout(self._settings.handshake_timeout):
             frames: list[bytes] = []
             while not frames:
                 data = await reader.read(READ_CHUNK)
                 if not data:
                     raise ConnectionError("closed before hello")
                 frames = decoder.feed(data, max_frames=1)
-        try:
-            hello = protocol.parse(frames[0])
-        except ValueError:
-            raise _ProtocolViolation("bad_frame", "expected a hello frame") from None
-        if not isinstance(hello, protocol.Hello):
-            raise _ProtocolViolation("bad_frame", "expected a hello frame")
-        if hello.version != protocol.PROTOCOL_VERSION:
-            raise _ProtocolViolation(
-                "unsupported_version", f"peer protocol version {protocol.PROTOCOL_VERSION} only"
+            try:
+                hello = protocol.parse(frames[0])
+            except ValueError:
+                raise _ProtocolViolation("bad_frame", "expected a hello frame") from None
+            if not isinstance(hello, protocol.Hello):
+                raise _ProtocolViolation("bad_frame", "expected a hello frame")
+            if hello.version != protocol.PROTOCOL_VERSION:
+                raise _ProtocolViolation(
+                    "unsupported_version",
+                    f"peer protocol version {protocol.PROTOCOL_VERSION} only (encrypted); "
+                    "please upgrade chinwag",
+                )
+            return await accept_secure(
+                reader,
+                writer,
+                self._security,
+                prologue=protocol.PROLOGUE + encode(frames[0]),
+                max_frame=self._settings.max_frame,
+                name=self._me,
+                early=decoder.take_buffer(),
             )
-        try:
-            peer = normalize_username(hello.from_)
-            wanted = normalize_username(hello.to)
-        except DomainError as exc:
-            raise _ProtocolViolation("invalid_username", str(exc)) from None
-        if wanted != self._me:
-            raise _ProtocolViolation("wrong_peer", f"this is {self._me}, not {wanted}")
-        writer.write(encode(protocol.welcome(self._me)))
-        async with asyncio.timeout_at(deadline):
-            await writer.drain()
-        decoder.max_frame = self._settings.max_frame
-        return peer, decoder.feed(b"")
 
-    async def _receive(
-        self,
-        peer: str,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        decoder: FrameDecoder,
-        early: list[bytes],
-    ) -> None:
+    async def _authorize(self, stream: SecureStream, connections: int) -> str:
+        """The proven peer's name once the application lets it deliver; ``welcome`` sent."""
+        remote = stream.remote
+        peer = _claimed_name(remote.name)
+        if peer is None:
+            raise _ProtocolViolation("invalid_username", "no valid name in the handshake")
+        if _claimed_name(remote.to) != self._me:
+            raise _ProtocolViolation("wrong_peer", f"this is {self._me}, not {remote.to}")
+        if connections > self._settings.max_inbound_per_identity:
+            raise _ProtocolViolation("busy", f"{peer} has too many connections open already")
+        handler = self._handler
+        assert handler is not None
+        try:
+            async with asyncio.timeout(self._settings.authorize_timeout):
+                await handler.authorize(peer, remote.key)
+        except PeerRefused as exc:
+            raise _ProtocolViolation(exc.reason, str(exc)) from None
+        except ChatError as exc:
+            raise _ProtocolViolation(exc.code, str(exc)) from None
+        stream.send([protocol.welcome(self._me)])
+        async with asyncio.timeout(self._settings.write_timeout):
+            await stream.drain()
+        return peer
+
+    async def _receive(self, peer: str, stream: SecureStream) -> None:
         handler = self._handler
         assert handler is not None
         conversation_id = direct_conversation_id(peer, self._me)
         loop = asyncio.get_running_loop()
-        payloads = early
         # Only whole frames keep a connection alive: dribbling bytes of a frame does not.
         deadline = loop.time() + self._settings.idle_timeout
         while True:
-            while not payloads:
+            try:
                 async with asyncio.timeout_at(deadline):
-                    data = await reader.read(READ_CHUNK)
-                if not data:
-                    return
-                payloads = decoder.feed(data)
+                    payloads = await stream.receive()
+            except ConnectionError:
+                return
             deadline = loop.time() + self._settings.idle_timeout
             batch: list[Message] = []
             rejected: list[tuple[UUID, str, str]] = []
@@ -407,7 +473,6 @@ class TcpPeerTransport:
                     except (ValidationError, DomainError) as exc:
                         reason = _first_error(exc) if isinstance(exc, ValidationError) else str(exc)
                         rejected.append((wire.id, "invalid_message", reason))
-            payloads = []
             if not batch and not rejected:
                 continue
             committed = set(await handler.messages_received(peer, batch)) if batch else set()
@@ -416,12 +481,33 @@ class TcpPeerTransport:
                 for m in batch
                 if m.id not in committed
             )
-            writer.write(
-                encode(protocol.receipt([m.id for m in batch if m.id in committed], rejected))
-            )
+            stream.send([protocol.receipt([m.id for m in batch if m.id in committed], rejected)])
             # A peer that sends but never reads its receipts is not waited for forever.
             async with asyncio.timeout(self._settings.write_timeout):
-                await writer.drain()
+                await stream.drain()
+
+
+def _claimed_name(name: str | None) -> str | None:
+    """A name from a handshake, normalised; None if it is missing or not a valid name."""
+    if name is None:
+        return None
+    try:
+        return normalize_username(name)
+    except DomainError:
+        return None
+
+
+def _send_error(
+    writer: asyncio.StreamWriter, stream: SecureStream | None, code: str, message: str
+) -> None:
+    """An error frame: inside the session once there is one, in clear before (only ``busy``,
+    ``bad_frame`` and ``unsupported_version`` can be said before the handshake)."""
+    if writer.is_closing():
+        return
+    if stream is None:
+        writer.write(encode(protocol.error(code, message)))
+    else:
+        stream.send([protocol.error(code, message)])
 
 
 async def _close(writer: asyncio.StreamWriter) -> None:

@@ -46,6 +46,13 @@ class FrameDecoder:
         """Bytes held that do not yet make a whole frame."""
         return len(self._buffer)
 
+    def take_buffer(self) -> bytes:
+        """Hand over (and forget) the bytes held: what came after the frames taken so far, for
+        the next layer once this one's job is done (a preamble before a handshake, say)."""
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        return data
+
     def feed(self, data: bytes, max_frames: int | None = None) -> list[bytes]:
         """Add ``data``; return every frame it completes (at most ``max_frames``), in order.
 

@@ -1,7 +1,16 @@
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
 from chinwag.domain.user import PeerAddress
+
+
+@dataclass(frozen=True, slots=True)
+class PeerLocation:
+    """Where a user listens, and the identity key the registry binds their name to."""
+
+    address: PeerAddress
+    key: bytes
 
 
 class RegistryStatus(StrEnum):
@@ -28,16 +37,17 @@ class Directory(Protocol):
     async def sign_in(self, user: str, address: PeerAddress, listener: DirectoryListener) -> str:
         """Register ``user`` as listening at ``address``; return the name as the registry spells it.
 
-        Raises ``NameTaken`` if another live session holds the name, ``RegistryUnavailable`` if
-        the registry cannot be reached.
+        Raises ``NameTaken`` if the name is bound to another key (or looks like a registered
+        name), ``RegistryKeyChanged`` if the registry is not the one pinned, and
+        ``RegistryUnavailable`` if it cannot be reached.
         """
         ...
 
     async def sign_out(self) -> None: ...
 
-    async def lookup(self, user: str) -> PeerAddress:
-        """Where ``user`` listens; ``UserOffline`` if they are known but not online,
-        ``UnknownUser`` if the registry never heard of them."""
+    async def lookup(self, user: str) -> PeerLocation:
+        """Where ``user`` listens and their key; ``UserOffline`` if they are known but not
+        online, ``UnknownUser`` if the registry never heard of them."""
         ...
 
     def online(self) -> frozenset[str]:

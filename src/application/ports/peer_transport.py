@@ -3,6 +3,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from uuid import UUID
 
+from chinwag.application.ports.directory import PeerLocation
 from chinwag.domain.message import Message
 from chinwag.domain.user import PeerAddress
 
@@ -13,10 +14,17 @@ class DeliveryReport:
 
     acknowledged: frozenset[UUID]
     rejected: dict[UUID, str] = field(default_factory=dict)
+    deferred: dict[UUID, str] = field(default_factory=dict)
+    """Refused for now (a quota): kept queued with the reason, and tried again later."""
 
 
 class InboundHandler(Protocol):
     """The application side of incoming peer traffic."""
+
+    async def authorize(self, peer: str, key: bytes) -> None:
+        """A peer proved ``key`` and claims the name ``peer``: return if it may talk to us, else
+        raise a ``ChatError`` whose code and text the transport sends back."""
+        ...
 
     async def messages_received(self, peer: str, messages: Sequence[Message]) -> Sequence[UUID]:
         """Take messages from ``peer``; return the ids now committed (only those are acked)."""
@@ -34,12 +42,13 @@ class PeerTransport(Protocol):
         ...
 
     async def deliver(
-        self, peer: str, address: PeerAddress, messages: Sequence[Message]
+        self, peer: str, location: PeerLocation, messages: Sequence[Message]
     ) -> DeliveryReport:
-        """Send ``messages`` in order to ``peer`` at ``address`` and wait for its answer.
+        """Send ``messages`` in order to ``peer`` at ``location`` and wait for its answer.
 
-        Connections are opened on demand and reused. Raises ``PeerUnreachable`` if the peer
-        cannot be reached, is somebody else, or does not answer in time.
+        Connections are opened on demand and reused, and only to an end that proves
+        ``location.key``. Raises ``PeerUnreachable`` if the peer cannot be reached, is somebody
+        else, or does not answer in time, and ``PeerRefused`` if it refuses to talk to us.
         """
         ...
 

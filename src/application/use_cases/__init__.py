@@ -1,5 +1,6 @@
 """One use case per module, each with one public method ``execute``."""
 
+from chinwag.application.use_cases.contacts import TrustContact, VerifyContact, WhoAmI
 from chinwag.application.use_cases.list_conversations import ListConversations
 from chinwag.application.use_cases.load_history import LoadHistory
 from chinwag.application.use_cases.receive_messages import ReceiveMessages
@@ -17,5 +18,8 @@ __all__ = [
     "SendMessage",
     "SignIn",
     "SignOut",
+    "TrustContact",
+    "VerifyContact",
+    "WhoAmI",
     "WhoIsOnline",
 ]

@@ -2,15 +2,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import timedelta
 from uuid import UUID
 
 from chinwag.application.conversations import ConversationLedger
+from chinwag.application.delivery import Courier
+from chinwag.application.ports.clock import Clock
 from chinwag.application.ports.events import ChatEvents
 from chinwag.application.ports.message_repository import MessageRepository
 from chinwag.application.session import Session
+from chinwag.application.trust import TrustPolicy
 from chinwag.domain.message import Message, MessageState
 
 log = logging.getLogger(__name__)
+
+MAX_CLOCK_AHEAD = timedelta(days=1)
+"""How far ahead of our clock a sender's ``sent_at`` may be; later ones are refused, so nobody
+can pin their messages to the bottom of a conversation (or out of any date range)."""
 
 
 class ReceiveMessages:
@@ -26,15 +34,30 @@ class ReceiveMessages:
         messages: MessageRepository,
         ledger: ConversationLedger,
         events: ChatEvents,
+        trust: TrustPolicy,
+        courier: Courier,
+        clock: Clock,
     ) -> None:
         self._session = session
         self._messages = messages
         self._ledger = ledger
         self._events = events
+        self._trust = trust
+        self._courier = courier
+        self._clock = clock
+
+    async def authorize(self, peer: str, key: bytes) -> None:
+        """Whether ``peer``, proven to hold ``key``, may deliver to us (see ``TrustPolicy``).
+
+        A peer that reaches us is reachable: what waits for it is tried at once."""
+        self._session.require_user()
+        await self._trust.incoming(peer, key)
+        self._courier.wake(peer)
 
     async def execute(self, peer: str, messages: Sequence[Message]) -> list[UUID]:
         me = self._session.require_user()
         conversation = await self._ledger.direct(me, peer)
+        now = self._clock.now()
         accepted: list[Message] = []
         for message in messages:
             if (
@@ -44,10 +67,13 @@ class ReceiveMessages:
             ):
                 log.warning("refused message %s from %s: not from them to us", message.id, peer)
                 continue
+            if message.sent_at > now + MAX_CLOCK_AHEAD:
+                log.warning("refused message %s from %s: sent in the future", message.id, peer)
+                continue
             accepted.append(
-                message
-                if message.state is MessageState.RECEIVED
-                else message.model_copy(update={"state": MessageState.RECEIVED, "reason": None})
+                message.model_copy(
+                    update={"state": MessageState.RECEIVED, "reason": None, "received_at": now}
+                )
             )
         if not accepted:
             return []

@@ -5,6 +5,7 @@ from chinwag.application.ports.directory import Directory, DirectoryListener
 from chinwag.application.ports.message_repository import MessageRepository
 from chinwag.application.ports.peer_transport import InboundHandler, PeerTransport
 from chinwag.application.session import Session
+from chinwag.application.trust import TrustPolicy
 from chinwag.domain.user import PeerAddress, normalize_username
 
 
@@ -20,7 +21,9 @@ class SignIn:
         presence: DirectoryListener,
         messages: MessageRepository,
         courier: Courier,
+        trust: TrustPolicy,
     ) -> None:
+        self._trust = trust
         self._session = session
         self._directory = directory
         self._transport = transport
@@ -39,6 +42,7 @@ class SignIn:
         name = normalize_username(username)
         # The session must name the user before the first peer can connect.
         self._session.start(name, listen)
+        self._trust.signed_in_as(name)
         registered: str | None = None
         try:
             bound = await self._transport.listen(name, listen, self._inbound)
@@ -52,4 +56,5 @@ class SignIn:
             await self._transport.close()
             raise
         self._session.start(registered, bound)
+        self._trust.signed_in_as(registered)
         return bound

@@ -1,0 +1,197 @@
+"""Whom to believe: contacts pinned on first use, key changes held until the user accepts them.
+
+Adapters only prove keys (the Noise handshake); this decides what a proven key means:
+
+- a name never seen before is pinned to the key the registry binds it to (trust on first use);
+- the pinned key is believed from then on, whatever the registry says later;
+- another key for a pinned name blocks that name both ways and tells the user at once, until
+  they accept it (``trust``, with its fingerprint) or, for a contact they had verified, compare
+  safety numbers again (``verify``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chinwag.application.errors import (
+    FingerprintMismatch,
+    IdentityChanged,
+    PeerRefused,
+    RegistryUnavailable,
+    SafetyNumberMismatch,
+    UnknownContact,
+    UnknownUser,
+    UserOffline,
+    VerificationRequired,
+)
+from chinwag.application.ports.clock import Clock
+from chinwag.application.ports.contact_repository import ContactRepository
+from chinwag.application.ports.directory import Directory
+from chinwag.application.ports.events import ChatEvents
+from chinwag.domain.contact import Contact
+from chinwag.domain.identity import (
+    fingerprint,
+    matches,
+    normalize_fingerprint,
+    safety_number,
+    same_safety_number,
+)
+from chinwag.domain.user import normalize_username
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyNumber:
+    """What ``verify`` shows: the number for the contact's key (the new one while a change
+    waits), that key's fingerprint, and whether the user has verified it."""
+
+    name: str
+    number: str
+    key: bytes
+    verified: bool
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.key)
+
+
+class TrustPolicy:
+    """The contacts' pins, and the checks every connection passes in both directions."""
+
+    def __init__(
+        self,
+        contacts: ContactRepository,
+        directory: Directory,
+        events: ChatEvents,
+        clock: Clock,
+        own_key: bytes,
+    ) -> None:
+        self._contacts = contacts
+        self._directory = directory
+        self._events = events
+        self._clock = clock
+        self.own_key = own_key
+        self._me = ""
+        self._woken: list[Callable[[str], None]] = []
+
+    def on_trusted(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(name)`` whenever a held name is let through again (the courier)."""
+        self._woken.append(listener)
+
+    async def outgoing(self, name: str, key: bytes) -> None:
+        """Before sending to ``name``, whom the registry binds to ``key``: pin a newcomer, pass a
+        known key, raise ``IdentityChanged`` for another one."""
+        contact = await self._contacts.get(name)
+        if contact is None:
+            await self._pin(name, key)
+            return
+        await self._check(contact, key)
+
+    async def incoming(self, name: str, key: bytes) -> None:
+        """A peer proved ``key`` and says it is ``name``: may it deliver to us?
+
+        A stranger must hold the key the registry binds the name to (so nobody can pose as a
+        name they do not own); a contact must hold the pinned key, whatever the registry says.
+        """
+        contact = await self._contacts.get(name)
+        if contact is not None:
+            try:
+                await self._check(contact, key)
+            except IdentityChanged:
+                raise PeerRefused(
+                    "identity_changed",
+                    "the recipient has not accepted your new key yet; your messages wait",
+                ) from None
+            return
+        try:
+            location = await self._directory.lookup(name)
+        except (RegistryUnavailable, UserOffline, UnknownUser) as exc:
+            raise PeerRefused(
+                "unverified", f"cannot check {name}'s key with the registry now ({exc})"
+            ) from None
+        if location.key != key:
+            raise PeerRefused("wrong_key", f"{name} is registered to another key")
+        await self._pin(name, key)
+
+    async def _pin(self, name: str, key: bytes) -> None:
+        await self._contacts.save(Contact(name=name, key=key, first_seen=self._clock.now()))
+        log.info("pinned %s to %s", name, fingerprint(key))
+
+    async def _check(self, contact: Contact, key: bytes) -> None:
+        if key == contact.key:
+            if contact.pending_key is not None:  # the old key is back: the change is moot
+                await self._contacts.save(contact.model_copy(update={"pending_key": None}))
+                self._wake(contact.name)
+            return
+        if key != contact.pending_key:
+            await self._contacts.save(contact.model_copy(update={"pending_key": key}))
+            self._events.identity_changed(contact.name, key, contact.key, contact.verified)
+        raise IdentityChanged(
+            f"{contact.name}'s key changed; accept it (trust) before anything moves"
+        )
+
+    async def trust(self, name: str, typed_fingerprint: str) -> Contact:
+        """Accept the key of ``typed_fingerprint`` for ``name``: the pending one, or the pinned
+        one again (nothing to do)."""
+        wanted = normalize_fingerprint(typed_fingerprint)
+        contact = await self._require(name)
+        if contact.pending_key is None:
+            if matches(contact.key, wanted):
+                return contact
+            raise FingerprintMismatch(f"{wanted} is not {contact.name}'s key")
+        if not matches(contact.pending_key, wanted):
+            raise FingerprintMismatch(
+                f"{wanted} is not {contact.name}'s new key ({fingerprint(contact.pending_key)})"
+            )
+        if contact.verified:
+            raise VerificationRequired(
+                f"{contact.name} was verified: compare safety numbers again (verify) to accept "
+                "the new key"
+            )
+        return await self._accept(contact, contact.pending_key, verified=False)
+
+    async def verify(self, name: str, number: str | None = None) -> SafetyNumber:
+        """The safety number with ``name`` (for their new key while a change waits); with
+        ``number``, mark that key verified (accepting it) if the numbers match."""
+        contact = await self._require(name)
+        key = contact.pending_key or contact.key
+        me = self._me
+        expected = safety_number(me, self.own_key, contact.name, key)
+        if number is None:
+            verified = contact.verified and contact.pending_key is None
+            return SafetyNumber(contact.name, expected, key, verified)
+        if not same_safety_number(number, expected):
+            raise SafetyNumberMismatch(
+                f"that is not the safety number with {contact.name}; nothing was changed"
+            )
+        await self._accept(contact, key, verified=True)
+        return SafetyNumber(contact.name, expected, key, True)
+
+    async def _accept(self, contact: Contact, key: bytes, *, verified: bool) -> Contact:
+        changed = key != contact.key
+        accepted = contact.model_copy(
+            update={"key": key, "pending_key": None, "verified": verified}
+        )
+        await self._contacts.save(accepted)
+        if changed:
+            log.info("%s's new key %s accepted", contact.name, fingerprint(key))
+            self._events.identity_trusted(contact.name, key)
+            self._wake(contact.name)
+        return accepted
+
+    async def _require(self, name: str) -> Contact:
+        contact = await self._contacts.get(normalize_username(name))
+        if contact is None:
+            raise UnknownContact(f"you have no pinned key for {name}: no message went either way")
+        return contact
+
+    def signed_in_as(self, name: str) -> None:
+        """The user's own name, which safety numbers are made of."""
+        self._me = name
+
+    def _wake(self, name: str) -> None:
+        for listener in self._woken:
+            listener(name)
