@@ -19,6 +19,8 @@ class RecordingEvents:
     presence: list[frozenset[str]] = field(default_factory=list)
     statuses: list[tuple[RegistryStatus, str]] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
+    identities: list[tuple[str, str, bytes]] = field(default_factory=list)
+    """``(name, "changed" | "trusted", key)`` in order."""
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def message_received(self, message: Message) -> None:
@@ -39,6 +41,14 @@ class RecordingEvents:
 
     def error(self, code: str, text: str) -> None:
         self.errors.append((code, text))
+        self._changed.set()
+
+    def identity_changed(self, name: str, key: bytes, previous: bytes, verified: bool) -> None:
+        self.identities.append((name, "changed", key))
+        self._changed.set()
+
+    def identity_trusted(self, name: str, key: bytes) -> None:
+        self.identities.append((name, "trusted", key))
         self._changed.set()
 
     def latest_state(self, message_id: object) -> Message | None:
