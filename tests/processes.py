@@ -15,16 +15,24 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from chinwag.entrypoints.settings import user_folder_name
+from chinwag.entrypoints.settings import (
+    HISTORY_FILE,
+    ClientSettings,
+    container_config,
+    prepare_user_folder,
+    user_folder_name,
+)
 
 Event = dict[str, Any]
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "CHINWAG_LOG_LEVEL": "INFO"}
 
 
 class RegistryProcess:
-    """``python -m chinwag.entrypoints.registry``; knows its real port once it listens."""
+    """``python -m chinwag.entrypoints.registry``; knows its real port and its key's fingerprint
+    once it listens (its two first lines of output). Its log (stderr) is read all along, so a
+    chatty registry never blocks on a full pipe."""
 
     def __init__(
         self, port: int = 0, extra: tuple[str, ...] = (), data_dir: Path | None = None
@@ -49,13 +57,26 @@ class RegistryProcess:
             text=True,
             env=ENV,
         )
-        assert self.proc.stdout is not None
+        self.stderr_lines: list[str] = []
+        threading.Thread(
+            target=_drain, args=(self.proc.stderr, self.stderr_lines), daemon=True
+        ).start()
         line = _readline_with_deadline(self.proc, 20)
         match = re.search(r"listening on ([\d.]+):(\d+)", line)
-        if match is None:
+        key_line = _readline_with_deadline(self.proc, 20) if match else ""
+        key = re.fullmatch(r"chinwag-registry key (.+)\n", key_line)
+        if match is None or key is None:
             self.kill()
-            raise AssertionError(f"registry did not start: {line!r}")
+            raise AssertionError(
+                f"registry did not start: {line!r} {key_line!r}; stderr: {self.log()}"
+            )
         self.host, self.port = match.group(1), int(match.group(2))
+        self.fingerprint = key.group(1)
+        """The registry's key as it prints it (what ``--registry-key`` takes)."""
+
+    def log(self) -> str:
+        """The last lines it logged."""
+        return "".join(self.stderr_lines[-10:])
 
     @property
     def address(self) -> str:
@@ -85,6 +106,13 @@ def _readline_with_deadline(proc: subprocess.Popen[str], timeout: float) -> str:
     return result[0] if result else ""
 
 
+def _drain(stream: IO[str] | None, lines: list[str]) -> None:
+    assert stream is not None
+    with contextlib.suppress(ValueError, OSError):  # closed by kill()
+        for line in stream:
+            lines.append(line)
+
+
 def _limit_file_size(size: int) -> Callable[[], None]:
     def limit() -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -103,9 +131,11 @@ class CliProcess:
         data_dir: Path,
         *extra: str,
         max_file_size: int | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         """``max_file_size`` (bytes) makes the disk "full" for this process: no file may grow
-        past it (RLIMIT_FSIZE, with SIGXFSZ ignored so writes fail instead of killing it)."""
+        past it (RLIMIT_FSIZE, with SIGXFSZ ignored so writes fail instead of killing it).
+        ``env`` adds to (or overrides) the environment, e.g. ``CHINWAG_REGISTRY_KEY``."""
         self.user = user
         self.events: list[Event] = []
         self._changed = threading.Condition()
@@ -128,7 +158,7 @@ class CliProcess:
             stderr=subprocess.PIPE,
             text=True,
             encoding="utf-8",
-            env=ENV,
+            env={**ENV, **(env or {})},
             preexec_fn=None if max_file_size is None else _limit_file_size(max_file_size),
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -207,6 +237,34 @@ class CliProcess:
                 if e.get("event") == kind and all(e.get(k) == v for k, v in fields.items())
             )
 
+    def of(self, kind: str, **fields: Any) -> list[Event]:
+        """Every ``kind`` event so far with these fields, in order."""
+        with self._changed:
+            return [
+                e
+                for e in self.events
+                if e.get("event") == kind and all(e.get(k) == v for k, v in fields.items())
+            ]
+
+    def ask(self, reply: str, timeout: float = 15.0, **command: Any) -> Event:
+        """Send ``command`` and wait for the next ``reply`` event (or an ``error``)."""
+        mark = self.mark()
+        self.send(**command)
+        return self.wait_for(
+            lambda e: e.get("event") in (reply, "error"), timeout, f"{reply} or error", mark
+        )
+
+    def history(self, peer: str, limit: int = 500) -> list[Event]:
+        """The stored conversation with ``peer``, oldest first."""
+        answer = self.ask("history", cmd="history", limit=limit, **{"with": peer})
+        assert answer["event"] == "history", answer
+        messages: list[Event] = answer["messages"]
+        return messages
+
+    def exit_code(self, timeout: float = 15.0) -> int:
+        """Wait for the process to end on its own; its exit code."""
+        return self.proc.wait(timeout)
+
     def quit(self, timeout: float = 15.0) -> int:
         if self.proc.poll() is None:
             with contextlib.suppress(BrokenPipeError, ValueError):
@@ -228,15 +286,83 @@ class CliProcess:
 
 
 def start(
-    clients: list[CliProcess], user: str, registry: RegistryProcess, data: Path
+    clients: list[CliProcess],
+    user: str,
+    registry: RegistryProcess,
+    data: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
 ) -> CliProcess:
     """A ``chinwag-cli --json`` for ``user``, signed in; killed with the ``clients`` fixture."""
-    client = CliProcess(user, registry.address, data)
-    clients.append(client)
+    client = launch(clients, user, registry, data, *extra, env=env)
     client.wait_event("ready", user=user)
     return client
 
 
+def launch(
+    clients: list[CliProcess],
+    user: str,
+    registry: RegistryProcess,
+    data: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
+) -> CliProcess:
+    """A ``chinwag-cli --json`` for ``user``, just started (it may yet be refused); killed with
+    the ``clients`` fixture."""
+    client = CliProcess(user, registry.address, data, *extra, env=env)
+    clients.append(client)
+    return client
+
+
+def refused(client: CliProcess, code: str, timeout: float = 15.0) -> Event:
+    """``client`` stops at start with one ``error`` event of ``code`` and exit code 2, having
+    said nothing else (no ``ready``)."""
+    error = client.wait_event("error", code=code, timeout=timeout)
+    assert client.exit_code(timeout) == 2, client.stderr_lines
+    assert [e["event"] for e in client.events] == ["error"], client.events
+    return error
+
+
+def release(data_dir: Path, name: str) -> subprocess.CompletedProcess[str]:
+    """``chinwag-registry release NAME --data-dir DIR``, run to its end."""
+    return subprocess.run(
+        [sys.executable, "-m", "chinwag.entrypoints.registry", "release", name]
+        + ["--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=ENV,
+        timeout=30,
+        check=False,
+    )
+
+
+def user_folder(data: Path, user: str) -> Path:
+    """``user``'s own folder in the data folder ``data``."""
+    return data / user_folder_name(user)
+
+
 def history(data: Path, user: str) -> Path:
     """Where ``user``'s history lives in the data folder ``data``."""
-    return data / user_folder_name(user) / "history.sqlite3"
+    return user_folder(data, user) / HISTORY_FILE
+
+
+def client_config(
+    data: Path, user: str, registry_port: int, synchronous: str = "NORMAL"
+) -> dict[str, object]:
+    """The container configuration ``chinwag-cli --user USER --data-dir DATA`` would run with
+    (``container_config``), for clients built in the test's own process; the user's folder is
+    prepared as the CLI prepares it (0700, for the identity key made at first use)."""
+    settings = ClientSettings(
+        user=user,
+        registry=("127.0.0.1", registry_port),
+        data_dir=data,
+        listen=("127.0.0.1", 0),
+        log_level="WARNING",
+    )
+    prepare_user_folder(settings.user_dir(user))
+    config = container_config(settings, user)
+    adapters = config["adapters"]
+    assert isinstance(adapters, dict)
+    adapters["synchronous"] = synchronous
+    return config

@@ -86,9 +86,16 @@ class TrustPolicy:
         known key, raise ``IdentityChanged`` for another one."""
         contact = await self._contacts.get(name)
         if contact is None:
-            await self._pin(name, key)
+            await self._pin(name, key, accepted=True)
             return
         await self._check(contact, key)
+        if not contact.accepted:  # writing to them answers their message request
+            await self._contacts.save(contact.model_copy(update={"accepted": True}))
+
+    async def is_stranger(self, name: str) -> bool:
+        """Whether ``name`` has only sent us a message request (the user never answered)."""
+        contact = await self._contacts.get(name)
+        return contact is None or not contact.accepted
 
     async def incoming(self, name: str, key: bytes) -> None:
         """A peer proved ``key`` and says it is ``name``: may it deliver to us?
@@ -114,10 +121,12 @@ class TrustPolicy:
             ) from None
         if location.key != key:
             raise PeerRefused("wrong_key", f"{name} is registered to another key")
-        await self._pin(name, key)
+        await self._pin(name, key, accepted=False)
 
-    async def _pin(self, name: str, key: bytes) -> None:
-        await self._contacts.save(Contact(name=name, key=key, first_seen=self._clock.now()))
+    async def _pin(self, name: str, key: bytes, *, accepted: bool) -> None:
+        await self._contacts.save(
+            Contact(name=name, key=key, first_seen=self._clock.now(), accepted=accepted)
+        )
         log.info("pinned %s to %s", name, fingerprint(key))
 
     async def _check(self, contact: Contact, key: bytes) -> None:

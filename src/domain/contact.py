@@ -13,7 +13,9 @@ class Contact(BaseModel):
 
     ``key`` is the identity key trusted for ``name``. ``pending_key`` is another key seen for
     them since, not accepted yet: while it is set, nothing goes to or comes from that name.
-    ``verified`` says the user compared safety numbers for ``key``.
+    ``verified`` says the user compared safety numbers for ``key``. ``accepted`` says the user
+    has answered them (sent a message, trusted or verified them): until then their messages are
+    a *message request*, and they get a stranger's smaller quota.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -23,6 +25,7 @@ class Contact(BaseModel):
     first_seen: AwareDatetime
     verified: bool = False
     pending_key: bytes | None = Field(default=None, min_length=KEY_SIZE, max_length=KEY_SIZE)
+    accepted: bool = False
 
     @property
     def blocked(self) -> bool:

@@ -36,6 +36,7 @@ from chinwag.adapters.transport.tcp import TcpPeerTransport
 from chinwag.application.conversations import ConversationLedger
 from chinwag.application.delivery import Courier
 from chinwag.application.presence import PresenceRelay
+from chinwag.application.quota import InboundQuota
 from chinwag.application.session import Session
 from chinwag.application.trust import TrustPolicy
 from chinwag.application.use_cases import (
@@ -128,6 +129,7 @@ class UseCases(containers.DeclarativeContainer):
     events: providers.Dependency[Any] = providers.Dependency()
 
     session = providers.Singleton(Session)
+    quota = providers.Singleton(InboundQuota)
     ledger = providers.Singleton(ConversationLedger, adapters.conversations)
     trust = providers.Singleton(
         TrustPolicy,
@@ -149,6 +151,7 @@ class UseCases(containers.DeclarativeContainer):
         trust,
         courier,
         adapters.clock,
+        quota,
     )
     presence = providers.Singleton(PresenceRelay, events, courier)
     sign_in = providers.Factory(

@@ -28,6 +28,7 @@ class ConsoleOutput(Protocol):
     def error(self, code: str, text: str) -> None: ...
     def identity_changed(self, name: str, key: bytes, previous: bytes, verified: bool) -> None: ...
     def identity_trusted(self, name: str, key: bytes) -> None: ...
+    def message_request(self, name: str) -> None: ...
     def ready(self, user: str, listen: PeerAddress, fingerprint: str) -> None: ...
     def whoami(self, user: str, fingerprint: str) -> None: ...
     def safety_number(self, name: str, number: str, fingerprint: str, verified: bool) -> None: ...
@@ -115,6 +116,9 @@ class JsonOutput(_ReadyGate):
         if verified:
             fields["verified"] = True
         self._emit("identity", **fields)
+
+    def message_request(self, name: str) -> None:
+        self._after_ready(lambda: self._emit("message_request", **{"from": name}))
 
     def identity_trusted(self, name: str, key: bytes) -> None:
         self._emit(
@@ -216,6 +220,14 @@ class TextOutput(_ReadyGate):
                 f"/verify {name} with the safety number they read you."
                 if verified
                 else f"/trust {name} {fingerprint(key)}"
+            )
+        )
+
+    def message_request(self, name: str) -> None:
+        self._after_ready(
+            lambda: self._line(
+                f"* message request from {name}: you have not written to them yet. Their "
+                f"messages are shown; write back (/msg {name} …) to accept them as a contact."
             )
         )
 

@@ -55,6 +55,9 @@ class QueueEvents:
     def error(self, code: str, text: str) -> None:
         self._items.put(Event("error", text=text))
 
+    def message_request(self, name: str) -> None:
+        self._items.put(Event("message_request", text=name))
+
 
 class NetworkThread:
     """An asyncio loop on a thread of its own, for everything that talks to the network."""

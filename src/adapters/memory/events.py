@@ -21,6 +21,7 @@ class RecordingEvents:
     errors: list[tuple[str, str]] = field(default_factory=list)
     identities: list[tuple[str, str, bytes]] = field(default_factory=list)
     """``(name, "changed" | "trusted", key)`` in order."""
+    requests: list[str] = field(default_factory=list)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def message_received(self, message: Message) -> None:
@@ -45,6 +46,10 @@ class RecordingEvents:
 
     def identity_changed(self, name: str, key: bytes, previous: bytes, verified: bool) -> None:
         self.identities.append((name, "changed", key))
+        self._changed.set()
+
+    def message_request(self, name: str) -> None:
+        self.requests.append(name)
         self._changed.set()
 
     def identity_trusted(self, name: str, key: bytes) -> None:

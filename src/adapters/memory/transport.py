@@ -67,9 +67,14 @@ class InMemoryTransport:
             raise
         except ChatError as exc:
             raise PeerRefused(exc.code, str(exc)) from exc
-        acknowledged = frozenset(await handler.messages_received(self._me, messages))
-        rejected = {m.id: "the recipient refused it" for m in messages if m.id not in acknowledged}
-        return DeliveryReport(acknowledged=acknowledged, rejected=rejected)
+        intake = await handler.messages_received(self._me, messages)
+        acknowledged = frozenset(intake.committed)
+        rejected = {
+            m.id: "the recipient refused it"
+            for m in messages
+            if m.id not in acknowledged and m.id not in intake.deferred
+        }
+        return DeliveryReport(acknowledged, rejected, dict(intake.deferred))
 
     async def close(self) -> None:
         if self._address is not None:

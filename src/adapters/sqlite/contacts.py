@@ -12,9 +12,9 @@ from chinwag.domain.contact import Contact
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
 
-_COLUMNS: Final = "name, key, first_seen, verified, pending_key"
+_COLUMNS: Final = "name, key, first_seen, verified, pending_key, accepted"
 
-_Row = tuple[str, bytes, int, int, bytes | None]
+_Row = tuple[str, bytes, int, int, bytes | None, int]
 
 
 def _to_row(contact: Contact) -> _Row:
@@ -24,17 +24,19 @@ def _to_row(contact: Contact) -> _Row:
         (contact.first_seen - _EPOCH) // _MICROSECOND,
         int(contact.verified),
         contact.pending_key,
+        int(contact.accepted),
     )
 
 
 def _from_row(row: _Row) -> Contact:
-    name, key, first_seen, verified, pending_key = row
+    name, key, first_seen, verified, pending_key, accepted = row
     return Contact(
         name=name,
         key=key,
         first_seen=_EPOCH + first_seen * _MICROSECOND,
         verified=bool(verified),
         pending_key=pending_key,
+        accepted=bool(accepted),
     )
 
 
@@ -64,7 +66,7 @@ class SqliteContactRepository:
 
         def upsert(connection: sqlite3.Connection) -> None:
             connection.execute(
-                f"INSERT OR REPLACE INTO contacts ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)", row
+                f"INSERT OR REPLACE INTO contacts ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", row
             )
 
         await self._db.write(upsert)

@@ -100,7 +100,8 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             key BLOB NOT NULL,
             first_seen INTEGER NOT NULL,
             verified INTEGER NOT NULL DEFAULT 0,
-            pending_key BLOB
+            pending_key BLOB,
+            accepted INTEGER NOT NULL DEFAULT 0
         )""",
         "ALTER TABLE messages ADD COLUMN received_at INTEGER",
     ),

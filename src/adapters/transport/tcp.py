@@ -144,7 +144,10 @@ class _Link:
         for rejection in receipt.rejected:
             waiter = self.waiting.pop(rejection.id, None)
             if waiter is not None:
-                waiter.settle(rejection.id, rejection.reason, deferred=rejection.code in DEFERRED)
+                if rejection.code in DEFERRED:  # the code is the reason the sender shows
+                    waiter.settle(rejection.id, rejection.code, deferred=True)
+                else:
+                    waiter.settle(rejection.id, rejection.reason)
 
     def fail(self, reason: str) -> None:
         """Close the link and fail every waiting delivery with ``reason``."""
@@ -475,9 +478,13 @@ class TcpPeerTransport:
                         rejected.append((wire.id, "invalid_message", reason))
             if not batch and not rejected:
                 continue
-            committed = set(await handler.messages_received(peer, batch)) if batch else set()
+            intake = await handler.messages_received(peer, batch) if batch else None
+            committed = set(intake.committed) if intake else set()
+            deferred = intake.deferred if intake else {}
             rejected.extend(
-                (m.id, "refused", "the recipient refused it")
+                (m.id, deferred[m.id], "the recipient takes no more for now")
+                if m.id in deferred
+                else (m.id, "refused", "the recipient refused it")
                 for m in batch
                 if m.id not in committed
             )

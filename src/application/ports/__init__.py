@@ -12,7 +12,12 @@ from chinwag.application.ports.directory import (
 from chinwag.application.ports.events import ChatEvents
 from chinwag.application.ports.id_factory import IdFactory
 from chinwag.application.ports.message_repository import MessageRepository, StateChange
-from chinwag.application.ports.peer_transport import DeliveryReport, InboundHandler, PeerTransport
+from chinwag.application.ports.peer_transport import (
+    DeliveryReport,
+    InboundHandler,
+    Intake,
+    PeerTransport,
+)
 
 __all__ = [
     "ChatEvents",
@@ -24,6 +29,7 @@ __all__ = [
     "DirectoryListener",
     "IdFactory",
     "InboundHandler",
+    "Intake",
     "MessageRepository",
     "PeerLocation",
     "PeerTransport",

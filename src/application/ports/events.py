@@ -22,6 +22,11 @@ class ChatEvents(DirectoryListener, Protocol):
         """A pinned contact shows another key (``verified``: the old one had been verified)."""
         ...
 
+    def message_request(self, name: str) -> None:
+        """Somebody the user never answered sent messages (a message request): they are shown,
+        with a stranger's smaller quota, until the user writes back."""
+        ...
+
     def identity_trusted(self, name: str, key: bytes) -> None:
         """The user accepted ``key`` for ``name``; what waited for it goes out now."""
         ...

@@ -18,6 +18,16 @@ class DeliveryReport:
     """Refused for now (a quota): kept queued with the reason, and tried again later."""
 
 
+@dataclass(frozen=True)
+class Intake:
+    """What the application did with a batch from a peer: the ids now committed (only those
+    are acknowledged), and those refused for now, with the reason code (``over_quota``); the
+    rest are refused for good."""
+
+    committed: Sequence[UUID]
+    deferred: dict[UUID, str] = field(default_factory=dict)
+
+
 class InboundHandler(Protocol):
     """The application side of incoming peer traffic."""
 
@@ -26,8 +36,8 @@ class InboundHandler(Protocol):
         raise a ``ChatError`` whose code and text the transport sends back."""
         ...
 
-    async def messages_received(self, peer: str, messages: Sequence[Message]) -> Sequence[UUID]:
-        """Take messages from ``peer``; return the ids now committed (only those are acked)."""
+    async def messages_received(self, peer: str, messages: Sequence[Message]) -> Intake:
+        """Take messages from ``peer``: store what may be stored, say what was."""
         ...
 
 

@@ -10,6 +10,8 @@ from chinwag.application.delivery import Courier
 from chinwag.application.ports.clock import Clock
 from chinwag.application.ports.events import ChatEvents
 from chinwag.application.ports.message_repository import MessageRepository
+from chinwag.application.ports.peer_transport import Intake
+from chinwag.application.quota import InboundQuota
 from chinwag.application.session import Session
 from chinwag.application.trust import TrustPolicy
 from chinwag.domain.message import Message, MessageState
@@ -37,7 +39,10 @@ class ReceiveMessages:
         trust: TrustPolicy,
         courier: Courier,
         clock: Clock,
+        quota: InboundQuota,
     ) -> None:
+        self._quota = quota
+        self._requests_told: set[str] = set()
         self._session = session
         self._messages = messages
         self._ledger = ledger
@@ -54,7 +59,7 @@ class ReceiveMessages:
         await self._trust.incoming(peer, key)
         self._courier.wake(peer)
 
-    async def execute(self, peer: str, messages: Sequence[Message]) -> list[UUID]:
+    async def execute(self, peer: str, messages: Sequence[Message]) -> Intake:
         me = self._session.require_user()
         conversation = await self._ledger.direct(me, peer)
         now = self._clock.now()
@@ -76,12 +81,24 @@ class ReceiveMessages:
                 )
             )
         if not accepted:
-            return []
+            return Intake(committed=[])
+        stranger = await self._trust.is_stranger(peer)
+        sizes = [len(m.body.encode("utf-8")) for m in accepted]
+        admitted = self._quota.admit(peer, sizes, stranger=stranger, now=now)
+        deferred = {m.id: "over_quota" for m in accepted[admitted:]}
+        if deferred:
+            log.info("%s is over its quota: %d message(s) wait at their end", peer, len(deferred))
+        accepted = accepted[:admitted]
+        if not accepted:
+            return Intake(committed=[], deferred=deferred)
         stored = await self._messages.add(accepted)
+        if stranger and stored and peer not in self._requests_told:
+            self._requests_told.add(peer)
+            self._events.message_request(peer)
         for message in stored:
             self._events.message_received(message)
-        return [m.id for m in accepted]
+        return Intake(committed=[m.id for m in accepted], deferred=deferred)
 
     # The transport calls the application through the InboundHandler port.
-    async def messages_received(self, peer: str, messages: Sequence[Message]) -> Sequence[UUID]:
+    async def messages_received(self, peer: str, messages: Sequence[Message]) -> Intake:
         return await self.execute(peer, messages)

@@ -1,0 +1,72 @@
+"""How much a peer may send us: a byte rate and a daily byte quota, smaller for strangers.
+
+Anybody with a registered name can reach our port; without these, two connections filled a
+disk at 45 MB/s. The numbers are generous enough that a person typing, a script sending tens of
+thousands of short messages on first contact, and the benchmarks never meet them. Past them,
+messages are refused *for now* (``over_quota``): the sender's client keeps them queued with
+that reason and tries again later; nothing is dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Allowance:
+    rate: float
+    """Bytes a second, sustained."""
+    burst: float
+    """Bytes at once, on top of an idle period."""
+    daily: int
+    """Bytes a UTC day."""
+
+
+@dataclass(frozen=True)
+class QuotaSettings:
+    contact: Allowance = Allowance(rate=16 * MIB, burst=256 * MIB, daily=4096 * MIB)
+    """Somebody the user has answered: far beyond any chat, still not a disk-filler."""
+    stranger: Allowance = Allowance(rate=1 * MIB, burst=32 * MIB, daily=256 * MIB)
+    """A message request: 32 MiB at once is about 100,000 short messages."""
+
+
+@dataclass
+class _Account:
+    tokens: float
+    refilled: datetime
+    day: date
+    used_today: int = 0
+    stranger: bool = field(default=True)
+
+
+class InboundQuota:
+    """Per-peer accounts, kept in memory (one per name that reached us this run)."""
+
+    def __init__(self, settings: QuotaSettings | None = None) -> None:
+        self._settings = settings or QuotaSettings()
+        self._accounts: dict[str, _Account] = {}
+
+    def admit(self, peer: str, sizes: list[int], *, stranger: bool, now: datetime) -> int:
+        """How many of the messages (of ``sizes`` bytes, in order) ``peer`` may deliver now;
+        those are charged, the rest must wait."""
+        allowance = self._settings.stranger if stranger else self._settings.contact
+        account = self._accounts.get(peer)
+        if account is None:
+            account = _Account(tokens=allowance.burst, refilled=now, day=now.date())
+            self._accounts[peer] = account
+        elapsed = max(0.0, (now - account.refilled).total_seconds())
+        account.tokens = min(allowance.burst, account.tokens + elapsed * allowance.rate)
+        account.refilled = now
+        if account.day != now.date():
+            account.day, account.used_today = now.date(), 0
+        admitted = 0
+        for size in sizes:
+            if size > account.tokens or account.used_today + size > allowance.daily:
+                break
+            account.tokens -= size
+            account.used_today += size
+            admitted += 1
+        return admitted
