@@ -1,9 +1,16 @@
-"""End-to-end message throughput between two real peers.
+"""End-to-end message throughput between two real peers, encrypted and with a pass-through.
 
-Each peer is its own process with the real adapters (TCP transport, SQLite history, TCP registry
-client); a registry runs as a third process. The sender sends N messages as fast as the use case
-accepts them; a message counts once the receiver has committed it and the sender has recorded its
-acknowledgement (state ``delivered`` committed). Run: ``python benchmarks/bench_messages.py``.
+Each peer is its own process with the real adapters (TCP transport over Noise, SQLite history,
+TCP registry client); a registry runs as a third process. The sender sends N messages as fast as
+the use case accepts them; a message counts once the receiver has committed it and the sender has
+recorded its acknowledgement (state ``delivered`` committed).
+
+Every figure is measured twice in the same run: with the product's Noise records, and with the
+secure channel swapped for a pass-through (``benchmarks/passthrough.py``: the same handshake and
+framing, no encryption) in all three processes, wired by overriding the container's
+``adapters.security``. The ratio encrypted / pass-through is what encryption leaves of the rate
+(the target is at least 0.8). The two kinds alternate, ``--rounds`` times each, and the medians
+are printed. Run: ``python benchmarks/bench_messages.py [--messages 20000] [--rounds 3]``.
 """
 
 from __future__ import annotations
@@ -11,7 +18,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing as mp
+import os
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -22,12 +31,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.passthrough import use_passthrough
+from benchmarks.registry_server import RegistryServerProcess
 from chinwag.application.ports.directory import RegistryStatus
 from chinwag.domain.message import Message, MessageState
 from chinwag.domain.user import PeerAddress
 from chinwag.entrypoints.common import run_event_loop
 from chinwag.entrypoints.container import Container, close_storage
-from tests.processes import RegistryProcess
+
+KINDS = ("noise", "passthrough")
 
 
 class Counter:
@@ -62,6 +74,15 @@ class Counter:
     def error(self, code: str, text: str) -> None:
         print(f"error {code}: {text}", file=sys.stderr)
 
+    def identity_changed(self, name: str, key: bytes, previous: bytes, verified: bool) -> None:
+        print(f"identity of {name} changed", file=sys.stderr)
+
+    def message_request(self, name: str) -> None:
+        pass
+
+    def identity_trusted(self, name: str, key: bytes) -> None:
+        pass
+
     async def until(self, condition: object, timeout: float = 120) -> None:
         async with asyncio.timeout(timeout):
             while not condition():  # type: ignore[operator]
@@ -69,7 +90,13 @@ class Counter:
                 await self.changed.wait()
 
 
-def make_client(folder: Path, registry_port: int, synchronous: str, events: Counter) -> Container:
+def make_client(
+    folder: Path, registry_port: int, synchronous: str, events: Counter, kind: str = "noise"
+) -> Container:
+    """A client with the real adapters and its data in ``folder``; ``kind="passthrough"`` swaps
+    its secure channel for the pass-through (the registry must be a pass-through one too)."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
     container = Container(events=events)
     container.config.from_dict(
         {
@@ -79,18 +106,24 @@ def make_client(folder: Path, registry_port: int, synchronous: str, events: Coun
                 "synchronous": synchronous,
                 "registry_host": "127.0.0.1",
                 "registry_port": registry_port,
-                "session": folder.name,
+                "keys_path": folder / "identity.key",
+                "pins_path": folder / "registries.json",
+                "registry_key": None,
             },
         }
     )
+    if kind == "passthrough":
+        use_passthrough(container)
+    elif kind != "noise":
+        raise ValueError(f"unknown kind {kind!r}")
     return container
 
 
-def receiver(folder: str, port: int, synchronous: str, pipe: Connection) -> None:
+def receiver(folder: str, port: int, synchronous: str, kind: str, pipe: Connection) -> None:
     """bob: sign in, say so, and take messages until told to stop."""
 
     async def main() -> None:
-        container = make_client(Path(folder), port, synchronous, Counter())
+        container = make_client(Path(folder), port, synchronous, Counter(), kind)
         await container.use_cases.sign_in().execute("bob", PeerAddress(host="127.0.0.1", port=0))
         pipe.send("ready")
         await asyncio.to_thread(pipe.recv)
@@ -103,11 +136,11 @@ def receiver(folder: str, port: int, synchronous: str, pipe: Connection) -> None
 class Peer:
     """The receiving process."""
 
-    def __init__(self, folder: str, port: int, synchronous: str) -> None:
+    def __init__(self, folder: str, port: int, synchronous: str, kind: str) -> None:
         self.folder = folder
         self._pipe, theirs = mp.Pipe()
         self.process = mp.get_context("spawn").Process(
-            target=receiver, args=(folder, port, synchronous, theirs)
+            target=receiver, args=(folder, port, synchronous, kind, theirs)
         )
         self.process.start()
         assert self._pipe.poll(30)
@@ -135,12 +168,13 @@ async def send_all(
     port: int,
     synchronous: str,
     count: int,
+    kind: str,
     crash: Callable[[], None] | None = None,
 ) -> float:
     """alice: send ``count`` messages; the seconds until all are acknowledged. With ``crash``,
     that is called (in a thread) once a quarter have been acknowledged."""
     events = Counter()
-    container = make_client(folder, port, synchronous, events)
+    container = make_client(folder, port, synchronous, events, kind)
     use = container.use_cases
     await use.sign_in().execute("alice", PeerAddress(host="127.0.0.1", port=0))
     await events.until(lambda: "bob" in events.online)
@@ -169,17 +203,17 @@ async def send_all(
     return elapsed
 
 
-def run(count: int, synchronous: str, crash: bool = False) -> float:
-    registry = RegistryProcess()
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = f"{tmp}/bob"
-            bob = Peer(folder, registry.port, synchronous)
+def run(count: int, synchronous: str, kind: str = "noise", crash: bool = False) -> float:
+    """Messages/s from alice (this process) to bob (a child), through a registry (another)."""
+    with RegistryServerProcess(kind) as registry, tempfile.TemporaryDirectory() as tmp:
+        folder = f"{tmp}/bob"
+        bob = Peer(folder, registry.port, synchronous, kind)
+        try:
 
             def kill_and_restart_bob() -> None:
                 nonlocal bob
                 bob.kill()
-                bob = Peer(folder, registry.port, synchronous)
+                bob = Peer(folder, registry.port, synchronous, kind)
 
             elapsed = run_event_loop(
                 send_all(
@@ -187,32 +221,47 @@ def run(count: int, synchronous: str, crash: bool = False) -> float:
                     registry.port,
                     synchronous,
                     count,
+                    kind,
                     kill_and_restart_bob if crash else None,
                 )
             )
             bob.stop()
-            stored = bob.stored_from("alice")
-            assert stored == count, f"the receiver stored {stored} of {count}"
-            return count / elapsed
-    finally:
-        registry.kill()
+        finally:
+            if bob.process.is_alive():
+                bob.kill()
+        stored = bob.stored_from("alice")
+        assert stored == count, f"the receiver stored {stored} of {count}"
+        return count / elapsed
+
+
+def compare(count: int, synchronous: str, rounds: int) -> dict[str, float]:
+    """The median rate of each kind, the kinds alternating so drift hits both alike."""
+    rates: dict[str, list[float]] = {kind: [] for kind in KINDS}
+    for round_ in range(rounds):
+        order = KINDS if round_ % 2 == 0 else KINDS[::-1]
+        for kind in order:
+            rates[kind].append(run(count, synchronous, kind))
+    return {kind: statistics.median(values) for kind, values in rates.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each kind (median)")
     args = parser.parse_args()
     for synchronous in ("FULL", "NORMAL"):
-        rate = run(args.messages, synchronous)
+        rate = compare(args.messages, synchronous, args.rounds)
         print(
             f"end-to-end messages/s (sent, stored on both sides, acknowledged; "
-            f"synchronous={synchronous}): {rate:,.0f}",
+            f"synchronous={synchronous}; median of {args.rounds}): "
+            f"encrypted {rate['noise']:,.0f} | pass-through {rate['passthrough']:,.0f} | "
+            f"ratio {rate['noise'] / rate['passthrough']:.2f} (target >= 0.80)",
             flush=True,
         )
-    rate = run(args.messages, "FULL", crash=True)
+    rate = run(args.messages, "FULL", "noise", crash=True)
     print(
-        "end-to-end messages/s with the receiver SIGKILLed and restarted once mid-stream "
-        f"(synchronous=FULL, every message stored once): {rate:,.0f}",
+        "end-to-end messages/s, encrypted, with the receiver SIGKILLed and restarted once "
+        f"mid-stream (synchronous=FULL, every message stored once): {rate:,.0f}",
         flush=True,
     )
 

@@ -246,7 +246,7 @@ class CliProcess:
                 if e.get("event") == kind and all(e.get(k) == v for k, v in fields.items())
             ]
 
-    def ask(self, reply: str, timeout: float = 15.0, **command: Any) -> Event:
+    def ask(self, reply: str, command: Event, timeout: float = 15.0) -> Event:
         """Send ``command`` and wait for the next ``reply`` event (or an ``error``)."""
         mark = self.mark()
         self.send(**command)
@@ -256,7 +256,7 @@ class CliProcess:
 
     def history(self, peer: str, limit: int = 500) -> list[Event]:
         """The stored conversation with ``peer``, oldest first."""
-        answer = self.ask("history", cmd="history", limit=limit, **{"with": peer})
+        answer = self.ask("history", {"cmd": "history", "with": peer, "limit": limit})
         assert answer["event"] == "history", answer
         messages: list[Event] = answer["messages"]
         return messages
@@ -326,8 +326,10 @@ def refused(client: CliProcess, code: str, timeout: float = 15.0) -> Event:
 def release(data_dir: Path, name: str) -> subprocess.CompletedProcess[str]:
     """``chinwag-registry release NAME --data-dir DIR``, run to its end."""
     return subprocess.run(
-        [sys.executable, "-m", "chinwag.entrypoints.registry", "release", name]
-        + ["--data-dir", str(data_dir)],
+        [
+            *(sys.executable, "-m", "chinwag.entrypoints.registry"),
+            *("release", name, "--data-dir", str(data_dir)),
+        ],
         capture_output=True,
         text=True,
         encoding="utf-8",

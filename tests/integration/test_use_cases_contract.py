@@ -17,11 +17,14 @@ from chinwag.adapters.memory.directory import InMemoryRegistry
 from chinwag.adapters.memory.events import RecordingEvents
 from chinwag.adapters.memory.transport import InMemoryNetwork
 from chinwag.adapters.registry.server import RegistryServer
+from chinwag.adapters.secure.channel import Security
+from chinwag.adapters.secure.keys import LocalKeys
 from chinwag.application.errors import NameTaken, NotSignedIn, UnknownUser
 from chinwag.domain.errors import InvalidMessage, InvalidUsername
 from chinwag.domain.message import MessageState
 from chinwag.domain.user import PeerAddress
 from chinwag.entrypoints.container import Container, close_storage, memory_adapters
+from tests.processes import client_config
 
 LOOPBACK = PeerAddress(host="127.0.0.1", port=0)
 
@@ -61,26 +64,15 @@ async def world(kind: str, tmp_path: Path) -> AsyncIterator[ClientFactory]:
         if kind == "memory":
             registry, network = InMemoryRegistry(), InMemoryNetwork()
         else:
-            server = RegistryServer("127.0.0.1", 0)
+            server = RegistryServer("127.0.0.1", 0, security=Security(LocalKeys.generate()))
             _, port = await server.start()
             stack.push_async_callback(server.close)
 
         def make(name: str) -> Client:
             events = RecordingEvents()
             container = Container(events=events)
-            folder = tmp_path / f"{name}-{len(made)}"
-            container.config.from_dict(
-                {
-                    "core": {"log_level": "WARNING"},
-                    "adapters": {
-                        "database_path": folder / "history.sqlite3",
-                        "synchronous": "NORMAL",
-                        "registry_host": "127.0.0.1",
-                        "registry_port": port if kind == "real" else 0,
-                        "session": f"session-{name}-{len(made)}",
-                    },
-                }
-            )
+            folder = tmp_path / f"{name}-{len(made)}"  # each client its own key
+            container.config.from_dict(client_config(folder, name, port if kind == "real" else 0))
             if kind == "memory":
                 container.adapters.override(memory_adapters(registry, network))
             client = Client(container, events)

@@ -2,30 +2,68 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 import pytest
 
 from chinwag.adapters.console.commands import (
+    AnyCommand,
     BadCommand,
+    CommandRunner,
     History,
     Noop,
     Quit,
     Search,
     Send,
     TextState,
+    Trust,
+    Verify,
     Who,
+    WhoAmICommand,
     parse_json_command,
     parse_text_command,
 )
 from chinwag.adapters.console.output import JsonOutput, TextOutput
+from chinwag.adapters.memory.clock import ManualClock, SequentialIds
+from chinwag.adapters.memory.contacts import InMemoryContactRepository
+from chinwag.adapters.memory.directory import InMemoryDirectory, InMemoryRegistry
+from chinwag.adapters.memory.events import RecordingEvents
+from chinwag.adapters.memory.repositories import (
+    InMemoryConversationRepository,
+    InMemoryMessageRepository,
+)
+from chinwag.adapters.memory.transport import InMemoryNetwork, InMemoryTransport
+from chinwag.application.conversations import ConversationLedger
+from chinwag.application.delivery import Courier
+from chinwag.application.errors import IdentityChanged
 from chinwag.application.ports.directory import RegistryStatus
+from chinwag.application.session import Session
+from chinwag.application.trust import TrustPolicy
+from chinwag.application.use_cases import (
+    LoadHistory,
+    SearchHistory,
+    SendMessage,
+    TrustContact,
+    VerifyContact,
+    WhoAmI,
+    WhoIsOnline,
+)
+from chinwag.domain.contact import Contact
 from chinwag.domain.conversation import direct_conversation_id
+from chinwag.domain.identity import fingerprint, safety_number
 from chinwag.domain.message import Message, MessageState
 from chinwag.domain.user import PeerAddress
+
+ALICE_KEY = bytes([0xA1]) * 32
+BOB_KEY = bytes([0xB0]) * 32
+BOBS_NEW_KEY = bytes([0xB1]) * 32
+ALICE_FP = fingerprint(ALICE_KEY)
 
 
 def test_json_commands_parse_with_defaults() -> None:
@@ -39,6 +77,19 @@ def test_json_commands_parse_with_defaults() -> None:
     assert isinstance(parse_json_command('{"cmd": "quit"}'), Quit)
 
 
+def test_json_identity_commands_parse() -> None:
+    assert isinstance(parse_json_command('{"cmd": "whoami"}'), WhoAmICommand)
+    verify = parse_json_command('{"cmd": "verify", "with": "bob"}')
+    assert isinstance(verify, Verify)
+    assert (verify.with_, verify.number) == ("bob", None)
+    verify = parse_json_command('{"cmd": "verify", "with": "bob", "number": "12345 67890"}')
+    assert isinstance(verify, Verify)
+    assert verify.number == "12345 67890"
+    trust = parse_json_command('{"cmd": "trust", "with": "bob", "fingerprint": "abcd efgh"}')
+    assert isinstance(trust, Trust)
+    assert (trust.with_, trust.fingerprint) == ("bob", "abcd efgh")
+
+
 @pytest.mark.parametrize(
     "line",
     [
@@ -49,12 +100,18 @@ def test_json_commands_parse_with_defaults() -> None:
         '{"cmd": "history", "with": "bob", "limit": 0}',
         '{"cmd": "history", "with": "bob", "before": "not-a-uuid"}',
         '{"cmd": "who", "extra": 1}',
+        '{"cmd": "whoami", "user": "mallory"}',
+        '{"cmd": "verify"}',
+        '{"cmd": "verify", "with": "bob", "number": "' + "1" * 201 + '"}',
+        '{"cmd": "trust", "with": "bob"}',
+        '{"cmd": "trust", "fingerprint": "abcd"}',
+        '{"cmd": "trust", "with": "bob", "fingerprint": "' + "a" * 201 + '"}',
     ],
 )
 def test_bad_json_commands_say_what_is_wrong(line: str) -> None:
     with pytest.raises(BadCommand) as caught:
         parse_json_command(line)
-    assert "commands: send, who, history, search, quit" in str(caught.value)
+    assert "commands: send, who, history, search, whoami, verify, trust, quit" in str(caught.value)
 
 
 def test_text_commands_and_the_current_conversation() -> None:
@@ -82,6 +139,27 @@ def test_text_commands_and_the_current_conversation() -> None:
             parse_text_command(bad, state)
 
 
+def test_text_identity_commands() -> None:
+    state = TextState()
+    assert isinstance(parse_text_command("/whoami\n", state), WhoAmICommand)
+    assert parse_text_command("/verify bob", state) == Verify(cmd="verify", with_="bob")
+    # The number as read aloud, in groups: everything after the name is the number.
+    assert parse_text_command("/verify bob 12345 67890\n", state) == Verify(
+        cmd="verify", with_="bob", number="12345 67890"
+    )
+    assert parse_text_command(f"/trust bob {ALICE_FP}\n", state) == Trust(
+        cmd="trust", with_="bob", fingerprint=ALICE_FP
+    )
+    for bad, usage in [
+        ("/verify", "/verify NAME"),
+        ("/trust", "/trust NAME FINGERPRINT"),
+        ("/trust bob", "/trust NAME FINGERPRINT"),
+        ("/trust bob   ", "/trust NAME FINGERPRINT"),
+    ]:
+        with pytest.raises(BadCommand, match=usage):
+            parse_text_command(bad, state)
+
+
 MESSAGE = Message(
     id=UUID(int=1),
     conversation_id=direct_conversation_id("alice", "bob"),
@@ -96,7 +174,7 @@ MESSAGE = Message(
 def test_json_events_are_one_object_per_line_with_the_documented_fields() -> None:
     stream = io.StringIO()
     output = JsonOutput(stream)
-    output.ready("alice", PeerAddress(host="127.0.0.1", port=4000))
+    output.ready("alice", PeerAddress(host="127.0.0.1", port=4000), ALICE_FP)
     output.message_received(MESSAGE)
     output.message_state_changed(
         MESSAGE.model_copy(update={"state": MessageState.FAILED, "reason": "offline"})
@@ -105,7 +183,12 @@ def test_json_events_are_one_object_per_line_with_the_documented_fields() -> Non
     output.history("bob", [MESSAGE])
     output.error("unknown_user", "nobody is not online")
     events = [json.loads(line) for line in stream.getvalue().splitlines()]
-    assert events[0] == {"event": "ready", "user": "alice", "listen": "127.0.0.1:4000"}
+    assert events[0] == {
+        "event": "ready",
+        "user": "alice",
+        "listen": "127.0.0.1:4000",
+        "fingerprint": ALICE_FP,
+    }
     assert {k: events[1][k] for k in ("id", "from", "to", "body", "sent_at")} == {
         "id": str(UUID(int=1)),
         "from": "alice",
@@ -134,16 +217,17 @@ def test_text_output_is_readable() -> None:
     stream = io.StringIO()
     output = TextOutput(stream, me="bob")
     output.presence_changed(frozenset({"alice", "bob"}))  # during sign-in: held until ready
-    output.ready("bob", PeerAddress(host="127.0.0.1", port=4000))
+    output.ready("bob", PeerAddress(host="127.0.0.1", port=4000), fingerprint(BOB_KEY))
     output.message_received(MESSAGE)
     output.presence_changed(frozenset({"alice", "bob", "carol"}))
     output.presence_changed(frozenset({"bob", "carol"}))
     lines = stream.getvalue().splitlines()
     assert lines[0].startswith("* signed in as bob")
-    assert lines[1] == "* online: alice"
-    assert "alice: hi 👋" in lines[2]
-    assert lines[3] == "        there"
-    assert lines[4:] == ["* carol is online", "* alice went offline"]
+    assert lines[1] == f"* your key's fingerprint: {fingerprint(BOB_KEY)}"
+    assert lines[2] == "* online: alice"
+    assert "alice: hi 👋" in lines[3]
+    assert lines[4] == "        there"
+    assert lines[5:] == ["* carol is online", "* alice went offline"]
 
 
 def test_json_ready_comes_first_but_errors_are_never_held() -> None:
@@ -153,7 +237,7 @@ def test_json_ready_comes_first_but_errors_are_never_held() -> None:
     output.presence_changed(frozenset({"alice"}))
     output.error("name_taken", "alice is taken")
     assert [json.loads(line)["event"] for line in stream.getvalue().splitlines()] == ["error"]
-    output.ready("alice", PeerAddress(host="127.0.0.1", port=1))
+    output.ready("alice", PeerAddress(host="127.0.0.1", port=1), ALICE_FP)
     events = [json.loads(line)["event"] for line in stream.getvalue().splitlines()]
     assert events == ["error", "ready", "registry", "presence"]
 
@@ -161,7 +245,7 @@ def test_json_ready_comes_first_but_errors_are_never_held() -> None:
 def test_text_output_shows_terminal_escapes_instead_of_obeying_them() -> None:
     stream = io.StringIO()
     output = TextOutput(stream)
-    output.ready("bob", PeerAddress(host="127.0.0.1", port=4000))
+    output.ready("bob", PeerAddress(host="127.0.0.1", port=4000), fingerprint(BOB_KEY))
     hostile = MESSAGE.model_copy(
         update={"body": "hi\x1b]52;c;ZXZpbA==\x07\x1b[2J \u202eevil\ttab\nnext"}
     )
@@ -171,3 +255,255 @@ def test_text_output_shows_terminal_escapes_instead_of_obeying_them() -> None:
     assert "\x07" not in text
     assert "\u202e" not in text
     assert "\\x1b]52;c;ZXZpbA==\\x07\\x1b[2J \\u202eevil\ttab\n" in text
+
+
+def json_events(stream: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_json_identity_events_carry_fingerprints_and_are_never_held() -> None:
+    stream = io.StringIO()
+    output = JsonOutput(stream)  # not ready yet: a key change must not wait behind sign-in
+    output.identity_changed("bob", BOBS_NEW_KEY, BOB_KEY, False)
+    output.identity_changed("carol", BOBS_NEW_KEY, BOB_KEY, True)
+    output.identity_trusted("bob", BOBS_NEW_KEY)
+    output.whoami("alice", ALICE_FP)
+    output.safety_number("bob", "12345 " * 11 + "12345", fingerprint(BOB_KEY), False)
+    output.message_state_changed(
+        MESSAGE.model_copy(update={"state": MessageState.QUEUED, "reason": "identity_changed"})
+    )
+    assert json_events(stream) == [
+        {
+            "event": "identity",
+            "with": "bob",
+            "state": "changed",
+            "fingerprint": fingerprint(BOBS_NEW_KEY),
+            "previous": fingerprint(BOB_KEY),
+        },
+        {
+            "event": "identity",
+            "with": "carol",
+            "state": "changed",
+            "fingerprint": fingerprint(BOBS_NEW_KEY),
+            "previous": fingerprint(BOB_KEY),
+            "verified": True,
+        },
+        {
+            "event": "identity",
+            "with": "bob",
+            "state": "trusted",
+            "fingerprint": fingerprint(BOBS_NEW_KEY),
+        },
+        {"event": "whoami", "user": "alice", "fingerprint": ALICE_FP},
+        {
+            "event": "safety_number",
+            "with": "bob",
+            "number": "12345 " * 11 + "12345",
+            "fingerprint": fingerprint(BOB_KEY),
+            "verified": False,
+        },
+    ]
+    output.ready("alice", PeerAddress(host="127.0.0.1", port=1), ALICE_FP)
+    assert json_events(stream)[-1] == {
+        "event": "status",
+        "id": str(UUID(int=1)),
+        "to": "bob",
+        "state": "queued",
+        "reason": "identity_changed",
+    }
+
+
+def test_text_identity_events_say_what_to_do() -> None:
+    stream = io.StringIO()
+    output = TextOutput(stream, me="alice")
+    output.ready("alice", PeerAddress(host="127.0.0.1", port=1), ALICE_FP)
+    output.identity_changed("bob", BOBS_NEW_KEY, BOB_KEY, False)
+    output.identity_changed("carol", BOBS_NEW_KEY, BOB_KEY, True)
+    output.message_state_changed(
+        MESSAGE.model_copy(update={"state": MessageState.QUEUED, "reason": "identity_changed"})
+    )
+    output.identity_trusted("bob", BOBS_NEW_KEY)
+    lines = stream.getvalue().splitlines()[2:]
+    assert lines[0].startswith("! bob's key changed")
+    assert fingerprint(BOB_KEY) in lines[0]
+    assert lines[0].endswith(f"/trust bob {fingerprint(BOBS_NEW_KEY)}")
+    assert lines[1].startswith("!!! carol's key changed")  # a verified contact: louder
+    assert "/verify carol" in lines[1]
+    assert "/trust" not in lines[1]
+    assert "a key changed" in lines[2]
+    assert lines[3] == f"* bob's key {fingerprint(BOBS_NEW_KEY)} is trusted; what waited goes out now"
+
+
+class Console:
+    """A command runner over the real use cases and in-memory twins; alice, signed in or not,
+    with JSON output into a string."""
+
+    def __init__(self, signed_in: bool = True) -> None:
+        self.stream = io.StringIO()
+        self.contacts = InMemoryContactRepository()
+        self.session = Session()
+        events = RecordingEvents()
+        directory = InMemoryDirectory(InMemoryRegistry(), ALICE_KEY)
+        clock = ManualClock()
+        self.trust = TrustPolicy(self.contacts, directory, events, clock, ALICE_KEY)
+        messages = InMemoryMessageRepository()
+        courier = Courier(
+            directory, InMemoryTransport(InMemoryNetwork(), ALICE_KEY), messages, events, self.trust
+        )
+        self.runner = CommandRunner(
+            JsonOutput(self.stream),
+            SendMessage(
+                self.session,
+                directory,
+                messages,
+                ConversationLedger(InMemoryConversationRepository(messages)),
+                courier,
+                events,
+                clock,
+                SequentialIds(),
+            ),
+            WhoIsOnline(self.session, directory),
+            LoadHistory(self.session, messages),
+            SearchHistory(self.session, messages),
+            WhoAmI(self.session, self.trust),
+            VerifyContact(self.session, self.trust),
+            TrustContact(self.session, self.trust),
+        )
+        if signed_in:
+            self.session.start("alice", PeerAddress(host="127.0.0.1", port=1))
+            self.trust.signed_in_as("alice")
+
+    async def pin_bob(self, verified: bool = False) -> None:
+        await self.contacts.save(
+            Contact(
+                name="bob",
+                key=BOB_KEY,
+                first_seen=datetime(2026, 1, 1, tzinfo=UTC),
+                verified=verified,
+                accepted=True,
+            )
+        )
+
+    async def run(self, line: str) -> tuple[bool, dict[str, Any]]:
+        """Run one JSON command line; whether it went through, and the event it printed."""
+        command: AnyCommand = parse_json_command(line)
+        ok = await self.runner.run(command)
+        return ok, json_events(self.stream)[-1]
+
+
+def in_loop(scenario: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(scenario())  # type: ignore[arg-type]
+
+
+def test_whoami_shows_the_users_name_and_fingerprint() -> None:
+    async def scenario() -> None:
+        console = Console()
+        assert await console.run('{"cmd": "whoami"}') == (
+            True,
+            {"event": "whoami", "user": "alice", "fingerprint": ALICE_FP},
+        )
+
+    in_loop(scenario)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"cmd": "whoami"}',
+        '{"cmd": "verify", "with": "bob"}',
+        '{"cmd": "trust", "with": "bob", "fingerprint": "' + ALICE_FP + '"}',
+    ],
+)
+def test_identity_commands_need_a_signed_in_user(line: str) -> None:
+    async def scenario() -> None:
+        console = Console(signed_in=False)
+        await console.pin_bob()
+        ok, event = await console.run(line)
+        assert not ok
+        assert (event["event"], event["code"]) == ("error", "not_signed_in")
+
+    in_loop(scenario)
+
+
+def test_verify_shows_the_safety_number_then_marks_the_contact_verified() -> None:
+    async def scenario() -> None:
+        console = Console()
+        ok, event = await console.run('{"cmd": "verify", "with": "bob"}')
+        assert not ok
+        assert event["code"] == "unknown_contact"
+
+        await console.pin_bob()
+        number = safety_number("alice", ALICE_KEY, "bob", BOB_KEY)
+        expected = {
+            "event": "safety_number",
+            "with": "bob",
+            "number": number,
+            "fingerprint": fingerprint(BOB_KEY),
+            "verified": False,
+        }
+        assert await console.run('{"cmd": "verify", "with": "Bob"}') == (True, expected)
+
+        ok, event = await console.run('{"cmd": "verify", "with": "bob", "number": "1234"}')
+        assert not ok
+        assert event["code"] == "safety_number_mismatch"
+        contact = await console.contacts.get("bob")
+        assert contact is not None
+        assert not contact.verified
+
+        read_aloud = number.replace(" ", "")  # as typed, without the groups
+        line = json.dumps({"cmd": "verify", "with": "bob", "number": read_aloud})
+        assert await console.run(line) == (True, {**expected, "verified": True})
+        contact = await console.contacts.get("bob")
+        assert contact is not None
+        assert contact.verified
+
+    in_loop(scenario)
+
+
+def test_trust_accepts_a_changed_key_by_its_fingerprint() -> None:
+    async def scenario() -> None:
+        console = Console()
+        await console.pin_bob()
+        with pytest.raises(IdentityChanged):
+            await console.trust.outgoing("bob", BOBS_NEW_KEY)
+
+        for typed, code in [
+            ("not a fingerprint", "invalid_fingerprint"),
+            (fingerprint(BOB_KEY), "fingerprint_mismatch"),  # the old key, not the new one
+        ]:
+            line = json.dumps({"cmd": "trust", "with": "bob", "fingerprint": typed})
+            ok, event = await console.run(line)
+            assert (ok, event["event"], event["code"]) == (False, "error", code)
+        contact = await console.contacts.get("bob")
+        assert contact is not None
+        assert (contact.key, contact.pending_key) == (BOB_KEY, BOBS_NEW_KEY)
+
+        typed = fingerprint(BOBS_NEW_KEY).replace(" ", "").upper()  # spaces and case ignored
+        line = json.dumps({"cmd": "trust", "with": "bob", "fingerprint": typed})
+        assert await console.run(line) == (
+            True,
+            {
+                "event": "identity",
+                "with": "bob",
+                "state": "trusted",
+                "fingerprint": fingerprint(BOBS_NEW_KEY),
+            },
+        )
+        contact = await console.contacts.get("bob")
+        assert contact is not None
+        assert (contact.key, contact.pending_key) == (BOBS_NEW_KEY, None)
+
+    in_loop(scenario)
+
+
+def test_trust_of_a_verified_contacts_new_key_asks_for_verify() -> None:
+    async def scenario() -> None:
+        console = Console()
+        await console.pin_bob(verified=True)
+        with pytest.raises(IdentityChanged):
+            await console.trust.outgoing("bob", BOBS_NEW_KEY)
+        line = json.dumps({"cmd": "trust", "with": "bob", "fingerprint": fingerprint(BOBS_NEW_KEY)})
+        ok, event = await console.run(line)
+        assert (ok, event["code"]) == (False, "verification_required")
+
+    in_loop(scenario)

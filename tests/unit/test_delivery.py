@@ -1,4 +1,9 @@
-"""The courier and the receive rule, with hand-written fakes around the in-memory twins."""
+"""The courier and the receive rule, with hand-written fakes around the in-memory twins.
+
+Every courier here has a real :class:`TrustPolicy` over the in-memory contacts and directory:
+bob's key is pinned on the first delivery, as in the product. Key changes, refusals and deferred
+messages have their own module (``test_trust.py``).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from uuid import UUID
 
 import pytest
 
+from chinwag.adapters.memory.clock import ManualClock
+from chinwag.adapters.memory.contacts import InMemoryContactRepository
 from chinwag.adapters.memory.directory import InMemoryDirectory, InMemoryRegistry
 from chinwag.adapters.memory.events import RecordingEvents
 from chinwag.adapters.memory.repositories import (
@@ -18,15 +25,20 @@ from chinwag.adapters.memory.repositories import (
 from chinwag.application.conversations import ConversationLedger
 from chinwag.application.delivery import Courier, CourierSettings
 from chinwag.application.errors import OutboxFull, PeerUnreachable
+from chinwag.application.ports.directory import PeerLocation
 from chinwag.application.ports.message_repository import StateChange
 from chinwag.application.ports.peer_transport import DeliveryReport
+from chinwag.application.quota import InboundQuota
 from chinwag.application.session import Session
+from chinwag.application.trust import TrustPolicy
 from chinwag.application.use_cases import ReceiveMessages
 from chinwag.domain.conversation import direct_conversation_id
 from chinwag.domain.message import Message, MessageState
 from chinwag.domain.user import PeerAddress
 
 BOB = PeerAddress(host="bob.example", port=1)
+ALICE_KEY = bytes([0xA1]) * 32
+BOB_KEY = bytes([0xB0]) * 32
 
 
 def message(n: int, sender: str = "alice", recipient: str = "bob") -> Message:
@@ -42,21 +54,24 @@ def message(n: int, sender: str = "alice", recipient: str = "bob") -> Message:
 
 
 class FlakyTransport:
-    """Fails the first ``failures`` deliveries, then acknowledges everything; records batches."""
+    """Fails the first ``failures`` deliveries, then acknowledges everything; records batches
+    and the key each was addressed to."""
 
     def __init__(self, failures: int = 0, reject: frozenset[UUID] = frozenset()) -> None:
         self.failures = failures
         self.reject = reject
         self.delivered: list[UUID] = []
         self.batches: list[list[UUID]] = []
+        self.keys: list[bytes] = []
 
     async def listen(self, me: str, address: PeerAddress, handler: object) -> PeerAddress:
         return address
 
     async def deliver(
-        self, peer: str, address: PeerAddress, messages: Sequence[Message]
+        self, peer: str, location: PeerLocation, messages: Sequence[Message]
     ) -> DeliveryReport:
         self.batches.append([m.id for m in messages])
+        self.keys.append(location.key)
         if self.failures:
             self.failures -= 1
             raise PeerUnreachable("cable pulled")
@@ -80,22 +95,42 @@ SETTLED = {MessageState.DELIVERED, MessageState.FAILED}
 async def bob_known_but_offline() -> InMemoryRegistry:
     """A registry that has seen bob sign in and out."""
     registry = InMemoryRegistry()
-    bob = InMemoryDirectory(registry)
+    bob = InMemoryDirectory(registry, BOB_KEY)
     await bob.sign_in("bob", BOB, RecordingEvents())
     await bob.sign_out()
     return registry
 
 
+async def bob_online() -> InMemoryRegistry:
+    registry = InMemoryRegistry()
+    await InMemoryDirectory(registry, BOB_KEY).sign_in("bob", BOB, RecordingEvents())
+    return registry
+
+
+def alices_courier(
+    registry: InMemoryRegistry,
+    transport: FlakyTransport,
+    repository: InMemoryMessageRepository,
+    events: RecordingEvents,
+    settings: CourierSettings | None = None,
+    contacts: InMemoryContactRepository | None = None,
+) -> Courier:
+    """Alice's courier, with her own directory and a trust policy over her contacts."""
+    directory = InMemoryDirectory(registry, ALICE_KEY)
+    trust = TrustPolicy(
+        contacts or InMemoryContactRepository(), directory, events, ManualClock(), ALICE_KEY
+    )
+    trust.signed_in_as("alice")
+    return Courier(directory, transport, repository, events, trust, settings)
+
+
 async def courier_with(
     transport: FlakyTransport, settings: CourierSettings
 ) -> tuple[Courier, InMemoryMessageRepository, RecordingEvents]:
-    registry = InMemoryRegistry()
-    bob_directory = InMemoryDirectory(registry)
-    await bob_directory.sign_in("bob", BOB, RecordingEvents())
+    registry = await bob_online()
     repository = InMemoryMessageRepository()
     events = RecordingEvents()
-    courier = Courier(InMemoryDirectory(registry), transport, repository, events, settings)
-    return courier, repository, events
+    return alices_courier(registry, transport, repository, events, settings), repository, events
 
 
 def test_messages_are_retried_in_order_until_acknowledged() -> None:
@@ -112,6 +147,7 @@ def test_messages_are_retried_in_order_until_acknowledged() -> None:
             lambda: all(state(events, m.id) is MessageState.DELIVERED for m in messages)
         )
         assert transport.delivered == [m.id for m in messages]
+        assert set(transport.keys) == {BOB_KEY}  # only ever to the key the registry binds
         stored = await repository.page(messages[0].conversation_id, 20)
         assert {m.state for m in stored} == {MessageState.DELIVERED}
         await courier.close()
@@ -169,33 +205,44 @@ class FailingRepository(InMemoryMessageRepository):
         raise OSError("disk full")
 
 
+def bobs_receiver(
+    repository: InMemoryMessageRepository, events: RecordingEvents
+) -> ReceiveMessages:
+    """Bob's receiving side, signed in, over in-memory twins."""
+    registry = InMemoryRegistry()
+    directory = InMemoryDirectory(registry, BOB_KEY)
+    trust = TrustPolicy(InMemoryContactRepository(), directory, events, ManualClock(), BOB_KEY)
+    courier = Courier(directory, FlakyTransport(), repository, events, trust)
+    return ReceiveMessages(
+        Session(user="bob"),
+        repository,
+        ConversationLedger(InMemoryConversationRepository(repository)),
+        events,
+        trust,
+        courier,
+        ManualClock(),
+        InboundQuota(),
+    )
+
+
 def test_nothing_is_acknowledged_unless_committed() -> None:
     async def scenario() -> None:
-        session = Session(user="bob")
         events = RecordingEvents()
-        repository = FailingRepository()
-        receive = ReceiveMessages(
-            session,
-            repository,
-            ConversationLedger(InMemoryConversationRepository(repository)),
-            events,
-        )
+        receive = bobs_receiver(FailingRepository(), events)
         incoming = message(1).model_copy(update={"state": MessageState.RECEIVED})
         with pytest.raises(OSError, match="disk full"):
             await receive.execute("alice", [incoming])
         assert events.received == []
 
-        good = InMemoryMessageRepository()
-        receive = ReceiveMessages(
-            session, good, ConversationLedger(InMemoryConversationRepository(good)), events
-        )
-        assert await receive.execute("alice", [incoming]) == [incoming.id]
+        receive = bobs_receiver(InMemoryMessageRepository(), events)
+        assert (await receive.execute("alice", [incoming])).committed == [incoming.id]
         # A duplicate is acknowledged again but shown once.
-        assert await receive.execute("alice", [incoming]) == [incoming.id]
+        assert (await receive.execute("alice", [incoming])).committed == [incoming.id]
         assert [m.id for m in events.received] == [incoming.id]
         # Somebody else's message, or one claiming another sender, is not acknowledged.
         forged = message(2, sender="carol").model_copy(update={"state": MessageState.RECEIVED})
-        assert await receive.execute("alice", [forged]) == []
+        refused = await receive.execute("alice", [forged])
+        assert (refused.committed, refused.deferred) == ([], {})
 
     asyncio.run(scenario())
 
@@ -222,10 +269,9 @@ class GatedRepository(InMemoryMessageRepository):
 async def gated_courier(
     transport: FlakyTransport, repository: GatedRepository, settings: CourierSettings
 ) -> tuple[Courier, RecordingEvents]:
-    registry = InMemoryRegistry()
-    await InMemoryDirectory(registry).sign_in("bob", BOB, RecordingEvents())
     events = RecordingEvents()
-    return Courier(InMemoryDirectory(registry), transport, repository, events, settings), events
+    courier = alices_courier(await bob_online(), transport, repository, events, settings)
+    return courier, events
 
 
 def test_a_message_sent_while_the_courier_queues_others_goes_out_with_them_in_order() -> None:
@@ -277,8 +323,8 @@ def test_a_full_outbox_refuses_more_with_a_clear_error() -> None:
         registry = await bob_known_but_offline()
         repository = InMemoryMessageRepository()
         events = RecordingEvents()
-        courier = Courier(
-            InMemoryDirectory(registry),
+        courier = alices_courier(
+            registry,
             FlakyTransport(),
             repository,
             events,
@@ -304,7 +350,7 @@ def test_signing_out_does_not_wait_for_recipients_who_are_offline() -> None:
         registry = await bob_known_but_offline()
         repository = InMemoryMessageRepository()
         events = RecordingEvents()
-        courier = Courier(InMemoryDirectory(registry), FlakyTransport(), repository, events)
+        courier = alices_courier(registry, FlakyTransport(), repository, events)
         waiting = message(1)
         await repository.add([waiting])
         courier.enqueue(waiting)
@@ -337,8 +383,8 @@ def test_coming_online_between_two_tries_is_not_missed() -> None:
         repository = InMemoryMessageRepository()
         events = RecordingEvents()
         transport = FlakyTransport()
-        courier = Courier(
-            InMemoryDirectory(registry),
+        courier = alices_courier(
+            registry,
             transport,
             repository,
             events,
@@ -348,7 +394,8 @@ def test_coming_online_between_two_tries_is_not_missed() -> None:
         await repository.add([waiting])
         courier.enqueue(waiting)
         await events.wait_for(lambda: state(events, waiting.id) is MessageState.QUEUED)
-        await InMemoryDirectory(registry).sign_in("bob", BOB, RecordingEvents())  # bob is back
+        bob_is_back = InMemoryDirectory(registry, BOB_KEY)
+        await bob_is_back.sign_in("bob", BOB, RecordingEvents())
         courier.online(frozenset({"bob"}))
         await events.wait_for(lambda: state(events, waiting.id) is MessageState.DELIVERED)
         await courier.close()

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import json
 from datetime import UTC, datetime
-from uuid import uuid4
+from uuid import UUID, uuid4
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -69,3 +70,55 @@ def test_messages_survive_batching_and_parsing_exactly(texts: list[str]) -> None
     assert [(w.id, w.body, w.sent_at) for w in received] == [
         (m.id, m.body, m.sent_at) for m in sent
     ]
+
+
+def test_hello_speaks_version_2_and_names_nobody_in_clear() -> None:
+    frame = protocol.parse(protocol.hello())
+    assert isinstance(frame, protocol.Hello)
+    assert frame.version == protocol.PROTOCOL_VERSION == 2
+    # The names travel encrypted, in the handshake: the clear frame must not leak who talks.
+    assert (frame.from_, frame.to) == ("", "")
+    assert json.loads(protocol.hello()) == {"type": "hello", "version": 2, "from": "", "to": ""}
+
+
+def test_the_prologue_binds_the_version_into_the_handshake() -> None:
+    assert protocol.PROLOGUE == b"chinwag peer protocol 2\n"
+
+
+def test_a_version_1_hello_still_parses_so_it_can_be_told_to_upgrade() -> None:
+    frame = protocol.parse(b'{"type":"hello","version":1,"from":"mallory","to":"bob"}')
+    assert isinstance(frame, protocol.Hello)
+    assert frame.version == 1
+    assert (frame.from_, frame.to) == ("mallory", "bob")
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"type":"hello","version":2}',
+        b'{"type":"hello","version":2,"from":"","to":"","key":"AAAA"}',
+        b'{"type":"hello","version":2,"from":"' + b"a" * 257 + b'","to":""}',
+        b'{"type":"welcome","version":2}',
+        b'{"type":"receipt","acked":["not-a-uuid"]}',
+        b'{"type":"messages","messages":[]}',
+    ],
+)
+def test_malformed_frames_are_refused(payload: bytes) -> None:
+    with pytest.raises(ValidationError):
+        protocol.parse(payload)
+
+
+def test_welcome_receipt_and_error_parse_back_into_their_frames() -> None:
+    welcome = protocol.parse(protocol.welcome("bob"))
+    assert welcome == protocol.Welcome(type="welcome", version=2, user="bob")
+    acked, refused = UUID(int=1), UUID(int=2)
+    receipt = protocol.parse(protocol.receipt([acked], [(refused, "over_quota", "too many")]))
+    assert isinstance(receipt, protocol.Receipt)
+    assert receipt.acked == [acked]
+    assert [(r.id, r.code, r.reason) for r in receipt.rejected] == [
+        (refused, "over_quota", "too many")
+    ]
+    error = protocol.parse(protocol.error("identity_changed", "accept the new key first"))
+    assert error == protocol.Error(
+        type="error", code="identity_changed", message="accept the new key first"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 from typing import Any
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from chinwag.adapters.registry.protocol import (
-    MAX_SESSION_LENGTH,
+    PROLOGUE,
     PROTOCOL_VERSION,
     REQUEST_ADAPTER,
     SERVER_MESSAGE_ADAPTER,
@@ -33,6 +34,7 @@ from chinwag.adapters.registry.protocol import (
 
 rids = st.none() | st.integers(min_value=0, max_value=2**63 - 1)
 texts = st.text(max_size=40)
+keys = st.binary(min_size=32, max_size=32).map(lambda key: base64.b64encode(key).decode("ascii"))
 
 requests = st.one_of(
     st.builds(
@@ -42,7 +44,6 @@ requests = st.one_of(
         user=st.text(max_size=256),
         port=st.integers(1, 65535),
         host=st.none() | st.text(min_size=1, max_size=255),
-        session=st.text(min_size=1, max_size=MAX_SESSION_LENGTH),
     ),
     st.builds(Unregister, rid=rids),
     st.builds(ListOnline, rid=rids),
@@ -61,7 +62,7 @@ server_messages = st.one_of(
     st.builds(Registered, rid=rids, user=texts, host=texts, port=st.integers(1, 65535)),
     st.builds(Presence, online=st.lists(texts)),
     st.builds(PresenceChanged, joined=st.lists(texts), left=st.lists(texts)),
-    st.builds(Found, rid=rids, user=texts, host=texts, port=st.integers(1, 65535)),
+    st.builds(Found, rid=rids, user=texts, host=texts, port=st.integers(1, 65535), key=keys),
     st.builds(Error, rid=rids, code=texts, message=texts),
 )
 
@@ -91,7 +92,7 @@ def test_arbitrary_bytes_parse_or_raise_a_validation_error_only(payload: bytes) 
 
 @given(
     st.dictionaries(
-        st.sampled_from(["type", "rid", "user", "port", "host", "session", "version", "x"]),
+        st.sampled_from(["type", "rid", "user", "port", "host", "session", "key", "version", "x"]),
         json_values | st.sampled_from(["register", "lookup", "list", "ping", "unregister"]),
     )
 )
@@ -101,12 +102,41 @@ def test_arbitrary_json_objects_parse_or_raise_a_validation_error_only(obj: dict
 
 
 def test_a_register_request_parses_into_its_model() -> None:
-    payload = b'{"type":"register","rid":7,"version":1,"user":"Alice","port":5000,"session":"s"}'
+    payload = b'{"type":"register","rid":7,"version":2,"user":"Alice","port":5000}'
     request = REQUEST_ADAPTER.validate_json(payload)
-    assert request == Register(
-        rid=7, version=PROTOCOL_VERSION, user="Alice", port=5000, session="s"
-    )
+    assert request == Register(rid=7, version=PROTOCOL_VERSION, user="Alice", port=5000)
     assert request.host is None
+
+
+def test_version_2_is_spoken_and_bound_into_the_handshake() -> None:
+    # Both ends mix the prologue into the Noise handshake: changing it is a protocol change.
+    assert PROTOCOL_VERSION == 2
+    assert PROLOGUE == b"chinwag registry protocol 2\n"
+
+
+def test_a_found_answer_carries_the_key_the_name_is_bound_to() -> None:
+    key = bytes(range(32))
+    payload = dump(
+        Found(
+            rid=3,
+            user="bob",
+            host="127.0.0.1",
+            port=4000,
+            key=base64.b64encode(key).decode("ascii"),
+        )
+    )
+    found = SERVER_MESSAGE_ADAPTER.validate_json(payload)
+    assert isinstance(found, Found)
+    assert base64.b64decode(found.key, validate=True) == key
+    assert json.loads(payload)["key"] == base64.b64encode(key).decode("ascii")
+
+
+def test_a_found_answer_without_a_key_is_refused() -> None:
+    # A registry that cannot say whose the name is must not be read as saying "anybody's".
+    with pytest.raises(ValidationError):
+        SERVER_MESSAGE_ADAPTER.validate_json(
+            b'{"type":"found","user":"bob","host":"127.0.0.1","port":4000}'
+        )
 
 
 def test_answers_leave_out_a_missing_rid() -> None:
@@ -135,14 +165,18 @@ def test_answers_leave_out_a_missing_rid() -> None:
         b'{"type":"lookup","rid":1.5,"user":"a"}',
         b'{"type":"lookup","rid":9223372036854775808,"user":"a"}',
         b'{"type":"lookup","user":' + b'"' + b"a" * 257 + b'"}',
-        b'{"type":"register","version":1,"user":"a","port":"5000","session":"s"}',
-        b'{"type":"register","version":1,"user":"a","port":0,"session":"s"}',
-        b'{"type":"register","version":1,"user":"a","port":65536,"session":"s"}',
-        b'{"type":"register","version":1,"user":"a","port":1,"session":""}',
-        b'{"type":"register","version":1,"user":"a","port":1,"host":"","session":"s"}',
-        b'{"type":"register","version":1,"user":"a","port":1,"session":"'
-        + b"s" * (MAX_SESSION_LENGTH + 1)
-        + b'"}',
+        b'{"type":"register","version":2,"user":"a","port":"5000"}',
+        b'{"type":"register","version":2,"user":"a","port":0}',
+        b'{"type":"register","version":2,"user":"a","port":65536}',
+        b'{"type":"register","version":2,"user":"a","port":1,"host":""}',
+        b'{"type":"register","version":2,"port":1}',
+        b'{"type":"register","user":"a","port":1}',
+        # Version 1 claimed a name with a session token; version 2 has none (the handshake
+        # proves the key the name is bound to), so a token is an unknown field.
+        b'{"type":"register","version":1,"user":"a","port":1,"session":"s"}',
+        b'{"type":"register","version":2,"user":"a","port":1,"session":"s"}',
+        # Nor can a client claim a key in words: only the handshake says which key it holds.
+        b'{"type":"register","version":2,"user":"a","port":1,"key":"AAAA"}',
         b"[" * 10_000,
         b'{"type":"ping","rid":' + b"9" * 10_000 + b"}",
     ],

@@ -2,8 +2,8 @@
 
 Every frame is one UTF-8 JSON object framed by :mod:`chinwag.adapters.wire.codec`. Only the
 server's first frame (``welcome``) travels in clear; everything after it is inside the Noise
-session of :mod:`chinwag.adapters.secure.channel`, whose handshake proves both ends' keys. These models
-are the wire format only; the domain's rules (what a username is) are applied by the server.
+session of :mod:`chinwag.adapters.secure.channel`, whose handshake proves both ends' keys. These
+models are the wire format only; the domain's rules (what a username is) are applied by the server.
 Requests are strict (unknown fields, wrong JSON types and unknown ``type`` values are refused);
 server messages are read tolerantly (unknown fields are ignored), so a server may add optional
 fields without a new protocol version. See ``docs/protocol.md``.

@@ -3,7 +3,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
-from uuid import UUID
 
 from chinwag.application.conversations import ConversationLedger
 from chinwag.application.delivery import Courier

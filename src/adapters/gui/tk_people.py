@@ -1,0 +1,92 @@
+"""The side list of people: presence dots, unread counts, a ⚠ for a key change."""
+
+from __future__ import annotations
+
+import tkinter as tk
+from collections.abc import Callable, Sequence
+from tkinter import ttk
+
+from chinwag.adapters.gui.tk_look import ACCENT, OFFLINE, ONLINE, WARNING, Fonts, dot
+from chinwag.adapters.gui.tk_widgets import autohide
+from chinwag.adapters.gui.view import PersonRow
+
+KEY_CHANGED = "⚠"
+"""Before the name of somebody whose key changed (in the BMP, as Tcl wants)."""
+
+
+class PeopleList:
+    """A tree of people in the side panel; selecting one calls ``selected(name)``, once per
+    change of selection (opening a conversation selects it without calling)."""
+
+    def __init__(
+        self, parent: tk.Misc, root: tk.Misc, fonts: Fonts, selected: Callable[[str], None]
+    ) -> None:
+        self._selected = selected
+        self._dots = {True: dot(root, ONLINE, ring=False), False: dot(root, OFFLINE, ring=True)}
+        self.online: dict[str, bool] = {}
+        self._reported: str | None = None
+        self.tree = tree = ttk.Treeview(
+            parent, style="People.Treeview", columns=("unread",), show="tree", selectmode="browse"
+        )
+        tree.column("#0", width=180, stretch=True)
+        tree.column("unread", width=46, anchor="center", stretch=False)
+        tree.tag_configure("unread", font=fonts.bold, foreground=ACCENT)
+        tree.tag_configure("key_changed", foreground=WARNING)
+        self.bar = ttk.Scrollbar(parent, orient="vertical", command=tree.yview)
+        tree.configure(yscrollcommand=autohide(self.bar))
+        tree.bind("<<TreeviewSelect>>", self._on_select)
+
+    def set(self, people: Sequence[PersonRow]) -> None:
+        tree = self.tree
+        wanted = {iid(p.name) for p in people}
+        gone = [item for item in tree.get_children() if item not in wanted]
+        if gone:
+            tree.delete(*gone)
+        self.online = {}
+        for position, person in enumerate(people):
+            item = iid(person.name)
+            self.online[person.name] = person.online
+            unread = (
+                "" if person.unread <= 0 else "99+" if person.unread > 99 else str(person.unread)
+            )
+            text = f" {KEY_CHANGED} {person.name}" if person.key_changed else f" {person.name}"
+            image = self._dots[person.online]
+            tags = ("unread",) if person.unread > 0 else ()
+            if person.key_changed:
+                tags += ("key_changed",)
+            if tree.exists(item):
+                tree.item(item, text=text, image=image, values=(unread,), tags=tags)
+                if tree.index(item) != position:
+                    tree.move(item, "", position)
+            else:
+                tree.insert(
+                    "", position, iid=item, text=text, image=image, values=(unread,), tags=tags
+                )
+
+    def show_open(self, peer: str) -> None:
+        """Select ``peer`` (or nothing, if not listed) without reporting it."""
+        self._reported = peer
+        item = iid(peer)
+        if not self.tree.exists(item):
+            self.tree.selection_remove(*self.tree.selection())
+        elif self.tree.selection() != (item,):
+            self.tree.selection_set(item)
+            self.tree.see(item)
+
+    def close(self) -> None:
+        # Tk images delete themselves in Tcl when collected, which works only on the Tk thread.
+        self._dots.clear()
+
+    def _on_select(self, _event: tk.Event[tk.Misc]) -> None:
+        selection = self.tree.selection()
+        if len(selection) != 1:
+            return
+        name = selection[0][2:]
+        if name != self._reported:
+            self._reported = name
+            self._selected(name)
+
+
+def iid(name: str) -> str:
+    """The tree item of ``name``."""
+    return f"p:{name}"
