@@ -38,8 +38,7 @@ class SecureClient(asyncio.Protocol):
         registry protocol."""
         self.security = security
         self.transport: asyncio.Transport | None = None
-        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        """Set by the subclass when its job is done, or with the exception that ended it."""
+        self.closing = False
         self._peer = peer
         self._clear: FrameDecoder | None = FrameDecoder(MAX_MESSAGE) if peer is None else None
         self._handshake: Handshake | None = None
@@ -59,15 +58,21 @@ class SecureClient(asyncio.Protocol):
         assert self._records is not None and self.transport is not None
         self.transport.write(self._records.seal(frames))
 
-    def fail(self, exc: BaseException) -> None:
-        if not self.done.done():
-            self.done.set_exception(exc)
+    def failed(self, exc: BaseException) -> None:
+        """The session broke (refused, bad record, closed by the other end)."""
+
+    def close(self) -> None:
+        """End the session on purpose (:meth:`failed` is not called)."""
+        self.closing = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def _fail(self, exc: BaseException) -> None:
+        if not self.closing:
+            self.closing = True
+            self.failed(exc)
         if self.transport is not None:
             self.transport.abort()
-
-    def finish(self) -> None:
-        if not self.done.done():
-            self.done.set_result(None)
 
     # -- asyncio.Protocol --------------------------------------------------------------------
 
@@ -98,7 +103,7 @@ class SecureClient(asyncio.Protocol):
                     return
             self._shake(data)
         except (SecureError, FrameTooLarge, EmptyFrame) as exc:
-            self.fail(exc)
+            self._fail(exc)
 
     def _welcome(self, data: bytes) -> bytes:
         """Read the registry's clear welcome; start the handshake; return what came after it."""
@@ -132,8 +137,9 @@ class SecureClient(asyncio.Protocol):
         self.data_received(b"")  # records that came with the last handshake message
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if not self.done.done():
-            self.done.set_exception(ConnectionError(f"closed early: {exc or 'by the server'}"))
+        if not self.closing:
+            self.closing = True
+            self.failed(ConnectionError(f"closed by the other end ({exc or 'EOF'})"))
 
 
 def cpu_seconds(pid: int) -> float:

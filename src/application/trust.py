@@ -100,19 +100,17 @@ class TrustPolicy:
     async def incoming(self, name: str, key: bytes) -> None:
         """A peer proved ``key`` and says it is ``name``: may it deliver to us?
 
-        A stranger must hold the key the registry binds the name to (so nobody can pose as a
-        name they do not own); a contact must hold the pinned key, whatever the registry says.
+        A contact must hold the pinned key, whatever the registry says; a stranger must hold the
+        key the registry binds the name to (so nobody can pose as a name they do not own). A
+        contact showing the key the registry now binds their name to is a key change: held, and
+        the user told.
         """
         contact = await self._contacts.get(name)
-        if contact is not None:
-            try:
-                await self._check(contact, key)
-            except IdentityChanged:
-                raise PeerRefused(
-                    "identity_changed",
-                    "the recipient has not accepted your new key yet; your messages wait",
-                ) from None
+        if contact is not None and key == contact.key:
+            await self._check(contact, key)
             return
+        # A key we do not hold for that name: only the registry's binding makes it worth a
+        # look. Anybody can claim a name at our port; an impostor must not even cause a warning.
         try:
             location = await self._directory.lookup(name)
         except (RegistryUnavailable, UserOffline, UnknownUser) as exc:
@@ -121,7 +119,16 @@ class TrustPolicy:
             ) from None
         if location.key != key:
             raise PeerRefused("wrong_key", f"{name} is registered to another key")
-        await self._pin(name, key, accepted=False)
+        if contact is None:
+            await self._pin(name, key, accepted=False)
+            return
+        try:
+            await self._check(contact, key)
+        except IdentityChanged:
+            raise PeerRefused(
+                "identity_changed",
+                "the recipient has not accepted your new key yet; your messages wait",
+            ) from None
 
     async def _pin(self, name: str, key: bytes, *, accepted: bool) -> None:
         await self._contacts.save(

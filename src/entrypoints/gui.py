@@ -157,12 +157,13 @@ def start_local_registry(
     """A registry for this app's lifetime when none answers at a local address; else None
     (also when one cannot be started there: signing in then says the registry is unreachable).
 
-    Its key and names live in ``data_dir/local-registry``, so the next run's registry is the
-    same one to the clients that pinned it."""
+    Its key and names live in ``data_dir`` itself, where ``chinwag-registry`` (and ``make cli``,
+    ``make registry``) keep them by default: whichever starts the local registry, it is the same
+    one to the clients that pinned its key."""
     if port == 0 or not is_local(host) or answers(host, port):
         return None
     try:
-        server = network.submit(_start_registry(host, port, data_dir / "local-registry")).result(10)
+        server = network.submit(_start_registry(host, port, data_dir)).result(10)
     except AddressInUse:
         return None  # somebody else just started one: use theirs
     except OSError as exc:

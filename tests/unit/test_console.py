@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -331,7 +330,9 @@ def test_text_identity_events_say_what_to_do() -> None:
     assert "/verify carol" in lines[1]
     assert "/trust" not in lines[1]
     assert "a key changed" in lines[2]
-    assert lines[3] == f"* bob's key {fingerprint(BOBS_NEW_KEY)} is trusted; what waited goes out now"
+    assert (
+        lines[3] == f"* bob's key {fingerprint(BOBS_NEW_KEY)} is trusted; what waited goes out now"
+    )
 
 
 class Console:
@@ -391,10 +392,6 @@ class Console:
         return ok, json_events(self.stream)[-1]
 
 
-def in_loop(scenario: Callable[[], Awaitable[None]]) -> None:
-    asyncio.run(scenario())  # type: ignore[arg-type]
-
-
 def test_whoami_shows_the_users_name_and_fingerprint() -> None:
     async def scenario() -> None:
         console = Console()
@@ -403,7 +400,7 @@ def test_whoami_shows_the_users_name_and_fingerprint() -> None:
             {"event": "whoami", "user": "alice", "fingerprint": ALICE_FP},
         )
 
-    in_loop(scenario)
+    asyncio.run(scenario())
 
 
 @pytest.mark.parametrize(
@@ -422,7 +419,7 @@ def test_identity_commands_need_a_signed_in_user(line: str) -> None:
         assert not ok
         assert (event["event"], event["code"]) == ("error", "not_signed_in")
 
-    in_loop(scenario)
+    asyncio.run(scenario())
 
 
 def test_verify_shows_the_safety_number_then_marks_the_contact_verified() -> None:
@@ -457,7 +454,7 @@ def test_verify_shows_the_safety_number_then_marks_the_contact_verified() -> Non
         assert contact is not None
         assert contact.verified
 
-    in_loop(scenario)
+    asyncio.run(scenario())
 
 
 def test_trust_accepts_a_changed_key_by_its_fingerprint() -> None:
@@ -493,7 +490,7 @@ def test_trust_accepts_a_changed_key_by_its_fingerprint() -> None:
         assert contact is not None
         assert (contact.key, contact.pending_key) == (BOBS_NEW_KEY, None)
 
-    in_loop(scenario)
+    asyncio.run(scenario())
 
 
 def test_trust_of_a_verified_contacts_new_key_asks_for_verify() -> None:
@@ -506,4 +503,4 @@ def test_trust_of_a_verified_contacts_new_key_asks_for_verify() -> None:
         ok, event = await console.run(line)
         assert (ok, event["code"]) == (False, "verification_required")
 
-    in_loop(scenario)
+    asyncio.run(scenario())

@@ -29,7 +29,7 @@ class MessageRow:
     outgoing: bool
     state: MessageState
     reason: str | None = None
-    """Why a ``failed`` message failed; shown on hover or click."""
+    """Why a ``failed`` message failed, or why a ``queued`` one waits; shown on hover or click."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ class PersonRow:
     name: str
     online: bool
     unread: int
+    key_changed: bool = False
+    """Their key changed and the user has not accepted it yet: marked in the list."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,38 @@ class SearchResultRow:
     sender: str
     body: str
     sent_at: datetime
+
+
+@dataclass(frozen=True)
+class KeyChangeNotice:
+    """The banner over a conversation whose contact shows another key than the one pinned."""
+
+    peer: str
+    title: str
+    text: str
+    """What it means and what to do, in a sentence or two."""
+    previous: str
+    """The fingerprint of the key pinned so far."""
+    new: str
+    """The fingerprint of the key they show now."""
+    can_accept: bool
+    """Whether "Accept new key" is offered; when not, only "Verify…" (a verified contact)."""
+    loud: bool
+    """A verified contact's key changed: say it in red."""
+
+
+@dataclass(frozen=True)
+class SafetyNumberView:
+    """What the verify dialog shows for one contact."""
+
+    peer: str
+    lines: tuple[str, ...]
+    """The safety number, in lines of groups of five digits."""
+    fingerprint: str
+    """The fingerprint of the key the number is made of (their new one while a change waits)."""
+    verified: bool
+    note: str = ""
+    """Anything the person must know first (e.g. that the key changed); "" for nothing."""
 
 
 class StatusLevel(StrEnum):
@@ -69,6 +103,19 @@ class ViewListener(Protocol):
 
     def search_requested(self, text: str) -> None: ...
     def search_result_selected(self, result: SearchResultRow) -> None: ...
+    def verify_requested(self, peer: str) -> None:
+        """Show the safety number with ``peer`` (the verify dialog)."""
+        ...
+
+    def mark_verified_requested(self, peer: str, number: str) -> None:
+        """The person typed the number ``peer`` reads out and asked to mark them verified."""
+        ...
+
+    def verify_closed(self, peer: str) -> None: ...
+    def accept_key_requested(self, peer: str) -> None:
+        """Accept the new key ``peer`` shows (the one the banner names)."""
+        ...
+
     def close_requested(self) -> None: ...
 
 
@@ -127,6 +174,27 @@ class ChatView(Protocol):
     def restore_entry(self, text: str) -> None:
         """Put back the text of a message that could not be sent, unless the person has typed
         something else since."""
+        ...
+
+    # -- identity ---------------------------------------------------------------------------------
+    def show_own_key(self, fingerprint: str) -> None:
+        """The user's own key, where they can read it out or copy it."""
+        ...
+
+    def show_key_change(self, notice: KeyChangeNotice | None) -> None:
+        """The banner over the open conversation; ``None`` removes it."""
+        ...
+
+    def show_verify(self, safety: SafetyNumberView) -> None:
+        """Open the verify dialog, or show new data in it (clearing its error)."""
+        ...
+
+    def set_verify_busy(self, busy: bool) -> None:
+        """While busy, "Mark as verified" cannot be pressed again."""
+        ...
+
+    def show_verify_error(self, text: str) -> None:
+        """Say in the open verify dialog why marking as verified failed."""
         ...
 
     # -- search -------------------------------------------------------------------------------
