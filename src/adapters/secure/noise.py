@@ -4,9 +4,8 @@ chinwag speaks ``Noise_XX_25519_ChaChaPoly_SHA256`` (DESIGN.md §9): mutual auth
 keys nobody vouched for beforehand, which stdlib ``ssl`` cannot do. The ``noiseprotocol`` package
 is unmaintained and forgets the peer's static key, so this is a small implementation of the spec's
 three objects (CipherState, SymmetricState, HandshakeState) for the fifteen basic patterns without
-PSK, proven byte for byte by the published cacophony test vectors
-(``tests/unit/test_noise_vectors.py``). Every primitive comes from ``cryptography``: only the
-framework's bookkeeping is written here.
+PSK, proven byte for byte by the published cacophony vectors (tests/unit/test_noise_vectors.py).
+Every primitive comes from ``cryptography``; only the framework's bookkeeping is written here.
 
 Every failure is a :class:`NoiseError`, and a handshake that failed once stays failed: nothing is
 resumed after a peer sent something wrong.
@@ -15,7 +14,7 @@ resumed after a peer sent something wrong.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import Final
 
@@ -36,6 +35,10 @@ PROTOCOL_NAME: Final = "Noise_XX_25519_ChaChaPoly_SHA256"
 """The one protocol chinwag speaks; the others exist to be checked against the test vectors."""
 
 _DH_LEN: Final = {"25519": 32, "448": 56}
+_PRIVATE_KEYS: Final[dict[str, type[X25519PrivateKey] | type[X448PrivateKey]]] = {
+    "25519": X25519PrivateKey,
+    "448": X448PrivateKey,
+}
 _HASHES: Final[dict[str, hashes.HashAlgorithm]] = {
     "SHA256": hashes.SHA256(),
     "SHA512": hashes.SHA512(),
@@ -68,7 +71,7 @@ _PATTERNS: Final = {
 
 
 class NoiseError(Exception):
-    """A Noise operation failed (bad tag, bad key, wrong turn, too long, nonce spent): drop the session."""
+    """A Noise operation failed (bad tag or key, wrong turn, too long, nonce spent): drop it."""
 
 
 def _aead(cipher: str, key: bytes) -> ChaCha20Poly1305 | AESGCM:
@@ -103,7 +106,7 @@ class CipherState:
 
     @property
     def nonce(self) -> int:
-        """The counter the next message uses; one per message, never reused for a key."""
+        """The counter the next message uses: one per message, never reused for a key."""
         return self._n
 
     def set_nonce(self, nonce: int) -> None:
@@ -119,7 +122,7 @@ class CipherState:
 
     def encrypt_with_ad(self, ad: bytes, plaintext: bytes) -> bytes:
         """Seal ``plaintext`` bound to ``ad``; the nonce advances only when a message is made."""
-        if len(plaintext) + (TAG_SIZE if self._aead else 0) > MAX_MESSAGE:
+        if len(plaintext) + (0 if self._aead is None else TAG_SIZE) > MAX_MESSAGE:
             raise NoiseError(f"a Noise message holds at most {MAX_MESSAGE} bytes")
         if self._aead is None:
             return plaintext
@@ -128,7 +131,7 @@ class CipherState:
         return ciphertext
 
     def decrypt_with_ad(self, ad: bytes, ciphertext: bytes) -> bytes:
-        """Open ``ciphertext``; on failure the nonce stays, though the session should end anyway."""
+        """Open ``ciphertext``; on failure the nonce stays (though the session should end)."""
         if len(ciphertext) > MAX_MESSAGE:
             raise NoiseError(f"a Noise message holds at most {MAX_MESSAGE} bytes")
         if self._aead is None:
@@ -202,27 +205,12 @@ class _KeyPair:
     """A DH private key parsed once, with its raw public key."""
 
     def __init__(self, dh: str, private: bytes | None = None) -> None:
-        key: X25519PrivateKey | X448PrivateKey
-        if dh == "25519":
-            key = (
-                X25519PrivateKey.generate()
-                if private is None
-                else (X25519PrivateKey.from_private_bytes(private))
-            )
-        elif dh == "448":
-            key = (
-                X448PrivateKey.generate()
-                if private is None
-                else (X448PrivateKey.from_private_bytes(private))
-            )
-        else:
+        kind = _PRIVATE_KEYS.get(dh)
+        if kind is None:
             raise ValueError(f"unsupported Noise DH function {dh!r}")
-        self._key = key
-        self.public = key.public_key().public_bytes_raw()
-
-    @property
-    def private(self) -> bytes:
-        return self._key.private_bytes_raw()
+        self._key = kind.generate() if private is None else kind.from_private_bytes(private)
+        self.public = self._key.public_key().public_bytes_raw()
+        self.private = self._key.private_bytes_raw()
 
     def dh(self, remote: bytes) -> bytes:
         """DH with a peer's raw public key; a low-order key (all-zero result) is refused."""
@@ -232,6 +220,17 @@ class _KeyPair:
             return self._key.exchange(X448PublicKey.from_public_bytes(remote))
         except ValueError:
             raise NoiseError("the peer's public key is malformed or of low order") from None
+
+
+# Every low-order point gives the all-zero DH result whatever the (clamped) scalar, so one trial
+# DH with a throwaway key of ours refuses such a key as soon as it arrives, not at the pattern's
+# first DH with it (for XX's message 1 that would be the responder's next write, not this read).
+_PROBES: Final = {dh: _KeyPair(dh) for dh in _DH_LEN}
+
+
+def _checked(dh: str, public: bytes) -> bytes:
+    _PROBES[dh].dh(public)
+    return public
 
 
 def public_key(private: bytes, dh: str = "25519") -> bytes:
@@ -246,14 +245,8 @@ def generate_private_key(dh: str = "25519") -> bytes:
 
 def _parse(protocol_name: str) -> tuple[str, str, str, str]:
     parts = protocol_name.split("_")
-    if (
-        len(parts) != 5
-        or parts[0] != "Noise"
-        or parts[1] not in _PATTERNS
-        or parts[2] not in _DH_LEN
-        or parts[3] not in _NONCES
-        or parts[4] not in _HASHES
-    ):
+    tables: tuple[Collection[str], ...] = (("Noise",), _PATTERNS, _DH_LEN, _NONCES, _HASHES)
+    if len(parts) != len(tables) or any(p not in t for p, t in zip(parts, tables, strict=True)):
         raise ValueError(
             f"unsupported Noise protocol {protocol_name!r}: expected Noise_PATTERN_DH_CIPHER_HASH"
             f" with PATTERN in {', '.join(_PATTERNS)} (no PSK or other modifiers), DH in"
@@ -263,10 +256,10 @@ def _parse(protocol_name: str) -> tuple[str, str, str, str]:
 
 
 class HandshakeState:
-    """One side of a handshake (spec §5.3), turn by turn, then :meth:`split` into transport.
+    """One side of a handshake (spec §5.3), message by message, then :meth:`split`.
 
     Keys are raw bytes: ``s`` our static private key, ``rs`` the peer's static public key when
-    known beforehand, ``e``/``re`` only to replay test vectors.
+    known beforehand, ``e`` and ``re`` only to replay test vectors.
     """
 
     def __init__(
@@ -283,9 +276,7 @@ class HandshakeState:
         pattern, dh, cipher, hash_name = _parse(protocol_name)
         pre_initiator, pre_responder, messages = _PATTERNS[pattern]
         self.protocol_name = protocol_name
-        self._dh = dh
-        self._dh_len = _DH_LEN[dh]
-        self._initiator = initiator
+        self._dh, self._dh_len, self._initiator = dh, _DH_LEN[dh], initiator
         for name, remote in (("rs", rs), ("re", re)):
             if remote is not None and len(remote) != self._dh_len:
                 raise ValueError(f"{name} must be a {self._dh_len}-byte {dh} public key")
@@ -293,23 +284,21 @@ class HandshakeState:
         self._e = None if e is None else _KeyPair(dh, e)
         self._rs, self._re = rs, re
         self._messages = [message.split() for message in messages.split("|")]
-        ours, theirs = (
-            (pre_initiator, pre_responder) if initiator else (pre_responder, pre_initiator)
-        )
+        ours = pre_initiator if initiator else pre_responder
         sent = [token for tokens in self._messages[0 if initiator else 1 :: 2] for token in tokens]
         if s is None and ("s" in ours or "s" in sent):
             raise ValueError(f"{protocol_name} needs our static key s")
-        if rs is None and "s" in theirs:
+        if rs is None and "s" in (pre_responder if initiator else pre_initiator):
             raise ValueError(f"{protocol_name} needs the peer's static key rs beforehand")
         self._symmetric = SymmetricState(protocol_name, cipher, hash_name)
         self._symmetric.mix_hash(prologue)
         for pre, by_us in ((pre_initiator, initiator), (pre_responder, not initiator)):
-            if pre:  # always "s" in these patterns, and its presence was checked above
+            if pre:  # "s" in every pattern here: that side's static public key, checked above
                 key = self._s.public if by_us and self._s else rs
-                self._symmetric.mix_hash(key or b"")
+                assert key is not None
+                self._symmetric.mix_hash(key)
         self._index = 0
-        self._failed = False
-        self._split = False
+        self._failed = self._split = False
 
     @property
     def complete(self) -> bool:
@@ -323,7 +312,7 @@ class HandshakeState:
 
     @property
     def handshake_hash(self) -> bytes:
-        """The transcript hash ``h``: equal on both sides, unique to this handshake (channel binding)."""
+        """The transcript hash ``h``: equal on both sides and unique to this handshake."""
         return self._symmetric.h
 
     def _turn(self, *, writing: bool) -> list[str]:
@@ -354,7 +343,7 @@ class HandshakeState:
         return local.dh(remote)
 
     def _overhead(self, tokens: list[str]) -> int:
-        """Bytes the tokens and the payload's tag add to a message, known before anything changes."""
+        """What the tokens and the payload's tag add to a message, known before any change."""
         keyed = self._symmetric.cipher_state.has_key()
         size = 0
         for token in tokens:
@@ -393,25 +382,25 @@ class HandshakeState:
                 raise NoiseError(f"message too long: Noise allows at most {MAX_MESSAGE} bytes")
             rest = bytes(message)
             for token in tokens:
-                if token in ("e", "s"):
-                    keyed = token == "s" and self._symmetric.cipher_state.has_key()
-                    size = self._dh_len + (TAG_SIZE if keyed else 0)
-                    if len(rest) < size:
-                        raise NoiseError("handshake message too short")
-                    part, rest = rest[:size], rest[size:]
-                    if token == "e":
-                        self._re = part
-                        self._symmetric.mix_hash(part)
-                    else:
-                        self._rs = self._symmetric.decrypt_and_hash(part)
-                else:
+                if token not in ("e", "s"):
                     self._symmetric.mix_key(self._dh_token(token))
+                    continue
+                keyed = token == "s" and self._symmetric.cipher_state.has_key()
+                size = self._dh_len + (TAG_SIZE if keyed else 0)
+                if len(rest) < size:
+                    raise NoiseError("handshake message too short")
+                part, rest = rest[:size], rest[size:]
+                if token == "e":
+                    self._symmetric.mix_hash(part)
+                    self._re = _checked(self._dh, part)
+                else:
+                    self._rs = _checked(self._dh, self._symmetric.decrypt_and_hash(part))
             payload = self._symmetric.decrypt_and_hash(rest)
         self._index += 1
         return payload
 
     def split(self) -> tuple[CipherState, CipherState]:
-        """(initiator->responder, responder->initiator) ciphers; once, after the last message.
+        """(initiator->responder, responder->initiator) ciphers, once, after the last message.
 
         A second split would hand out the same keys with fresh nonces, a nonce reuse waiting to
         happen, so it is refused.
