@@ -13,12 +13,15 @@ cli:
 test:
 	@scripts/test.sh
 
-# Figures: end-to-end messages/s between two peers, registry lookups/s, storage, and how the
-# desktop app takes a burst of 5,000 messages (needs xvfb, which make test installs).
+# Figures: end-to-end messages/s between two peers and registry lookups/s, each encrypted and
+# with a pass-through secure channel side by side (the ratio is what encryption costs), secure
+# handshakes/s to a registry and to a peer, storage, and how the desktop app takes a burst of
+# 5,000 messages (needs xvfb, which make test installs).
 bench:
 	@scripts/bootstrap.sh
 	.venv/bin/python benchmarks/bench_messages.py
 	.venv/bin/python benchmarks/bench_registry.py
+	.venv/bin/python benchmarks/bench_handshakes.py
 	.venv/bin/python benchmarks/bench_storage.py
 	.venv/bin/python benchmarks/bench_gui.py
 

@@ -10,7 +10,8 @@ secure channel swapped for a pass-through (``benchmarks/passthrough.py``: the sa
 framing, no encryption) in all three processes, wired by overriding the container's
 ``adapters.security``. The ratio encrypted / pass-through is what encryption leaves of the rate
 (the target is at least 0.8). The two kinds alternate, ``--rounds`` times each, and the medians
-are printed. Run: ``python benchmarks/bench_messages.py [--messages 20000] [--rounds 3]``.
+are printed, with the CPU time both peers spent per message (what encryption costs them, and a
+figure that other load on the machine disturbs less than the rate). Run: ``python benchmarks/bench_messages.py [--messages 20000] [--rounds 3]``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from contextlib import closing
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -33,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.passthrough import use_passthrough
 from benchmarks.registry_server import RegistryServerProcess
+from benchmarks.secure_load import cpu_seconds
 from chinwag.application.ports.directory import RegistryStatus
 from chinwag.domain.message import Message, MessageState
 from chinwag.domain.user import PeerAddress
@@ -169,10 +172,12 @@ async def send_all(
     synchronous: str,
     count: int,
     kind: str,
+    receiver_pid: int,
     crash: Callable[[], None] | None = None,
-) -> float:
-    """alice: send ``count`` messages; the seconds until all are acknowledged. With ``crash``,
-    that is called (in a thread) once a quarter have been acknowledged."""
+) -> Figures:
+    """alice: send ``count`` messages; the seconds until all are acknowledged, and the CPU
+    seconds both peers used meanwhile. With ``crash``, that is called (in a thread) once a
+    quarter have been acknowledged."""
     events = Counter()
     container = make_client(folder, port, synchronous, events, kind)
     use = container.use_cases
@@ -181,6 +186,7 @@ async def send_all(
     send = use.send_message()
     body = "x" * 100
     started = time.perf_counter()
+    cpu_started = time.process_time(), cpu_seconds(receiver_pid)
 
     async def crash_when_a_quarter_is_delivered() -> None:
         if crash is not None:
@@ -195,16 +201,25 @@ async def send_all(
         )
     await events.until(lambda: events.delivered + events.failed >= count, timeout=300)
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started[0], cpu_seconds(receiver_pid) - cpu_started[1]
     await crashing
     if events.failed:
         print(f"  {events.failed} messages failed", file=sys.stderr)
     await use.sign_out().execute()
     close_storage(container)
-    return elapsed
+    return Figures(elapsed, *cpu)
 
 
-def run(count: int, synchronous: str, kind: str = "noise", crash: bool = False) -> float:
-    """Messages/s from alice (this process) to bob (a child), through a registry (another)."""
+@dataclass(frozen=True)
+class Figures:
+    seconds: float
+    sender_cpu: float
+    receiver_cpu: float
+
+
+def run(count: int, synchronous: str, kind: str = "noise", crash: bool = False) -> Result:
+    """Messages/s from alice (this process) to bob (a child), through a registry (another),
+    and the CPU time both peers spent per message."""
     with RegistryServerProcess(kind) as registry, tempfile.TemporaryDirectory() as tmp:
         folder = f"{tmp}/bob"
         bob = Peer(folder, registry.port, synchronous, kind)
@@ -215,13 +230,15 @@ def run(count: int, synchronous: str, kind: str = "noise", crash: bool = False) 
                 bob.kill()
                 bob = Peer(folder, registry.port, synchronous, kind)
 
-            elapsed = run_event_loop(
+            assert bob.process.pid is not None
+            figures = run_event_loop(
                 send_all(
                     Path(tmp) / "alice",
                     registry.port,
                     synchronous,
                     count,
                     kind,
+                    bob.process.pid,
                     kill_and_restart_bob if crash else None,
                 )
             )
@@ -231,17 +248,32 @@ def run(count: int, synchronous: str, kind: str = "noise", crash: bool = False) 
                 bob.kill()
         stored = bob.stored_from("alice")
         assert stored == count, f"the receiver stored {stored} of {count}"
-        return count / elapsed
+        cpu = figures.sender_cpu + figures.receiver_cpu
+        return Result(count / figures.seconds, 1e6 * cpu / count)
 
 
-def compare(count: int, synchronous: str, rounds: int) -> dict[str, float]:
-    """The median rate of each kind, the kinds alternating so drift hits both alike."""
-    rates: dict[str, list[float]] = {kind: [] for kind in KINDS}
+@dataclass(frozen=True)
+class Result:
+    rate: float
+    """Messages/s."""
+    cpu: float
+    """Microseconds of CPU per message, sender and receiver together (a figure that other load
+    on the machine disturbs less than the rate)."""
+
+
+def compare(count: int, synchronous: str, rounds: int) -> dict[str, Result]:
+    """The medians of each kind, the kinds alternating so drift hits both alike."""
+    results: dict[str, list[Result]] = {kind: [] for kind in KINDS}
     for round_ in range(rounds):
         order = KINDS if round_ % 2 == 0 else KINDS[::-1]
         for kind in order:
-            rates[kind].append(run(count, synchronous, kind))
-    return {kind: statistics.median(values) for kind, values in rates.items()}
+            results[kind].append(run(count, synchronous, kind))
+    return {
+        kind: Result(
+            statistics.median(r.rate for r in values), statistics.median(r.cpu for r in values)
+        )
+        for kind, values in results.items()
+    }
 
 
 def main() -> None:
@@ -250,18 +282,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="runs of each kind (median)")
     args = parser.parse_args()
     for synchronous in ("FULL", "NORMAL"):
-        rate = compare(args.messages, synchronous, args.rounds)
+        noise, plain = compare(args.messages, synchronous, args.rounds).values()
         print(
             f"end-to-end messages/s (sent, stored on both sides, acknowledged; "
             f"synchronous={synchronous}; median of {args.rounds}): "
-            f"encrypted {rate['noise']:,.0f} | pass-through {rate['passthrough']:,.0f} | "
-            f"ratio {rate['noise'] / rate['passthrough']:.2f} (target >= 0.80)",
+            f"encrypted {noise.rate:,.0f} | pass-through {plain.rate:,.0f} | "
+            f"ratio {noise.rate / plain.rate:.2f} (target >= 0.80); CPU per message, both "
+            f"peers: {noise.cpu:.0f} | {plain.cpu:.0f} us",
             flush=True,
         )
-    rate = run(args.messages, "FULL", "noise", crash=True)
+    crashed = run(args.messages, "FULL", "noise", crash=True)
     print(
         "end-to-end messages/s, encrypted, with the receiver SIGKILLed and restarted once "
-        f"mid-stream (synchronous=FULL, every message stored once): {rate:,.0f}",
+        f"mid-stream (synchronous=FULL, every message stored once): {crashed.rate:,.0f}",
         flush=True,
     )
 

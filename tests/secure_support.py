@@ -105,9 +105,9 @@ async def frames_until_closed(
                 return frames, exc
 
 
-async def _connect(host: str, port: int, rcvbuf: int | None) -> tuple[
-    asyncio.StreamReader, asyncio.StreamWriter
-]:
+async def _connect(
+    host: str, port: int, rcvbuf: int | None
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     if rcvbuf is None:
         return await asyncio.open_connection(host, port)
     sock = socket.socket()

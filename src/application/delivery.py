@@ -280,7 +280,14 @@ class Courier:
     async def _settle_all(self, queue: deque[Message], state: MessageState, reason: str) -> None:
         """Record ``state`` for everything in ``queue`` now (``failed`` also takes it out of the
         queue; ``queued`` keeps it there, in its new state)."""
-        changed = [m if m.state is state else m.with_state(state, reason) for m in queue]
+        changed = [
+            m
+            if m.state is state and m.reason == reason
+            else m.model_copy(update={"reason": reason})  # still waiting, for another reason
+            if m.state is state
+            else m.with_state(state, reason)
+            for m in queue
+        ]
         news = [m for m, old in zip(changed, queue, strict=True) if m is not old]
         if news:
             await self._messages.update_states([StateChange(m.id, m.state, m.reason) for m in news])

@@ -88,7 +88,7 @@ class TrustPolicy:
         if contact is None:
             await self._pin(name, key, accepted=True)
             return
-        await self._check(contact, key)
+        contact = await self._check(contact, key)
         if not contact.accepted:  # writing to them answers their message request
             await self._contacts.save(contact.model_copy(update={"accepted": True}))
 
@@ -136,12 +136,14 @@ class TrustPolicy:
         )
         log.info("pinned %s to %s", name, fingerprint(key))
 
-    async def _check(self, contact: Contact, key: bytes) -> None:
+    async def _check(self, contact: Contact, key: bytes) -> Contact:
+        """``contact`` as it now stands if ``key`` is its pinned key; else IdentityChanged."""
         if key == contact.key:
             if contact.pending_key is not None:  # the old key is back: the change is moot
-                await self._contacts.save(contact.model_copy(update={"pending_key": None}))
+                contact = contact.model_copy(update={"pending_key": None})
+                await self._contacts.save(contact)
                 self._wake(contact.name)
-            return
+            return contact
         if key != contact.pending_key:
             await self._contacts.save(contact.model_copy(update={"pending_key": key}))
             self._events.identity_changed(contact.name, key, contact.key, contact.verified)
@@ -189,7 +191,7 @@ class TrustPolicy:
     async def _accept(self, contact: Contact, key: bytes, *, verified: bool) -> Contact:
         changed = key != contact.key
         accepted = contact.model_copy(
-            update={"key": key, "pending_key": None, "verified": verified}
+            update={"key": key, "pending_key": None, "verified": verified, "accepted": True}
         )
         await self._contacts.save(accepted)
         if changed:

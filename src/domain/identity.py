@@ -70,9 +70,7 @@ def matches(key: bytes, typed: str) -> bool:
 
 def _half(name: str, key: bytes) -> str:
     """One side's 30 digits (libsignal's ``getDisplayStringFor``)."""
-    digest = hashlib.sha512(
-        SAFETY_NUMBER_VERSION.to_bytes(2, "big") + check_key(key) + name.encode("utf-8")
-    ).digest()
+    digest = SAFETY_NUMBER_VERSION.to_bytes(2, "big") + check_key(key) + name.encode("utf-8")
     for _ in range(SAFETY_NUMBER_ITERATIONS):
         digest = hashlib.sha512(digest + key).digest()
     return "".join(

@@ -22,6 +22,8 @@ from chinwag.adapters.gui.presenter import ChatPresenter
 from chinwag.adapters.registry.server import RegistryServer
 from chinwag.adapters.secure.channel import Security
 from chinwag.application.errors import AddressInUse
+from chinwag.application.trust import SafetyNumber
+from chinwag.application.use_cases.contacts import Me
 from chinwag.domain.message import Message
 from chinwag.domain.user import PeerAddress
 from chinwag.entrypoints.common import (
@@ -102,6 +104,21 @@ class ContainerSession:
     async def conversations(self) -> list[str]:
         peers: list[str] = await self._use.use_cases.list_conversations().execute()
         return peers
+
+    async def own_fingerprint(self) -> str:
+        me: Me = self._use.use_cases.who_am_i().execute()
+        return me.fingerprint
+
+    async def safety_number(self, peer: str) -> SafetyNumber:
+        safety: SafetyNumber = await self._use.use_cases.verify_contact().execute(peer)
+        return safety
+
+    async def verify(self, peer: str, number: str) -> SafetyNumber:
+        safety: SafetyNumber = await self._use.use_cases.verify_contact().execute(peer, number)
+        return safety
+
+    async def trust(self, peer: str, fingerprint: str) -> None:
+        await self._use.use_cases.trust_contact().execute(peer, fingerprint)
 
     async def sign_out(self) -> None:
         try:

@@ -20,7 +20,7 @@ import pytest
 from chinwag.entrypoints.gui import DesktopApp, answers
 from chinwag.entrypoints.settings import ClientSettings
 from tests.gui_support import press, pump
-from tests.processes import CliProcess, RegistryProcess
+from tests.processes import CliProcess, RegistryProcess, release
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -81,7 +81,7 @@ def sign_in(app: DesktopApp, name: str) -> None:
 
 def people(app: DesktopApp) -> list[str]:
     tree = app.view.widgets.people
-    return [tree.item(item, "text").strip() for item in tree.get_children()]
+    return [tree.item(item, "text").strip().removeprefix("⚠ ") for item in tree.get_children()]
 
 
 def open_conversation(app: DesktopApp, peer: str) -> None:
@@ -139,6 +139,82 @@ def test_sign_in_chat_both_ways_restart_and_search(
             lambda: app.view.highlighted_message() == UUID(reply),
             what="the result opened and highlighted",
         )
+
+
+def test_a_key_change_is_shown_verified_against_the_peer_and_accepted_then_mail_flows(
+    display: str, registry: RegistryProcess, bob: CliProcess, tmp_path: Path
+) -> None:
+    with desktop(display, (registry.host, registry.port), tmp_path / "alice") as app:
+        view = app.view
+        sign_in(app, "alice")
+        pump(app.root, lambda: bool(view.own_key_text()), what="my key in the status bar")
+        assert re.fullmatch(r"([a-z2-7]{4} ){12}[a-z2-7]{4}", view.own_key_text())
+        open_conversation(app, "bob")
+        type_and_send(app, "hello bob")
+        bob.wait_event("message", body="hello bob")  # both sides have pinned the other now
+
+        # bob sets chinwag up again: a new key, the name released for it at the registry.
+        bob.quit()
+        done = release(registry.data_dir, "bob")
+        assert done.returncode == 0, done.stderr
+        new_bob = CliProcess("bob", registry.address, tmp_path / "new-bob")
+        try:
+            ready = new_bob.wait_event("ready", user="bob")
+            new_bob.wait_online("alice")
+
+            type_and_send(app, "are you still there?")
+            banner = view.widgets.banner
+            pump(app.root, view.key_change_visible, timeout=15, what="the key-change banner")
+            assert ready["fingerprint"] in banner.new.cget("text")
+            assert "Nothing is sent to or accepted from bob" in banner.text.cget("text")
+            assert "⚠ bob" in [
+                view.widgets.people.item(i, "text").strip()
+                for i in view.widgets.people.get_children()
+            ]
+            held = _id_of(app, "are you still there?")
+            pump(app.root, lambda: view.mark_of(held) == "⧗", timeout=15, what="held")
+            assert "bob's key changed" in (view.failure_reason(held) or "")
+
+            # Verify…: the same number as bob's, and a wrong one changes nothing.
+            banner.verify_button.invoke()
+            dialog = view.widgets.verify_dialog
+            pump(app.root, dialog.visible, timeout=15, what="the verify dialog")
+            theirs = new_bob.ask("safety_number", {"cmd": "verify", "with": "alice"})
+            assert theirs["fingerprint"] == view.own_key_text()
+            shown = str(dialog.number.cget("text"))
+            assert len(shown.splitlines()) == 3
+            assert shown.split() == theirs["number"].split()
+            assert dialog.key.get() == ready["fingerprint"]
+            dialog.entry.insert(0, "12345 67890")
+            dialog.mark_button.invoke()
+            pump(app.root, lambda: bool(dialog.error_text()), timeout=15, what="a mismatch")
+            assert "not the safety number" in dialog.error_text()
+            assert view.key_change_visible()
+            dialog.close_button.invoke()
+
+            # Accept new key: the banner goes and the held message is delivered.
+            banner.accept_button.invoke()
+            pump(app.root, lambda: not view.key_change_visible(), timeout=15, what="accepted")
+            new_bob.wait_event("message", body="are you still there?", timeout=30)
+            pump(app.root, lambda: view.mark_of(held) == "✓✓", timeout=30, what="delivered")
+            assert view.failure_reason(held) is None
+            assert "bob" in people(app)
+        finally:
+            new_bob.kill()
+
+
+def _id_of(app: DesktopApp, body: str) -> UUID:
+    """The id of our message ``body`` in the open conversation (from its history)."""
+    found: list[UUID] = []
+
+    async def look() -> None:
+        session = app.presenter.usable_session()
+        assert session is not None
+        found.extend(m.id for m in await session.history("bob", 50, None) if m.body == body)
+
+    app.network.submit(look()).result(10)
+    [message_id] = found
+    return message_id
 
 
 def test_a_burst_of_5000_messages_all_appear_in_order(

@@ -9,13 +9,21 @@ import tkinter as tk
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from tkinter import ttk
 from types import TracebackType
 from typing import Any
 
 import pytest
 
 from chinwag.adapters.gui.tk_view import TkChatView
-from chinwag.adapters.gui.view import MessageRow, PersonRow, SearchResultRow, StatusLevel
+from chinwag.adapters.gui.view import (
+    KeyChangeNotice,
+    MessageRow,
+    PersonRow,
+    SafetyNumberView,
+    SearchResultRow,
+    StatusLevel,
+)
 from chinwag.domain.message import MessageState
 from tests.gui_support import centre_of, press, pump, settle
 
@@ -50,6 +58,18 @@ class RecordingListener:
 
     def search_result_selected(self, result: SearchResultRow) -> None:
         self.calls.append(("search_result_selected", (result,)))
+
+    def verify_requested(self, peer: str) -> None:
+        self.calls.append(("verify_requested", (peer,)))
+
+    def mark_verified_requested(self, peer: str, number: str) -> None:
+        self.calls.append(("mark_verified_requested", (peer, number)))
+
+    def verify_closed(self, peer: str) -> None:
+        self.calls.append(("verify_closed", (peer,)))
+
+    def accept_key_requested(self, peer: str) -> None:
+        self.calls.append(("accept_key_requested", (peer,)))
 
     def close_requested(self) -> None:
         self.calls.append(("close_requested", ()))
@@ -531,6 +551,149 @@ def test_no_search_results_says_so(main: TkChatView, root: tk.Tk) -> None:
     settle(root)
     assert main.search_results_visible()
     assert main.widgets.results_title.cget("text") == "No messages match “zebra”."
+
+
+# -- identity ----------------------------------------------------------------------------------
+
+OLD = "olgw 5bbc yqd7 w3ij q2ip ceyl pxwx 5qxx 6xq5 gc6z 2uq7 afjw g6jq"
+NEW = "owdx xna5 he5v 7ocf 1tta 5tmn 3iab 2brr msll ctp2 p6ev mvxo zjfa"
+
+
+def notice(*, loud: bool = False) -> KeyChangeNotice:
+    return KeyChangeNotice(
+        peer="bob",
+        title="bob's key changed.",
+        text="Nothing is sent to or accepted from bob until you accept the new key.",
+        previous=OLD,
+        new=NEW,
+        can_accept=not loud,
+        loud=loud,
+    )
+
+
+def test_my_key_is_in_the_status_bar_to_read_select_and_copy(main: TkChatView, root: tk.Tk) -> None:
+    main.show_own_key(NEW)
+    settle(root)
+    entry = main.widgets.own_key
+    assert entry.winfo_ismapped()
+    assert main.own_key_text() == NEW
+    assert entry.instate(["readonly"])  # selectable, not editable
+    entry.selection_range(0, "end")
+    assert entry.selection_get() == NEW
+    copy = next(w for w in entry.master.winfo_children() if isinstance(w, ttk.Button))
+    copy.invoke()
+    assert root.clipboard_get() == NEW
+
+
+def test_a_changed_key_is_marked_in_the_people_list(main: TkChatView, root: tk.Tk) -> None:
+    main.set_people([PersonRow("bob", True, 0, key_changed=True), PersonRow("carol", True, 0)])
+    settle(root)
+    tree = main.widgets.people
+    assert tree.item("p:bob", "text").strip() == "⚠ bob"
+    assert tree.tag_has("key_changed", "p:bob")
+    assert tree.item("p:carol", "text").strip() == "carol"
+    main.set_people([PersonRow("bob", True, 0)])
+    settle(root)
+    assert tree.item("p:bob", "text").strip() == "bob"
+    assert not tree.tag_has("key_changed", "p:bob")
+
+
+def test_the_key_change_banner_shows_both_keys_and_its_buttons_name_the_peer(
+    main: TkChatView, root: tk.Tk, listener: RecordingListener
+) -> None:
+    main.open_conversation("bob", rows(0, 3), more_before=False)
+    main.show_key_change(notice())
+    settle(root)
+    banner = main.widgets.banner
+    assert main.key_change_visible()
+    assert "bob's key changed." in banner.title.cget("text")
+    assert "until you accept the new key" in banner.text.cget("text")
+    assert OLD in banner.previous.cget("text")
+    assert NEW in banner.new.cget("text")
+    for label in (banner.previous, banner.new):  # the whole fingerprint is on screen
+        assert label.winfo_width() >= label.winfo_reqwidth()
+    assert banner.accept_button.winfo_ismapped()
+    banner.accept_button.invoke()
+    banner.verify_button.invoke()
+    assert listener.calls[-2:] == [
+        ("accept_key_requested", ("bob",)),
+        ("verify_requested", ("bob",)),
+    ]
+
+    main.show_key_change(notice(loud=True))  # a verified contact: verify only
+    settle(root)
+    assert banner.verify_button.winfo_ismapped()
+    assert not banner.accept_button.winfo_ismapped()
+
+    main.show_key_change(None)
+    settle(root)
+    assert not main.key_change_visible()
+
+
+def test_verify_in_the_header_asks_for_the_open_conversation(
+    main: TkChatView, root: tk.Tk, listener: RecordingListener
+) -> None:
+    assert not main.widgets.verify.winfo_ismapped()  # nobody to verify yet
+    main.open_conversation("carol", [], more_before=False)
+    settle(root)
+    main.widgets.verify.invoke()
+    assert listener.named("verify_requested") == [("carol",)]
+
+
+def test_the_verify_dialog_shows_the_number_and_reports_the_number_typed(
+    main: TkChatView, root: tk.Tk, listener: RecordingListener
+) -> None:
+    lines = ("12345 67890 12345 67890", "23456 78901 23456 78901", "34567 89012 34567 89012")
+    main.show_verify(SafetyNumberView("bob", lines, NEW, verified=False))
+    dialog = main.widgets.verify_dialog
+    pump(root, dialog.visible, what="the verify dialog")
+    assert dialog.number.cget("text") == "\n".join(lines)
+    assert dialog.key.get() == NEW
+    assert dialog.state.cget("text") == "Not verified"
+    assert not dialog.note.winfo_ismapped()
+
+    dialog.entry.insert(0, "12345 67890")
+    press(dialog.entry, "<Return>")
+    assert listener.named("mark_verified_requested") == [("bob", "12345 67890")]
+    main.set_verify_busy(True)
+    assert dialog.mark_button.instate(["disabled"])
+    dialog.mark_button.invoke()  # busy: not again
+    assert len(listener.named("mark_verified_requested")) == 1
+    main.set_verify_busy(False)
+    main.show_verify_error("That is not the safety number with bob; nothing was changed")
+    settle(root)
+    assert dialog.error_text().startswith("That is not the safety number")
+    assert dialog.error.winfo_ismapped()
+
+    main.show_verify(SafetyNumberView("bob", lines, NEW, verified=True))
+    settle(root)
+    assert dialog.state.cget("text") == "✓ You have verified bob"
+    assert dialog.error_text() == ""
+    assert dialog.entry.get() == "12345 67890"  # the same contact: what was typed stays
+
+    dialog.close_button.invoke()
+    settle(root)
+    assert not dialog.visible()
+    assert listener.named("verify_closed") == [("bob",)]
+
+
+def test_a_waiting_message_says_why_on_hover(main: TkChatView, root: tk.Tk) -> None:
+    why = "bob's key changed: nothing is sent to bob until you accept the new key"
+    mine = row(1, outgoing=True, state=MessageState.QUEUED, reason=why)
+    main.open_conversation("bob", [row(0), mine], more_before=False)
+    settle(root)
+    assert main.mark_of(mine.id) == "⧗"
+    assert main.failure_reason(mine.id) == why
+    text = main.widgets.messages
+    box = text.bbox(f"s{mine.id.hex}")
+    assert box is not None
+    x, y, width, height = box
+    text.event_generate("<Motion>", x=x + width // 2, y=y + height // 2)
+    pump(root, lambda: main.tooltip_text() is not None, what="the tooltip")
+    assert main.tooltip_text() == f"Waiting: {why}"
+    main.update_message(MessageRow(**{**mine.__dict__, "state": MessageState.SENT, "reason": None}))
+    assert main.mark_of(mine.id) == "✓"
+    assert main.failure_reason(mine.id) is None
 
 
 # -- status, errors, closing -------------------------------------------------------------------

@@ -7,8 +7,16 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 
-from chinwag.adapters.gui.bridge import MAX_PER_TICK, Item, NetworkThread, QueuePump, QueueRunner
+from chinwag.adapters.gui.bridge import (
+    MAX_PER_TICK,
+    Item,
+    NetworkThread,
+    QueueEvents,
+    QueuePump,
+    QueueRunner,
+)
 from chinwag.adapters.gui.presenter import Event
+from chinwag.application.ports.events import ChatEvents
 from tests.support import wait_until_sync
 
 
@@ -89,3 +97,15 @@ def _drain(items: queue.SimpleQueue[Item], into: list[Item]) -> int:
     while not items.empty():
         into.append(items.get_nowait())
     return len(into)
+
+
+def test_key_changes_are_queued_for_the_presenter_like_every_other_event() -> None:
+    items: queue.SimpleQueue[Item] = queue.SimpleQueue()
+    events: ChatEvents = QueueEvents(items)  # the whole output port (mypy checks it)
+    old, new = bytes([1] * 32), bytes([2] * 32)
+    events.identity_changed("bob", new, old, True)
+    events.identity_trusted("bob", new)
+    assert [items.get_nowait(), items.get_nowait()] == [
+        Event("identity_changed", name="bob", key=new, previous=old, verified=True),
+        Event("identity_trusted", name="bob", key=new),
+    ]

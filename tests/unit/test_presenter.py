@@ -12,14 +12,37 @@ from uuid import UUID
 import pytest
 
 from chinwag.adapters.gui.presenter import PAGE, ChatPresenter, Event
-from chinwag.adapters.gui.view import PersonRow, SearchResultRow, StatusLevel
-from chinwag.application.errors import NameTaken, RegistryUnavailable, UnknownUser
+from chinwag.adapters.gui.view import (
+    KeyChangeNotice,
+    PersonRow,
+    SafetyNumberView,
+    SearchResultRow,
+    StatusLevel,
+)
+from chinwag.application.errors import (
+    FingerprintMismatch,
+    NameTaken,
+    RegistryUnavailable,
+    SafetyNumberMismatch,
+    UnknownContact,
+    UnknownUser,
+)
 from chinwag.application.ports.directory import RegistryStatus
+from chinwag.application.trust import SafetyNumber
 from chinwag.domain.conversation import direct_conversation_id
+from chinwag.domain.identity import fingerprint
 from chinwag.domain.message import Message, MessageState
 
 T = TypeVar("T")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+MY_KEY = bytes(range(32))
+OLD_KEY = bytes([1] * 32)
+NEW_KEY = bytes([2] * 32)
+NUMBERS = {
+    OLD_KEY: " ".join(f"{n:05d}" for n in range(10001, 10013)),
+    NEW_KEY: " ".join(f"{n:05d}" for n in range(20001, 20013)),
+}
+"""The safety number with bob for each of his keys (12 groups of five digits)."""
 
 
 class ImmediateRunner:
@@ -106,6 +129,12 @@ class FakeSession:
     refuse_send: Exception | None = None
     sent: list[tuple[str, str]] = field(default_factory=list)
     signed_out: bool = False
+    bob_key: bytes = OLD_KEY
+    bob_pending: bytes | None = None
+    bob_verified: bool = False
+    refuse_trust: Exception | None = None
+    trusted: list[tuple[str, str]] = field(default_factory=list)
+    numbers_typed: list[str] = field(default_factory=list)
 
     async def sign_in(self) -> str:
         if self.refuse_sign_in is not None:
@@ -129,6 +158,32 @@ class FakeSession:
 
     async def conversations(self) -> list[str]:
         return ["bob"] if self.history_with_bob else []
+
+    async def own_fingerprint(self) -> str:
+        return fingerprint(MY_KEY)
+
+    async def safety_number(self, peer: str) -> SafetyNumber:
+        if peer != "bob":
+            raise UnknownContact(f"you have no pinned key for {peer}: no message went either way")
+        key = self.bob_pending or self.bob_key
+        return SafetyNumber("bob", NUMBERS[key], key, self.bob_verified and not self.bob_pending)
+
+    async def verify(self, peer: str, number: str) -> SafetyNumber:
+        self.numbers_typed.append(number)
+        expected = await self.safety_number(peer)
+        if "".join(number.split()) != "".join(expected.number.split()):
+            raise SafetyNumberMismatch(
+                f"that is not the safety number with {peer}; nothing was changed"
+            )
+        self.bob_key, self.bob_pending, self.bob_verified = expected.key, None, True
+        return await self.safety_number(peer)
+
+    async def trust(self, peer: str, typed: str) -> None:
+        if self.refuse_trust is not None:
+            raise self.refuse_trust
+        self.trusted.append((peer, typed))
+        assert self.bob_pending is not None and typed == fingerprint(self.bob_pending)
+        self.bob_key, self.bob_pending = self.bob_pending, None
 
     async def sign_out(self) -> None:
         self.signed_out = True
@@ -467,3 +522,233 @@ def test_after_closing_nothing_reaches_the_view() -> None:
     assert len(view.calls) == calls
     runner.release()
     assert view.calls[-1] == ("close", ())
+
+
+# -- identity: my key, key changes, verifying, accepting ------------------------------------------
+
+
+def bob_changed_key(
+    presenter: ChatPresenter, session: FakeSession, *, verified: bool = False
+) -> None:
+    """Bob shows a new key (the application pinned the old one and holds him)."""
+    session.bob_pending, session.bob_verified = NEW_KEY, verified
+    presenter.handle(
+        [Event("identity_changed", name="bob", key=NEW_KEY, previous=OLD_KEY, verified=verified)]
+    )
+
+
+def test_my_own_key_is_shown_once_signed_in() -> None:
+    _, view, _ = signed_in()
+    assert view.last("show_own_key") == (fingerprint(MY_KEY),)
+
+
+def test_a_key_change_marks_the_person_and_warns_over_their_conversation() -> None:
+    presenter, view, session = signed_in(FakeSession(history_with_bob=[message(1)]))
+    bob_changed_key(presenter, session)
+    assert view.last("set_people") == ([PersonRow("bob", False, 0, key_changed=True)],)
+    assert view.named("show_key_change") == []  # nothing open to warn over yet
+
+    presenter.conversation_selected("bob")
+    [notice] = view.last("show_key_change")
+    assert notice == KeyChangeNotice(
+        peer="bob",
+        title="bob's key changed.",
+        text=notice.text,
+        previous=fingerprint(OLD_KEY),
+        new=fingerprint(NEW_KEY),
+        can_accept=True,
+        loud=False,
+    )
+    assert notice.text.startswith(
+        "Nothing is sent to or accepted from bob until you accept the new key."
+    )
+
+    presenter.conversation_selected("carol")
+    assert view.last("show_key_change") == (None,)
+
+
+def test_a_change_in_the_open_conversation_shows_the_banner_at_once() -> None:
+    presenter, view, session = signed_in()
+    presenter.conversation_selected("bob")
+    assert view.last("show_key_change") == (None,)
+    bob_changed_key(presenter, session)
+    [notice] = view.last("show_key_change")
+    assert notice is not None
+    assert (notice.peer, notice.new) == ("bob", fingerprint(NEW_KEY))
+
+
+def test_a_verified_contacts_change_is_loud_and_only_offers_verify() -> None:
+    presenter, view, session = signed_in()
+    presenter.conversation_selected("bob")
+    bob_changed_key(presenter, session, verified=True)
+    [notice] = view.last("show_key_change")
+    assert notice.loud
+    assert not notice.can_accept
+    assert "you had verified bob" in notice.title
+    assert "until you verify the new key" in notice.text
+
+    presenter.accept_key_requested("bob")  # not offered; if asked anyway, it means verify
+    assert session.trusted == []
+    assert view.last("show_verify")[0].peer == "bob"
+
+
+def test_accepting_the_new_key_trusts_its_fingerprint_and_the_warning_goes() -> None:
+    presenter, view, session = signed_in()
+    presenter.conversation_selected("bob")
+    bob_changed_key(presenter, session)
+    presenter.accept_key_requested("bob")
+    assert session.trusted == [("bob", fingerprint(NEW_KEY))]
+    assert view.last("show_key_change") == (None,)
+    assert view.last("set_people") == ([PersonRow("bob", False, 0, key_changed=False)],)
+
+    # The application says so too; the messages that waited go out (their marks follow).
+    calls = len(view.named("show_key_change"))
+    presenter.handle([Event("identity_trusted", name="bob", key=NEW_KEY)])
+    assert view.last("show_key_change") == (None,)
+    assert len(view.named("show_key_change")) == calls + 1
+    presenter.accept_key_requested("bob")  # nothing waits any more: nothing to accept
+    assert len(session.trusted) == 1
+
+
+def test_a_key_accepted_elsewhere_removes_the_warning() -> None:
+    presenter, view, session = signed_in()
+    presenter.conversation_selected("bob")
+    bob_changed_key(presenter, session)
+    presenter.handle([Event("identity_trusted", name="bob", key=NEW_KEY)])
+    assert view.last("show_key_change") == (None,)
+    assert view.last("set_people") == ([PersonRow("bob", False, 0)],)
+
+
+def test_a_refused_accept_is_shown_in_the_status_bar() -> None:
+    presenter, view, session = signed_in()
+    presenter.conversation_selected("bob")
+    bob_changed_key(presenter, session)
+    session.refuse_trust = FingerprintMismatch("that is not bob's new key")
+    presenter.accept_key_requested("bob")
+    assert view.last("show_error") == ("that is not bob's new key",)
+    assert view.last("show_key_change")[0] is not None  # still waiting for an answer
+
+
+def test_messages_held_for_a_key_change_say_so_on_hover() -> None:
+    held = message(5, "alice", "bob", state=MessageState.QUEUED, reason="identity_changed")
+    offline = message(6, "alice", "bob", state=MessageState.QUEUED)
+    presenter, view, session = signed_in(FakeSession(history_with_bob=[held, offline]))
+    presenter.conversation_selected("bob")
+    _, rows, _ = view.last("open_conversation")
+    assert [r.reason for r in rows] == [
+        "a key changed: nothing moves until the new key is accepted",
+        "bob is not online; it goes out when they are back",
+    ]
+
+    bob_changed_key(presenter, session)
+    updated = {row.id: row.reason for (row,) in view.named("update_message")}
+    key_changed = "bob's key changed: nothing is sent to bob until you accept the new key"
+    assert updated == {held.id: key_changed, offline.id: key_changed}
+
+    presenter.accept_key_requested("bob")
+    presenter.handle([Event("state", message=held.with_state(MessageState.DELIVERED))])
+    row = view.last("update_message")[0]
+    assert (row.id, row.state, row.reason) == (held.id, MessageState.DELIVERED, None)
+
+
+def test_a_message_queued_after_the_change_says_why_at_once() -> None:
+    presenter, view, session = signed_in()
+    presenter.conversation_selected("bob")
+    bob_changed_key(presenter, session, verified=True)
+    mine = message(7, "alice", "bob", state=MessageState.QUEUED, reason="identity_changed")
+    presenter.handle([Event("state", message=mine)])
+    [[row]] = view.last("append_messages")
+    assert row.reason == "bob's key changed: nothing is sent to bob until you verify the new key"
+
+
+def test_the_verify_dialog_shows_the_number_in_three_lines_and_the_key() -> None:
+    presenter, view, _ = signed_in()
+    presenter.conversation_selected("bob")
+    presenter.verify_requested("bob")
+    assert view.last("show_verify") == (
+        SafetyNumberView(
+            peer="bob",
+            lines=(
+                "10001 10002 10003 10004",
+                "10005 10006 10007 10008",
+                "10009 10010 10011 10012",
+            ),
+            fingerprint=fingerprint(OLD_KEY),
+            verified=False,
+            note="",
+        ),
+    )
+
+
+def test_while_a_change_waits_the_dialog_shows_the_new_keys_number_and_says_so() -> None:
+    presenter, view, session = signed_in()
+    presenter.conversation_selected("bob")
+    bob_changed_key(presenter, session, verified=True)
+    presenter.verify_requested("bob")
+    [dialog] = view.last("show_verify")
+    assert dialog.fingerprint == fingerprint(NEW_KEY)
+    assert dialog.lines[0] == "20001 20002 20003 20004"
+    assert not dialog.verified
+    assert "key changed" in dialog.note
+
+
+def test_a_wrong_number_is_an_error_in_the_dialog_and_changes_nothing() -> None:
+    presenter, view, session = signed_in()
+    presenter.conversation_selected("bob")
+    bob_changed_key(presenter, session, verified=True)
+    presenter.verify_requested("bob")
+    calls = len(view.calls)
+    presenter.mark_verified_requested("bob", "10001 10002 10003 10004")
+    assert session.numbers_typed == ["10001 10002 10003 10004"]
+    assert view.calls[calls:] == [
+        ("set_verify_busy", (True,)),
+        ("set_verify_busy", (False,)),
+        ("show_verify_error", ("That is not the safety number with bob; nothing was changed",)),
+    ]
+    assert session.bob_pending == NEW_KEY
+
+
+def test_the_right_number_marks_verified_and_accepts_the_waiting_key() -> None:
+    presenter, view, session = signed_in()
+    presenter.conversation_selected("bob")
+    bob_changed_key(presenter, session, verified=True)
+    presenter.verify_requested("bob")
+    presenter.mark_verified_requested("bob", NUMBERS[NEW_KEY].replace(" ", ""))
+    [dialog] = view.last("show_verify")
+    assert (dialog.verified, dialog.fingerprint, dialog.note) == (
+        True,
+        fingerprint(NEW_KEY),
+        "",
+    )
+    assert view.last("show_key_change") == (None,)
+    assert view.last("set_people") == ([PersonRow("bob", False, 0)],)
+    assert view.named("show_verify_error") == []
+
+
+def test_an_empty_number_is_asked_for_without_calling_verify() -> None:
+    presenter, view, session = signed_in()
+    presenter.verify_requested("bob")
+    presenter.mark_verified_requested("bob", "   ")
+    assert session.numbers_typed == []
+    assert "Type the number bob reads out" in view.last("show_verify_error")[0]
+
+
+def test_verifying_somebody_never_talked_to_says_why_in_the_status_bar() -> None:
+    presenter, view, _ = signed_in()
+    presenter.conversation_selected("carol")
+    presenter.verify_requested("carol")
+    assert view.named("show_verify") == []
+    assert "no pinned key for carol" in view.last("show_error")[0]
+
+
+def test_a_change_while_the_dialog_is_open_shows_the_new_number() -> None:
+    presenter, view, session = signed_in()
+    presenter.conversation_selected("bob")
+    presenter.verify_requested("bob")
+    bob_changed_key(presenter, session)
+    [dialog] = view.last("show_verify")
+    assert dialog.fingerprint == fingerprint(NEW_KEY)
+    presenter.verify_closed("bob")
+    shown = len(view.named("show_verify"))
+    presenter.handle([Event("identity_trusted", name="bob", key=NEW_KEY)])
+    assert len(view.named("show_verify")) == shown  # closed: not opened again

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import Future
 from typing import Any, Protocol, TypeVar
 
-from chinwag.adapters.gui.presenter import Event
+from chinwag.adapters.gui.session import Event
 from chinwag.application.ports.directory import RegistryStatus
 from chinwag.domain.message import Message
 
@@ -54,6 +54,14 @@ class QueueEvents:
 
     def error(self, code: str, text: str) -> None:
         self._items.put(Event("error", text=text))
+
+    def identity_changed(self, name: str, key: bytes, previous: bytes, verified: bool) -> None:
+        self._items.put(
+            Event("identity_changed", name=name, key=key, previous=previous, verified=verified)
+        )
+
+    def identity_trusted(self, name: str, key: bytes) -> None:
+        self._items.put(Event("identity_trusted", name=name, key=key))
 
     def message_request(self, name: str) -> None:
         self._items.put(Event("message_request", text=name))

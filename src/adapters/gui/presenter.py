@@ -9,13 +9,15 @@ runs everything at once.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, TypeVar
 from uuid import UUID
 
+from chinwag.adapters.gui.identity import IdentityPresenter
+from chinwag.adapters.gui.session import ChatSession, Event, Runner, SessionFactory
 from chinwag.adapters.gui.view import (
     ChatView,
     MessageRow,
@@ -25,61 +27,17 @@ from chinwag.adapters.gui.view import (
 )
 from chinwag.application.ports.directory import RegistryStatus
 from chinwag.domain.errors import DomainError
-from chinwag.domain.message import Message
+from chinwag.domain.message import Message, MessageState
 from chinwag.domain.user import normalize_username
 
-log = logging.getLogger(__name__)
+__all__ = ["PAGE", "ChatPresenter", "ChatSession", "Event", "Runner", "SessionFactory"]
 
-T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 PAGE = 50
 """Messages loaded at a time when a conversation opens or the person scrolls up."""
 MAX_PAGES_TO_FIND = 40
 """How far back opening a search result pages to find its message."""
-
-
-class ChatSession(Protocol):
-    """One signed-in (or signing-in) user, as the presenter uses it. Methods run on the
-    network's loop, through the :class:`Runner`."""
-
-    async def sign_in(self) -> str:
-        """Sign in; the user's name as the registry spells it. A session whose sign-in fails
-        releases what it opened and is not used again."""
-        ...
-
-    async def send(self, to: str, body: str) -> Message: ...
-    async def history(self, peer: str, limit: int, before: UUID | None) -> list[Message]: ...
-    async def search(self, text: str) -> list[Message]: ...
-    async def conversations(self) -> list[str]: ...
-    async def sign_out(self) -> None: ...
-
-
-SessionFactory = Callable[[str, str], ChatSession]
-"""Makes the session of a username at a registry address; raises ``DomainError`` (or
-``ValueError``) with a readable message when either cannot be used."""
-
-
-class Runner(Protocol):
-    """Runs network work off the Tk thread and calls back on it, in order."""
-
-    def run(
-        self,
-        work: Callable[[], Awaitable[T]],
-        done: Callable[[T], None],
-        failed: Callable[[Exception], None],
-    ) -> None: ...
-
-
-@dataclass(frozen=True)
-class Event:
-    """An application event, as queued by the network thread for the presenter."""
-
-    kind: str
-    """``message``, ``state``, ``presence``, ``registry`` or ``error``."""
-    message: Message | None = None
-    online: frozenset[str] = frozenset()
-    status: RegistryStatus | None = None
-    text: str = ""
 
 
 @dataclass
@@ -127,6 +85,9 @@ class ChatPresenter:
         self._known: dict[str, None] = {}  # people with a conversation, most recent first
         self._unread: dict[str, int] = {}
         self._open: _Conversation | None = None
+        self._waiting: dict[UUID, tuple[MessageRow, str | None]] = {}
+        """Shown messages of ours that wait (``queued``), with the reason the courier gave."""
+        self._keys = IdentityPresenter(self, runner)
         self.closing = False
         self.closed = False
 
@@ -172,6 +133,7 @@ class ChatPresenter:
             return
         self.view.show_main(user)
         self.view.set_status(f"Signed in as {user}", StatusLevel.OK)
+        self._keys.signed_in()
         self._runner.run(
             self._require_session().conversations, self._conversations_loaded, self._failed
         )
@@ -212,6 +174,7 @@ class ChatPresenter:
     def _switch_to(self, peer: str) -> _Conversation:
         """Make ``peer``'s conversation the open one (its first page still to load)."""
         conversation = self._open = _Conversation(peer)
+        self._waiting.clear()
         self._unread.pop(peer, None)
         self._refresh_people()
         return conversation
@@ -228,6 +191,7 @@ class ChatPresenter:
         conversation.oldest = page[0].id if page else None
         conversation.more_before = len(page) == PAGE if more_before is None else more_before
         self.view.open_conversation(conversation.peer, rows, conversation.more_before)
+        self.view.show_key_change(self._keys.notice(conversation.peer))
         late = list(conversation.held.values())
         conversation.held.clear()
         if late:
@@ -377,6 +341,7 @@ class ChatPresenter:
             return
         appended: dict[UUID, MessageRow] = {}
         people_changed = False
+        keys_changed: set[str] = set()
         for event in events:
             if event.kind in ("message", "state"):
                 assert event.message is not None
@@ -389,9 +354,18 @@ class ChatPresenter:
                 self._registry_status(event.status, event.text)
             elif event.kind == "error":
                 self.view.show_error(event.text)
+            elif event.kind == "identity_changed":
+                self._keys.changed(event.name, event.key, event.previous, event.verified)
+                self._known.setdefault(event.name, None)
+                keys_changed.add(event.name)
+            elif event.kind == "identity_trusted":
+                self._keys.trusted(event.name, event.key)
+                keys_changed.add(event.name)
         if appended:
             self.view.append_messages(list(appended.values()))
-        if people_changed:
+        for name in keys_changed:
+            self._show_key_change(name)
+        if people_changed or keys_changed:
             self._refresh_people()
 
     def _message_event(
@@ -444,20 +418,74 @@ class ChatPresenter:
     def _refresh_people(self) -> None:
         others = self._online - {self._me}
         names = list(dict.fromkeys([*sorted(others), *self._known]))
+        changed = self._keys.changes
         self.view.set_people(
-            [PersonRow(name, name in others, self._unread.get(name, 0)) for name in names]
+            [
+                PersonRow(name, name in others, self._unread.get(name, 0), name in changed)
+                for name in names
+            ]
         )
 
     def _row(self, message: Message) -> MessageRow:
-        return MessageRow(
+        outgoing = message.sender == self._me
+        row = MessageRow(
             id=message.id,
             sender=message.sender,
             body=message.body,
             sent_at=message.sent_at,
-            outgoing=message.sender == self._me,
+            outgoing=outgoing,
             state=message.state,
             reason=message.reason,
         )
+        if outgoing and message.state is MessageState.QUEUED:
+            reason = self._keys.waiting_reason(message.recipient, message.reason)
+            row = dataclasses.replace(row, reason=reason)
+            self._waiting[row.id] = (row, message.reason)
+        else:
+            self._waiting.pop(row.id, None)
+        return row
+
+    def _show_key_change(self, name: str) -> None:
+        """Show what is known of ``name``'s key: the banner over their conversation (if open)
+        and why their waiting messages wait."""
+        conversation = self._open
+        if conversation is None or conversation.peer != name:
+            return
+        self.view.show_key_change(self._keys.notice(name))
+        for key, (row, reason) in list(self._waiting.items()):
+            if key not in conversation.shown:
+                continue
+            now = self._keys.waiting_reason(name, reason)
+            if now != row.reason:
+                row = dataclasses.replace(row, reason=now)
+                self._waiting[key] = (row, reason)
+                self.view.update_message(row)
+
+    # -- what the identity part needs (its Host) --------------------------------------------------
+
+    def usable_session(self) -> ChatSession | None:
+        return self._usable_session()
+
+    def failed(self, exc: Exception) -> None:
+        self._failed(exc)
+
+    def key_change_settled(self, name: str) -> None:
+        self._show_key_change(name)
+        self._refresh_people()
+
+    # -- key changes and verifying (ViewListener) -------------------------------------------------
+
+    def verify_requested(self, peer: str) -> None:
+        self._keys.verify_requested(peer)
+
+    def mark_verified_requested(self, peer: str, number: str) -> None:
+        self._keys.mark_verified_requested(peer, number)
+
+    def verify_closed(self, peer: str) -> None:
+        self._keys.verify_closed(peer)
+
+    def accept_key_requested(self, peer: str) -> None:
+        self._keys.accept_key_requested(peer)
 
     def _result(self, message: Message) -> SearchResultRow:
         peer = message.recipient if message.sender == self._me else message.sender

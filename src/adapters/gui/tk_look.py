@@ -215,3 +215,55 @@ def dot(master: tk.Misc, colour: str, *, ring: bool, size: int = 10) -> tk.Photo
             if distance <= radius - 0.2 and (not ring or distance >= radius - 2.2):
                 image.put(colour, (x + 2, y))
     return image
+
+
+def message_tags(t: tk.Text, f: Fonts, inset: int) -> None:
+    """The look of the conversation pane's tags: day lines, message blocks, marks, highlight."""
+    t.tag_configure(
+        "day", justify="center", foreground=MUTED, font=f.small_bold, spacing1=14, spacing3=4
+    )
+    t.tag_configure(
+        "start", justify="center", foreground=MUTED, font=f.italic, spacing1=10, spacing3=6
+    )
+    t.tag_configure("placeholder", justify="center", foreground=MUTED, spacing1=120, font=f.normal)
+    t.tag_configure("meta_in", font=f.small, foreground=MUTED, spacing1=4, lmargin1=inset)
+    t.tag_configure("gap", spacing3=8)
+    t.tag_configure("sender", font=f.small_bold, foreground=ACCENT_DARK)
+    # Messages are blocks: the inner margin is painted in the block's colour, the outer one
+    # (set by _set_margins, a share of the width) in the pane's.
+    t.tag_configure(
+        "body_in",
+        font=f.normal,
+        background=IN_BG,
+        lmargin1=inset,
+        lmargin2=inset,
+        lmargincolor=IN_BG,
+        rmargincolor=PANE,
+        spacing1=2,
+        spacing3=2,
+    )
+    t.tag_configure(
+        "body_out",
+        font=f.normal,
+        background=OUT_BG,
+        justify="right",
+        rmargin=inset,
+        rmargincolor=OUT_BG,
+        lmargincolor=PANE,
+        spacing1=2,
+        spacing3=2,
+    )
+    t.tag_configure(
+        "meta_out", font=f.small, foreground=MUTED, justify="right", rmargin=inset, spacing1=2
+    )
+    t.tag_configure("mark_pending", foreground=MUTED)
+    t.tag_configure("mark_queued", foreground=WARNING)
+    t.tag_configure("mark_sent", foreground=MUTED)
+    t.tag_configure("mark_delivered", foreground=ACCENT)
+    t.tag_configure("mark_failed", foreground=ERROR, font=f.small_bold)
+    # A highlighted block keeps its shape: its inner margin turns yellow, its outer one stays.
+    t.tag_configure("focus_in", background=FOCUS, lmargincolor=FOCUS, rmargincolor=PANE)
+    t.tag_configure("focus_out", background=FOCUS, lmargincolor=PANE, rmargincolor=FOCUS)
+    t.tag_raise("focus_in")
+    t.tag_raise("focus_out")
+    t.tag_raise("sel")

@@ -19,18 +19,11 @@ from tkinter import ttk
 from uuid import UUID
 
 from chinwag.adapters.gui.tk_look import (
-    ACCENT,
-    ACCENT_DARK,
-    ERROR,
-    FOCUS,
-    IN_BG,
     MARKS,
-    MUTED,
-    OUT_BG,
     PANE,
     TEXT,
-    WARNING,
     Fonts,
+    message_tags,
 )
 from chinwag.adapters.gui.tk_widgets import Timers, Tooltip, writable
 from chinwag.adapters.gui.view import MessageRow
@@ -125,9 +118,7 @@ class MessageList:
             area, text="New messages ↓", style="Hint.TButton", command=self.scroll_to_bottom
         )
         with writable(self.text):
-            self.text.insert(
-                "end", "Pick someone on the left to start chatting.", ("placeholder",)
-            )
+            self.text.insert("end", "Pick someone on the left to start chatting.", ("placeholder",))
 
     # == what the window asks ======================================================================
 
@@ -354,57 +345,7 @@ class MessageList:
 
     def _tags(self) -> None:
         t = self.text
-        f = self._fonts
-        t.tag_configure(
-            "day", justify="center", foreground=MUTED, font=f.small_bold, spacing1=14, spacing3=4
-        )
-        t.tag_configure(
-            "start", justify="center", foreground=MUTED, font=f.italic, spacing1=10, spacing3=6
-        )
-        t.tag_configure(
-            "placeholder", justify="center", foreground=MUTED, spacing1=120, font=f.normal
-        )
-        t.tag_configure("meta_in", font=f.small, foreground=MUTED, spacing1=4, lmargin1=INSET)
-        t.tag_configure("gap", spacing3=8)
-        t.tag_configure("sender", font=f.small_bold, foreground=ACCENT_DARK)
-        # Messages are blocks: the inner margin is painted in the block's colour, the outer one
-        # (set by _set_margins, a share of the width) in the pane's.
-        t.tag_configure(
-            "body_in",
-            font=f.normal,
-            background=IN_BG,
-            lmargin1=INSET,
-            lmargin2=INSET,
-            lmargincolor=IN_BG,
-            rmargincolor=PANE,
-            spacing1=2,
-            spacing3=2,
-        )
-        t.tag_configure(
-            "body_out",
-            font=f.normal,
-            background=OUT_BG,
-            justify="right",
-            rmargin=INSET,
-            rmargincolor=OUT_BG,
-            lmargincolor=PANE,
-            spacing1=2,
-            spacing3=2,
-        )
-        t.tag_configure(
-            "meta_out", font=f.small, foreground=MUTED, justify="right", rmargin=INSET, spacing1=2
-        )
-        t.tag_configure("mark_pending", foreground=MUTED)
-        t.tag_configure("mark_queued", foreground=WARNING)
-        t.tag_configure("mark_sent", foreground=MUTED)
-        t.tag_configure("mark_delivered", foreground=ACCENT)
-        t.tag_configure("mark_failed", foreground=ERROR, font=f.small_bold)
-        # A highlighted block keeps its shape: its inner margin turns yellow, its outer one stays.
-        t.tag_configure("focus_in", background=FOCUS, lmargincolor=FOCUS, rmargincolor=PANE)
-        t.tag_configure("focus_out", background=FOCUS, lmargincolor=PANE, rmargincolor=FOCUS)
-        t.tag_raise("focus_in")
-        t.tag_raise("focus_out")
-        t.tag_raise("sel")
+        message_tags(t, self._fonts, INSET)
         for state in EXPLAINED:
             tag = f"mark_{state.value}"
             t.tag_bind(tag, "<Enter>", self._tip_enter)

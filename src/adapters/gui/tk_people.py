@@ -51,7 +51,7 @@ class PeopleList:
             )
             text = f" {KEY_CHANGED} {person.name}" if person.key_changed else f" {person.name}"
             image = self._dots[person.online]
-            tags = ("unread",) if person.unread > 0 else ()
+            tags: tuple[str, ...] = ("unread",) if person.unread > 0 else ()
             if person.key_changed:
                 tags += ("key_changed",)
             if tree.exists(item):

@@ -27,9 +27,7 @@ class SearchResults:
         head.grid(row=0, column=0, sticky="ew", pady=(0, 8))
         self.title = ttk.Label(head, text="", style="Header.TLabel")
         self.title.pack(side="left")
-        ttk.Button(head, text="✕ Close", style="Flat.TButton", command=self.hide).pack(
-            side="right"
-        )
+        ttk.Button(head, text="✕ Close", style="Flat.TButton", command=self.hide).pack(side="right")
         self._frame = ttk.Frame(panel, style="Pane.TFrame")
         self._frame.grid(row=1, column=0, sticky="nsew")
         self._frame.columnconfigure(0, weight=1)

@@ -13,9 +13,7 @@ from chinwag.adapters.gui.tk_widgets import set_entry
 class SignIn:
     """Calls ``submitted(username, registry)`` on Enter or the button, unless busy."""
 
-    def __init__(
-        self, root: tk.Misc, fonts: Fonts, submitted: Callable[[str, str], None]
-    ) -> None:
+    def __init__(self, root: tk.Misc, fonts: Fonts, submitted: Callable[[str, str], None]) -> None:
         self._submitted = submitted
         self._busy = False
         self.frame = outer = ttk.Frame(root)
@@ -40,9 +38,7 @@ class SignIn:
         self.error = ttk.Label(card, text="", style="Error.TLabel", wraplength=320)
         self.error.grid(row=6, column=0, sticky="ew", pady=(0, 12))
         self.error.grid_remove()
-        self.button = ttk.Button(
-            card, text="Sign in", style="Accent.TButton", command=self._submit
-        )
+        self.button = ttk.Button(card, text="Sign in", style="Accent.TButton", command=self._submit)
         self.button.grid(row=7, column=0, sticky="ew")
         for widget in (self.username, self.registry, self.button):
             widget.bind("<Return>", self._submit_key)

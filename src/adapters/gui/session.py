@@ -1,0 +1,85 @@
+"""What the presenter works with: the signed-in session, the runner that runs its work off the
+Tk thread, and the application events the network thread queues for it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+from uuid import UUID
+
+from chinwag.application.ports.directory import RegistryStatus
+from chinwag.application.trust import SafetyNumber
+from chinwag.domain.message import Message
+
+T = TypeVar("T")
+
+
+class ChatSession(Protocol):
+    """One signed-in (or signing-in) user, as the presenter uses it. Methods run on the
+    network's loop, through the :class:`Runner`."""
+
+    async def sign_in(self) -> str:
+        """Sign in; the user's name as the registry spells it. A session whose sign-in fails
+        releases what it opened and is not used again."""
+        ...
+
+    async def send(self, to: str, body: str) -> Message: ...
+    async def history(self, peer: str, limit: int, before: UUID | None) -> list[Message]: ...
+    async def search(self, text: str) -> list[Message]: ...
+    async def conversations(self) -> list[str]: ...
+    async def own_fingerprint(self) -> str:
+        """The fingerprint of the user's identity key."""
+        ...
+
+    async def safety_number(self, peer: str) -> SafetyNumber:
+        """The safety number with ``peer`` (for their new key while a change waits)."""
+        ...
+
+    async def verify(self, peer: str, number: str) -> SafetyNumber:
+        """Mark ``peer`` verified if ``number`` is the safety number (``SafetyNumberMismatch``
+        if not); accepts a key change waiting for the user."""
+        ...
+
+    async def trust(self, peer: str, fingerprint: str) -> None:
+        """Accept the new key of ``peer`` named by ``fingerprint``."""
+        ...
+
+    async def sign_out(self) -> None: ...
+
+
+SessionFactory = Callable[[str, str], ChatSession]
+"""Makes the session of a username at a registry address; raises ``DomainError`` (or
+``ValueError``) with a readable message when either cannot be used."""
+
+
+class Runner(Protocol):
+    """Runs network work off the Tk thread and calls back on it, in order."""
+
+    def run(
+        self,
+        work: Callable[[], Awaitable[T]],
+        done: Callable[[T], None],
+        failed: Callable[[Exception], None],
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class Event:
+    """An application event, as queued by the network thread for the presenter."""
+
+    kind: str
+    """``message``, ``state``, ``presence``, ``registry``, ``error``, ``identity_changed`` or
+    ``identity_trusted``."""
+    message: Message | None = None
+    online: frozenset[str] = frozenset()
+    status: RegistryStatus | None = None
+    text: str = ""
+    name: str = ""
+    """Whose key changed, or was accepted."""
+    key: bytes = b""
+    """Their new key (identity events)."""
+    previous: bytes = b""
+    """The key pinned before (``identity_changed``)."""
+    verified: bool = False
+    """The user had verified the previous key (``identity_changed``)."""
