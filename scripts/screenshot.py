@@ -70,6 +70,10 @@ def chat(sender: DesktopApp, receiver: DesktopApp, text: str) -> None:
 def main() -> None:
     if shutil.which("import") is None:
         sys.exit("screenshot.py needs ImageMagick's `import`: apt-get install imagemagick")
+    if not _has_glyph("1f96a"):  # 🥪, and the other emoji and marks of the conversation
+        print(
+            "screenshot.py: no font has the emoji; apt-get install fonts-symbola", file=sys.stderr
+        )
     out = ROOT / "docs" / "screenshot.png"
     port = free_port()
     with tempfile.TemporaryDirectory() as data, xvfb(screen=f"{2 * WIDTH}x{HEIGHT}x24") as display:
@@ -98,6 +102,14 @@ def main() -> None:
             pump(app.root, lambda a=app: not _alive(a.root), timeout=20)  # type: ignore[misc]
             app.shutdown()
     print(f"wrote {out.relative_to(ROOT)}")
+
+
+def _has_glyph(codepoint: str) -> bool:
+    """Whether fontconfig knows a font with ``codepoint`` (hex); True if it cannot say."""
+    if shutil.which("fc-list") is None:
+        return True
+    found = subprocess.run(["fc-list", f":charset={codepoint}", "family"], capture_output=True)
+    return bool(found.stdout.strip())
 
 
 def _alive(root: tk.Tk) -> bool:

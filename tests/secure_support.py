@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import socket
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
 from chinwag.adapters.registry import protocol as registry_protocol
 from chinwag.adapters.secure.channel import (
     RecordLayer,
@@ -52,6 +54,15 @@ class RecordTap(Security):
         """``payloads`` framed and sealed as the next record(s), not sent: the caller writes
         them (or a damaged copy) itself. Each call uses the next nonce, as a send would."""
         return self.layer.seal(b"".join(encode(p) for p in payloads))
+
+
+def ephemeral_starting_with(first: int | None = None, avoid: int | None = None) -> bytes:
+    """A raw X25519 private key whose public key starts (or does not start) with a byte."""
+    while True:
+        key = X25519PrivateKey.generate()
+        public = key.public_key().public_bytes_raw()
+        if (first is None or public[0] == first) and (avoid is None or public[0] != avoid):
+            return key.private_bytes_raw()
 
 
 def flip(data: bytes, bit: int) -> bytes:

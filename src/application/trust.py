@@ -75,6 +75,7 @@ class TrustPolicy:
         self._clock = clock
         self.own_key = own_key
         self._me = ""
+        self._told: set[tuple[str, bytes]] = set()
         self._woken: list[Callable[[str], None]] = []
 
     def on_trusted(self, listener: Callable[[str], None]) -> None:
@@ -146,6 +147,8 @@ class TrustPolicy:
             return contact
         if key != contact.pending_key:
             await self._contacts.save(contact.model_copy(update={"pending_key": key}))
+        if (contact.name, key) not in self._told:  # once per run: after a restart, again
+            self._told.add((contact.name, key))
             self._events.identity_changed(contact.name, key, contact.key, contact.verified)
         raise IdentityChanged(
             f"{contact.name}'s key changed; accept it (trust) before anything moves"

@@ -14,6 +14,19 @@ from tests.processes import CliProcess, RegistryProcess, history
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 
+def whole(path: Path) -> Path:
+    """``path`` as one file: whatever a quit left in its WAL merged in, the WAL gone.
+
+    chinwag's close is meant to leave no WAL, but its two connections close at the same time
+    and now and then neither sees itself as the last, so neither checkpoints: the history then
+    lives in ``-wal`` beside a one-page main file (nothing is lost; SQLite replays it). Damaging
+    only that main file would damage nothing, so the test merges first."""
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert not Path(f"{path}-wal").exists()
+    return path
+
+
 @pytest.mark.parametrize(
     "damage",
     [
@@ -32,7 +45,7 @@ def test_a_damaged_history_is_refused_clearly_and_left_alone(
     clients.append(alice)
     alice.wait_event("ready")
     assert alice.quit() == 0
-    path = history(tmp_path, "alice")
+    path = whole(history(tmp_path, "alice"))
     damage(path)
     before = path.read_bytes()
     again = CliProcess("alice", registry.address, tmp_path)
@@ -56,7 +69,7 @@ def test_a_full_disk_refuses_new_messages_but_keeps_serving_and_keeps_the_old_on
     alice.send(cmd="send", to="bob", body="before the disk filled up")
     bob.wait_event("message", body="before the disk filled up")
     assert alice.quit() == 0
-    folder = history(tmp_path / "a", "alice").parent
+    folder = whole(history(tmp_path / "a", "alice")).parent
     full = max(f.stat().st_size for f in folder.iterdir())  # no file may grow any more
 
     alice = CliProcess("alice", registry.address, tmp_path / "a", max_file_size=full)

@@ -175,15 +175,12 @@ def test_a_key_change_is_shown_verified_against_the_peer_and_accepted_then_mail_
             pump(app.root, lambda: view.mark_of(held) == "⧗", timeout=15, what="held")
             assert "bob's key changed" in (view.failure_reason(held) or "")
 
-            # Verify…: the same number as bob's, and a wrong one changes nothing.
+            # Verify…: the number of bob's new key; a wrong one changes nothing.
             banner.verify_button.invoke()
             dialog = view.widgets.verify_dialog
             pump(app.root, dialog.visible, timeout=15, what="the verify dialog")
-            theirs = new_bob.ask("safety_number", {"cmd": "verify", "with": "alice"})
-            assert theirs["fingerprint"] == view.own_key_text()
             shown = str(dialog.number.cget("text"))
-            assert len(shown.splitlines()) == 3
-            assert shown.split() == theirs["number"].split()
+            assert [len(line.split()) for line in shown.splitlines()] == [4, 4, 4]
             assert dialog.key.get() == ready["fingerprint"]
             dialog.entry.insert(0, "12345 67890")
             dialog.mark_button.invoke()
@@ -199,8 +196,76 @@ def test_a_key_change_is_shown_verified_against_the_peer_and_accepted_then_mail_
             pump(app.root, lambda: view.mark_of(held) == "✓✓", timeout=30, what="delivered")
             assert view.failure_reason(held) is None
             assert "bob" in people(app)
+            # The number alice was shown is the one bob sees (he has pinned alice by now).
+            theirs = new_bob.ask("safety_number", {"cmd": "verify", "with": "alice"})
+            assert theirs["fingerprint"] == view.own_key_text()
+            assert shown.split() == theirs["number"].split()
         finally:
             new_bob.kill()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="product bug: TrustPolicy._check (src/application/trust.py) reports a key change only "
+    "when the pending key is new to it; pending_key is stored, so after a restart the change "
+    "waits silently and no use case tells the app of it (nor the previous key)",
+)
+def test_a_key_change_still_waiting_after_a_restart_is_shown_again(
+    display: str, registry: RegistryProcess, bob: CliProcess, tmp_path: Path
+) -> None:
+    with desktop(display, (registry.host, registry.port), tmp_path / "alice") as app:
+        sign_in(app, "alice")
+        open_conversation(app, "bob")
+        type_and_send(app, "hello bob")
+        bob.wait_event("message", body="hello bob")
+        bob.quit()
+        assert release(registry.data_dir, "bob").returncode == 0
+        new_bob = CliProcess("bob", registry.address, tmp_path / "new-bob")
+        try:
+            new_bob.wait_event("ready", user="bob")
+            type_and_send(app, "first")
+            pump(app.root, app.view.key_change_visible, timeout=15, what="the banner")
+        finally:
+            new_bob.kill()
+    new_bob = CliProcess("bob", registry.address, tmp_path / "new-bob")
+    try:
+        new_bob.wait_event("ready", user="bob")
+        with desktop(display, (registry.host, registry.port), tmp_path / "alice") as app:
+            sign_in(app, "alice")
+            open_conversation(app, "bob")
+            type_and_send(app, "second")
+            pump(app.root, lambda: "second" in app.view.conversation_text(), what="sent")
+            second = _id_of(app, "second")
+            # Held: the key was checked, and a change reported then would be shown by now.
+            pump(app.root, lambda: app.view.mark_of(second) == "⧗", timeout=15, what="held")
+            assert app.view.key_change_visible()
+    finally:
+        new_bob.kill()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="product bug: TcpPeerTransport.close (src/adapters/transport/tcp.py, the inbound "
+    "loop) cancels each _serve task; on Python 3.11 asyncio.start_server's done-callback calls "
+    "task.exception() on it and logs 'Exception in callback ... CancelledError' at every sign "
+    "out with a peer connected",
+)
+def test_signing_out_with_a_peer_connected_logs_no_error(
+    display: str,
+    registry: RegistryProcess,
+    bob: CliProcess,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with (
+        caplog.at_level(logging.ERROR, logger="asyncio"),
+        desktop(display, (registry.host, registry.port), tmp_path / "alice") as app,
+    ):
+        sign_in(app, "alice")
+        open_conversation(app, "bob")
+        bob.send(cmd="send", to="alice", body="hi alice")  # bob connects to alice
+        pump(app.root, lambda: "hi alice" in app.view.conversation_text(), timeout=15)
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
 
 
 def _id_of(app: DesktopApp, body: str) -> UUID:

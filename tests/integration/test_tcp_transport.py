@@ -712,16 +712,6 @@ def test_close_ends_connects_in_progress_and_leaves_no_task() -> None:
     run(scenario())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "product: a connect cancelled by TcpPeerTransport.close() leaks its socket: "
-        "_connect (src/adapters/transport/tcp.py) closes the writer only for OSError, "
-        "TimeoutError, ValueError and SecureError, not for CancelledError, so the socket stays "
-        "open (held by the event loop's selector) after close() returns and the far end never "
-        "sees the connection end. Fix: close the writer on BaseException there."
-    ),
-)
 def test_close_closes_the_socket_of_a_connect_in_progress() -> None:
     async def scenario() -> None:
         alice, mute, delivery, far_end = await _stuck_connect()
@@ -738,16 +728,6 @@ def test_close_closes_the_socket_of_a_connect_in_progress() -> None:
     run(scenario())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "product: TcpPeerTransport.close() (src/adapters/transport/tcp.py, close) cancels the "
-        "shared connect future, and deliver() awaits it through asyncio.shield, so deliver() "
-        "ends with CancelledError though its own task was never cancelled; the port promises "
-        "PeerUnreachable, and a caller (the courier) takes CancelledError for its own "
-        "cancellation."
-    ),
-)
 def test_a_delivery_cut_short_by_close_fails_as_peer_unreachable() -> None:
     async def scenario() -> None:
         alice, mute, delivery, _ = await _stuck_connect()

@@ -579,7 +579,8 @@ def test_my_key_is_in_the_status_bar_to_read_select_and_copy(main: TkChatView, r
     assert main.own_key_text() == NEW
     assert entry.instate(["readonly"])  # selectable, not editable
     entry.selection_range(0, "end")
-    assert entry.selection_get() == NEW
+    assert entry.selection_present()
+    assert (entry.index("sel.first"), entry.index("sel.last")) == (0, len(NEW))
     copy = next(w for w in entry.master.winfo_children() if isinstance(w, ttk.Button))
     copy.invoke()
     assert root.clipboard_get() == NEW

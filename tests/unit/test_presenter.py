@@ -752,3 +752,29 @@ def test_a_change_while_the_dialog_is_open_shows_the_new_number() -> None:
     shown = len(view.named("show_verify"))
     presenter.handle([Event("identity_trusted", name="bob", key=NEW_KEY)])
     assert len(view.named("show_verify")) == shown  # closed: not opened again
+
+
+def test_marking_a_dialog_no_longer_asked_for_still_ends_its_busy_state() -> None:
+    presenter, view, _ = signed_in()
+    presenter.verify_requested("bob")
+    presenter.verify_requested("carol")  # never talked to: refused, said in the status bar
+    presenter.mark_verified_requested("bob", NUMBERS[OLD_KEY])  # from bob's dialog, still up
+    assert view.last("set_verify_busy") == (False,)
+    assert "no pinned key for carol" in view.last("show_error")[0]
+
+
+def test_after_closing_key_outcomes_do_not_reach_the_view() -> None:
+    runner = ImmediateRunner()
+    presenter, view, session = signed_in(runner=runner)
+    presenter.conversation_selected("bob")
+    bob_changed_key(presenter, session)
+    presenter.verify_requested("bob")
+    runner.park = True
+    presenter.accept_key_requested("bob")
+    presenter.mark_verified_requested("bob", "12345")
+    presenter.verify_requested("bob")
+    presenter.close_requested()
+    runner.park = False
+    runner.release()
+    assert view.calls[-1] == ("close", ())
+    assert view.calls[-2] == ("set_status", ("Signing out…", StatusLevel.OK))

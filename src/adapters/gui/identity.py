@@ -159,7 +159,7 @@ class IdentityPresenter:
         self._runner.run(
             lambda: session.verify(peer, number),
             lambda safety: self._verified(peer, safety),
-            lambda exc: self._dialog_failed(peer, exc),
+            lambda exc: self._not_verified(peer, exc),
         )
 
     def verify_closed(self, peer: str) -> None:
@@ -177,7 +177,7 @@ class IdentityPresenter:
             return
         self._runner.run(
             lambda: session.trust(peer, fingerprint(change.key)),
-            lambda _: self._accepted(peer, change.key),
+            lambda _: None if self._host.closing else self._accepted(peer, change.key),
             self._host.failed,
         )
 
@@ -192,8 +192,15 @@ class IdentityPresenter:
     def _verified(self, peer: str, safety: SafetyNumber) -> None:
         if self._host.closing:
             return
+        self._host.view.set_verify_busy(False)
         self._accepted(peer, safety.key)
         self._show_dialog(peer, safety)
+
+    def _not_verified(self, peer: str, exc: Exception) -> None:
+        if self._host.closing:
+            return
+        self._host.view.set_verify_busy(False)
+        self._dialog_failed(peer, exc)
 
     def _accepted(self, peer: str, key: bytes) -> None:
         """``key`` is ``peer``'s now (the ``identity_trusted`` event says so too, first)."""
@@ -207,7 +214,6 @@ class IdentityPresenter:
         if self._host.closing:
             return
         if self._verifying == peer and self._dialog_open:
-            self._host.view.set_verify_busy(False)
             self._host.view.show_verify_error(_text(exc))
             return
         if self._verifying == peer:

@@ -9,14 +9,12 @@ runs everything at once.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
 from uuid import UUID
 
 from chinwag.adapters.gui.identity import IdentityPresenter
+from chinwag.adapters.gui.rows import Conversation, Rows
 from chinwag.adapters.gui.session import ChatSession, Event, Runner, SessionFactory
 from chinwag.adapters.gui.view import (
     ChatView,
@@ -27,7 +25,7 @@ from chinwag.adapters.gui.view import (
 )
 from chinwag.application.ports.directory import RegistryStatus
 from chinwag.domain.errors import DomainError
-from chinwag.domain.message import Message, MessageState
+from chinwag.domain.message import Message
 from chinwag.domain.user import normalize_username
 
 __all__ = ["PAGE", "ChatPresenter", "ChatSession", "Event", "Runner", "SessionFactory"]
@@ -38,31 +36,6 @@ PAGE = 50
 """Messages loaded at a time when a conversation opens or the person scrolls up."""
 MAX_PAGES_TO_FIND = 40
 """How far back opening a search result pages to find its message."""
-
-
-@dataclass
-class _Conversation:
-    """The open conversation: what the pane shows and how to page further back."""
-
-    peer: str
-    shown: set[UUID] = field(default_factory=set)
-    oldest: UUID | None = None
-    more_before: bool = False
-    loading: bool = True
-    loading_older: bool = False
-    held: dict[UUID, MessageRow] = field(default_factory=dict)
-    """New messages that arrived while the first page was loading, in order."""
-    newer: dict[UUID, MessageRow] = field(default_factory=dict)
-    """The latest state of messages not shown yet (on a page still to load), by id."""
-    newest: datetime | None = None
-    """When the newest shown message of ours was sent (our clock; peers' clocks may differ)."""
-
-    def show(self, rows: Sequence[MessageRow]) -> None:
-        self.shown.update(r.id for r in rows)
-        ours = [r.sent_at for r in rows if r.outgoing]
-        if ours:
-            latest = max(ours)
-            self.newest = latest if self.newest is None else max(self.newest, latest)
 
 
 class ChatPresenter:
@@ -84,10 +57,9 @@ class ChatPresenter:
         self._online: frozenset[str] = frozenset()
         self._known: dict[str, None] = {}  # people with a conversation, most recent first
         self._unread: dict[str, int] = {}
-        self._open: _Conversation | None = None
-        self._waiting: dict[UUID, tuple[MessageRow, str | None]] = {}
-        """Shown messages of ours that wait (``queued``), with the reason the courier gave."""
+        self._open: Conversation | None = None
         self._keys = IdentityPresenter(self, runner)
+        self._rows = Rows(self._keys)
         self.closing = False
         self.closed = False
 
@@ -127,7 +99,7 @@ class ChatPresenter:
 
     def _signed_in(self, user: str) -> None:
         self._signing_in = False
-        self._me = user
+        self._me = self._rows.me = user
         if self.closing:  # the window was closed while signing in: leave at once
             self._sign_out_and_close()
             return
@@ -171,16 +143,16 @@ class ChatPresenter:
             lambda exc: self._first_page_failed(conversation, exc),
         )
 
-    def _switch_to(self, peer: str) -> _Conversation:
+    def _switch_to(self, peer: str) -> Conversation:
         """Make ``peer``'s conversation the open one (its first page still to load)."""
-        conversation = self._open = _Conversation(peer)
-        self._waiting.clear()
+        conversation = self._open = Conversation(peer)
+        self._rows.forget()
         self._unread.pop(peer, None)
         self._refresh_people()
         return conversation
 
     def _first_page(
-        self, conversation: _Conversation, page: list[Message], more_before: bool | None = None
+        self, conversation: Conversation, page: list[Message], more_before: bool | None = None
     ) -> None:
         if self._open is not conversation or self.closing:
             return  # the person moved on meanwhile
@@ -198,12 +170,12 @@ class ChatPresenter:
             conversation.show(late)
             self.view.append_messages(late)
 
-    def _latest(self, conversation: _Conversation, message: Message) -> MessageRow:
+    def _latest(self, conversation: Conversation, message: Message) -> MessageRow:
         """A stored message as the pane should show it: in the latest state events gave it."""
         newer = conversation.newer.pop(message.id, None) or conversation.held.pop(message.id, None)
         return newer or self._row(message)
 
-    def _first_page_failed(self, conversation: _Conversation, exc: Exception) -> None:
+    def _first_page_failed(self, conversation: Conversation, exc: Exception) -> None:
         """Show what there is, and let scrolling up try again, so nothing stays stuck."""
         self._failed(exc)
         self._first_page(conversation, [], more_before=True)
@@ -226,7 +198,7 @@ class ChatPresenter:
             lambda exc: self._older_page_failed(conversation, exc),
         )
 
-    def _older_page(self, conversation: _Conversation, page: list[Message]) -> None:
+    def _older_page(self, conversation: Conversation, page: list[Message]) -> None:
         conversation.loading_older = False
         if self._open is not conversation or self.closing:
             return
@@ -237,7 +209,7 @@ class ChatPresenter:
         conversation.show(rows)
         self.view.prepend_messages(rows, conversation.more_before)
 
-    def _older_page_failed(self, conversation: _Conversation, exc: Exception) -> None:
+    def _older_page_failed(self, conversation: Conversation, exc: Exception) -> None:
         conversation.loading_older = False
         self._failed(exc)
         if self._open is conversation and not self.closing:
@@ -274,7 +246,7 @@ class ChatPresenter:
 
     def _search_results(self, text: str, found: list[Message]) -> None:
         if not self.closing:
-            self.view.show_search_results(text, [self._result(m) for m in found])
+            self.view.show_search_results(text, [self._rows.result(m) for m in found])
 
     def search_result_selected(self, result: SearchResultRow) -> None:
         """Open the conversation and page back until the message is shown, then point at it."""
@@ -427,23 +399,7 @@ class ChatPresenter:
         )
 
     def _row(self, message: Message) -> MessageRow:
-        outgoing = message.sender == self._me
-        row = MessageRow(
-            id=message.id,
-            sender=message.sender,
-            body=message.body,
-            sent_at=message.sent_at,
-            outgoing=outgoing,
-            state=message.state,
-            reason=message.reason,
-        )
-        if outgoing and message.state is MessageState.QUEUED:
-            reason = self._keys.waiting_reason(message.recipient, message.reason)
-            row = dataclasses.replace(row, reason=reason)
-            self._waiting[row.id] = (row, message.reason)
-        else:
-            self._waiting.pop(row.id, None)
-        return row
+        return self._rows.row(message)
 
     def _show_key_change(self, name: str) -> None:
         """Show what is known of ``name``'s key: the banner over their conversation (if open)
@@ -452,14 +408,8 @@ class ChatPresenter:
         if conversation is None or conversation.peer != name:
             return
         self.view.show_key_change(self._keys.notice(name))
-        for key, (row, reason) in list(self._waiting.items()):
-            if key not in conversation.shown:
-                continue
-            now = self._keys.waiting_reason(name, reason)
-            if now != row.reason:
-                row = dataclasses.replace(row, reason=now)
-                self._waiting[key] = (row, reason)
-                self.view.update_message(row)
+        for row in self._rows.rewaited(name, conversation.shown):
+            self.view.update_message(row)
 
     # -- what the identity part needs (its Host) --------------------------------------------------
 
@@ -486,10 +436,6 @@ class ChatPresenter:
 
     def accept_key_requested(self, peer: str) -> None:
         self._keys.accept_key_requested(peer)
-
-    def _result(self, message: Message) -> SearchResultRow:
-        peer = message.recipient if message.sender == self._me else message.sender
-        return SearchResultRow(message.id, peer, message.sender, message.body, message.sent_at)
 
     def _require_session(self) -> ChatSession:
         assert self._session is not None, "not signed in"

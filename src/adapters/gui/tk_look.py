@@ -180,6 +180,16 @@ def _identity_styles(style: ttk.Style, fonts: Fonts) -> None:
         padding=(2, 0),
     )
     style.configure("Status.TButton", padding=(6, 0), font=fonts.small)
+    style.configure(
+        "Header.TButton",
+        background=PANE,
+        bordercolor=LINE,
+        lightcolor=PANE,
+        darkcolor=PANE,
+        foreground=ACCENT_DARK,
+        padding=(10, 2),
+    )
+    style.map("Header.TButton", background=[("active", OUT_BG)])
 
 
 def _solid_button(

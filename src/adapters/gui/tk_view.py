@@ -6,8 +6,8 @@ and decides nothing about chat. Everything here runs on the Tk thread.
 
 This module lays the window out and hands each call to its part: the sign-in card
 (``tk_sign_in``), the people list (``tk_people``), the conversation pane (``tk_messages``), the
-search results (``tk_search``), the key-change banner, the verify dialog and the user's own key
-(``tk_identity``); colours, fonts and styles are in ``tk_look``.
+composer (``tk_composer``), the search results (``tk_search``), the key-change banner, the verify
+dialog and the user's own key (``tk_identity``); colours, fonts and styles are in ``tk_look``.
 """
 
 from __future__ import annotations
@@ -20,18 +20,16 @@ from dataclasses import dataclass
 from tkinter import ttk
 from uuid import UUID
 
+from chinwag.adapters.gui.tk_composer import Composer
 from chinwag.adapters.gui.tk_identity import KeyChangeBanner, OwnKey, VerifyDialog
 from chinwag.adapters.gui.tk_look import (
-    ACCENT,
     BG,
     ERROR,
     LEVEL_COLOURS,
-    LINE,
     MUTED,
     OFFLINE,
     ONLINE,
     PANE,
-    TEXT,
     Fonts,
     apply_styles,
 )
@@ -49,9 +47,6 @@ from chinwag.adapters.gui.view import (
     StatusLevel,
     ViewListener,
 )
-
-MIN_ENTRY_LINES = 2
-MAX_ENTRY_LINES = 5
 
 
 @dataclass(frozen=True)
@@ -116,7 +111,7 @@ class TkChatView:
             messages=self._messages.text,
             new_messages=self._messages.hint,
             entry=self._entry,
-            send_button=self._send_button,
+            send_button=self._composer.send_button,
             results=self._results.tree,
             results_title=self._results.title,
             status=self._status_label,
@@ -175,16 +170,10 @@ class TkChatView:
         self._messages.focus(message_id)
 
     def clear_entry(self) -> None:
-        self._entry.delete("1.0", "end")
-        self._entry.edit_reset()
-        self._fit_entry()
+        self._composer.clear()
 
     def restore_entry(self, text: str) -> None:
-        if self._entry.get("1.0", "end-1c").strip():
-            return  # the person has typed something else since: keep it
-        self._entry.delete("1.0", "end")
-        self._entry.insert("1.0", text)
-        self._fit_entry()
+        self._composer.restore(text)
 
     # == ChatView: identity ========================================================================
 
@@ -328,7 +317,7 @@ class TkChatView:
         self._presence = ttk.Label(top, text="", style="Presence.TLabel")
         self._presence.pack(side="left", padx=(10, 0), pady=(3, 0))
         self._verify_button = ttk.Button(  # packed once a conversation is open
-            top, text="Verify…", style="Flat.TButton", command=self._verify_pressed
+            top, text="Verify…", style="Header.TButton", command=self._verify_pressed
         )
         ttk.Separator(right, orient="horizontal").grid(row=1, column=0, sticky="ew")
         self._banner = KeyChangeBanner(
@@ -346,39 +335,9 @@ class TkChatView:
         self._results.panel.grid_remove()
 
         ttk.Separator(right, orient="horizontal").grid(row=4, column=0, sticky="ew")
-        composer = ttk.Frame(right, style="Pane.TFrame", padding=(14, 10))
-        composer.grid(row=5, column=0, sticky="ew")
-        composer.columnconfigure(0, weight=1)
-        self._entry = tk.Text(
-            composer,
-            height=MIN_ENTRY_LINES,
-            wrap="word",
-            font=self._fonts.normal,
-            undo=True,
-            background="#fbfbfc",
-            foreground=TEXT,
-            relief="flat",
-            borderwidth=0,
-            highlightthickness=1,
-            highlightbackground=LINE,
-            highlightcolor=ACCENT,
-            padx=10,
-            pady=7,
-            insertbackground=TEXT,
-        )
-        self._entry.grid(row=0, column=0, sticky="ew")
-        self._entry.bind("<Return>", self._send_key)
-        self._entry.bind("<KP_Enter>", self._send_key)
-        self._entry.bind("<Shift-Return>", self._newline_key)
-        self._entry.bind("<Shift-KP_Enter>", self._newline_key)
-        self._entry.bind("<<Modified>>", self._entry_modified)
-        self._entry_placeholder = placeholder_for(
-            self._entry, "Write a message — Enter to send, Shift+Enter for a new line", "#fbfbfc"
-        )
-        self._send_button = ttk.Button(
-            composer, text="Send", style="Accent.TButton", command=self._send
-        )
-        self._send_button.grid(row=0, column=1, sticky="s", padx=(10, 0))
+        self._composer = Composer(right, self._fonts, self._listener.send_requested)
+        self._composer.frame.grid(row=5, column=0, sticky="ew")
+        self._entry = self._composer.entry
         return right
 
     # == reacting ==================================================================================
@@ -406,32 +365,3 @@ class TkChatView:
     def _search_key(self, _event: tk.Event[tk.Misc]) -> str:
         self._listener.search_requested(self._search.get())
         return "break"
-
-    def _send(self) -> None:
-        self._listener.send_requested(self._entry.get("1.0", "end-1c"))
-
-    def _send_key(self, _event: tk.Event[tk.Misc]) -> str:
-        self._send()
-        return "break"
-
-    def _newline_key(self, _event: tk.Event[tk.Misc]) -> str:
-        self._entry.insert("insert", "\n")
-        self._entry.see("insert")
-        return "break"
-
-    def _entry_modified(self, _event: tk.Event[tk.Misc]) -> None:
-        if self._entry.edit_modified():
-            self._entry.edit_modified(False)
-            self._fit_entry()
-
-    def _fit_entry(self) -> None:
-        counted = self._entry.count("1.0", "end-1c", "displaylines")
-        lines = (counted[0] if isinstance(counted, tuple) else counted or 0) + 1
-        height = max(MIN_ENTRY_LINES, min(MAX_ENTRY_LINES, lines))
-        if int(self._entry.cget("height")) != height:
-            self._entry.configure(height=height)
-        empty = not self._entry.get("1.0", "end-1c")
-        if empty and not self._entry_placeholder.winfo_manager():
-            self._entry_placeholder.place(x=12, y=8)
-        elif not empty and self._entry_placeholder.winfo_manager():
-            self._entry_placeholder.place_forget()

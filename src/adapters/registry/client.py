@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 from pydantic import ValidationError
 
-from chinwag.adapters.registry.pins import RegistryPins
+from chinwag.adapters.registry.pins import RegistryPins, registry_address
 from chinwag.adapters.registry.protocol import (
     MAX_SERVER_FRAME,
     PROLOGUE,
@@ -180,7 +180,7 @@ class RegistryDirectory:
         self._connect_timeout = connect_timeout
         self._request_timeout = request_timeout
         self._reconnect_cap = max(reconnect_cap, _FIRST_RETRY_DELAY)
-        self._where = f"{host}:{port}"
+        self._where = registry_address(host, port)
         self._rids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[ServerMessage]] = {}
         self._online: frozenset[str] = frozenset()

@@ -19,9 +19,10 @@ import base64
 import errno
 import functools
 import ipaddress
+import json
 import logging
 from collections import Counter, deque
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -101,6 +102,17 @@ def _normalize(name: str) -> str:
     return normalize_username(name)
 
 
+def _looks_like_json(frame: bytes) -> bool:
+    """Whether a first frame is a version-1 client's clear request rather than Noise message 1
+    (32 random bytes, which may well start with ``{`` but never parse as a JSON object)."""
+    if frame[:1] != b"{" or len(frame) == 32:
+        return False
+    try:
+        return isinstance(json.loads(frame), dict)
+    except ValueError:
+        return False
+
+
 def _error(code: ErrorCode, message: str, rid: int | None = None) -> bytes:
     return encode(dump(ErrorMessage(rid=rid, code=code, message=message[:_MAX_ERROR_TEXT])))
 
@@ -131,6 +143,10 @@ def _is_unspecified(host: str) -> bool:
         return ipaddress.ip_address(host).is_unspecified
     except ValueError:
         return False
+
+
+Answer = bytes | Callable[[], bytes]
+"""What a request that waited for the disk ends with: the answer, or what makes it."""
 
 
 @dataclass(slots=True)
@@ -312,7 +328,7 @@ class RegistryServer:
 
     def _register(
         self, connection: _Connection, request: Register
-    ) -> bytes | Coroutine[Any, Any, bytes]:
+    ) -> bytes | Coroutine[Any, Any, Answer]:
         """Register the connection's key under the name; a new binding needs the disk, so it
         is a coroutine the connection awaits before its next request."""
         rid = request.rid
@@ -383,7 +399,7 @@ class RegistryServer:
 
     async def _bind(
         self, connection: _Connection, rid: int | None, name: str, host: str, port: int, key: bytes
-    ) -> bytes:
+    ) -> Answer:
         self._claiming[name] = key
         connection.names_claimed.add(name)
         try:
@@ -395,11 +411,13 @@ class RegistryServer:
             if self._claiming.get(name) == key:
                 del self._claiming[name]
         log.info("%s is now bound to a key, from %s", name, connection.peer)
-        return self._complete(connection, rid, name, host, port, key)
+        # Completed by the connection when it takes the answer, in the same step as it queues
+        # it: a presence push in between would otherwise reach it before its `registered`.
+        return functools.partial(self._complete, connection, rid, name, host, port, key)
 
     async def _claim_released(
         self, connection: _Connection, rid: int | None, name: str, host: str, port: int, key: bytes
-    ) -> bytes:
+    ) -> Answer:
         """Another key holds ``name`` in memory: the operator may have released it since."""
         if await self._book.refresh(name) is not None:
             return _error(ErrorCode.NAME_TAKEN, f"{name} is registered to another key", rid)
@@ -479,7 +497,7 @@ class RegistryServer:
 
     def _handle(
         self, connection: _Connection, payload: bytes
-    ) -> bytes | Coroutine[Any, Any, bytes]:
+    ) -> bytes | Coroutine[Any, Any, Answer]:
         """The answer to one request frame (a coroutine for the answer, if it needs the disk)."""
         try:
             request = REQUEST_ADAPTER.validate_json(payload)
@@ -529,6 +547,7 @@ class _Connection(asyncio.Protocol):
         self._records: RecordLayer | None = None
         self._held: list[bytes] = []
         self._busy = False
+        self._shaken: asyncio.Future[None] = self._loop.create_future()
         self.identity: bytes | None = None
         self.names_claimed: set[str] = set()
         self.peer = "?"
@@ -578,7 +597,7 @@ class _Connection(asyncio.Protocol):
             first = self._first.feed(data, max_frames=1)
             if not first:
                 return
-            if first[0][:1] == b"{":
+            if _looks_like_json(first[0]):
                 self.violation("a version 1 client")
                 self.close(
                     _error(
@@ -602,6 +621,7 @@ class _Connection(asyncio.Protocol):
         self.identity = handshake.remote.key
         self._records = handshake.records()
         self._handshake = None
+        self._shaken.set_result(None)  # the watch now counts idleness, not the handshake
         self.last_heard = self._loop.time()
         self.data_received(b"")  # requests that came with the last handshake message
 
@@ -642,14 +662,15 @@ class _Connection(asyncio.Protocol):
             task.add_done_callback(self._answered)
             return
 
-    def _answered(self, task: asyncio.Task[bytes]) -> None:
+    def _answered(self, task: asyncio.Task[Answer]) -> None:
         self._busy = False
         if self._closing:
             return
         if self._transport is not None and not self._reading_paused:
             self._transport.resume_reading()
         try:
-            self._outbox.append(task.result())
+            answer = task.result()
+            self._outbox.append(answer if isinstance(answer, bytes) else answer())
         except Exception:
             log.exception("registering from %s failed", self.peer)
             self._outbox.append(_error(ErrorCode.BUSY, "the registry could not do that now"))
@@ -765,5 +786,6 @@ class _Connection(asyncio.Protocol):
                         "silent",
                     )
                     break
-            await asyncio.wait((self._closed,), timeout=remaining)
+            waits = (self._closed,) if self._shaken.done() else (self._closed, self._shaken)
+            await asyncio.wait(waits, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
         await self._closed  # close() and abort() always end in connection_lost

@@ -134,12 +134,13 @@ class RecordLayer(Protocol):
 class NoiseRecords:
     """Records sealed with the session's two cipher states (one per direction)."""
 
-    __slots__ = ("_decoder", "_receive", "_send")
+    __slots__ = ("_broken", "_decoder", "_receive", "_send")
 
     def __init__(self, send: CipherState, receive: CipherState, decoder: FrameDecoder) -> None:
         self._send = send
         self._receive = receive
         self._decoder = decoder
+        self._broken = False
 
     def seal(self, data: bytes) -> bytes:
         encrypt = self._send.encrypt_with_ad
@@ -152,6 +153,8 @@ class NoiseRecords:
         )
 
     def open(self, data: bytes) -> bytes:
+        if self._broken:  # one failure ends the session: nothing after it is read
+            raise SecureError("decrypt_failed", "the session already failed")
         try:
             records = self._decoder.feed(data)
             decrypt = self._receive.decrypt_with_ad
@@ -159,8 +162,10 @@ class NoiseRecords:
                 return decrypt(b"", records[0])
             return b"".join(decrypt(b"", record) for record in records)
         except (FrameTooLarge, EmptyFrame) as exc:
+            self._broken = True
             raise SecureError("bad_record", str(exc)) from None
         except NoiseError:
+            self._broken = True
             raise SecureError("decrypt_failed", "a record failed to decrypt") from None
 
 
@@ -307,7 +312,7 @@ class SecureStream:
         stream, SecureError if a record does not decrypt, FrameTooLarge/EmptyFrame if the
         plaintext breaks the protocol's framing."""
         decoder = self._frames
-        frames = decoder.feed(b"")
+        frames = decoder.feed(self._records.open(b""))  # records that came with the handshake
         while not frames:
             data = await self.reader.read(READ_CHUNK)
             if not data:

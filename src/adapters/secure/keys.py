@@ -15,6 +15,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Final
 
@@ -57,23 +58,28 @@ class LocalKeys:
     noise: X25519PrivateKey = field(repr=False)
     """The Noise static key, used in the handshake only."""
 
-    @property
+    @cached_property
     def identity_key(self) -> bytes:
         """The raw 32-byte Ed25519 public key: what fingerprints are made of."""
         return self.signing.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
-    @property
+    @cached_property
     def noise_private(self) -> bytes:
         """The raw 32-byte X25519 private key (Noise libraries take raw keys)."""
         return self.noise.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
 
-    @property
+    @cached_property
     def noise_public(self) -> bytes:
         """The raw 32-byte X25519 public key, as the peer sees it in the handshake."""
         return self.noise.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
     def static_key_signature(self) -> bytes:
-        """The identity's signature over the Noise public key (see :func:`verify_static_key`)."""
+        """The identity's signature over the Noise public key (see :func:`verify_static_key`);
+        made once (Ed25519 signatures are deterministic), sent in every handshake."""
+        return self._signature
+
+    @cached_property
+    def _signature(self) -> bytes:
         return self.signing.sign(STATIC_KEY_CONTEXT + self.noise_public)
 
     @classmethod
@@ -116,11 +122,15 @@ _P: Final = 2**255 - 19
 """The prime of Curve25519's field."""
 
 
+_PROBE: Final = X25519PrivateKey.generate()
+"""A throwaway key to test others with: its exchanges are never used for anything."""
+
+
 def _weak_noise_key(u: bytes) -> bool:
     """Whether Diffie-Hellman with ``u`` gives all zeros: a point of small order (or on the
     twist's small subgroup), which would make a session key everybody knows."""
     try:
-        X25519PrivateKey.generate().exchange(X25519PublicKey.from_public_bytes(u))
+        _PROBE.exchange(X25519PublicKey.from_public_bytes(u))
     except ValueError:
         return True
     return False
@@ -137,7 +147,7 @@ def _weak_identity(identity_key: bytes) -> bool:
     y = int.from_bytes(identity_key, "little") & ((1 << 255) - 1)
     if y >= _P or y == 1:
         return True
-    u = (1 + y) * pow(1 - y, _P - 2, _P) % _P
+    u = (1 + y) * pow(1 - y, -1, _P) % _P
     return _weak_noise_key(u.to_bytes(32, "little"))
 
 

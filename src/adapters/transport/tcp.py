@@ -223,6 +223,8 @@ class TcpPeerTransport:
             for message in messages:
                 if link.waiting.get(message.id) is waiter:
                     del link.waiting[message.id]
+            if waiter.future.done() and not waiter.future.cancelled():
+                waiter.future.exception()  # seen: failing the link failed it too, after us
 
     async def close(self) -> None:
         server, self._server = self._server, None
@@ -260,7 +262,13 @@ class TcpPeerTransport:
             connecting = asyncio.ensure_future(self._connect(peer, location))
             self._connecting[key] = connecting
             connecting.add_done_callback(lambda _: self._connecting.pop(key, None))
-        link = await asyncio.shield(connecting)
+        try:
+            link = await asyncio.shield(connecting)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if connecting.cancelled() and (task is None or not task.cancelling()):
+                raise PeerUnreachable("the transport is closing") from None
+            raise
         if key not in self._links and link.usable:
             link.on_fail = lambda failed: self._forget(key, failed)
             link.task = asyncio.create_task(link.receive_receipts(), name=f"receipts:{peer}")
@@ -311,6 +319,9 @@ class TcpPeerTransport:
             raise PeerUnreachable(
                 f"no secure session with {peer} at {address}: {_describe(exc)}"
             ) from None
+        except BaseException:  # cancelled (the transport is closing): no socket left behind
+            writer.transport.abort()
+            raise
         link = _Link(peer, stream)
         if isinstance(answer, protocol.Error):
             link.fail(answer.message)
@@ -358,6 +369,12 @@ class TcpPeerTransport:
         except Exception:
             log.exception("peer %s: could not store incoming messages; closing", where)
             _send_error(writer, stream, "internal", "the recipient could not store them")
+        except asyncio.CancelledError:
+            # close() ends every connection this way. The task is the connection's own (made
+            # by the server), nobody awaits it, and on Python 3.11 the server's callback would
+            # log a cancelled one as an error: end it quietly instead.
+            if self._server is not None:
+                raise
         finally:
             del self._inbound[task]
             self._inbound_hosts[host] -= 1
