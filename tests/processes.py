@@ -113,12 +113,19 @@ def _drain(stream: IO[str] | None, lines: list[str]) -> None:
             lines.append(line)
 
 
-def _limit_file_size(size: int) -> Callable[[], None]:
-    def limit() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+def _in_child(max_file_size: int | None, umask: int | None) -> Callable[[], None] | None:
+    """What to do in the child before it runs chinwag: a file size limit, a umask."""
+    if max_file_size is None and umask is None:
+        return None
 
-    return limit
+    def prepare() -> None:
+        if max_file_size is not None:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_size, max_file_size))
+        if umask is not None:
+            os.umask(umask)
+
+    return prepare
 
 
 class CliProcess:
@@ -132,10 +139,12 @@ class CliProcess:
         *extra: str,
         max_file_size: int | None = None,
         env: dict[str, str] | None = None,
+        umask: int | None = None,
     ) -> None:
         """``max_file_size`` (bytes) makes the disk "full" for this process: no file may grow
         past it (RLIMIT_FSIZE, with SIGXFSZ ignored so writes fail instead of killing it).
-        ``env`` adds to (or overrides) the environment, e.g. ``CHINWAG_REGISTRY_KEY``."""
+        ``env`` adds to (or overrides) the environment, e.g. ``CHINWAG_REGISTRY_KEY``;
+        ``umask`` is the process's umask (``0`` to check chinwag sets its modes itself)."""
         self.user = user
         self.events: list[Event] = []
         self._changed = threading.Condition()
@@ -159,7 +168,7 @@ class CliProcess:
             text=True,
             encoding="utf-8",
             env={**ENV, **(env or {})},
-            preexec_fn=None if max_file_size is None else _limit_file_size(max_file_size),
+            preexec_fn=_in_child(max_file_size, umask),
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -237,12 +246,12 @@ class CliProcess:
                 if e.get("event") == kind and all(e.get(k) == v for k, v in fields.items())
             )
 
-    def of(self, kind: str, **fields: Any) -> list[Event]:
-        """Every ``kind`` event so far with these fields, in order."""
+    def of(self, kind: str, since: int = 0, **fields: Any) -> list[Event]:
+        """Every ``kind`` event so far (from index ``since`` on) with these fields, in order."""
         with self._changed:
             return [
                 e
-                for e in self.events
+                for e in self.events[since:]
                 if e.get("event") == kind and all(e.get(k) == v for k, v in fields.items())
             ]
 
@@ -292,9 +301,10 @@ def start(
     data: Path,
     *extra: str,
     env: dict[str, str] | None = None,
+    umask: int | None = None,
 ) -> CliProcess:
     """A ``chinwag-cli --json`` for ``user``, signed in; killed with the ``clients`` fixture."""
-    client = launch(clients, user, registry, data, *extra, env=env)
+    client = launch(clients, user, registry, data, *extra, env=env, umask=umask)
     client.wait_event("ready", user=user)
     return client
 
@@ -306,10 +316,11 @@ def launch(
     data: Path,
     *extra: str,
     env: dict[str, str] | None = None,
+    umask: int | None = None,
 ) -> CliProcess:
     """A ``chinwag-cli --json`` for ``user``, just started (it may yet be refused); killed with
     the ``clients`` fixture."""
-    client = CliProcess(user, registry.address, data, *extra, env=env)
+    client = CliProcess(user, registry.address, data, *extra, env=env, umask=umask)
     clients.append(client)
     return client
 

@@ -161,6 +161,7 @@ class TrustPolicy:
         contact = await self._require(name)
         if contact.pending_key is None:
             if matches(contact.key, wanted):
+                self._events.identity_trusted(contact.name, contact.key)  # already: say so
                 return contact
             raise FingerprintMismatch(f"{wanted} is not {contact.name}'s key")
         if not matches(contact.pending_key, wanted):

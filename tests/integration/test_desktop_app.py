@@ -204,15 +204,10 @@ def test_a_key_change_is_shown_verified_against_the_peer_and_accepted_then_mail_
             new_bob.kill()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: TrustPolicy._check (src/application/trust.py) reports a key change only "
-    "when the pending key is new to it; pending_key is stored, so after a restart the change "
-    "waits silently and no use case tells the app of it (nor the previous key)",
-)
 def test_a_key_change_still_waiting_after_a_restart_is_shown_again(
     display: str, registry: RegistryProcess, bob: CliProcess, tmp_path: Path
 ) -> None:
+    """The change is stored; the application tells it again once per run (it once did not)."""
     with desktop(display, (registry.host, registry.port), tmp_path / "alice") as app:
         sign_in(app, "alice")
         open_conversation(app, "bob")
@@ -243,13 +238,6 @@ def test_a_key_change_still_waiting_after_a_restart_is_shown_again(
         new_bob.kill()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: TcpPeerTransport.close (src/adapters/transport/tcp.py, the inbound "
-    "loop) cancels each _serve task; on Python 3.11 asyncio.start_server's done-callback calls "
-    "task.exception() on it and logs 'Exception in callback ... CancelledError' at every sign "
-    "out with a peer connected",
-)
 def test_signing_out_with_a_peer_connected_logs_no_error(
     display: str,
     registry: RegistryProcess,
@@ -257,6 +245,8 @@ def test_signing_out_with_a_peer_connected_logs_no_error(
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """Closing the transport cancels its inbound handlers; on Python 3.11 asyncio logged a
+    CancelledError for each (it once did)."""
     with (
         caplog.at_level(logging.ERROR, logger="asyncio"),
         desktop(display, (registry.host, registry.port), tmp_path / "alice") as app,

@@ -778,3 +778,16 @@ def test_after_closing_key_outcomes_do_not_reach_the_view() -> None:
     runner.release()
     assert view.calls[-1] == ("close", ())
     assert view.calls[-2] == ("set_status", ("Signing out…", StatusLevel.OK))
+
+
+def test_a_message_request_is_marked_until_the_user_writes_back() -> None:
+    presenter, view, _ = signed_in()
+    presenter.handle([Event("message_request", name="carol")])
+    assert PersonRow("carol", False, 0, request=True) in view.last("set_people")[0]
+    text, _level = view.last("set_status")
+    assert "carol" in text
+    assert "message request" in text
+
+    presenter.conversation_selected("carol")
+    presenter.send_requested("hi carol")
+    assert PersonRow("carol", False, 0) in view.last("set_people")[0]

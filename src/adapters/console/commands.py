@@ -214,9 +214,8 @@ class CommandRunner:
                     self._output.safety_number(
                         result.name, result.number, result.fingerprint, result.verified
                     )
-                case Trust():
-                    contact = await self._trust.execute(command.with_, command.fingerprint)
-                    self._output.identity_trusted(contact.name, contact.key)
+                case Trust():  # answered by the identity_trusted event the policy emits
+                    await self._trust.execute(command.with_, command.fingerprint)
                 case Quit() | Noop():
                     pass
         except DomainError as exc:

@@ -64,7 +64,7 @@ class QueueEvents:
         self._items.put(Event("identity_trusted", name=name, key=key))
 
     def message_request(self, name: str) -> None:
-        self._items.put(Event("message_request", text=name))
+        self._items.put(Event("message_request", name=name))
 
 
 class NetworkThread:

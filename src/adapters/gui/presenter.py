@@ -56,6 +56,7 @@ class ChatPresenter:
         self._attempted = ""
         self._online: frozenset[str] = frozenset()
         self._known: dict[str, None] = {}  # people with a conversation, most recent first
+        self._requests: set[str] = set()  # wrote first, not answered yet (this run)
         self._unread: dict[str, int] = {}
         self._open: Conversation | None = None
         self._keys = IdentityPresenter(self, runner)
@@ -232,7 +233,12 @@ class ChatPresenter:
             if not self.closing:
                 self.view.restore_entry(text)
 
-        self._runner.run(lambda: session.send(conversation.peer, text), lambda _: None, refused)
+        def sent(_: object) -> None:
+            if conversation.peer in self._requests:  # writing back answers the request
+                self._requests.discard(conversation.peer)
+                self._refresh_people()
+
+        self._runner.run(lambda: session.send(conversation.peer, text), sent, refused)
 
     def search_requested(self, text: str) -> None:
         session = self._usable_session()
@@ -333,6 +339,15 @@ class ChatPresenter:
             elif event.kind == "identity_trusted":
                 self._keys.trusted(event.name, event.key)
                 keys_changed.add(event.name)
+            elif event.kind == "message_request":
+                self._requests.add(event.name)
+                self._known.setdefault(event.name, None)
+                people_changed = True
+                self.view.set_status(
+                    f"✉ {event.name}, whom you have not written to, sent you a message request: "
+                    "write back to accept it.",
+                    StatusLevel.OK,
+                )
         if appended:
             self.view.append_messages(list(appended.values()))
         for name in keys_changed:
@@ -393,7 +408,13 @@ class ChatPresenter:
         changed = self._keys.changes
         self.view.set_people(
             [
-                PersonRow(name, name in others, self._unread.get(name, 0), name in changed)
+                PersonRow(
+                    name,
+                    name in others,
+                    self._unread.get(name, 0),
+                    name in changed,
+                    name in self._requests,
+                )
                 for name in names
             ]
         )

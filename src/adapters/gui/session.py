@@ -69,14 +69,14 @@ class Event:
     """An application event, as queued by the network thread for the presenter."""
 
     kind: str
-    """``message``, ``state``, ``presence``, ``registry``, ``error``, ``identity_changed`` or
-    ``identity_trusted``."""
+    """``message``, ``state``, ``presence``, ``registry``, ``error``, ``identity_changed``,
+    ``identity_trusted`` or ``message_request``."""
     message: Message | None = None
     online: frozenset[str] = frozenset()
     status: RegistryStatus | None = None
     text: str = ""
     name: str = ""
-    """Whose key changed, or was accepted."""
+    """Whose key changed, or was accepted; who sent a message request."""
     key: bytes = b""
     """Their new key (identity events)."""
     previous: bytes = b""

@@ -1,4 +1,5 @@
-"""The side list of people: presence dots, unread counts, a ⚠ for a key change."""
+"""The side list of people: presence dots, unread counts, a ⚠ for a key change, a ✉ for a
+message request."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from chinwag.adapters.gui.tk_widgets import autohide
 from chinwag.adapters.gui.view import PersonRow
 
 KEY_CHANGED = "⚠"
+REQUEST = "✉"
 """Before the name of somebody whose key changed (in the BMP, as Tcl wants)."""
 
 
@@ -49,7 +51,8 @@ class PeopleList:
             unread = (
                 "" if person.unread <= 0 else "99+" if person.unread > 99 else str(person.unread)
             )
-            text = f" {KEY_CHANGED} {person.name}" if person.key_changed else f" {person.name}"
+            mark = KEY_CHANGED if person.key_changed else REQUEST if person.request else ""
+            text = f" {mark} {person.name}" if mark else f" {person.name}"
             image = self._dots[person.online]
             tags: tuple[str, ...] = ("unread",) if person.unread > 0 else ()
             if person.key_changed:

@@ -41,6 +41,8 @@ class PersonRow:
     unread: int
     key_changed: bool = False
     """Their key changed and the user has not accepted it yet: marked in the list."""
+    request: bool = False
+    """They wrote first and the user has not written back this run (a message request)."""
 
 
 @dataclass(frozen=True)
