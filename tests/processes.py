@@ -146,6 +146,7 @@ class CliProcess:
         ``env`` adds to (or overrides) the environment, e.g. ``CHINWAG_REGISTRY_KEY``;
         ``umask`` is the process's umask (``0`` to check chinwag sets its modes itself)."""
         self.user = user
+        self.data = data_dir
         self.events: list[Event] = []
         self._changed = threading.Condition()
         self.proc = subprocess.Popen(
@@ -271,8 +272,10 @@ class CliProcess:
         return messages
 
     def exit_code(self, timeout: float = 15.0) -> int:
-        """Wait for the process to end on its own; its exit code."""
-        return self.proc.wait(timeout)
+        """Wait for the process to end on its own; its exit code, once all it printed is read."""
+        code = self.proc.wait(timeout)
+        self._reader.join(timeout)
+        return code
 
     def quit(self, timeout: float = 15.0) -> int:
         if self.proc.poll() is None:

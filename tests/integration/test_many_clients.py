@@ -75,11 +75,7 @@ def test_fifty_clients_with_restarts_deliver_everything_exactly_once(tmp_path: P
         _, port = await server.start()
         names = [f"user{n:02d}" for n in range(CLIENTS)]
         clients = {name: Client(name, tmp_path / name, port) for name in names}
-        # One after the other: first sign-ins at once meet the registry bug shown by
-        # test_concurrent_first_sign_ins_each_get_registered_first below. Restarts stay
-        # concurrent (the same key signs in again: no new binding).
-        for client in clients.values():
-            await client.start()
+        await asyncio.gather(*(c.start() for c in clients.values()))
         rng = random.Random(2026)
         plan = {
             name: [rng.choice([n for n in names if n != name]) for _ in range(MESSAGES)]
@@ -135,15 +131,11 @@ class HeldNameBook(NameBook):
         await super().bind(name, key)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug, src/adapters/registry/server.py _complete/_answered: a registration is "
-    "visible to presence pushes before its `registered` answer is queued, so another name's "
-    "`presence_changed` can reach a connection before its own `registered`, and the client "
-    "(src/adapters/registry/client.py _handshake) takes that as a refusal: sign-in fails "
-    "with `unexpected 'presence_changed'`",
-)
 def test_concurrent_first_sign_ins_each_get_registered_first() -> None:
+    """Bindings that finish in the same loop pass: each connection hears its own `registered`
+    before anybody's `presence_changed` (else the client takes the push for a refusal and its
+    sign-in fails; seen with the fifty clients above)."""
+
     async def scenario() -> None:
         book = HeldNameBook()
         server = RegistryServer("127.0.0.1", 0, security=Security(LocalKeys.generate()), names=book)

@@ -16,11 +16,14 @@ import pytest
 from chinwag.adapters.memory.directory import InMemoryRegistry
 from chinwag.adapters.memory.events import RecordingEvents
 from chinwag.adapters.memory.transport import InMemoryNetwork
+from chinwag.adapters.registry.names import NameBook
+from chinwag.adapters.registry.names import release as release_name
 from chinwag.adapters.registry.server import RegistryServer
 from chinwag.adapters.secure.channel import Security
 from chinwag.adapters.secure.keys import LocalKeys
 from chinwag.application.errors import NameTaken, NotSignedIn, UnknownUser
 from chinwag.domain.errors import InvalidMessage, InvalidUsername
+from chinwag.domain.identity import fingerprint
 from chinwag.domain.message import MessageState
 from chinwag.domain.user import PeerAddress
 from chinwag.entrypoints.container import Container, close_storage, memory_adapters
@@ -53,7 +56,17 @@ class Client:
         return latest.state if latest else None
 
 
-ClientFactory = Callable[[str], Client]
+@dataclass
+class ClientFactory:
+    """Makes clients (``make("alice")``), each with its own folder and so its own key; and
+    does what the registry's operator may do."""
+
+    make: Callable[[str], Client]
+    release: Callable[[str], object]
+    """Free a name bound to a key (``chinwag-registry release NAME``)."""
+
+    def __call__(self, name: str) -> Client:
+        return self.make(name)
 
 
 @asynccontextmanager
@@ -61,12 +74,22 @@ async def world(kind: str, tmp_path: Path) -> AsyncIterator[ClientFactory]:
     """A registry and a way to make clients on it, of the given kind."""
     async with AsyncExitStack() as stack:
         made: list[Client] = []
+        release: Callable[[str], object]
         if kind == "memory":
             registry, network = InMemoryRegistry(), InMemoryNetwork()
+            release = registry.release
         else:
-            server = RegistryServer("127.0.0.1", 0, security=Security(LocalKeys.generate()))
+            book_file = tmp_path / "registry" / "registry.sqlite3"
+            book = NameBook(book_file)
+            stack.callback(book.close)
+            server = RegistryServer(
+                "127.0.0.1", 0, security=Security(LocalKeys.generate()), names=book
+            )
             _, port = await server.start()
             stack.push_async_callback(server.close)
+
+            def release(name: str) -> bool:
+                return release_name(book_file, name)
 
         def make(name: str) -> Client:
             events = RecordingEvents()
@@ -87,7 +110,7 @@ async def world(kind: str, tmp_path: Path) -> AsyncIterator[ClientFactory]:
                     close_storage(client.container)
 
         stack.push_async_callback(close_all)
-        yield make
+        yield ClientFactory(make, release)
 
 
 @pytest.fixture(params=["memory", "real"])
@@ -231,3 +254,43 @@ async def test_messages_to_an_offline_user_wait_queued_and_arrive_in_order(
     )
     got = [m.body for m in bob.events.received if m.body.startswith("while away")]
     assert got == [f"while away {n}" for n in range(5)]
+
+
+@scenario
+async def test_a_new_key_for_a_released_name_holds_both_ways_until_trusted(
+    make: ClientFactory,
+) -> None:
+    alice, bob = await _online_pair(make)
+    old_key = alice.container.adapters.identity_key()
+    hello = await alice.use.send_message().execute("bob", "hello")
+    await alice.events.wait_for(lambda: alice.state_of(hello.id) is MessageState.DELIVERED)
+    await alice.sign_out()
+    await bob.events.wait_for(lambda: not bob.sees_online("alice"))
+    make.release("alice")
+    alice = make("alice")  # a new folder: a new key
+    new_key = alice.container.adapters.identity_key()
+    assert new_key != old_key
+    await alice.sign_in("alice")
+    await bob.events.wait_for(lambda: bob.sees_online("alice"))
+
+    def waits(client: Client, message_id: object) -> bool:
+        latest = client.events.latest_state(message_id)
+        return latest is not None and (latest.state, latest.reason) == (
+            MessageState.QUEUED,
+            "identity_changed",
+        )
+
+    to_alice = await bob.use.send_message().execute("alice", "is it you?")
+    await bob.events.wait_for(lambda: waits(bob, to_alice.id))
+    assert bob.events.identities == [("alice", "changed", new_key)]
+    to_bob = await alice.use.send_message().execute("bob", "it is me")
+    await alice.events.wait_for(lambda: waits(alice, to_bob.id))
+    assert alice.events.received == []
+    assert [m.id for m in bob.events.received] == [hello.id]
+
+    await bob.use.trust_contact().execute("alice", fingerprint(new_key))
+    assert bob.events.identities[-1] == ("alice", "trusted", new_key)
+    await bob.events.wait_for(lambda: bob.state_of(to_alice.id) is MessageState.DELIVERED)
+    await alice.events.wait_for(lambda: alice.state_of(to_bob.id) is MessageState.DELIVERED)
+    assert [m.id for m in alice.events.received] == [to_alice.id]
+    assert [m.id for m in bob.events.received] == [hello.id, to_bob.id]
