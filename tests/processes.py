@@ -26,7 +26,11 @@ from chinwag.entrypoints.settings import (
 )
 
 Event = dict[str, Any]
-ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "CHINWAG_LOG_LEVEL": "INFO"}
+ENV = {
+    **{k: v for k, v in os.environ.items() if not k.startswith("CHINWAG_")},  # flags only
+    "PYTHONUNBUFFERED": "1",
+    "CHINWAG_LOG_LEVEL": "INFO",
+}
 
 
 class RegistryProcess:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import stat
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from chinwag.entrypoints.settings import NAME_MAX
 from tests.processes import (
     CliProcess,
     RegistryProcess,
+    history,
     launch,
     refused,
     release,
@@ -82,7 +85,8 @@ def test_a_name_bound_to_another_key_is_refused_and_never_gets_the_owners_messag
     for spelling in ("alice", "Alice"):
         impostor = launch(clients, spelling, registry, tmp_path / "impostor")
         refused(impostor, "name_taken")  # its only event: no `ready`, no `message`
-    assert not (tmp_path / "impostor" / "alice").exists()
+    with closing(sqlite3.connect(history(tmp_path / "impostor", "alice"))) as db:
+        assert db.execute("SELECT count(*) FROM messages").fetchone() == (0,)
 
     alice = start(clients, "alice", registry, tmp_path / "a")  # the owner, with the key
     assert alice.wait_event("ready")["fingerprint"] == alice_key

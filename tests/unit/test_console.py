@@ -346,13 +346,15 @@ class Console:
         events = RecordingEvents()
         directory = InMemoryDirectory(InMemoryRegistry(), ALICE_KEY)
         clock = ManualClock()
-        self.trust = TrustPolicy(self.contacts, directory, events, clock, ALICE_KEY)
+        output = JsonOutput(self.stream)
+        # As in the product, the policy tells the user through the console's output port.
+        self.trust = TrustPolicy(self.contacts, directory, output, clock, ALICE_KEY)
         messages = InMemoryMessageRepository()
         courier = Courier(
             directory, InMemoryTransport(InMemoryNetwork(), ALICE_KEY), messages, events, self.trust
         )
         self.runner = CommandRunner(
-            JsonOutput(self.stream),
+            output,
             SendMessage(
                 self.session,
                 directory,

@@ -437,10 +437,11 @@ def test_trust_without_a_change_waiting_only_confirms_the_pinned_key() -> None:
         await alice.pin("bob", BOB_KEY)
         before = await alice.contact()
         assert await alice.trust.trust("bob", fingerprint(BOB_KEY)) == before
+        assert alice.events.identities == [("bob", "trusted", BOB_KEY)]  # the answer, no change
         with pytest.raises(FingerprintMismatch):
             await alice.trust.trust("bob", fingerprint(BOBS_NEW_KEY))
         assert await alice.contact() == before
-        assert alice.events.identities == []
+        assert alice.events.identities == [("bob", "trusted", BOB_KEY)]
 
     asyncio.run(scenario())
 

@@ -238,9 +238,12 @@ class Database:
             if self._outbox:
                 self._queue.put(self._outbox)
                 self._outbox = []
-            self._queue.put(None)
+        # The reader first, then the writer: the last connection to close merges the WAL into
+        # the file, and two closing at once may each think the other is last (then the whole
+        # history stays in -wal: nothing lost, but the file alone is not the history).
         self._reader.submit(self._close_reader).result()
         self._reader.shutdown(wait=True)
+        self._queue.put(None)
         self._writer.join()
 
     def __enter__(self) -> Database:
