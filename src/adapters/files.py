@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import secrets
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 FOLDER_MODE = 0o700
@@ -211,9 +213,24 @@ def create_private(path: Path, data: bytes) -> bool:
 
 def _create_in_place(path: Path, data: bytes) -> bool:
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, FILE_MODE)
+        _write_new(path, data)
     except FileExistsError:
         return False
+    _sync_folder(path.parent)
+    return True
+
+
+def _write_temporary(path: Path, data: bytes) -> Path:
+    """``data`` in a new synced 0600 file next to ``path``; nothing is left behind on failure."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    _write_new(temporary, data)
+    return temporary
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Create ``path`` (0600, exclusively, never through a link) holding ``data``, synced;
+    ``FileExistsError`` if it exists; on any other failure nothing is left behind."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, FILE_MODE)
     try:
         with os.fdopen(fd, "wb") as file:
             file.write(data)
@@ -222,23 +239,25 @@ def _create_in_place(path: Path, data: bytes) -> bool:
     except BaseException:
         _remove(path)
         raise
-    _sync_folder(path.parent)
-    return True
 
 
-def _write_temporary(path: Path, data: bytes) -> Path:
-    """``data`` in a new synced 0600 file next to ``path``; nothing is left behind on failure."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, FILE_MODE)
+def read_versioned_json(
+    data: bytes, *, version: int, max_size: int, damaged: Callable[[str], Exception]
+) -> dict[str, object]:
+    """The JSON object of one of our small files, checked for size and ``"version"``; else the
+    exception ``damaged(why)`` (the caller's words for that file)."""
+    if len(data) > max_size:
+        raise damaged(f"{len(data)} bytes is far too big")
     try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-    except BaseException:
-        _remove(temporary)
-        raise
-    return temporary
+        document = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise damaged("not JSON") from None
+    if not isinstance(document, dict):
+        raise damaged("not a JSON object")
+    found = document.get("version")
+    if type(found) is not int or found != version:
+        raise damaged(f"unknown version {found!r}; a newer chinwag may have written it")
+    return document
 
 
 def _remove(path: Path) -> None:

@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import Final
 
-from chinwag.adapters.files import UnsafePath, read_private, write_private
+from chinwag.adapters.files import UnsafePath, read_private, read_versioned_json, write_private
 
 PINS_VERSION: Final = 1
 KEY_SIZE: Final = 32
@@ -93,17 +93,9 @@ class RegistryPins:
                 "(removing it forgets every registry key this client has seen)"
             )
 
-        if len(data) > _MAX_PINS_FILE:
-            raise damaged(f"{len(data)} bytes is far too big")
-        try:
-            document = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            raise damaged("not JSON") from None
-        if not isinstance(document, dict):
-            raise damaged("not a JSON object")
-        version = document.get("version")
-        if type(version) is not int or version != PINS_VERSION:
-            raise damaged(f"unknown version {version!r}; a newer chinwag may have written it")
+        document = read_versioned_json(
+            data, version=PINS_VERSION, max_size=_MAX_PINS_FILE, damaged=damaged
+        )
         registries = document.get("registries")
         if not isinstance(registries, dict):
             raise damaged("no 'registries' object")

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
 )
 
-from chinwag.adapters.files import UnsafePath, create_private, read_private
+from chinwag.adapters.files import UnsafePath, create_private, read_private, read_versioned_json
 
 STATIC_KEY_CONTEXT: Final = b"chinwag-noise-static-key:"
 """Prefix of what the identity key signs, so that signature can never be taken for another."""
@@ -172,17 +172,9 @@ def decode_keys(data: bytes, path: Path) -> LocalKeys:
             "move it away to start with a new identity"
         )
 
-    if len(data) > _MAX_KEY_FILE:
-        raise damaged(f"{len(data)} bytes is far too big")
-    try:
-        document = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise damaged("not JSON") from None
-    if not isinstance(document, dict):
-        raise damaged("not a JSON object")
-    version = document.get("version")
-    if type(version) is not int or version != KEY_FILE_VERSION:
-        raise damaged(f"unknown version {version!r}; a newer chinwag may have written it")
+    document = read_versioned_json(
+        data, version=KEY_FILE_VERSION, max_size=_MAX_KEY_FILE, damaged=damaged
+    )
 
     def raw(name: str) -> bytes:
         text = document.get(name)

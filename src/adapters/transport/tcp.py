@@ -4,75 +4,47 @@ Outbound, one connection per (peer, address, key), opened on demand and reused. 
 handshake (:mod:`chinwag.adapters.secure.channel`) must prove the key the registry gave for the
 name, or nothing is sent; the accepting peer then asks the application whether the connecting
 one (its name and key, proven in the same handshake) may deliver, and answers ``welcome`` or an
-error. Batches are pipelined and matched to ``receipt`` frames by message id. Inbound, every
-connection is served by its own task: it reads whatever has arrived, hands all the messages of
-those frames to the application in one call, and acknowledges only the ids the application says
-are committed.
+error. Batches are pipelined and matched to ``receipt`` frames by message id. The accepting
+half is :mod:`chinwag.adapters.transport.inbound`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import socket
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
-
-from pydantic import ValidationError
 
 from chinwag.adapters.secure.channel import (
     RemoteIdentity,
     SecureError,
     SecureStream,
     Security,
-    accept_secure,
     open_secure,
 )
 from chinwag.adapters.transport import protocol
-from chinwag.adapters.wire.codec import EmptyFrame, FrameDecoder, FrameTooLarge, encode
-from chinwag.application.errors import AddressInUse, ChatError, PeerRefused, PeerUnreachable
+from chinwag.adapters.transport.inbound import (
+    READ_CHUNK,
+    InboundConnections,
+    ProtocolViolation,
+    claimed_name,
+    tune,
+)
+from chinwag.adapters.transport.settings import TransportSettings
+from chinwag.adapters.wire.codec import encode
+from chinwag.application.errors import AddressInUse, PeerRefused, PeerUnreachable
 from chinwag.application.ports.directory import PeerLocation
 from chinwag.application.ports.peer_transport import DeliveryReport, InboundHandler
-from chinwag.domain.conversation import direct_conversation_id
-from chinwag.domain.errors import DomainError
-from chinwag.domain.message import Message, MessageState
-from chinwag.domain.user import PeerAddress, normalize_username
+from chinwag.domain.message import Message
+from chinwag.domain.user import PeerAddress
 
 log = logging.getLogger(__name__)
 
+__all__ = ["DEFERRED", "TcpPeerTransport", "TransportSettings"]
+
 DEFERRED = frozenset({"over_quota"})
 """Rejection codes that mean "not now": the sender keeps the message queued and tries later."""
-
-READ_CHUNK = 256 * 1024
-HELLO_MAX_FRAME = 4096
-"""The clear ``hello`` is small; a bigger first frame is refused before it is buffered."""
-
-
-@dataclass(frozen=True)
-class TransportSettings:
-    connect_timeout: float = 5.0
-    handshake_timeout: float = 5.0
-    ack_timeout: float = 30.0
-    write_timeout: float = 30.0
-    idle_timeout: float = 60.0
-    """An accepted connection that completes no frame for this long is closed (the sender opens
-    a new one when it has more to say)."""
-    authorize_timeout: float = 10.0
-    """How long the application may take to decide whether a peer may deliver (it may ask the
-    registry for a stranger's key)."""
-    max_frame: int = protocol.MAX_FRAME
-    max_inbound: int = 512
-    max_inbound_per_host: int = 64
-    max_inbound_per_identity: int = 4
-    """Connections one identity may hold open to us at once: one is all a client uses."""
-
-
-class _ProtocolViolation(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(eq=False)  # compared and hashed by identity: links keep sets of them
@@ -129,8 +101,8 @@ class _Link:
                     elif isinstance(frame, protocol.Error):
                         raise ConnectionError(f"{self.peer} refused: {frame.message}")
                     else:
-                        raise _ProtocolViolation("bad_frame", f"unexpected {frame.type} frame")
-        except (OSError, ValueError, _ProtocolViolation, SecureError) as exc:
+                        raise ProtocolViolation("bad_frame", f"unexpected {frame.type} frame")
+        except (OSError, ValueError, ProtocolViolation, SecureError) as exc:
             self.fail(str(exc) or type(exc).__name__)
         except asyncio.CancelledError:
             self.fail("connection closed")
@@ -174,21 +146,18 @@ class TcpPeerTransport:
         self._settings = settings or TransportSettings()
         self._server: asyncio.Server | None = None
         self._me = ""
-        self._handler: InboundHandler | None = None
         self._links: dict[tuple[str, PeerLocation], _Link] = {}
         self._connecting: dict[tuple[str, PeerLocation], asyncio.Future[_Link]] = {}
-        self._inbound: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
-        self._inbound_hosts: Counter[str] = Counter()
-        self._inbound_identities: Counter[bytes] = Counter()
+        self._inbound: InboundConnections | None = None
 
     # -- the port ---------------------------------------------------------------------------
 
     async def listen(self, me: str, address: PeerAddress, handler: InboundHandler) -> PeerAddress:
         self._me = me
-        self._handler = handler
+        self._inbound = InboundConnections(self._security, self._settings, me, handler)
         try:
             self._server = await asyncio.start_server(
-                self._serve, address.host, address.port, limit=READ_CHUNK
+                self._inbound.serve, address.host, address.port, limit=READ_CHUNK
             )
         except OSError as exc:
             raise AddressInUse(f"cannot listen on {address}: {exc.strerror or exc}") from exc
@@ -239,12 +208,10 @@ class TcpPeerTransport:
             link.fail("transport closed")
             if link.task is not None:
                 link.task.cancel()
-        for task, writer in self._inbound.items():
-            writer.close()
-            task.cancel()  # it may be waiting on the application, not on the socket
         tasks = [t for t in (link.task for link in links) if t is not None]
-        tasks.extend(self._inbound)
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._inbound is not None:
+            await self._inbound.close()
         if server is not None:
             await server.wait_closed()
 
@@ -289,12 +256,12 @@ class TcpPeerTransport:
                 )
         except (OSError, TimeoutError) as exc:
             raise PeerUnreachable(f"cannot reach {peer} at {address}: {_describe(exc)}") from None
-        _tune(writer)
+        tune(writer)
 
         def expect(remote: RemoteIdentity) -> None:
             # Checked before we say who we are: a stale address now used by somebody else, or
             # anybody posing as the peer, learns nothing and gets nothing.
-            if _claimed_name(remote.name) != peer:
+            if claimed_name(remote.name) != peer:
                 raise SecureError("wrong_peer", f"{address} is not {peer} any more")
             if remote.key != location.key:
                 raise SecureError("wrong_key", f"{address} does not hold {peer}'s key")
@@ -333,222 +300,6 @@ class TcpPeerTransport:
 
     # -- inbound ----------------------------------------------------------------------------
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        where = writer.get_extra_info("peername")
-        host = str(where[0]) if isinstance(where, tuple) else "?"
-        self._inbound[task] = writer
-        self._inbound_hosts[host] += 1
-        identity: bytes | None = None
-        _tune(writer)
-        stream: SecureStream | None = None
-        try:
-            if (
-                len(self._inbound) > self._settings.max_inbound
-                or self._inbound_hosts[host] > self._settings.max_inbound_per_host
-            ):
-                raise _ProtocolViolation("busy", "too many connections; try again later")
-            stream = await self._accept(reader, writer)
-            identity = stream.remote.key
-            self._inbound_identities[identity] += 1
-            peer = await self._authorize(stream, self._inbound_identities[identity])
-            await self._receive(peer, stream)
-        except _ProtocolViolation as exc:
-            log.warning("peer %s: %s", where, exc)
-            _send_error(writer, stream, exc.code, str(exc))
-        except (FrameTooLarge, EmptyFrame) as exc:
-            log.warning("peer %s: %s", where, exc)
-            _send_error(writer, stream, "frame_too_large", str(exc))
-        except SecureError as exc:
-            log.info("peer %s: %s", where, exc)
-        except TimeoutError:
-            log.info("peer %s idle or too slow; closing", where)
-        except (OSError, asyncio.IncompleteReadError):
-            pass
-        except Exception:
-            log.exception("peer %s: could not store incoming messages; closing", where)
-            _send_error(writer, stream, "internal", "the recipient could not store them")
-        except asyncio.CancelledError:
-            # close() ends every connection this way. The task is the connection's own (made
-            # by the server), nobody awaits it, and on Python 3.11 the server's callback would
-            # log a cancelled one as an error: end it quietly instead.
-            if self._server is not None:
-                raise
-        finally:
-            del self._inbound[task]
-            self._inbound_hosts[host] -= 1
-            if not self._inbound_hosts[host]:
-                del self._inbound_hosts[host]
-            if identity is not None:
-                self._inbound_identities[identity] -= 1
-                if not self._inbound_identities[identity]:
-                    del self._inbound_identities[identity]
-            await _close(writer)
-
-    async def _accept(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> SecureStream:
-        """Read the clear ``hello`` (a small frame), then run the handshake as responder; all
-        within ``handshake_timeout``, so a connection that does not authenticate goes soon."""
-        decoder = FrameDecoder(HELLO_MAX_FRAME)
-        async with asyncio.timeout(self._settings.handshake_timeout):
-            frames: list[bytes] = []
-            while not frames:
-                data = await reader.read(READ_CHUNK)
-                if not data:
-                    raise ConnectionError("closed before hello")
-                frames = decoder.feed(data, max_frames=1)
-            try:
-                hello = protocol.parse(frames[0])
-            except ValueError:
-                raise _ProtocolViolation("bad_frame", "expected a hello frame") from None
-            if not isinstance(hello, protocol.Hello):
-                raise _ProtocolViolation("bad_frame", "expected a hello frame")
-            if hello.version != protocol.PROTOCOL_VERSION:
-                raise _ProtocolViolation(
-                    "unsupported_version",
-                    f"peer protocol version {protocol.PROTOCOL_VERSION} only (encrypted); "
-                    "please upgrade chinwag",
-                )
-            return await accept_secure(
-                reader,
-                writer,
-                self._security,
-                prologue=protocol.PROLOGUE + encode(frames[0]),
-                max_frame=self._settings.max_frame,
-                name=self._me,
-                early=decoder.take_buffer(),
-            )
-
-    async def _authorize(self, stream: SecureStream, connections: int) -> str:
-        """The proven peer's name once the application lets it deliver; ``welcome`` sent."""
-        remote = stream.remote
-        peer = _claimed_name(remote.name)
-        if peer is None:
-            raise _ProtocolViolation("invalid_username", "no valid name in the handshake")
-        if _claimed_name(remote.to) != self._me:
-            raise _ProtocolViolation("wrong_peer", f"this is {self._me}, not {remote.to}")
-        if connections > self._settings.max_inbound_per_identity:
-            raise _ProtocolViolation("busy", f"{peer} has too many connections open already")
-        handler = self._handler
-        assert handler is not None
-        try:
-            async with asyncio.timeout(self._settings.authorize_timeout):
-                await handler.authorize(peer, remote.key)
-        except PeerRefused as exc:
-            raise _ProtocolViolation(exc.reason, str(exc)) from None
-        except ChatError as exc:
-            raise _ProtocolViolation(exc.code, str(exc)) from None
-        stream.send([protocol.welcome(self._me)])
-        async with asyncio.timeout(self._settings.write_timeout):
-            await stream.drain()
-        return peer
-
-    async def _receive(self, peer: str, stream: SecureStream) -> None:
-        handler = self._handler
-        assert handler is not None
-        conversation_id = direct_conversation_id(peer, self._me)
-        loop = asyncio.get_running_loop()
-        # Only whole frames keep a connection alive: dribbling bytes of a frame does not.
-        deadline = loop.time() + self._settings.idle_timeout
-        while True:
-            try:
-                async with asyncio.timeout_at(deadline):
-                    payloads = await stream.receive()
-            except ConnectionError:
-                return
-            deadline = loop.time() + self._settings.idle_timeout
-            batch: list[Message] = []
-            rejected: list[tuple[UUID, str, str]] = []
-            for payload in payloads:
-                try:
-                    frame = protocol.parse(payload)
-                except ValidationError as exc:
-                    raise _ProtocolViolation("bad_frame", _first_error(exc)) from None
-                if not isinstance(frame, protocol.Messages):
-                    raise _ProtocolViolation("bad_frame", f"unexpected {frame.type} frame")
-                for wire in frame.messages:
-                    if wire.from_ != peer:
-                        rejected.append(
-                            (
-                                wire.id,
-                                "wrong_sender",
-                                f"this connection is {peer}'s, not {wire.from_}'s",
-                            )
-                        )
-                        continue
-                    try:
-                        batch.append(
-                            Message(
-                                id=wire.id,
-                                conversation_id=conversation_id,
-                                sender=wire.from_,
-                                recipient=wire.to,
-                                body=wire.body,
-                                sent_at=wire.sent_at,
-                                state=MessageState.RECEIVED,
-                            )
-                        )
-                    except (ValidationError, DomainError) as exc:
-                        reason = _first_error(exc) if isinstance(exc, ValidationError) else str(exc)
-                        rejected.append((wire.id, "invalid_message", reason))
-            if not batch and not rejected:
-                continue
-            intake = await handler.messages_received(peer, batch) if batch else None
-            committed = set(intake.committed) if intake else set()
-            deferred = intake.deferred if intake else {}
-            rejected.extend(
-                (m.id, deferred[m.id], "the recipient takes no more for now")
-                if m.id in deferred
-                else (m.id, "refused", "the recipient refused it")
-                for m in batch
-                if m.id not in committed
-            )
-            stream.send([protocol.receipt([m.id for m in batch if m.id in committed], rejected)])
-            # A peer that sends but never reads its receipts is not waited for forever.
-            async with asyncio.timeout(self._settings.write_timeout):
-                await stream.drain()
-
-
-def _claimed_name(name: str | None) -> str | None:
-    """A name from a handshake, normalised; None if it is missing or not a valid name."""
-    if name is None:
-        return None
-    try:
-        return normalize_username(name)
-    except DomainError:
-        return None
-
-
-def _send_error(
-    writer: asyncio.StreamWriter, stream: SecureStream | None, code: str, message: str
-) -> None:
-    """An error frame: inside the session once there is one, in clear before (only ``busy``,
-    ``bad_frame`` and ``unsupported_version`` can be said before the handshake)."""
-    if writer.is_closing():
-        return
-    if stream is None:
-        writer.write(encode(protocol.error(code, message)))
-    else:
-        stream.send([protocol.error(code, message)])
-
-
-async def _close(writer: asyncio.StreamWriter) -> None:
-    """Close, giving a last error frame a moment to leave; a peer that does not read is cut."""
-    writer.close()
-    try:
-        async with asyncio.timeout(1.0):
-            await writer.wait_closed()
-    except (TimeoutError, OSError):
-        writer.transport.abort()
-
-
-def _tune(writer: asyncio.StreamWriter) -> None:
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
 
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
@@ -556,9 +307,3 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc) or type(exc).__name__
-
-
-def _first_error(exc: ValidationError) -> str:
-    error = exc.errors(include_url=False)[0]
-    where = ".".join(str(p) for p in error["loc"])
-    return f"{where}: {error['msg']}" if where else str(error["msg"])

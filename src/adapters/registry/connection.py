@@ -1,0 +1,342 @@
+"""One registry connection: the clear welcome, the Noise handshake, then its requests answered
+in order, its pushes flushed once per loop pass, and a watch for silence.
+
+The server's rules (names, keys, presence) are in :mod:`chinwag.adapters.registry.server`; this
+is the connection's life as an :class:`asyncio.Protocol`, sans streams, so one cheap object per
+client carries it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+
+from chinwag.adapters.registry.protocol import PROTOCOL_VERSION, ErrorCode, dump, probe_rid
+from chinwag.adapters.registry.protocol import Error as ErrorMessage
+from chinwag.adapters.secure.channel import Handshake, RecordLayer, SecureError
+from chinwag.adapters.secure.noise import MAX_MESSAGE
+from chinwag.adapters.wire.codec import EmptyFrame, FrameDecoder, FrameTooLarge, encode
+
+if TYPE_CHECKING:
+    from chinwag.adapters.registry.server import Answer, RegistryServer
+
+log = logging.getLogger("chinwag.adapters.registry.server")
+
+CLOSE_GRACE = 1.0
+"""Seconds a closing connection gets to take its last frames before it is aborted."""
+
+_MAX_LOGGED_VIOLATIONS = 5
+MAX_ERROR_TEXT = 200
+
+
+def looks_like_json(frame: bytes) -> bool:
+    """Whether a first frame is a version-1 client's clear request rather than Noise message 1
+    (32 random bytes, which may well start with ``{`` but never parse as a JSON object)."""
+    if frame[:1] != b"{" or len(frame) == 32:
+        return False
+    try:
+        return isinstance(json.loads(frame), dict)
+    except ValueError:
+        return False
+
+
+def error_frame(code: ErrorCode, message: str, rid: int | None = None) -> bytes:
+    return encode(dump(ErrorMessage(rid=rid, code=code, message=message[:MAX_ERROR_TEXT])))
+
+
+def ip_of(peername: object) -> str:
+    """The IP address of a socket's peer name, IPv4-mapped IPv6 addresses as plain IPv4."""
+    if not isinstance(peername, tuple) or not peername:
+        return "127.0.0.1"
+    ip = str(peername[0])
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return ip
+
+
+@dataclass(slots=True)
+class Registration:
+    name: str
+    host: str
+    port: int
+    key: bytes
+    connection: Connection
+
+
+class Connection(asyncio.Protocol):
+    """One client connection: the handshake, then its frames, answered in order; and a watch for
+    silence."""
+
+    def __init__(self, server: RegistryServer) -> None:
+        self._server = server
+        self._decoder = FrameDecoder(server.max_frame)
+        self._loop = asyncio.get_running_loop()
+        self._closed: asyncio.Future[None] = self._loop.create_future()
+        self._transport: asyncio.Transport | None = None
+        self._outbox: list[bytes] = []
+        self._closing = False
+        self._abort_handle: asyncio.TimerHandle | None = None
+        self._violations = 0
+        self._reading_paused = False
+        self._opened = self.last_heard = self._loop.time()
+        self._tokens = 2 * server.max_rate  # a burst of two seconds' worth, then the rate
+        self._refilled = self.last_heard
+        self._first: FrameDecoder | None = FrameDecoder(MAX_MESSAGE)
+        self._handshake: Handshake | None = Handshake(
+            server.security, initiator=False, prologue=server.prologue
+        )
+        self._records: RecordLayer | None = None
+        self._held: list[bytes] = []
+        self._busy = False
+        self._shaken: asyncio.Future[None] = self._loop.create_future()
+        self.identity: bytes | None = None
+        self.names_claimed: set[str] = set()
+        self.peer = "?"
+        self.peer_ip = "127.0.0.1"
+        self.registration: Registration | None = None
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    # -- asyncio.Protocol --------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A stream transport; uvloop's are not asyncio.Transport subclasses, so no isinstance.
+        self._transport = cast(asyncio.Transport, transport)
+        peername = transport.get_extra_info("peername")
+        self.peer_ip = ip_of(peername)
+        self.peer = f"{self.peer_ip}:{peername[1]}" if isinstance(peername, tuple) else "?"
+        self._server._attach(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self._closing:
+            return
+        try:
+            if self._records is None:
+                self._shake(data)
+                return
+            frames = self._decoder.feed(self._records.open(data))
+        except SecureError as exc:
+            self.violation(str(exc))
+            self._abort()
+            return
+        except FrameTooLarge as exc:
+            self.violation(str(exc))
+            self.close(error_frame(ErrorCode.FRAME_TOO_LARGE, str(exc)), "frame too large")
+            return
+        except EmptyFrame:
+            self.violation("empty frame")
+            self.close(error_frame(ErrorCode.BAD_REQUEST, "a frame cannot be empty"), "empty frame")
+            return
+        if frames:
+            self._take(frames)
+
+    def _shake(self, data: bytes) -> None:
+        """Handshake bytes: a version-1 client's clear request is told ``unsupported_version``."""
+        if self._first is not None:
+            first = self._first.feed(data, max_frames=1)
+            if not first:
+                return
+            if looks_like_json(first[0]):
+                self.violation("a version 1 client")
+                self.close(
+                    error_frame(
+                        ErrorCode.UNSUPPORTED_VERSION,
+                        f"this registry speaks protocol version {PROTOCOL_VERSION} (encrypted); "
+                        "please upgrade chinwag",
+                        probe_rid(first[0]),
+                    ),
+                    "old client",
+                )
+                return
+            data = encode(first[0]) + self._first.take_buffer()
+            self._first = None
+        handshake = self._handshake
+        assert handshake is not None and self._transport is not None
+        reply = handshake.feed(data)
+        if reply:
+            self._transport.write(reply)
+        if handshake.remote is None:
+            return
+        self.identity = handshake.remote.key
+        self._records = handshake.records()
+        self._handshake = None
+        self._shaken.set_result(None)  # the watch now counts idleness, not the handshake
+        self.last_heard = self._loop.time()
+        self.data_received(b"")  # requests that came with the last handshake message
+
+    def _take(self, frames: list[bytes]) -> None:
+        """Answer ``frames`` in order, within the rate limit."""
+        now = self.last_heard = self._loop.time()
+        allowed = self._budget(now, len(frames))
+        if allowed < len(frames):
+            self.violation(f"over {self._server.max_rate:g} requests/s")
+            rate_limited = error_frame(
+                ErrorCode.RATE_LIMITED,
+                f"too many requests: at most {self._server.max_rate:g} a second; "
+                f"{len(frames) - allowed} ignored",
+            )
+        else:
+            rate_limited = b""
+        self._held.extend(frames[:allowed])
+        if not self._busy:
+            self._answer()
+        if rate_limited:
+            self._outbox.append(rate_limited)
+        self.flush()
+
+    def _answer(self) -> None:
+        """Answer the held requests until one must wait for the disk."""
+        handle = self._server._handle
+        held, self._held = self._held, []
+        for index, payload in enumerate(held):
+            answer = handle(self, payload)
+            if isinstance(answer, bytes):
+                self._outbox.append(answer)
+                continue
+            self._held = held[index + 1 :] + self._held
+            self._busy = True
+            if self._transport is not None:  # later requests wait in the socket, not here
+                self._transport.pause_reading()
+            task = self._loop.create_task(answer)
+            task.add_done_callback(self._answered)
+            return
+
+    def _answered(self, task: asyncio.Task[Answer]) -> None:
+        self._busy = False
+        if self._closing:
+            return
+        if self._transport is not None and not self._reading_paused:
+            self._transport.resume_reading()
+        try:
+            answer = task.result()
+            self._outbox.append(answer if isinstance(answer, bytes) else answer())
+        except Exception:
+            log.exception("registering from %s failed", self.peer)
+            self._outbox.append(error_frame(ErrorCode.BUSY, "the registry could not do that now"))
+        self._answer()
+        self.flush()
+
+    def _budget(self, now: float, wanted: int) -> int:
+        """How many of ``wanted`` requests the token bucket lets through now."""
+        rate = self._server.max_rate
+        self._tokens = min(2 * rate, self._tokens + (now - self._refilled) * rate)
+        self._refilled = now
+        allowed = min(wanted, int(self._tokens))
+        self._tokens -= allowed
+        return allowed
+
+    def pause_writing(self) -> None:
+        # The peer is not taking its answers: stop reading its requests until it does.
+        if self._transport is not None and not self._closing:
+            self._transport.pause_reading()
+            self._reading_paused = True
+
+    def resume_writing(self) -> None:
+        if self._transport is not None and not self._closing:
+            self._reading_paused = False
+            if not self._busy:
+                self._transport.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        if self._abort_handle is not None:
+            self._abort_handle.cancel()
+        self._server._detach(self)
+        if not self._closed.done():
+            self._closed.set_result(None)
+
+    # -- used by the server ------------------------------------------------------------------
+
+    def send(self, frame: bytes) -> None:
+        """Queue ``frame``; it leaves with this pass's other frames."""
+        if self._closing:
+            return
+        if not self._outbox:
+            self._server._mark_dirty(self)
+        self._outbox.append(frame)
+
+    def flush(self) -> None:
+        """Write every queued frame at once (one record); drop the peer if its unread output is
+        too big. Before the session exists only refusals are queued, and they go in clear."""
+        if not self._outbox or self._closing or self._transport is None:
+            return
+        data = b"".join(self._outbox)
+        self._outbox.clear()
+        self._transport.write(data if self._records is None else self._records.seal(data))
+        if self._transport.get_write_buffer_size() > self._server.max_write_buffer:
+            self.violation("does not read its answers; dropped")
+            self._abort()
+
+    def violation(self, what: str) -> None:
+        """Log a protocol violation (the first few of each connection), escaped."""
+        self._violations += 1
+        if self._violations <= _MAX_LOGGED_VIOLATIONS:
+            log.warning("protocol violation from %s: %r", self.peer, what)
+            if self._violations == _MAX_LOGGED_VIOLATIONS:
+                log.warning("further violations from %s are not logged", self.peer)
+
+    def close(self, last_frame: bytes | None = None, why: str = "closed") -> None:
+        """Send ``last_frame`` (if any) after what is queued, then close; abort if it lingers."""
+        if self._closing or self._transport is None:
+            return
+        if self.registration is not None:
+            self._server._leave(self, why)
+        if last_frame is not None:
+            self._outbox.append(last_frame)
+        self.flush()
+        if self._closing:  # the flush found it over its output bound and aborted it
+            return
+        self._closing = True
+        self._outbox.clear()
+        self._transport.close()
+        self._abort_handle = self._loop.call_later(CLOSE_GRACE, self._transport.abort)
+
+    def _abort(self) -> None:
+        if self.registration is not None:
+            self._server._leave(self, "dropped")
+        self._closing = True
+        self._outbox.clear()
+        if self._transport is not None:
+            self._transport.abort()
+
+    async def watch(self) -> None:
+        """The connection's task: drop it if the handshake is not done in time, or after
+        ``idle_timeout`` without a frame; end with it."""
+        server = self._server
+        idle_timeout = server.idle_timeout
+        while not self._closing:
+            now = self._loop.time()
+            if self._records is None:
+                remaining = self._opened + server.handshake_timeout - now
+                if remaining <= 0:
+                    self.violation(f"no handshake within {server.handshake_timeout:g} s")
+                    self._abort()
+                    break
+            else:
+                remaining = self.last_heard + idle_timeout - now
+                if remaining <= 0:
+                    if self._reading_paused:
+                        self.violation(f"took none of its answers for {idle_timeout:g} s")
+                        self._abort()
+                        break
+                    self.violation(f"silent for {idle_timeout:g} s; dropped")
+                    self.close(
+                        error_frame(
+                            ErrorCode.IDLE_TIMEOUT, f"nothing received for {idle_timeout:g} s"
+                        ),
+                        "silent",
+                    )
+                    break
+            waits = (self._closed,) if self._shaken.done() else (self._closed, self._shaken)
+            await asyncio.wait(waits, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+        await self._closed  # close() and abort() always end in connection_lost

@@ -1,0 +1,283 @@
+"""The accepting half of the TCP peer transport: one task per connection that reads the clear
+``hello``, runs the Noise handshake as responder, asks the application whether the proven peer
+may deliver, then stores what it sends and acknowledges what is committed (docs/protocol.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections import Counter
+from uuid import UUID
+
+from pydantic import ValidationError
+
+from chinwag.adapters.secure.channel import SecureError, SecureStream, Security, accept_secure
+from chinwag.adapters.transport import protocol
+from chinwag.adapters.transport.settings import TransportSettings
+from chinwag.adapters.wire.codec import EmptyFrame, FrameDecoder, FrameTooLarge, encode
+from chinwag.application.errors import ChatError, PeerRefused
+from chinwag.application.ports.peer_transport import InboundHandler
+from chinwag.domain.conversation import direct_conversation_id
+from chinwag.domain.errors import DomainError
+from chinwag.domain.message import Message, MessageState
+from chinwag.domain.user import normalize_username
+
+log = logging.getLogger("chinwag.adapters.transport.tcp")
+
+READ_CHUNK = 256 * 1024
+HELLO_MAX_FRAME = 4096
+"""The clear ``hello`` is small; a bigger first frame is refused before it is buffered."""
+
+
+class ProtocolViolation(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class InboundConnections:
+    """Every connection a peer opened to us, served until it ends or :meth:`close`."""
+
+    def __init__(
+        self, security: Security, settings: TransportSettings, me: str, handler: InboundHandler
+    ) -> None:
+        self._security = security
+        self._settings = settings
+        self._me = me
+        self._handler: InboundHandler | None = handler
+        self._tasks: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+        self._hosts: Counter[str] = Counter()
+        self._identities: Counter[bytes] = Counter()
+        self._closing = False
+
+    async def close(self) -> None:
+        """End every connection (a task may be waiting on the application, not the socket)."""
+        self._closing = True
+        for task, writer in self._tasks.items():
+            writer.close()
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        where = writer.get_extra_info("peername")
+        host = str(where[0]) if isinstance(where, tuple) else "?"
+        self._tasks[task] = writer
+        self._hosts[host] += 1
+        identity: bytes | None = None
+        tune(writer)
+        stream: SecureStream | None = None
+        try:
+            if (
+                len(self._tasks) > self._settings.max_inbound
+                or self._hosts[host] > self._settings.max_inbound_per_host
+            ):
+                raise ProtocolViolation("busy", "too many connections; try again later")
+            stream = await self._accept(reader, writer)
+            identity = stream.remote.key
+            self._identities[identity] += 1
+            peer = await self._authorize(stream, self._identities[identity])
+            await self._receive(peer, stream)
+        except ProtocolViolation as exc:
+            log.warning("peer %s: %s", where, exc)
+            send_error(writer, stream, exc.code, str(exc))
+        except (FrameTooLarge, EmptyFrame) as exc:
+            log.warning("peer %s: %s", where, exc)
+            send_error(writer, stream, "frame_too_large", str(exc))
+        except SecureError as exc:
+            log.info("peer %s: %s", where, exc)
+        except TimeoutError:
+            log.info("peer %s idle or too slow; closing", where)
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        except Exception:
+            log.exception("peer %s: could not store incoming messages; closing", where)
+            send_error(writer, stream, "internal", "the recipient could not store them")
+        except asyncio.CancelledError:
+            # close() ends every connection this way. The task is the connection's own (made
+            # by the server), nobody awaits it, and on Python 3.11 the server's callback would
+            # log a cancelled one as an error: end it quietly instead.
+            if not self._closing:
+                raise
+        finally:
+            del self._tasks[task]
+            self._hosts[host] -= 1
+            if not self._hosts[host]:
+                del self._hosts[host]
+            if identity is not None:
+                self._identities[identity] -= 1
+                if not self._identities[identity]:
+                    del self._identities[identity]
+            await close_writer(writer)
+
+    async def _accept(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> SecureStream:
+        """Read the clear ``hello`` (a small frame), then run the handshake as responder; all
+        within ``handshake_timeout``, so a connection that does not authenticate goes soon."""
+        decoder = FrameDecoder(HELLO_MAX_FRAME)
+        async with asyncio.timeout(self._settings.handshake_timeout):
+            frames: list[bytes] = []
+            while not frames:
+                data = await reader.read(READ_CHUNK)
+                if not data:
+                    raise ConnectionError("closed before hello")
+                frames = decoder.feed(data, max_frames=1)
+            try:
+                hello = protocol.parse(frames[0])
+            except ValueError:
+                raise ProtocolViolation("bad_frame", "expected a hello frame") from None
+            if not isinstance(hello, protocol.Hello):
+                raise ProtocolViolation("bad_frame", "expected a hello frame")
+            if hello.version != protocol.PROTOCOL_VERSION:
+                raise ProtocolViolation(
+                    "unsupported_version",
+                    f"peer protocol version {protocol.PROTOCOL_VERSION} only (encrypted); "
+                    "please upgrade chinwag",
+                )
+            return await accept_secure(
+                reader,
+                writer,
+                self._security,
+                prologue=protocol.PROLOGUE + encode(frames[0]),
+                max_frame=self._settings.max_frame,
+                name=self._me,
+                early=decoder.take_buffer(),
+            )
+
+    async def _authorize(self, stream: SecureStream, connections: int) -> str:
+        """The proven peer's name once the application lets it deliver; ``welcome`` sent."""
+        remote = stream.remote
+        peer = claimed_name(remote.name)
+        if peer is None:
+            raise ProtocolViolation("invalid_username", "no valid name in the handshake")
+        if claimed_name(remote.to) != self._me:
+            raise ProtocolViolation("wrong_peer", f"this is {self._me}, not {remote.to}")
+        if connections > self._settings.max_inbound_per_identity:
+            raise ProtocolViolation("busy", f"{peer} has too many connections open already")
+        handler = self._handler
+        assert handler is not None
+        try:
+            async with asyncio.timeout(self._settings.authorize_timeout):
+                await handler.authorize(peer, remote.key)
+        except PeerRefused as exc:
+            raise ProtocolViolation(exc.reason, str(exc)) from None
+        except ChatError as exc:
+            raise ProtocolViolation(exc.code, str(exc)) from None
+        stream.send([protocol.welcome(self._me)])
+        async with asyncio.timeout(self._settings.write_timeout):
+            await stream.drain()
+        return peer
+
+    async def _receive(self, peer: str, stream: SecureStream) -> None:
+        handler = self._handler
+        assert handler is not None
+        conversation_id = direct_conversation_id(peer, self._me)
+        loop = asyncio.get_running_loop()
+        # Only whole frames keep a connection alive: dribbling bytes of a frame does not.
+        deadline = loop.time() + self._settings.idle_timeout
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    payloads = await stream.receive()
+            except ConnectionError:
+                return
+            deadline = loop.time() + self._settings.idle_timeout
+            batch: list[Message] = []
+            rejected: list[tuple[UUID, str, str]] = []
+            for payload in payloads:
+                try:
+                    frame = protocol.parse(payload)
+                except ValidationError as exc:
+                    raise ProtocolViolation("bad_frame", _first_error(exc)) from None
+                if not isinstance(frame, protocol.Messages):
+                    raise ProtocolViolation("bad_frame", f"unexpected {frame.type} frame")
+                for wire in frame.messages:
+                    if wire.from_ != peer:
+                        rejected.append(
+                            (
+                                wire.id,
+                                "wrong_sender",
+                                f"this connection is {peer}'s, not {wire.from_}'s",
+                            )
+                        )
+                        continue
+                    try:
+                        batch.append(
+                            Message(
+                                id=wire.id,
+                                conversation_id=conversation_id,
+                                sender=wire.from_,
+                                recipient=wire.to,
+                                body=wire.body,
+                                sent_at=wire.sent_at,
+                                state=MessageState.RECEIVED,
+                            )
+                        )
+                    except (ValidationError, DomainError) as exc:
+                        reason = _first_error(exc) if isinstance(exc, ValidationError) else str(exc)
+                        rejected.append((wire.id, "invalid_message", reason))
+            if not batch and not rejected:
+                continue
+            intake = await handler.messages_received(peer, batch) if batch else None
+            committed = set(intake.committed) if intake else set()
+            deferred = intake.deferred if intake else {}
+            rejected.extend(
+                (m.id, deferred[m.id], "the recipient takes no more for now")
+                if m.id in deferred
+                else (m.id, "refused", "the recipient refused it")
+                for m in batch
+                if m.id not in committed
+            )
+            stream.send([protocol.receipt([m.id for m in batch if m.id in committed], rejected)])
+            # A peer that sends but never reads its receipts is not waited for forever.
+            async with asyncio.timeout(self._settings.write_timeout):
+                await stream.drain()
+
+
+def claimed_name(name: str | None) -> str | None:
+    """A name from a handshake, normalised; None if it is missing or not a valid name."""
+    if name is None:
+        return None
+    try:
+        return normalize_username(name)
+    except DomainError:
+        return None
+
+
+def send_error(
+    writer: asyncio.StreamWriter, stream: SecureStream | None, code: str, message: str
+) -> None:
+    """An error frame: inside the session once there is one, in clear before (only ``busy``,
+    ``bad_frame`` and ``unsupported_version`` can be said before the handshake)."""
+    if writer.is_closing():
+        return
+    if stream is None:
+        writer.write(encode(protocol.error(code, message)))
+    else:
+        stream.send([protocol.error(code, message)])
+
+
+async def close_writer(writer: asyncio.StreamWriter) -> None:
+    """Close, giving a last error frame a moment to leave; a peer that does not read is cut."""
+    writer.close()
+    try:
+        async with asyncio.timeout(1.0):
+            await writer.wait_closed()
+    except (TimeoutError, OSError):
+        writer.transport.abort()
+
+
+def tune(writer: asyncio.StreamWriter) -> None:
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors(include_url=False)[0]
+    where = ".".join(str(p) for p in error["loc"])
+    return f"{where}: {error['msg']}" if where else str(error["msg"])
