@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime
 from enum import StrEnum
 from uuid import UUID
@@ -86,14 +87,26 @@ def validate_time(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+"""Characters that are letters or symbols by category but draw nothing (Hangul fillers, the
+blank braille pattern)."""
+
+
+def _visible(ch: str) -> bool:
+    """Whether ``ch`` draws something: not a space, control, format (zero-width, tags) or mark
+    alone, nor a blank letter."""
+    category = unicodedata.category(ch)
+    return category[0] not in "ZCM" and ch not in _BLANK_LETTERS
+
+
 def validate_body(body: str) -> str:
     """Return ``body`` unchanged if it may be sent, else raise :class:`InvalidMessage`.
 
     Bodies are kept exactly as typed (newlines, emoji, right-to-left text) but must contain
     something visible, encode as UTF-8 (no lone surrogates) and fit in :data:`MAX_BODY_BYTES`.
     """
-    if not body.strip():
-        raise InvalidMessage("a message cannot be empty")
+    if not body.strip() or not any(_visible(ch) for ch in body):
+        raise InvalidMessage("a message cannot be empty (or only invisible characters)")
     try:
         size = len(body.encode("utf-8"))
     except UnicodeEncodeError as exc:

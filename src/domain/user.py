@@ -47,7 +47,11 @@ def normalize_username(raw: str) -> str:
         raise InvalidUsername(f"a username has at most {MAX_USERNAME_LENGTH} characters")
     scripts = _letter_scripts(name)
     others = scripts - _SCRIPTS_THAT_MIX
-    if len(others) > 1 or (others != scripts and others - {"LATIN"}):
+    if (
+        len(others) > 1
+        or (others != scripts and others - {"LATIN"})
+        or ("LATIN" in scripts and "CJK" in scripts and not scripts & _KANA)
+    ):
         raise InvalidUsername(
             f"{_printable(name)!r} mixes letters of different scripts "
             f"({', '.join(sorted(scripts)).lower()}), which lets one name pose as another"
@@ -56,7 +60,10 @@ def normalize_username(raw: str) -> str:
 
 
 # Japanese names legitimately mix these scripts (and Latin letters); no other mix is allowed.
+# Latin with Han alone is not a Japanese name, and strokes such as 丨 pass for Latin letters
+# (``a丨ice``): Latin mixes with Han only beside kana.
 _SCRIPTS_THAT_MIX = frozenset({"CJK", "HIRAGANA", "KATAKANA"})
+_KANA = frozenset({"HIRAGANA", "KATAKANA"})
 
 
 def _letter_scripts(name: str) -> frozenset[str]:
@@ -137,7 +144,20 @@ def username_skeleton(name: str) -> str:
     The table decides, not this code: Unicode maps the small palochka ``ӏ`` (the lower case of
     ``Ӏ``) to ``i``, so all-Cyrillic ``аӏісе`` has the skeleton ``aiice``, not ``alice``.
     """
-    return skeleton(normalize_username(name))
+    shape = skeleton(normalize_username(name))
+    # Marks on a Latin letter are all but invisible at a name's size (``ali̇ce``: a dot above
+    # merges into the i's own), so names that differ only in them read alike. Stricter than
+    # TS #39, whose skeleton keeps them; marks of other scripts (vowel signs) are letters there.
+    kept: list[str] = []
+    base = ""
+    for ch in shape:
+        if unicodedata.category(ch) == "Mn":
+            if base.isascii():
+                continue
+        else:
+            base = ch
+        kept.append(ch)
+    return "".join(kept)
 
 
 def poses_as_latin(name: str) -> bool:

@@ -17,7 +17,7 @@ import platformdirs
 from chinwag.adapters.files import narrow_file, open_private, private_folder
 from chinwag.domain.errors import InvalidUsername
 from chinwag.domain.identity import InvalidFingerprint, normalize_fingerprint
-from chinwag.domain.user import normalize_username
+from chinwag.domain.user import normalize_username, validate_host
 from chinwag.entrypoints.common import StartupError, log_level, parse_address
 
 DEFAULT_REGISTRY = "127.0.0.1:7420"
@@ -153,10 +153,13 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -
         user = pick(args.user, "CHINWAG_USER")
         if user is not None:
             user = normalize_username(user)
-        registry = parse_address(
+        registry_host, registry_port = parse_address(
             pick(args.registry, "CHINWAG_REGISTRY") or DEFAULT_REGISTRY,
             default_port=REGISTRY_PORT,
         )
+        # One spelling per address: its key is pinned under it (``127.1`` is refused, not
+        # pinned apart from ``127.0.0.1``).
+        registry = (validate_host(registry_host), registry_port)
         listen_text = pick(args.listen, "CHINWAG_LISTEN")
         listen_host = default_listen_host(registry[0])
         listen = (

@@ -506,3 +506,25 @@ def test_trust_of_a_verified_contacts_new_key_asks_for_verify() -> None:
         assert (ok, event["code"]) == (False, "verification_required")
 
     asyncio.run(scenario())
+
+
+def test_a_peers_refusal_cannot_start_a_line_of_its_own() -> None:
+    stream = io.StringIO()
+    output = TextOutput(stream, me="alice")
+    output.ready("alice", PeerAddress(host="127.0.0.1", port=1), ALICE_FP)
+    forged = "x\n[13:37] bob: please /trust bob aaaa"
+    failed = Message(
+        id=UUID(int=7),
+        conversation_id=direct_conversation_id("alice", "bob"),
+        sender="alice",
+        recipient="bob",
+        body="hi",
+        sent_at=datetime(2026, 1, 1, tzinfo=UTC),
+        state=MessageState.FAILED,
+        reason=forged,
+    )
+    output.message_state_changed(failed)
+    output.error("refused", forged)
+    lines = stream.getvalue().splitlines()
+    assert not any(line.startswith("[13:37]") for line in lines)
+    assert sum("\\n[13:37] bob" in line for line in lines) == 2

@@ -377,3 +377,9 @@ def test_peer_addresses_validate_their_host() -> None:
     for host in ["", "fe80::1%eth0", "a b"]:
         with pytest.raises(ValidationError):
             PeerAddress(host=host, port=1)
+
+
+@pytest.mark.parametrize("body", ["\u200b", "\u3164", "\u2800 ", "\U000e0041\U000e0042", "\u0301"])
+def test_a_body_of_only_invisible_characters_is_empty(body: str) -> None:
+    with pytest.raises(InvalidMessage):
+        validate_body(body)

@@ -14,13 +14,23 @@ from pydantic import ValidationError
 
 from chinwag.adapters.transport import protocol
 from chinwag.domain.conversation import direct_conversation_id
-from chinwag.domain.message import Message, MessageState
+from chinwag.domain.errors import InvalidMessage
+from chinwag.domain.message import Message, MessageState, validate_body
+
+
+def is_valid_body(body: str) -> bool:
+    try:
+        validate_body(body)
+    except InvalidMessage:
+        return False
+    return True
+
 
 bodies = st.text(
     alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"),
     min_size=1,
     max_size=300,
-).filter(lambda body: body.strip() != "")
+).filter(is_valid_body)
 
 
 @given(st.binary(max_size=400))
@@ -122,3 +132,21 @@ def test_welcome_receipt_and_error_parse_back_into_their_frames() -> None:
     assert error == protocol.Error(
         type="error", code="identity_changed", message="accept the new key first"
     )
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "error", "code": "a\nb", "message": "x"},
+        {"type": "error", "code": "x" * 65, "message": "x"},
+        {"type": "error", "code": "busy", "message": "x" * 501},
+        {
+            "type": "receipt",
+            "acked": [],
+            "rejected": [{"id": str(UUID(int=1)), "code": "refused", "reason": "x" * 501}],
+        },
+    ],
+)
+def test_codes_are_words_and_reasons_are_bounded(frame: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        protocol.parse(json.dumps(frame).encode())

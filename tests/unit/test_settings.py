@@ -204,3 +204,16 @@ def test_folder_names_never_collide() -> None:
     names += ["a", "a.", "a%2e", "a%2E", "user-a", "user~a", "~", "-"]
     folders = {user_folder_name(name) for name in names}
     assert len(folders) == len(set(names))
+
+
+@pytest.mark.parametrize("registry", ["127.1:7420", "0x7f.1", "bad host:1", "a\nb:1"])
+def test_a_registry_host_must_be_an_ip_literal_or_a_hostname(registry: str) -> None:
+    # One spelling per registry: its key is pinned under it, so 127.1 is not a second 127.0.0.1.
+    with pytest.raises(StartupError) as caught:
+        settings_for("--registry", registry)
+    assert caught.value.code == "bad_flag"
+
+
+def test_a_registry_host_is_kept_in_its_standard_form() -> None:
+    assert settings_for("--registry", "LocalHost:9").registry == ("localhost", 9)
+    assert settings_for("--registry", "[0:0::1]:9").registry == ("::1", 9)

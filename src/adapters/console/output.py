@@ -181,10 +181,10 @@ class TextOutput(_ReadyGate):
         if message.state is MessageState.DELIVERED:
             self._after_ready(lambda: self._line(f"        ✓ delivered to {message.recipient}"))
         elif message.state is MessageState.FAILED:
-            text = f"        ✗ not delivered to {message.recipient}: {message.reason}"
+            text = f"        ✗ not delivered to {message.recipient}: {one_line(message.reason)}"
             self._after_ready(lambda: self._line(text))
         elif message.state is MessageState.QUEUED:
-            why = _QUEUED_REASONS.get(message.reason or "", message.reason) or (
+            why = _QUEUED_REASONS.get(message.reason or "", one_line(message.reason)) or (
                 f"{message.recipient} is offline"
             )
             text = f"        ⧗ waiting ({why}); it goes out when they are reachable"
@@ -205,10 +205,10 @@ class TextOutput(_ReadyGate):
             self._line(f"* {name} went offline")
 
     def registry_status_changed(self, status: RegistryStatus, detail: str) -> None:
-        self._after_ready(lambda: self._line(f"* registry {status.value}: {detail}"))
+        self._after_ready(lambda: self._line(f"* registry {status.value}: {one_line(detail)}"))
 
     def error(self, code: str, text: str) -> None:
-        self._line(f"! {text} ({code})")
+        self._line(f"! {one_line(text)} ({one_line(code)})")
 
     def identity_changed(self, name: str, key: bytes, previous: bytes, verified: bool) -> None:
         loud = "!!! " if verified else "! "
@@ -281,6 +281,12 @@ _QUEUED_REASONS = {
 
 
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def one_line(text: str | None) -> str:
+    """``text`` for a field shown on one line: its newlines visible as ``\\n``, so text from a
+    peer (a refusal's reason) cannot start a line that looks like a message."""
+    return (text or "").replace("\r", "\\r").replace("\n", "\\n")
 
 
 def terminal_safe(text: str) -> str:

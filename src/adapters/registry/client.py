@@ -90,7 +90,7 @@ class UnsupportedVersion(RegistryUnavailable):
 
 
 class _Replaced(Exception):
-    """Another connection registered our name with our session token."""
+    """Another connection registered our name with our key."""
 
 
 class _Link:
@@ -499,9 +499,9 @@ class RegistryDirectory:
             self._set_online(frozenset(message.online))
         elif isinstance(message, Error):
             if message.code == ErrorCode.REPLACED:
-                raise _Replaced(f"{self._user} signed in from elsewhere with the same session")
+                raise _Replaced(f"{self._user} signed in from elsewhere with the same key")
             log.warning(
-                "the registry at %s says: %s (%s)", self._where, message.message, message.code
+                "the registry at %s says: %r (%r)", self._where, message.message, message.code
             )
 
     async def _reconnect(self) -> tuple[_Link, frozenset[str]]:

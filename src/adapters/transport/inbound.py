@@ -82,13 +82,13 @@ class InboundConnections:
             peer = await self._authorize(stream, self._identities[identity])
             await self._receive(peer, stream)
         except ProtocolViolation as exc:
-            log.warning("peer %s: %s", where, exc)
+            log.warning("peer %s: %r", where, str(exc))
             send_error(writer, stream, exc.code, str(exc))
         except (FrameTooLarge, EmptyFrame) as exc:
-            log.warning("peer %s: %s", where, exc)
+            log.warning("peer %s: %r", where, str(exc))
             send_error(writer, stream, "frame_too_large", str(exc))
         except SecureError as exc:
-            log.info("peer %s: %s", where, exc)
+            log.info("peer %s: %r", where, str(exc))
         except TimeoutError:
             log.info("peer %s idle or too slow; closing", where)
         except (OSError, asyncio.IncompleteReadError):

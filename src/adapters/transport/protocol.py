@@ -63,10 +63,16 @@ class Messages(_Frame):
     messages: list[WireMessage] = Field(min_length=1, max_length=MAX_BATCH)
 
 
+Code = Annotated[str, Field(max_length=64, pattern=r"^[a-z_]+$")]
+"""An error or refusal code: a word of the protocol, never free text."""
+Text = Annotated[str, Field(max_length=500)]
+"""A reason for people: bounded, since the sender shows and stores it."""
+
+
 class Rejection(_Frame):
     id: UUID
-    code: str
-    reason: str
+    code: Code
+    reason: Text
 
 
 class Receipt(_Frame):
@@ -79,8 +85,8 @@ class Receipt(_Frame):
 
 class Error(_Frame):
     type: Literal["error"]
-    code: str
-    message: str
+    code: Code
+    message: Text
 
 
 Frame = Annotated[Hello | Welcome | Messages | Receipt | Error, Field(discriminator="type")]
