@@ -25,11 +25,14 @@ bench:
 	.venv/bin/python benchmarks/bench_storage.py
 	.venv/bin/python benchmarks/bench_gui.py
 
-# Remake docs/screenshot.png (two windows chatting, under Xvfb; needs xvfb and imagemagick).
+# Remake docs/screenshot.png (two windows chatting) and docs/screenshot-keys.png and
+# docs/screenshot-verify.png (a key change, and its Verify… dialog), under Xvfb; needs xvfb and
+# imagemagick.
 screenshot:
 	@scripts/bootstrap.sh
 	@command -v Xvfb >/dev/null && command -v import >/dev/null || { apt-get update -qq && apt-get install -y -qq xvfb imagemagick; }
 	.venv/bin/python scripts/screenshot.py
+	.venv/bin/python scripts/screenshot_keys.py
 
 # Just a registry, in the foreground.
 registry:

@@ -16,7 +16,7 @@ answers() { .venv/bin/python -c "import socket,sys; socket.create_connection(('$
 if ! answers; then
     log="${TMPDIR:-/tmp}/chinwag-registry-$port.log"
     echo "No registry answers at $host:$port; starting one (log: $log; it stops when you quit)."
-    .venv/bin/chinwag-registry --host "$host" --port "$port" > /dev/null 2>> "$log" &
+    .venv/bin/chinwag-registry --host "$host" --port "$port" >> "$log" 2>&1 &
     registry_pid=$!
     trap 'kill $registry_pid 2>/dev/null || true' EXIT
     for _ in $(seq 50); do answers && break; sleep 0.1; done

@@ -163,7 +163,6 @@ class Courier:
             recipient.wake.clear()  # a wake-up from now on means: try again at once
             try:
                 location = await self._location_of(name, recipient)
-                await self._trust.outgoing(name, location.key)
                 await self._deliver_queue(name, location, recipient.queue, progress)
                 failures = 0
                 continue
@@ -208,14 +207,25 @@ class Courier:
             recipient.waiting = False
 
     async def _location_of(self, name: str, recipient: _Recipient) -> PeerLocation:
-        """Ask the registry; while it is unreachable, the last answer it gave will do (the key
-        is checked against the pin all the same)."""
+        """Where to deliver, and the key the other end must prove.
+
+        The registry's answer, checked against the pin (a new contact is pinned, a changed key
+        held). While the registry is unreachable, its last address will do, but only with the
+        pinned key: an old answer says nothing about keys now (it may hold a key released
+        since), so it must never raise a key change.
+        """
         try:
-            recipient.location = await self._directory.lookup(name)
+            location = await self._directory.lookup(name)
         except RegistryUnavailable:
             if recipient.location is None:
                 raise
-        return recipient.location
+            key = await self._trust.pinned_key(name)
+            if key is None:
+                raise
+            return PeerLocation(address=recipient.location.address, key=key)
+        await self._trust.outgoing(name, location.key)
+        recipient.location = location
+        return location
 
     async def _deliver_queue(
         self, name: str, location: PeerLocation, queue: deque[Message], progress: _Progress

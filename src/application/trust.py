@@ -93,6 +93,16 @@ class TrustPolicy:
         if not contact.accepted:  # writing to them answers their message request
             await self._contacts.save(contact.model_copy(update={"accepted": True}))
 
+    async def pinned_key(self, name: str) -> bytes | None:
+        """The key to expect from ``name`` without asking the registry: the pinned one; None for
+        somebody never pinned; ``IdentityChanged`` while a key change waits for the user."""
+        contact = await self._contacts.get(name)
+        if contact is None:
+            return None
+        if contact.pending_key is not None:
+            raise IdentityChanged(f"{name}'s key changed; accept it (trust) before anything moves")
+        return contact.key
+
     async def is_stranger(self, name: str) -> bool:
         """Whether ``name`` has only sent us a message request (the user never answered)."""
         contact = await self._contacts.get(name)

@@ -49,9 +49,14 @@ def _data_dir_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir",
         type=Path,
-        default=Path(os.environ.get("CHINWAG_REGISTRY_DATA_DIR") or default_data_dir()),
+        default=Path(
+            os.environ.get("CHINWAG_REGISTRY_DATA_DIR")
+            or os.environ.get("CHINWAG_DATA_DIR")
+            or default_data_dir()
+        ),
         help="where the registry keeps its key (registry.key) and the names bound to keys "
-        "(registry.sqlite3) (env CHINWAG_REGISTRY_DATA_DIR, default %(default)s)",
+        "(registry.sqlite3) (env CHINWAG_REGISTRY_DATA_DIR, else CHINWAG_DATA_DIR as the "
+        "clients use it, default %(default)s)",
     )
 
 
@@ -86,7 +91,10 @@ def _release(argv: Sequence[str]) -> int:
     if not released:
         print(f"{PROG}: nobody called {name} is registered in {args.data_dir}", file=sys.stderr)
         return 2
-    print(f"{PROG}: released {name}; the next key to sign in as {name} owns it", flush=True)
+    print(
+        f"{PROG}: released {name} in {args.data_dir}; the next key to sign in as {name} owns it",
+        flush=True,
+    )
     return 0
 
 

@@ -528,3 +528,24 @@ def test_a_peers_refusal_cannot_start_a_line_of_its_own() -> None:
     lines = stream.getvalue().splitlines()
     assert not any(line.startswith("[13:37]") for line in lines)
     assert sum("\\n[13:37] bob" in line for line in lines) == 2
+
+
+def test_a_message_that_keeps_waiting_for_the_same_reason_is_said_once() -> None:
+    stream = io.StringIO()
+    output = TextOutput(stream, me="alice")
+    output.ready("alice", PeerAddress(host="127.0.0.1", port=1), ALICE_FP)
+    waiting = Message(
+        id=UUID(int=8),
+        conversation_id=direct_conversation_id("alice", "bob"),
+        sender="alice",
+        recipient="bob",
+        body="hi",
+        sent_at=datetime(2026, 1, 1, tzinfo=UTC),
+        state=MessageState.QUEUED,
+        reason="identity_changed",
+    )
+    for _ in range(5):  # every retry reports it again
+        output.message_state_changed(waiting)
+    output.message_state_changed(waiting.model_copy(update={"reason": "over_quota"}))
+    lines = [line for line in stream.getvalue().splitlines() if "⧗" in line]
+    assert len(lines) == 2

@@ -835,3 +835,27 @@ def test_a_message_sent_more_than_a_day_ahead_is_refused_and_the_others_are_stam
         assert all(m.received_at == NOW for m in bob.events.received)
 
     asyncio.run(scenario())
+
+
+def test_with_the_registry_down_the_last_address_is_used_with_the_pinned_key_only() -> None:
+    """An old lookup may hold a key released since: it must never pass for a key change."""
+
+    async def scenario() -> None:
+        registry = InMemoryRegistry()
+        bob = await register(registry, "bob", BOB_KEY, BOB)
+        alice = Alice(registry)
+        first = await alice.send(1)
+        await alice.wait_for_states(first, MessageState.DELIVERED)  # cached: bob at BOB_KEY
+        await rekey(registry, bob, BOBS_NEW_KEY, BOB)
+        with pytest.raises(PeerRefused):
+            await alice.trust.incoming("bob", BOBS_NEW_KEY)  # bob writes: the change is held...
+        await alice.trust.trust("bob", fingerprint(BOBS_NEW_KEY))  # ...and accepted
+        told = list(alice.events.identities)
+        registry.available = False
+        later = await alice.send(2)
+        await alice.wait_for_states(later, MessageState.DELIVERED)
+        assert alice.transport.keys[-1] == BOBS_NEW_KEY  # the pin, not the old answer
+        assert alice.events.identities == told  # no key change raised by a stale lookup
+        await alice.courier.close()
+
+    asyncio.run(scenario())

@@ -232,4 +232,10 @@ def with_hint(exc: DomainError) -> str:
     """The refusal's text, with what to do about it where that is not obvious."""
     if exc.code == "registry_unavailable":
         return f"{exc} (is a registry running? `chinwag-registry` or `make registry` starts one)"
+    if exc.code == "name_taken" and "another key" in str(exc):
+        return (
+            f"{exc}: this data folder does not hold that name's key. If you lost the folder it "
+            "was created in, the registry's operator can free the name with "
+            "`chinwag-registry release NAME` (your contacts will then see a key change)"
+        )
     return str(exc)

@@ -11,6 +11,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TextIO
+from uuid import UUID
 
 from chinwag.application.ports.directory import RegistryStatus
 from chinwag.domain.identity import fingerprint
@@ -162,6 +163,7 @@ class TextOutput(_ReadyGate):
         self._stream = stream
         self.me = me
         self._online: frozenset[str] | None = None
+        self._waiting: dict[UUID, str] = {}  # why each message waits, as last said
 
     def _line(self, text: str) -> None:
         self._stream.write(terminal_safe(text) + "\n")
@@ -187,8 +189,14 @@ class TextOutput(_ReadyGate):
             why = _QUEUED_REASONS.get(message.reason or "", one_line(message.reason)) or (
                 f"{message.recipient} is offline"
             )
+            if self._waiting.get(message.id) == why:
+                return  # said already: each retry is not news
+            self._waiting[message.id] = why
             text = f"        ⧗ waiting ({why}); it goes out when they are reachable"
             self._after_ready(lambda: self._line(text))
+            return
+        if message.state in (MessageState.DELIVERED, MessageState.FAILED):
+            self._waiting.pop(message.id, None)
 
     def presence_changed(self, online: frozenset[str]) -> None:
         self._after_ready(lambda: self._presence(online))

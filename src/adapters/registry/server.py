@@ -406,7 +406,7 @@ class RegistryServer:
                 holder.connection.peer,
             )
         else:
-            log.info("%s joined from %s, listening at %r:%d", name, connection.peer, host, port)
+            log.info("%s joined from %s, listening at %s:%d", name, connection.peer, host, port)
         registration = Registration(name, host, port, key, connection)
         connection.registration = registration
         self._names[name] = registration

@@ -31,6 +31,10 @@ HELLO_MAX_FRAME = 4096
 """The clear ``hello`` is small; a bigger first frame is refused before it is buffered."""
 
 
+REFUSALS = frozenset({"identity_changed", "wrong_key", "unverified", "busy", "over_quota"})
+"""Codes of the application's refusals, as opposed to protocol violations."""
+
+
 class ProtocolViolation(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -82,7 +86,10 @@ class InboundConnections:
             peer = await self._authorize(stream, self._identities[identity])
             await self._receive(peer, stream)
         except ProtocolViolation as exc:
-            log.warning("peer %s: %r", where, str(exc))
+            # A peer the application turns away (a key not accepted yet, a quota) is an event
+            # of the chat, told to the user elsewhere; only a broken protocol is worth a warning.
+            level = logging.INFO if exc.code in REFUSALS else logging.WARNING
+            log.log(level, "peer %s: %r", where, str(exc))
             send_error(writer, stream, exc.code, str(exc))
         except (FrameTooLarge, EmptyFrame) as exc:
             log.warning("peer %s: %r", where, str(exc))

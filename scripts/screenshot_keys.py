@@ -1,0 +1,204 @@
+"""Make docs/screenshot-keys.png and docs/screenshot-verify.png: a key change in the desktop app.
+
+alice (the desktop app, under Xvfb) chats with bob (a real ``chinwag-cli --json`` process) over a
+real registry process. Then bob sets chinwag up again: his client quits, the registry's operator
+runs ``chinwag-registry release bob --data-dir DIR``, and bob signs in under the same name from a
+new data folder, with a new key, and writes to alice. alice's window shows the key-change banner
+(first image); she presses "Verify…" in it (second image: the safety number with bob's new key).
+
+Run from the repository: ``.venv/bin/python scripts/screenshot_keys.py`` (needs Debian's ``xvfb``
+and ``imagemagick``; ``make screenshot`` installs both and runs it after ``screenshot.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import tkinter as tk
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from chinwag.entrypoints.gui import DesktopApp  # noqa: E402
+from chinwag.entrypoints.settings import ClientSettings  # noqa: E402
+from tests.gui_support import press, pump, settle, xvfb  # noqa: E402
+from tests.processes import CliProcess, RegistryProcess, release  # noqa: E402
+
+WIDTH, HEIGHT = 900, 660
+BEFORE = [
+    ("alice", "Morning! Are we still on for the climbing gym on Saturday?"),
+    ("bob", "Yes! 10:00 at the north entrance 😄"),
+    ("alice", "Perfect. I'll bring the spare harness for Sam."),
+    ("bob", "Great, see you there ✓"),
+]
+# bob's new installation writes first; it waits in his client until alice accepts his new key.
+AFTER_FROM_BOB = "Hi Alice, it's Bob. My laptop died, so I set chinwag up again on the new one."
+AFTER_FROM_ALICE = "Bob? Your key changed. Call me and we'll compare safety numbers first."
+SHADOW = "#1f2937"
+
+
+def open_app(display: str, registry: RegistryProcess, data: Path) -> DesktopApp:
+    root = tk.Tk(screenName=display, className="chinwag")
+    settings = ClientSettings(
+        user="alice",
+        registry=(registry.host, registry.port),
+        data_dir=data,
+        listen=("127.0.0.1", 0),
+        log_level="WARNING",
+    )
+    app = DesktopApp(root, settings)
+    root.geometry(f"{WIDTH}x{HEIGHT}+0+0")  # after the view has set its own default size
+    app.start()
+    pump(root, lambda: "alice" in root.title(), timeout=20, what="alice signed in")
+    return app
+
+
+def bob_says(app: DesktopApp, bob: CliProcess, text: str) -> None:
+    bob.send(cmd="send", to="alice", body=text)
+    pump(app.root, lambda: text in app.view.conversation_text(), timeout=20, what=text)
+
+
+def alice_says(app: DesktopApp, bob: CliProcess, text: str, delivered: bool = True) -> None:
+    entry = app.view.widgets.entry
+    entry.insert("1.0", text)
+    press(entry, "<Return>")
+    pump(app.root, lambda: text in app.view.conversation_text(), timeout=20, what=text)
+    if delivered:
+        bob.wait_event("message", body=text, timeout=20)
+
+
+def settled(app: DesktopApp, mark: str) -> None:
+    """Until no message of ours shows ``mark`` (◷: on its way), then a few quiet Tk rounds."""
+    pump(app.root, lambda: mark not in app.view.conversation_text(), timeout=20, what=mark)
+    settle(app.root)
+
+
+def capture(display: str, out: Path) -> None:
+    subprocess.run(
+        ["import", "-display", display, "-window", "root", "-crop", f"{WIDTH}x{HEIGHT}+0+0", out],
+        check=True,
+    )
+    subprocess.run(["convert", out, "+repage", out], check=True)
+
+
+def capture_with_dialog(display: str, app: DesktopApp, out: Path, scratch: Path) -> None:
+    """The window with the verify dialog over it: the dialog is drawn beside the window (there
+    is no window manager under Xvfb to frame it), then laid over the window's centre with a
+    border and a soft shadow, as a desktop would show it."""
+    dialog = app.view.widgets.verify_dialog.window
+    assert dialog is not None
+    dialog.update_idletasks()
+    w, h = dialog.winfo_width(), dialog.winfo_height()
+    x, y = dialog.winfo_rootx(), dialog.winfo_rooty()
+    screen = scratch / "screen.png"
+    subprocess.run(["import", "-display", display, "-window", "root", screen], check=True)
+    window, card = scratch / "window.png", scratch / "dialog.png"
+    subprocess.run(
+        ["convert", screen, "-crop", f"{WIDTH}x{HEIGHT}+0+0", "+repage", window], check=True
+    )
+    subprocess.run(
+        [
+            *("convert", screen, "-crop", f"{w}x{h}+{x}+{y}", "+repage"),
+            *("-bordercolor", "#9ca3af", "-border", "1"),
+            *("(", "+clone", "-background", SHADOW, "-shadow", "45x10+0+6", ")"),
+            *("+swap", "-background", "none", "-layers", "merge", "+repage", card),
+        ],
+        check=True,
+    )
+    subprocess.run(
+        [
+            *("convert", window, "-fill", "#00000033", "-draw", f"rectangle 0,0 {WIDTH},{HEIGHT}"),
+            *(card, "-gravity", "center", "-geometry", "+0+10", "-composite", out),
+        ],
+        check=True,
+    )
+
+
+def main() -> None:
+    if shutil.which("import") is None or shutil.which("convert") is None:
+        sys.exit("screenshot_keys.py needs ImageMagick: apt-get install imagemagick")
+    # Refusals between alice and bob's new key are expected here: keep them off the terminal.
+    logging.basicConfig(level=logging.ERROR)
+    docs = ROOT / "docs"
+    keys_png, verify_png = docs / "screenshot-keys.png", docs / "screenshot-verify.png"
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        xvfb(screen=f"{WIDTH + 720}x{max(HEIGHT, 700)}x24") as display,
+    ):
+        os.environ["DISPLAY"] = display
+        data = Path(tmp)
+        registry = RegistryProcess(data_dir=data / "registry")
+        bob = CliProcess("bob", registry.address, data / "bob")
+        new_bob: CliProcess | None = None
+        app: DesktopApp | None = None
+        try:
+            bob.wait_event("ready", user="bob")
+            app = open_app(display, registry, data / "alice")
+            view = app.view
+            pump(app.root, lambda: bool(view.own_key_text()), timeout=20, what="alice's key")
+            bob.wait_online("alice")
+            people = view.widgets.people
+            pump(app.root, lambda: "p:bob" in people.get_children(), timeout=20, what="bob")
+            people.selection_set("p:bob")
+            pump(app.root, lambda: "bob" in view.widgets.header.cget("text"), what="bob's pane")
+            for who, text in BEFORE:
+                if who == "bob":
+                    bob_says(app, bob, text)
+                else:
+                    alice_says(app, bob, text)
+            settled(app, "◷")
+
+            # bob's laptop "dies": his client quits, the operator frees the name, and bob signs
+            # in again from a new data folder, with a new key.
+            bob.quit()
+            done = release(registry.data_dir, "bob")
+            if done.returncode != 0:
+                sys.exit(f"chinwag-registry release bob failed: {done.stderr.strip()}")
+            new_bob = CliProcess("bob", registry.address, data / "bob-new-laptop")
+            new_bob.wait_event("ready", user="bob")
+            new_bob.wait_online("alice")
+            new_bob.send(cmd="send", to="alice", body=AFTER_FROM_BOB)  # held in bob's client
+            pump(app.root, view.key_change_visible, timeout=20, what="the key-change banner")
+            alice_says(app, new_bob, AFTER_FROM_ALICE, delivered=False)
+            pump(app.root, lambda: "◷" not in view.conversation_text(), timeout=20, what="held")
+            settle(app.root)
+            capture(display, keys_png)
+
+            view.widgets.banner.verify_button.invoke()
+            dialog = view.widgets.verify_dialog
+            pump(app.root, dialog.visible, timeout=20, what="the verify dialog")
+            window = dialog.window
+            assert window is not None
+            window.geometry(f"+{WIDTH + 20}+10")  # beside the window; laid over it below
+            settle(app.root)
+            pump(app.root, lambda: window.winfo_rootx() > WIDTH, what="the dialog placed")
+            settle(app.root)
+            capture_with_dialog(display, app, verify_png, data)
+        finally:
+            if app is not None:
+                root = app.root
+                app.presenter.close_requested()
+                pump(root, lambda: not _alive(root), timeout=20, what="the window to close")
+                app.shutdown()
+            for client in (bob, new_bob):
+                if client is not None:
+                    client.kill()
+            registry.kill()
+    for out in (keys_png, verify_png):
+        print(f"wrote {out.relative_to(ROOT)}")
+
+
+def _alive(root: tk.Tk) -> bool:
+    try:
+        return bool(root.winfo_exists())
+    except tk.TclError:
+        return False
+
+
+if __name__ == "__main__":
+    main()
