@@ -125,10 +125,10 @@ class HeldNameBook(NameBook):
         self.gate = asyncio.Event()
         self.waiting = 0
 
-    async def bind(self, name: str, key: bytes) -> None:
+    async def bind(self, name: str, key: bytes) -> bytes:
         self.waiting += 1
         await self.gate.wait()
-        await super().bind(name, key)
+        return await super().bind(name, key)
 
 
 def test_concurrent_first_sign_ins_each_get_registered_first() -> None:

@@ -447,6 +447,30 @@ def test_a_released_name_goes_to_the_next_key_that_signs_in(tmp_path: Path) -> N
     run(scenario())
 
 
+def test_two_keys_claiming_one_new_name_at_once_get_one_binding() -> None:
+    """Both requests are read in the same loop pass, before either binding is on disk."""
+
+    async def scenario() -> None:
+        for _ in range(10):
+            server = await started()
+            first = await Raw.welcomed(server.address)
+            second = await Raw.welcomed(server.address)
+            register = {"type": "register", "version": PROTOCOL_VERSION, "user": "zoe", "port": 1}
+            first.send({**register, "rid": 1})
+            second.send({**register, "rid": 1})
+            answers = [await first.next(), await second.next()]
+            assert sorted(a["type"] for a in answers) == ["error", "registered"]
+            [refused] = [a for a in answers if a["type"] == "error"]
+            assert refused["code"] == "name_taken"
+            winner = first if answers[0]["type"] == "registered" else second
+            found = await winner.request({"type": "lookup", "user": "zoe"})
+            assert found["key"] == b64(winner.key)
+            assert (await winner.request({"type": "ping"}))["type"] == "pong"  # not replaced
+            await server.close()
+
+    run(scenario())
+
+
 REGISTER: Message = {"type": "register", "version": PROTOCOL_VERSION, "user": "carol", "port": 1}
 
 
@@ -585,13 +609,13 @@ class GatedBook(NameBook):
         self.gate.set()
         self.waiting = 0
 
-    async def bind(self, name: str, key: bytes) -> None:
+    async def bind(self, name: str, key: bytes) -> bytes:
         self.waiting += 1
         try:
             await self.gate.wait()
         finally:
             self.waiting -= 1
-        await super().bind(name, key)
+        return await super().bind(name, key)
 
 
 def test_a_connection_cycling_fresh_names_is_stopped_and_others_are_answered_meanwhile() -> None:

@@ -500,6 +500,10 @@ class RegistryDirectory:
         elif isinstance(message, Error):
             if message.code == ErrorCode.REPLACED:
                 raise _Replaced(f"{self._user} signed in from elsewhere with the same key")
+            if message.code == ErrorCode.RELEASED:
+                raise _Replaced(
+                    f"the registry's operator released {self._user}; another key holds it now"
+                )
             log.warning(
                 "the registry at %s says: %r (%r)", self._where, message.message, message.code
             )

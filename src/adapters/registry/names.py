@@ -102,24 +102,34 @@ class NameBook:
         if self._by_skeleton.get(skeleton) == name:
             del self._by_skeleton[skeleton]
 
-    async def bind(self, name: str, key: bytes) -> None:
-        """Bind ``name`` to ``key`` durably (on the writer thread); StorageError if it cannot."""
-        if self._connection is not None:
+    async def bind(self, name: str, key: bytes) -> bytes:
+        """Bind ``name`` to ``key`` durably (on the writer thread) unless it is bound already;
+        the key it is bound to now (``key``, or the first one's). StorageError if it cannot."""
+        if self._connection is None:
+            bound = self._keys.get(name, key)
+        else:
             connection = self._connection
 
-            def write() -> None:
-                with self._lock:
+            def write() -> bytes:
+                with self._lock, connection:
+                    connection.execute("BEGIN IMMEDIATE")
                     connection.execute(
-                        "INSERT OR REPLACE INTO bindings (name, key, skeleton, bound_at) "
-                        "VALUES (?, ?, ?, CAST(strftime('%s', 'now') AS INTEGER))",
+                        "INSERT INTO bindings (name, key, skeleton, bound_at) "
+                        "VALUES (?, ?, ?, CAST(strftime('%s', 'now') AS INTEGER)) "
+                        "ON CONFLICT (name) DO NOTHING",
                         (name, key, username_skeleton(name)),
                     )
+                    row = connection.execute(
+                        "SELECT key FROM bindings WHERE name = ?", (name,)
+                    ).fetchone()
+                    return bytes(row[0])
 
             try:
-                await asyncio.get_running_loop().run_in_executor(self._writer, write)
+                bound = await asyncio.get_running_loop().run_in_executor(self._writer, write)
             except sqlite3.Error as exc:
                 raise StorageError(f"cannot record {name}'s key: {exc}") from exc
-        self._remember(name, key)
+        self._remember(name, bound)
+        return bound
 
     async def refresh(self, name: str) -> bytes | None:
         """Read ``name``'s binding from the file again (an operator may have released it)."""
@@ -159,8 +169,11 @@ def release(path: Path, name: str) -> bool:
     connection = open_book_file(path)
     try:
         with connection:
+            connection.execute("BEGIN IMMEDIATE")
             deleted = connection.execute("DELETE FROM bindings WHERE name = ?", (name,)).rowcount
             deleted += connection.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot release {name} in {path}: {exc}") from exc
     finally:
         connection.close()
     return deleted > 0

@@ -53,6 +53,7 @@ class ErrorCode(StrEnum):
     UNSUPPORTED_VERSION = "unsupported_version"
     IDLE_TIMEOUT = "idle_timeout"
     REPLACED = "replaced"
+    RELEASED = "released"
     RATE_LIMITED = "rate_limited"
     BUSY = "busy"
     INVALID_ADDRESS = "invalid_address"

@@ -319,37 +319,40 @@ class RegistryServer:
         key = connection.identity
         assert key is not None
         bound = self._book.key_of(name)
-        if bound == key:
-            return self._complete(connection, rid, name, host, request.port, key)
-        if name not in connection.names_claimed and (
-            len(connection.names_claimed) >= MAX_NAMES_PER_CONNECTION
+        if (
+            bound != key
+            and name not in connection.names_claimed
+            and (len(connection.names_claimed) >= MAX_NAMES_PER_CONNECTION)
         ):
             return error_frame(ErrorCode.RATE_LIMITED, "too many names from one connection", rid)
-        if bound is not None:
-            return self._claim_released(connection, rid, name, host, request.port, key)
-        refusal = self._refuse_new(connection, name, key)
-        if refusal is not None:
-            return error_frame(
-                ErrorCode.NAME_TAKEN if "looks" in refusal else ErrorCode.RATE_LIMITED, refusal, rid
-            )
-        return self._bind(connection, rid, name, host, request.port, key)
+        if bound is None:
+            refusal = self._refuse_new(connection, name, key)
+            if refusal is not None:
+                return error_frame(*refusal, rid)
+            self._claiming[name] = key  # now, in this pass: a second key is refused at once
+            return self._bind(connection, rid, name, host, request.port, key)
+        return self._confirm(connection, rid, name, host, request.port, key)
 
-    def _refuse_new(self, connection: Connection, name: str, key: bytes) -> str | None:
+    def _refuse_new(
+        self, connection: Connection, name: str, key: bytes
+    ) -> tuple[ErrorCode, str] | None:
         """Why ``name`` cannot be bound to ``key`` now, or None."""
         claimant = self._claiming.get(name)
         if claimant is not None and claimant != key:
-            return f"{name} is being registered to another key"
+            return ErrorCode.NAME_TAKEN, f"{name} is being registered to another key"
         other = self._book.lookalike(name)
         if other is not None:
-            return f"{name} looks like {other}, which is registered"
+            return ErrorCode.NAME_TAKEN, f"{name} looks like {other}, which is registered"
         if poses_as_latin(name):
-            return f"{name} looks like the Latin name {username_skeleton(name)}"
+            return ErrorCode.NAME_TAKEN, (
+                f"{name} looks like the Latin name {username_skeleton(name)}"
+            )
         window = self._new_names.setdefault(connection.peer_ip, _NewNames())
         now = asyncio.get_running_loop().time()
         while window.times and window.times[0] <= now - 60:
             window.times.popleft()
         if len(window.times) >= self.max_new_names_per_minute:
-            return (
+            return ErrorCode.RATE_LIMITED, (
                 f"too many new names from {connection.peer_ip}: at most "
                 f"{self.max_new_names_per_minute} a minute"
             )
@@ -359,31 +362,43 @@ class RegistryServer:
     async def _bind(
         self, connection: Connection, rid: int | None, name: str, host: str, port: int, key: bytes
     ) -> Answer:
-        self._claiming[name] = key
+        """Bind ``name`` (claimed for ``key`` by the caller) on disk; the first binding wins."""
         connection.names_claimed.add(name)
         try:
-            await self._book.bind(name, key)
+            stored = await self._book.bind(name, key)
         except StorageError as exc:
             log.warning("could not bind %s: %s", name, exc)
             return error_frame(ErrorCode.BUSY, "the registry cannot record new names now", rid)
         finally:
             if self._claiming.get(name) == key:
                 del self._claiming[name]
+        if stored != key:
+            return error_frame(ErrorCode.NAME_TAKEN, f"{name} is registered to another key", rid)
         log.info("%s is now bound to a key, from %s", name, connection.peer)
-        # Completed by the connection when it takes the answer, in the same step as it queues
-        # it: a presence push in between would otherwise reach it before its `registered`.
-        return functools.partial(self._complete, connection, rid, name, host, port, key)
+        return self._completion(connection, rid, name, host, port, key)
 
-    async def _claim_released(
+    async def _confirm(
         self, connection: Connection, rid: int | None, name: str, host: str, port: int, key: bytes
     ) -> Answer:
-        """Another key holds ``name`` in memory: the operator may have released it since."""
-        if await self._book.refresh(name) is not None:
+        """``name`` is bound in memory: the file decides (the operator may have released it
+        since, and then the old key must not sign in with it any more)."""
+        current = await self._book.refresh(name)
+        if current == key:
+            return self._completion(connection, rid, name, host, port, key)
+        if current is not None:
             return error_frame(ErrorCode.NAME_TAKEN, f"{name} is registered to another key", rid)
         refusal = self._refuse_new(connection, name, key)
         if refusal is not None:
-            return error_frame(ErrorCode.NAME_TAKEN, refusal, rid)
+            return error_frame(*refusal, rid)
+        self._claiming[name] = key
         return await self._bind(connection, rid, name, host, port, key)
+
+    def _completion(
+        self, connection: Connection, rid: int | None, name: str, host: str, port: int, key: bytes
+    ) -> Callable[[], bytes]:
+        # Completed by the connection when it takes the answer, in the same step as it queues
+        # it: a presence push in between would otherwise reach it before its `registered`.
+        return functools.partial(self._complete, connection, rid, name, host, port, key)
 
     def _complete(
         self, connection: Connection, rid: int | None, name: str, host: str, port: int, key: bytes
@@ -394,7 +409,15 @@ class RegistryServer:
             return error_frame(ErrorCode.ALREADY_REGISTERED, "this connection is registered", rid)
         connection.names_claimed.add(name)
         holder = self._names.get(name)
-        if holder is not None:
+        if holder is not None and holder.key != key:  # released, and bound to us since
+            holder.connection.registration = None
+            holder.connection.close(
+                error_frame(
+                    ErrorCode.RELEASED,
+                    f"{name} was released by the registry's operator and is another key's now",
+                )
+            )
+        elif holder is not None:
             holder.connection.registration = None
             holder.connection.close(
                 error_frame(ErrorCode.REPLACED, f"{name} signed in again from another connection")
