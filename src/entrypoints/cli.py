@@ -10,6 +10,8 @@ import threading
 from collections.abc import Sequence
 from typing import TextIO
 
+from dependency_injector import providers
+
 from chinwag.adapters.console.commands import (
     HELP,
     BadCommand,
@@ -31,6 +33,7 @@ from chinwag.entrypoints.settings import (
     ClientSettings,
     add_client_arguments,
     container_config,
+    load_identity,
     lock_user_folder,
     resolve,
 )
@@ -140,6 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if settings.user is None:
             raise StartupError("--user NAME is required (or set CHINWAG_USER)", code="bad_flag")
         lock = lock_user_folder(settings.user_dir(settings.user), settings.user)
+        keys = load_identity(settings, settings.user)
         config = container_config(settings, settings.user)
     except StartupError as exc:
         if args.json:
@@ -151,6 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     container = Container(events=output)
     container.config.from_dict(config)
+    container.adapters.keys.override(providers.Object(keys))
     container.core.init_resources()
     try:
         return run_event_loop(run(container, settings, output, sys.stdin))

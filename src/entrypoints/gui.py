@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 from uuid import UUID
 
+from dependency_injector import providers
+
 from chinwag.adapters.gui.bridge import Item, NetworkThread, QueueEvents, QueuePump, QueueRunner
 from chinwag.adapters.gui.presenter import ChatPresenter
 from chinwag.adapters.registry.server import RegistryServer
@@ -39,6 +41,7 @@ from chinwag.entrypoints.settings import (
     ClientSettings,
     add_client_arguments,
     container_config,
+    load_identity,
     lock_user_folder,
     resolve,
 )
@@ -76,8 +79,10 @@ class ContainerSession:
     async def sign_in(self) -> str:
         try:
             self._lock = lock_user_folder(self._settings.user_dir(self._user), self._user)
+            keys = load_identity(self._settings, self._user)
             container = self._container = Container(events=self._events)
             container.config.from_dict(container_config(self._settings, self._user))
+            container.adapters.keys.override(providers.Object(keys))
             await asyncio.to_thread(container.adapters.database)
             host, port = self._settings.listen
             await container.use_cases.sign_in().execute(

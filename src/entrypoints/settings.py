@@ -15,6 +15,7 @@ from urllib.parse import quote
 import platformdirs
 
 from chinwag.adapters.files import narrow_file, open_private, private_folder
+from chinwag.adapters.secure.keys import LocalKeys, load_or_create_keys
 from chinwag.domain.errors import InvalidUsername
 from chinwag.domain.identity import InvalidFingerprint, normalize_fingerprint
 from chinwag.domain.user import normalize_username, validate_host
@@ -248,6 +249,16 @@ def lock_user_folder(folder: Path, user: str) -> IO[bytes]:
             code="already_running",
         ) from None
     return handle
+
+
+def load_identity(settings: ClientSettings, user: str) -> LocalKeys:
+    """``user``'s keys on this data folder (made on first use), or StartupError ``storage``
+    saying what is wrong with the file: a damaged key file is never replaced, since new keys
+    would make the user somebody else to every contact."""
+    try:
+        return load_or_create_keys(settings.user_dir(user) / "identity.key")
+    except OSError as exc:  # KeyFileError, UnsafePath, permissions
+        raise StartupError(str(exc), code="storage") from None
 
 
 def container_config(settings: ClientSettings, user: str) -> dict[str, object]:

@@ -323,3 +323,17 @@ def test_the_user_folder_is_private_whatever_the_umask(
     assert set(after.values()) == {"0o600"}, after
     assert oct(stat.S_IMODE(os.lstat(folder).st_mode)) == "0o700"
     assert oct(stat.S_IMODE(os.lstat(data).st_mode)) == "0o700"
+
+
+def test_a_damaged_key_file_stops_the_client_in_one_line_and_is_left_alone(
+    tmp_path: Path, registry: RegistryProcess, clients: list[CliProcess]
+) -> None:
+    alice = start(clients, "alice", registry, tmp_path / "a")
+    assert alice.quit() == 0
+    key_file = user_folder(tmp_path / "a", "alice") / "identity.key"
+    key_file.write_bytes(b"{not json")
+    client = launch(clients, "alice", registry, tmp_path / "a")
+    error = refused(client, "storage")
+    assert str(key_file) in error["message"]
+    assert not any("Traceback" in line for line in client.stderr_lines)
+    assert key_file.read_bytes() == b"{not json"  # never replaced: that would be a new identity

@@ -56,6 +56,7 @@ from chinwag.adapters.secure.channel import (
 from chinwag.adapters.wire.codec import FrameDecoder, encode
 from chinwag.application.errors import (
     ChatError,
+    HistoryUnavailable,
     NameTaken,
     NotSignedIn,
     RegistryKeyChanged,
@@ -373,13 +374,31 @@ class RegistryDirectory:
             max_frame=MAX_SERVER_FRAME,
             expect=self._check_registry_key,
         )
-        if self._pins is not None and self._pins.get(self._where) != stream.remote.key:
-            self._pins.pin(self._where, stream.remote.key)
+        if self._pinned() != stream.remote.key:
+            self._pin(stream.remote.key)
         heartbeat = self._heartbeat_interval or welcome.heartbeat_interval
         link = _Link(stream)
         # Never slower than half the server's patience, never a busy loop.
         link.heartbeat = max(min(heartbeat, welcome.idle_timeout / 2), _MIN_HEARTBEAT)
         return link
+
+    def _pinned(self) -> bytes | None:
+        """The key pinned for this registry; HistoryUnavailable (``storage``) if the pins file
+        cannot be read: a local problem, not the registry's."""
+        if self._pins is None:
+            return None
+        try:
+            return self._pins.get(self._where)
+        except OSError as exc:  # PinsError, UnsafePath
+            raise HistoryUnavailable(str(exc)) from None
+
+    def _pin(self, key: bytes) -> None:
+        if self._pins is None:
+            return
+        try:
+            self._pins.pin(self._where, key)
+        except OSError as exc:
+            raise HistoryUnavailable(f"cannot pin the registry's key: {exc}") from None
 
     def _check_registry_key(self, remote: RemoteIdentity) -> None:
         """Refuse a registry that proves another key than the one pinned for its address."""
@@ -391,7 +410,7 @@ class RegistryDirectory:
                     f"{self._registry_key} given with --registry-key"
                 )
             return
-        pinned = self._pins.get(self._where) if self._pins is not None else None
+        pinned = self._pinned()
         if pinned is not None and pinned != remote.key:
             raise RegistryKeyChanged(
                 f"the registry at {self._where} now proves the key {shown}, not the "
