@@ -37,7 +37,7 @@ from chinwag.application.errors import (
 )
 from chinwag.application.ports.directory import PeerLocation
 from chinwag.application.ports.peer_transport import DeliveryReport, InboundHandler
-from chinwag.application.quota import InboundQuota
+from chinwag.application.quota import MESSAGE_COST, Allowance, InboundQuota, QuotaSettings
 from chinwag.application.session import Session
 from chinwag.application.trust import TrustPolicy
 from chinwag.application.use_cases import ReceiveMessages
@@ -719,7 +719,13 @@ def test_deferred_messages_go_back_ahead_of_later_batches() -> None:
 class Bob:
     """Bob's receiving side (signed in or not) over the in-memory twins, with a fixed clock."""
 
-    def __init__(self, registry: InMemoryRegistry, *, signed_in: bool = True) -> None:
+    def __init__(
+        self,
+        registry: InMemoryRegistry,
+        *,
+        signed_in: bool = True,
+        quota: InboundQuota | None = None,
+    ) -> None:
         self.log: list[str] = []
         self.clock = ManualClock(NOW, timedelta(0))
         self.contacts = InMemoryContactRepository()
@@ -743,7 +749,7 @@ class Bob:
             self.trust,
             self.courier,
             self.clock,
-            InboundQuota(),
+            quota or InboundQuota(),
         )
 
 
@@ -857,5 +863,43 @@ def test_with_the_registry_down_the_last_address_is_used_with_the_pinned_key_onl
         assert alice.transport.keys[-1] == BOBS_NEW_KEY  # the pin, not the old answer
         assert alice.events.identities == told  # no key change raised by a stale lookup
         await alice.courier.close()
+
+    asyncio.run(scenario())
+
+
+def test_after_a_deferral_nothing_newer_from_that_sender_is_stored_before_the_deferred_one() -> (
+    None
+):
+    """Batches are pipelined: the one after a deferred tail may arrive when the quota has room
+    again. Storing it would put the sender's messages out of order."""
+
+    async def scenario() -> None:
+        registry = InMemoryRegistry()
+        await register(registry, "alice", ALICE_KEY, ALICE)
+        cost = MESSAGE_COST + len(message(1).body)
+        tight = QuotaSettings(contact=Allowance(rate=cost, burst=2 * cost, daily=10**9))
+        bob = Bob(registry, quota=InboundQuota(tight))
+        await bob.contacts.save(Contact(name="alice", key=ALICE_KEY, first_seen=NOW, accepted=True))
+        first, later, again = [1, 2, 3], [4, 5], [1, 3, 4, 5]
+        batch = [message(n, "alice", "bob") for n in first]
+        intake = await bob.receive.execute("alice", batch)
+        assert [i.int for i in intake.committed] == [1, 2]
+        assert [i.int for i in intake.deferred] == [3]
+
+        bob.clock.advance(timedelta(seconds=10))  # room again: yet 4 and 5 must not overtake 3
+        intake = await bob.receive.execute("alice", [message(n, "alice", "bob") for n in later])
+        assert intake.committed == []
+        assert [i.int for i in intake.deferred] == [4, 5]
+
+        # The sender's retry: 1 again (its receipt was lost), then 3, 4, 5 in order.
+        batch = [message(n, "alice", "bob") for n in again]
+        intake = await bob.receive.execute("alice", batch)
+        assert [i.int for i in intake.committed] == [1, 3, 4]  # 1 acked again, not charged
+        assert [i.int for i in intake.deferred] == [5]
+        bob.clock.advance(timedelta(seconds=10))
+        intake = await bob.receive.execute("alice", [message(5, "alice", "bob")])
+        assert [i.int for i in intake.committed] == [5]
+        page = await bob.messages.page(direct_conversation_id("alice", "bob"), 10)
+        assert [m.id.int for m in reversed(page)] == [1, 2, 3, 4, 5]  # the sender's order
 
     asyncio.run(scenario())

@@ -3,6 +3,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
+from uuid import UUID
 
 from chinwag.application.conversations import ConversationLedger
 from chinwag.application.delivery import Courier
@@ -42,6 +43,8 @@ class ReceiveMessages:
     ) -> None:
         self._quota = quota
         self._requests_told: set[str] = set()
+        self._held_from: dict[str, UUID] = {}
+        """Per peer, the first of their messages refused for now: it must come first again."""
         self._session = session
         self._messages = messages
         self._ledger = ledger
@@ -81,13 +84,15 @@ class ReceiveMessages:
             )
         if not accepted:
             return Intake(committed=[])
+        again, fresh, waiting = await self._after_hold(peer, accepted)
         stranger = await self._trust.is_stranger(peer)
-        sizes = [len(m.body.encode("utf-8")) for m in accepted]
-        admitted = self._quota.admit(peer, sizes, stranger=stranger, now=now)
-        deferred = {m.id: "over_quota" for m in accepted[admitted:]}
-        if deferred:
+        sizes = [len(m.body.encode("utf-8")) for m in fresh]
+        admitted = self._quota.admit(peer, sizes, stranger=stranger, now=now) if fresh else 0
+        deferred = {m.id: "over_quota" for m in [*waiting, *fresh[admitted:]]}
+        if admitted < len(fresh):
             log.info("%s is over its quota: %d message(s) wait at their end", peer, len(deferred))
-        accepted = accepted[:admitted]
+            self._held_from[peer] = fresh[admitted].id
+        accepted = again + fresh[:admitted]
         if not accepted:
             return Intake(committed=[], deferred=deferred)
         stored = await self._messages.add(accepted)
@@ -97,6 +102,26 @@ class ReceiveMessages:
         for message in stored:
             self._events.message_received(message)
         return Intake(committed=[m.id for m in accepted], deferred=deferred)
+
+    async def _after_hold(
+        self, peer: str, messages: list[Message]
+    ) -> tuple[list[Message], list[Message], list[Message]]:
+        """Split a batch into messages stored already (sent again: acknowledged again, never
+        charged), those to take in, and those that must wait. Once a message of ``peer`` was deferred, nothing new of theirs is
+        stored before it, so their order holds: a batch that does not bring it first (after
+        messages stored already) is deferred whole."""
+        head = self._held_from.get(peer)
+        if head is None:
+            return [], messages, []
+        again: list[Message] = []
+        for index, message in enumerate(messages):
+            if message.id == head:
+                del self._held_from[peer]
+                return again, messages[index:], []
+            if await self._messages.get(message.id) is None:
+                return again, [], messages[index:]  # not the one waited for: all of it waits
+            again.append(message)
+        return again, [], []
 
     # The transport calls the application through the InboundHandler port.
     async def messages_received(self, peer: str, messages: Sequence[Message]) -> Intake:
