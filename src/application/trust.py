@@ -11,6 +11,7 @@ Adapters only prove keys (the Noise handshake); this decides what a proven key m
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,6 +78,12 @@ class TrustPolicy:
         self._me = ""
         self._told: set[tuple[str, bytes]] = set()
         self._woken: list[Callable[[str], None]] = []
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def _lock(self, name: str) -> asyncio.Lock:
+        """One check or change of ``name``'s contact at a time: each reads, awaits and writes
+        the whole contact, and two interleaved would undo each other (a held key let through)."""
+        return self._locks.setdefault(normalize_username(name), asyncio.Lock())
 
     def on_trusted(self, listener: Callable[[str], None]) -> None:
         """Call ``listener(name)`` whenever a held name is let through again (the courier)."""
@@ -85,6 +92,10 @@ class TrustPolicy:
     async def outgoing(self, name: str, key: bytes) -> None:
         """Before sending to ``name``, whom the registry binds to ``key``: pin a newcomer, pass a
         known key, raise ``IdentityChanged`` for another one."""
+        async with self._lock(name):
+            await self._outgoing(name, key)
+
+    async def _outgoing(self, name: str, key: bytes) -> None:
         contact = await self._contacts.get(name)
         if contact is None:
             await self._pin(name, key, accepted=True)
@@ -116,6 +127,10 @@ class TrustPolicy:
         contact showing the key the registry now binds their name to is a key change: held, and
         the user told.
         """
+        async with self._lock(name):
+            await self._incoming(name, key)
+
+    async def _incoming(self, name: str, key: bytes) -> None:
         contact = await self._contacts.get(name)
         if contact is not None and key == contact.key:
             await self._check(contact, key)
@@ -153,6 +168,8 @@ class TrustPolicy:
             if contact.pending_key is not None:  # the old key is back: the change is moot
                 contact = contact.model_copy(update={"pending_key": None})
                 await self._contacts.save(contact)
+                self._settled(contact.name)
+                self._events.identity_trusted(contact.name, key)  # the warning can go
                 self._wake(contact.name)
             return contact
         if key != contact.pending_key:
@@ -167,6 +184,10 @@ class TrustPolicy:
     async def trust(self, name: str, typed_fingerprint: str) -> Contact:
         """Accept the key of ``typed_fingerprint`` for ``name``: the pending one, or the pinned
         one again (nothing to do)."""
+        async with self._lock(name):
+            return await self._trust(name, typed_fingerprint)
+
+    async def _trust(self, name: str, typed_fingerprint: str) -> Contact:
         wanted = normalize_fingerprint(typed_fingerprint)
         contact = await self._require(name)
         if contact.pending_key is None:
@@ -188,6 +209,10 @@ class TrustPolicy:
     async def verify(self, name: str, number: str | None = None) -> SafetyNumber:
         """The safety number with ``name`` (for their new key while a change waits); with
         ``number``, mark that key verified (accepting it) if the numbers match."""
+        async with self._lock(name):
+            return await self._verify(name, number)
+
+    async def _verify(self, name: str, number: str | None = None) -> SafetyNumber:
         contact = await self._require(name)
         key = contact.pending_key or contact.key
         me = self._me
@@ -208,6 +233,7 @@ class TrustPolicy:
             update={"key": key, "pending_key": None, "verified": verified, "accepted": True}
         )
         await self._contacts.save(accepted)
+        self._settled(contact.name)
         if changed:
             log.info("%s's new key %s accepted", contact.name, fingerprint(key))
             self._events.identity_trusted(contact.name, key)
@@ -223,6 +249,10 @@ class TrustPolicy:
     def signed_in_as(self, name: str) -> None:
         """The user's own name, which safety numbers are made of."""
         self._me = name
+
+    def _settled(self, name: str) -> None:
+        """A change for ``name`` is over: a key seen again later is news again."""
+        self._told = {told for told in self._told if told[0] != name}
 
     def _wake(self, name: str) -> None:
         for listener in self._woken:

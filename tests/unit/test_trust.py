@@ -506,7 +506,11 @@ def test_the_old_key_coming_back_clears_the_pending_change(seen: str) -> None:
         contact = await alice.contact()
         assert (contact.key, contact.pending_key) == (BOB_KEY, None)
         assert alice.log == ["let bob through"]  # what waited for bob may go
-        assert alice.events.identities == [("bob", "changed", BOBS_NEW_KEY)]  # nothing trusted
+        # The user is told the change is over (the old key, still trusted), so warnings go.
+        assert alice.events.identities == [
+            ("bob", "changed", BOBS_NEW_KEY),
+            ("bob", "trusted", BOB_KEY),
+        ]
 
     asyncio.run(scenario())
 

@@ -107,9 +107,9 @@ class ReceiveMessages:
         self, peer: str, messages: list[Message]
     ) -> tuple[list[Message], list[Message], list[Message]]:
         """Split a batch into messages stored already (sent again: acknowledged again, never
-        charged), those to take in, and those that must wait. Once a message of ``peer`` was deferred, nothing new of theirs is
-        stored before it, so their order holds: a batch that does not bring it first (after
-        messages stored already) is deferred whole."""
+        charged), those to take in, and those that must wait. Once a message of ``peer`` was
+        deferred, nothing new of theirs is stored before it, so their order holds: a batch that
+        does not bring it first (after messages stored already) is deferred whole."""
         head = self._held_from.get(peer)
         if head is None:
             return [], messages, []
