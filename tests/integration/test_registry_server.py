@@ -1086,3 +1086,19 @@ def test_pipelined_requests_are_answered_in_order_until_the_registry_closes() ->
         assert await raw.closed_by_server() == []  # a close, never a record that fails
 
     run(scenario())
+
+
+def test_deeply_nested_json_instead_of_a_handshake_costs_one_quiet_close(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def scenario() -> None:
+        server = await started(handshake_timeout=0.5)
+        clear = await Clear.welcomed(server.address)
+        clear.send(encode(b'{"a":' + b"[" * 60_000))  # not JSON it can read: a handshake, then
+        await clear_frames_until_closed(clear.reader, DEADLINE)  # no message 3: dropped
+        await good_clients_are_served(server, 0)
+        await server.close()
+
+    with caplog.at_level(logging.ERROR):
+        run(scenario())
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

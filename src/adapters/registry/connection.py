@@ -40,7 +40,7 @@ def looks_like_json(frame: bytes) -> bool:
         return False
     try:
         return isinstance(json.loads(frame), dict)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: deeply nested JSON
         return False
 
 
@@ -136,6 +136,11 @@ class Connection(asyncio.Protocol):
         except EmptyFrame:
             self.violation("empty frame")
             self.close(error_frame(ErrorCode.BAD_REQUEST, "a frame cannot be empty"), "empty frame")
+            return
+        except Exception as exc:  # a bug here must cost this connection, never the logs' sanity
+            log.exception("connection from %s broke on its input", self.peer)
+            self.violation(f"broke the connection: {type(exc).__name__}")
+            self._abort()
             return
         if frames:
             self._take(frames)

@@ -31,7 +31,7 @@ HELLO_MAX_FRAME = 4096
 """The clear ``hello`` is small; a bigger first frame is refused before it is buffered."""
 
 
-REFUSALS = frozenset({"identity_changed", "wrong_key", "unverified", "busy", "over_quota"})
+REFUSALS = frozenset({"identity_changed", "wrong_key", "unverified", "busy"})
 """Codes of the application's refusals, as opposed to protocol violations."""
 
 
@@ -174,6 +174,8 @@ class InboundConnections:
             raise ProtocolViolation(exc.reason, str(exc)) from None
         except ChatError as exc:
             raise ProtocolViolation(exc.code, str(exc)) from None
+        except TimeoutError:
+            raise ProtocolViolation("unverified", "could not check your key in time") from None
         stream.send([protocol.welcome(self._me)])
         async with asyncio.timeout(self._settings.write_timeout):
             await stream.drain()

@@ -280,6 +280,8 @@ class TcpPeerTransport:
                     expect=expect,
                     preamble=hello,
                 )
+            # The peer may ask its registry before it answers: wait longer than it may take.
+            async with asyncio.timeout(settings.authorize_timeout + settings.handshake_timeout):
                 answer = protocol.parse((await stream.receive())[0])
         except (OSError, TimeoutError, ValueError, SecureError) as exc:
             writer.close()
