@@ -165,21 +165,27 @@ class InboundConnections:
             raise ProtocolViolation("wrong_peer", f"this is {self._me}, not {remote.to}")
         if connections > self._settings.max_inbound_per_identity:
             raise ProtocolViolation("busy", f"{peer} has too many connections open already")
+        await self._allowed(peer, stream)
+        stream.send([protocol.welcome(self._me)])
+        async with asyncio.timeout(self._settings.write_timeout):
+            await stream.drain()
+        return peer
+
+    async def _allowed(self, peer: str, stream: SecureStream) -> None:
+        """Ask the application whether ``peer``, with the key it proved, may deliver: after the
+        handshake, and again before every batch is stored (a connection authorized once must
+        not outlive the user's trust: a key change held since)."""
         handler = self._handler
         assert handler is not None
         try:
             async with asyncio.timeout(self._settings.authorize_timeout):
-                await handler.authorize(peer, remote.key)
+                await handler.authorize(peer, stream.remote.key)
         except PeerRefused as exc:
             raise ProtocolViolation(exc.reason, str(exc)) from None
         except ChatError as exc:
             raise ProtocolViolation(exc.code, str(exc)) from None
         except TimeoutError:
             raise ProtocolViolation("unverified", "could not check your key in time") from None
-        stream.send([protocol.welcome(self._me)])
-        async with asyncio.timeout(self._settings.write_timeout):
-            await stream.drain()
-        return peer
 
     async def _receive(self, peer: str, stream: SecureStream) -> None:
         handler = self._handler
@@ -231,6 +237,8 @@ class InboundConnections:
                         rejected.append((wire.id, "invalid_message", reason))
             if not batch and not rejected:
                 continue
+            if batch:  # the user may have changed their mind about this key meanwhile
+                await self._allowed(peer, stream)
             intake = await handler.messages_received(peer, batch) if batch else None
             committed = set(intake.committed) if intake else set()
             deferred = intake.deferred if intake else {}
