@@ -21,8 +21,10 @@ from dependency_injector import providers
 
 from chinwag.adapters.gui.bridge import Item, NetworkThread, QueueEvents, QueuePump, QueueRunner
 from chinwag.adapters.gui.presenter import ChatPresenter
+from chinwag.adapters.registry.names import NameBook
 from chinwag.adapters.registry.server import RegistryServer
 from chinwag.adapters.secure.channel import Security
+from chinwag.adapters.sqlite.database import StorageError
 from chinwag.application.errors import AddressInUse
 from chinwag.application.trust import SafetyNumber
 from chinwag.application.use_cases.contacts import Me
@@ -32,17 +34,16 @@ from chinwag.entrypoints.common import (
     LOG_FORMAT,
     StartupError,
     new_event_loop,
-    parse_address,
 )
 from chinwag.entrypoints.container import Container, close_storage
 from chinwag.entrypoints.registry import open_registry_state
 from chinwag.entrypoints.settings import (
-    REGISTRY_PORT,
     ClientSettings,
     add_client_arguments,
     container_config,
     load_identity,
     lock_user_folder,
+    registry_endpoint,
     resolve,
 )
 
@@ -63,9 +64,10 @@ class ContainerSession:
     def __init__(
         self, settings: ClientSettings, user: str, registry: str, events: QueueEvents
     ) -> None:
-        self._settings = dataclasses.replace(
-            settings, registry=parse_address(registry, default_port=REGISTRY_PORT)
-        )
+        endpoint = registry_endpoint(registry)
+        # --registry-key names the registry the app was started with, not one typed later.
+        pinned = settings.registry_key if endpoint == settings.registry else None
+        self._settings = dataclasses.replace(settings, registry=endpoint, registry_key=pinned)
         self._user = user
         self._events = events
         self._container: Container | None = None
@@ -166,16 +168,34 @@ def is_local(host: str) -> bool:
         return host == "localhost"
 
 
-async def _start_registry(host: str, port: int, data_dir: Path) -> RegistryServer:
+class LocalRegistry:
+    """A registry server this app started, with the name book it owns."""
+
+    def __init__(self, server: RegistryServer, names: NameBook) -> None:
+        self.server = server
+        self._names = names
+
+    async def close(self) -> None:
+        try:
+            await self.server.close()
+        finally:
+            self._names.close()  # the writer thread, and the WAL merged into the file
+
+
+async def _start_registry(host: str, port: int, data_dir: Path) -> LocalRegistry:
     keys, names = open_registry_state(data_dir)
-    server = RegistryServer(host, port, names=names, security=Security(keys))
-    await server.start()
-    return server
+    try:
+        server = RegistryServer(host, port, names=names, security=Security(keys))
+        await server.start()
+    except BaseException:
+        names.close()
+        raise
+    return LocalRegistry(server, names)
 
 
 def start_local_registry(
     network: NetworkThread, host: str, port: int, data_dir: Path
-) -> RegistryServer | None:
+) -> LocalRegistry | None:
     """A registry for this app's lifetime when none answers at a local address; else None
     (also when one cannot be started there: signing in then says the registry is unreachable).
 
@@ -185,14 +205,14 @@ def start_local_registry(
     if port == 0 or not is_local(host) or answers(host, port):
         return None
     try:
-        server = network.submit(_start_registry(host, port, data_dir)).result(10)
+        registry = network.submit(_start_registry(host, port, data_dir)).result(10)
     except AddressInUse:
         return None  # somebody else just started one: use theirs
-    except OSError as exc:
+    except (OSError, StorageError) as exc:  # its files cannot be used: no local registry
         log.warning("could not start a local registry at %s:%s: %s", host, port, exc)
         return None
     log.info("no registry answered at %s:%s; started one for this session", host, port)
-    return server
+    return registry
 
 
 def open_window() -> tkinter.Tk:

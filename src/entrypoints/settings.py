@@ -142,6 +142,14 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def registry_endpoint(text: str) -> tuple[str, int]:
+    """A registry address as typed (``HOST:PORT``, ``HOST``) in its one spelling: its key is
+    pinned under it, so ``127.1`` is refused rather than pinned apart from ``127.0.0.1``.
+    ``ValueError`` (``InvalidAddress`` among them) says what is wrong."""
+    host, port = parse_address(text, default_port=REGISTRY_PORT)
+    return validate_host(host), port
+
+
 def resolve(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> ClientSettings:
     """Settings from parsed flags, then the environment, then defaults; StartupError if bad."""
 
@@ -154,13 +162,7 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -
         user = pick(args.user, "CHINWAG_USER")
         if user is not None:
             user = normalize_username(user)
-        registry_host, registry_port = parse_address(
-            pick(args.registry, "CHINWAG_REGISTRY") or DEFAULT_REGISTRY,
-            default_port=REGISTRY_PORT,
-        )
-        # One spelling per address: its key is pinned under it (``127.1`` is refused, not
-        # pinned apart from ``127.0.0.1``).
-        registry = (validate_host(registry_host), registry_port)
+        registry = registry_endpoint(pick(args.registry, "CHINWAG_REGISTRY") or DEFAULT_REGISTRY)
         listen_text = pick(args.listen, "CHINWAG_LISTEN")
         listen_host = default_listen_host(registry[0])
         listen = (
