@@ -27,7 +27,7 @@ from chinwag.adapters.secure.channel import Security
 from chinwag.adapters.sqlite.database import StorageError
 from chinwag.application.errors import AddressInUse
 from chinwag.application.trust import SafetyNumber
-from chinwag.application.use_cases.contacts import Me
+from chinwag.application.use_cases.who_am_i import Me
 from chinwag.domain.message import Message
 from chinwag.domain.user import PeerAddress
 from chinwag.entrypoints.common import (
