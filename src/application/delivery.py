@@ -7,11 +7,13 @@ yet acknowledged goes back to the front of the queue, in order, and is tried aga
 the recipient stores by id, so a message that arrived but whose acknowledgement was lost is
 stored once and acknowledged again.
 
-When the recipient is offline, or ``max_attempts`` tries in a row make no progress, the messages
-are marked ``queued`` and the worker waits: until the registry says the recipient is online
-again, or, at the latest, a backoff delay (doubling up to :data:`MAX_RETRY_DELAY`). Nothing is
-given up on: only a recipient's refusal, or a name the registry has never heard of, fails a
-message. At sign-in the courier resumes every message not yet acknowledged, in order.
+When the recipient is offline, its key changed and the user has not accepted the new one, it
+refuses us for now (our key, a quota), or ``max_attempts`` tries in a row make no progress, the
+messages are marked ``queued`` with the reason and the worker waits: until the registry says the
+recipient is online again, the user accepts a key, the recipient reaches us, or at the latest a
+backoff delay (doubling up to :data:`MAX_RETRY_DELAY`). Nothing is given up on: only the
+recipient's refusal of a message itself fails it. At sign-in the courier resumes every message
+not yet acknowledged, in order.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ that reason and tries again later; nothing is dropped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 
 MIB = 1024 * 1024
@@ -46,7 +46,6 @@ class _Account:
     refilled: datetime
     day: date
     used_today: int = 0
-    stranger: bool = field(default=True)
 
 
 class InboundQuota:

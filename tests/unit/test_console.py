@@ -260,18 +260,26 @@ def json_events(stream: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stream.getvalue().splitlines()]
 
 
-def test_json_identity_events_carry_fingerprints_and_are_never_held() -> None:
+def test_json_identity_events_carry_fingerprints_and_come_after_ready() -> None:
     stream = io.StringIO()
-    output = JsonOutput(stream)  # not ready yet: a key change must not wait behind sign-in
+    output = JsonOutput(stream)  # not ready yet: what the network reports waits for `ready`
     output.identity_changed("bob", BOBS_NEW_KEY, BOB_KEY, False)
     output.identity_changed("carol", BOBS_NEW_KEY, BOB_KEY, True)
     output.identity_trusted("bob", BOBS_NEW_KEY)
-    output.whoami("alice", ALICE_FP)
-    output.safety_number("bob", "12345 " * 11 + "12345", fingerprint(BOB_KEY), False)
     output.message_state_changed(
         MESSAGE.model_copy(update={"state": MessageState.QUEUED, "reason": "identity_changed"})
     )
-    assert json_events(stream) == [
+    output.whoami("alice", ALICE_FP)  # answers to commands are never held
+    output.safety_number("bob", "12345 " * 11 + "12345", fingerprint(BOB_KEY), False)
+    assert [e["event"] for e in json_events(stream)] == ["whoami", "safety_number"]
+    output.ready("alice", PeerAddress(host="127.0.0.1", port=1), ALICE_FP)
+    assert json_events(stream)[2:] == [
+        {
+            "event": "ready",
+            "user": "alice",
+            "listen": "127.0.0.1:1",
+            "fingerprint": ALICE_FP,
+        },
         {
             "event": "identity",
             "with": "bob",
@@ -293,23 +301,14 @@ def test_json_identity_events_carry_fingerprints_and_are_never_held() -> None:
             "state": "trusted",
             "fingerprint": fingerprint(BOBS_NEW_KEY),
         },
-        {"event": "whoami", "user": "alice", "fingerprint": ALICE_FP},
         {
-            "event": "safety_number",
-            "with": "bob",
-            "number": "12345 " * 11 + "12345",
-            "fingerprint": fingerprint(BOB_KEY),
-            "verified": False,
+            "event": "status",
+            "id": str(UUID(int=1)),
+            "to": "bob",
+            "state": "queued",
+            "reason": "identity_changed",
         },
     ]
-    output.ready("alice", PeerAddress(host="127.0.0.1", port=1), ALICE_FP)
-    assert json_events(stream)[-1] == {
-        "event": "status",
-        "id": str(UUID(int=1)),
-        "to": "bob",
-        "state": "queued",
-        "reason": "identity_changed",
-    }
 
 
 def test_text_identity_events_say_what_to_do() -> None:
@@ -375,6 +374,7 @@ class Console:
         if signed_in:
             self.session.start("alice", PeerAddress(host="127.0.0.1", port=1))
             self.trust.signed_in_as("alice")
+            output.ready("alice", PeerAddress(host="127.0.0.1", port=1), ALICE_FP)
 
     async def pin_bob(self, verified: bool = False) -> None:
         await self.contacts.save(

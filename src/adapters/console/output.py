@@ -116,15 +116,14 @@ class JsonOutput(_ReadyGate):
         }
         if verified:
             fields["verified"] = True
-        self._emit("identity", **fields)
+        self._after_ready(lambda: self._emit("identity", **fields))
 
     def message_request(self, name: str) -> None:
         self._after_ready(lambda: self._emit("message_request", **{"from": name}))
 
     def identity_trusted(self, name: str, key: bytes) -> None:
-        self._emit(
-            "identity", **{"with": name, "state": "trusted", "fingerprint": fingerprint(key)}
-        )
+        fields = {"with": name, "state": "trusted", "fingerprint": fingerprint(key)}
+        self._after_ready(lambda: self._emit("identity", **fields))
 
     def ready(self, user: str, listen: PeerAddress, fingerprint: str) -> None:
         self._emit("ready", user=user, listen=str(listen), fingerprint=fingerprint)
@@ -219,6 +218,9 @@ class TextOutput(_ReadyGate):
         self._line(f"! {one_line(text)} ({one_line(code)})")
 
     def identity_changed(self, name: str, key: bytes, previous: bytes, verified: bool) -> None:
+        self._after_ready(lambda: self._key_changed(name, key, previous, verified))
+
+    def _key_changed(self, name: str, key: bytes, previous: bytes, verified: bool) -> None:
         loud = "!!! " if verified else "! "
         self._line(
             f"{loud}{name}'s key changed: it was {fingerprint(previous)}, it is now "
@@ -240,7 +242,8 @@ class TextOutput(_ReadyGate):
         )
 
     def identity_trusted(self, name: str, key: bytes) -> None:
-        self._line(f"* {name}'s key {fingerprint(key)} is trusted; what waited goes out now")
+        text = f"* {name}'s key {fingerprint(key)} is trusted; what waited goes out now"
+        self._after_ready(lambda: self._line(text))
 
     def ready(self, user: str, listen: PeerAddress, fingerprint: str) -> None:
         self.me = user

@@ -320,7 +320,7 @@ class RegistryDirectory:
             try:
                 async with asyncio.timeout(self._request_timeout):
                     link = await self._secure(reader, writer)
-                    snapshot = await self._handshake(link, name, address)
+                    snapshot = await self._register(link, name, address)
             except BaseException:
                 await _close_writer(writer)
                 raise
@@ -419,7 +419,7 @@ class RegistryDirectory:
                 f"'{shown}'"
             )
 
-    async def _handshake(self, link: _Link, name: str, address: PeerAddress) -> frozenset[str]:
+    async def _register(self, link: _Link, name: str, address: PeerAddress) -> frozenset[str]:
         link.send(
             dump(
                 Register(
@@ -442,7 +442,8 @@ class RegistryDirectory:
         """The background task: serve the link; when it dies, reconnect and register again.
 
         It stops for good only if another connection with our session took the name over: that
-        is another client sharing our token, and reconnecting would make the two fight forever.
+        is another client holding our key, and reconnecting would make the two fight forever (or
+        the operator released our name and another key holds it now).
         """
         try:
             while True:

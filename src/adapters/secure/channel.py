@@ -30,11 +30,17 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chinwag.adapters.secure.keys import LocalKeys, verify_static_key
-from chinwag.adapters.secure.noise import MAX_MESSAGE, CipherState, HandshakeState, NoiseError
+from chinwag.adapters.secure.noise import (
+    MAX_MESSAGE,
+    PROTOCOL_NAME,
+    TAG_SIZE,
+    CipherState,
+    HandshakeState,
+    NoiseError,
+)
 from chinwag.adapters.wire.codec import EmptyFrame, FrameDecoder, FrameTooLarge, encode
 
-NOISE_PROTOCOL = "Noise_XX_25519_ChaChaPoly_SHA256"
-TAG_SIZE = 16
+NOISE_PROTOCOL = PROTOCOL_NAME
 MAX_RECORD_PLAINTEXT = MAX_MESSAGE - TAG_SIZE
 READ_CHUNK = 256 * 1024
 

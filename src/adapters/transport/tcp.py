@@ -300,8 +300,6 @@ class TcpPeerTransport:
             raise PeerUnreachable(f"{peer} at {address} answered {answer.type!r}, not welcome")
         return link
 
-    # -- inbound ----------------------------------------------------------------------------
-
 
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
