@@ -3,8 +3,8 @@
 Every connection starts with the registry's clear ``welcome`` and a Noise handshake in which
 the registry proves its key: the key pinned for this registry address on first use, or the one
 given with ``--registry-key``; any other is refused (``registry_key_changed``) before this client
-says who it is. This client's own identity key, proven in the same handshake, is what the
-registry binds our name to.
+says who it is (:mod:`chinwag.adapters.registry.link`). This client's own identity key, proven
+in the same handshake, is what the registry binds our name to.
 
 Once signed in, one background task owns the connection: it reads every frame (answers resolve
 the pending request with the same ``rid``; presence pushes update the online set), pings every
@@ -19,19 +19,18 @@ import base64
 import binascii
 import itertools
 import logging
-import os
 import random
-from collections import deque
 from collections.abc import Callable
 
-from pydantic import ValidationError
-
+from chinwag.adapters.registry.link import (
+    Link,
+    RegistryGate,
+    close_writer,
+    reason,
+)
 from chinwag.adapters.registry.pins import RegistryPins, registry_address
 from chinwag.adapters.registry.protocol import (
-    MAX_SERVER_FRAME,
-    PROLOGUE,
     PROTOCOL_VERSION,
-    SERVER_MESSAGE_ADAPTER,
     Error,
     ErrorCode,
     Found,
@@ -43,20 +42,14 @@ from chinwag.adapters.registry.protocol import (
     Registered,
     ServerMessage,
     Unregister,
-    Welcome,
     dump,
 )
 from chinwag.adapters.secure.channel import (
-    RemoteIdentity,
     SecureError,
-    SecureStream,
     Security,
-    open_secure,
 )
-from chinwag.adapters.wire.codec import FrameDecoder, encode
 from chinwag.application.errors import (
     ChatError,
-    HistoryUnavailable,
     NameTaken,
     NotSignedIn,
     RegistryKeyChanged,
@@ -66,85 +59,20 @@ from chinwag.application.errors import (
 )
 from chinwag.application.ports.directory import DirectoryListener, PeerLocation, RegistryStatus
 from chinwag.domain.errors import DomainError, InvalidUsername
-from chinwag.domain.identity import KEY_SIZE, fingerprint, same_fingerprint
+from chinwag.domain.identity import KEY_SIZE
 from chinwag.domain.user import PeerAddress, normalize_username
 
 log = logging.getLogger(__name__)
 
-_READ_SIZE = 64 * 1024
 _FIRST_RETRY_DELAY = 0.1
 _SIGN_OUT_TIMEOUT = 1.0
-_MIN_HEARTBEAT = 0.05
+"""How long signing out waits for the registry to take its ``unregister``."""
 _SILENT_HEARTBEATS = 3
 """The connection is dead once nothing was heard for this many heartbeat intervals."""
 
 
-def _reason(exc: OSError) -> str:
-    """What went wrong, in words (``connection refused``, not ``Connect call failed``)."""
-    if exc.errno is not None and exc.errno > 0:
-        return os.strerror(exc.errno).lower()
-    return str(exc.strerror or exc)
-
-
-class UnsupportedVersion(RegistryUnavailable):
-    code = "unsupported_version"
-
-
 class _Replaced(Exception):
     """Another connection registered our name with our key."""
-
-
-class _Link:
-    """One live, secure connection to the registry."""
-
-    def __init__(self, stream: SecureStream) -> None:
-        self._stream = stream
-        self._ready: deque[ServerMessage] = deque()
-        self.heartbeat = 5.0
-
-    def send(self, payload: bytes) -> None:
-        self._stream.send([payload])
-
-    async def receive(self) -> list[ServerMessage]:
-        """The messages already decoded, else those that the next read completes."""
-        if self._ready:
-            batch = list(self._ready)
-            self._ready.clear()
-            return batch
-        while True:
-            try:
-                payloads = await self._stream.receive()
-            except ConnectionError:
-                raise ConnectionError("the registry closed the connection") from None
-            except SecureError as exc:
-                raise ConnectionError(f"the secure session broke: {exc}") from None
-            batch = []
-            for payload in payloads:
-                try:
-                    batch.append(SERVER_MESSAGE_ADAPTER.validate_json(payload))
-                except ValidationError:
-                    log.warning("ignoring a registry frame this client does not understand")
-            if batch:
-                return batch
-
-    async def next(self) -> ServerMessage:
-        """The next message from the registry."""
-        if not self._ready:
-            self._ready.extend(await self.receive())
-        return self._ready.popleft()
-
-    async def aclose(self) -> None:
-        await _close_writer(self._stream.writer)
-
-
-async def _close_writer(writer: asyncio.StreamWriter) -> None:
-    """Close, waiting briefly for the goodbye; abort if the peer does not take it."""
-    writer.close()
-    try:
-        async with asyncio.timeout(_SIGN_OUT_TIMEOUT):
-            await writer.wait_closed()
-    except (OSError, TimeoutError):
-        writer.transport.abort()
 
 
 class RegistryDirectory:
@@ -174,10 +102,9 @@ class RegistryDirectory:
     ) -> None:
         self._host = host
         self._port = port
-        self._security = security
-        self._pins = pins
-        self._registry_key = registry_key
-        self._heartbeat_interval = heartbeat_interval
+        self._gate = RegistryGate(
+            registry_address(host, port), security, pins, registry_key, heartbeat_interval
+        )
         self._connect_timeout = connect_timeout
         self._request_timeout = request_timeout
         self._reconnect_cap = max(reconnect_cap, _FIRST_RETRY_DELAY)
@@ -188,7 +115,7 @@ class RegistryDirectory:
         self._listener: DirectoryListener | None = None
         self._user = ""
         self._address: PeerAddress | None = None
-        self._link: _Link | None = None
+        self._link: Link | None = None
         self._task: asyncio.Task[None] | None = None
 
     # -- the Directory port ------------------------------------------------------------------
@@ -302,7 +229,7 @@ class RegistryDirectory:
 
     # -- the connection ----------------------------------------------------------------------
 
-    async def _connect(self, name: str, address: PeerAddress) -> tuple[_Link, frozenset[str]]:
+    async def _connect(self, name: str, address: PeerAddress) -> tuple[Link, frozenset[str]]:
         """Connect, run the handshake and register; return the link and the online snapshot."""
         try:
             async with asyncio.timeout(self._connect_timeout):
@@ -314,15 +241,15 @@ class RegistryDirectory:
             ) from None
         except OSError as exc:
             raise RegistryUnavailable(
-                f"cannot reach the registry at {self._where}: {_reason(exc)}"
+                f"cannot reach the registry at {self._where}: {reason(exc)}"
             ) from exc
         try:
             try:
                 async with asyncio.timeout(self._request_timeout):
-                    link = await self._secure(reader, writer)
+                    link = await self._gate.open(reader, writer)
                     snapshot = await self._register(link, name, address)
             except BaseException:
-                await _close_writer(writer)
+                await close_writer(writer)
                 raise
         except DomainError:  # a refusal, already in the application's terms
             raise
@@ -338,88 +265,7 @@ class RegistryDirectory:
             raise RegistryUnavailable(f"the registry at {self._where} failed: {exc}") from exc
         return link, snapshot
 
-    async def _secure(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> _Link:
-        """Read the clear welcome, then the handshake, which must prove the pinned key."""
-        decoder = FrameDecoder(MAX_SERVER_FRAME)
-        frames: list[bytes] = []
-        while not frames:
-            data = await reader.read(_READ_SIZE)
-            if not data:
-                raise ConnectionError("the registry closed the connection")
-            frames = decoder.feed(data, max_frames=1)
-        try:
-            welcome = SERVER_MESSAGE_ADAPTER.validate_json(frames[0])
-        except ValidationError:
-            raise RegistryUnavailable(
-                f"{self._where} did not greet like a chinwag registry"
-            ) from None
-        if isinstance(welcome, Error) and welcome.code == ErrorCode.BUSY:
-            raise RegistryUnavailable(f"the registry at {self._where} is busy: {welcome.message}")
-        if not isinstance(welcome, Welcome):
-            raise RegistryUnavailable(f"{self._where} did not greet like a chinwag registry")
-        if welcome.version != PROTOCOL_VERSION:
-            raise UnsupportedVersion(
-                f"the registry at {self._where} speaks protocol version {welcome.version}; "
-                f"this chinwag speaks {PROTOCOL_VERSION}"
-            )
-        if decoder.take_buffer():
-            raise RegistryUnavailable(
-                f"{self._where} sent more than its welcome before the handshake"
-            )
-        stream = await open_secure(
-            reader,
-            writer,
-            self._security,
-            prologue=PROLOGUE + encode(frames[0]),
-            max_frame=MAX_SERVER_FRAME,
-            expect=self._check_registry_key,
-        )
-        if self._pinned() != stream.remote.key:
-            self._pin(stream.remote.key)
-        heartbeat = self._heartbeat_interval or welcome.heartbeat_interval
-        link = _Link(stream)
-        # Never slower than half the server's patience, never a busy loop.
-        link.heartbeat = max(min(heartbeat, welcome.idle_timeout / 2), _MIN_HEARTBEAT)
-        return link
-
-    def _pinned(self) -> bytes | None:
-        """The key pinned for this registry; HistoryUnavailable (``storage``) if the pins file
-        cannot be read: a local problem, not the registry's."""
-        if self._pins is None:
-            return None
-        try:
-            return self._pins.get(self._where)
-        except OSError as exc:  # PinsError, UnsafePath
-            raise HistoryUnavailable(str(exc)) from None
-
-    def _pin(self, key: bytes) -> None:
-        if self._pins is None:
-            return
-        try:
-            self._pins.pin(self._where, key)
-        except OSError as exc:
-            raise HistoryUnavailable(f"cannot pin the registry's key: {exc}") from None
-
-    def _check_registry_key(self, remote: RemoteIdentity) -> None:
-        """Refuse a registry that proves another key than the one pinned for its address."""
-        shown = fingerprint(remote.key)
-        if self._registry_key is not None:
-            if not same_fingerprint(shown, self._registry_key):
-                raise RegistryKeyChanged(
-                    f"the registry at {self._where} proved the key {shown}, not the "
-                    f"{self._registry_key} given with --registry-key"
-                )
-            return
-        pinned = self._pinned()
-        if pinned is not None and pinned != remote.key:
-            raise RegistryKeyChanged(
-                f"the registry at {self._where} now proves the key {shown}, not the "
-                f"{fingerprint(pinned)} it had before: somebody may be posing as it. If its "
-                "operator confirms the new key, start with --registry-key "
-                f"'{shown}'"
-            )
-
-    async def _register(self, link: _Link, name: str, address: PeerAddress) -> frozenset[str]:
+    async def _register(self, link: Link, name: str, address: PeerAddress) -> frozenset[str]:
         link.send(
             dump(
                 Register(
@@ -438,7 +284,7 @@ class RegistryDirectory:
             if isinstance(message, Presence):
                 return frozenset(message.online)
 
-    async def _run(self, link: _Link) -> None:
+    async def _run(self, link: Link) -> None:
         """The background task: serve the link; when it dies, reconnect and register again.
 
         It stops for good only if another connection with our session took the name over: that
@@ -475,7 +321,7 @@ class RegistryDirectory:
             self._link = None
             await link.aclose()
 
-    async def _serve(self, link: _Link) -> str:
+    async def _serve(self, link: Link) -> str:
         """Read and dispatch frames and send heartbeats until the link dies; return why it did."""
         loop = asyncio.get_running_loop()
         silence_limit = _SILENT_HEARTBEATS * link.heartbeat
@@ -528,7 +374,7 @@ class RegistryDirectory:
                 "the registry at %s says: %r (%r)", self._where, message.message, message.code
             )
 
-    async def _reconnect(self) -> tuple[_Link, frozenset[str]]:
+    async def _reconnect(self) -> tuple[Link, frozenset[str]]:
         """Connect and register again, retrying with capped, jittered exponential backoff."""
         assert self._address is not None
         delay = _FIRST_RETRY_DELAY

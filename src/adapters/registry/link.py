@@ -1,0 +1,204 @@
+"""A secure link to a registry: the clear welcome, the handshake that must prove the key pinned
+for the registry's address (or given with ``--registry-key``), then framed requests and answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections import deque
+
+from pydantic import ValidationError
+
+from chinwag.adapters.registry.pins import RegistryPins
+from chinwag.adapters.registry.protocol import (
+    MAX_SERVER_FRAME,
+    PROLOGUE,
+    PROTOCOL_VERSION,
+    SERVER_MESSAGE_ADAPTER,
+    Error,
+    ErrorCode,
+    ServerMessage,
+    Welcome,
+)
+from chinwag.adapters.secure.channel import (
+    RemoteIdentity,
+    SecureError,
+    SecureStream,
+    Security,
+    open_secure,
+)
+from chinwag.adapters.wire.codec import FrameDecoder, encode
+from chinwag.application.errors import HistoryUnavailable, RegistryKeyChanged, RegistryUnavailable
+from chinwag.domain.identity import fingerprint, same_fingerprint
+
+log = logging.getLogger("chinwag.adapters.registry.client")
+
+_READ_SIZE = 64 * 1024
+_SIGN_OUT_TIMEOUT = 1.0
+_MIN_HEARTBEAT = 0.05
+
+
+def reason(exc: OSError) -> str:
+    """What went wrong, in words (``connection refused``, not ``Connect call failed``)."""
+    if exc.errno is not None and exc.errno > 0:
+        return os.strerror(exc.errno).lower()
+    return str(exc.strerror or exc)
+
+
+class UnsupportedVersion(RegistryUnavailable):
+    code = "unsupported_version"
+
+
+class Link:
+    """One live, secure connection to the registry."""
+
+    def __init__(self, stream: SecureStream) -> None:
+        self._stream = stream
+        self._ready: deque[ServerMessage] = deque()
+        self.heartbeat = 5.0
+
+    def send(self, payload: bytes) -> None:
+        self._stream.send([payload])
+
+    async def receive(self) -> list[ServerMessage]:
+        """The messages already decoded, else those that the next read completes."""
+        if self._ready:
+            batch = list(self._ready)
+            self._ready.clear()
+            return batch
+        while True:
+            try:
+                payloads = await self._stream.receive()
+            except ConnectionError:
+                raise ConnectionError("the registry closed the connection") from None
+            except SecureError as exc:
+                raise ConnectionError(f"the secure session broke: {exc}") from None
+            batch = []
+            for payload in payloads:
+                try:
+                    batch.append(SERVER_MESSAGE_ADAPTER.validate_json(payload))
+                except ValidationError:
+                    log.warning("ignoring a registry frame this client does not understand")
+            if batch:
+                return batch
+
+    async def next(self) -> ServerMessage:
+        """The next message from the registry."""
+        if not self._ready:
+            self._ready.extend(await self.receive())
+        return self._ready.popleft()
+
+    async def aclose(self) -> None:
+        await close_writer(self._stream.writer)
+
+
+async def close_writer(writer: asyncio.StreamWriter) -> None:
+    """Close, waiting briefly for the goodbye; abort if the peer does not take it."""
+    writer.close()
+    try:
+        async with asyncio.timeout(_SIGN_OUT_TIMEOUT):
+            await writer.wait_closed()
+    except (OSError, TimeoutError):
+        writer.transport.abort()
+
+
+class RegistryGate:
+    """Opens secure links to one registry, and lets through only the registry holding the key
+    pinned for its address (pinned on first use), or the one given with ``--registry-key``."""
+
+    def __init__(
+        self,
+        where: str,
+        security: Security,
+        pins: RegistryPins | None,
+        registry_key: str | None,
+        heartbeat_interval: float | None,
+    ) -> None:
+        self.where = where
+        self._security = security
+        self._pins = pins
+        self._registry_key = registry_key
+        self._heartbeat_interval = heartbeat_interval
+
+    async def open(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Link:
+        """Read the clear welcome, then the handshake, which must prove the pinned key."""
+        decoder = FrameDecoder(MAX_SERVER_FRAME)
+        frames: list[bytes] = []
+        while not frames:
+            data = await reader.read(_READ_SIZE)
+            if not data:
+                raise ConnectionError("the registry closed the connection")
+            frames = decoder.feed(data, max_frames=1)
+        try:
+            welcome = SERVER_MESSAGE_ADAPTER.validate_json(frames[0])
+        except ValidationError:
+            raise RegistryUnavailable(
+                f"{self.where} did not greet like a chinwag registry"
+            ) from None
+        if isinstance(welcome, Error) and welcome.code == ErrorCode.BUSY:
+            raise RegistryUnavailable(f"the registry at {self.where} is busy: {welcome.message}")
+        if not isinstance(welcome, Welcome):
+            raise RegistryUnavailable(f"{self.where} did not greet like a chinwag registry")
+        if welcome.version != PROTOCOL_VERSION:
+            raise UnsupportedVersion(
+                f"the registry at {self.where} speaks protocol version {welcome.version}; "
+                f"this chinwag speaks {PROTOCOL_VERSION}"
+            )
+        if decoder.take_buffer():
+            raise RegistryUnavailable(
+                f"{self.where} sent more than its welcome before the handshake"
+            )
+        stream = await open_secure(
+            reader,
+            writer,
+            self._security,
+            prologue=PROLOGUE + encode(frames[0]),
+            max_frame=MAX_SERVER_FRAME,
+            expect=self._check,
+        )
+        if self._pinned() != stream.remote.key:
+            self._pin(stream.remote.key)
+        heartbeat = self._heartbeat_interval or welcome.heartbeat_interval
+        link = Link(stream)
+        # Never slower than half the server's patience, never a busy loop.
+        link.heartbeat = max(min(heartbeat, welcome.idle_timeout / 2), _MIN_HEARTBEAT)
+        return link
+
+    def _pinned(self) -> bytes | None:
+        """The key pinned for this registry; HistoryUnavailable (``storage``) if the pins file
+        cannot be read: a local problem, not the registry's."""
+        if self._pins is None:
+            return None
+        try:
+            return self._pins.get(self.where)
+        except OSError as exc:  # PinsError, UnsafePath
+            raise HistoryUnavailable(str(exc)) from None
+
+    def _pin(self, key: bytes) -> None:
+        if self._pins is None:
+            return
+        try:
+            self._pins.pin(self.where, key)
+        except OSError as exc:
+            raise HistoryUnavailable(f"cannot pin the registry's key: {exc}") from None
+
+    def _check(self, remote: RemoteIdentity) -> None:
+        """Refuse a registry that proves another key than the one pinned for its address."""
+        shown = fingerprint(remote.key)
+        if self._registry_key is not None:
+            if not same_fingerprint(shown, self._registry_key):
+                raise RegistryKeyChanged(
+                    f"the registry at {self.where} proved the key {shown}, not the "
+                    f"{self._registry_key} given with --registry-key"
+                )
+            return
+        pinned = self._pinned()
+        if pinned is not None and pinned != remote.key:
+            raise RegistryKeyChanged(
+                f"the registry at {self.where} now proves the key {shown}, not the "
+                f"{fingerprint(pinned)} it had before: somebody may be posing as it. If its "
+                "operator confirms the new key, start with --registry-key "
+                f"'{shown}'"
+            )
