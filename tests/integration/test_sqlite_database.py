@@ -583,7 +583,7 @@ def test_a_dead_writer_fails_every_waiting_and_later_write(
         repository = SqliteMessageRepository(db)
         await repository.add([message(1)])
         mocker.patch(
-            "chinwag.adapters.sqlite.database._index_new_messages",
+            "chinwag.adapters.sqlite.database.index_new_messages",
             side_effect=MemoryError("out of memory"),
         )
         in_hand = db.write(hold_the_writer)

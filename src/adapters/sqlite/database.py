@@ -27,11 +27,14 @@ from types import TracebackType
 from typing import Any, Final, TypeVar
 
 from chinwag.adapters.files import check_not_link, create_private_file, private_folder
+from chinwag.adapters.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, index_new_messages
 from chinwag.application.errors import HistoryUnavailable
 
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
+
+__all__ = ["MAX_BATCH", "SCHEMA_VERSION", "SYNCHRONOUS_MODES", "Database", "StorageError"]
 
 SYNCHRONOUS_MODES: Final = frozenset({"FULL", "NORMAL"})
 """Accepted ``synchronous`` settings: FULL survives power loss, NORMAL only application crashes."""
@@ -43,87 +46,6 @@ _BUSY_TIMEOUT_MS: Final = 5000
 
 _SIDE_FILES: Final = ("", "-wal", "-shm", "-journal")
 """The history file and the files SQLite keeps next to it: none of them may be a link."""
-
-_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
-    # 1: conversations, messages in local insertion order (seq), and full-text search over bodies.
-    (
-        """CREATE TABLE conversations (
-            id TEXT PRIMARY KEY,
-            kind TEXT NOT NULL,
-            participants TEXT NOT NULL
-        )""",
-        """CREATE TABLE messages (
-            seq INTEGER PRIMARY KEY,
-            id TEXT NOT NULL UNIQUE,
-            conversation_id TEXT NOT NULL,
-            sender TEXT NOT NULL,
-            recipient TEXT NOT NULL,
-            body TEXT NOT NULL,
-            sent_at INTEGER NOT NULL,
-            state TEXT NOT NULL,
-            reason TEXT
-        )""",
-        "CREATE INDEX messages_by_conversation ON messages (conversation_id, seq)",
-        # Emoji are symbols (So), which unicode61 would otherwise drop as separators.
-        """CREATE VIRTUAL TABLE messages_fts USING fts5(
-            body, content='messages', content_rowid='seq',
-            tokenize="unicode61 remove_diacritics 2 categories 'L* N* Co So'"
-        )""",
-        # New rows are indexed in bulk just before each commit (see _index_new_messages): one
-        # FTS5 statement per transaction costs a tenth of one per row. Rows up to indexed_upto
-        # are in the index; only those need removing from it.
-        "CREATE TABLE search_progress (indexed_upto INTEGER NOT NULL)",
-        "INSERT INTO search_progress (indexed_upto) VALUES (0)",
-        """CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages
-        WHEN old.seq <= (SELECT indexed_upto FROM search_progress) BEGIN
-            INSERT INTO messages_fts (messages_fts, rowid, body)
-                VALUES ('delete', old.seq, old.body);
-        END""",
-        # Only a changed body touches the index: state updates leave it alone.
-        """CREATE TRIGGER messages_fts_update AFTER UPDATE OF body ON messages
-        WHEN old.seq <= (SELECT indexed_upto FROM search_progress) BEGIN
-            INSERT INTO messages_fts (messages_fts, rowid, body)
-                VALUES ('delete', old.seq, old.body);
-            INSERT INTO messages_fts (rowid, body) VALUES (new.seq, new.body);
-        END""",
-    ),
-    # 2: the outbox (messages not yet acknowledged), found without reading the whole history.
-    (
-        """CREATE INDEX messages_outbox ON messages (sender, seq)
-        WHERE state IN ('pending', 'queued', 'sent')""",
-    ),
-    # 3: contacts pinned to their identity key (trust on first use), and when a received message
-    # was stored by this device. Times are microseconds since the epoch, like sent_at.
-    (
-        """CREATE TABLE contacts (
-            name TEXT PRIMARY KEY,
-            key BLOB NOT NULL,
-            first_seen INTEGER NOT NULL,
-            verified INTEGER NOT NULL DEFAULT 0,
-            pending_key BLOB,
-            accepted INTEGER NOT NULL DEFAULT 0
-        )""",
-        "ALTER TABLE messages ADD COLUMN received_at INTEGER",
-    ),
-)
-
-_INDEX_NEW: Final = (
-    "INSERT INTO messages_fts (rowid, body) SELECT seq, body FROM messages "
-    "WHERE seq > (SELECT indexed_upto FROM search_progress)"
-)
-_MARK_INDEXED: Final = (
-    "UPDATE search_progress SET indexed_upto = (SELECT coalesce(max(seq), 0) FROM messages)"
-)
-
-
-def _index_new_messages(connection: sqlite3.Connection) -> None:
-    """Add the messages stored in this transaction to the search index, in one statement."""
-    if connection.execute(_INDEX_NEW).rowcount:
-        connection.execute(_MARK_INDEXED)
-
-
-SCHEMA_VERSION: Final = len(_MIGRATIONS)
-"""The ``PRAGMA user_version`` this code writes; a file with a higher one is refused."""
 
 
 class StorageError(HistoryUnavailable):
@@ -316,7 +238,7 @@ class Database:
                 )
             connection.execute(f"PRAGMA synchronous = {self._synchronous}")
             connection.execute("BEGIN IMMEDIATE")  # also fails at once on a read-only file
-            for statements in _MIGRATIONS[self._check_version(connection) :]:
+            for statements in MIGRATIONS[self._check_version(connection) :]:
                 for statement in statements:
                     connection.execute(statement)
             connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -448,7 +370,7 @@ class Database:
             outcomes = run(connection, batch)
             if outcomes is None:
                 return None
-            _index_new_messages(connection)
+            index_new_messages(connection)
             connection.execute("COMMIT")
         except sqlite3.Error as exc:
             return self._fail_all(connection, batch, exc)
