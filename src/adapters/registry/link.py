@@ -28,6 +28,7 @@ from chinwag.adapters.secure.channel import (
     SecureStream,
     Security,
     open_secure,
+    read_clear_frame,
 )
 from chinwag.adapters.wire.codec import FrameDecoder, encode
 from chinwag.application.errors import HistoryUnavailable, RegistryKeyChanged, RegistryUnavailable
@@ -35,7 +36,6 @@ from chinwag.domain.identity import fingerprint, same_fingerprint
 
 log = logging.getLogger("chinwag.adapters.registry.client")
 
-_READ_SIZE = 64 * 1024
 _SIGN_OUT_TIMEOUT = 1.0
 _MIN_HEARTBEAT = 0.05
 
@@ -125,14 +125,9 @@ class RegistryGate:
     async def open(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Link:
         """Read the clear welcome, then the handshake, which must prove the pinned key."""
         decoder = FrameDecoder(MAX_SERVER_FRAME)
-        frames: list[bytes] = []
-        while not frames:
-            data = await reader.read(_READ_SIZE)
-            if not data:
-                raise ConnectionError("the registry closed the connection")
-            frames = decoder.feed(data, max_frames=1)
+        first = await read_clear_frame(reader, decoder)
         try:
-            welcome = SERVER_MESSAGE_ADAPTER.validate_json(frames[0])
+            welcome = SERVER_MESSAGE_ADAPTER.validate_json(first)
         except ValidationError:
             raise RegistryUnavailable(
                 f"{self.where} did not greet like a chinwag registry"
@@ -154,7 +149,7 @@ class RegistryGate:
             reader,
             writer,
             self._security,
-            prologue=PROLOGUE + encode(frames[0]),
+            prologue=PROLOGUE + encode(first),
             max_frame=MAX_SERVER_FRAME,
             expect=self._check,
         )

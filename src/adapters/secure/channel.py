@@ -334,6 +334,18 @@ class SecureStream:
         self.writer.close()
 
 
+async def read_clear_frame(reader: asyncio.StreamReader, decoder: FrameDecoder) -> bytes:
+    """The first frame of a connection, in clear (a ``hello`` or a ``welcome``); whatever came
+    after it stays in ``decoder`` (``take_buffer``) for the handshake."""
+    while True:
+        data = await reader.read(READ_CHUNK)
+        if not data:
+            raise ConnectionError("closed before its first frame")
+        frames = decoder.feed(data, max_frames=1)
+        if frames:
+            return frames[0]
+
+
 async def _run_handshake(
     handshake: Handshake,
     reader: asyncio.StreamReader,

@@ -13,7 +13,13 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
-from chinwag.adapters.secure.channel import SecureError, SecureStream, Security, accept_secure
+from chinwag.adapters.secure.channel import (
+    SecureError,
+    SecureStream,
+    Security,
+    accept_secure,
+    read_clear_frame,
+)
 from chinwag.adapters.transport import protocol
 from chinwag.adapters.transport.settings import TransportSettings
 from chinwag.adapters.wire.codec import EmptyFrame, FrameDecoder, FrameTooLarge, encode
@@ -26,7 +32,6 @@ from chinwag.domain.user import normalize_username
 
 log = logging.getLogger("chinwag.adapters.transport.tcp")
 
-READ_CHUNK = 256 * 1024
 HELLO_MAX_FRAME = 4096
 """The clear ``hello`` is small; a bigger first frame is refused before it is buffered."""
 
@@ -127,14 +132,9 @@ class InboundConnections:
         within ``handshake_timeout``, so a connection that does not authenticate goes soon."""
         decoder = FrameDecoder(HELLO_MAX_FRAME)
         async with asyncio.timeout(self._settings.handshake_timeout):
-            frames: list[bytes] = []
-            while not frames:
-                data = await reader.read(READ_CHUNK)
-                if not data:
-                    raise ConnectionError("closed before hello")
-                frames = decoder.feed(data, max_frames=1)
+            first = await read_clear_frame(reader, decoder)
             try:
-                hello = protocol.parse(frames[0])
+                hello = protocol.parse(first)
             except ValueError:
                 raise ProtocolViolation("bad_frame", "expected a hello frame") from None
             if not isinstance(hello, protocol.Hello):
@@ -149,7 +149,7 @@ class InboundConnections:
                 reader,
                 writer,
                 self._security,
-                prologue=protocol.PROLOGUE + encode(frames[0]),
+                prologue=protocol.PROLOGUE + encode(first),
                 max_frame=self._settings.max_frame,
                 name=self._me,
                 early=decoder.take_buffer(),

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from chinwag.adapters.secure.channel import (
+    READ_CHUNK,
     RemoteIdentity,
     SecureError,
     SecureStream,
@@ -25,7 +26,6 @@ from chinwag.adapters.secure.channel import (
 )
 from chinwag.adapters.transport import protocol
 from chinwag.adapters.transport.inbound import (
-    READ_CHUNK,
     InboundConnections,
     ProtocolViolation,
     claimed_name,
