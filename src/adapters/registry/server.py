@@ -20,13 +20,17 @@ import errno
 import functools
 import ipaddress
 import logging
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
+from chinwag.adapters.registry.admission import (
+    MAX_NAMES_PER_CONNECTION,
+    MAX_NEW_NAMES_PER_MINUTE,
+    NameAdmission,
+)
 from chinwag.adapters.registry.connection import (
     MAX_ERROR_TEXT,
     Connection,
@@ -64,8 +68,6 @@ from chinwag.domain.errors import InvalidUsername
 from chinwag.domain.user import (
     InvalidAddress,
     normalize_username,
-    poses_as_latin,
-    username_skeleton,
     validate_host,
 )
 
@@ -85,13 +87,6 @@ answered ``rate_limited`` and ignored. A chat client makes a handful a minute.""
 HANDSHAKE_TIMEOUT = 5.0
 """Seconds a new connection has to complete its handshake; an unauthenticated one costs little
 and goes soon."""
-
-MAX_NAMES_PER_CONNECTION = 4
-"""Different names one connection may register in its life (a client uses one)."""
-
-MAX_NEW_NAMES_PER_MINUTE = 30
-"""New names (first bindings) one address may make in a minute; each is a durable write, and a
-loop of fresh names would fill the name book for good."""
 
 
 @functools.lru_cache(maxsize=4096)
@@ -115,13 +110,6 @@ def _is_unspecified(host: str) -> bool:
 
 Answer = bytes | Callable[[], bytes]
 """What a request that waited for the disk ends with: the answer, or what makes it."""
-
-
-@dataclass(slots=True)
-class _NewNames:
-    """When one address bound its recent new names (a sliding minute)."""
-
-    times: deque[float] = field(default_factory=deque)
 
 
 class RegistryServer:
@@ -167,8 +155,7 @@ class RegistryServer:
         self.security = security
         self.handshake_timeout = handshake_timeout
         self.max_new_names_per_minute = max_new_names_per_minute
-        self._new_names: dict[str, _NewNames] = {}
-        self._claiming: dict[str, bytes] = {}
+        self._admission = NameAdmission(self._book, max_new_names_per_minute)
         self._welcome = encode(
             dump(
                 Welcome(
@@ -326,38 +313,12 @@ class RegistryServer:
         ):
             return error_frame(ErrorCode.RATE_LIMITED, "too many names from one connection", rid)
         if bound is None:
-            refusal = self._refuse_new(connection, name, key)
+            refusal = self._admission.refuse_new(connection.peer_ip, name, key)
             if refusal is not None:
                 return error_frame(*refusal, rid)
-            self._claiming[name] = key  # now, in this pass: a second key is refused at once
+            self._admission.claim(name, key)  # now, in this pass: a second key is refused at once
             return self._bind(connection, rid, name, host, request.port, key)
         return self._confirm(connection, rid, name, host, request.port, key)
-
-    def _refuse_new(
-        self, connection: Connection, name: str, key: bytes
-    ) -> tuple[ErrorCode, str] | None:
-        """Why ``name`` cannot be bound to ``key`` now, or None."""
-        claimant = self._claiming.get(name)
-        if claimant is not None and claimant != key:
-            return ErrorCode.NAME_TAKEN, f"{name} is being registered to another key"
-        other = self._book.lookalike(name)
-        if other is not None:
-            return ErrorCode.NAME_TAKEN, f"{name} looks like {other}, which is registered"
-        if poses_as_latin(name):
-            return ErrorCode.NAME_TAKEN, (
-                f"{name} looks like the Latin name {username_skeleton(name)}"
-            )
-        window = self._new_names.setdefault(connection.peer_ip, _NewNames())
-        now = asyncio.get_running_loop().time()
-        while window.times and window.times[0] <= now - 60:
-            window.times.popleft()
-        if len(window.times) >= self.max_new_names_per_minute:
-            return ErrorCode.RATE_LIMITED, (
-                f"too many new names from {connection.peer_ip}: at most "
-                f"{self.max_new_names_per_minute} a minute"
-            )
-        window.times.append(now)
-        return None
 
     async def _bind(
         self, connection: Connection, rid: int | None, name: str, host: str, port: int, key: bytes
@@ -365,13 +326,10 @@ class RegistryServer:
         """Bind ``name`` (claimed for ``key`` by the caller) on disk; the first binding wins."""
         connection.names_claimed.add(name)
         try:
-            stored = await self._book.bind(name, key)
+            stored = await self._admission.bind(name, key)
         except StorageError as exc:
             log.warning("could not bind %s: %s", name, exc)
             return error_frame(ErrorCode.BUSY, "the registry cannot record new names now", rid)
-        finally:
-            if self._claiming.get(name) == key:
-                del self._claiming[name]
         if stored != key:
             return error_frame(ErrorCode.NAME_TAKEN, f"{name} is registered to another key", rid)
         log.info("%s is now bound to a key, from %s", name, connection.peer)
@@ -382,15 +340,15 @@ class RegistryServer:
     ) -> Answer:
         """``name`` is bound in memory: the file decides (the operator may have released it
         since, and then the old key must not sign in with it any more)."""
-        current = await self._book.refresh(name)
+        current = await self._admission.current(name)
         if current == key:
             return self._completion(connection, rid, name, host, port, key)
         if current is not None:
             return error_frame(ErrorCode.NAME_TAKEN, f"{name} is registered to another key", rid)
-        refusal = self._refuse_new(connection, name, key)
+        refusal = self._admission.refuse_new(connection.peer_ip, name, key)
         if refusal is not None:
             return error_frame(*refusal, rid)
-        self._claiming[name] = key
+        self._admission.claim(name, key)
         return await self._bind(connection, rid, name, host, port, key)
 
     def _completion(
