@@ -111,7 +111,7 @@ class TrustPolicy:
         if contact is None:
             return None
         if contact.pending_key is not None:
-            raise IdentityChanged(f"{name}'s key changed; accept it (trust) before anything moves")
+            raise _held(name)
         return contact.key
 
     async def is_stranger(self, name: str) -> bool:
@@ -177,9 +177,7 @@ class TrustPolicy:
         if (contact.name, key) not in self._told:  # once per run: after a restart, again
             self._told.add((contact.name, key))
             self._events.identity_changed(contact.name, key, contact.key, contact.verified)
-        raise IdentityChanged(
-            f"{contact.name}'s key changed; accept it (trust) before anything moves"
-        )
+        raise _held(contact.name)
 
     async def trust(self, name: str, typed_fingerprint: str) -> Contact:
         """Accept the key of ``typed_fingerprint`` for ``name``: the pending one, or the pinned
@@ -257,3 +255,7 @@ class TrustPolicy:
     def _wake(self, name: str) -> None:
         for listener in self._woken:
             listener(name)
+
+
+def _held(name: str) -> IdentityChanged:
+    return IdentityChanged(f"{name}'s key changed; accept it (trust) before anything moves")

@@ -15,8 +15,6 @@ backoff and registers again with the same name and address.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import itertools
 import logging
 import random
@@ -25,7 +23,6 @@ from collections.abc import Callable
 from chinwag.adapters.registry.link import (
     Link,
     RegistryGate,
-    close_writer,
     reason,
 )
 from chinwag.adapters.registry.pins import RegistryPins, registry_address
@@ -47,7 +44,9 @@ from chinwag.adapters.registry.protocol import (
 from chinwag.adapters.secure.channel import (
     SecureError,
     Security,
+    close_writer,
 )
+from chinwag.adapters.secure.keys import decode_raw_key
 from chinwag.application.errors import (
     ChatError,
     NameTaken,
@@ -59,7 +58,6 @@ from chinwag.application.errors import (
 )
 from chinwag.application.ports.directory import DirectoryListener, PeerLocation, RegistryStatus
 from chinwag.domain.errors import DomainError, InvalidUsername
-from chinwag.domain.identity import KEY_SIZE
 from chinwag.domain.user import PeerAddress, normalize_username
 
 log = logging.getLogger(__name__)
@@ -168,15 +166,17 @@ class RegistryDirectory:
         name = normalize_username(user)
         answer = await self._request(lambda rid: Lookup(rid=rid, user=name))
         if isinstance(answer, Found):
+            key = decode_raw_key(
+                answer.key,
+                f"{name}'s key",
+                lambda why: RegistryUnavailable(f"the registry sent a malformed key: {why}"),
+            )
             try:
-                key = base64.b64decode(answer.key, validate=True)
                 address = PeerAddress(host=answer.host, port=answer.port)
-            except (binascii.Error, ValueError):
+            except ValueError:
                 raise RegistryUnavailable(
                     f"the registry sent a malformed address for {name}"
                 ) from None
-            if len(key) != KEY_SIZE:
-                raise RegistryUnavailable(f"the registry sent a malformed key for {name}")
             return PeerLocation(address=address, key=key)
         raise self._refusal(answer)
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, cast
 
 from chinwag.adapters.registry.protocol import PROTOCOL_VERSION, ErrorCode, dump, probe_rid
 from chinwag.adapters.registry.protocol import Error as ErrorMessage
-from chinwag.adapters.secure.channel import Handshake, RecordLayer, SecureError
+from chinwag.adapters.secure.channel import CLOSE_GRACE, Handshake, RecordLayer, SecureError
 from chinwag.adapters.secure.noise import MAX_MESSAGE
 from chinwag.adapters.wire.codec import EmptyFrame, FrameDecoder, FrameTooLarge, encode
 
@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("chinwag.adapters.registry.server")
 
-CLOSE_GRACE = 1.0
-"""Seconds a closing connection gets to take its last frames before it is aborted."""
 
 _MAX_LOGGED_VIOLATIONS = 5
 MAX_ERROR_TEXT = 200

@@ -27,6 +27,7 @@ from chinwag.adapters.secure.channel import (
     SecureError,
     SecureStream,
     Security,
+    close_writer,
     open_secure,
     read_clear_frame,
 )
@@ -36,7 +37,6 @@ from chinwag.domain.identity import fingerprint, same_fingerprint
 
 log = logging.getLogger("chinwag.adapters.registry.client")
 
-_SIGN_OUT_TIMEOUT = 1.0
 _MIN_HEARTBEAT = 0.05
 
 
@@ -92,16 +92,6 @@ class Link:
 
     async def aclose(self) -> None:
         await close_writer(self._stream.writer)
-
-
-async def close_writer(writer: asyncio.StreamWriter) -> None:
-    """Close, waiting briefly for the goodbye; abort if the peer does not take it."""
-    writer.close()
-    try:
-        async with asyncio.timeout(_SIGN_OUT_TIMEOUT):
-            await writer.wait_closed()
-    except (OSError, TimeoutError):
-        writer.transport.abort()
 
 
 class RegistryGate:

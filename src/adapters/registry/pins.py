@@ -12,13 +12,13 @@ read or decoded is a :class:`PinsError`, never taken as "no pins".
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import threading
 from pathlib import Path
 from typing import Final
 
 from chinwag.adapters.files import UnsafePath, read_private, read_versioned_json, write_private
+from chinwag.adapters.secure.keys import decode_raw_key
 
 PINS_VERSION: Final = 1
 KEY_SIZE: Final = 32
@@ -101,14 +101,7 @@ class RegistryPins:
             raise damaged("no 'registries' object")
         pins: dict[str, bytes] = {}
         for address, text in registries.items():
-            if not isinstance(text, str):
-                raise damaged(f"the key of {address!r} is not text")
-            try:
-                key = base64.b64decode(text, validate=True)
-            except (binascii.Error, ValueError):
-                raise damaged(f"the key of {address!r} is not base64") from None
-            if len(key) != KEY_SIZE:
-                raise damaged(f"the key of {address!r} is {len(key)} bytes, not {KEY_SIZE}")
+            key = decode_raw_key(text, f"the key of {address!r}", damaged)
             pins[_normalize(address)] = key
         return pins
 

@@ -334,6 +334,20 @@ class SecureStream:
         self.writer.close()
 
 
+CLOSE_GRACE = 1.0
+"""Seconds a closing connection gets to take its last frames before it is cut."""
+
+
+async def close_writer(writer: asyncio.StreamWriter) -> None:
+    """Close, giving a last frame a moment to leave; a peer that does not read is cut."""
+    writer.close()
+    try:
+        async with asyncio.timeout(CLOSE_GRACE):
+            await writer.wait_closed()
+    except (TimeoutError, OSError):
+        writer.transport.abort()
+
+
 async def read_clear_frame(reader: asyncio.StreamReader, decoder: FrameDecoder) -> bytes:
     """The first frame of a connection, in clear (a ``hello`` or a ``welcome``); whatever came
     after it stays in ``decoder`` (``take_buffer``) for the handshake."""

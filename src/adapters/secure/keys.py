@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -177,21 +178,27 @@ def decode_keys(data: bytes, path: Path) -> LocalKeys:
     )
 
     def raw(name: str) -> bytes:
-        text = document.get(name)
-        if not isinstance(text, str):
-            raise damaged(f"no {name!r} key")
-        try:
-            value = base64.b64decode(text, validate=True)
-        except (binascii.Error, ValueError):
-            raise damaged(f"the {name!r} key is not base64") from None
-        if len(value) != KEY_SIZE:
-            raise damaged(f"the {name!r} key is {len(value)} bytes, not {KEY_SIZE}")
-        return value
+        return decode_raw_key(document.get(name), f"the {name!r} key", damaged)
 
     return LocalKeys(
         signing=Ed25519PrivateKey.from_private_bytes(raw("identity")),
         noise=X25519PrivateKey.from_private_bytes(raw("noise")),
     )
+
+
+def decode_raw_key(text: object, label: str, damaged: Callable[[str], Exception]) -> bytes:
+    """A 32-byte raw key from the base64 text our files keep it as; else ``damaged(why)``."""
+    if text is None:
+        raise damaged(f"{label} is missing")
+    if not isinstance(text, str):
+        raise damaged(f"{label} is not text")
+    try:
+        value = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise damaged(f"{label} is not base64") from None
+    if len(value) != KEY_SIZE:
+        raise damaged(f"{label} is {len(value)} bytes, not {KEY_SIZE}")
+    return value
 
 
 def load_or_create_keys(path: Path) -> LocalKeys:

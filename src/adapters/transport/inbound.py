@@ -18,6 +18,7 @@ from chinwag.adapters.secure.channel import (
     SecureStream,
     Security,
     accept_secure,
+    close_writer,
     read_clear_frame,
 )
 from chinwag.adapters.transport import protocol
@@ -276,16 +277,6 @@ def send_error(
         writer.write(encode(protocol.error(code, message)))
     else:
         stream.send([protocol.error(code, message)])
-
-
-async def close_writer(writer: asyncio.StreamWriter) -> None:
-    """Close, giving a last error frame a moment to leave; a peer that does not read is cut."""
-    writer.close()
-    try:
-        async with asyncio.timeout(1.0):
-            await writer.wait_closed()
-    except (TimeoutError, OSError):
-        writer.transport.abort()
 
 
 def tune(writer: asyncio.StreamWriter) -> None:
