@@ -38,17 +38,25 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def open_app(display: str, name: str, port: int, data: Path, x: int) -> DesktopApp:
+def open_app(
+    display: str,
+    name: str,
+    registry: tuple[str, int],
+    data: Path,
+    x: int = 0,
+    size: tuple[int, int] = (WIDTH, HEIGHT),
+) -> DesktopApp:
+    """``name``'s desktop app at ``x`` on ``display``, signed in (also for screenshot_keys.py)."""
     root = tk.Tk(screenName=display, className="chinwag")
     settings = ClientSettings(
         user=name,
-        registry=("127.0.0.1", port),
+        registry=registry,
         data_dir=data,
         listen=("127.0.0.1", 0),
         log_level="WARNING",
     )
     app = DesktopApp(root, settings)
-    root.geometry(f"{WIDTH}x{HEIGHT}+{x}+0")  # after the view has set its own default size
+    root.geometry(f"{size[0]}x{size[1]}+{x}+0")  # after the view has set its own default size
     app.start()
     pump(root, lambda: name in root.title(), timeout=20, what=f"{name} signed in")
     return app
@@ -78,8 +86,8 @@ def main() -> None:
     port = free_port()
     with tempfile.TemporaryDirectory() as data, xvfb(screen=f"{2 * WIDTH}x{HEIGHT}x24") as display:
         os.environ["DISPLAY"] = display
-        alice = open_app(display, "alice", port, Path(data), 0)  # starts the registry
-        bob = open_app(display, "bob", port, Path(data), WIDTH)
+        alice = open_app(display, "alice", ("127.0.0.1", port), Path(data))  # starts the registry
+        bob = open_app(display, "bob", ("127.0.0.1", port), Path(data), WIDTH)
         apps = {"alice": alice, "bob": bob}
         for app, peer in ((alice, "bob"), (bob, "alice")):
             pump(
@@ -99,7 +107,7 @@ def main() -> None:
         for app in apps.values():
             app.presenter.close_requested()
         for app in (bob, alice):
-            pump(app.root, lambda a=app: not _alive(a.root), timeout=20)  # type: ignore[misc]
+            pump(app.root, lambda a=app: not alive(a.root), timeout=20)  # type: ignore[misc]
             app.shutdown()
     print(f"wrote {out.relative_to(ROOT)}")
 
@@ -112,7 +120,7 @@ def _has_glyph(codepoint: str) -> bool:
     return bool(found.stdout.strip())
 
 
-def _alive(root: tk.Tk) -> bool:
+def alive(root: tk.Tk) -> bool:
     try:
         return bool(root.winfo_exists())
     except tk.TclError:

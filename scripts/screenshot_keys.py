@@ -18,14 +18,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import tkinter as tk
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from chinwag.entrypoints.gui import DesktopApp  # noqa: E402
-from chinwag.entrypoints.settings import ClientSettings  # noqa: E402
+from scripts.screenshot import alive, open_app  # noqa: E402
 from tests.gui_support import press, pump, settle, xvfb  # noqa: E402
 from tests.processes import CliProcess, RegistryProcess, release  # noqa: E402
 
@@ -40,22 +39,6 @@ BEFORE = [
 AFTER_FROM_BOB = "Hi Alice, it's Bob. My laptop died, so I set chinwag up again on the new one."
 AFTER_FROM_ALICE = "Bob? Your key changed. Call me and we'll compare safety numbers first."
 SHADOW = "#1f2937"
-
-
-def open_app(display: str, registry: RegistryProcess, data: Path) -> DesktopApp:
-    root = tk.Tk(screenName=display, className="chinwag")
-    settings = ClientSettings(
-        user="alice",
-        registry=(registry.host, registry.port),
-        data_dir=data,
-        listen=("127.0.0.1", 0),
-        log_level="WARNING",
-    )
-    app = DesktopApp(root, settings)
-    root.geometry(f"{WIDTH}x{HEIGHT}+0+0")  # after the view has set its own default size
-    app.start()
-    pump(root, lambda: "alice" in root.title(), timeout=20, what="alice signed in")
-    return app
 
 
 def bob_says(app: DesktopApp, bob: CliProcess, text: str) -> None:
@@ -138,7 +121,13 @@ def main() -> None:
         app: DesktopApp | None = None
         try:
             bob.wait_event("ready", user="bob")
-            app = open_app(display, registry, data / "alice")
+            app = open_app(
+                display,
+                "alice",
+                (registry.host, registry.port),
+                data / "alice",
+                size=(WIDTH, HEIGHT),
+            )
             view = app.view
             pump(app.root, lambda: bool(view.own_key_text()), timeout=20, what="alice's key")
             bob.wait_online("alice")
@@ -183,7 +172,7 @@ def main() -> None:
             if app is not None:
                 root = app.root
                 app.presenter.close_requested()
-                pump(root, lambda: not _alive(root), timeout=20, what="the window to close")
+                pump(root, lambda: not alive(root), timeout=20, what="the window to close")
                 app.shutdown()
             for client in (bob, new_bob):
                 if client is not None:
@@ -191,13 +180,6 @@ def main() -> None:
             registry.kill()
     for out in (keys_png, verify_png):
         print(f"wrote {out.relative_to(ROOT)}")
-
-
-def _alive(root: tk.Tk) -> bool:
-    try:
-        return bool(root.winfo_exists())
-    except tk.TclError:
-        return False
 
 
 if __name__ == "__main__":
