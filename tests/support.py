@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
 
 
 async def wait_until(condition: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
@@ -34,3 +39,18 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
         await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def permissive_umask() -> Iterator[None]:
+    """umask 0 for the test: any mode a file gets is then chinwag's doing, not the umask's."""
+    old = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def mode(path: Path) -> int:
+    """The permission bits of ``path`` itself (a link is not followed)."""
+    return stat.S_IMODE(os.lstat(path).st_mode)

@@ -6,8 +6,6 @@ import base64
 import json
 import multiprocessing
 import os
-import stat
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,23 +23,11 @@ from chinwag.adapters.secure.keys import (
     load_or_create_keys,
     verify_static_key,
 )
+from tests.support import mode, permissive_umask  # noqa: F401 (a fixture)
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("permissive_umask")]
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX modes and links")
-
-
-@pytest.fixture(autouse=True)
-def permissive_umask() -> Iterator[None]:
-    old = os.umask(0)
-    try:
-        yield
-    finally:
-        os.umask(old)
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(os.lstat(path).st_mode)
 
 
 # --- keys and signatures -------------------------------------------------------------------

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import stat
-from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 from urllib.parse import quote
@@ -33,24 +31,12 @@ from chinwag.entrypoints.settings import (
     prepare_user_folder,
     user_folder_name,
 )
+from tests.support import mode, permissive_umask  # noqa: F401 (a fixture)
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX modes and links")
-pytestmark = [posix_only, pytest.mark.timeout(30)]
+pytestmark = [posix_only, pytest.mark.timeout(30), pytest.mark.usefixtures("permissive_umask")]
 
 IS_ROOT = os.name == "posix" and os.geteuid() == 0
-
-
-@pytest.fixture(autouse=True)
-def permissive_umask() -> Iterator[None]:
-    old = os.umask(0)
-    try:
-        yield
-    finally:
-        os.umask(old)
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(os.lstat(path).st_mode)
 
 
 def leftovers(folder: Path) -> list[str]:
