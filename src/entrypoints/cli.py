@@ -6,24 +6,17 @@ import argparse
 import asyncio
 import signal
 import sys
-import threading
 from collections.abc import Sequence
 from typing import TextIO
 
 from dependency_injector import providers
 
-from chinwag.adapters.console.commands import (
-    HELP,
-    BadCommand,
-    CommandRunner,
-    Quit,
-    Send,
-    TextState,
-    parse_json_command,
-    parse_text_command,
-    with_hint,
-)
-from chinwag.adapters.console.output import ConsoleOutput, JsonOutput, TextOutput
+from chinwag.adapters.console.commands import CommandRunner, with_hint
+from chinwag.adapters.console.json_output import JsonOutput
+from chinwag.adapters.console.json_session import run_json_session
+from chinwag.adapters.console.output import ConsoleOutput
+from chinwag.adapters.console.text_output import TextOutput
+from chinwag.adapters.console.text_session import run_text_session
 from chinwag.adapters.sqlite.database import StorageError
 from chinwag.domain.errors import DomainError
 from chinwag.domain.user import PeerAddress
@@ -51,17 +44,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="read one JSON command per line on stdin, write one JSON event per line on stdout",
     )
     return parser
-
-
-def _read_lines(
-    stream: TextIO, loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str | None]
-) -> None:
-    """Feed stdin lines to the loop from a thread (works for pipes, files and terminals)."""
-    try:
-        for line in stream:
-            loop.call_soon_threadsafe(lines.put_nowait, line)
-    finally:
-        loop.call_soon_threadsafe(lines.put_nowait, None)
 
 
 async def run(
@@ -95,10 +77,9 @@ async def _session(
     output.ready(me.name, listen, me.fingerprint)
 
     loop = asyncio.get_running_loop()
-    lines: asyncio.Queue[str | None] = asyncio.Queue()
+    stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lines.put_nowait, None)
-    threading.Thread(target=_read_lines, args=(stdin, loop, lines), daemon=True).start()
+        loop.add_signal_handler(sig, stop.set)
     runner = CommandRunner(
         output,
         use_cases.send_message(),
@@ -109,25 +90,9 @@ async def _session(
         use_cases.verify_contact(),
         use_cases.trust_contact(),
     )
-    state = TextState()
+    session = run_json_session if settings.json else run_text_session
     try:
-        while (line := await lines.get()) is not None:
-            if not line.strip() and settings.json:
-                continue
-            try:
-                command = (
-                    parse_json_command(line) if settings.json else parse_text_command(line, state)
-                )
-            except BadCommand as exc:
-                output.error("bad_command", str(exc))
-                continue
-            if command is None:
-                output.info(HELP)
-                continue
-            if isinstance(command, Quit):
-                break
-            if await runner.run(command) and isinstance(command, Send) and not settings.json:
-                state.chatting_with = command.to  # plain lines now go to them
+        await session(stdin, output, runner, stop)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

@@ -1,0 +1,155 @@
+"""``chinwag-cli`` for people: readable lines at a terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TextIO
+from uuid import UUID
+
+from chinwag.adapters.console.output import ReadyGate, one_line, terminal_safe
+from chinwag.application.ports.directory import RegistryStatus
+from chinwag.domain.identity import fingerprint
+from chinwag.domain.message import Message, MessageState
+from chinwag.domain.user import PeerAddress
+
+
+class TextOutput(ReadyGate):
+    """Readable lines for a person at a terminal."""
+
+    def __init__(self, stream: TextIO, me: str = "") -> None:
+        super().__init__()
+        self._stream = stream
+        self.me = me
+        self._online: frozenset[str] | None = None
+        self._waiting: dict[UUID, str] = {}  # why each message waits, as last said
+
+    def _line(self, text: str) -> None:
+        self._stream.write(terminal_safe(text) + "\n")
+        self._stream.flush()
+
+    def _format(self, message: Message) -> str:
+        when = _local_time(message.sent_at)
+        who = "you" if message.sender == self.me else message.sender
+        arrow = f" → {message.recipient}" if message.sender == self.me else ""
+        body = message.body.replace("\n", "\n        ")
+        return f"[{when}] {who}{arrow}: {body}"
+
+    def message_received(self, message: Message) -> None:
+        self._after_ready(lambda: self._line(self._format(message)))
+
+    def message_state_changed(self, message: Message) -> None:
+        if message.state is MessageState.DELIVERED:
+            self._after_ready(lambda: self._line(f"        ✓ delivered to {message.recipient}"))
+        elif message.state is MessageState.FAILED:
+            text = f"        ✗ not delivered to {message.recipient}: {one_line(message.reason)}"
+            self._after_ready(lambda: self._line(text))
+        elif message.state is MessageState.QUEUED:
+            why = _QUEUED_REASONS.get(message.reason or "", one_line(message.reason)) or (
+                f"{message.recipient} is offline"
+            )
+            if self._waiting.get(message.id) == why:
+                return  # said already: each retry is not news
+            self._waiting[message.id] = why
+            text = f"        ⧗ waiting ({why}); it goes out when they are reachable"
+            self._after_ready(lambda: self._line(text))
+            return
+        if message.state in (MessageState.DELIVERED, MessageState.FAILED):
+            self._waiting.pop(message.id, None)
+
+    def presence_changed(self, online: frozenset[str]) -> None:
+        self._after_ready(lambda: self._presence(online))
+
+    def _presence(self, online: frozenset[str]) -> None:
+        """The whole list the first time, then who came and who went."""
+        before, self._online = self._online, online
+        if before is None:
+            self.online(sorted(online))
+            return
+        for name in sorted(online - before - {self.me}):
+            self._line(f"* {name} is online")
+        for name in sorted(before - online - {self.me}):
+            self._line(f"* {name} went offline")
+
+    def registry_status_changed(self, status: RegistryStatus, detail: str) -> None:
+        self._after_ready(lambda: self._line(f"* registry {status.value}: {one_line(detail)}"))
+
+    def error(self, code: str, text: str) -> None:
+        self._line(f"! {one_line(text)} ({one_line(code)})")
+
+    def identity_changed(self, name: str, key: bytes, previous: bytes, verified: bool) -> None:
+        self._after_ready(lambda: self._key_changed(name, key, previous, verified))
+
+    def _key_changed(self, name: str, key: bytes, previous: bytes, verified: bool) -> None:
+        loud = "!!! " if verified else "! "
+        self._line(
+            f"{loud}{name}'s key changed: it was {fingerprint(previous)}, it is now "
+            f"{fingerprint(key)}. Nothing goes to or comes from {name} until you accept it. "
+            "Make sure it is really them (ask them in person or on another channel), then "
+            + (
+                f"/verify {name} with the safety number they read you."
+                if verified
+                else f"/trust {name} {fingerprint(key)}"
+            )
+        )
+
+    def message_request(self, name: str) -> None:
+        self._after_ready(
+            lambda: self._line(
+                f"* message request from {name}: you have not written to them yet. Their "
+                f"messages are shown; write back (/msg {name} …) to accept them as a contact."
+            )
+        )
+
+    def identity_trusted(self, name: str, key: bytes) -> None:
+        text = f"* {name}'s key {fingerprint(key)} is trusted; what waited goes out now"
+        self._after_ready(lambda: self._line(text))
+
+    def ready(self, user: str, listen: PeerAddress, fingerprint: str) -> None:
+        self.me = user
+        self._line(f"* signed in as {user}, accepting peers on {listen}. Type /help for commands.")
+        self._line(f"* your key's fingerprint: {fingerprint}")
+        self._release()
+
+    def whoami(self, user: str, fingerprint: str) -> None:
+        self._line(f"* you are {user}; your key's fingerprint: {fingerprint}")
+
+    def safety_number(self, name: str, number: str, fingerprint: str, verified: bool) -> None:
+        state = "verified" if verified else "not verified"
+        self._line(f"* safety number with {name} ({state}):")
+        self._line(f"    {number}")
+        self._line(f"  {name}'s key: {fingerprint}")
+        if not verified:
+            self._line(
+                f"  Compare it with {name} (in person, or a call): if it is the same on both "
+                f"sides, type /verify {name} followed by the number."
+            )
+
+    def online(self, online: Sequence[str]) -> None:
+        others = [name for name in online if name != self.me]
+        self._line("* online: " + (", ".join(others) if others else "nobody else yet"))
+
+    def history(self, with_user: str, messages: Sequence[Message]) -> None:
+        if not messages:
+            self._line(f"* no history with {with_user}")
+        for message in messages:
+            self._line(self._format(message))
+
+    def search(self, text: str, messages: Sequence[Message]) -> None:
+        self._line(f"* {len(messages)} message(s) match {text!r}")
+        for message in messages:
+            self._line(self._format(message))
+
+    def info(self, text: str) -> None:
+        self._line(text)
+
+
+_QUEUED_REASONS = {
+    "identity_changed": "a key changed: nothing moves until the new key is accepted",
+    "over_quota": "the recipient takes no more from you for now",
+    "unverified": "the recipient cannot check your key with the registry now",
+}
+
+
+def _local_time(moment: datetime) -> str:
+    return moment.astimezone().strftime("%H:%M")
