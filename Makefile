@@ -1,13 +1,16 @@
 .PHONY: run cli test bench registry screenshot lint clean
 
+# NAME reaches the scripts as one word, whatever it holds (NAME='bad name' gets a clear refusal).
+export NAME
+
 # The desktop app: installs, starts a local registry if none answers, asks who you are.
 # make run   or   NAME=alice make run   (a second terminal: NAME=bob make run)
 run:
-	@scripts/run.sh $(NAME)
+	@scripts/run.sh $${NAME:+"$$NAME"}
 
 # The same in a terminal: NAME=alice make cli   (a second terminal: NAME=bob make cli)
 cli:
-	@scripts/cli.sh $(NAME)
+	@scripts/cli.sh $${NAME:+"$$NAME"}
 
 # The whole suite as CI runs it: ruff, mypy --strict, import-linter, pytest.
 test:

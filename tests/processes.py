@@ -178,7 +178,8 @@ class CliProcess:
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         self.stderr_lines: list[str] = []
-        threading.Thread(target=self._drain_stderr, daemon=True).start()
+        self._stderr_reader = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._stderr_reader.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -280,6 +281,12 @@ class CliProcess:
         code = self.proc.wait(timeout)
         self._reader.join(timeout)
         return code
+
+    def log_after_exit(self, timeout: float = 15.0) -> str:
+        """Everything the process logged (stderr), once it has ended."""
+        self.proc.wait(timeout)
+        self._stderr_reader.join(timeout)
+        return "".join(self.stderr_lines)
 
     def quit(self, timeout: float = 15.0) -> int:
         if self.proc.poll() is None:

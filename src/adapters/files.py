@@ -60,10 +60,17 @@ def private_folder(path: Path, *, narrow: bool = False) -> Path:
         if probe.parent == probe:
             break
         probe = probe.parent
+    if missing and os.path.lexists(probe) and not os.path.isdir(probe):
+        raise UnsafePath(f"{probe} is not a folder, so {path} cannot be made in it")
     for folder in reversed(missing):
         # One made by someone else meanwhile is checked below like any existing folder.
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(folder, FOLDER_MODE)
+        try:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(folder, FOLDER_MODE)
+        except PermissionError:
+            raise UnsafePath(f"cannot make the folder {folder}: permission denied") from None
+        except NotADirectoryError:
+            raise UnsafePath(f"{folder.parent} is not a folder") from None
     info = os.lstat(path)
     if stat.S_ISLNK(info.st_mode):
         raise _is_link_error(path)

@@ -96,6 +96,13 @@ def test_a_file_where_a_folder_should_be_is_refused(tmp_path: Path) -> None:
         private_folder(tmp_path / "plain", narrow=True)
 
 
+def test_a_file_on_the_way_to_a_folder_is_named_in_the_refusal(tmp_path: Path) -> None:
+    # As with ``--data-dir /etc/passwd/chinwag``: not "[Errno 20] Not a directory".
+    (tmp_path / "plain").write_bytes(b"")
+    with pytest.raises(UnsafePath, match=r"plain is not a folder, so .*deeper cannot be made"):
+        private_folder(tmp_path / "plain" / "deep" / "deeper")
+
+
 @pytest.mark.skipif(not IS_ROOT, reason="needs root to give a folder to someone else")
 def test_a_folder_of_someone_else_is_not_taken_as_ours(tmp_path: Path) -> None:
     folder = tmp_path / "theirs"

@@ -164,6 +164,21 @@ def test_a_message_sent_just_before_quitting_is_delivered_and_recorded(
     assert (message["body"], message["state"]) == ("bye!", "delivered")
 
 
+def test_quitting_after_a_peer_connected_logs_no_error(
+    tmp_path: Path, registry: RegistryProcess, clients: list[CliProcess]
+) -> None:
+    # It once printed "ERROR asyncio: Exception in callback ... _serve ... CancelledError".
+    alice = start(clients, "alice", registry, tmp_path / "a")
+    bob = start(clients, "bob", registry, tmp_path / "b")
+    bob.wait_online("alice")
+    bob.send(cmd="send", to="alice", body="hi alice")  # bob's session to alice stays open
+    alice.wait_event("message", body="hi alice")
+    alice.send(cmd="quit")
+    log = alice.log_after_exit()
+    assert alice.proc.returncode == 0
+    assert "ERROR" not in log and "Traceback" not in log, log
+
+
 def test_messages_to_an_offline_user_survive_a_restart_and_arrive_once_in_order(
     tmp_path: Path, registry: RegistryProcess, clients: list[CliProcess]
 ) -> None:
@@ -187,6 +202,9 @@ def test_messages_to_an_offline_user_survive_a_restart_and_arrive_once_in_order(
     bob = start(clients, "bob", registry, tmp_path / "b")
     wait_until_sync(lambda: alice.count("status", state="delivered") == 100, 60, "100 delivered")
     assert [e["id"] for e in alice.of("status", state="delivered")] == ids
+    # Bob acknowledges after his commit but prints each message after that: his events may
+    # still be on their way through his stdout when alice has counted the acknowledgements.
+    wait_until_sync(lambda: bob.count("message") >= 100, 30, "bob printed 100 messages")
     got = bob.of("message")
     assert [e["body"] for e in got] == [f"while you were away {n:03d}" for n in range(100)]
     assert [e["id"] for e in got] == ids

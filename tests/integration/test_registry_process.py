@@ -251,3 +251,25 @@ def test_a_port_in_use_is_one_clear_line_and_a_non_zero_exit(tmp_path: Path) -> 
         assert "already in use" in lines[0]
 
     run(scenario())
+
+
+@pytest.mark.parametrize("under_a_file", [False, True])
+def test_a_data_folder_that_cannot_be_one_is_one_clear_line(
+    tmp_path: Path, under_a_file: bool
+) -> None:
+    # ``--data-dir /etc/passwd`` (or a folder under it) once said "[Errno 17] File exists".
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"")
+    data_dir = plain / "registry" if under_a_file else plain
+
+    async def scenario() -> None:
+        process = await registry("--port", "0", data_dir=data_dir)
+        async with asyncio.timeout(DEADLINE):
+            stdout, stderr = await process.communicate()
+        assert process.returncode == 2
+        assert stdout == b""
+        [line] = stderr.decode().splitlines()
+        assert f"{plain} is not a folder" in line
+        assert "Errno" not in line
+
+    run(scenario())
