@@ -1,11 +1,15 @@
-"""Makes sure a conversation is stored once before its first message."""
+"""Makes sure a conversation is stored once before its first message, and that the messages of
+one author in one conversation are stored and handed over in the order they were sent."""
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
 
 from chinwag.application.ports.conversation_repository import ConversationRepository
 from chinwag.domain.conversation import Conversation, direct_conversation_id
+from chinwag.domain.message import Message
 
 
 class ConversationLedger:
@@ -19,6 +23,7 @@ class ConversationLedger:
     def __init__(self, conversations: ConversationRepository) -> None:
         self._conversations = conversations
         self._saved: dict[tuple[str, str], tuple[Conversation, asyncio.Future[None]]] = {}
+        self._order = OutgoingOrder()
 
     async def known(self, me: str, peer: str) -> bool:
         """Whether ``me`` has a conversation with ``peer`` (stored, or being stored)."""
@@ -44,3 +49,121 @@ class ConversationLedger:
                 del self._saved[(me, peer)]
             raise
         return conversation
+
+    def take_turn(self, me: str, peer: str) -> Turn:
+        """A place in the order of ``me``'s messages to ``peer``: see :class:`OutgoingOrder`."""
+        return self._order.take_turn(me, peer)
+
+
+Store = Callable[[list[Message]], Awaitable[None]]
+"""Commits messages of one conversation and hands them to the courier, in the order given."""
+
+
+class Turn:
+    """One send's place in its conversation's sequence, taken when the send begins.
+
+    :meth:`store` waits for every earlier turn of the conversation to be stored (or dropped),
+    and :meth:`drop` gives the place up (the send was refused before anything was stored).
+    """
+
+    def __init__(self, line: _Line) -> None:
+        self._line = line
+        self.messages: list[Message] | None = None
+        self.store_with: Store | None = None
+        self.dropped = False
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def store(self, messages: list[Message], store: Store) -> None:
+        """Have ``store`` commit and hand over ``messages`` once every earlier turn's messages
+        are; return when it has (its refusal is raised here). ``store`` may be given the
+        messages of several ready turns at once, in turn order: their commit is shared."""
+        if self.dropped or self.messages is not None:
+            raise RuntimeError("a turn is stored or dropped once")
+        self.messages, self.store_with = messages, store
+        self._line.advance()
+        await self.done  # if the sender is cancelled, its messages are still stored
+
+    def drop(self) -> None:
+        """Give the place up; later turns no longer wait for it. Nothing once stored."""
+        if self.messages is None and not self.dropped:
+            self.dropped = True
+            self._line.advance()
+
+
+class _Line:
+    """The turns of one conversation, and whether a batch of them is being stored."""
+
+    def __init__(self, order: OutgoingOrder, key: tuple[str, str]) -> None:
+        self._order = order
+        self._key = key
+        self.turns: deque[Turn] = deque()
+        self._busy = False
+        self._storing: asyncio.Future[None] | None = None
+
+    def advance(self) -> None:
+        head = self.turns[0] if self.turns else None
+        if not self._busy and head is not None and (head.dropped or head.messages is not None):
+            self._busy = True
+            # As a task, so that every turn that becomes ready in this loop pass joins the batch.
+            self._storing = asyncio.ensure_future(self._store_ready())
+
+    def _take_ready(self) -> list[Turn]:
+        """The ready turns at the front (skipping dropped ones) that share one way to store."""
+        ready: list[Turn] = []
+        while self.turns:
+            turn = self.turns[0]
+            if turn.dropped:
+                self.turns.popleft()
+            elif turn.messages is not None and (
+                not ready or turn.store_with == ready[0].store_with
+            ):
+                ready.append(self.turns.popleft())
+            else:
+                break
+        return ready
+
+    async def _store_ready(self) -> None:
+        try:
+            while batch := self._take_ready():
+                store = batch[0].store_with
+                assert store is not None
+                try:
+                    await store([m for turn in batch for m in turn.messages or ()])
+                except Exception as exc:
+                    for turn in batch:
+                        if not turn.done.done():  # (cancelled with its sender)
+                            turn.done.set_exception(exc)
+                            turn.done.exception()  # retrieved: no warning if nobody waits
+                else:
+                    for turn in batch:
+                        if not turn.done.done():
+                            turn.done.set_result(None)
+        finally:
+            self._busy = False
+            if not self.turns:
+                self._order.forget(self._key, self)
+
+
+class OutgoingOrder:
+    """One sequence per author per conversation, as a rule rather than a result of scheduling.
+
+    A send takes its turn when it begins; however long its checks take (a registry lookup for
+    one, none for the next), its messages are committed, and then handed to the courier, after
+    those of every earlier turn of the conversation and before those of every later one. Ready
+    turns are stored together, so sends that arrive faster than commits complete share them.
+    """
+
+    def __init__(self) -> None:
+        self._lines: dict[tuple[str, str], _Line] = {}
+
+    def take_turn(self, me: str, peer: str) -> Turn:
+        line = self._lines.get((me, peer))
+        if line is None:
+            line = self._lines[(me, peer)] = _Line(self, (me, peer))
+        turn = Turn(line)
+        line.turns.append(turn)
+        return turn
+
+    def forget(self, key: tuple[str, str], line: _Line) -> None:
+        if self._lines.get(key) is line:
+            del self._lines[key]

@@ -24,6 +24,7 @@ import random
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from uuid import UUID
 
 from chinwag.application.errors import (
     ChatError,
@@ -94,6 +95,8 @@ class Courier:
         self._recipients: dict[str, _Recipient] = {}
         self._online: frozenset[str] = frozenset()
         self._closed = False
+        self._held: list[Message] | None = None
+        """Messages enqueued during sign-in (see :meth:`hold`); None when not signing in."""
 
     def check_room(self) -> None:
         """Raise ``OutboxFull`` when no further message may wait for delivery."""
@@ -103,12 +106,27 @@ class Courier:
                 "some of their recipients come online"
             )
 
+    def room(self) -> int:
+        """How many more messages may wait for delivery before sending is refused."""
+        return max(self._settings.max_outbox - self.backlog(), 0)
+
+    def hold(self) -> None:
+        """Sign-in has begun: keep what is enqueued from now on until :meth:`resume`, which
+        sends the older messages of the outbox first. (Without this, a message sent while
+        sign-in read the outbox went out ahead of older ones, or twice.)"""
+        self._closed = False
+        self._held = []
+
     def enqueue(self, message: Message) -> None:
-        """Queue a committed ``pending`` or ``queued`` message for its recipient."""
+        """Queue a committed ``pending`` or ``queued`` message for its recipient, behind every
+        message queued before it (messages are enqueued in the order they were committed)."""
         if self._closed:
             raise NotSignedIn(
                 "signing out: the message is kept and goes out when you sign in again"
             )
+        if self._held is not None:
+            self._held.append(message)
+            return
         if message.state is MessageState.SENT:  # stored before a crash: not acknowledged
             message = message.with_state(MessageState.PENDING)
         recipient = self._recipients.setdefault(message.recipient, _Recipient())
@@ -120,10 +138,17 @@ class Courier:
 
     def resume(self, outbox: Iterable[Message]) -> None:
         """At sign-in: deliver again, and take up messages stored but not acknowledged (after a
-        restart, or a sign-out), oldest first."""
+        restart, or a sign-out), oldest first; then what was sent during sign-in (held since
+        :meth:`hold`), unless the outbox already had it."""
         self._closed = False
+        held, self._held = self._held or [], None
+        resumed: set[UUID] = set()
         for message in outbox:
+            resumed.add(message.id)
             self.enqueue(message)
+        for message in held:
+            if message.id not in resumed:
+                self.enqueue(message)
 
     def online(self, names: frozenset[str]) -> None:
         """Presence: whoever has just come online and has messages waiting is tried at once.
@@ -142,12 +167,14 @@ class Courier:
 
     def backlog(self) -> int:
         """Messages waiting for a first or a further try."""
-        return sum(len(r.queue) for r in self._recipients.values())
+        held = len(self._held) if self._held is not None else 0
+        return held + sum(len(r.queue) for r in self._recipients.values())
 
     async def close(self, grace: float = 0.0) -> None:
         """Stop delivering, after up to ``grace`` seconds for deliveries under way to finish
         (not for recipients who are offline); what is not acknowledged stays in the outbox."""
         self._closed = True
+        self._held = None  # committed: the outbox has them at the next sign-in
         workers = [r.worker for r in self._recipients.values() if r.worker is not None]
         busy = [r.worker for r in self._recipients.values() if r.worker and not r.waiting]
         if busy and grace > 0:

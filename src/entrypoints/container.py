@@ -40,13 +40,18 @@ from chinwag.application.quota import InboundQuota
 from chinwag.application.session import Session
 from chinwag.application.trust import TrustPolicy
 from chinwag.application.use_cases import (
+    CountUnread,
+    ListContacts,
     ListConversations,
     LoadHistory,
+    MarkRead,
     ReceiveMessages,
     SearchHistory,
     SendMessage,
+    SendMessages,
     SignIn,
     SignOut,
+    StartChat,
     TrustContact,
     VerifyContact,
     WhoAmI,
@@ -178,12 +183,29 @@ class UseCases(containers.DeclarativeContainer):
         adapters.clock,
         adapters.ids,
     )
+    send_messages = providers.Factory(
+        SendMessages,
+        session,
+        adapters.directory,
+        adapters.messages,
+        ledger,
+        courier,
+        events,
+        adapters.clock,
+        adapters.ids,
+    )
     load_history = providers.Factory(LoadHistory, session, adapters.messages)
     list_conversations = providers.Factory(ListConversations, session, adapters.conversations)
     search_history = providers.Factory(SearchHistory, session, adapters.messages)
     verify_contact = providers.Factory(VerifyContact, session, trust)
     trust_contact = providers.Factory(TrustContact, session, trust)
     who_am_i = providers.Factory(WhoAmI, session, trust)
+    list_contacts = providers.Factory(
+        ListContacts, session, adapters.conversations, adapters.contacts
+    )
+    start_chat = providers.Factory(StartChat, session, adapters.directory, ledger, trust)
+    mark_read = providers.Factory(MarkRead, session, adapters.conversations)
+    count_unread = providers.Factory(CountUnread, session, adapters.conversations)
 
 
 class Container(containers.DeclarativeContainer):

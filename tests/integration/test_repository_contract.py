@@ -267,13 +267,17 @@ def test_received_at_round_trips_and_stays_none_when_absent(
         ("FIRST\nline", [3]),
         ("creme brulee", [4]),
         ("café", [4]),
-        ("Ç", []),
+        ("Ç", [4]),  # folded to "c", the start of "crème" and "café"
         ("x" * 10_000, [5]),
         ("and", [6]),
         ("line", [3]),
         ("line third", [3]),
         ("line missing", []),
-        ("lin", []),  # whole words only
+        ("lin", [3]),  # the last word of a term is a prefix
+        ("ine", []),  # a prefix, not any part of a word
+        ("fir lin", [3]),
+        ("first lin", [3]),
+        ("firs\nlin", [3]),
         ("   \n\t ", []),
         ("", []),
     ],
@@ -323,6 +327,51 @@ def test_search_treats_operators_and_punctuation_as_words(repos: Repositories) -
         assert ids(await repos.messages.search("col val", 10)) == [5, 4]
         assert ids(await repos.messages.search("cats -dogs", 10)) == [2, 1]
         assert ids(await repos.messages.search("NEAR(cats dogs)", 10)) == []
+
+    run(scenario())
+
+
+def test_search_takes_the_last_word_of_each_term_as_a_prefix(repos: Repositories) -> None:
+    async def scenario() -> None:
+        bodies = ["lorem ipsum dolor", "Loremaster", "the lore", "Crème brûlée", "col:value"]
+        await repos.messages.add([message(n, body) for n, body in enumerate(bodies, start=1)])
+        assert ids(await repos.messages.search("lore", 10)) == [3, 2, 1]
+        assert ids(await repos.messages.search("LOREM ips", 10)) == [1]
+        assert ids(await repos.messages.search("ipsum lore", 10)) == [1]
+        assert ids(await repos.messages.search("orem", 10)) == []
+        assert ids(await repos.messages.search("cre bru", 10)) == [4]
+        assert ids(await repos.messages.search("col:va", 10)) == [5]
+        assert ids(await repos.messages.search("co:value", 10)) == []  # only the last word
+        assert ids(await repos.messages.search("lorem ipsum x", 10)) == []
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["lore*", '"lore', 'lore"', '"lore"*', "(lore)", "-lore", ":lore", "lore:", "*lore", "^lore"],
+)
+def test_search_by_prefix_still_never_parses_the_users_text(repos: Repositories, text: str) -> None:
+    """Quotes, stars, minus signs, colons and parentheses around a prefix are punctuation."""
+
+    async def scenario() -> None:
+        await repos.messages.add([message(1, "lorem ipsum"), message(2, "dolor sit")])
+        assert ids(await repos.messages.search(text, 10)) == [1]
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    "text", ["NEAR(lore", "NEAR(lore dol)", "lore AND", "lore OR dol", "NOT lore", "body:lore"]
+)
+def test_search_by_prefix_takes_operators_as_words(repos: Repositories, text: str) -> None:
+    """``NEAR``, ``AND``, ``OR``, ``NOT`` and a column name are words that must be there too."""
+
+    async def scenario() -> None:
+        await repos.messages.add([message(1, "lorem ipsum"), message(2, "dolor sit")])
+        assert await repos.messages.search(text, 10) == []
+        await repos.messages.add([message(3, f"{text.replace('lore', 'lorem')} dolor")])
+        assert ids(await repos.messages.search(text, 10)) == [3]
 
     run(scenario())
 

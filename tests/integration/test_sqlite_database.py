@@ -20,8 +20,10 @@ import pytest
 from pytest_mock import MockerFixture
 
 from chinwag.adapters.sqlite.contacts import SqliteContactRepository
+from chinwag.adapters.sqlite.conversations import SqliteConversationRepository
 from chinwag.adapters.sqlite.database import MAX_BATCH, SCHEMA_VERSION, Database, StorageError
 from chinwag.adapters.sqlite.messages import SqliteMessageRepository
+from chinwag.application.ports.conversation_repository import Unread
 from chinwag.domain.contact import Contact
 from chinwag.domain.conversation import Conversation
 from chinwag.domain.message import EARLIEST_TIME, Message, MessageState
@@ -466,6 +468,84 @@ def test_a_version_2_history_is_migrated_with_its_messages_intact(tmp_path: Path
     with Database(path) as db:  # opening again migrates nothing
         assert run(SqliteContactRepository(db).get("alice")) == alice
         assert len(run(SqliteMessageRepository(db).page(CONVERSATION.id, 10))) == 6
+    with closing(sqlite3.connect(path)) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    with Database(tmp_path / "fresh.sqlite3"):
+        pass
+    assert schema_of(path) == schema_of(tmp_path / "fresh.sqlite3")
+
+
+VERSION_3_SCHEMA = (
+    # What chinwag wrote up to schema version 3, frozen here: version 2 and contacts.
+    *VERSION_2_SCHEMA,
+    """CREATE TABLE contacts (
+        name TEXT PRIMARY KEY,
+        key BLOB NOT NULL,
+        first_seen INTEGER NOT NULL,
+        verified INTEGER NOT NULL DEFAULT 0,
+        pending_key BLOB,
+        accepted INTEGER NOT NULL DEFAULT 0
+    )""",
+    "ALTER TABLE messages ADD COLUMN received_at INTEGER",
+)
+
+
+def test_a_version_3_history_is_migrated_with_what_was_there_counted_as_read(
+    tmp_path: Path,
+) -> None:
+    """Migration 4 adds read markers; a history that never kept one must not come back all
+    unread, so what it holds counts as read, and only what arrives later is unread."""
+    path = tmp_path / "history.sqlite3"
+    carol = Conversation.direct("alice", "carol")  # added, no message yet
+    bob_key = bytes(range(32))
+    with closing(sqlite3.connect(path, isolation_level=None)) as raw:
+        raw.execute("PRAGMA journal_mode = WAL")
+        raw.execute("BEGIN")
+        for statement in VERSION_3_SCHEMA:
+            raw.execute(statement)
+        for conversation in (CONVERSATION, carol):
+            raw.execute(
+                "INSERT INTO conversations (id, kind, participants) VALUES (?, 'direct', ?)",
+                (str(conversation.id), "\n".join(conversation.participants)),
+            )
+        raw.executemany(
+            "INSERT INTO messages (id, conversation_id, sender, recipient, body, sent_at, state,"
+            " received_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
+            [
+                (str(UUID(int=n)), str(CONVERSATION.id), sender, recipient, f"old {n}", state, 7)
+                for n, sender, recipient, state in [
+                    (1, "bob", "alice", "received"),
+                    (2, "alice", "bob", "delivered"),
+                    (3, "bob", "alice", "received"),
+                ]
+            ],
+        )
+        raw.execute(
+            "INSERT INTO contacts (name, key, first_seen, accepted) VALUES ('bob', ?, 0, 1)",
+            (bob_key,),
+        )
+        raw.execute("PRAGMA user_version = 3")
+        raw.execute("COMMIT")
+
+    later = message(10).model_copy(
+        update={"sender": "bob", "recipient": "alice", "state": MessageState.RECEIVED}
+    )
+
+    async def scenario(db: Database) -> None:
+        conversations = SqliteConversationRepository(db)
+        assert await conversations.unread() == {}
+        assert {c.id for c in await conversations.list_all()} == {CONVERSATION.id, carol.id}
+        stored = await SqliteMessageRepository(db).page(CONVERSATION.id, 10)
+        assert [m.body for m in reversed(stored)] == ["old 1", "old 2", "old 3"]
+        contact = await SqliteContactRepository(db).get("bob")
+        assert contact is not None
+        assert contact.key == bob_key
+        await SqliteMessageRepository(db).add([later])
+        assert await conversations.unread() == {CONVERSATION.id: Unread(1, later.id)}
+
+    with Database(path) as db:
+        run(scenario(db))
     with closing(sqlite3.connect(path)) as raw:
         assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)

@@ -15,9 +15,10 @@ from typing import Final
 from uuid import UUID
 
 from chinwag.application.errors import MessageNotFound
+from chinwag.application.ports.conversation_repository import Unread
 from chinwag.application.ports.message_repository import StateChange
 from chinwag.domain.conversation import Conversation
-from chinwag.domain.message import UNACKNOWLEDGED, Message, utc
+from chinwag.domain.message import UNACKNOWLEDGED, Message, MessageState, utc
 
 MAX_LIMIT: Final = 500
 """The most messages one :meth:`page` or :meth:`search` returns, as in SQLite."""
@@ -72,8 +73,13 @@ def _words(text: str) -> _Phrase:
 
 
 def _contains(words: _Phrase, phrase: _Phrase) -> bool:
+    """Whether ``phrase`` is in ``words``, its last word as a prefix (like FTS5's ``"..."*``)."""
     size = len(phrase)
-    return any(words[i : i + size] == phrase for i in range(len(words) - size + 1))
+    *whole, prefix = phrase
+    return any(
+        words[i : i + size - 1] == tuple(whole) and words[i + size - 1].startswith(prefix)
+        for i in range(len(words) - size + 1)
+    )
 
 
 class InMemoryMessageRepository:
@@ -136,9 +142,10 @@ class InMemoryMessageRepository:
         return [self._by_seq[seq] for seq in reversed(seqs[max(0, end - limit) : end])]
 
     async def search(self, text: str, limit: int) -> list[Message]:
-        """Messages containing every term of ``text`` as whole words, newest first.
+        """Messages containing every term of ``text``, newest first.
 
-        A term is split into words like a body is, and those words must appear in a row.
+        A term is split into words like a body is, and those words must appear in a row, the
+        last one as a prefix (``lore`` finds ``lorem``), as in SQLite.
         """
         _check_limit(limit)
         phrases = [phrase for phrase in map(_words, text.split()) if phrase]
@@ -157,6 +164,27 @@ class InMemoryMessageRepository:
         seqs = self._conversation_seqs.get(conversation_id)
         return seqs[-1] if seqs else None
 
+    def seq_of(self, message_id: UUID, conversation_id: UUID) -> int | None:
+        """Where a message of that conversation was stored, or ``None`` if it is not one."""
+        seq = self._seq_of.get(message_id)
+        if seq is None or self._by_seq[seq].conversation_id != conversation_id:
+            return None
+        return seq
+
+    def last_seq(self) -> int:
+        """Where the last message was stored (0 for none): later ones get a larger number."""
+        return self._next_seq
+
+    def received_after(
+        self, conversation_id: UUID, seq: int, upto: int | None = None
+    ) -> list[Message]:
+        """The received messages of a conversation stored after ``seq`` (and up to ``upto``,
+        if given), in storage order."""
+        seqs = self._conversation_seqs.get(conversation_id, [])
+        end = len(seqs) if upto is None else bisect_left(seqs, upto + 1)
+        later = (self._by_seq[s] for s in seqs[bisect_left(seqs, seq + 1) : end])
+        return [m for m in later if m.state is MessageState.RECEIVED]
+
 
 class InMemoryConversationRepository:
     """The :class:`~chinwag.application.ports.ConversationRepository` port, kept in a dict.
@@ -167,6 +195,7 @@ class InMemoryConversationRepository:
     def __init__(self, messages: InMemoryMessageRepository) -> None:
         self._messages = messages
         self._conversations: dict[UUID, Conversation] = {}
+        self._read_upto: dict[UUID, int] = {}
 
     async def save(self, conversations: Sequence[Conversation]) -> None:
         for conversation in conversations:
@@ -183,3 +212,22 @@ class InMemoryConversationRepository:
             return (seq is None, -(seq or 0))
 
         return sorted(self._conversations.values(), key=newest_first)
+
+    async def mark_read(self, conversation_id: UUID, upto: UUID) -> None:
+        if conversation_id not in self._conversations:
+            return
+        seq = self._messages.seq_of(upto, conversation_id) or 0
+        self._read_upto[conversation_id] = max(self._read_upto.get(conversation_id, 0), seq)
+
+    async def history_end(self) -> int:
+        return self._messages.last_seq()
+
+    async def unread(self, stored_upto: int | None = None) -> dict[UUID, Unread]:
+        found: dict[UUID, Unread] = {}
+        for conversation_id in self._conversations:
+            later = self._messages.received_after(
+                conversation_id, self._read_upto.get(conversation_id, 0), stored_upto
+            )
+            if later:
+                found[conversation_id] = Unread(len(later), later[0].id)
+        return found

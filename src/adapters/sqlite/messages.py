@@ -46,10 +46,13 @@ def _fts_query(text: str) -> str | None:
     """The user's words as an FTS5 query that matches them all and cannot fail to parse.
 
     Every whitespace-separated term becomes a quoted string (inner quotes doubled), so operators,
-    column filters, prefixes and parentheses are just text. ``None`` when there is no term.
+    column filters, stars and parentheses are just text; the ``*`` after the closing quote is
+    ours, and makes the term's last word a prefix (``lore`` finds ``lorem``), as people expect
+    of a search box that searches while they are still typing a word. ``None`` when there is
+    no term.
     """
     terms = _UNSEARCHABLE.sub("-", text).split()
-    return " ".join('"' + term.replace('"', '""') + '"' for term in terms) or None
+    return " ".join('"' + term.replace('"', '""') + '"*' for term in terms) or None
 
 
 def _to_micros(moment: datetime) -> int:
@@ -282,8 +285,9 @@ class SqliteMessageRepository:
     async def search(self, text: str, limit: int) -> list[Message]:
         """Up to ``limit`` (1..500) messages containing every word of ``text``, newest first.
 
-        Words match whole words, ignoring case and Latin accents; a term with punctuation inside
-        (``col:val``) matches those words next to each other. No input can make it fail.
+        Words match ignoring case and Latin accents, the last word of each term as a prefix
+        (``lore`` finds ``lorem``); a term with punctuation inside (``col:val``) matches those
+        words next to each other. No input can make it fail.
         """
         _check_limit(limit)
         query = _fts_query(text)

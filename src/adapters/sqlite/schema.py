@@ -68,6 +68,14 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )""",
         "ALTER TABLE messages ADD COLUMN received_at INTEGER",
     ),
+    # 4: how far the user has read each conversation: the local seq of the last message they
+    # saw (received messages after it are unread). What was stored before this migration counts
+    # as read: a history that never kept a marker must not come back all unread.
+    (
+        "ALTER TABLE conversations ADD COLUMN read_upto INTEGER NOT NULL DEFAULT 0",
+        """UPDATE conversations SET read_upto = coalesce(
+            (SELECT max(seq) FROM messages WHERE conversation_id = conversations.id), 0)""",
+    ),
 )
 
 _INDEX_NEW: Final = (

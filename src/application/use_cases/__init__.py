@@ -1,25 +1,36 @@
 """One use case per module, each with one public method ``execute``."""
 
+from chinwag.application.use_cases.count_unread import CountUnread
+from chinwag.application.use_cases.list_contacts import ListContacts
 from chinwag.application.use_cases.list_conversations import ListConversations
 from chinwag.application.use_cases.load_history import LoadHistory
+from chinwag.application.use_cases.mark_read import MarkRead
 from chinwag.application.use_cases.receive_messages import ReceiveMessages
 from chinwag.application.use_cases.search_history import SearchHistory
 from chinwag.application.use_cases.send_message import SendMessage
+from chinwag.application.use_cases.send_messages import SendMessages
 from chinwag.application.use_cases.sign_in import SignIn
 from chinwag.application.use_cases.sign_out import SignOut
+from chinwag.application.use_cases.start_chat import StartChat, StartedChat
 from chinwag.application.use_cases.trust_contact import TrustContact
 from chinwag.application.use_cases.verify_contact import VerifyContact
 from chinwag.application.use_cases.who_am_i import WhoAmI
 from chinwag.application.use_cases.who_is_online import WhoIsOnline
 
 __all__ = [
+    "CountUnread",
+    "ListContacts",
     "ListConversations",
     "LoadHistory",
+    "MarkRead",
     "ReceiveMessages",
     "SearchHistory",
     "SendMessage",
+    "SendMessages",
     "SignIn",
     "SignOut",
+    "StartChat",
+    "StartedChat",
     "TrustContact",
     "VerifyContact",
     "WhoAmI",

@@ -35,7 +35,8 @@ class SignIn:
     async def execute(self, username: str, listen: PeerAddress) -> PeerAddress:
         """Sign ``username`` in, listening at ``listen``; return the address peers will reach.
 
-        Messages stored earlier but not acknowledged are taken up again, in order. Raises
+        Messages stored earlier but not acknowledged are taken up again, in order, ahead of any
+        sent while this runs. Raises
         ``InvalidUsername``, ``AddressInUse``, ``NameTaken`` or ``RegistryUnavailable``; on any
         failure nothing is left listening.
         """
@@ -43,6 +44,7 @@ class SignIn:
         # The session must name the user before the first peer can connect.
         self._session.start(name, listen)
         self._trust.signed_in_as(name)
+        self._courier.hold()  # sends from now on go out after the outbox read below
         registered: str | None = None
         try:
             bound = await self._transport.listen(name, listen, self._inbound)
