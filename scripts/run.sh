@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
+scripts/emoji_font.sh  # emoji as pictures, not boxes (installs fonts-symbola where it can)
 if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
     user="$1"
     shift

@@ -1,4 +1,7 @@
-"""Make docs/screenshot.png: alice and bob chatting in two chinwag windows, under Xvfb.
+"""Make docs/screenshot.png: alice and bob chatting in two chinwag windows, under Xvfb; and the
+window-level screenshots: docs/screenshot-unread.png (a conversation with the "new messages"
+divider and unread counts), docs/screenshot-new-chat.png (the new chat dialog) and
+docs/screenshot-notifications.png (the Chat menu open, with its Notifications check mark).
 
 Run from the repository: ``.venv/bin/python scripts/screenshot.py`` (needs Debian's ``xvfb`` and
 ``imagemagick``: ``apt-get install xvfb imagemagick``; ``make screenshot`` does both).
@@ -18,9 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from chinwag.adapters.gui.notifier import RecordingNotifier  # noqa: E402
 from chinwag.entrypoints.gui import DesktopApp  # noqa: E402
 from chinwag.entrypoints.settings import ClientSettings  # noqa: E402
-from tests.gui_support import press, pump, xvfb  # noqa: E402
+from tests.gui_support import press, pump, settle, xvfb  # noqa: E402
+from tests.processes import CliProcess, RegistryProcess  # noqa: E402
 
 WIDTH, HEIGHT = 880, 600
 CONVERSATION = [
@@ -55,7 +60,7 @@ def open_app(
         listen=("127.0.0.1", 0),
         log_level="WARNING",
     )
-    app = DesktopApp(root, settings)
+    app = DesktopApp(root, settings, notifier=RecordingNotifier())  # none on the desktop
     root.geometry(f"{size[0]}x{size[1]}+{x}+0")  # after the view has set its own default size
     app.start()
     pump(root, lambda: name in root.title(), timeout=20, what=f"{name} signed in")
@@ -84,7 +89,12 @@ def main() -> None:
         )
     out = ROOT / "docs" / "screenshot.png"
     port = free_port()
-    with tempfile.TemporaryDirectory() as data, xvfb(screen=f"{2 * WIDTH}x{HEIGHT}x24") as display:
+    # One X server for every scene: a Tk interpreter keeps its display open until collected,
+    # and Xlib ends the process when a display it still holds goes away.
+    with (
+        tempfile.TemporaryDirectory() as data,
+        xvfb(screen=f"{2 * WIDTH}x{HEIGHT + 100}x24") as display,
+    ):
         os.environ["DISPLAY"] = display
         alice = open_app(display, "alice", ("127.0.0.1", port), Path(data))  # starts the registry
         bob = open_app(display, "bob", ("127.0.0.1", port), Path(data), WIDTH)
@@ -103,13 +113,159 @@ def main() -> None:
             pump(app.root, lambda a=app: "◷" not in a.view.conversation_text(), timeout=20)  # type: ignore[misc]
             for _ in range(5):
                 app.root.update()
-        subprocess.run(["import", "-display", display, "-window", "root", str(out)], check=True)
+        _capture(display, out, 2 * WIDTH)
         for app in apps.values():
             app.presenter.close_requested()
         for app in (bob, alice):
             pump(app.root, lambda a=app: not alive(a.root), timeout=20)  # type: ignore[misc]
             app.shutdown()
-    print(f"wrote {out.relative_to(ROOT)}")
+        print(f"wrote {out.relative_to(ROOT)}")
+        window_scenes(display)
+
+
+UNREAD_BEFORE = [
+    ("bob", "Did you book the train for Friday?"),
+    ("alice", "Not yet, I'll do it tonight."),
+]
+UNREAD_NEW = [
+    "I just checked: the 8:15 is almost full 😬",
+    "The 9:40 still has plenty of seats, and it's cheaper.",
+    "Shall I book two on the 9:40?",
+]
+FROM_CAROL = ["Are you coming to the quiz on Thursday?", "We need a fourth for the team!"]
+SHADOW = "#1f2937"
+
+
+def window_scenes(display: str) -> None:
+    """alice's window with bob and carol (real ``chinwag-cli`` processes) on a real registry:
+    unread messages and the divider, the new chat dialog, and the Chat menu."""
+    docs = ROOT / "docs"
+    unread_png = docs / "screenshot-unread.png"
+    new_chat_png = docs / "screenshot-new-chat.png"
+    menu_png = docs / "screenshot-notifications.png"
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp)
+        registry = RegistryProcess(data_dir=data / "registry")
+        peers = {name: CliProcess(name, registry.address, data / name) for name in ("bob", "carol")}
+        app: DesktopApp | None = None
+        try:
+            for peer in peers.values():
+                peer.wait_event("ready")
+            # dave signs in once, so the registry knows him: he is offline in the dialog's story.
+            dave = CliProcess("dave", registry.address, data / "dave")
+            dave.wait_event("ready", user="dave")
+            dave.quit()
+            app = open_app(display, "alice", (registry.host, registry.port), data / "alice")
+            _unread_scene(app, peers, display, unread_png)
+            _new_chat_scene(app, display, new_chat_png, data)
+            _menu_scene(app, display, menu_png)
+        finally:
+            if app is not None:
+                root = app.root
+                app.presenter.close_requested()
+                pump(root, lambda: not alive(root), timeout=20, what="the window to close")
+                app.shutdown()
+            for peer in peers.values():
+                peer.kill()
+            registry.kill()
+    for out in (unread_png, new_chat_png, menu_png):
+        print(f"wrote {out.relative_to(ROOT)}")
+
+
+def _unread_scene(app: DesktopApp, peers: dict[str, CliProcess], display: str, out: Path) -> None:
+    view, bob = app.view, peers["bob"]
+    for peer in peers.values():
+        peer.wait_online("alice")
+    people = view.widgets.people
+    pump(app.root, lambda: "p:carol" in people.get_children(), timeout=20, what="presence")
+    people.selection_set("p:bob")
+    pump(app.root, lambda: "bob" in view.widgets.header.cget("text"), what="bob's pane")
+    for who, text in UNREAD_BEFORE:
+        if who == "bob":
+            bob.send(cmd="send", to="alice", body=text)
+        else:
+            entry = view.widgets.entry
+            entry.insert("1.0", text)
+            press(entry, "<Return>")
+        pump(app.root, lambda t=text: t in view.conversation_text(), timeout=20)  # type: ignore[misc]
+    pump(app.root, lambda: "◷" not in view.conversation_text(), timeout=20, what="delivered")
+    app.presenter.focus_changed(False)  # alice looks away; bob and carol write meanwhile
+    for text in UNREAD_NEW:
+        bob.send(cmd="send", to="alice", body=text)
+    for text in FROM_CAROL:
+        peers["carol"].send(cmd="send", to="alice", body=text)
+    pump(app.root, lambda: UNREAD_NEW[-1] in view.conversation_text(), timeout=20)
+    pump(app.root, lambda: people.set("p:carol", "unread") == "2", timeout=20, what="carol's 2")
+    pump(app.root, lambda: view.divider_before() is not None, timeout=20, what="the divider")
+    settle(app.root)
+    _capture(display, out)
+
+
+def _new_chat_scene(app: DesktopApp, display: str, out: Path, scratch: Path) -> None:
+    app.presenter.focus_changed(True)
+    app.view.widgets.menu.invoke("New chat…")
+    dialog = app.view.widgets.new_chat
+    pump(app.root, dialog.visible, timeout=20, what="the new chat dialog")
+    window = dialog.window
+    assert window is not None
+    dialog.entry.insert(0, "dave")
+    window.geometry(f"+{WIDTH + 20}+10")  # beside the window; laid over it below
+    settle(app.root)
+    pump(app.root, lambda: window.winfo_rootx() > WIDTH, what="the dialog placed")
+    settle(app.root)
+    _capture_with_dialog(display, window, out, scratch)
+    dialog.close()
+    settle(app.root)
+
+
+def _menu_scene(app: DesktopApp, display: str, out: Path) -> None:
+    """The Chat menu posted under its title on the menu bar (no window manager draws it open,
+    so it is posted by hand where a click would open it)."""
+    root, menu = app.root, app.view.widgets.menu
+    settle(root)
+    menu.chat.post(root.winfo_rootx() + 2, root.winfo_rooty())
+    settle(root)
+    pump(root, lambda: menu.chat.winfo_ismapped(), what="the menu open")
+    settle(root)
+    _capture(display, out)
+    menu.chat.unpost()
+    settle(root)
+
+
+def _capture(display: str, out: Path, width: int = WIDTH) -> None:
+    subprocess.run(
+        ["import", "-display", display, "-window", "root", "-crop", f"{width}x{HEIGHT}+0+0", out],
+        check=True,
+    )
+    subprocess.run(["convert", out, "+repage", out], check=True)
+
+
+def _capture_with_dialog(display: str, dialog: tk.Toplevel, out: Path, scratch: Path) -> None:
+    """The window with ``dialog`` over it: drawn beside the window (there is no window manager
+    under Xvfb to frame it), then laid over the window's centre with a border and a shadow."""
+    dialog.update_idletasks()
+    w, h = dialog.winfo_width(), dialog.winfo_height()
+    x, y = dialog.winfo_rootx(), dialog.winfo_rooty()
+    screen, window, card = scratch / "screen.png", scratch / "window.png", scratch / "card.png"
+    subprocess.run(["import", "-display", display, "-window", "root", screen], check=True)
+    crop = ("-crop", f"{WIDTH}x{HEIGHT}+0+0", "+repage")
+    subprocess.run(["convert", screen, *crop, window], check=True)
+    subprocess.run(
+        [
+            *("convert", screen, "-crop", f"{w}x{h}+{x}+{y}", "+repage"),
+            *("-bordercolor", "#9ca3af", "-border", "1"),
+            *("(", "+clone", "-background", SHADOW, "-shadow", "45x10+0+6", ")"),
+            *("+swap", "-background", "none", "-layers", "merge", "+repage", card),
+        ],
+        check=True,
+    )
+    subprocess.run(
+        [
+            *("convert", window, "-fill", "#00000033", "-draw", f"rectangle 0,0 {WIDTH},{HEIGHT}"),
+            *(card, "-gravity", "center", "-geometry", "+0+10", "-composite", out),
+        ],
+        check=True,
+    )
 
 
 def _has_glyph(codepoint: str) -> bool:

@@ -20,5 +20,15 @@ if ! command -v Xvfb >/dev/null; then
     && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb; } \
     || echo "could not install Xvfb: the Tk window tests will fail and say so"
 fi
+scripts/emoji_font.sh  # the Tk tests check that emoji are drawn, not boxes
+if ! command -v tmux >/dev/null; then
+  # The terminal client's tests (tests/integration/test_terminal_tmux.py) type into tmux.
+  echo "== installing tmux (apt-get install tmux) for the terminal client tests"
+  sudo=""
+  if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then sudo="sudo"; fi
+  { $sudo apt-get update -qq \
+    && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux; } \
+    || echo "could not install tmux: the terminal client tests will fail and say so"
+fi
 echo "== pytest"
 .venv/bin/pytest "$@"

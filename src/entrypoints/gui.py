@@ -3,47 +3,38 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import dataclasses
 import ipaddress
 import logging
 import os
 import queue
+import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
-from uuid import UUID
-
-from dependency_injector import providers
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from chinwag.adapters.gui.bridge import Item, NetworkThread, QueueEvents, QueuePump, QueueRunner
+from chinwag.adapters.gui.notifier import Notifier
+from chinwag.adapters.gui.notify_desktop import DesktopNotifications
 from chinwag.adapters.gui.presenter import ChatPresenter
 from chinwag.adapters.registry.names import NameBook
 from chinwag.adapters.registry.server import RegistryServer
 from chinwag.adapters.secure.channel import Security
 from chinwag.adapters.sqlite.database import StorageError
 from chinwag.application.errors import AddressInUse
-from chinwag.application.trust import SafetyNumber
-from chinwag.application.use_cases.who_am_i import Me
-from chinwag.domain.message import Message
-from chinwag.domain.user import PeerAddress
 from chinwag.entrypoints.common import (
     LOG_FORMAT,
     StartupError,
     new_event_loop,
 )
-from chinwag.entrypoints.container import Container, close_storage
+from chinwag.entrypoints.gui_session import ContainerSession
 from chinwag.entrypoints.registry import open_registry_state
 from chinwag.entrypoints.settings import (
     ClientSettings,
     add_client_arguments,
-    container_config,
-    load_identity,
-    lock_user_folder,
-    registry_endpoint,
     resolve,
 )
 
@@ -58,98 +49,41 @@ NO_DISPLAY = (
 )
 
 
-class ContainerSession:
-    """The presenter's ``ChatSession`` over one container: one user at one registry."""
-
-    def __init__(
-        self, settings: ClientSettings, user: str, registry: str, events: QueueEvents
-    ) -> None:
-        endpoint = registry_endpoint(registry)
-        # --registry-key names the registry the app was started with, not one typed later.
-        pinned = settings.registry_key if endpoint == settings.registry else None
-        self._settings = dataclasses.replace(settings, registry=endpoint, registry_key=pinned)
-        self._user = user
-        self._events = events
-        self._container: Container | None = None
-        self._lock: IO[bytes] | None = None
-
-    @property
-    def _use(self) -> Container:
-        assert self._container is not None, "sign in first"
-        return self._container
-
-    async def sign_in(self) -> str:
-        try:
-            self._lock = lock_user_folder(self._settings.user_dir(self._user), self._user)
-            keys = load_identity(self._settings, self._user)
-            container = self._container = Container(events=self._events)
-            container.config.from_dict(container_config(self._settings, self._user))
-            container.adapters.keys.override(providers.Object(keys))
-            await asyncio.to_thread(container.adapters.database)
-            host, port = self._settings.listen
-            await container.use_cases.sign_in().execute(
-                self._user, PeerAddress(host=host, port=port)
-            )
-            name: str = container.use_cases.session().require_user()
-        except BaseException:
-            await self._release()
-            raise
-        return name
-
-    async def send(self, to: str, body: str) -> Message:
-        message: Message = await self._use.use_cases.send_message().execute(to, body)
-        return message
-
-    async def history(self, peer: str, limit: int, before: UUID | None) -> list[Message]:
-        page: list[Message] = await self._use.use_cases.load_history().execute(peer, limit, before)
-        return page
-
-    async def search(self, text: str) -> list[Message]:
-        found: list[Message] = await self._use.use_cases.search_history().execute(text)
-        return found
-
-    async def conversations(self) -> list[str]:
-        peers: list[str] = await self._use.use_cases.list_conversations().execute()
-        return peers
-
-    async def own_fingerprint(self) -> str:
-        me: Me = self._use.use_cases.who_am_i().execute()
-        return me.fingerprint
-
-    async def safety_number(self, peer: str) -> SafetyNumber:
-        safety: SafetyNumber = await self._use.use_cases.verify_contact().execute(peer)
-        return safety
-
-    async def verify(self, peer: str, number: str) -> SafetyNumber:
-        safety: SafetyNumber = await self._use.use_cases.verify_contact().execute(peer, number)
-        return safety
-
-    async def trust(self, peer: str, fingerprint: str) -> None:
-        await self._use.use_cases.trust_contact().execute(peer, fingerprint)
-
-    async def sign_out(self) -> None:
-        try:
-            if self._container is not None:
-                await self._container.use_cases.sign_out().execute()
-        finally:
-            await self._release()
-
-    async def _release(self) -> None:
-        container, self._container = self._container, None
-        if container is not None:
-            await asyncio.to_thread(close_storage, container)
-        lock, self._lock = self._lock, None
-        if lock is not None:
-            lock.close()
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chinwag",
         description="The chinwag desktop app. Without --user it asks who you are.",
     )
     add_client_arguments(parser)
+    parser.add_argument(
+        "--no-notifications",
+        action="store_true",
+        help="no desktop notifications this run, whatever the Chat menu says "
+        "(env CHINWAG_NOTIFICATIONS=0)",
+    )
     return parser
+
+
+_ON = frozenset({"1", "true", "yes", "on"})
+_OFF = frozenset({"0", "false", "no", "off"})
+
+
+def notifications_allowed(
+    args: argparse.Namespace, environ: Mapping[str, str] = os.environ
+) -> bool:
+    """Whether this run may notify: ``--no-notifications`` > ``CHINWAG_NOTIFICATIONS`` > yes.
+
+    Off here is off for this run only; the setting the Chat menu stores is not changed."""
+    if getattr(args, "no_notifications", False):
+        return False
+    value = environ.get("CHINWAG_NOTIFICATIONS", "").strip().lower()
+    if not value or value in _ON:
+        return True
+    if value in _OFF:
+        return False
+    raise StartupError(
+        f"CHINWAG_NOTIFICATIONS must be 1 or 0 (on or off), not {value!r}", code="bad_flag"
+    )
 
 
 def answers(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -232,10 +166,23 @@ def open_window() -> tkinter.Tk:
         raise StartupError(NO_DISPLAY.format(reason=exc)) from None
 
 
+SIGNAL_TICK_MS = 100
+"""How often the Tk thread looks whether Ctrl-C or SIGTERM asked it to close."""
+
+
 class DesktopApp:
     """The window, the presenter and the network thread of one run of the app, wired."""
 
-    def __init__(self, root: tkinter.Tk, settings: ClientSettings) -> None:
+    def __init__(
+        self,
+        root: tkinter.Tk,
+        settings: ClientSettings,
+        *,
+        notifications: bool = True,
+        notifier: Notifier | None = None,
+    ) -> None:
+        """``notifications`` False: none this run (the flag); ``notifier`` replaces the desktop
+        one (tests)."""
         from chinwag.adapters.gui.tk_view import TkChatView
 
         self.root = root
@@ -245,10 +192,17 @@ class DesktopApp:
         self.registry = start_local_registry(self.network, *settings.registry, settings.data_dir)
         self.items: queue.SimpleQueue[Item] = queue.SimpleQueue()
         events = QueueEvents(self.items)
+
+        def sessions(user: str, address: str) -> ContainerSession:
+            return ContainerSession(settings, user, address, events)
+
+        self.notifier = notifier or DesktopNotifications(self.network.submit, self.items.put)
         self.presenter = ChatPresenter(
             QueueRunner(self.network, self.items),
-            lambda user, address: ContainerSession(settings, user, address, events),
+            sessions,
             f"{settings.registry[0]}:{settings.registry[1]}",
+            notifier=self.notifier,
+            notifications=notifications,
         )
         self.view = TkChatView(root, self.presenter)
         self.presenter.attach(self.view)
@@ -257,6 +211,37 @@ class DesktopApp:
     def start(self) -> None:
         self.pump.start()
         self.presenter.start(self.settings.user)
+
+    def close_on_signals(self) -> Callable[[], None]:
+        """Ctrl-C (SIGINT) or SIGTERM closes the window as its close button does: signs out
+        and leaves. Returns what puts the previous handlers back.
+
+        Tk's main loop is C: a signal only sets a flag (Python runs the handler between two
+        Tk callbacks), and a tick on the Tk thread acts on it. (Without this, Ctrl-C raised
+        KeyboardInterrupt inside some Tk callback, which Tk printed and went on.)"""
+        asked: list[int] = []
+
+        def handler(signum: int, _frame: FrameType | None) -> None:
+            asked.append(signum)
+
+        previous: dict[int, Any] = {}
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, handler)
+
+        def tick() -> None:
+            if asked:
+                log.info("%s: closing", signal.Signals(asked[0]).name)
+                self.presenter.close_requested()
+            elif not self.presenter.closed:
+                self.root.after(SIGNAL_TICK_MS, tick)
+
+        self.root.after(SIGNAL_TICK_MS, tick)
+
+        def restore() -> None:
+            for signum, old in previous.items():
+                signal.signal(signum, old)
+
+        return restore
 
     def shutdown(self) -> None:
         """After the window is gone: stop the local registry, if any, and the network."""
@@ -270,6 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = resolve(args)
+        notifications = notifications_allowed(args)
         root = open_window()
     except StartupError as exc:
         print(exc if str(exc).startswith("chinwag:") else f"chinwag: {exc}", file=sys.stderr)
@@ -278,21 +264,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     logging.basicConfig(level=settings.log_level, format=LOG_FORMAT, stream=sys.stderr)
     try:
-        app = DesktopApp(root, settings)
+        app = DesktopApp(root, settings, notifications=notifications)
     except Exception as exc:
         log.exception("could not start")
         root.destroy()
         print(f"chinwag: could not start: {exc}", file=sys.stderr)
         return 2
+    restore_signals = app.close_on_signals()
     app.start()
     try:
         root.mainloop()
-    except KeyboardInterrupt:  # Ctrl-C in the terminal: leave as the window's close button does
+    except KeyboardInterrupt:  # before the handlers were in place: leave as Ctrl-C asks
         app.presenter.close_requested()
         with contextlib.suppress(KeyboardInterrupt, tkinter.TclError):
             root.mainloop()
     finally:
         app.shutdown()
+        restore_signals()
     return 0
 
 

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from uuid import UUID
 
 import pytest
 
+from chinwag.adapters.gui.notifier import Notifier, RecordingNotifier
 from chinwag.entrypoints.gui import DesktopApp, answers
 from chinwag.entrypoints.settings import ClientSettings
 from tests.gui_support import press, pump
@@ -43,7 +45,9 @@ def bob(tmp_path: Path, registry: RegistryProcess) -> Iterator[CliProcess]:
 
 
 @contextlib.contextmanager
-def desktop(display: str, registry: tuple[str, int], data: Path) -> Iterator[DesktopApp]:
+def desktop(
+    display: str, registry: tuple[str, int], data: Path, notifier: Notifier | None = None
+) -> Iterator[DesktopApp]:
     root = tk.Tk(screenName=display, className="chinwag")
     settings = ClientSettings(
         user=None,
@@ -52,7 +56,7 @@ def desktop(display: str, registry: tuple[str, int], data: Path) -> Iterator[Des
         listen=("127.0.0.1", 0),
         log_level="WARNING",
     )
-    app = DesktopApp(root, settings)
+    app = DesktopApp(root, settings, notifier=notifier or RecordingNotifier())
     app.start()
     try:
         yield app
@@ -172,7 +176,7 @@ def test_a_key_change_is_shown_verified_against_the_peer_and_accepted_then_mail_
                 for i in view.widgets.people.get_children()
             ]
             held = _id_of(app, "are you still there?")
-            pump(app.root, lambda: view.mark_of(held) == "⧗", timeout=15, what="held")
+            pump(app.root, lambda: view.mark_of(held) == "⟳", timeout=15, what="held")
             assert "bob's key changed" in (view.failure_reason(held) or "")
 
             # Verify…: the number of bob's new key; a wrong one changes nothing.
@@ -232,7 +236,7 @@ def test_a_key_change_still_waiting_after_a_restart_is_shown_again(
             pump(app.root, lambda: "second" in app.view.conversation_text(), what="sent")
             second = _id_of(app, "second")
             # Held: the key was checked, and a change reported then would be shown by now.
-            pump(app.root, lambda: app.view.mark_of(second) == "⧗", timeout=15, what="held")
+            pump(app.root, lambda: app.view.mark_of(second) == "⟳", timeout=15, what="held")
             assert app.view.key_change_visible()
     finally:
         new_bob.kill()
@@ -322,3 +326,113 @@ def test_with_no_registry_answering_the_app_starts_one_and_stops_it(
         assert answers("127.0.0.1", port)
         sign_in(app, "alice")
     assert not answers("127.0.0.1", port)
+
+
+def unread_of(app: DesktopApp, peer: str) -> str:
+    tree = app.view.widgets.people
+    item = f"p:{peer}"
+    return str(tree.set(item, "unread")) if tree.exists(item) else ""
+
+
+def test_unread_counts_and_the_divider_survive_a_restart_until_read(
+    display: str, registry: RegistryProcess, bob: CliProcess, tmp_path: Path
+) -> None:
+    address = (registry.host, registry.port)
+    notifier = RecordingNotifier()
+    with desktop(display, address, tmp_path / "alice", notifier) as app:
+        sign_in(app, "alice")
+        bob.wait_online("alice")
+        app.presenter.focus_changed(False)  # the window is in the background
+        for n in range(3):
+            bob.send(cmd="send", to="alice", body=f"while you were away {n}")
+        pump(app.root, lambda: unread_of(app, "bob") == "3", timeout=15, what="3 unread")
+        assert app.root.title() == "(3) chinwag — alice"
+        assert [(n.title, n.body) for n in notifier.shown] == [("bob", "while you were away 0")]
+
+    with desktop(display, address, tmp_path / "alice") as app:
+        sign_in(app, "alice")
+        pump(app.root, lambda: unread_of(app, "bob") == "3", timeout=15, what="3 unread again")
+        assert app.root.title() == "(3) chinwag — alice"
+        app.presenter.focus_changed(True)  # the person is looking
+        open_conversation(app, "bob")
+        pump(app.root, lambda: app.view.divider_before() is not None, what="the divider")
+        text = app.view.conversation_text()
+        assert text.index("new messages") < text.index("while you were away 0")
+        pump(app.root, lambda: unread_of(app, "bob") == "", what="read")
+        assert app.root.title() == "chinwag — alice"
+        # The marker is written before the next restart reads it: the runner keeps order.
+        _id_of(app, "while you were away 0")
+
+    with desktop(display, address, tmp_path / "alice") as app:
+        sign_in(app, "alice")
+        pump(app.root, lambda: "bob" in people(app), timeout=15, what="bob listed")
+        assert unread_of(app, "bob") == ""
+        assert app.root.title() == "chinwag — alice"
+
+
+def test_a_new_chat_with_somebody_offline_is_listed_after_a_restart_without_a_message(
+    display: str, registry: RegistryProcess, bob: CliProcess, tmp_path: Path
+) -> None:
+    bob.quit()  # known to the registry, offline now
+    with desktop(display, (registry.host, registry.port), tmp_path / "alice") as app:
+        sign_in(app, "alice")
+        app.view.widgets.menu.invoke("New chat…")
+        dialog = app.view.widgets.new_chat
+        pump(app.root, dialog.visible, what="the new chat dialog")
+        dialog.entry.insert(0, "nobody-here")
+        press(dialog.entry, "<Return>")
+        pump(app.root, lambda: "nobody-here" in dialog.error_text(), timeout=15, what="refused")
+        dialog.entry.delete(0, "end")
+        dialog.entry.insert(0, "bob")
+        press(dialog.entry, "<Return>")
+        pump(app.root, lambda: "bob" in app.view.widgets.header.cget("text"), timeout=15)
+        assert not dialog.visible()
+        assert "bob is offline" in app.view.status_text()
+    with desktop(display, (registry.host, registry.port), tmp_path / "alice") as app:
+        sign_in(app, "alice")
+        pump(app.root, lambda: "bob" in people(app), timeout=15, what="bob listed")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_in_the_terminal_signs_out_and_closes_cleanly(
+    display: str, registry: RegistryProcess, tmp_path: Path, signum: signal.Signals
+) -> None:
+    env = {**os.environ, "DISPLAY": display, "CHINWAG_NOTIFICATIONS": "0"}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "chinwag",
+            "--user",
+            "alice",
+            "--registry",
+            registry.address,
+            "--data-dir",
+            str(tmp_path / "alice"),
+            "--log-level",
+            "INFO",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        lines: list[str] = []
+        for line in process.stderr:  # the pipe ends if the app dies: no endless wait
+            lines.append(line)
+            if "signed in as alice" in line:
+                break
+        else:
+            raise AssertionError(f"the app did not sign in: {''.join(lines)}")
+        process.send_signal(signum)
+        code = process.wait(timeout=20)
+        rest = process.stderr.read()
+    finally:
+        process.kill()
+        process.wait()
+    assert code == 0, rest
+    assert "Traceback" not in rest
+    assert "KeyboardInterrupt" not in rest
+    assert f"{signum.name}: closing" in rest

@@ -74,6 +74,21 @@ class RecordingListener:
     def close_requested(self) -> None:
         self.calls.append(("close_requested", ()))
 
+    def new_chat_requested(self, name: str) -> None:
+        self.calls.append(("new_chat_requested", (name,)))
+
+    def next_conversation_requested(self, step: int) -> None:
+        self.calls.append(("next_conversation_requested", (step,)))
+
+    def bottom_reached(self) -> None:
+        self.calls.append(("bottom_reached", ()))
+
+    def focus_changed(self, focused: bool) -> None:
+        self.calls.append(("focus_changed", (focused,)))
+
+    def notifications_toggled(self, enabled: bool) -> None:
+        self.calls.append(("notifications_toggled", (enabled,)))
+
 
 @pytest.fixture
 def root(display: str) -> Iterator[tk.Tk]:
@@ -90,6 +105,9 @@ def root(display: str) -> Iterator[tk.Tk]:
     yield root
     with contextlib.suppress(tk.TclError):
         root.destroy()
+    # Tk variables and images delete themselves in Tcl when collected, which only works on this
+    # thread: collect what the test left now, not in some later test's thread.
+    gc.collect()
     assert not errors, f"a Tk callback raised: {errors!r}"
 
 
@@ -683,7 +701,7 @@ def test_a_waiting_message_says_why_on_hover(main: TkChatView, root: tk.Tk) -> N
     mine = row(1, outgoing=True, state=MessageState.QUEUED, reason=why)
     main.open_conversation("bob", [row(0), mine], more_before=False)
     settle(root)
-    assert main.mark_of(mine.id) == "⧗"
+    assert main.mark_of(mine.id) == "⟳"
     assert main.failure_reason(mine.id) == why
     text = main.widgets.messages
     box = text.bbox(f"s{mine.id.hex}")

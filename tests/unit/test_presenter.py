@@ -11,6 +11,7 @@ from uuid import UUID
 
 import pytest
 
+from chinwag.adapters.gui.preferences import Preferences
 from chinwag.adapters.gui.presenter import PAGE, ChatPresenter, Event
 from chinwag.adapters.gui.view import (
     KeyChangeNotice,
@@ -27,11 +28,14 @@ from chinwag.application.errors import (
     UnknownContact,
     UnknownUser,
 )
+from chinwag.application.ports.conversation_repository import Unread
 from chinwag.application.ports.directory import RegistryStatus
 from chinwag.application.trust import SafetyNumber
+from chinwag.application.use_cases.start_chat import StartedChat
 from chinwag.domain.conversation import direct_conversation_id
 from chinwag.domain.identity import fingerprint
 from chinwag.domain.message import Message, MessageState
+from chinwag.domain.user import normalize_username
 
 T = TypeVar("T")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -91,6 +95,11 @@ class RecordingView:
     """Remembers every call, in order, as (method, arguments)."""
 
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+    bottom_visible: bool = True
+    """What :meth:`newest_visible` answers: the newest message is in view."""
+
+    def newest_visible(self) -> bool:
+        return self.bottom_visible
 
     def __getattr__(self, name: str) -> Callable[..., None]:
         def record(*args: Any) -> None:
@@ -135,6 +144,12 @@ class FakeSession:
     refuse_trust: Exception | None = None
     trusted: list[tuple[str, str]] = field(default_factory=list)
     numbers_typed: list[str] = field(default_factory=list)
+    stored_unread: dict[str, Unread] = field(default_factory=dict)
+    marked: list[tuple[str, UUID]] = field(default_factory=list)
+    registered: set[str] = field(default_factory=lambda: {"bob", "carol", "dave"})
+    online: set[str] = field(default_factory=lambda: {"bob"})
+    added: list[str] = field(default_factory=list)
+    preferences: Preferences = field(default_factory=Preferences)
 
     async def sign_in(self) -> str:
         if self.refuse_sign_in is not None:
@@ -188,6 +203,25 @@ class FakeSession:
     async def sign_out(self) -> None:
         self.signed_out = True
 
+    async def unread(self) -> dict[str, Unread]:
+        return dict(self.stored_unread)
+
+    async def mark_read(self, peer: str, upto: UUID) -> None:
+        self.marked.append((peer, upto))
+
+    async def start_chat(self, name: str) -> StartedChat:
+        peer = normalize_username(name)
+        if peer not in self.registered:
+            raise UnknownUser(f"nobody called {peer} is registered; check the spelling")
+        self.added.append(peer)
+        return StartedChat(peer, peer in self.online)
+
+    async def load_preferences(self) -> Preferences:
+        return self.preferences
+
+    async def save_preferences(self, preferences: Preferences) -> None:
+        self.preferences = preferences
+
 
 def signed_in(
     session: FakeSession | None = None, runner: ImmediateRunner | None = None
@@ -199,6 +233,7 @@ def signed_in(
     )
     presenter.attach(view)
     presenter.start("Alice")
+    presenter.focus_changed(True)  # as the window says once it shows with the focus
     return presenter, view, session
 
 

@@ -5,25 +5,31 @@ reports (application events, drained from a queue on the Tk thread) into view ca
 network runs through a :class:`Runner`, whose callbacks come back on the Tk thread, so the
 presenter itself is single-threaded and can be tested with a recording view and a runner that
 runs everything at once.
+
+This module signs in and out, routes events and owns the window-level behaviour (focus, new
+chat, next/previous conversation); its parts are the open conversation (``presenter_pane``),
+search (``presenter_search``), the side list and unread counts (``presenter_people``),
+notifications (``presenter_notify``), the status bar and the new chat dialog
+(``presenter_status``) and keys (``identity``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from uuid import UUID
 
 from chinwag.adapters.gui.identity import IdentityPresenter
-from chinwag.adapters.gui.rows import Conversation, Rows
+from chinwag.adapters.gui.notifier import NoNotifier, Notifier
+from chinwag.adapters.gui.presenter_notify import Alerts
+from chinwag.adapters.gui.presenter_pane import PAGE, Pane
+from chinwag.adapters.gui.presenter_people import People
+from chinwag.adapters.gui.presenter_search import Search
+from chinwag.adapters.gui.presenter_status import NewChat, StatusLine
+from chinwag.adapters.gui.rows import Rows
 from chinwag.adapters.gui.session import ChatSession, Event, Runner, SessionFactory
-from chinwag.adapters.gui.view import (
-    ChatView,
-    MessageRow,
-    PersonRow,
-    SearchResultRow,
-    StatusLevel,
-)
-from chinwag.application.ports.directory import RegistryStatus
+from chinwag.adapters.gui.view import ChatView, MessageRow, SearchResultRow, StatusLevel
+from chinwag.application.ports.conversation_repository import Unread
 from chinwag.domain.errors import DomainError
 from chinwag.domain.message import Message
 from chinwag.domain.user import normalize_username
@@ -31,11 +37,6 @@ from chinwag.domain.user import normalize_username
 __all__ = ["PAGE", "ChatPresenter", "ChatSession", "Event", "Runner", "SessionFactory"]
 
 log = logging.getLogger(__name__)
-
-PAGE = 50
-"""Messages loaded at a time when a conversation opens or the person scrolls up."""
-MAX_PAGES_TO_FIND = 40
-"""How far back opening a search result pages to find its message."""
 
 
 class ChatPresenter:
@@ -45,7 +46,18 @@ class ChatPresenter:
     about to go, and nothing may touch it after :meth:`ChatView.close`.
     """
 
-    def __init__(self, runner: Runner, sessions: SessionFactory, registry: str) -> None:
+    def __init__(
+        self,
+        runner: Runner,
+        sessions: SessionFactory,
+        registry: str,
+        *,
+        notifier: Notifier | None = None,
+        notifications: bool = True,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        """``notifications`` False turns notifications off for this run (``--no-notifications``)
+        whatever the stored setting says; the menu can still turn them on."""
         self._runner = runner
         self._sessions = sessions
         self._registry = registry
@@ -54,13 +66,15 @@ class ChatPresenter:
         self._signing_in = False
         self._me = ""
         self._attempted = ""
-        self._online: frozenset[str] = frozenset()
-        self._known: dict[str, None] = {}  # people with a conversation, most recent first
-        self._requests: set[str] = set()  # wrote first, not answered yet (this run)
-        self._unread: dict[str, int] = {}
-        self._open: Conversation | None = None
         self._keys = IdentityPresenter(self, runner)
         self._rows = Rows(self._keys)
+        self._people = People(self, runner, self._keys)
+        self._pane = Pane(self, runner, self._rows, self._keys)
+        self._search = Search(self, runner, self._rows, self._pane)
+        extra = {} if clock is None else {"clock": clock}
+        self._alerts = Alerts(self, runner, notifier or NoNotifier(), notifications, **extra)
+        self._status = StatusLine(self)
+        self._new_chat = NewChat(self, runner, self._status, self._chat_started)
         self.closing = False
         self.closed = False
 
@@ -100,16 +114,21 @@ class ChatPresenter:
 
     def _signed_in(self, user: str) -> None:
         self._signing_in = False
-        self._me = self._rows.me = user
+        self._me = self._rows.me = self._people.me = user
         if self.closing:  # the window was closed while signing in: leave at once
             self._sign_out_and_close()
             return
+        log.info("signed in as %s", user)
         self.view.show_main(user)
-        self.view.set_status(f"Signed in as {user}", StatusLevel.OK)
+        self._status.lasting(f"Signed in as {user}")
         self._keys.signed_in()
-        self._runner.run(
-            self._require_session().conversations, self._conversations_loaded, self._failed
-        )
+        self._alerts.signed_in()
+        session = self._require_session()
+
+        async def contacts() -> tuple[list[str], dict[str, Unread]]:
+            return await session.conversations(), await session.unread()
+
+        self._runner.run(contacts, self._contacts_loaded, self._failed)
 
     def _sign_in_failed(self, exc: Exception) -> None:
         self._signing_in = False
@@ -124,104 +143,26 @@ class ChatPresenter:
         self.view.show_sign_in(self._attempted, self._registry)
         self.view.show_sign_in_error(text)
 
-    def _conversations_loaded(self, peers: list[str]) -> None:
+    def _contacts_loaded(self, loaded: tuple[list[str], dict[str, Unread]]) -> None:
         if self.closing:
             return
-        for peer in peers:
-            self._known.setdefault(peer, None)
-        self._refresh_people()
+        self._people.loaded(*loaded)
+        self._people.refresh()
 
     # -- what the person does -------------------------------------------------------------------
 
     def conversation_selected(self, peer: str) -> None:
-        session = self._usable_session()
-        if session is None or (self._open is not None and self._open.peer == peer):
-            return
-        conversation = self._switch_to(peer)
-        self._runner.run(
-            lambda: session.history(peer, PAGE, None),
-            lambda page: self._first_page(conversation, page),
-            lambda exc: self._first_page_failed(conversation, exc),
-        )
-
-    def _switch_to(self, peer: str) -> Conversation:
-        """Make ``peer``'s conversation the open one (its first page still to load)."""
-        conversation = self._open = Conversation(peer)
-        self._rows.forget()
-        self._unread.pop(peer, None)
-        self._refresh_people()
-        return conversation
-
-    def _first_page(
-        self, conversation: Conversation, page: list[Message], more_before: bool | None = None
-    ) -> None:
-        if self._open is not conversation or self.closing:
-            return  # the person moved on meanwhile
-        # What events said since the page was read is newer than the page.
-        rows = [self._latest(conversation, m) for m in page]
-        conversation.loading = False
-        conversation.show(rows)
-        conversation.oldest = page[0].id if page else None
-        conversation.more_before = len(page) == PAGE if more_before is None else more_before
-        self.view.open_conversation(conversation.peer, rows, conversation.more_before)
-        self.view.show_key_change(self._keys.notice(conversation.peer))
-        late = list(conversation.held.values())
-        conversation.held.clear()
-        if late:
-            conversation.show(late)
-            self.view.append_messages(late)
-
-    def _latest(self, conversation: Conversation, message: Message) -> MessageRow:
-        """A stored message as the pane should show it: in the latest state events gave it."""
-        newer = conversation.newer.pop(message.id, None) or conversation.held.pop(message.id, None)
-        return newer or self._row(message)
-
-    def _first_page_failed(self, conversation: Conversation, exc: Exception) -> None:
-        """Show what there is, and let scrolling up try again, so nothing stays stuck."""
-        self._failed(exc)
-        self._first_page(conversation, [], more_before=True)
+        self._pane.select(peer)
 
     def older_requested(self) -> None:
-        conversation = self._open
-        session = self._usable_session()
-        if (
-            session is None
-            or conversation is None
-            or conversation.loading
-            or conversation.loading_older
-            or not conversation.more_before
-        ):
-            return
-        conversation.loading_older = True
-        self._runner.run(
-            lambda: session.history(conversation.peer, PAGE, conversation.oldest),
-            lambda page: self._older_page(conversation, page),
-            lambda exc: self._older_page_failed(conversation, exc),
-        )
-
-    def _older_page(self, conversation: Conversation, page: list[Message]) -> None:
-        conversation.loading_older = False
-        if self._open is not conversation or self.closing:
-            return
-        rows = [self._latest(conversation, m) for m in page if m.id not in conversation.shown]
-        conversation.more_before = len(page) == PAGE
-        if page:
-            conversation.oldest = page[0].id
-        conversation.show(rows)
-        self.view.prepend_messages(rows, conversation.more_before)
-
-    def _older_page_failed(self, conversation: Conversation, exc: Exception) -> None:
-        conversation.loading_older = False
-        self._failed(exc)
-        if self._open is conversation and not self.closing:
-            self.view.prepend_messages([], conversation.more_before)  # may ask again
+        self._pane.older_requested()
 
     def send_requested(self, text: str) -> None:
-        conversation = self._open
+        peer = self._pane.peer
         session = self._usable_session()
         if session is None or not text.strip():
             return
-        if conversation is None:
+        if peer is None:
             self.view.show_error("Pick somebody to talk to first.")
             return
         # The entry empties now, so a second Enter cannot send the text again; a refusal puts
@@ -234,58 +175,73 @@ class ChatPresenter:
                 self.view.restore_entry(text)
 
         def sent(_: object) -> None:
-            if conversation.peer in self._requests:  # writing back answers the request
-                self._requests.discard(conversation.peer)
-                self._refresh_people()
+            if self._people.answered(peer):  # writing back answers the request
+                self._people.refresh()
 
-        self._runner.run(lambda: session.send(conversation.peer, text), sent, refused)
+        self._runner.run(lambda: session.send(peer, text), sent, refused)
 
     def search_requested(self, text: str) -> None:
-        session = self._usable_session()
-        if session is None or not text.strip():
-            return
-        self._runner.run(
-            lambda: session.search(text),
-            lambda found: self._search_results(text, found),
-            self._failed,
-        )
-
-    def _search_results(self, text: str, found: list[Message]) -> None:
-        if not self.closing:
-            self.view.show_search_results(text, [self._rows.result(m) for m in found])
+        self._search.requested(text)
 
     def search_result_selected(self, result: SearchResultRow) -> None:
-        """Open the conversation and page back until the message is shown, then point at it."""
-        session = self._usable_session()
-        if session is None:
+        self._search.result_selected(result)
+
+    def new_chat_requested(self, name: str) -> None:
+        """The new chat dialog asks to talk to ``name``: anybody the registry knows."""
+        self._new_chat.requested(name)
+
+    def _chat_started(self, name: str) -> None:
+        self._people.add(name)
+        self._people.refresh()
+        self._pane.select(name)
+
+    def next_conversation_requested(self, step: int) -> None:
+        """Open the next (``step`` 1) or previous (-1) person in the list, going round."""
+        if self._usable_session() is None:
             return
-        conversation = self._switch_to(result.peer)
+        peer = self._people.step(self._pane.peer, step)
+        if peer is not None:
+            self._pane.select(peer)
 
-        async def load_until_found() -> tuple[list[Message], bool]:
-            messages: list[Message] = []
-            before: UUID | None = None
-            for _ in range(MAX_PAGES_TO_FIND):
-                page = await session.history(result.peer, PAGE, before)
-                messages[:0] = page
-                if len(page) < PAGE:
-                    return messages, False
-                if any(m.id == result.message_id for m in page):
-                    break
-                before = page[0].id
-            return messages, True
+    def focus_changed(self, focused: bool) -> None:
+        """The window gained or lost the keyboard focus: whether the person can see it."""
+        if self.closing or focused == self._alerts.focused:
+            return
+        self._alerts.focus_changed(focused)
+        if focused:
+            self._see_open()
 
-        def found(loaded: tuple[list[Message], bool]) -> None:
-            if self._open is not conversation or self.closing:
-                return
-            self._first_page(conversation, *loaded)
-            if result.message_id in conversation.shown:
-                self.view.focus_message(result.message_id)
-            else:
-                self.view.show_error("That message is too far back to open.")
+    def bottom_reached(self) -> None:
+        """The newest message of the open conversation came into view."""
+        if not self.closing and self._alerts.focused:
+            self._see_open()
 
-        self._runner.run(
-            load_until_found, found, lambda exc: self._first_page_failed(conversation, exc)
-        )
+    def _see_open(self) -> None:
+        """Mark the open conversation read if the person can see its newest message."""
+        peer = self._pane.peer
+        conversation = self._pane.open
+        newest = self._pane.newest
+        if (
+            peer is None
+            or conversation is None
+            or conversation.loading
+            or newest is None
+            or not self._people.unread(peer)
+        ):
+            return
+        if self.view.newest_visible():
+            self._people.seen(peer, newest)
+
+    def notifications_toggled(self, enabled: bool) -> None:
+        if not self.closing:
+            self._alerts.toggled(enabled)
+
+    def notification_clicked(self, peer: str) -> None:
+        """The person clicked a notification: bring the window up with that conversation."""
+        if self.closing or self._usable_session() is None:
+            return
+        self.view.raise_window()
+        self._pane.select(peer)
 
     def close_requested(self) -> None:
         if self.closing:
@@ -318,30 +274,31 @@ class ChatPresenter:
         if self.closing:
             return
         appended: dict[UUID, MessageRow] = {}
+        arrived: list[UUID] = []  # received messages of the open conversation, to append
         people_changed = False
         keys_changed: set[str] = set()
         for event in events:
             if event.kind in ("message", "state"):
                 assert event.message is not None
-                people_changed |= self._message_event(event, event.message, appended)
+                people_changed |= self._message_event(event, event.message, appended, arrived)
             elif event.kind == "presence":
-                self._online = event.online
+                self._people.online = event.online
                 people_changed = True
+                self._status.presence(event.online)
             elif event.kind == "registry":
                 assert event.status is not None
-                self._registry_status(event.status, event.text)
+                self._status.registry(event.status, event.text)
             elif event.kind == "error":
                 self.view.show_error(event.text)
             elif event.kind == "identity_changed":
                 self._keys.changed(event.name, event.key, event.previous, event.verified)
-                self._known.setdefault(event.name, None)
+                self._people.know(event.name)
                 keys_changed.add(event.name)
             elif event.kind == "identity_trusted":
                 self._keys.trusted(event.name, event.key)
                 keys_changed.add(event.name)
             elif event.kind == "message_request":
-                self._requests.add(event.name)
-                self._known.setdefault(event.name, None)
+                self._people.request(event.name)
                 people_changed = True
                 self.view.set_status(
                     f"✉ {event.name}, whom you have not written to, sent you a message request: "
@@ -349,90 +306,49 @@ class ChatPresenter:
                     StatusLevel.OK,
                 )
         if appended:
-            self.view.append_messages(list(appended.values()))
+            people_changed |= self._appended(list(appended.values()), arrived)
         for name in keys_changed:
-            self._show_key_change(name)
+            self._pane.show_key_change(name)
         if people_changed or keys_changed:
-            self._refresh_people()
+            self._people.refresh()
 
     def _message_event(
-        self, event: Event, message: Message, appended: dict[UUID, MessageRow]
+        self, event: Event, message: Message, appended: dict[UUID, MessageRow], arrived: list[UUID]
     ) -> bool:
-        """Route one message event; True if the side list changed."""
+        """Route one message event; whether the side list changed. A received message that goes
+        to the bottom of the open conversation is put in ``arrived``: whether the person sees
+        it is known once it is shown."""
         outgoing = message.sender == self._me
         peer = message.recipient if outgoing else message.sender
-        new_person = peer not in self._known
-        if next(iter(self._known), None) != peer:
-            self._known = {peer: None, **self._known}  # most recent first
-        conversation = self._open
-        if conversation is None or conversation.peer != peer:
-            if event.kind == "message":
-                self._unread[peer] = self._unread.get(peer, 0) + 1
-                return True
-            return new_person
-        row = self._row(message)
-        # New to the pane: a message that arrived, or one of ours sent no earlier than the newest
-        # of ours shown; a state of an older message of ours belongs to a page still to load.
-        new = event.kind == "message" or (
-            conversation.newest is None or message.sent_at >= conversation.newest
-        )
-        if conversation.loading:
-            if new or row.id in conversation.held:
-                conversation.held[row.id] = row
-            else:
-                conversation.newer[row.id] = row
-        elif row.id in appended:
-            appended[row.id] = row
-        elif row.id in conversation.shown:
-            self.view.update_message(row)
-        elif new:
-            appended[row.id] = row
-            conversation.show([row])
-        else:
-            conversation.newer[row.id] = row  # on an older page: shown when it loads
-        return new_person
+        changed = self._people.add(peer)
+        self._pane.route(event, peer, message, appended)
+        if event.kind != "message" or outgoing:
+            return changed
+        self._alerts.arrived(peer, message)
+        if message.id in appended:
+            arrived.append(message.id)
+            return changed
+        self._people.unseen(peer, message.id)  # elsewhere, or on a page still loading
+        return True
 
-    def _registry_status(self, status: RegistryStatus, detail: str) -> None:
-        if status is RegistryStatus.CONNECTED:
-            self.view.set_status("Connected to the registry", StatusLevel.OK)
-        elif status is RegistryStatus.RECONNECTING:
-            self.view.set_status(_sentence(detail), StatusLevel.WARNING)
-        else:
-            self.view.set_status(f"Disconnected: {detail}", StatusLevel.ERROR)
+    def _appended(self, rows: list[MessageRow], arrived: list[UUID]) -> bool:
+        """New rows at the bottom of the open conversation. What arrived is seen if the window
+        has focus and the newest row is in view (the view follows the bottom); if not, it is
+        unread, with the divider above the first of it. True if the counts changed."""
+        self.view.append_messages(rows)
+        self._pane.newest = rows[-1].id
+        peer = self._pane.peer
+        if peer is None or not arrived:
+            return False
+        if self._alerts.focused and self.view.newest_visible():
+            self._people.seen(peer, rows[-1].id)
+            return False
+        firsts = [m for m in arrived if self._people.unseen(peer, m)]
+        if firsts:
+            self.view.set_divider(firsts[0])
+        return True
 
-    # -- helpers ----------------------------------------------------------------------------------
-
-    def _refresh_people(self) -> None:
-        others = self._online - {self._me}
-        names = list(dict.fromkeys([*sorted(others), *self._known]))
-        changed = self._keys.changes
-        self.view.set_people(
-            [
-                PersonRow(
-                    name,
-                    name in others,
-                    self._unread.get(name, 0),
-                    name in changed,
-                    name in self._requests,
-                )
-                for name in names
-            ]
-        )
-
-    def _row(self, message: Message) -> MessageRow:
-        return self._rows.row(message)
-
-    def _show_key_change(self, name: str) -> None:
-        """Show what is known of ``name``'s key: the banner over their conversation (if open)
-        and why their waiting messages wait."""
-        conversation = self._open
-        if conversation is None or conversation.peer != name:
-            return
-        self.view.show_key_change(self._keys.notice(name))
-        for row in self._rows.rewaited(name, conversation.shown):
-            self.view.update_message(row)
-
-    # -- what the identity part needs (its Host) --------------------------------------------------
+    # -- what the parts need (their Host) ---------------------------------------------------------
 
     def usable_session(self) -> ChatSession | None:
         return self._usable_session()
@@ -441,8 +357,22 @@ class ChatPresenter:
         self._failed(exc)
 
     def key_change_settled(self, name: str) -> None:
-        self._show_key_change(name)
-        self._refresh_people()
+        self._pane.show_key_change(name)
+        self._people.refresh()
+
+    def opened(self, peer: str) -> None:
+        self._people.refresh()
+
+    def shown(self, peer: str, newest: UUID) -> None:
+        # Seen if in view; what arrived while it loaded is seen too: mark even at 0.
+        if self._alerts.focused and self.view.newest_visible():
+            self._people.seen(peer, newest)
+
+    def first_unread(self, peer: str) -> UUID | None:
+        return self._people.first_unread(peer)
+
+    def unread(self, peer: str) -> int:
+        return self._people.unread(peer)
 
     # -- key changes and verifying (ViewListener) -------------------------------------------------
 
@@ -476,7 +406,3 @@ class ChatPresenter:
         else:
             log.error("unexpected failure", exc_info=exc)
             self.view.show_error(f"Something went wrong: {exc}")
-
-
-def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:] if text else text

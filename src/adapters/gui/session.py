@@ -8,8 +8,11 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 from uuid import UUID
 
+from chinwag.adapters.gui.preferences import Preferences
+from chinwag.application.ports.conversation_repository import Unread
 from chinwag.application.ports.directory import RegistryStatus
 from chinwag.application.trust import SafetyNumber
+from chinwag.application.use_cases.start_chat import StartedChat
 from chinwag.domain.message import Message
 
 T = TypeVar("T")
@@ -27,7 +30,26 @@ class ChatSession(Protocol):
     async def send(self, to: str, body: str) -> Message: ...
     async def history(self, peer: str, limit: int, before: UUID | None) -> list[Message]: ...
     async def search(self, text: str) -> list[Message]: ...
-    async def conversations(self) -> list[str]: ...
+    async def conversations(self) -> list[str]:
+        """Everybody the user talked to or added (their contacts), the most recent first."""
+        ...
+
+    async def unread(self) -> dict[str, Unread]:
+        """The unread messages of each conversation, by the other person's name, as stored
+        when signing in: what arrives after comes as events (the presenter counts those)."""
+        ...
+
+    async def mark_read(self, peer: str, upto: UUID) -> None:
+        """The user saw ``peer``'s conversation up to the message ``upto``."""
+        ...
+
+    async def start_chat(self, name: str) -> StartedChat:
+        """Add ``name`` as a contact and store the conversation (``UnknownUser`` if the registry
+        never heard of them)."""
+        ...
+
+    async def load_preferences(self) -> Preferences: ...
+    async def save_preferences(self, preferences: Preferences) -> None: ...
     async def own_fingerprint(self) -> str:
         """The fingerprint of the user's identity key."""
         ...

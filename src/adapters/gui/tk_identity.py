@@ -250,7 +250,12 @@ class OwnKey:
         set_entry(self.entry, fingerprint)
         self.entry.configure(state="readonly")
         if not self.frame.winfo_manager():
-            self.frame.pack(side="right")
+            # First in the packing order: the status gives way to the key, not the reverse.
+            first = self.frame.master.pack_slaves()
+            if first:
+                self.frame.pack(side="right", before=first[0])
+            else:
+                self.frame.pack(side="right")
 
     def text(self) -> str:
         return self.entry.get()

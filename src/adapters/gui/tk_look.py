@@ -8,7 +8,6 @@ from tkinter import font as tkfont
 from tkinter import ttk
 
 from chinwag.adapters.gui.view import StatusLevel
-from chinwag.domain.message import MessageState
 
 BG = "#f6f7f9"
 SIDE = "#eef0f4"
@@ -33,16 +32,6 @@ TIP_BG = "#2b2f36"
 HINT = "#9aa1ab"
 
 LEVEL_COLOURS = {StatusLevel.OK: ONLINE, StatusLevel.WARNING: WARNING, StatusLevel.ERROR: ERROR}
-
-MARKS = {
-    MessageState.PENDING: "◷",
-    MessageState.QUEUED: "⧗",
-    MessageState.SENT: "✓",
-    MessageState.DELIVERED: "✓✓",
-    MessageState.FAILED: "⚠",
-    MessageState.RECEIVED: "",
-}
-"""Every mark is in the BMP, so Tcl and Python agree on its length."""
 
 
 class Fonts:
@@ -133,6 +122,8 @@ def apply_styles(root: tk.Misc, fonts: Fonts) -> None:
         padding=(6, 4),
     )
     style.map("Results.Treeview.Heading", background=[("active", LINE)])
+    style.configure("Counter.TLabel", background=PANE, foreground=MUTED, font=fonts.small)
+    style.configure("Over.Counter.TLabel", foreground=ERROR, font=fonts.small_bold)
     style.configure("Status.TFrame", background=SIDE)
     style.configure("Status.TLabel", background=SIDE, font=fonts.small)
     _identity_styles(style, fonts)
@@ -256,7 +247,6 @@ def message_tags(t: tk.Text, f: Fonts, inset: int) -> None:
         "body_out",
         font=f.normal,
         background=OUT_BG,
-        justify="right",
         rmargin=inset,
         rmargincolor=OUT_BG,
         lmargincolor=PANE,
@@ -266,6 +256,16 @@ def message_tags(t: tk.Text, f: Fonts, inset: int) -> None:
     t.tag_configure(
         "meta_out", font=f.small, foreground=MUTED, justify="right", rmargin=inset, spacing1=2
     )
+    t.tag_configure(
+        "divider",
+        justify="center",
+        foreground=ERROR,
+        font=f.small_bold,
+        spacing1=10,
+        spacing3=6,
+        underline=False,
+    )
+    t.tag_configure("link", foreground=ACCENT_DARK, underline=True)
     t.tag_configure("mark_pending", foreground=MUTED)
     t.tag_configure("mark_queued", foreground=WARNING)
     t.tag_configure("mark_sent", foreground=MUTED)

@@ -1,29 +1,40 @@
 """The conversation pane: one read-only :class:`tkinter.Text` showing the open conversation.
 
-A batch of messages becomes one ``insert`` call (chars and tags interleaved) and one Tcl call
-that sets its marks, so hundreds of rows cost one layout pass, never one redraw per line. Each
-shown message has two marks: ``h<id>`` at its first line (right gravity, so it travels with the
-text when older pages are inserted above) and, for outgoing ones, ``s<id>`` just before the
-delivery mark (left gravity, so the mark can be replaced in place). Positions are only ever
-computed in whole lines, or in columns of the ASCII time stamp: Tcl 8.6 counts a character
-outside the BMP (most emoji) as two, so columns in a body or a name would drift.
+A batch of messages becomes one ``insert`` call (chars and tags interleaved, built by
+``tk_message_rows``) and one Tcl call that sets its marks, so hundreds of rows cost one layout
+pass, never one redraw per line. Each shown message has two marks: ``h<id>`` at its first line
+(right gravity, so it travels with the text when older pages are inserted above) and, for
+outgoing ones, ``s<id>`` just before the delivery mark (left gravity, so the mark can be
+replaced in place). Positions are only ever computed in whole lines, or in columns of the ASCII
+time stamp: Tcl 8.6 counts a character outside the BMP (most emoji) as two, so columns in a
+body or a name would drift.
 """
 
 from __future__ import annotations
 
 import tkinter as tk
+import webbrowser
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import date
 from tkinter import ttk
 from uuid import UUID
 
-from chinwag.adapters.gui.tk_look import (
-    MARKS,
-    PANE,
-    TEXT,
-    Fonts,
-    message_tags,
+from chinwag.adapters.gui.tk_links import Links, Opener
+from chinwag.adapters.gui.tk_look import PANE, TEXT, Fonts, message_tags
+from chinwag.adapters.gui.tk_marks import MARKS, Glyphs, font_charset, mark_tooltip
+from chinwag.adapters.gui.tk_message_rows import (
+    DIVIDER,
+    SET_MARKS,
+    Batch,
+    Bubbles,
+    Shown,
+    body_parts,
+    demote,
+    explained,
+    groups_with,
+    mark_tags,
+    message_at,
+    promote,
 )
 from chinwag.adapters.gui.tk_widgets import Timers, Tooltip, writable
 from chinwag.adapters.gui.view import MessageRow
@@ -32,30 +43,11 @@ from chinwag.domain.message import MessageState
 INSET = 10
 """Pixels between a message block's edge and its text."""
 
-EXPLAINED = {MessageState.FAILED: "Not delivered", MessageState.QUEUED: "Waiting"}
-"""The states whose reason the mark explains on hover, and how the explanation starts."""
-
-# One Tcl call sets every mark of a batch: heads keep the default right gravity, delivery marks
-# get left gravity so a new mark inserted at them stays after them.
-_SET_MARKS = (
-    "w heads states",
-    "foreach {m i} $heads {$w mark set $m $i}\n"
-    "foreach {m i} $states {$w mark set $m $i; $w mark gravity $m left}",
-)
-
-
-@dataclass
-class _Shown:
-    """What the pane remembers of a message it shows."""
-
-    lines: int
-    outgoing: bool
-    mark: str
-
 
 class MessageList:
     """The pane's widgets and what rendering and scrolling need to remember; it asks for older
-    messages through ``older_requested`` when the person reaches the top."""
+    messages through ``older_requested`` when the person reaches the top, and opens links with
+    ``opener``."""
 
     highlight_seconds: float = 4.0
     """How long :meth:`focus` highlights the message."""
@@ -67,24 +59,33 @@ class MessageList:
         fonts: Fonts,
         timers: Timers,
         older_requested: Callable[[], None],
+        opener: Opener = webbrowser.open,
+        bottom_reached: Callable[[], None] = lambda: None,
     ) -> None:
         self._root = root
+        self._bottom_reached = bottom_reached
         self._fonts = fonts
         self._timers = timers
         self._older_requested = older_requested
         self._tip = Tooltip(root, fonts.small)
         self.peer: str | None = None
-        self._shown: dict[UUID, _Shown] = {}
-        self._reasons: dict[str, str] = {}
+        self._shown: dict[UUID, Shown] = {}
+        self._first: UUID | None = None
+        self._last: UUID | None = None
+        self._divider: UUID | None = None
+        self._promoted: UUID | None = None  # grouped, but heads its group for the divider
         self._more_before = False
         self._older_pending = False
         self._has_start = False
         self._first_day: date | None = None
         self._last_day: date | None = None
         self._pinned = True
+        self._bottom_told = True  # the newest in view was told (or nothing is open)
         self._hint_shown = False
         self.highlighted: UUID | None = None
-        self._margin = 0
+        self._margin = self._width = 0
+        family = str(fonts.normal.actual("family"))
+        self.glyphs = Glyphs(root, fonts.normal, font_charset(family))
 
         self.frame = area = ttk.Frame(parent, style="Pane.TFrame")
         area.columnconfigure(0, weight=1)
@@ -113,7 +114,9 @@ class MessageList:
         self._vbar.grid(row=0, column=1, sticky="ns")
         self.text.configure(yscrollcommand=self._on_yscroll)
         self.text.bind("<Configure>", lambda e: self._set_margins(e.width))
+        self._bubbles = Bubbles(self.text, fonts.normal, INSET)
         self._tags()
+        self.links = Links(self.text, self._tip, opener)
         self.hint = ttk.Button(
             area, text="New messages ↓", style="Hint.TButton", command=self.scroll_to_bottom
         )
@@ -128,6 +131,7 @@ class MessageList:
         self._older_pending = False
         self._has_start = False
         self._first_day = self._last_day = None
+        self._divider = self._promoted = None
         self.unhighlight()
         t = self.text
         with writable(t):
@@ -135,10 +139,9 @@ class MessageList:
         if self._shown:
             t.mark_unset(*(f"h{i.hex}" for i in self._shown))
             t.mark_unset(*(f"s{i.hex}" for i, s in self._shown.items() if s.outgoing))
-        for tag in self._reasons:
-            t.tag_delete(tag)
+        self.links.clear()
         self._shown.clear()
-        self._reasons.clear()
+        self._first = self._last = None
         self._insert(self._unseen(messages), at_top=True, more_before=more_before)
         self.scroll_to_bottom()
         self._root.after_idle(self._maybe_request_older)
@@ -184,20 +187,15 @@ class MessageList:
         if shown is None or not shown.outgoing:
             return
         glyph = MARKS[message.state]
-        key = message.id.hex
-        tag = f"r{key}"
-        reason = _explained(message)
-        if glyph == shown.mark and reason == self._reasons.get(tag):
+        reason = explained(message)
+        if message.state is shown.state and reason == shown.reason:
             return
         t = self.text
-        mark = f"s{key}"
+        mark = f"s{message.id.hex}"
         with writable(t):
             t.delete(mark, f"{mark} + {len(shown.mark)} chars")
-            t.insert(mark, glyph, self._mark_tags(message.state, key, reason))
-        shown.mark = glyph
-        if reason is None and tag in self._reasons:
-            del self._reasons[tag]
-            t.tag_delete(tag)
+            t.insert(mark, glyph, mark_tags(message.state))
+        shown.mark, shown.state, shown.reason = glyph, message.state, reason
 
     def focus(self, message_id: UUID) -> None:
         shown = self._shown.get(message_id)
@@ -219,6 +217,40 @@ class MessageList:
         self.text.tag_remove("focus_out", "1.0", "end")
         self.highlighted = None
 
+    def set_divider(self, before: UUID | None) -> None:
+        """Show a "new messages" line just above message ``before`` (now, or once it is shown);
+        ``None`` removes it. Opening another conversation removes it too. The message it
+        leaves goes back into its group; a view at the bottom stays there, unless the divider
+        would go out of sight: then it goes to the top and the hint says there is more below."""
+        t = self.text
+        following = self.at_bottom()
+        ranges = t.tag_ranges("divider")
+        if ranges:
+            with writable(t):
+                t.delete(ranges[0], ranges[1])
+        regroup, self._promoted = self._promoted, None
+        left = self._shown.get(regroup) if regroup is not None else None
+        if regroup is not None and left is not None and left.head and regroup != before:
+            demote(t, regroup.hex, left)
+        self._divider = before
+        shown = self._shown.get(before) if before is not None else None
+        if before is None or shown is None:
+            return
+        if not shown.head:
+            promote(t, before.hex, shown)
+            self._promoted = before
+        with writable(t):
+            t.insert(f"h{before.hex}", DIVIDER + "\n", ("divider",))
+        if following:
+            self.scroll_to_bottom()
+            if t.dlineinfo("divider.first") is None:
+                t.yview("divider.first")
+                self._pinned = False
+                self._show_hint()
+
+    def divider_before(self) -> UUID | None:
+        return self._divider
+
     # == reading the pane (for tests; decides nothing) =============================================
 
     def content(self) -> str:
@@ -238,10 +270,8 @@ class MessageList:
         return self.text.get(mark, f"{mark} + {len(shown.mark)} chars")
 
     def reason_of(self, message_id: UUID) -> str | None:
-        tag = f"r{message_id.hex}"
-        if tag in self._reasons and self.text.tag_ranges(tag):
-            return self._reasons[tag]
-        return None
+        shown = self._shown.get(message_id)
+        return None if shown is None else shown.reason
 
     def tooltip_text(self) -> str | None:
         return self._tip.text()
@@ -266,77 +296,62 @@ class MessageList:
         """Render ``rows`` (oldest first) at the top or the bottom, in one insert."""
         t = self.text
         if at_top:
-            first_line = 2 if self._has_start else 1
-            day: date | None = None
+            batch = self._batch(2 if self._has_start else 1, None, None)
         else:
-            first_line = int(t.index("end-1c").split(".")[0])
-            day = self._last_day
-        line = first_line
-        parts: list[str | tuple[str, ...]] = []
-        heads: list[str] = []
-        states: list[str] = []
+            last = self._shown.get(self._last) if self._last is not None else None
+            batch = self._batch(int(t.index("end-1c").split(".")[0]), self._last_day, last)
+        first_line = batch.line
         if at_top and not more_before and not self._has_start:
-            parts += [f"This is the start of your conversation with {self.peer}.\n", ("start",)]
-            line += 1
+            batch.text(f"This is the start of your conversation with {self.peer}.", "start")
             self._has_start = True
-        first_separator: int | None = None
         for row in rows:
-            local = row.sent_at.astimezone()
-            if local.date() != day:
-                day = local.date()
-                if first_separator is None:
-                    first_separator = line
-                parts += [_day_label(day) + "\n", ("day",)]
-                line += 1
-            key = row.id.hex
-            start = line
-            heads += [f"h{key}", f"{line}.0"]
-            hhmm = local.strftime("%H:%M")
-            glyph = ""
-            if row.outgoing:
-                parts += [row.body + "\n", ("body_out",)]
-                line += row.body.count("\n") + 1
-                glyph = MARKS[row.state]
-                tags = self._mark_tags(row.state, key, _explained(row))
-                parts += [hhmm + " ", ("meta_out",), glyph, tags]
-                parts += ["\n", ("meta_out",), "\n", ("gap",)]
-                states += [f"s{key}", f"{line}.{len(hhmm) + 1}"]
-                line += 2
-            else:
-                parts += [row.sender, ("meta_in", "sender"), f"  {hhmm}\n", ("meta_in",)]
-                parts += [row.body + "\n", ("body_in",), "\n", ("gap",)]
-                line += 1 + row.body.count("\n") + 1 + 1
-            self._shown[row.id] = _Shown(lines=line - start, outgoing=row.outgoing, mark=glyph)
-        if not parts:
+            batch.add(row)
+        if not batch.parts:
             return
+        old_first = self._shown.get(self._first) if self._first is not None else None
         with writable(t):
-            t.insert(f"{first_line}.0" if at_top else "end", "", (), *parts)
-            if rows and at_top and day == self._first_day:
+            t.insert(f"{first_line}.0" if at_top else "end", "", (), *batch.parts)
+            if rows and at_top and batch.day == self._first_day:
                 # The batch ends on the day the shown messages start: say that day once.
                 t.delete("chinwag_day", "chinwag_day + 1 lines")
-        t.tk.call("apply", _SET_MARKS, str(t), tuple(heads), tuple(states))
+        t.tk.call("apply", SET_MARKS, str(t), tuple(batch.heads), tuple(batch.states))
+        self._shown.update(batch.shown)
+        if batch.divider_grouped:
+            self._promoted = self._divider
         if not rows:
             return
-        first_day = rows[0].sent_at.astimezone().date()
-        if at_top or self._first_day is None:
-            self._first_day = first_day
-            t.mark_set("chinwag_day", f"{first_separator}.0")
-        if not at_top or self._last_day is None:
-            self._last_day = day
+        joins = old_first is not None and old_first.head and groups_with(batch.before, old_first)
+        if at_top and joins and self._first is not None:
+            assert old_first is not None
+            if self._first != self._divider:
+                demote(t, self._first.hex, old_first)
+            else:  # it heads its group for the divider only
+                self._promoted = self._first
+        if at_top or self._first is None:
+            self._first = rows[0].id
+            self._first_day = rows[0].sent_at.astimezone().date()
+            t.mark_set("chinwag_day", f"{batch.first_day_line}.0")
+        if not at_top or self._last is None:
+            self._last = rows[-1].id
+            self._last_day = batch.day
 
-    def _mark_tags(self, state: MessageState, key: str, reason: str | None) -> tuple[str, ...]:
-        tags: tuple[str, ...] = ("meta_out", f"mark_{state.value}")
-        if reason is not None:
-            tag = f"r{key}"
-            self._reasons[tag] = reason
-            tags += (tag,)
-        return tags
+    def _batch(self, line: int, day: date | None, before: Shown | None) -> Batch:
+        divider = self._divider if not self.text.tag_ranges("divider") else None
+
+        def body(text: str, tag: str) -> list[str | tuple[str, ...]]:
+            width = self._bubbles.tag(text) if tag == "body_out" else None
+            tags = (tag,) if width is None else (tag, width)
+            return body_parts(text, tags, self.glyphs.readable, self.links.tags)
+
+        return Batch(line, day, before, divider, body)
 
     def _set_margins(self, width: int) -> None:
         margin = max(48, min(int(width * 0.22), 260))
-        if abs(margin - self._margin) < 8:
+        if abs(width - self._width) < 8:
             return
+        self._width = width
         self._margin = margin
+        self._bubbles.resize(width - 2 * int(self.text.cget("padx")), margin)
         t = self.text
         t.tag_configure("body_in", rmargin=margin)
         t.tag_configure("meta_in", rmargin=margin)
@@ -346,20 +361,19 @@ class MessageList:
     def _tags(self) -> None:
         t = self.text
         message_tags(t, self._fonts, INSET)
-        for state in EXPLAINED:
-            tag = f"mark_{state.value}"
-            t.tag_bind(tag, "<Enter>", self._tip_enter)
-            t.tag_bind(tag, "<Leave>", lambda _e: self._tip.hide())
-            t.tag_bind(tag, "<Button-1>", self._tip_enter)
+        t.tag_bind("mark", "<Enter>", self._tip_enter)
+        t.tag_bind("mark", "<Leave>", lambda _e: self._tip.hide())
+        t.tag_bind("mark", "<Button-1>", self._tip_enter)
         self._set_margins(480)
 
     def _tip_enter(self, event: tk.Event[tk.Text]) -> None:
-        names = self.text.tag_names("current")
-        reason = next((self._reasons[tag] for tag in names if tag in self._reasons), None)
-        state = next((s for s in EXPLAINED if f"mark_{s.value}" in names), None)
-        if reason is None or state is None:
+        """The mark under the pointer is just after its message's ``s`` mark: find that."""
+        message = message_at(self.text, "current")
+        shown = self._shown.get(message) if message is not None else None
+        if shown is None or self.peer is None:
             return
-        self._tip.show(f"{EXPLAINED[state]}: {reason}", event.x_root, event.y_root)
+        words = mark_tooltip(shown.state, self.peer, shown.reason)
+        self._tip.show(words, event.x_root, event.y_root)
 
     # == scrolling =================================================================================
 
@@ -389,7 +403,9 @@ class MessageList:
         self._vbar.set(first, last)
         at_bottom = float(last) >= 1.0
         if self.text.winfo_viewable():
-            self._pinned = at_bottom
+            if at_bottom and not self._bottom_told and self.peer is not None:
+                self._root.after_idle(self._bottom_reached)  # not from inside the redisplay
+            self._pinned = self._bottom_told = at_bottom
         if at_bottom:
             self._hide_hint()
         if float(first) <= 0.0 and self._wants_older():
@@ -406,12 +422,3 @@ class MessageList:
             return
         self._older_pending = True
         self._older_requested()
-
-
-def _explained(row: MessageRow) -> str | None:
-    """The reason the mark of ``row`` explains on hover, if its state has one."""
-    return row.reason if row.state in EXPLAINED else None
-
-
-def _day_label(day: date) -> str:
-    return f"{day:%A}, {day.day} {day:%B %Y}"

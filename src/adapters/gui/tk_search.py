@@ -1,17 +1,25 @@
-"""The search results panel: a table over the conversation pane, one row per matching message."""
+"""The search results panel: a table over the conversation pane, one row per matching message.
+
+Each row's message column shows a window of the body around the first match, cut to what the
+column's width holds (recut whenever the column changes width), so the matching word is on
+screen at any window size.
+"""
 
 from __future__ import annotations
 
 import re
 import tkinter as tk
 from collections.abc import Callable, Sequence
+from tkinter import font as tkfont
 from tkinter import ttk
 
 from chinwag.adapters.gui.tk_widgets import autohide
 from chinwag.adapters.gui.view import SearchResultRow
 
 EXCERPT = 80
-"""Characters of a message shown in its row."""
+"""Characters of a message shown in its row when the column's width is not known yet."""
+BEFORE = 12
+"""The most characters shown before the match."""
 
 
 class SearchResults:
@@ -20,6 +28,8 @@ class SearchResults:
     def __init__(self, parent: tk.Misc, selected: Callable[[SearchResultRow], None]) -> None:
         self._selected = selected
         self._results: list[SearchResultRow] = []
+        self._words: list[str] = []
+        self._chars = EXCERPT
         self.panel = panel = ttk.Frame(parent, style="Pane.TFrame", padding=(14, 10))
         panel.columnconfigure(0, weight=1)
         panel.rowconfigure(1, weight=1)
@@ -57,19 +67,21 @@ class SearchResults:
         tree.bind("<Return>", self._key)
         tree.bind("<KP_Enter>", self._key)
         tree.bind("<Escape>", lambda _e: self.hide())
+        tree.bind("<Configure>", lambda _e: self._fit(), add="+")
 
     def show(self, text: str, results: Sequence[SearchResultRow]) -> None:
         self._results = list(results)
         tree = self.tree
         tree.delete(*tree.get_children())
-        words = text.split()
+        self._words = words = text.split()
+        self._chars = self._room()
         for index, row in enumerate(self._results):
             when = row.sent_at.astimezone().strftime("%d %b %Y %H:%M")
             tree.insert(
                 "",
                 "end",
                 iid=str(index),
-                values=(when, row.sender, row.peer, excerpt(row.body, words)),
+                values=(when, row.sender, row.peer, excerpt(row.body, words, self._chars)),
                 tags=("odd",) if index % 2 else (),
             )
         if self._results:
@@ -88,6 +100,25 @@ class SearchResults:
 
     def hide(self) -> None:
         self.panel.grid_remove()
+
+    def _room(self) -> int:
+        """Characters of an average width the message column holds (at least 12)."""
+        width = int(self.tree.column("message", "width"))
+        font = tkfont.nametofont(
+            str(ttk.Style(self.tree).lookup("Results.Treeview", "font")) or "TkDefaultFont"
+        )
+        sample = "the quick brown fox jumps over a lazy dog"
+        average = font.measure(sample) / len(sample)
+        return max(12, int((width - 16) / average))
+
+    def _fit(self) -> None:
+        """Cut every row's excerpt again if the column now holds more or fewer characters."""
+        chars = self._room()
+        if chars == self._chars:
+            return
+        self._chars = chars
+        for index, row in enumerate(self._results):
+            self.tree.set(str(index), "message", excerpt(row.body, self._words, chars))
 
     def visible(self) -> bool:
         return bool(self.panel.winfo_manager())
@@ -110,10 +141,28 @@ class SearchResults:
 
 
 def excerpt(body: str, words: Sequence[str], width: int = EXCERPT) -> str:
-    """One line of ``body`` around the first of ``words`` it contains."""
+    """One line of ``body``, at most ``width`` characters and "…" on each side where cut,
+    starting a few words before the first of ``words`` it contains (at a word's start, as the
+    search matches prefixes, else anywhere)."""
     flat = " ".join(body.split())
-    starts = [m.start() for w in words if (m := re.search(re.escape(w), flat, re.IGNORECASE))]
+    if len(flat) <= width:
+        return flat
+    starts = [m.start() for w in words if (m := _find(w, flat))]
     hit = min(starts, default=0)
-    start = max(0, min(hit - width // 3, len(flat) - width))
-    end = start + width
+    last_start = len(flat) - width + 1
+    start = max(0, min(hit - min(BEFORE, width // 4), last_start))
+    if 0 < start < last_start:
+        space = flat.find(" ", start, hit)  # start at a word's beginning when one is close
+        start = space + 1 if space >= 0 else start
+    room = width - (start > 0)
+    end = start + room
+    if end < len(flat):
+        end -= 1
     return ("…" if start > 0 else "") + flat[start:end] + ("…" if end < len(flat) else "")
+
+
+def _find(word: str, text: str) -> re.Match[str] | None:
+    pattern = re.escape(word)
+    return re.search(r"(?<!\w)" + pattern, text, re.IGNORECASE) or re.search(
+        pattern, text, re.IGNORECASE
+    )

@@ -7,7 +7,8 @@ and decides nothing about chat. Everything here runs on the Tk thread.
 This module lays the window out and hands each call to its part: the sign-in card
 (``tk_sign_in``), the people list (``tk_people``), the conversation pane (``tk_messages``), the
 composer (``tk_composer``), the search results (``tk_search``), the key-change banner, the verify
-dialog and the user's own key (``tk_identity``); colours, fonts and styles are in ``tk_look``.
+dialog and the user's own key (``tk_identity``), the menu bar and shortcuts (``tk_menu``) and the
+new chat dialog (``tk_new_chat``); colours, fonts and styles are in ``tk_look``.
 """
 
 from __future__ import annotations
@@ -21,22 +22,23 @@ from tkinter import ttk
 from uuid import UUID
 
 from chinwag.adapters.gui.tk_composer import Composer
-from chinwag.adapters.gui.tk_identity import KeyChangeBanner, OwnKey, VerifyDialog
+from chinwag.adapters.gui.tk_focus import FocusWatch
+from chinwag.adapters.gui.tk_identity import KeyChangeBanner, VerifyDialog
 from chinwag.adapters.gui.tk_look import (
     BG,
-    ERROR,
-    LEVEL_COLOURS,
     MUTED,
-    OFFLINE,
     ONLINE,
     PANE,
     Fonts,
     apply_styles,
 )
+from chinwag.adapters.gui.tk_menu import SHORTCUTS, MenuActions, MenuBar, bind_shortcut
 from chinwag.adapters.gui.tk_messages import MessageList
+from chinwag.adapters.gui.tk_new_chat import NewChatDialog
 from chinwag.adapters.gui.tk_people import PeopleList
 from chinwag.adapters.gui.tk_search import SearchResults
 from chinwag.adapters.gui.tk_sign_in import SignIn
+from chinwag.adapters.gui.tk_status import StatusBar
 from chinwag.adapters.gui.tk_widgets import Timers, placeholder_for
 from chinwag.adapters.gui.view import (
     KeyChangeNotice,
@@ -71,6 +73,8 @@ class TkWidgets:
     own_key: ttk.Entry
     banner: KeyChangeBanner
     verify_dialog: VerifyDialog
+    menu: MenuBar
+    new_chat: NewChatDialog
 
 
 class TkChatView:
@@ -82,7 +86,6 @@ class TkChatView:
     def __init__(self, root: tk.Tk, listener: ViewListener) -> None:
         self._root = root
         self._listener = listener
-        self._status = ("", StatusLevel.OK)
         self._timers = Timers(root)
         self._fonts = Fonts(root)
         apply_styles(root, self._fonts)
@@ -92,12 +95,28 @@ class TkChatView:
         root.geometry("1000x660")
         root.minsize(680, 440)
         root.protocol("WM_DELETE_WINDOW", listener.close_requested)
+        for sequence in SHORTCUTS["quit"]:  # Quit works from the sign-in card too
+            bind_shortcut(root, sequence, listener.close_requested)
+        self._focus = FocusWatch(root, listener.focus_changed)
 
-        self._build_status_bar().pack(side="bottom", fill="x")
+        self._status_bar = StatusBar(root, self._fonts, self._timers)
+        self._status_bar.frame.pack(side="bottom", fill="x")
+        self._own_key = self._status_bar.own_key
         self._sign_in = SignIn(root, self._fonts, listener.sign_in_requested)
         self._main = self._build_main()
         self._verify = VerifyDialog(
             root, self._fonts, listener.mark_verified_requested, listener.verify_closed
+        )
+        self._new_chat = NewChatDialog(root, self._fonts, listener.new_chat_requested)
+        self._menu = MenuBar(
+            root,
+            MenuActions(
+                new_chat=self._new_chat.show,
+                search=self._search_shortcut,
+                step=self._step,
+                notifications=listener.notifications_toggled,
+                quit=listener.close_requested,
+            ),
         )
         self.widgets = TkWidgets(
             username=self._sign_in.username,
@@ -114,10 +133,12 @@ class TkChatView:
             send_button=self._composer.send_button,
             results=self._results.tree,
             results_title=self._results.title,
-            status=self._status_label,
+            status=self._status_bar.label,
             own_key=self._own_key.entry,
             banner=self._banner,
             verify_dialog=self._verify,
+            menu=self._menu,
+            new_chat=self._new_chat,
         )
 
     # == ChatView: signing in ======================================================================
@@ -139,6 +160,7 @@ class TkChatView:
             self._main.pack(fill="both", expand=True)
         self._root.title(f"chinwag — {user}")
         self._me.configure(text=user)
+        self._menu.show()
         self._entry.focus_set()
 
     # == ChatView: the side list and the open conversation =========================================
@@ -166,6 +188,12 @@ class TkChatView:
     def update_message(self, message: MessageRow) -> None:
         self._messages.update(message)
 
+    def set_divider(self, before: UUID | None) -> None:
+        self._messages.set_divider(before)
+
+    def newest_visible(self) -> bool:
+        return self._messages.peer is not None and self._messages.at_bottom()
+
     def focus_message(self, message_id: UUID) -> None:
         self._messages.focus(message_id)
 
@@ -192,20 +220,38 @@ class TkChatView:
     def show_verify_error(self, text: str) -> None:
         self._verify.show_error(text)
 
+    # == ChatView: the window and the new chat dialog ==============================================
+
+    def set_title(self, title: str) -> None:
+        self._root.title(title)
+
+    def set_notifications(self, enabled: bool) -> None:
+        self._menu.notifications.set(enabled)
+
+    def raise_window(self) -> None:
+        self._root.deiconify()
+        self._root.lift()
+        self._root.focus_force()
+
+    def set_new_chat_busy(self, busy: bool) -> None:
+        self._new_chat.set_busy(busy)
+
+    def show_new_chat_error(self, text: str) -> None:
+        self._new_chat.show_error(text)
+
+    def close_new_chat(self) -> None:
+        self._new_chat.close()
+
     # == ChatView: search and status ===============================================================
 
     def show_search_results(self, text: str, results: Sequence[SearchResultRow]) -> None:
         self._results.show(text, results)
 
     def set_status(self, text: str, level: StatusLevel) -> None:
-        self._status = (text, level)
-        if not self._timers.pending("error"):
-            self._render_status()
+        self._status_bar.set_status(text, level)
 
     def show_error(self, text: str) -> None:
-        self._status_dot.configure(foreground=ERROR)
-        self._status_label.configure(text=f"⚠ {text}", foreground=ERROR)
-        self._timers.later("error", self.error_seconds, self._render_status)
+        self._status_bar.show_error(text, self.error_seconds)
 
     def close(self) -> None:
         self._messages.peer = None
@@ -216,6 +262,7 @@ class TkChatView:
         # this thread; left to the garbage collector they may be collected on the network's
         # thread ("main thread is not in main loop"). Collect them here and now.
         self._people.close()
+        self._menu.close()
         gc.collect()
 
     # == accessors for tests (read the widgets, decide nothing) ====================================
@@ -250,7 +297,7 @@ class TkChatView:
         return self._messages.highlighted
 
     def status_text(self) -> str:
-        return str(self._status_label.cget("text"))
+        return self._status_bar.text
 
     def search_results_visible(self) -> bool:
         return self._results.visible()
@@ -261,18 +308,10 @@ class TkChatView:
     def own_key_text(self) -> str:
         return self._own_key.text()
 
-    # == building ==================================================================================
+    def divider_before(self) -> UUID | None:
+        return self._messages.divider_before()
 
-    def _build_status_bar(self) -> ttk.Frame:
-        bar = ttk.Frame(self._root, style="Status.TFrame", padding=(10, 3))
-        ttk.Separator(self._root, orient="horizontal").pack(side="bottom", fill="x")
-        self._own_key = OwnKey(bar, self._fonts, self._timers)  # packed once known
-        self._status_dot = ttk.Label(bar, text="●", style="Status.TLabel", foreground=OFFLINE)
-        self._status_dot.pack(side="left")
-        self._status_label = ttk.Label(bar, text="", style="Status.TLabel", foreground=MUTED)
-        self._status_label.pack(side="left", padx=(4, 0), fill="x", expand=True)
-        self._status_label.bind("<Button-1>", lambda _e: self._render_status())
-        return bar
+    # == building ==================================================================================
 
     def _build_main(self) -> ttk.Frame:
         main = ttk.Frame(self._root)
@@ -280,7 +319,6 @@ class TkChatView:
         panes.pack(fill="both", expand=True)
         panes.add(self._build_side(panes), weight=0)
         panes.add(self._build_conversation(panes), weight=1)
-        self._root.bind("<Control-f>", lambda _e: self._search.focus_set())
         return main
 
     def _build_side(self, parent: tk.Misc) -> ttk.Frame:
@@ -327,7 +365,12 @@ class TkChatView:
         self._banner.frame.grid_remove()
 
         self._messages = MessageList(
-            right, self._root, self._fonts, self._timers, self._listener.older_requested
+            right,
+            self._root,
+            self._fonts,
+            self._timers,
+            self._listener.older_requested,
+            bottom_reached=self._listener.bottom_reached,
         )
         self._messages.frame.grid(row=3, column=0, sticky="nsew")
         self._results = SearchResults(right, self._listener.search_result_selected)
@@ -351,16 +394,17 @@ class TkChatView:
         else:
             self._presence.configure(text="offline", foreground=MUTED)
 
+    def _search_shortcut(self) -> None:
+        self._search.focus_set()
+        self._search.select_range(0, "end")
+
+    def _step(self, by: int) -> None:
+        self._listener.next_conversation_requested(by)
+        self._entry.focus_set()
+
     def _verify_pressed(self) -> None:
         if self._messages.peer is not None:
             self._listener.verify_requested(self._messages.peer)
-
-    def _render_status(self) -> None:
-        self._timers.cancel("error")
-        text, level = self._status
-        self._status_dot.configure(foreground=LEVEL_COLOURS[level] if text else OFFLINE)
-        colour = {StatusLevel.OK: MUTED}.get(level, LEVEL_COLOURS[level])
-        self._status_label.configure(text=text, foreground=colour)
 
     def _search_key(self, _event: tk.Event[tk.Misc]) -> str:
         self._listener.search_requested(self._search.get())

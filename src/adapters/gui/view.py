@@ -118,7 +118,31 @@ class ViewListener(Protocol):
         """Accept the new key ``peer`` shows (the one the banner names)."""
         ...
 
-    def close_requested(self) -> None: ...
+    def new_chat_requested(self, name: str) -> None:
+        """The new chat dialog asks to talk to ``name``."""
+        ...
+
+    def next_conversation_requested(self, step: int) -> None:
+        """Open the next (1) or previous (-1) person of the list."""
+        ...
+
+    def focus_changed(self, focused: bool) -> None:
+        """The window gained or lost the keyboard focus (the person can see it, or not); also
+        said once when the window first shows, as it is then."""
+        ...
+
+    def bottom_reached(self) -> None:
+        """The newest message of the open conversation came into view: the person scrolled
+        down to it or clicked the "new messages" hint."""
+        ...
+
+    def notifications_toggled(self, enabled: bool) -> None:
+        """The person turned desktop notifications on or off."""
+        ...
+
+    def close_requested(self) -> None:
+        """Quit: the close button, the menu's Quit, Ctrl+Q (or Ctrl-C in the terminal)."""
+        ...
 
 
 class ChatView(Protocol):
@@ -168,6 +192,17 @@ class ChatView(Protocol):
         """Show a shown message's new delivery state (its mark, and the reason of a failure)."""
         ...
 
+    def set_divider(self, before: UUID | None) -> None:
+        """Put the "new messages" divider above the shown message ``before``; None removes it.
+        If the view was at the bottom, it stays there unless that would scroll the divider
+        out of sight: then the divider goes to the top and the "new messages" hint shows."""
+        ...
+
+    def newest_visible(self) -> bool:
+        """Whether the newest message of the open conversation is in view now (the person can
+        see it); only then is it marked read."""
+        ...
+
     def focus_message(self, message_id: UUID) -> None:
         """Scroll to a shown message and highlight it (a search result was opened)."""
         ...
@@ -201,6 +236,30 @@ class ChatView(Protocol):
 
     # -- search -------------------------------------------------------------------------------
     def show_search_results(self, text: str, results: Sequence[SearchResultRow]) -> None: ...
+
+    # -- the window -----------------------------------------------------------------------------
+    def set_title(self, title: str) -> None:
+        """The window's title (with the unread total)."""
+        ...
+
+    def set_notifications(self, enabled: bool) -> None:
+        """Show whether desktop notifications are on (the menu's check mark)."""
+        ...
+
+    def raise_window(self) -> None:
+        """Bring the window to the front (a notification was clicked)."""
+        ...
+
+    # -- the new chat dialog --------------------------------------------------------------------
+    def set_new_chat_busy(self, busy: bool) -> None:
+        """While busy the dialog cannot be submitted again and says it is looking the name up."""
+        ...
+
+    def show_new_chat_error(self, text: str) -> None:
+        """Say in the open new chat dialog why that name cannot be used; it stays open."""
+        ...
+
+    def close_new_chat(self) -> None: ...
 
     # -- status -------------------------------------------------------------------------------
     def set_status(self, text: str, level: StatusLevel) -> None:

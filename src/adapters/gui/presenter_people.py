@@ -1,0 +1,186 @@
+"""The presenter's part for people: the side list (contacts, presence, unread counts, requests),
+the unread total in the window title, and the read markers it writes. No Tk.
+
+Unread counts come from the history at sign-in (what arrived and was never seen, before a
+restart too) and grow as messages arrive that the person does not see: for another conversation,
+or for the open one while the window is in the background. A conversation is seen when it is open
+and the window has focus; then its read marker is written, so the counts and the divider are
+right after a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+from uuid import UUID
+
+from chinwag.adapters.gui.identity import IdentityPresenter
+from chinwag.adapters.gui.session import ChatSession, Runner
+from chinwag.adapters.gui.view import ChatView, PersonRow
+from chinwag.application.ports.conversation_repository import Unread
+
+log = logging.getLogger(__name__)
+
+APP = "chinwag"
+
+
+class Host(Protocol):
+    @property
+    def closing(self) -> bool: ...
+    @property
+    def view(self) -> ChatView: ...
+    def usable_session(self) -> ChatSession | None: ...
+
+
+def window_title(user: str, unread: int) -> str:
+    """The window's title: the unread total first, so it shows in a task bar too."""
+    title = f"{APP} — {user}"
+    return f"({unread}) {title}" if unread > 0 else title
+
+
+class People:
+    """Who is listed, in which order, with what marks; and how far each conversation is read."""
+
+    def __init__(self, host: Host, runner: Runner, keys: IdentityPresenter) -> None:
+        self._host = host
+        self._runner = runner
+        self._keys = keys
+        self.me = ""
+        self.online: frozenset[str] = frozenset()
+        self._known: dict[str, None] = {}  # contacts and conversations, most recent first
+        self._requests: set[str] = set()  # wrote first, not answered yet (this run)
+        self._unread: dict[str, int] = {}
+        self._first_unread: dict[str, UUID] = {}
+        self.order: list[str] = []
+        """The names as listed now, top to bottom (next / previous conversation follow it)."""
+        self._title = ""
+        self._marks: dict[str, UUID] = {}  # read markers to write, by person
+        self._marking = False
+        self._loading = True  # the stored counts are still to come
+        self._seen_early: set[str] = set()  # seen before they came
+
+    # -- what is known --------------------------------------------------------------------------
+
+    def loaded(self, names: list[str], unread: dict[str, Unread]) -> None:
+        """The contacts, and the unread counts of what was stored before signing in.
+
+        What arrived since came as events and is counted already (the session leaves it out of
+        ``unread``), so the two add up; the stored messages are the older ones, so the first
+        unread of a conversation is the stored one. A conversation seen meanwhile was seen up
+        to its newest message: what was stored before is read."""
+        for name in names:
+            self._known.setdefault(name, None)
+        for name, counted in unread.items():
+            self._known.setdefault(name, None)
+            if name in self._seen_early:
+                continue
+            self._unread[name] = self._unread.get(name, 0) + counted.count
+            self._first_unread[name] = counted.first
+        self._seen_early.clear()
+        self._loading = False
+
+    def add(self, name: str) -> bool:
+        """``name`` had news (a message, a new chat): first in the list. True if they are new."""
+        new = name not in self._known
+        if next(iter(self._known), None) != name:
+            self._known = {name: None, **self._known}
+        return new
+
+    def know(self, name: str) -> None:
+        """List ``name`` (at the end if they are new), without moving them."""
+        self._known.setdefault(name, None)
+
+    def request(self, name: str) -> None:
+        self._requests.add(name)
+        self._known.setdefault(name, None)
+
+    def answered(self, name: str) -> bool:
+        """The person wrote to ``name``: a request of theirs is answered. True if there was one."""
+        if name in self._requests:
+            self._requests.discard(name)
+            return True
+        return False
+
+    # -- unread ---------------------------------------------------------------------------------
+
+    def unseen(self, name: str, message_id: UUID) -> bool:
+        """A message from ``name`` arrived that the person does not see; True if it is the first
+        unread one of that conversation (the divider goes above it)."""
+        self._unread[name] = self._unread.get(name, 0) + 1
+        if name in self._first_unread:
+            return False
+        self._first_unread[name] = message_id
+        return True
+
+    def unread(self, name: str) -> int:
+        return self._unread.get(name, 0)
+
+    def first_unread(self, name: str) -> UUID | None:
+        return self._first_unread.get(name)
+
+    def seen(self, name: str, upto: UUID) -> None:
+        """The person saw ``name``'s conversation up to the message ``upto``: no longer unread,
+        and the read marker is written (one write at a time; later ones replace waiting ones)."""
+        self._first_unread.pop(name, None)
+        if self._loading:
+            self._seen_early.add(name)
+        if self._unread.pop(name, 0):
+            self.refresh()
+        self._marks[name] = upto
+        self._write_marks()
+
+    def _write_marks(self) -> None:
+        session = self._host.usable_session()
+        if self._marking or not self._marks or session is None:
+            return
+        name, upto = next(iter(self._marks.items()))
+        del self._marks[name]
+        self._marking = True
+
+        def written(_: object) -> None:
+            self._marking = False
+            self._write_marks()
+
+        def failed(exc: Exception) -> None:
+            # Not worth interrupting the person: the count comes back after a restart at worst
+            # (and while closing, signing out may simply have come first).
+            if not self._host.closing:
+                log.warning("could not remember that %s's messages were read: %s", name, exc)
+            written(None)
+
+        self._runner.run(lambda: session.mark_read(name, upto), written, failed)
+
+    # -- showing --------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Show the list, and the unread total in the title."""
+        others = self.online - {self.me}
+        names = list(dict.fromkeys([*sorted(others), *self._known]))
+        changed = self._keys.changes
+        self.order = names
+        view = self._host.view
+        view.set_people(
+            [
+                PersonRow(
+                    name,
+                    name in others,
+                    self._unread.get(name, 0),
+                    name in changed,
+                    name in self._requests,
+                )
+                for name in names
+            ]
+        )
+        title = window_title(self.me, sum(self._unread.values()))
+        if title != self._title:
+            self._title = title
+            view.set_title(title)
+
+    def step(self, current: str | None, by: int) -> str | None:
+        """The person ``by`` places after ``current`` in the list, going round; the first (or
+        last) one when nothing is open; None for an empty list."""
+        if not self.order:
+            return None
+        if current not in self.order:
+            return self.order[0 if by > 0 else -1]
+        return self.order[(self.order.index(current) + by) % len(self.order)]

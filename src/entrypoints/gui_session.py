@@ -1,0 +1,139 @@
+"""The desktop app's ``ChatSession``: the presenter's requests, run as use cases of one
+container (one user at one registry)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import IO
+from uuid import UUID
+
+from dependency_injector import providers
+
+from chinwag.adapters.gui.bridge import QueueEvents
+from chinwag.adapters.gui.preferences import JsonPreferences, Preferences
+from chinwag.application.ports.conversation_repository import Unread
+from chinwag.application.trust import SafetyNumber
+from chinwag.application.use_cases.start_chat import StartedChat
+from chinwag.application.use_cases.who_am_i import Me
+from chinwag.domain.message import Message
+from chinwag.domain.user import PeerAddress
+from chinwag.entrypoints.container import Container, close_storage
+from chinwag.entrypoints.settings import (
+    ClientSettings,
+    container_config,
+    load_identity,
+    lock_user_folder,
+    registry_endpoint,
+)
+
+
+class ContainerSession:
+    """The presenter's ``ChatSession`` over one container: one user at one registry."""
+
+    def __init__(
+        self, settings: ClientSettings, user: str, registry: str, events: QueueEvents
+    ) -> None:
+        endpoint = registry_endpoint(registry)
+        # --registry-key names the registry the app was started with, not one typed later.
+        pinned = settings.registry_key if endpoint == settings.registry else None
+        self._settings = dataclasses.replace(settings, registry=endpoint, registry_key=pinned)
+        self._user = user
+        self._events = events
+        self._container: Container | None = None
+        self._lock: IO[bytes] | None = None
+        self._history_end = 0
+
+    @property
+    def _use(self) -> Container:
+        assert self._container is not None, "sign in first"
+        return self._container
+
+    async def sign_in(self) -> str:
+        try:
+            self._lock = lock_user_folder(self._settings.user_dir(self._user), self._user)
+            keys = load_identity(self._settings, self._user)
+            container = self._container = Container(events=self._events)
+            container.config.from_dict(container_config(self._settings, self._user))
+            container.adapters.keys.override(providers.Object(keys))
+            await asyncio.to_thread(container.adapters.database)
+            # Before anybody can send anything: what arrives from now on comes as events.
+            self._history_end = await container.use_cases.count_unread().history_end()
+            host, port = self._settings.listen
+            await container.use_cases.sign_in().execute(
+                self._user, PeerAddress(host=host, port=port)
+            )
+            name: str = container.use_cases.session().require_user()
+        except BaseException:
+            await self._release()
+            raise
+        return name
+
+    async def send(self, to: str, body: str) -> Message:
+        message: Message = await self._use.use_cases.send_message().execute(to, body)
+        return message
+
+    async def history(self, peer: str, limit: int, before: UUID | None) -> list[Message]:
+        page: list[Message] = await self._use.use_cases.load_history().execute(peer, limit, before)
+        return page
+
+    async def search(self, text: str) -> list[Message]:
+        found: list[Message] = await self._use.use_cases.search_history().execute(text)
+        return found
+
+    async def conversations(self) -> list[str]:
+        peers: list[str] = await self._use.use_cases.list_contacts().execute()
+        return peers
+
+    async def unread(self) -> dict[str, Unread]:
+        """What was unread when signing in: messages that arrived since came as events."""
+        count = self._use.use_cases.count_unread()
+        unread: dict[str, Unread] = await count.execute(self._history_end)
+        return unread
+
+    async def mark_read(self, peer: str, upto: UUID) -> None:
+        await self._use.use_cases.mark_read().execute(peer, upto)
+
+    async def start_chat(self, name: str) -> StartedChat:
+        started: StartedChat = await self._use.use_cases.start_chat().execute(name)
+        return started
+
+    async def load_preferences(self) -> Preferences:
+        return await asyncio.to_thread(self._preferences.load)
+
+    async def save_preferences(self, preferences: Preferences) -> None:
+        await asyncio.to_thread(self._preferences.save, preferences)
+
+    @property
+    def _preferences(self) -> JsonPreferences:
+        return JsonPreferences(self._settings.user_dir(self._user))
+
+    async def own_fingerprint(self) -> str:
+        me: Me = self._use.use_cases.who_am_i().execute()
+        return me.fingerprint
+
+    async def safety_number(self, peer: str) -> SafetyNumber:
+        safety: SafetyNumber = await self._use.use_cases.verify_contact().execute(peer)
+        return safety
+
+    async def verify(self, peer: str, number: str) -> SafetyNumber:
+        safety: SafetyNumber = await self._use.use_cases.verify_contact().execute(peer, number)
+        return safety
+
+    async def trust(self, peer: str, fingerprint: str) -> None:
+        await self._use.use_cases.trust_contact().execute(peer, fingerprint)
+
+    async def sign_out(self) -> None:
+        try:
+            if self._container is not None:
+                await self._container.use_cases.sign_out().execute()
+        finally:
+            await self._release()
+
+    async def _release(self) -> None:
+        container, self._container = self._container, None
+        if container is not None:
+            await asyncio.to_thread(close_storage, container)
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.close()
