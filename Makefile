@@ -23,6 +23,7 @@ test:
 bench:
 	@scripts/bootstrap.sh
 	.venv/bin/python benchmarks/bench_messages.py
+	.venv/bin/python benchmarks/bench_json.py
 	.venv/bin/python benchmarks/bench_registry.py
 	.venv/bin/python benchmarks/bench_handshakes.py
 	.venv/bin/python benchmarks/bench_storage.py

@@ -13,7 +13,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -201,6 +201,12 @@ class CliProcess:
         self.proc.stdin.write(json.dumps(command) + "\n")
         self.proc.stdin.flush()
 
+    def send_all(self, commands: Iterable[Event]) -> None:
+        """Pipe every command at once (one write), as a script in a hurry does."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("".join(json.dumps(command) + "\n" for command in commands))
+        self.proc.stdin.flush()
+
     def wait_for(
         self,
         predicate: Callable[[Event], bool],
@@ -220,6 +226,28 @@ class CliProcess:
                     raise AssertionError(
                         f"{self.user}: no event {what or predicate} within {timeout}s; "
                         f"events: {self.events[-10:]}; stderr: {''.join(self.stderr_lines[-10:])}"
+                    )
+                self._changed.wait(min(remaining, 0.5))
+
+    def wait_count(self, count: int, kind: str, timeout: float = 30.0, **fields: Any) -> None:
+        """Until ``count`` events ``kind`` with these fields were seen (counted once each, so
+        tens of thousands of events cost no more than reading them)."""
+        deadline = time.monotonic() + timeout
+        seen, found = 0, 0
+        with self._changed:
+            while True:
+                for event in self.events[seen:]:
+                    found += event.get("event") == kind and all(
+                        event.get(k) == v for k, v in fields.items()
+                    )
+                seen = len(self.events)
+                if found >= count:
+                    return
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
+                    raise AssertionError(
+                        f"{self.user}: {found} of {count} events {kind} {fields} within "
+                        f"{timeout}s; stderr: {''.join(self.stderr_lines[-10:])}"
                     )
                 self._changed.wait(min(remaining, 0.5))
 

@@ -7,11 +7,12 @@ import asyncio
 import signal
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from dependency_injector import providers
 
 from chinwag.adapters.console.commands import CommandRunner, with_hint
+from chinwag.adapters.console.json_io import ThreadWriter
 from chinwag.adapters.console.json_output import JsonOutput
 from chinwag.adapters.console.json_session import run_json_session
 from chinwag.adapters.console.output import ConsoleOutput
@@ -32,8 +33,26 @@ from chinwag.entrypoints.settings import (
 )
 
 
+class FlagError(Exception):
+    """A flag that cannot be used; the message says which and why."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Raises :class:`FlagError` where argparse would print usage and exit, so that ``--json``
+    can say it as an ``error`` event."""
+
+    def error(self, message: str) -> NoReturn:
+        raise FlagError(message)
+
+
+def wants_json(argv: Sequence[str]) -> bool:
+    """Whether ``--json`` (or an abbreviation argparse accepts) is among ``argv``: known before
+    parsing, so that a bad flag next to it is refused in JSON too."""
+    return any(len(arg) >= 3 and "--json".startswith(arg) for arg in argv)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="chinwag-cli",
         description="Chat with people on a chinwag registry, peer to peer, from a terminal.",
     )
@@ -60,6 +79,8 @@ async def run(
         return await _session(container, settings, output, stdin)
     finally:
         await asyncio.to_thread(close_storage, container)
+        if isinstance(output, JsonOutput):
+            await output.close()
 
 
 async def _session(
@@ -89,10 +110,20 @@ async def _session(
         use_cases.who_am_i(),
         use_cases.verify_contact(),
         use_cases.trust_contact(),
+        send_many=use_cases.send_messages(),
     )
-    session = run_json_session if settings.json else run_text_session
     try:
-        await session(stdin, output, runner, stop)
+        if settings.json:
+            await run_json_session(stdin, output, runner, stop)
+        else:
+            await run_text_session(
+                stdin,
+                output,
+                runner,
+                stop,
+                user_folder=settings.user_dir(settings.user),
+                people=use_cases.list_contacts(),
+            )
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
@@ -101,8 +132,16 @@ async def _session(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except FlagError as exc:
+        if wants_json(argv):
+            JsonOutput(sys.stdout).error("bad_flag", str(exc))
+        parser.print_usage(sys.stderr)
+        print(f"chinwag-cli: {exc}", file=sys.stderr)
+        return 2
     try:
         settings = resolve(args)
         if settings.user is None:
@@ -116,7 +155,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"chinwag-cli: {exc}", file=sys.stderr)
         return exc.exit_code
     output: ConsoleOutput = (
-        JsonOutput(sys.stdout) if settings.json else TextOutput(sys.stdout, me=settings.user)
+        JsonOutput(writer=ThreadWriter(sys.stdout.fileno()))
+        if settings.json
+        else TextOutput(sys.stdout, me=settings.user)
     )
     container = Container(events=output)
     container.config.from_dict(config)

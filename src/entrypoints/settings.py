@@ -6,10 +6,10 @@ import argparse
 import base64
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 from urllib.parse import quote
 
 import platformdirs
@@ -20,6 +20,8 @@ from chinwag.domain.errors import InvalidUsername
 from chinwag.domain.identity import InvalidFingerprint, normalize_fingerprint
 from chinwag.domain.user import normalize_username, validate_host
 from chinwag.entrypoints.common import StartupError, log_level, parse_address
+
+T = TypeVar("T")
 
 DEFAULT_REGISTRY = "127.0.0.1:7420"
 REGISTRY_PORT = 7420
@@ -150,6 +152,23 @@ def registry_endpoint(text: str) -> tuple[str, int]:
     return validate_host(host), port
 
 
+def listen_address(text: str, default_host: str) -> tuple[str, int]:
+    """Where to accept peers as typed (``HOST:PORT``, ``HOST``, ``PORT``): a host that is an
+    IP literal or a hostname, and a port (0: any free one). Whether the host is one of this
+    machine's is known only when listening (``address_unavailable``)."""
+    host, port = parse_address(text, default_port=0, default_host=default_host)
+    return validate_host(host), port
+
+
+def _flag(source: str, parse: Callable[..., T], text: str, *more: str) -> T:
+    """``parse(text, *more)``; its ValueError names where ``text`` came from (a flag or an
+    environment variable)."""
+    try:
+        return parse(text, *more)
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}") from None
+
+
 def resolve(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> ClientSettings:
     """Settings from parsed flags, then the environment, then defaults; StartupError if bad."""
 
@@ -162,11 +181,21 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -
         user = pick(args.user, "CHINWAG_USER")
         if user is not None:
             user = normalize_username(user)
-        registry = registry_endpoint(pick(args.registry, "CHINWAG_REGISTRY") or DEFAULT_REGISTRY)
+        registry_text = pick(args.registry, "CHINWAG_REGISTRY") or DEFAULT_REGISTRY
+        registry = _flag(
+            "--registry" if args.registry is not None else "CHINWAG_REGISTRY",
+            registry_endpoint,
+            registry_text,
+        )
         listen_text = pick(args.listen, "CHINWAG_LISTEN")
         listen_host = default_listen_host(registry[0])
         listen = (
-            parse_address(listen_text, default_port=0, default_host=listen_host)
+            _flag(
+                "--listen" if args.listen is not None else "CHINWAG_LISTEN",
+                listen_address,
+                listen_text,
+                listen_host,
+            )
             if listen_text
             else (listen_host, 0)
         )

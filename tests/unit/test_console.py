@@ -13,7 +13,6 @@ import pytest
 
 from chinwag.adapters.console.commands import (
     AnyCommand,
-    BadCommand,
     CommandRunner,
     History,
     Quit,
@@ -22,8 +21,8 @@ from chinwag.adapters.console.commands import (
     Verify,
     Who,
     WhoAmICommand,
-    parse_json_command,
 )
+from chinwag.adapters.console.json_commands import BadJsonCommand, parse_json_line
 from chinwag.adapters.console.json_output import JsonOutput
 from chinwag.adapters.memory.clock import ManualClock, SequentialIds
 from chinwag.adapters.memory.contacts import InMemoryContactRepository
@@ -95,28 +94,65 @@ def test_json_identity_commands_parse() -> None:
     assert (trust.with_, trust.fingerprint) == ("bob", "abcd efgh")
 
 
+def parse_json_command(line: str) -> AnyCommand:
+    return parse_json_line(line).command
+
+
+COMMAND_LIST = "commands: send, who, history, search, whoami, verify, trust, quit"
+
+
 @pytest.mark.parametrize(
-    "line",
+    ("line", "says"),
     [
-        "not json",
-        "[]",
-        '{"cmd": "fly"}',
-        '{"cmd": "send", "to": "bob"}',
-        '{"cmd": "history", "with": "bob", "limit": 0}',
-        '{"cmd": "history", "with": "bob", "before": "not-a-uuid"}',
-        '{"cmd": "who", "extra": 1}',
-        '{"cmd": "whoami", "user": "mallory"}',
-        '{"cmd": "verify"}',
-        '{"cmd": "verify", "with": "bob", "number": "' + "1" * 201 + '"}',
-        '{"cmd": "trust", "with": "bob"}',
-        '{"cmd": "trust", "fingerprint": "abcd"}',
-        '{"cmd": "trust", "with": "bob", "fingerprint": "' + "a" * 201 + '"}',
+        ("not json", "not JSON: Expecting value at column 1"),
+        ("[]", 'a command is a JSON object, e.g. {"cmd": "who"}'),
+        ('"send"', "a command is a JSON object"),
+        ("{}", f'a command needs "cmd" ({COMMAND_LIST})'),
+        ('{"cmd": "fly"}', f'unknown command "fly" ({COMMAND_LIST})'),
+        ('{"cmd": 7}', f"unknown command 7 ({COMMAND_LIST})"),
+        ('{"cmd": "send", "to": "bob"}', "send needs 'body' (text)"),
+        ('{"cmd": "send", "body": "hi"}', "send needs 'to' (a name)"),
+        ('{"cmd": "send", "to": 5, "body": "hi"}', "'to' must be a name"),
+        ('{"cmd": "send", "to": "bob", "body": null}', "'body' must be text"),
+        (
+            '{"cmd": "history", "with": "bob", "limit": 0}',
+            "'limit' must be a whole number from 1 to 500",
+        ),
+        ('{"cmd": "history", "with": "bob", "limit": 2.5}', "'limit' must be a whole number"),
+        ('{"cmd": "history", "with": "bob", "limit": true}', "'limit' must be a whole number"),
+        (
+            '{"cmd": "history", "with": "bob", "before": "not-a-uuid"}',
+            "'before' must be a message id",
+        ),
+        (
+            '{"cmd": "search", "text": "x", "limit": 201}',
+            "'limit' must be a whole number from 1 to 200",
+        ),
+        ('{"cmd": "who", "extra": 1}', 'who does not take "extra" (it takes: ref)'),
+        ('{"cmd": "whoami", "user": "mallory"}', 'whoami does not take "user"'),
+        ('{"cmd": "verify"}', "verify needs 'with' (a name)"),
+        ('{"cmd": "verify", "with": "bob", "number": "' + "1" * 201 + '"}', "'number' must be"),
+        ('{"cmd": "trust", "with": "bob"}', "trust needs 'fingerprint'"),
+        ('{"cmd": "trust", "fingerprint": "abcd"}', "trust needs 'with' (a name)"),
+        (
+            '{"cmd": "trust", "with": "bob", "fingerprint": "' + "a" * 201 + '"}',
+            "'fingerprint' must",
+        ),
+        (
+            b'{"cmd": "send", "to": "bob", "body": "\xff"}'.decode("unicode_escape").encode(
+                "latin-1"
+            ),
+            "not UTF-8",
+        ),
     ],
 )
-def test_bad_json_commands_say_what_is_wrong(line: str) -> None:
-    with pytest.raises(BadCommand) as caught:
-        parse_json_command(line)
-    assert "commands: send, who, history, search, whoami, verify, trust, quit" in str(caught.value)
+def test_bad_json_commands_say_what_is_wrong_in_our_words(line: str | bytes, says: str) -> None:
+    with pytest.raises(BadJsonCommand) as caught:
+        parse_json_line(line)
+    text = str(caught.value)
+    assert says in text
+    for pydantic_wording in ("discriminator", "Field required", "Input should", "validation error"):
+        assert pydantic_wording not in text
 
 
 def test_json_events_are_one_object_per_line_with_the_documented_fields() -> None:

@@ -2,13 +2,16 @@ from __future__ import annotations
 
 import argparse
 import base64
+import errno
+import json
+import socket
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
 from chinwag.domain.errors import InvalidUsername
-from chinwag.domain.user import normalize_username
+from chinwag.domain.user import PeerAddress, normalize_username
 from chinwag.entrypoints.common import StartupError, parse_address
 from chinwag.entrypoints.settings import (
     ClientSettings,
@@ -217,3 +220,37 @@ def test_a_registry_host_must_be_an_ip_literal_or_a_hostname(registry: str) -> N
 def test_a_registry_host_is_kept_in_its_standard_form() -> None:
     assert settings_for("--registry", "LocalHost:9").registry == ("localhost", 9)
     assert settings_for("--registry", "[0:0::1]:9").registry == ("::1", 9)
+
+
+def test_a_bad_flag_next_to_json_is_a_json_error_and_exit_code_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from chinwag.entrypoints.cli import main, wants_json
+
+    assert wants_json(["--user", "a", "--js"]) and not wants_json(["--user", "a"])
+    for argv, says in [
+        (["--json", "--port", "abc"], "unrecognized arguments: --port abc"),
+        (["--json", "--registry"], "--registry: expected one argument"),
+        (["--json", "--listen", "a b"], "--listen: 'a b' is not a valid host"),
+    ]:
+        assert main(argv) == 2
+        out, err = capsys.readouterr()
+        (event,) = [json.loads(line) for line in out.splitlines()]
+        assert event["event"] == "error" and event["code"] == "bad_flag"
+        assert says in event["message"] and says in err
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "says"),
+    [
+        (OSError(errno.EADDRINUSE, "Address already in use"), "address_in_use", "already in use"),
+        (OSError(errno.EADDRNOTAVAIL, "x"), "address_unavailable", "not an address of this"),
+        (socket.gaierror(-2, "Name or service not known"), "address_unavailable", "no host"),
+        (OSError(errno.EACCES, "Permission denied"), "address_unavailable", "permission"),
+    ],
+)
+def test_a_listen_failure_says_what_is_wrong(error: OSError, code: str, says: str) -> None:
+    from chinwag.adapters.transport.tcp import listen_refusal
+
+    refusal = listen_refusal(PeerAddress(host="192.0.2.1", port=5), error)
+    assert refusal.code == code and says in str(refusal)

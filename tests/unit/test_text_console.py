@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import UTC, datetime
 from uuid import UUID
@@ -19,8 +20,16 @@ from chinwag.adapters.console.commands import (
     Who,
     WhoAmICommand,
 )
-from chinwag.adapters.console.text_commands import Noop, TextState, parse_text_command
+from chinwag.adapters.console.text_commands import (
+    Clear,
+    Noop,
+    TalkTo,
+    TextState,
+    parse_text_command,
+)
 from chinwag.adapters.console.text_output import TextOutput
+from chinwag.adapters.console.text_states import GROUP_WINDOW
+from chinwag.application.ports.directory import RegistryStatus
 from chinwag.domain.conversation import direct_conversation_id
 from chinwag.domain.identity import fingerprint
 from chinwag.domain.message import Message, MessageState
@@ -62,7 +71,11 @@ def test_text_commands_and_the_current_conversation() -> None:
     )
     assert parse_text_command("/help", state) is None
     assert isinstance(parse_text_command("/quit", state), Quit)
-    for bad in ["/msg bob", "/history", "/history bob many", "/search", "/dance"]:
+    assert isinstance(parse_text_command("/clear", state), Clear)
+    assert parse_text_command("/msg Carol", state) == TalkTo(
+        name="carol"
+    )  # switches, sends nothing
+    for bad in ["/msg", "/history", "/history bob many", "/search", "/dance", "/msg b\u202eob"]:
         with pytest.raises(BadCommand):
             parse_text_command(bad, state)
 
@@ -91,6 +104,7 @@ def test_text_identity_commands() -> None:
 def test_text_output_is_readable() -> None:
     stream = io.StringIO()
     output = TextOutput(stream, me="bob")
+    output.registry_status_changed(RegistryStatus.CONNECTED, "connected")  # part of signing in
     output.presence_changed(frozenset({"alice", "bob"}))  # during sign-in: held until ready
     output.ready("bob", PeerAddress(host="127.0.0.1", port=4000), fingerprint(BOB_KEY))
     output.message_received(MESSAGE)
@@ -184,3 +198,142 @@ def test_a_message_that_keeps_waiting_for_the_same_reason_is_said_once() -> None
     output.message_state_changed(waiting.model_copy(update={"reason": "over_quota"}))
     lines = [line for line in stream.getvalue().splitlines() if "⧗" in line]
     assert len(lines) == 2
+
+
+def sent(n: int, state: MessageState, body: str = "hi", reason: str | None = None) -> Message:
+    """Alice's message number ``n`` to bob, in ``state``."""
+    return Message(
+        id=UUID(int=100 + n),
+        conversation_id=direct_conversation_id("alice", "bob"),
+        sender="alice",
+        recipient="bob",
+        body=body,
+        sent_at=datetime(2026, 1, 1, tzinfo=UTC),
+        state=state,
+        reason=reason,
+    )
+
+
+def signed_in(me: str = "alice") -> tuple[io.StringIO, TextOutput]:
+    stream = io.StringIO()
+    output = TextOutput(stream, me=me)
+    output.ready(me, PeerAddress(host="127.0.0.1", port=1), ALICE_FP)
+    stream.seek(0)
+    stream.truncate()
+    return stream, output
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        ("\x0c/help", "Ctrl-L (\\x0c) at the start"),  # Ctrl-L in a terminal without editing
+        ("hello\x1b[D there", "Esc (\\x1b: an arrow or function key?) at column 6"),
+        ("/msg bob \x7fhi", "the control character \\x7f at column 10"),
+    ],
+)
+def test_a_line_holding_a_key_read_as_text_is_refused_not_sent(line: str, said: str) -> None:
+    state = TextState(chatting_with="bob")
+    with pytest.raises(BadCommand) as refused:
+        parse_text_command(line + "\n", state)
+    assert said in str(refused.value)
+    assert str(refused.value).startswith("not sent:")
+    # Tabs and newlines (Alt+Enter, a paste) are text.
+    assert parse_text_command("a\tb\nc\r\n", state) == Send(cmd="send", to="bob", body="a\tb\nc")
+
+
+def test_state_lines_name_the_message_and_say_why() -> None:
+    stream, output = signed_in()
+    output.message_state_changed(
+        sent(1, MessageState.PENDING, "see you at the station at 6, by the clock")
+    )
+    output.message_state_changed(
+        sent(1, MessageState.SENT, "see you at the station at 6, by the clock")
+    )
+    output.message_state_changed(
+        sent(1, MessageState.DELIVERED, "see you at the station at 6, by the clock")
+    )
+    output.message_state_changed(sent(2, MessageState.FAILED, "hi\x1b[2J", reason="refused:\nno"))
+    output.message_state_changed(sent(3, MessageState.QUEUED, "line one\nline two"))
+    assert stream.getvalue().splitlines() == [
+        "        ✓ delivered to bob: 'see you at the station at 6, by…'",
+        "        ✗ not delivered to bob: 'hi\\x1b[2J': refused:\\nno",
+        "        ⧗ waiting to reach bob: 'line one line two' (bob is offline); it goes out "
+        "when bob is reachable",
+    ]
+
+
+def test_each_state_of_a_message_is_said_once() -> None:
+    stream, output = signed_in()
+    # The courier says "queued" at once, then with its reason on every retry.
+    output.message_state_changed(sent(1, MessageState.QUEUED))
+    for _ in range(9):
+        output.message_state_changed(sent(1, MessageState.QUEUED, reason="bob is offline"))
+        output.message_state_changed(sent(1, MessageState.PENDING))
+    output.message_state_changed(sent(1, MessageState.QUEUED, reason="identity_changed"))
+    output.message_state_changed(sent(1, MessageState.DELIVERED))
+    output.message_state_changed(sent(1, MessageState.DELIVERED))  # a late duplicate
+    lines = stream.getvalue().splitlines()
+    assert [line.split()[0] for line in lines] == ["⧗", "⧗", "✓"]
+    assert "(bob is offline)" in lines[0]
+    assert "a key changed" in lines[1]
+
+
+def test_a_burst_of_deliveries_is_one_line_and_keeps_its_place() -> None:
+    async def scenario() -> list[str]:
+        stream, output = signed_in()
+        for n in range(50):
+            output.message_state_changed(sent(n, MessageState.DELIVERED, f"message {n}"))
+        output.message_received(MESSAGE.model_copy(update={"sender": "bob", "body": "thanks"}))
+        for n in range(50, 53):
+            output.message_state_changed(sent(n, MessageState.DELIVERED, f"message {n}"))
+        await asyncio.sleep(0)  # the group is still open: nothing said yet
+        assert stream.getvalue().count("\n") == 2
+        await asyncio.sleep(GROUP_WINDOW * 4)  # the window closes by itself
+        return stream.getvalue().splitlines()
+
+    lines = asyncio.run(scenario())
+    assert lines[0] == "        ✓ delivered to bob: 'message 0' and 49 more"
+    assert lines[1].endswith("bob: thanks")  # after the group, as it came
+    assert lines[2] == "        ✓ delivered to bob: 'message 50' and 2 more"
+    assert len(lines) == 3
+
+
+def test_quitting_says_nothing_about_who_is_online() -> None:
+    stream, output = signed_in()
+    output.presence_changed(frozenset({"alice", "bob", "carol"}))
+    output.presence_changed(frozenset({"alice", "bob", "carol"}))  # a new snapshot, same people
+    output.presence_changed(frozenset({"alice", "carol", "bob"}))
+    output.leaving()
+    output.presence_changed(frozenset())  # signing out empties the list
+    output.registry_status_changed(RegistryStatus.DISCONNECTED, "signed out")
+    assert stream.getvalue().splitlines() == ["* online: bob, carol", "* signing out…"]
+
+
+def test_a_reconnection_prints_only_who_came_and_went_meanwhile() -> None:
+    stream, output = signed_in()
+    output.presence_changed(frozenset({"alice", "bob", "carol"}))
+    output.registry_status_changed(RegistryStatus.RECONNECTING, "lost the registry")
+    output.presence_changed(frozenset({"alice", "bob", "dave"}))  # the snapshot after it
+    assert stream.getvalue().splitlines()[2:] == ["* dave is online", "* carol went offline"]
+
+
+def test_the_names_completion_offers() -> None:
+    _, output = signed_in()
+    output.remember(["zoe", "bob"])
+    output.presence_changed(frozenset({"alice", "carol"}))
+    output.message_received(MESSAGE.model_copy(update={"sender": "dave", "recipient": "alice"}))
+    output.message_state_changed(
+        sent(1, MessageState.PENDING).model_copy(update={"recipient": "erin"})
+    )
+    assert output.names() == ["bob", "carol", "dave", "erin", "zoe"]
+
+
+def test_printing_elsewhere_and_back() -> None:
+    stream, output = signed_in()
+    elsewhere = io.StringIO()
+    output.print_to(elsewhere)
+    output.info("above the prompt")
+    output.print_to(None)
+    output.info("back")
+    assert elsewhere.getvalue() == "above the prompt\n"
+    assert stream.getvalue() == "back\n"

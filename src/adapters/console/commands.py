@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Literal
+from collections.abc import Sequence
+from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from chinwag.adapters.console.output import ConsoleOutput
 from chinwag.application.use_cases import (
     LoadHistory,
     SearchHistory,
     SendMessage,
+    SendMessages,
     TrustContact,
     VerifyContact,
     WhoAmI,
     WhoIsOnline,
 )
+from chinwag.application.use_cases.send_messages import Draft, Outcome
 from chinwag.domain.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -71,24 +74,10 @@ class Trust(_Command):
 
 
 AnyCommand = Send | Who | History | Search | Quit | WhoAmICommand | Verify | Trust
-Command = Annotated[AnyCommand, Field(discriminator="cmd")]
-COMMAND = TypeAdapter(Command)
 
 
 class BadCommand(ValueError):
-    pass
-
-
-def parse_json_command(line: str) -> AnyCommand:
-    try:
-        return COMMAND.validate_json(line)
-    except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in error["loc"])
-        raise BadCommand(
-            f"{where + ': ' if where else ''}{error['msg']} "
-            "(commands: send, who, history, search, whoami, verify, trust, quit)"
-        ) from None
+    """A command that cannot be run; the message says what is wrong, in our words."""
 
 
 class CommandRunner:
@@ -104,8 +93,10 @@ class CommandRunner:
         whoami: WhoAmI,
         verify: VerifyContact,
         trust: TrustContact,
+        send_many: SendMessages | None = None,
     ) -> None:
         self._output = output
+        self._send_many = send_many
         self._send = send
         self._who = who
         self._history = history
@@ -113,6 +104,21 @@ class CommandRunner:
         self._whoami = whoami
         self._verify = verify
         self._trust = trust
+
+    async def send_many(self, sends: Sequence[Send]) -> list[Outcome]:
+        """Send them all, sharing one commit where ``send_many`` was given; one outcome each,
+        in order. Refusals are returned, not printed (the caller knows which command each
+        answers); only "not signed in" is raised, for all of them."""
+        drafts = [Draft(send.to, send.body) for send in sends]
+        if self._send_many is not None:
+            return await self._send_many.execute(drafts)
+        outcomes: list[Outcome] = []
+        for draft in drafts:
+            try:
+                outcomes.append(await self._send.execute(draft.to, draft.body))
+            except DomainError as exc:
+                outcomes.append(exc)
+        return outcomes
 
     async def run(self, command: AnyCommand) -> bool:
         """Run ``command``; False if it was refused (and the refusal printed)."""

@@ -1,34 +1,190 @@
-"""``chinwag-cli --json``: one JSON event per line (see README, "chinwag-cli --json")."""
+"""``chinwag-cli --json``: one JSON event per line (see README, "chinwag-cli --json").
+
+Three rules beyond the shape of each event:
+
+- **refs**: an event that answers a command, or follows it, carries that command's ``ref``:
+  answers through :meth:`JsonOutput.answering`, and every ``status`` event of a message through
+  the id the message was bound to when its ``send`` ran (:meth:`JsonOutput.begin_sends`).
+- **one status event per state per message**: a state already printed for a message is not
+  printed again (a message whose connection dropped is sent again without new ``pending`` and
+  ``sent`` events), except ``queued`` when its reason changed.
+- **never block the loop**: with a :class:`ThreadWriter`, events are gathered and handed to the
+  writer thread once per pass of the event loop (or every 64 KiB). The JSON session stops taking
+  commands while more than :data:`HIGH_WATER` bytes wait to be written, so answers stay bounded;
+  events nobody asked for (messages, states, presence) are dropped past :data:`HARD_LIMIT`, and
+  once the reader has caught up, one ``overflow`` event says how many and that the messages
+  are in the history (nothing received is ever lost: it was committed before it was shown).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import contextvars
 import json
-from collections.abc import Sequence
-from typing import Any, TextIO
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Final, TextIO
+from uuid import UUID
 
+from chinwag.adapters.console.json_commands import NO_REF
+from chinwag.adapters.console.json_io import ThreadWriter
 from chinwag.adapters.console.output import ReadyGate, message_fields
 from chinwag.application.ports.directory import RegistryStatus
 from chinwag.domain.identity import fingerprint
 from chinwag.domain.message import Message, MessageState
 from chinwag.domain.user import PeerAddress
 
+HIGH_WATER: Final = 1 << 20
+"""Bytes waiting for the reader past which no further command is taken."""
+LOW_WATER: Final = 1 << 18
+"""...until no more than this many wait."""
+HARD_LIMIT: Final = 16 << 20
+"""Bytes waiting past which events nobody asked for are dropped (and counted)."""
+FLUSH_SIZE: Final = 1 << 16
+
+_ANSWERING: contextvars.ContextVar[Any] = contextvars.ContextVar("answering", default=NO_REF)
+_TERMINAL: Final = frozenset({MessageState.DELIVERED, MessageState.FAILED})
+
 
 class JsonOutput(ReadyGate):
-    """One JSON event per line (see README, "chinwag-cli --json")."""
+    """One JSON event per line, written at once to ``stream`` or through a ``writer``."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        writer: ThreadWriter | None = None,
+        limits: tuple[int, int, int] = (LOW_WATER, HIGH_WATER, HARD_LIMIT),
+    ) -> None:
         super().__init__()
+        if (stream is None) == (writer is None):
+            raise ValueError("give a stream or a writer")
         self._stream = stream
+        self._writer = writer
+        self._low, self._high, self._hard = limits
+        self._lines: list[str] = []
+        self._size = 0
+        self._flushing = False
+        self._refs: dict[UUID, Any] = {}
+        """The ``ref`` of each message's ``send`` (NO_REF if it had none), until it settles."""
+        self._said: dict[UUID, int] = {}
+        """The states printed for each message not yet settled (a bit per state)."""
+        self._queued_reason: dict[UUID, str | None] = {}
+        self._sends = 0
+        self._unbound: list[dict[str, Any]] = []
+        """Status events of messages not yet bound to a send, while sends run."""
+        self._dropped = 0
+        self._dropped_messages = 0
+        self._telling: asyncio.Future[None] | None = None
 
-    def _emit(self, event: str, **fields: Any) -> None:
-        self._stream.write(json.dumps({"event": event, **fields}, ensure_ascii=False) + "\n")
-        self._stream.flush()
+    # -- writing ----------------------------------------------------------------------------
+
+    def _emit(self, fields: dict[str, Any], asked: bool = True) -> None:
+        line = json.dumps(fields, ensure_ascii=False) + "\n"
+        if self._writer is None:
+            assert self._stream is not None
+            self._stream.write(line)
+            self._stream.flush()
+            return
+        if not asked and self._writer.backlog + self._size > self._hard:
+            self._drop(fields)
+            return
+        self._lines.append(line)
+        self._size += len(line)
+        if self._size >= FLUSH_SIZE:
+            self.flush()
+        elif not self._flushing:
+            self._flushing = True
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:  # no loop (yet, or any more): write now
+                self.flush()
+
+    def flush(self) -> None:
+        """Hand what is gathered to the writer."""
+        self._flushing = False
+        if self._lines and self._writer is not None:
+            data = "".join(self._lines).encode("utf-8", "surrogatepass")
+            self._lines.clear()
+            self._size = 0
+            self._writer.write(data)
+
+    async def room(self) -> None:
+        """Wait while the reader lags more than the high-water mark (until the low one)."""
+        if self._writer is not None and self._writer.backlog > self._high:
+            await self._writer.below(self._low)
+
+    async def close(self) -> None:
+        """Write out what is left (see :meth:`ThreadWriter.close`)."""
+        self.flush()
+        if self._writer is not None:
+            await self._writer.close()
+
+    def _drop(self, fields: dict[str, Any]) -> None:
+        if not self._dropped:
+            self._telling = asyncio.ensure_future(self._tell_dropped())
+        self._dropped += 1
+        self._dropped_messages += fields["event"] == "message"
+
+    async def _tell_dropped(self) -> None:
+        assert self._writer is not None
+        await self._writer.below(self._low)
+        dropped, messages = self._dropped, self._dropped_messages
+        self._dropped = self._dropped_messages = 0
+        self._emit(
+            {
+                "event": "overflow",
+                "dropped": dropped,
+                "messages": messages,
+                "message": f"stdout was not read: {dropped} events were left out, "
+                f"{messages} of them received messages (they are in the history: "
+                'ask with {"cmd": "history", ...})',
+            }
+        )
+
+    # -- refs -------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def answering(self, ref: Any) -> Iterator[None]:
+        """Answers and refusals printed by this task until the block ends carry ``ref``."""
+        token = _ANSWERING.set(ref)
+        try:
+            yield
+        finally:
+            _ANSWERING.reset(token)
+
+    def begin_sends(self) -> None:
+        """Sends are running: states of messages not bound yet wait for :meth:`end_sends`."""
+        self._sends += 1
+
+    def end_sends(self, bound: Iterable[tuple[UUID, Any]]) -> None:
+        """Bind each message id to its send's ``ref``, then print what waited for that."""
+        for message_id, ref in bound:
+            self._refs[message_id] = ref
+        self._sends -= 1
+        if not self._sends:
+            held, self._unbound = self._unbound, []
+            for fields in held:
+                self._status(fields)
+
+    def _answer(self, fields: dict[str, Any], ref: Any = NO_REF) -> None:
+        if ref is NO_REF:
+            ref = _ANSWERING.get()
+        if ref is not NO_REF:
+            fields["ref"] = ref
+        self._emit(fields)
+
+    # -- the events port --------------------------------------------------------------------
 
     def message_received(self, message: Message) -> None:
-        self._after_ready(lambda: self._emit("message", **message_fields(message)))
+        fields = {"event": "message", **message_fields(message)}
+        self._after_ready(lambda: self._emit(fields, False))
 
     def message_state_changed(self, message: Message) -> None:
+        if not self._first_time(message):
+            return
         fields: dict[str, Any] = {
+            "event": "status",
             "id": str(message.id),
             "to": message.recipient,
             "state": message.state.value,
@@ -37,19 +193,55 @@ class JsonOutput(ReadyGate):
             fields["reason"] = message.reason or "unknown"
         elif message.state is MessageState.QUEUED and message.reason:
             fields["reason"] = message.reason
-        self._after_ready(lambda: self._emit("status", **fields))
+        key = message.id
+        if self._sends and key not in self._refs:
+            self._unbound.append(fields | {"key": key})
+        else:
+            self._after_ready(lambda: self._status(fields | {"key": key}))
+
+    def _first_time(self, message: Message) -> bool:
+        """Whether this state (or this reason to be queued) is news for this message."""
+        key, state = message.id, message.state
+        if state is MessageState.QUEUED:
+            if key in self._queued_reason and self._queued_reason[key] == message.reason:
+                return False
+            self._queued_reason[key] = message.reason
+            return True
+        bit = 1 << _STATE_BITS[state]
+        said = self._said.get(key, 0)
+        if said & bit:
+            return False
+        if state in _TERMINAL:
+            self._said.pop(key, None)
+            self._queued_reason.pop(key, None)
+        else:
+            self._said[key] = said | bit
+        return True
+
+    def _status(self, fields: dict[str, Any]) -> None:
+        key: UUID = fields.pop("key")
+        if fields["state"] in ("delivered", "failed"):
+            ref = self._refs.pop(key, NO_REF)
+        else:
+            ref = self._refs.get(key, NO_REF)
+        if ref is not NO_REF:
+            fields["ref"] = ref
+        self._emit(fields, False)
 
     def presence_changed(self, online: frozenset[str]) -> None:
-        self._after_ready(lambda: self.online(sorted(online)))
+        names = sorted(online)
+        self._after_ready(lambda: self._emit({"event": "presence", "online": names}, False))
 
     def registry_status_changed(self, status: RegistryStatus, detail: str) -> None:
-        self._after_ready(lambda: self._emit("registry", status=status.value, detail=detail))
+        fields = {"event": "registry", "status": status.value, "detail": detail}
+        self._after_ready(lambda: self._emit(fields, False))
 
-    def error(self, code: str, text: str) -> None:
-        self._emit("error", code=code, message=text)
+    def error(self, code: str, text: str, ref: Any = NO_REF) -> None:
+        self._answer({"event": "error", "code": code, "message": text}, ref)
 
     def identity_changed(self, name: str, key: bytes, previous: bytes, verified: bool) -> None:
         fields: dict[str, Any] = {
+            "event": "identity",
             "with": name,
             "state": "changed",
             "fingerprint": fingerprint(key),
@@ -57,39 +249,50 @@ class JsonOutput(ReadyGate):
         }
         if verified:
             fields["verified"] = True
-        self._after_ready(lambda: self._emit("identity", **fields))
+        self._after_ready(lambda: self._emit(fields, False))
 
     def message_request(self, name: str) -> None:
-        self._after_ready(lambda: self._emit("message_request", **{"from": name}))
+        self._after_ready(lambda: self._emit({"event": "message_request", "from": name}, False))
 
     def identity_trusted(self, name: str, key: bytes) -> None:
-        fields = {"with": name, "state": "trusted", "fingerprint": fingerprint(key)}
-        self._after_ready(lambda: self._emit("identity", **fields))
+        fields = {"event": "identity", "with": name, "state": "trusted"}
+        fields["fingerprint"] = fingerprint(key)
+        ref = _ANSWERING.get()  # the answer to `trust` (or `verify`), if one is running
+        self._after_ready(lambda: self._answer(fields, ref))
 
     def ready(self, user: str, listen: PeerAddress, fingerprint: str) -> None:
-        self._emit("ready", user=user, listen=str(listen), fingerprint=fingerprint)
+        self._emit(
+            {"event": "ready", "user": user, "listen": str(listen), "fingerprint": fingerprint}
+        )
         self._release()
 
     def whoami(self, user: str, fingerprint: str) -> None:
-        self._emit("whoami", user=user, fingerprint=fingerprint)
+        self._answer({"event": "whoami", "user": user, "fingerprint": fingerprint})
 
     def safety_number(self, name: str, number: str, fingerprint: str, verified: bool) -> None:
-        self._emit(
-            "safety_number",
-            **{"with": name},
-            number=number,
-            fingerprint=fingerprint,
-            verified=verified,
+        self._answer(
+            {
+                "event": "safety_number",
+                "with": name,
+                "number": number,
+                "fingerprint": fingerprint,
+                "verified": verified,
+            }
         )
 
     def online(self, online: Sequence[str]) -> None:
-        self._emit("presence", online=list(online))
+        self._answer({"event": "presence", "online": list(online)})
 
     def history(self, with_user: str, messages: Sequence[Message]) -> None:
-        self._emit("history", **{"with": with_user}, messages=[message_fields(m) for m in messages])
+        fields = {"event": "history", "with": with_user}
+        self._answer(fields | {"messages": [message_fields(m) for m in messages]})
 
     def search(self, text: str, messages: Sequence[Message]) -> None:
-        self._emit("search", text=text, messages=[message_fields(m) for m in messages])
+        fields = {"event": "search", "text": text}
+        self._answer(fields | {"messages": [message_fields(m) for m in messages]})
 
     def info(self, text: str) -> None:
-        self._emit("info", message=text)
+        self._answer({"event": "info", "message": text})
+
+
+_STATE_BITS: Final = {state: index for index, state in enumerate(MessageState)}

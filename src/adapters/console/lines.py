@@ -22,3 +22,22 @@ def read_lines(stream: TextIO) -> asyncio.Queue[str | None]:
 
     threading.Thread(target=pump, name="stdin", daemon=True).start()
     return lines
+
+
+TERMINAL_LINE_BYTES = 4095
+"""The longest line a terminal in line mode (Linux's N_TTY) passes on: it drops what is typed or
+pasted past that, and a 10,003-character line once arrived as 4,095 characters."""
+
+
+def cut_by_terminal(line: str, stream: TextIO) -> bool:
+    """Whether ``line``, read from ``stream``, is as long as a terminal in line mode lets a line
+    be, so its end was probably dropped (never the case for a pipe or a file)."""
+    text = line.rstrip("\r\n")
+    return len(text.encode("utf-8", "surrogateescape")) >= TERMINAL_LINE_BYTES and _is_tty(stream)
+
+
+def _is_tty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (ValueError, OSError):  # closed
+        return False

@@ -3,6 +3,7 @@ conversation."""
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,17 +21,60 @@ from chinwag.adapters.console.commands import (
     Who,
     WhoAmICommand,
 )
+from chinwag.domain.errors import InvalidUsername
+from chinwag.domain.user import normalize_username
 
-HELP = """Commands:
+_COMMANDS = """Commands:
   /msg NAME TEXT     send TEXT to NAME; plain lines then go to NAME too
+  /msg NAME          talk to NAME: plain lines go to NAME from now on
   /who               who is online
   /history NAME [N]  the last N (default 20) messages with NAME
   /search TEXT       messages containing every word of TEXT
   /whoami            your name and your key's fingerprint
   /verify NAME [N]   the safety number with NAME; with the number they read you, mark verified
   /trust NAME FP     accept NAME's new key (its fingerprint FP) after a key change
+  /clear             clear the screen
   /quit              sign out and leave (Ctrl-D too)
   /help              this help"""
+
+_KEYS = """Keys:
+  Enter              send the line (or run the command)
+  Alt+Enter          a new line in the message (Esc then Enter does the same)
+  Up, Down           earlier lines you typed (kept between sessions)
+  Tab                complete a command or a name
+  Ctrl-L             clear the screen
+  Ctrl-C             clear the line; on an empty line, quit
+  Ctrl-D             quit (on an empty line)
+  Left, Right, Home, End, Ctrl-A, Ctrl-E, Ctrl-W, Ctrl-K, Ctrl-U: move and edit as in a shell
+Pastes of any length are taken whole, newlines included; a message over 65536 bytes is
+refused and stays in the line for you to shorten."""
+
+_PLAIN = """One line is one message; lines with control characters (keys such as arrows or
+Ctrl-L) are refused, not sent. Run chinwag-cli in a terminal (not TERM=dumb) for line editing,
+history, completion and messages of several lines."""
+
+HELP = f"{_COMMANDS}\n{_KEYS}"
+"""Help in a full terminal (where the keys work)."""
+
+PLAIN_HELP = f"{_COMMANDS}\n{_PLAIN}"
+"""Help when reading lines from a pipe or a dumb terminal."""
+
+COMMAND_NAMES = (
+    "/msg",
+    "/who",
+    "/history",
+    "/search",
+    "/whoami",
+    "/verify",
+    "/trust",
+    "/clear",
+    "/quit",
+    "/help",
+)
+"""The commands as completion offers them (their short aliases work but are not offered)."""
+
+NAME_COMMANDS = frozenset({"msg", "m", "history", "h", "verify", "trust"})
+"""Commands whose first word is a person's name (completed from the people we know)."""
 
 
 class Noop(BaseModel):
@@ -41,6 +85,26 @@ class Noop(BaseModel):
     cmd: Literal["noop"] = "noop"
 
 
+class Clear(BaseModel):
+    """``/clear``: clear the screen (a terminal only)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cmd: Literal["clear"] = "clear"
+
+
+class TalkTo(BaseModel):
+    """``/msg NAME`` with no text: plain lines go to ``name`` from now on."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cmd: Literal["talk"] = "talk"
+    name: str
+
+
+TextCommand = AnyCommand | Noop | Clear | TalkTo
+
+
 @dataclass
 class TextState:
     """The person's current conversation in text mode."""
@@ -48,11 +112,14 @@ class TextState:
     chatting_with: str | None = None
 
 
-def parse_text_command(line: str, state: TextState) -> AnyCommand | Noop | None:
+def parse_text_command(line: str, state: TextState) -> TextCommand | None:
     """A slash command or a plain line as a command; ``None`` for help; BadCommand if unclear.
 
     ``state`` says who plain lines go to; the caller moves it once a ``/msg`` succeeds."""
-    text = line.rstrip("\n")
+    text = line.rstrip("\r\n")
+    problem = control_character_problem(text)
+    if problem is not None:
+        raise BadCommand(problem)
     if not text.startswith("/"):
         if not text.strip():
             return Noop()
@@ -64,8 +131,10 @@ def parse_text_command(line: str, state: TextState) -> AnyCommand | Noop | None:
     match name.lower():
         case "msg" | "m":
             to, _, body = rest.partition(" ")
-            if not to or not body.strip():
-                raise BadCommand("usage: /msg NAME TEXT")
+            if not to:
+                raise BadCommand("usage: /msg NAME TEXT, or /msg NAME to talk to NAME")
+            if not body.strip():
+                return TalkTo(name=_valid_name(to))
             return Send(cmd="send", to=to, body=body)
         case "who" | "w":
             return Who(cmd="who")
@@ -93,6 +162,41 @@ def parse_text_command(line: str, state: TextState) -> AnyCommand | Noop | None:
             if not who or not typed.strip():
                 raise BadCommand("usage: /trust NAME FINGERPRINT")
             return Trust(cmd="trust", with_=who, fingerprint=typed.strip())
+        case "clear" | "cls":
+            return Clear()
         case "help" | "?":
             return None
     raise BadCommand(f"unknown command /{name} (see /help)")
+
+
+def _valid_name(raw: str) -> str:
+    try:
+        return normalize_username(raw)
+    except InvalidUsername as exc:
+        raise BadCommand(str(exc)) from None
+
+
+def control_character_problem(text: str) -> str | None:
+    """Why ``text`` may not be sent as typed, if it holds a control character; else ``None``.
+
+    In a terminal without line editing, keys arrive as text: Ctrl-L before a command once sent
+    ``\\x0c/help`` to the other person, and an arrow key sends ``\\x1b[D``. Such a line is
+    refused, never sent. Tabs and newlines (Alt+Enter, a paste) are text."""
+    for index, ch in enumerate(text):
+        if ch in "\t\n" or unicodedata.category(ch) != "Cc":
+            continue
+        where = "at the start" if index == 0 else f"at column {index + 1}"
+        return (
+            f"not sent: the line holds {_key_name(ch)} {where}, a key the terminal passed on "
+            "as text; type the line again"
+        )
+    return None
+
+
+def _key_name(ch: str) -> str:
+    code = ord(ch)
+    if ch == "\x1b":
+        return "Esc (\\x1b: an arrow or function key?)"
+    if code < 0x20:
+        return f"Ctrl-{chr(code + 0x40)} (\\x{code:02x})"
+    return f"the control character \\x{code:02x}"

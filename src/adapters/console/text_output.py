@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import TextIO
-from uuid import UUID
+from typing import Protocol, TextIO
 
 from chinwag.adapters.console.output import ReadyGate, one_line, terminal_safe
+from chinwag.adapters.console.text_states import StateLines
 from chinwag.application.ports.directory import RegistryStatus
 from chinwag.domain.identity import fingerprint
-from chinwag.domain.message import Message, MessageState
+from chinwag.domain.message import Message
 from chinwag.domain.user import PeerAddress
+
+
+class Sink(Protocol):
+    """Where lines go: a text stream, or one that prints above the line being typed."""
+
+    def write(self, text: str, /) -> int: ...
+    def flush(self) -> None: ...
 
 
 class TextOutput(ReadyGate):
@@ -19,12 +26,44 @@ class TextOutput(ReadyGate):
 
     def __init__(self, stream: TextIO, me: str = "") -> None:
         super().__init__()
-        self._stream = stream
+        self.terminal = stream
+        """Where this output was made to write (a terminal, a pipe): the session asks it
+        whether it is a terminal."""
+        self._stream: Sink = stream
         self.me = me
         self._online: frozenset[str] | None = None
-        self._waiting: dict[UUID, str] = {}  # why each message waits, as last said
+        self._names: set[str] = set()
+        self._leaving = False
+        self._states = StateLines(self._write)
+
+    def print_to(self, stream: Sink | None) -> None:
+        """Write to ``stream`` from now on (``None``: the stream it was made with again).
+
+        The terminal session passes a stream that prints above the line being typed."""
+        self._states.flush()
+        self._stream = self.terminal if stream is None else stream
+
+    def names(self) -> list[str]:
+        """Everyone this session has heard of (online, written to or from, or remembered), for
+        completion; not the user."""
+        return sorted(self._names - {self.me})
+
+    def remember(self, names: Iterable[str]) -> None:
+        """Add people to :meth:`names` (the people of past conversations, at start)."""
+        self._names.update(names)
+
+    def leaving(self) -> None:
+        """The user quits: signing out empties the online list, which is no news about anyone,
+        so presence and the registry's goodbye are no longer printed."""
+        self._leaving = True
+        self._states.ungrouped()
+        self._line("* signing out…")
 
     def _line(self, text: str) -> None:
+        self._states.flush()  # a state line being grouped came first
+        self._write(text)
+
+    def _write(self, text: str) -> None:
         self._stream.write(terminal_safe(text) + "\n")
         self._stream.flush()
 
@@ -36,32 +75,21 @@ class TextOutput(ReadyGate):
         return f"[{when}] {who}{arrow}: {body}"
 
     def message_received(self, message: Message) -> None:
+        self._names.add(message.sender)
         self._after_ready(lambda: self._line(self._format(message)))
 
     def message_state_changed(self, message: Message) -> None:
-        if message.state is MessageState.DELIVERED:
-            self._after_ready(lambda: self._line(f"        ✓ delivered to {message.recipient}"))
-        elif message.state is MessageState.FAILED:
-            text = f"        ✗ not delivered to {message.recipient}: {one_line(message.reason)}"
-            self._after_ready(lambda: self._line(text))
-        elif message.state is MessageState.QUEUED:
-            why = _QUEUED_REASONS.get(message.reason or "", one_line(message.reason)) or (
-                f"{message.recipient} is offline"
-            )
-            if self._waiting.get(message.id) == why:
-                return  # said already: each retry is not news
-            self._waiting[message.id] = why
-            text = f"        ⧗ waiting ({why}); it goes out when they are reachable"
-            self._after_ready(lambda: self._line(text))
-            return
-        if message.state in (MessageState.DELIVERED, MessageState.FAILED):
-            self._waiting.pop(message.id, None)
+        self._names.add(message.recipient)
+        self._after_ready(lambda: self._states.changed(message))
 
     def presence_changed(self, online: frozenset[str]) -> None:
         self._after_ready(lambda: self._presence(online))
 
     def _presence(self, online: frozenset[str]) -> None:
         """The whole list the first time, then who came and who went."""
+        if self._leaving:
+            return
+        self._names.update(online)
         before, self._online = self._online, online
         if before is None:
             self.online(sorted(online))
@@ -72,7 +100,10 @@ class TextOutput(ReadyGate):
             self._line(f"* {name} went offline")
 
     def registry_status_changed(self, status: RegistryStatus, detail: str) -> None:
-        self._after_ready(lambda: self._line(f"* registry {status.value}: {one_line(detail)}"))
+        if status is RegistryStatus.CONNECTED and self._held is not None:
+            return  # connecting as part of signing in: "signed in" says it
+        if not self._leaving:
+            self._after_ready(lambda: self._line(f"* registry {status.value}: {one_line(detail)}"))
 
     def error(self, code: str, text: str) -> None:
         self._line(f"! {one_line(text)} ({one_line(code)})")
@@ -130,6 +161,8 @@ class TextOutput(ReadyGate):
         self._line("* online: " + (", ".join(others) if others else "nobody else yet"))
 
     def history(self, with_user: str, messages: Sequence[Message]) -> None:
+        if messages:
+            self._names.add(with_user)
         if not messages:
             self._line(f"* no history with {with_user}")
         for message in messages:
@@ -142,13 +175,6 @@ class TextOutput(ReadyGate):
 
     def info(self, text: str) -> None:
         self._line(text)
-
-
-_QUEUED_REASONS = {
-    "identity_changed": "a key changed: nothing moves until the new key is accepted",
-    "over_quota": "the recipient takes no more from you for now",
-    "unverified": "the recipient cannot check your key with the registry now",
-}
 
 
 def _local_time(moment: datetime) -> str:

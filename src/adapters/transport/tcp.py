@@ -11,7 +11,9 @@ half is :mod:`chinwag.adapters.transport.inbound`.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
@@ -33,7 +35,7 @@ from chinwag.adapters.transport.inbound import (
 )
 from chinwag.adapters.transport.settings import TransportSettings
 from chinwag.adapters.wire.codec import encode
-from chinwag.application.errors import AddressInUse, PeerRefused, PeerUnreachable
+from chinwag.application.errors import AddressInUse, ChatError, PeerRefused, PeerUnreachable
 from chinwag.application.ports.directory import PeerLocation
 from chinwag.application.ports.peer_transport import DeliveryReport, InboundHandler
 from chinwag.domain.message import Message
@@ -138,6 +140,33 @@ class _Link:
         return self.failure is None and not self.writer.is_closing()
 
 
+class AddressUnavailable(ChatError):
+    """The address to listen on is not one of this machine's, or cannot be used at all."""
+
+    code = "address_unavailable"
+
+
+def listen_refusal(address: PeerAddress, exc: OSError) -> ChatError:
+    """Why ``address`` cannot be listened on, in our words: only a port that is taken is
+    ``address_in_use``; a host that is not this machine's, or no host at all, is said as such."""
+    where = f"cannot listen on {address}"
+    if exc.errno == errno.EADDRINUSE:
+        return AddressInUse(f"{where}: the port is already in use (give another, or 0 for any)")
+    if isinstance(exc, socket.gaierror):
+        return AddressUnavailable(
+            f"{where}: there is no host {address.host!r} (give an address of this machine, "
+            "e.g. 127.0.0.1, or 0.0.0.0 for all of them)"
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return AddressUnavailable(
+            f"{where}: {address.host} is not an address of this machine (give one of its "
+            "addresses, e.g. 127.0.0.1, or 0.0.0.0 for all of them)"
+        )
+    if exc.errno == errno.EACCES:
+        return AddressUnavailable(f"{where}: permission denied (ports below 1024 need privileges)")
+    return AddressUnavailable(f"{where}: {(exc.strerror or str(exc)).lower()}")
+
+
 class TcpPeerTransport:
     """Peer connections over TCP (see the module docstring and docs/protocol.md)."""
 
@@ -160,7 +189,7 @@ class TcpPeerTransport:
                 self._inbound.serve, address.host, address.port, limit=READ_CHUNK
             )
         except OSError as exc:
-            raise AddressInUse(f"cannot listen on {address}: {exc.strerror or exc}") from exc
+            raise listen_refusal(address, exc) from exc
         host, port = self._server.sockets[0].getsockname()[:2]
         log.info("accepting peers on %s:%s", host, port)
         return PeerAddress(host=host, port=port)

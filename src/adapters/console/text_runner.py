@@ -1,0 +1,61 @@
+"""Runs the lines a person types, in a full terminal or from a pipe alike."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from chinwag.adapters.console.commands import BadCommand, CommandRunner, Quit, Send
+from chinwag.adapters.console.output import ConsoleOutput
+from chinwag.adapters.console.text_commands import (
+    HELP,
+    PLAIN_HELP,
+    Clear,
+    Noop,
+    TalkTo,
+    TextState,
+    parse_text_command,
+)
+from chinwag.domain.user import normalize_username
+
+
+class TextCommands:
+    """Runs the lines a person types, one at a time, in either kind of session."""
+
+    def __init__(
+        self,
+        output: ConsoleOutput,
+        runner: CommandRunner,
+        *,
+        terminal: bool,
+        clear: Callable[[], None] | None = None,
+    ) -> None:
+        self.state = TextState()
+        self._output = output
+        self._runner = runner
+        self._terminal = terminal
+        self._clear = clear
+
+    async def handle(self, line: str) -> bool:
+        """Run ``line``; False once the person asked to quit."""
+        try:
+            command = parse_text_command(line, self.state)
+        except BadCommand as exc:
+            self._output.error("bad_command", str(exc))
+            return True
+        if command is None:
+            self._output.info(HELP if self._terminal else PLAIN_HELP)
+        elif isinstance(command, Quit):
+            return False
+        elif isinstance(command, Noop):
+            pass
+        elif isinstance(command, Clear):
+            if self._clear is not None:
+                self._clear()
+            else:
+                self._output.info("* /clear works in a full terminal, not in a pipe or TERM=dumb")
+        elif isinstance(command, TalkTo):
+            self.state.chatting_with = command.name
+            self._output.info(f"* plain lines now go to {command.name}")
+        elif await self._runner.run(command) and isinstance(command, Send):
+            self.state.chatting_with = normalize_username(command.to)  # plain lines go there now
+        return True

@@ -1,0 +1,155 @@
+"""What the terminal client says about the messages you sent: once per change, named by a
+short quote, and grouped when many change together.
+
+Rules (each has a test in tests/unit/test_text_console.py):
+
+- A line names the message: ``✓ delivered to bob: 'see you at…'`` (its first words, on one
+  line); a failure adds the reason, a wait says why.
+- At most one line per (message, state, why): the courier reports a waiting message again on
+  every retry, which once printed "⧗ waiting (alice is offline)…" nine times in 70 s. A wait
+  is news again only when its cause changes category (offline, a key change, a quota, ...),
+  not when only the wording of "offline" does.
+- Lines of the same kind to the same person that come within :data:`GROUP_WINDOW` of each other
+  are one line: ``✓ delivered to bob: 'first…' and 49 more``; a batch of 50 acknowledgements
+  does not flood the screen. Any other line printed meanwhile ends the group first, so the
+  order on screen stays the order of events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from uuid import UUID
+
+from chinwag.adapters.console.output import one_line
+from chinwag.domain.message import Message, MessageState
+
+GROUP_WINDOW = 0.05
+"""Seconds a state line waits for others of its kind to join it (too short for a person to
+notice; long enough for a batch of acknowledgements, which arrive within milliseconds)."""
+
+REMEMBERED = 10_000
+"""Messages whose lines are remembered, to say each change once (the oldest are forgotten)."""
+
+QUOTE_CHARACTERS = 32
+"""The longest quote of a body in a state line, ellipsis included."""
+
+QUEUED_REASONS = {
+    "identity_changed": "a key changed: nothing moves until the new key is accepted",
+    "over_quota": "the recipient takes no more from you for now",
+    "unverified": "the recipient cannot check your key with the registry now",
+}
+"""Why a message waits, for the reasons the courier gives as codes; any other reason (or none)
+means the recipient cannot be reached now."""
+
+
+def quote(body: str) -> str:
+    """A short quote of ``body`` on one line: its words, at most :data:`QUOTE_CHARACTERS`."""
+    flat = " ".join(body.split())
+    if len(flat) > QUOTE_CHARACTERS:
+        flat = flat[: QUOTE_CHARACTERS - 1].rstrip() + "…"
+    return f"'{flat}'"
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """What a line says, apart from which message: grouped lines share it."""
+
+    recipient: str
+    state: MessageState
+    why: str
+
+
+@dataclass
+class _Group:
+    kind: _Kind
+    first: str
+    count: int = 1
+
+
+class StateLines:
+    """Turns delivery state changes into lines, through ``say`` (which writes one line)."""
+
+    def __init__(self, say: Callable[[str], None], window: float = GROUP_WINDOW) -> None:
+        self._say = say
+        self._window = window
+        self._said: OrderedDict[UUID, set[tuple[MessageState, str]]] = OrderedDict()
+        self._group: _Group | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def changed(self, message: Message) -> None:
+        told = _told(message)
+        if told is None:
+            return  # pending and sent: not news to a person
+        state, category, why = told
+        said = self._said.setdefault(message.id, set())
+        self._said.move_to_end(message.id)
+        while len(self._said) > REMEMBERED:
+            self._said.popitem(last=False)
+        if (state, category) in said:
+            return
+        said.add((state, category))
+        kind = _Kind(message.recipient, state, why)
+        if self._group is not None and self._group.kind == kind:
+            self._group.count += 1
+            return
+        self.flush()
+        self._group = _Group(kind, quote(message.body))
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a script, a test): nothing to wait for
+            loop = None
+        if loop is None or self._window <= 0:
+            self.flush()
+            return
+        self._timer = loop.call_later(self._window, self.flush)
+
+    def ungrouped(self) -> None:
+        """Say each line at once from now on: when the client is closing, no timer may be
+        left to say the last ones."""
+        self.flush()
+        self._window = 0.0
+
+    def flush(self) -> None:
+        """Say the line being grouped, if any, now."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        group, self._group = self._group, None
+        if group is not None:
+            self._say(_line(group))
+
+
+def _told(message: Message) -> tuple[MessageState, str, str] | None:
+    """(state, category of the cause, why in words) for a change a person is told about."""
+    if message.state is MessageState.DELIVERED:
+        return message.state, "", ""
+    if message.state is MessageState.FAILED:
+        why = one_line(message.reason) or "no reason given"
+        return message.state, why, why
+    if message.state is MessageState.QUEUED:
+        code = message.reason or ""
+        if code in QUEUED_REASONS:
+            return message.state, code, QUEUED_REASONS[code]
+        return (
+            message.state,
+            "unreachable",
+            one_line(message.reason) or (f"{message.recipient} is offline"),
+        )
+    return None
+
+
+def _line(group: _Group) -> str:
+    kind = group.kind
+    more = f" and {group.count - 1} more" if group.count > 1 else ""
+    if kind.state is MessageState.DELIVERED:
+        return f"        ✓ delivered to {kind.recipient}: {group.first}{more}"
+    if kind.state is MessageState.FAILED:
+        return f"        ✗ not delivered to {kind.recipient}: {group.first}{more}: {kind.why}"
+    they = "they go" if group.count > 1 else "it goes"
+    return (
+        f"        ⧗ waiting to reach {kind.recipient}: {group.first}{more} ({kind.why}); "
+        f"{they} out when {kind.recipient} is reachable"
+    )
