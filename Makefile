@@ -18,8 +18,9 @@ test:
 
 # Figures: end-to-end messages/s between two peers and registry lookups/s, each encrypted and
 # with a pass-through secure channel side by side (the ratio is what encryption costs), secure
-# handshakes/s to a registry and to a peer, storage, and how the desktop app takes a burst of
-# 5,000 messages (needs xvfb, which make test installs).
+# handshakes/s to a registry and to a peer, 20,000 sends piped into chinwag-cli --json beside the
+# use case's own rate, storage, and how the desktop app takes a burst of 5,000 messages and a
+# 72 KB paste (needs xvfb, which make test installs).
 bench:
 	@scripts/bootstrap.sh
 	.venv/bin/python benchmarks/bench_messages.py
@@ -29,8 +30,8 @@ bench:
 	.venv/bin/python benchmarks/bench_storage.py
 	.venv/bin/python benchmarks/bench_gui.py
 
-# Remake docs/screenshot.png (two windows chatting) and docs/screenshot-keys.png and
-# docs/screenshot-verify.png (a key change, and its Verify… dialog), under Xvfb; needs xvfb and
+# Remake the screenshots in docs/ under Xvfb (two windows chatting, a key change and its Verify…
+# dialog, the new chat dialog, unread messages with the divider, the Chat menu); needs xvfb and
 # imagemagick.
 screenshot:
 	@scripts/bootstrap.sh
