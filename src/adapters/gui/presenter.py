@@ -6,11 +6,11 @@ network runs through a :class:`Runner`, whose callbacks come back on the Tk thre
 presenter itself is single-threaded and can be tested with a recording view and a runner that
 runs everything at once.
 
-This module signs in and out, routes events and owns the window-level behaviour (focus, new
-chat, next/previous conversation); its parts are the open conversation (``presenter_pane``),
-search (``presenter_search``), the side list and unread counts (``presenter_people``),
-notifications (``presenter_notify``), the status bar and the new chat dialog
-(``presenter_status``) and keys (``identity``).
+This module signs in and out and owns the window-level behaviour (focus, new chat,
+next/previous conversation); its parts are the open conversation (``presenter_pane``), search
+(``presenter_search``), the side list and unread counts (``presenter_people``), notifications
+(``presenter_notify``), the status bar and the new chat dialog (``presenter_status``), routing
+what the network reports (``presenter_events``) and keys (``identity``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from uuid import UUID
 
 from chinwag.adapters.gui.identity import IdentityPresenter
 from chinwag.adapters.gui.notifier import NoNotifier, Notifier
+from chinwag.adapters.gui.presenter_events import EventRouter
 from chinwag.adapters.gui.presenter_notify import Alerts
 from chinwag.adapters.gui.presenter_pane import PAGE, Pane
 from chinwag.adapters.gui.presenter_people import People
@@ -28,10 +29,9 @@ from chinwag.adapters.gui.presenter_search import Search
 from chinwag.adapters.gui.presenter_status import NewChat, StatusLine
 from chinwag.adapters.gui.rows import Rows
 from chinwag.adapters.gui.session import ChatSession, Event, Runner, SessionFactory
-from chinwag.adapters.gui.view import ChatView, MessageRow, SearchResultRow, StatusLevel
+from chinwag.adapters.gui.view import ChatView, SearchResultRow, StatusLevel
 from chinwag.application.ports.conversation_repository import Unread
 from chinwag.domain.errors import DomainError
-from chinwag.domain.message import Message
 from chinwag.domain.user import normalize_username
 
 __all__ = ["PAGE", "ChatPresenter", "ChatSession", "Event", "Runner", "SessionFactory"]
@@ -64,7 +64,6 @@ class ChatPresenter:
         self._view: ChatView | None = None
         self._session: ChatSession | None = None
         self._signing_in = False
-        self._me = ""
         self._attempted = ""
         self._keys = IdentityPresenter(self, runner)
         self._rows = Rows(self._keys)
@@ -75,6 +74,9 @@ class ChatPresenter:
         self._alerts = Alerts(self, runner, notifier or NoNotifier(), notifications, **extra)
         self._status = StatusLine(self)
         self._new_chat = NewChat(self, runner, self._status, self._chat_started)
+        self._events = EventRouter(
+            self, self._people, self._pane, self._keys, self._alerts, self._status
+        )
         self.closing = False
         self.closed = False
 
@@ -114,7 +116,7 @@ class ChatPresenter:
 
     def _signed_in(self, user: str) -> None:
         self._signing_in = False
-        self._me = self._rows.me = self._people.me = user
+        self._events.me = self._rows.me = self._people.me = user
         if self.closing:  # the window was closed while signing in: leave at once
             self._sign_out_and_close()
             return
@@ -269,84 +271,8 @@ class ChatPresenter:
     # -- what the network reports ---------------------------------------------------------------
 
     def handle(self, events: Sequence[Event]) -> None:
-        """Show a batch of events: new rows of the open conversation go to the view in one call,
-        the side list is redrawn at most once."""
-        if self.closing:
-            return
-        appended: dict[UUID, MessageRow] = {}
-        arrived: list[UUID] = []  # received messages of the open conversation, to append
-        people_changed = False
-        keys_changed: set[str] = set()
-        for event in events:
-            if event.kind in ("message", "state"):
-                assert event.message is not None
-                people_changed |= self._message_event(event, event.message, appended, arrived)
-            elif event.kind == "presence":
-                self._people.online = event.online
-                people_changed = True
-                self._status.presence(event.online)
-            elif event.kind == "registry":
-                assert event.status is not None
-                self._status.registry(event.status, event.text)
-            elif event.kind == "error":
-                self.view.show_error(event.text)
-            elif event.kind == "identity_changed":
-                self._keys.changed(event.name, event.key, event.previous, event.verified)
-                self._people.know(event.name)
-                keys_changed.add(event.name)
-            elif event.kind == "identity_trusted":
-                self._keys.trusted(event.name, event.key)
-                keys_changed.add(event.name)
-            elif event.kind == "message_request":
-                self._people.request(event.name)
-                people_changed = True
-                self.view.set_status(
-                    f"✉ {event.name}, whom you have not written to, sent you a message request: "
-                    "write back to accept it.",
-                    StatusLevel.OK,
-                )
-        if appended:
-            people_changed |= self._appended(list(appended.values()), arrived)
-        for name in keys_changed:
-            self._pane.show_key_change(name)
-        if people_changed or keys_changed:
-            self._people.refresh()
-
-    def _message_event(
-        self, event: Event, message: Message, appended: dict[UUID, MessageRow], arrived: list[UUID]
-    ) -> bool:
-        """Route one message event; whether the side list changed. A received message that goes
-        to the bottom of the open conversation is put in ``arrived``: whether the person sees
-        it is known once it is shown."""
-        outgoing = message.sender == self._me
-        peer = message.recipient if outgoing else message.sender
-        changed = self._people.add(peer)
-        self._pane.route(event, peer, message, appended)
-        if event.kind != "message" or outgoing:
-            return changed
-        self._alerts.arrived(peer, message)
-        if message.id in appended:
-            arrived.append(message.id)
-            return changed
-        self._people.unseen(peer, message.id)  # elsewhere, or on a page still loading
-        return True
-
-    def _appended(self, rows: list[MessageRow], arrived: list[UUID]) -> bool:
-        """New rows at the bottom of the open conversation. What arrived is seen if the window
-        has focus and the newest row is in view (the view follows the bottom); if not, it is
-        unread, with the divider above the first of it. True if the counts changed."""
-        self.view.append_messages(rows)
-        self._pane.newest = rows[-1].id
-        peer = self._pane.peer
-        if peer is None or not arrived:
-            return False
-        if self._alerts.focused and self.view.newest_visible():
-            self._people.seen(peer, rows[-1].id)
-            return False
-        firsts = [m for m in arrived if self._people.unseen(peer, m)]
-        if firsts:
-            self.view.set_divider(firsts[0])
-        return True
+        """Show a batch of events (``presenter_events`` routes them)."""
+        self._events.handle(events)
 
     # -- what the parts need (their Host) ---------------------------------------------------------
 

@@ -7,7 +7,8 @@ pass, never one redraw per line. Each shown message has two marks: ``h<id>`` at 
 outgoing ones, ``s<id>`` just before the delivery mark (left gravity, so the mark can be
 replaced in place). Positions are only ever computed in whole lines, or in columns of the ASCII
 time stamp: Tcl 8.6 counts a character outside the BMP (most emoji) as two, so columns in a
-body or a name would drift.
+body or a name would drift. Scrolling (following the bottom, the "New messages ↓" hint, asking
+for older pages) is ``tk_scroll``'s.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from chinwag.adapters.gui.tk_message_rows import (
     message_at,
     promote,
 )
+from chinwag.adapters.gui.tk_scroll import Scroll
 from chinwag.adapters.gui.tk_widgets import Timers, Tooltip, writable
 from chinwag.adapters.gui.view import MessageRow
 from chinwag.domain.message import MessageState
@@ -45,9 +47,9 @@ INSET = 10
 
 
 class MessageList:
-    """The pane's widgets and what rendering and scrolling need to remember; it asks for older
-    messages through ``older_requested`` when the person reaches the top, and opens links with
-    ``opener``."""
+    """The pane's widgets and what rendering needs to remember; its :attr:`scroll` asks for
+    older messages through ``older_requested`` when the person reaches the top, and it opens
+    links with ``opener``."""
 
     highlight_seconds: float = 4.0
     """How long :meth:`focus` highlights the message."""
@@ -62,11 +64,8 @@ class MessageList:
         opener: Opener = webbrowser.open,
         bottom_reached: Callable[[], None] = lambda: None,
     ) -> None:
-        self._root = root
-        self._bottom_reached = bottom_reached
         self._fonts = fonts
         self._timers = timers
-        self._older_requested = older_requested
         self._tip = Tooltip(root, fonts.small)
         self.peer: str | None = None
         self._shown: dict[UUID, Shown] = {}
@@ -74,14 +73,9 @@ class MessageList:
         self._last: UUID | None = None
         self._divider: UUID | None = None
         self._promoted: UUID | None = None  # grouped, but heads its group for the divider
-        self._more_before = False
-        self._older_pending = False
         self._has_start = False
         self._first_day: date | None = None
         self._last_day: date | None = None
-        self._pinned = True
-        self._bottom_told = True  # the newest in view was told (or nothing is open)
-        self._hint_shown = False
         self.highlighted: UUID | None = None
         self._margin = self._width = 0
         family = str(fonts.normal.actual("family"))
@@ -110,16 +104,13 @@ class MessageList:
             takefocus=True,
         )
         self.text.grid(row=0, column=0, sticky="nsew")
-        self._vbar = ttk.Scrollbar(area, orient="vertical", command=self.text.yview)
-        self._vbar.grid(row=0, column=1, sticky="ns")
-        self.text.configure(yscrollcommand=self._on_yscroll)
+        self.scroll = Scroll(
+            area, self.text, root, lambda: self.peer is not None, older_requested, bottom_reached
+        )
         self.text.bind("<Configure>", lambda e: self._set_margins(e.width))
         self._bubbles = Bubbles(self.text, fonts.normal, INSET)
         self._tags()
         self.links = Links(self.text, self._tip, opener)
-        self.hint = ttk.Button(
-            area, text="New messages ↓", style="Hint.TButton", command=self.scroll_to_bottom
-        )
         with writable(self.text):
             self.text.insert("end", "Pick someone on the left to start chatting.", ("placeholder",))
 
@@ -127,8 +118,7 @@ class MessageList:
 
     def open(self, peer: str, messages: Sequence[MessageRow], more_before: bool) -> None:
         self.peer = peer
-        self._more_before = more_before
-        self._older_pending = False
+        self.scroll.loaded(more_before)
         self._has_start = False
         self._first_day = self._last_day = None
         self._divider = self._promoted = None
@@ -143,8 +133,8 @@ class MessageList:
         self._shown.clear()
         self._first = self._last = None
         self._insert(self._unseen(messages), at_top=True, more_before=more_before)
-        self.scroll_to_bottom()
-        self._root.after_idle(self._maybe_request_older)
+        self.scroll.to_bottom()
+        self.scroll.older_when_idle()
 
     def append(self, messages: Sequence[MessageRow]) -> None:
         if self.peer is None:
@@ -153,34 +143,23 @@ class MessageList:
         if not fresh:
             return
         # Follow when at the bottom, and always to a message the person has just sent.
-        following = self.at_bottom() or any(
+        following = self.scroll.at_bottom() or any(
             r.outgoing and r.state is MessageState.PENDING for r in fresh
         )
         self._insert(fresh, at_top=False, more_before=True)
         if following:
-            self.scroll_to_bottom()
+            self.scroll.to_bottom()
         else:
-            self._show_hint()
+            self.scroll.show_hint()
 
     def prepend(self, messages: Sequence[MessageRow], more_before: bool) -> None:
         if self.peer is None:
             return
-        self._older_pending = False
-        self._more_before = more_before
+        self.scroll.loaded(more_before)
         fresh = self._unseen(messages)
-        t = self.text
-        # Remember the line at the bottom of the view and where it is: the page goes in far
-        # above it (and the top day line may go), then the view is put back around it.
-        bottom = t.index(f"@0,{max(t.winfo_height() - 1, 0)}")
-        before = t.dlineinfo(bottom)
-        t.mark_set("chinwag_anchor", bottom)
-        self._insert(fresh, at_top=True, more_before=more_before)
-        t.yview("chinwag_anchor")
-        after = t.dlineinfo("chinwag_anchor")
-        if before is not None and after is not None and after[1] != before[1]:
-            t.yview_scroll(after[1] - before[1], "pixels")
-        t.mark_unset("chinwag_anchor")
-        self._root.after_idle(self._maybe_request_older)
+        with self.scroll.kept_in_place():
+            self._insert(fresh, at_top=True, more_before=more_before)
+        self.scroll.older_when_idle()
 
     def update(self, message: MessageRow) -> None:
         shown = self._shown.get(message.id)
@@ -223,7 +202,7 @@ class MessageList:
         leaves goes back into its group; a view at the bottom stays there, unless the divider
         would go out of sight: then it goes to the top and the hint says there is more below."""
         t = self.text
-        following = self.at_bottom()
+        following = self.scroll.at_bottom()
         ranges = t.tag_ranges("divider")
         if ranges:
             with writable(t):
@@ -242,11 +221,9 @@ class MessageList:
         with writable(t):
             t.insert(f"h{before.hex}", DIVIDER + "\n", ("divider",))
         if following:
-            self.scroll_to_bottom()
+            self.scroll.to_bottom()
             if t.dlineinfo("divider.first") is None:
-                t.yview("divider.first")
-                self._pinned = False
-                self._show_hint()
+                self.scroll.show_from("divider.first")
 
     def divider_before(self) -> UUID | None:
         return self._divider
@@ -275,9 +252,6 @@ class MessageList:
 
     def tooltip_text(self) -> str | None:
         return self._tip.text()
-
-    def hint_visible(self) -> bool:
-        return self._hint_shown
 
     # == rendering =================================================================================
 
@@ -374,51 +348,3 @@ class MessageList:
             return
         words = mark_tooltip(shown.state, self.peer, shown.reason)
         self._tip.show(words, event.x_root, event.y_root)
-
-    # == scrolling =================================================================================
-
-    def at_bottom(self) -> bool:
-        t = self.text
-        if t.winfo_height() <= 1 or not t.winfo_viewable():
-            return self._pinned
-        return t.dlineinfo("end-1c") is not None
-
-    def scroll_to_bottom(self) -> None:
-        self.text.see("end-1c")
-        self._pinned = True
-        self._hide_hint()
-
-    def _show_hint(self) -> None:
-        if not self._hint_shown:
-            self._hint_shown = True
-            self.hint.place(relx=0.5, rely=1.0, y=-14, anchor="s")
-            self.hint.lift()
-
-    def _hide_hint(self) -> None:
-        if self._hint_shown:
-            self._hint_shown = False
-            self.hint.place_forget()
-
-    def _on_yscroll(self, first: float | str, last: float | str) -> None:
-        self._vbar.set(first, last)
-        at_bottom = float(last) >= 1.0
-        if self.text.winfo_viewable():
-            if at_bottom and not self._bottom_told and self.peer is not None:
-                self._root.after_idle(self._bottom_reached)  # not from inside the redisplay
-            self._pinned = self._bottom_told = at_bottom
-        if at_bottom:
-            self._hide_hint()
-        if float(first) <= 0.0 and self._wants_older():
-            # Not from inside Tk's redisplay: the presenter may answer at once.
-            self._root.after_idle(self._maybe_request_older)
-
-    def _wants_older(self) -> bool:
-        return self.peer is not None and self._more_before and not self._older_pending
-
-    def _maybe_request_older(self) -> None:
-        if not self._wants_older():
-            return
-        if float(self.text.yview()[0]) > 0.0:
-            return
-        self._older_pending = True
-        self._older_requested()

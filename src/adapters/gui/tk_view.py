@@ -5,10 +5,12 @@ It renders what the presenter gives it and reports what the person does to a
 and decides nothing about chat. Everything here runs on the Tk thread.
 
 This module lays the window out and hands each call to its part: the sign-in card
-(``tk_sign_in``), the people list (``tk_people``), the conversation pane (``tk_messages``), the
-composer (``tk_composer``), the search results (``tk_search``), the key-change banner, the verify
-dialog and the user's own key (``tk_identity``), the menu bar and shortcuts (``tk_menu``) and the
-new chat dialog (``tk_new_chat``); colours, fonts and styles are in ``tk_look``.
+(``tk_sign_in``), the side panel with the people list and the search box (``tk_side``), the bar
+above the conversation (``tk_header``), the conversation pane (``tk_messages``, scrolled by
+``tk_scroll``), the composer (``tk_composer``), the search results (``tk_search``), the
+key-change banner, the verify dialog and the user's own key (``tk_identity``), the menu bar and
+shortcuts (``tk_menu``) and the new chat dialog (``tk_new_chat``); colours, fonts and styles are
+in ``tk_look``.
 """
 
 from __future__ import annotations
@@ -23,23 +25,17 @@ from uuid import UUID
 
 from chinwag.adapters.gui.tk_composer import Composer
 from chinwag.adapters.gui.tk_focus import FocusWatch
+from chinwag.adapters.gui.tk_header import ConversationHeader
 from chinwag.adapters.gui.tk_identity import KeyChangeBanner, VerifyDialog
-from chinwag.adapters.gui.tk_look import (
-    BG,
-    MUTED,
-    ONLINE,
-    PANE,
-    Fonts,
-    apply_styles,
-)
+from chinwag.adapters.gui.tk_look import BG, Fonts, apply_styles
 from chinwag.adapters.gui.tk_menu import SHORTCUTS, MenuActions, MenuBar, bind_shortcut
 from chinwag.adapters.gui.tk_messages import MessageList
 from chinwag.adapters.gui.tk_new_chat import NewChatDialog
-from chinwag.adapters.gui.tk_people import PeopleList
 from chinwag.adapters.gui.tk_search import SearchResults
+from chinwag.adapters.gui.tk_side import SidePanel
 from chinwag.adapters.gui.tk_sign_in import SignIn
 from chinwag.adapters.gui.tk_status import StatusBar
-from chinwag.adapters.gui.tk_widgets import Timers, placeholder_for
+from chinwag.adapters.gui.tk_widgets import Timers
 from chinwag.adapters.gui.view import (
     KeyChangeNotice,
     MessageRow,
@@ -112,7 +108,7 @@ class TkChatView:
             root,
             MenuActions(
                 new_chat=self._new_chat.show,
-                search=self._search_shortcut,
+                search=self._side.focus_search,
                 step=self._step,
                 notifications=listener.notifications_toggled,
                 quit=listener.close_requested,
@@ -123,12 +119,12 @@ class TkChatView:
             registry=self._sign_in.registry,
             sign_in_button=self._sign_in.button,
             sign_in_error=self._sign_in.error,
-            search=self._search,
+            search=self._side.search,
             people=self._people.tree,
-            header=self._header,
-            verify=self._verify_button,
+            header=self._header.title,
+            verify=self._header.verify,
             messages=self._messages.text,
-            new_messages=self._messages.hint,
+            new_messages=self._messages.scroll.hint,
             entry=self._entry,
             send_button=self._composer.send_button,
             results=self._results.tree,
@@ -159,7 +155,7 @@ class TkChatView:
         if not self._main.winfo_manager():
             self._main.pack(fill="both", expand=True)
         self._root.title(f"chinwag — {user}")
-        self._me.configure(text=user)
+        self._side.show_user(user)
         self._menu.show()
         self._entry.focus_set()
 
@@ -173,8 +169,7 @@ class TkChatView:
         self, peer: str, messages: Sequence[MessageRow], more_before: bool
     ) -> None:
         self._results.hide()
-        self._header.configure(text=peer)
-        self._verify_button.pack(side="right")
+        self._header.show(peer)
         self._messages.open(peer, messages, more_before)
         self._show_presence()
         self._people.show_open(peer)
@@ -192,7 +187,7 @@ class TkChatView:
         self._messages.set_divider(before)
 
     def newest_visible(self) -> bool:
-        return self._messages.peer is not None and self._messages.at_bottom()
+        return self._messages.peer is not None and self._messages.scroll.at_bottom()
 
     def focus_message(self, message_id: UUID) -> None:
         self._messages.focus(message_id)
@@ -288,10 +283,10 @@ class TkChatView:
         return self._messages.tooltip_text()
 
     def is_at_bottom(self) -> bool:
-        return self._messages.at_bottom()
+        return self._messages.scroll.at_bottom()
 
     def new_messages_hint_visible(self) -> bool:
-        return self._messages.hint_visible()
+        return self._messages.scroll.hint_visible()
 
     def highlighted_message(self) -> UUID | None:
         return self._messages.highlighted
@@ -317,46 +312,26 @@ class TkChatView:
         main = ttk.Frame(self._root)
         panes = ttk.PanedWindow(main, orient="horizontal")
         panes.pack(fill="both", expand=True)
-        panes.add(self._build_side(panes), weight=0)
+        side = SidePanel(
+            panes,
+            self._root,
+            self._fonts,
+            self._listener.search_requested,
+            lambda: self._results.hide(),
+            self._listener.conversation_selected,
+        )
+        self._side, self._people = side, side.people
+        panes.add(side.frame, weight=0)
         panes.add(self._build_conversation(panes), weight=1)
         return main
-
-    def _build_side(self, parent: tk.Misc) -> ttk.Frame:
-        side = ttk.Frame(parent, style="Side.TFrame", padding=(12, 12, 0, 8), width=250)
-        side.columnconfigure(0, weight=1)
-        side.rowconfigure(4, weight=1)
-        self._me = ttk.Label(side, text="", style="Me.TLabel")
-        self._me.grid(row=0, column=0, columnspan=2, sticky="w", padx=(2, 12), pady=(0, 10))
-        self._search = ttk.Entry(side, font=self._fonts.normal)
-        self._search.grid(row=1, column=0, columnspan=2, sticky="ew", padx=(0, 12))
-        self._search.bind("<Return>", self._search_key)
-        self._search.bind("<KP_Enter>", self._search_key)
-        self._search.bind("<Escape>", lambda _e: self._results.hide())
-        placeholder_for(self._search, "Search messages  (Ctrl+F)", PANE)
-        ttk.Label(side, text="PEOPLE", style="Side.TLabel").grid(
-            row=3, column=0, sticky="w", padx=(2, 0), pady=(16, 4)
-        )
-        self._people = PeopleList(
-            side, self._root, self._fonts, self._listener.conversation_selected
-        )
-        self._people.tree.grid(row=4, column=0, sticky="nsew")
-        self._people.bar.grid(row=4, column=1, sticky="ns")
-        return side
 
     def _build_conversation(self, parent: tk.Misc) -> ttk.Frame:
         right = ttk.Frame(parent, style="Pane.TFrame")
         right.columnconfigure(0, weight=1)
         right.rowconfigure(3, weight=1)
 
-        top = ttk.Frame(right, style="Pane.TFrame", padding=(18, 10))
-        top.grid(row=0, column=0, sticky="ew")
-        self._header = ttk.Label(top, text="No conversation", style="Header.TLabel")
-        self._header.pack(side="left")
-        self._presence = ttk.Label(top, text="", style="Presence.TLabel")
-        self._presence.pack(side="left", padx=(10, 0), pady=(3, 0))
-        self._verify_button = ttk.Button(  # packed once a conversation is open
-            top, text="Verify…", style="Header.TButton", command=self._verify_pressed
-        )
+        self._header = ConversationHeader(right, self._listener.verify_requested)
+        self._header.frame.grid(row=0, column=0, sticky="ew")
         ttk.Separator(right, orient="horizontal").grid(row=1, column=0, sticky="ew")
         self._banner = KeyChangeBanner(
             right, self._listener.verify_requested, self._listener.accept_key_requested
@@ -387,25 +362,8 @@ class TkChatView:
 
     def _show_presence(self) -> None:
         peer = self._messages.peer
-        if peer is None:
-            self._presence.configure(text="")
-        elif self._people.online.get(peer):
-            self._presence.configure(text="● online", foreground=ONLINE)
-        else:
-            self._presence.configure(text="offline", foreground=MUTED)
-
-    def _search_shortcut(self) -> None:
-        self._search.focus_set()
-        self._search.select_range(0, "end")
+        self._header.set_presence(None if peer is None else bool(self._people.online.get(peer)))
 
     def _step(self, by: int) -> None:
         self._listener.next_conversation_requested(by)
         self._entry.focus_set()
-
-    def _verify_pressed(self) -> None:
-        if self._messages.peer is not None:
-            self._listener.verify_requested(self._messages.peer)
-
-    def _search_key(self, _event: tk.Event[tk.Misc]) -> str:
-        self._listener.search_requested(self._search.get())
-        return "break"
