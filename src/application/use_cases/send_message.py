@@ -8,7 +8,7 @@ from chinwag.application.ports.events import ChatEvents
 from chinwag.application.ports.id_factory import IdFactory
 from chinwag.application.ports.message_repository import MessageRepository
 from chinwag.application.session import Session
-from chinwag.application.use_cases.send_messages import Draft, SendMessages
+from chinwag.application.use_cases.send_messages import SendMessages
 from chinwag.domain.message import Message
 
 
@@ -41,7 +41,4 @@ class SendMessage:
         ``RegistryUnavailable`` when the registry cannot say who ``to`` is. Delivery states
         follow as events.
         """
-        (outcome,) = await self._many.execute([Draft(to, body)])
-        if isinstance(outcome, Message):
-            return outcome
-        raise outcome
+        return await self._many.one(to, body)

@@ -61,6 +61,34 @@ class SendMessages:
         self._clock = clock
         self._ids = ids
 
+    async def one(self, to: str, body: str) -> Message:
+        """Send one message: :meth:`execute` for a single draft, its refusal raised, without the
+        bookkeeping of many (the desktop app and scripts that wait for each send use this)."""
+        me = self._session.require_user()
+        recipient = normalize_username(to)
+        validate_body(body)
+        if recipient == me:
+            raise InvalidMessage("you cannot send a message to yourself")
+        self._courier.check_room()
+        turn = self._ledger.take_turn(me, recipient)
+        try:
+            state = await self._state_for(me, recipient)
+            conversation = await self._ledger.direct(me, recipient)
+        except BaseException:
+            turn.drop()
+            raise
+        message = Message(
+            id=self._ids.new_id(),
+            conversation_id=conversation.id,
+            sender=me,
+            recipient=recipient,
+            body=body,
+            sent_at=self._clock.now(),
+            state=state,
+        )
+        await turn.store([message], self._store)
+        return message
+
     async def execute(self, drafts: Sequence[Draft]) -> list[Outcome]:
         """Send every draft; one outcome per draft, in order: the stored message, ``pending``
         (the recipient is online) or ``queued`` (offline: it goes out when they are back), or
