@@ -12,8 +12,9 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
-from chinwag.adapters.gui.session import ChatSession, Runner
-from chinwag.adapters.gui.view import ChatView, KeyChangeNotice, SafetyNumberView
+from chinwag.adapters.gui.presenter_host import PresenterHost
+from chinwag.adapters.gui.session import Runner
+from chinwag.adapters.gui.view import KeyChangeNotice, SafetyNumberView
 from chinwag.application.errors import IdentityChanged
 from chinwag.application.trust import SafetyNumber
 from chinwag.domain.errors import DomainError
@@ -35,17 +36,8 @@ class KeyChange:
     """The user had verified ``previous``: the new key must be verified, not just accepted."""
 
 
-class Host(Protocol):
-    """What this part needs of the chat presenter."""
-
-    @property
-    def closing(self) -> bool: ...
-    @property
-    def view(self) -> ChatView: ...
-    def usable_session(self) -> ChatSession | None: ...
-    def failed(self, exc: Exception) -> None:
-        """Tell the user in the status bar (never swallowed)."""
-        ...
+class Host(PresenterHost, Protocol):
+    """What this part needs of the chat presenter, besides what every part needs."""
 
     def key_change_settled(self, name: str) -> None:
         """``name``'s key change was answered: update the list, banner and waiting marks."""

@@ -5,24 +5,19 @@ whether what arrives in the open conversation is seen or unread. No Tk."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
 from uuid import UUID
 
 from chinwag.adapters.gui.identity import IdentityPresenter
+from chinwag.adapters.gui.presenter_host import PresenterHost
 from chinwag.adapters.gui.presenter_notify import Alerts
 from chinwag.adapters.gui.presenter_pane import Pane
 from chinwag.adapters.gui.presenter_people import People
 from chinwag.adapters.gui.presenter_status import StatusLine
 from chinwag.adapters.gui.session import Event
-from chinwag.adapters.gui.view import ChatView, MessageRow, StatusLevel
+from chinwag.adapters.gui.view import MessageRow, StatusLevel
 from chinwag.domain.message import Message
 
-
-class Host(Protocol):
-    @property
-    def closing(self) -> bool: ...
-    @property
-    def view(self) -> ChatView: ...
+Host = PresenterHost
 
 
 class EventRouter:

@@ -15,8 +15,8 @@ from typing import Protocol
 
 from chinwag.adapters.gui.notifier import Notifier
 from chinwag.adapters.gui.preferences import Preferences
-from chinwag.adapters.gui.session import ChatSession, Runner
-from chinwag.adapters.gui.view import ChatView
+from chinwag.adapters.gui.presenter_host import PresenterHost
+from chinwag.adapters.gui.session import Runner
 from chinwag.domain.message import Message
 
 BURST_GAP = 60.0
@@ -25,13 +25,9 @@ MAX_BODY = 120
 """Characters of a message shown in its notification."""
 
 
-class Host(Protocol):
-    @property
-    def closing(self) -> bool: ...
-    @property
-    def view(self) -> ChatView: ...
-    def usable_session(self) -> ChatSession | None: ...
-    def failed(self, exc: Exception) -> None: ...
+class Host(PresenterHost, Protocol):
+    """What this part needs of the chat presenter, besides what every part needs."""
+
     def notification_clicked(self, peer: str) -> None: ...
 
 

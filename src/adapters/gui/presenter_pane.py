@@ -7,9 +7,10 @@ from typing import Protocol
 from uuid import UUID
 
 from chinwag.adapters.gui.identity import IdentityPresenter
+from chinwag.adapters.gui.presenter_host import PresenterHost
 from chinwag.adapters.gui.rows import Conversation, Rows
-from chinwag.adapters.gui.session import ChatSession, Event, Runner
-from chinwag.adapters.gui.view import ChatView, MessageRow
+from chinwag.adapters.gui.session import Event, Runner
+from chinwag.adapters.gui.view import MessageRow
 from chinwag.domain.message import Message
 
 PAGE = 50
@@ -19,15 +20,9 @@ MAX_FIRST_PAGE = 500
 all but the longest absences (past it the divider goes above the oldest shown)."""
 
 
-class Host(Protocol):
-    """What this part needs of the chat presenter."""
+class Host(PresenterHost, Protocol):
+    """What this part needs of the chat presenter, besides what every part needs."""
 
-    @property
-    def closing(self) -> bool: ...
-    @property
-    def view(self) -> ChatView: ...
-    def usable_session(self) -> ChatSession | None: ...
-    def failed(self, exc: Exception) -> None: ...
     def opened(self, peer: str) -> None:
         """``peer``'s conversation became the open one (the side list selects it)."""
         ...

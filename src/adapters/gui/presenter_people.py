@@ -11,12 +11,12 @@ right after a restart.
 from __future__ import annotations
 
 import logging
-from typing import Protocol
 from uuid import UUID
 
 from chinwag.adapters.gui.identity import IdentityPresenter
-from chinwag.adapters.gui.session import ChatSession, Runner
-from chinwag.adapters.gui.view import ChatView, PersonRow
+from chinwag.adapters.gui.presenter_host import PresenterHost
+from chinwag.adapters.gui.session import Runner
+from chinwag.adapters.gui.view import PersonRow
 from chinwag.application.ports.conversation_repository import Unread
 
 log = logging.getLogger(__name__)
@@ -24,12 +24,7 @@ log = logging.getLogger(__name__)
 APP = "chinwag"
 
 
-class Host(Protocol):
-    @property
-    def closing(self) -> bool: ...
-    @property
-    def view(self) -> ChatView: ...
-    def usable_session(self) -> ChatSession | None: ...
+Host = PresenterHost
 
 
 def window_title(user: str, unread: int) -> str:

@@ -3,26 +3,20 @@ No Tk."""
 
 from __future__ import annotations
 
-from typing import Protocol
 from uuid import UUID
 
+from chinwag.adapters.gui.presenter_host import PresenterHost
 from chinwag.adapters.gui.presenter_pane import PAGE, Pane
 from chinwag.adapters.gui.rows import Rows
-from chinwag.adapters.gui.session import ChatSession, Runner
-from chinwag.adapters.gui.view import ChatView, SearchResultRow
+from chinwag.adapters.gui.session import Runner
+from chinwag.adapters.gui.view import SearchResultRow
 from chinwag.domain.message import Message
 
 MAX_PAGES_TO_FIND = 40
 """How far back opening a search result pages to find its message."""
 
 
-class Host(Protocol):
-    @property
-    def closing(self) -> bool: ...
-    @property
-    def view(self) -> ChatView: ...
-    def usable_session(self) -> ChatSession | None: ...
-    def failed(self, exc: Exception) -> None: ...
+Host = PresenterHost
 
 
 class Search:

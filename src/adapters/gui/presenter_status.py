@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Protocol
 
-from chinwag.adapters.gui.session import ChatSession, Runner
-from chinwag.adapters.gui.view import ChatView, StatusLevel
+from chinwag.adapters.gui.presenter_host import PresenterHost
+from chinwag.adapters.gui.session import Runner
+from chinwag.adapters.gui.view import StatusLevel
 from chinwag.application.ports.directory import RegistryStatus
 from chinwag.application.use_cases.start_chat import StartedChat
 from chinwag.domain.errors import DomainError
@@ -25,12 +25,7 @@ def sentence(text: str) -> str:
     return text[:1].upper() + text[1:] if text else text
 
 
-class Host(Protocol):
-    @property
-    def closing(self) -> bool: ...
-    @property
-    def view(self) -> ChatView: ...
-    def usable_session(self) -> ChatSession | None: ...
+Host = PresenterHost
 
 
 class StatusLine:
