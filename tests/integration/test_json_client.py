@@ -42,6 +42,39 @@ def test_ten_thousand_piped_sends_arrive_once_in_order_with_one_status_per_state
     assert alice.count("error") == 0
 
 
+def test_sends_to_somebody_offline_are_queued_once_with_the_reason_then_delivered(
+    tmp_path: Path, registry: RegistryProcess, clients: list[CliProcess]
+) -> None:
+    count = 300
+    alice = start(clients, "alice", registry, tmp_path / "a")
+    carol = start(clients, "carol", registry, tmp_path / "c")
+    alice.wait_online("alice", "carol")
+    mark = alice.mark()
+    assert carol.quit() == 0  # known to the registry, offline now
+    alice.wait_for(
+        lambda e: e.get("event") == "presence" and "carol" not in e["online"], since=mark
+    )
+    alice.send_all(
+        {"cmd": "send", "to": "carol", "body": f"later {n}", "ref": n} for n in range(count)
+    )
+    alice.wait_count(count, "status", state="queued")
+    carol = start(clients, "carol", registry, tmp_path / "c")  # the courier tried meanwhile
+    alice.wait_count(count, "status", timeout=60, state="delivered")
+    carol.wait_count(count, "message")
+
+    statuses = alice.of("status")
+    assert Counter(e["state"] for e in statuses) == {
+        "queued": count,  # exactly one per message: stored with its reason, not told again
+        "sent": count,
+        "delivered": count,
+    }
+    assert len({(e["id"], e["state"]) for e in statuses}) == len(statuses)
+    queued = [e for e in statuses if e["state"] == "queued"]
+    assert [e["ref"] for e in queued] == list(range(count))
+    assert {e["reason"] for e in queued} == {"carol is offline"}
+    assert [e["body"] for e in carol.of("message")] == [f"later {n}" for n in range(count)]
+
+
 def test_answers_interleaved_with_piped_sends_all_arrive_in_order_with_their_refs(
     tmp_path: Path, registry: RegistryProcess, clients: list[CliProcess]
 ) -> None:

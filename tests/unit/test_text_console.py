@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
+from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -20,6 +20,7 @@ from chinwag.adapters.console.commands import (
     Who,
     WhoAmICommand,
 )
+from chinwag.adapters.console.output import terminal_safe
 from chinwag.adapters.console.text_commands import (
     Clear,
     Noop,
@@ -132,6 +133,21 @@ def test_text_output_shows_terminal_escapes_instead_of_obeying_them() -> None:
     assert "\x07" not in text
     assert "\u202e" not in text
     assert "\\x1b]52;c;ZXZpbA==\\x07\\x1b[2J \\u202eevil\ttab\n" in text
+
+
+@pytest.mark.parametrize(
+    "hidden",
+    ["\u200e", "\u200f", "\u061c", "\u2028", "\u2029", "\u202e", "\u2066", "\ufeff", "\u200b"],
+)
+def test_bidi_marks_separators_and_other_invisible_characters_are_shown(hidden: str) -> None:
+    assert terminal_safe(f"a{hidden}b") == f"a\\u{ord(hidden):04x}b"
+
+
+def test_the_joiners_and_tags_of_emoji_are_kept() -> None:
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    scotland = "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f"
+    text = f"{family} {scotland} a\u200cb é 👋\nnext\tcol"
+    assert terminal_safe(text) == text
 
 
 def test_text_identity_events_say_what_to_do() -> None:
@@ -278,20 +294,48 @@ def test_each_state_of_a_message_is_said_once() -> None:
     assert "a key changed" in lines[1]
 
 
-def test_a_burst_of_deliveries_is_one_line_and_keeps_its_place() -> None:
-    async def scenario() -> list[str]:
-        stream, output = signed_in()
-        for n in range(50):
-            output.message_state_changed(sent(n, MessageState.DELIVERED, f"message {n}"))
-        output.message_received(MESSAGE.model_copy(update={"sender": "bob", "body": "thanks"}))
-        for n in range(50, 53):
-            output.message_state_changed(sent(n, MessageState.DELIVERED, f"message {n}"))
-        await asyncio.sleep(0)  # the group is still open: nothing said yet
-        assert stream.getvalue().count("\n") == 2
-        await asyncio.sleep(GROUP_WINDOW * 4)  # the window closes by itself
-        return stream.getvalue().splitlines()
+class HandTimers:
+    """``later`` for the output: timers that fire when the test says so."""
 
-    lines = asyncio.run(scenario())
+    def __init__(self) -> None:
+        self.waiting: list[tuple[float, Callable[[], None], HandTimer]] = []
+
+    def __call__(self, delay: float, call: Callable[[], None]) -> HandTimer:
+        timer = HandTimer()
+        self.waiting.append((delay, call, timer))
+        return timer
+
+    def fire(self) -> list[float]:
+        """Fire every timer not cancelled; their delays."""
+        due, self.waiting = self.waiting, []
+        fired = [(delay, call) for delay, call, timer in due if not timer.cancelled]
+        for _, call in fired:
+            call()
+        return [delay for delay, _ in fired]
+
+
+class HandTimer:
+    cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+def test_a_burst_of_deliveries_is_one_line_and_keeps_its_place() -> None:
+    timers = HandTimers()
+    stream = io.StringIO()
+    output = TextOutput(stream, me="alice", later=timers)
+    output.ready("alice", PeerAddress(host="127.0.0.1", port=1), ALICE_FP)
+    stream.seek(0)
+    stream.truncate()
+    for n in range(50):
+        output.message_state_changed(sent(n, MessageState.DELIVERED, f"message {n}"))
+    output.message_received(MESSAGE.model_copy(update={"sender": "bob", "body": "thanks"}))
+    for n in range(50, 53):
+        output.message_state_changed(sent(n, MessageState.DELIVERED, f"message {n}"))
+    assert stream.getvalue().count("\n") == 2  # the second group is still open
+    assert timers.fire() == [GROUP_WINDOW]  # the window closes by itself (the first's was cut)
+    lines = stream.getvalue().splitlines()
     assert lines[0] == "        ✓ delivered to bob: 'message 0' and 49 more"
     assert lines[1].endswith("bob: thanks")  # after the group, as it came
     assert lines[2] == "        ✓ delivered to bob: 'message 50' and 2 more"

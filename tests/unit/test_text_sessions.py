@@ -9,6 +9,8 @@ import logging
 import os
 import stat
 import sys
+import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -211,9 +213,21 @@ def test_only_a_terminal_that_understands_escapes_gets_the_line_editor(
     assert not full_terminal(TtyText(), TtyText())
 
 
-def edit(typed: str, folder: Path) -> tuple[FakeRunner, list[str]]:
-    """Type ``typed`` into the line editor (a pipe for keyboard, no screen), which must end by
-    itself; what it ran, and what it printed."""
+class Screen(DummyOutput):
+    """No screen, but what is printed above the prompt is kept."""
+
+    def __init__(self) -> None:
+        self.written: list[str] = []
+
+    def write(self, data: str) -> None:
+        self.written.append(data)
+
+
+def edit(
+    typed: str, folder: Path, screen: DummyOutput | None = None
+) -> tuple[FakeRunner, list[str]]:
+    """Type ``typed`` into the line editor (a pipe for keyboard, ``screen`` or none), which must
+    end by itself; what it ran, and what it printed after the session."""
     runner = FakeRunner()
     stream, output = signed_in()
 
@@ -226,7 +240,7 @@ def edit(typed: str, folder: Path) -> tuple[FakeRunner, list[str]]:
                     runner,
                     asyncio.Event(),
                     folder,
-                    (keyboard, DummyOutput()),
+                    (keyboard, screen or DummyOutput()),
                 )
             )
             # From a thread: a pipe holds 64 KiB, and the editor reads it on this loop.
@@ -292,3 +306,75 @@ def test_log_lines_for_the_terminal_go_above_the_prompt(monkeypatch: pytest.Monk
                 assert handler.stream is terminal
         finally:
             logging.getLogger().removeHandler(handler)
+
+
+def test_a_multi_line_message_is_echoed_indented_as_messages_are(tmp_path: Path) -> None:
+    screen = Screen()
+    edit("/msg bob one\x1b\rtwo\x1b\rthree\r\x04", tmp_path, screen)
+    printed = "".join(screen.written).splitlines()
+    echoed = printed.index("(no one)> /msg bob one")
+    assert printed[echoed + 1 : echoed + 3] == ["        two", "        three"]
+
+
+class StopsAfter(FakeRunner):
+    """Sets ``stop`` (as SIGTERM does) at the ``after``-th command."""
+
+    def __init__(self, stop: asyncio.Event, after: int) -> None:
+        super().__init__()
+        self.stop, self.after = stop, after
+
+    async def run(self, command: AnyCommand) -> bool:
+        if len(self.ran) + 1 == self.after:
+            self.stop.set()
+        return await super().run(command)
+
+
+def test_from_a_pipe_stop_is_obeyed_at_once_while_lines_keep_coming() -> None:
+    stop = asyncio.Event()
+    runner = StopsAfter(stop, after=3)
+    _, output = signed_in()
+    read_end, write_end = os.pipe()
+
+    def endless() -> None:  # as `yes /who` does, until the reader is gone
+        try:
+            with open(write_end, "wb") as pipe:
+                while True:
+                    pipe.write(b"/who\n" * 1_000)
+        except OSError:
+            return
+
+    async def scenario() -> None:
+        with os.fdopen(read_end, encoding="utf-8") as stdin:
+            async with asyncio.timeout(5):
+                await run_text_session(stdin, output, runner, stop)
+
+    feeder = threading.Thread(target=endless)
+    feeder.start()
+    try:
+        asyncio.run(scenario())
+    finally:
+        feeder.join(5)
+    assert len(runner.ran) == 3  # not one line after the stop
+
+
+def test_the_line_editor_reads_and_writes_its_history_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: set[str] = set()
+    load, store = PrivateFileHistory.load_history_strings, PrivateFileHistory.store_string
+
+    def loading(self: PrivateFileHistory) -> Iterable[str]:
+        threads.add(threading.current_thread().name)
+        return load(self)
+
+    def storing(self: PrivateFileHistory, string: str) -> None:
+        threads.add(threading.current_thread().name)
+        store(self, string)
+
+    monkeypatch.setattr(PrivateFileHistory, "load_history_strings", loading)
+    monkeypatch.setattr(PrivateFileHistory, "store_string", storing)
+    edit("/who\r/msg bob hi\r\x04", tmp_path)
+    assert threads  # it was read and written...
+    assert threading.main_thread().name not in threads  # ...never by the loop's thread
+    kept = list(PrivateFileHistory(tmp_path / INPUT_HISTORY_FILE, print).load_history_strings())
+    assert kept == ["/msg bob hi", "/who"]  # every line, in order, when the session is over

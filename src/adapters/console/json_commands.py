@@ -9,6 +9,8 @@ validator's wording, and so that the command's ``ref`` is known even when the re
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -37,6 +39,35 @@ class _NoRef:
 
 NO_REF: Final[Any] = _NoRef()
 
+MAX_REF_BYTES: Final = 1024
+"""The longest ``ref``, as JSON text: it is kept until its message settles, so a script
+could otherwise make us hold gigabytes of refs for messages to somebody offline."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A command's ``ref``, kept as the JSON text it is echoed as: serialised once when the
+    command is read (not again for every event that carries it), and small (see
+    :data:`MAX_REF_BYTES`) however large the value a script could build."""
+
+    json: str
+
+
+def make_ref(value: Any) -> Ref:
+    """``value`` (a parsed JSON value) as a :class:`Ref`; :class:`BadJsonCommand` (with no ref
+    echoed) when it is too long or not text."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        size = len(text.encode("utf-8"))
+    except (UnicodeEncodeError, ValueError, RecursionError):
+        raise BadJsonCommand(
+            'a ref must be plain JSON text (no lone UTF-16 surrogate such as "\\ud800")'
+        ) from None
+    if size > MAX_REF_BYTES:
+        raise BadJsonCommand(f"a ref is at most {MAX_REF_BYTES:,} bytes of JSON")
+    return Ref(text)
+
+
 MAX_SHORT_TEXT: Final = 200
 """The longest safety number or fingerprint a command may carry."""
 
@@ -57,15 +88,51 @@ USAGE: Final = {
 class BadJsonCommand(BadCommand):
     """A command line that cannot be run, and the ``ref`` it carried (if it was readable)."""
 
-    def __init__(self, text: str, ref: Any = NO_REF) -> None:
+    def __init__(self, text: str, ref: Ref | _NoRef = NO_REF) -> None:
         super().__init__(text)
         self.ref = ref
+
+
+class _NotJsonNumber(ValueError):
+    """A number JSON has no room for: NaN, Infinity, or one too large for a double."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotJsonNumber(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _NotJsonNumber(f"the number {text[:20]} is too large")
+    return value
+
+
+_DECODER: Final = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite)
+_SURROGATE_ESCAPE: Final = re.compile(rb"\\u[dD][89a-fA-F]")
+"""What a line holding a lone surrogate must contain (JSON text in UTF-8 cannot hold one raw)."""
+
+
+def _lone_surrogate(value: Any) -> bool:
+    """Whether ``value`` (parsed JSON) holds a string with a lone UTF-16 surrogate, which is
+    not text: written out as UTF-8 it would be invalid bytes."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_lone_surrogate(k) or _lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_lone_surrogate(item) for item in value)
+    return False
 
 
 @dataclass(frozen=True, slots=True)
 class JsonCommand:
     command: AnyCommand
-    ref: Any = NO_REF
+    ref: Ref | _NoRef = NO_REF
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,8 +206,9 @@ _COMMAND_LIST: Final = ", ".join(COMMANDS)
 
 def parse_json_line(line: str | bytes) -> JsonCommand:
     """The command of one line, with its ``ref``; :class:`BadJsonCommand` says what is wrong."""
+    raw = line.encode("utf-8", "surrogatepass") if isinstance(line, str) else line
     try:
-        data = json.loads(line)
+        data = _DECODER.decode(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise BadJsonCommand("not UTF-8 text: a command is one line of JSON") from None
     except json.JSONDecodeError as exc:
@@ -148,9 +216,23 @@ def parse_json_line(line: str | bytes) -> JsonCommand:
             f"not JSON: {exc.msg} at column {exc.colno} "
             '(one command per line, e.g. {"cmd": "who"})'
         ) from None
+    except _NotJsonNumber as exc:
+        raise BadJsonCommand(f"not a number we can echo: {exc} (JSON numbers are finite)") from None
+    except RecursionError:
+        raise BadJsonCommand("not a command: the JSON is nested too deeply") from None
+    except ValueError:  # Python's limit on the digits of an integer
+        raise BadJsonCommand(
+            "not a command: the JSON holds a number with too many digits"
+        ) from None
     if not isinstance(data, dict):
         raise BadJsonCommand('a command is a JSON object, e.g. {"cmd": "who"}')
-    ref = data.pop("ref", NO_REF)
+    ref = NO_REF if "ref" not in data else make_ref(data.pop("ref"))
+    if _SURROGATE_ESCAPE.search(raw) and _lone_surrogate(data):
+        raise BadJsonCommand(
+            'not text: a string holds a lone UTF-16 surrogate (such as "\\ud800"); '
+            "encode text as UTF-8 or as \\u escapes in pairs",
+            ref,
+        )
     if "cmd" not in data:
         raise BadJsonCommand(f'a command needs "cmd" (commands: {_COMMAND_LIST})', ref)
     cmd = data.pop("cmd")

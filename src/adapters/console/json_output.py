@@ -8,6 +8,10 @@ Three rules beyond the shape of each event:
 - **one status event per state per message**: a state already printed for a message is not
   printed again (a message whose connection dropped is sent again without new ``pending`` and
   ``sent`` events), except ``queued`` when its reason changed.
+- **valid JSON, valid UTF-8, one event per line**: no ``NaN`` (refused when read; never
+  written), a lone surrogate (which a peer's text could hold) goes out as its ``\\uXXXX``
+  escape, and U+2028, U+2029 and U+0085 are escaped too, so a reader that splits lines on
+  them (JavaScript, Python's ``str.splitlines``) still sees one event per line.
 - **never block the loop**: with a :class:`ThreadWriter`, events are gathered and handed to the
   writer thread once per pass of the event loop (or every 64 KiB). The JSON session stops taking
   commands while more than :data:`HIGH_WATER` bytes wait to be written, so answers stay bounded;
@@ -22,17 +26,21 @@ import asyncio
 import contextlib
 import contextvars
 import json
+import logging
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Final, TextIO
 from uuid import UUID
 
-from chinwag.adapters.console.json_commands import NO_REF
+from chinwag.adapters.console.json_commands import NO_REF, Ref
 from chinwag.adapters.console.json_io import ThreadWriter
 from chinwag.adapters.console.output import ReadyGate, message_fields
 from chinwag.application.ports.directory import RegistryStatus
 from chinwag.domain.identity import fingerprint
 from chinwag.domain.message import Message, MessageState
 from chinwag.domain.user import PeerAddress
+
+log = logging.getLogger(__name__)
 
 HIGH_WATER: Final = 1 << 20
 """Bytes waiting for the reader past which no further command is taken."""
@@ -41,6 +49,12 @@ LOW_WATER: Final = 1 << 18
 HARD_LIMIT: Final = 16 << 20
 """Bytes waiting past which events nobody asked for are dropped (and counted)."""
 FLUSH_SIZE: Final = 1 << 16
+
+_LINE_BREAKS: Final = re.compile("[\u0085\u2028\u2029]")
+"""Characters some readers take for the end of a line: escaped in strings (JSON allows it)."""
+_NOT_JSON: Final = (
+    '{"event": "error", "code": "internal", "message": "an event could not be written as JSON"}'
+)
 
 _ANSWERING: contextvars.ContextVar[Any] = contextvars.ContextVar("answering", default=NO_REF)
 _TERMINAL: Final = frozenset({MessageState.DELIVERED, MessageState.FAILED})
@@ -66,7 +80,8 @@ class JsonOutput(ReadyGate):
         self._size = 0
         self._flushing = False
         self._refs: dict[UUID, Any] = {}
-        """The ``ref`` of each message's ``send`` (NO_REF if it had none), until it settles."""
+        """The ``ref`` of each message's ``send`` (a :class:`Ref`, its JSON text: small; NO_REF if
+        it had none), until it settles."""
         self._said: dict[UUID, int] = {}
         """The states printed for each message not yet settled (a bit per state)."""
         self._queued_reason: dict[UUID, str | None] = {}
@@ -80,10 +95,10 @@ class JsonOutput(ReadyGate):
     # -- writing ----------------------------------------------------------------------------
 
     def _emit(self, fields: dict[str, Any], asked: bool = True) -> None:
-        line = json.dumps(fields, ensure_ascii=False) + "\n"
+        line = _line(fields)
         if self._writer is None:
             assert self._stream is not None
-            self._stream.write(line)
+            self._stream.write(line.encode("utf-8", "backslashreplace").decode("utf-8"))
             self._stream.flush()
             return
         if not asked and self._writer.backlog + self._size > self._hard:
@@ -104,7 +119,8 @@ class JsonOutput(ReadyGate):
         """Hand what is gathered to the writer."""
         self._flushing = False
         if self._lines and self._writer is not None:
-            data = "".join(self._lines).encode("utf-8", "surrogatepass")
+            # A lone surrogate (only ever inside a string) becomes its JSON escape, "\\ud800".
+            data = "".join(self._lines).encode("utf-8", "backslashreplace")
             self._lines.clear()
             self._size = 0
             self._writer.write(data)
@@ -296,3 +312,19 @@ class JsonOutput(ReadyGate):
 
 
 _STATE_BITS: Final = {state: index for index, state in enumerate(MessageState)}
+
+
+def _line(fields: dict[str, Any]) -> str:
+    """One event as a line of JSON; its ``ref`` (a :class:`Ref`) spliced in as the text it
+    already is. Never ``NaN``: a value JSON cannot hold is logged and said as an error."""
+    ref = fields.pop("ref", None)
+    try:
+        text = json.dumps(fields, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        log.exception("an event could not be written as JSON: %r", fields)
+        text = _NOT_JSON
+    if isinstance(ref, Ref):
+        text = f'{text[:-1]}, "ref": {ref.json}}}'
+    if _LINE_BREAKS.search(text):
+        text = _LINE_BREAKS.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
+    return text + "\n"

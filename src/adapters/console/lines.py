@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from typing import TextIO
 
@@ -17,8 +18,13 @@ def read_lines(stream: TextIO) -> asyncio.Queue[str | None]:
         try:
             for line in stream:
                 loop.call_soon_threadsafe(lines.put_nowait, line)
+        except (OSError, ValueError):  # the stream was closed under us: the end of input too
+            pass
+        except RuntimeError:  # the loop is closed: the session is over, nobody listens
+            return
         finally:
-            loop.call_soon_threadsafe(lines.put_nowait, None)
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(lines.put_nowait, None)
 
     threading.Thread(target=pump, name="stdin", daemon=True).start()
     return lines

@@ -70,7 +70,19 @@ class ReadyGate:
             show()
 
 
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
+"""Control and format characters, and the line and paragraph separators: a terminal obeys
+some (escape sequences, bidi overrides and marks reorder or hide text) and shows none."""
+_KEPT = frozenset("\n\t\u200c\u200d")
+"""...except newlines, tabs, and the zero-width (non-)joiners that emoji and scripts need."""
+
+
+def _shown_as_is(ch: str) -> bool:
+    return (
+        ch in _KEPT
+        or "\U000e0020" <= ch <= "\U000e007f"  # tags: the flags of England, Scotland, Wales
+        or unicodedata.category(ch) not in _INVISIBLE
+    )
 
 
 def one_line(text: str | None) -> str:
@@ -81,11 +93,15 @@ def one_line(text: str | None) -> str:
 
 def terminal_safe(text: str) -> str:
     """``text`` with what a terminal would obey shown instead: escape sequences (which can
-    clear the screen, retitle the window or write the clipboard), other control characters and
-    bidi overrides become visible ``\\xNN``/``\\uNNNN``; newlines and tabs stay."""
+    clear the screen, retitle the window or write the clipboard), other control characters,
+    bidi controls and marks (U+202E, U+200F, U+061C, ...), other invisible format characters
+    and the line and paragraph separators become visible ``\\xNN``/``\\uNNNN``; newlines,
+    tabs and the zero-width joiners of emoji stay."""
+    if text.isascii() and text.isprintable():
+        return text
     return "".join(
         ch
-        if ch in "\n\t" or (ch not in _BIDI_CONTROLS and unicodedata.category(ch) != "Cc")
+        if (ch.isascii() and ch.isprintable()) or _shown_as_is(ch)
         else (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
         for ch in text
     )

@@ -7,11 +7,12 @@ import logging
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
-from prompt_toolkit.history import History
+from prompt_toolkit.history import History, ThreadedHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.validation import ValidationError, Validator
 
@@ -157,6 +158,30 @@ class PrivateFileHistory(History):
             f"could not {what} the input history {self._path} ({exc}); it is kept "
             "for this session only"
         )
+
+
+class BackgroundHistory(ThreadedHistory):
+    """A history whose file is never touched on the event loop (a slow disk, a network home,
+    must not freeze the prompt nor delay acknowledgements): prompt_toolkit's ``ThreadedHistory``
+    loads it in a thread, and here each line is also stored by a thread of its own, one after
+    another, in the order typed. :meth:`close` waits for the last ones."""
+
+    def __init__(self, history: History) -> None:
+        super().__init__(history)
+        self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chinwag-history")
+
+    async def preload(self) -> None:
+        """Read the file (in the thread) before the prompt shows: an Up pressed at once then
+        finds the lines, which the editor's own load takes from memory."""
+        async for _ in self.load():
+            pass
+
+    def store_string(self, string: str) -> None:
+        self._writes.submit(self.history.store_string, string)
+
+    def close(self) -> None:
+        """Wait until every line is stored (blocking: call it from a thread)."""
+        self._writes.shutdown(wait=True)
 
 
 def _entry(string: str) -> str:

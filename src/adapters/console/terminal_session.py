@@ -32,12 +32,13 @@ from prompt_toolkit.shortcuts import clear as clear_screen
 from chinwag.adapters.console.commands import CommandRunner
 from chinwag.adapters.console.terminal_input import (
     INPUT_HISTORY_FILE,
+    BackgroundHistory,
     ChatCompleter,
     LineCheck,
     PrivateFileHistory,
     key_bindings,
 )
-from chinwag.adapters.console.text_output import Sink, TextOutput
+from chinwag.adapters.console.text_output import Sink, TextOutput, indented
 from chinwag.adapters.console.text_runner import TextCommands
 
 log = logging.getLogger(__name__)
@@ -58,13 +59,18 @@ async def run_terminal_session(
     """Edit and run lines until ``/quit``, Ctrl-D (or Ctrl-C on an empty line) or ``stop``.
 
     ``devices`` replaces the terminal (tests pass a pipe and a dummy screen)."""
+    loop = asyncio.get_running_loop()
+
+    def warn(text: str) -> None:  # from the history's threads: said on the loop
+        loop.call_soon_threadsafe(output.error, "history", text)
+
     history: History = (
         InMemoryHistory()
         if user_folder is None
-        else PrivateFileHistory(
-            user_folder / INPUT_HISTORY_FILE, lambda text: output.error("history", text)
-        )
+        else BackgroundHistory(PrivateFileHistory(user_folder / INPUT_HISTORY_FILE, warn))
     )
+    if isinstance(history, BackgroundHistory):
+        await history.preload()
     keyboard, screen = devices or (create_input(stdin), create_output(output.terminal))
     with create_app_session(input=keyboard, output=screen):
         session: PromptSession[str] = PromptSession(
@@ -95,6 +101,8 @@ async def run_terminal_session(
         finally:
             output.print_to(None)
             printer.close()
+            if isinstance(history, BackgroundHistory):
+                await asyncio.to_thread(history.close)
 
 
 class AbovePrompt:
@@ -202,14 +210,14 @@ async def _edit_and_run(
     def take(buffer: Buffer) -> bool:
         # What was typed stays on screen, above the prompt, as it was shown.
         shown = "".join(text for _, text, *_ in _prompt(commands.state.chatting_with))
-        output.info(shown + buffer.text)
+        output.info(shown + indented(buffer.text))  # indented as a message shown is
         lines.put_nowait(buffer.text)
         return False  # an empty line for the next one
 
     session.default_buffer.accept_handler = take
 
     async def work() -> None:
-        while (line := await lines.get()) is not None:
+        while (line := await lines.get()) is not None and not stop.is_set():
             try:
                 if not await commands.handle(line):
                     break

@@ -7,11 +7,20 @@ from datetime import datetime
 from typing import Protocol, TextIO
 
 from chinwag.adapters.console.output import ReadyGate, one_line, terminal_safe
-from chinwag.adapters.console.text_states import StateLines
+from chinwag.adapters.console.text_states import Later, StateLines
 from chinwag.application.ports.directory import RegistryStatus
 from chinwag.domain.identity import fingerprint
 from chinwag.domain.message import Message
 from chinwag.domain.user import PeerAddress
+
+CONTINUATION = " " * 8
+"""What the second and later lines of a message are indented by, below its ``[12:00] bob: ``."""
+
+
+def indented(text: str) -> str:
+    """``text`` with its second and later lines indented as a message's are: a multi-line body
+    reads as one message, and none of its lines looks like a line of ours."""
+    return text.replace("\n", "\n" + CONTINUATION)
 
 
 class Sink(Protocol):
@@ -24,7 +33,7 @@ class Sink(Protocol):
 class TextOutput(ReadyGate):
     """Readable lines for a person at a terminal."""
 
-    def __init__(self, stream: TextIO, me: str = "") -> None:
+    def __init__(self, stream: TextIO, me: str = "", *, later: Later | None = None) -> None:
         super().__init__()
         self.terminal = stream
         """Where this output was made to write (a terminal, a pipe): the session asks it
@@ -34,7 +43,7 @@ class TextOutput(ReadyGate):
         self._online: frozenset[str] | None = None
         self._names: set[str] = set()
         self._leaving = False
-        self._states = StateLines(self._write)
+        self._states = StateLines(self._write, later=later)
 
     def print_to(self, stream: Sink | None) -> None:
         """Write to ``stream`` from now on (``None``: the stream it was made with again).
@@ -71,8 +80,7 @@ class TextOutput(ReadyGate):
         when = _local_time(message.sent_at)
         who = "you" if message.sender == self.me else message.sender
         arrow = f" → {message.recipient}" if message.sender == self.me else ""
-        body = message.body.replace("\n", "\n        ")
-        return f"[{when}] {who}{arrow}: {body}"
+        return f"[{when}] {who}{arrow}: {indented(message.body)}"
 
     def message_received(self, message: Message) -> None:
         self._names.add(message.sender)

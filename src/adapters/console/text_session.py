@@ -69,7 +69,7 @@ async def _run_plain(
         while True:
             next_line = asyncio.ensure_future(lines.get())
             await asyncio.wait({next_line, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            if not next_line.done():
+            if stop.is_set() or not next_line.done():  # stop wins over lines ready with it
                 next_line.cancel()
                 return
             line = next_line.result()
@@ -84,7 +84,7 @@ async def _run_plain(
                     "pipe it in",
                 )
                 continue
-            if not await commands.handle(line):
+            if not await commands.handle(line) or stop.is_set():
                 return
     finally:
         stopped.cancel()

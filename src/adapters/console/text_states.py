@@ -21,6 +21,7 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 from uuid import UUID
 
 from chinwag.adapters.console.output import one_line
@@ -53,6 +54,22 @@ def quote(body: str) -> str:
     return f"'{flat}'"
 
 
+class Timer(Protocol):
+    def cancel(self) -> None: ...
+
+
+Later = Callable[[float, Callable[[], None]], Timer]
+"""Calls a function after a delay, as ``loop.call_later`` does (tests pass a hand-driven one)."""
+
+
+def _on_the_loop(delay: float, call: Callable[[], None]) -> Timer | None:
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # no loop (a script, a test): nothing to wait for
+        return None
+    return loop.call_later(delay, call)
+
+
 @dataclass(frozen=True)
 class _Kind:
     """What a line says, apart from which message: grouped lines share it."""
@@ -72,12 +89,15 @@ class _Group:
 class StateLines:
     """Turns delivery state changes into lines, through ``say`` (which writes one line)."""
 
-    def __init__(self, say: Callable[[str], None], window: float = GROUP_WINDOW) -> None:
+    def __init__(
+        self, say: Callable[[str], None], window: float = GROUP_WINDOW, later: Later | None = None
+    ) -> None:
         self._say = say
         self._window = window
+        self._later = later
         self._said: OrderedDict[UUID, set[tuple[MessageState, str]]] = OrderedDict()
         self._group: _Group | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Timer | None = None
 
     def changed(self, message: Message) -> None:
         told = _told(message)
@@ -97,14 +117,13 @@ class StateLines:
             return
         self.flush()
         self._group = _Group(kind, quote(message.body))
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # no loop (a script, a test): nothing to wait for
-            loop = None
-        if loop is None or self._window <= 0:
+        if self._window > 0:
+            if self._later is not None:
+                self._timer = self._later(self._window, self.flush)
+            else:
+                self._timer = _on_the_loop(self._window, self.flush)
+        if self._timer is None:
             self.flush()
-            return
-        self._timer = loop.call_later(self._window, self.flush)
 
     def ungrouped(self) -> None:
         """Say each line at once from now on: when the client is closing, no timer may be

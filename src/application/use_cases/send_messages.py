@@ -72,7 +72,7 @@ class SendMessages:
         self._courier.check_room()
         turn = self._ledger.take_turn(me, recipient)
         try:
-            state = await self._state_for(me, recipient)
+            state, reason = await self._state_for(me, recipient)
             conversation = await self._ledger.direct(me, recipient)
         except BaseException:
             turn.drop()
@@ -85,6 +85,7 @@ class SendMessages:
             body=body,
             sent_at=self._clock.now(),
             state=state,
+            reason=reason,
         )
         await turn.store([message], self._store)
         return message
@@ -146,7 +147,7 @@ class SendMessages:
         outcomes: list[Outcome | None],
     ) -> None:
         try:
-            state = await self._state_for(me, recipient)
+            state, reason = await self._state_for(me, recipient)
             conversation = await self._ledger.direct(me, recipient)
         except DomainError as exc:
             turn.drop()
@@ -166,6 +167,7 @@ class SendMessages:
                 body=drafts[index].body,
                 sent_at=now,
                 state=state,
+                reason=reason,
             )
             for index in indexes
         ]
@@ -186,17 +188,19 @@ class SendMessages:
         for message in messages:
             self._courier.enqueue(message)
 
-    async def _state_for(self, me: str, recipient: str) -> MessageState:
-        """``pending`` for somebody online, ``queued`` for somebody known to be offline."""
+    async def _state_for(self, me: str, recipient: str) -> tuple[MessageState, str | None]:
+        """``pending`` for somebody online; ``queued`` for somebody known to be offline, with
+        the reason the courier will find too (the registry's words), so that its first try
+        does not report the same state again as news."""
         if recipient in self._directory.online():
-            return MessageState.PENDING
+            return MessageState.PENDING, None
         try:
             await self._directory.lookup(recipient)
-        except UserOffline:
-            return MessageState.QUEUED
-        except RegistryUnavailable:
+        except UserOffline as exc:
+            return MessageState.QUEUED, str(exc)
+        except RegistryUnavailable as exc:
             # No registry to ask: somebody we have talked to exists; a new name may not.
             if await self._ledger.known(me, recipient):
-                return MessageState.QUEUED
+                return MessageState.QUEUED, str(exc)
             raise
-        return MessageState.PENDING  # online after all (presence had not caught up)
+        return MessageState.PENDING, None  # online after all (presence had not caught up)
