@@ -21,7 +21,7 @@ from chinwag.adapters.console.text_session import run_text_session
 from chinwag.adapters.sqlite.database import StorageError
 from chinwag.domain.errors import DomainError
 from chinwag.domain.user import PeerAddress
-from chinwag.entrypoints.common import StartupError, run_event_loop
+from chinwag.entrypoints.common import StartupError, flag_error, run_event_loop
 from chinwag.entrypoints.container import Container, close_storage
 from chinwag.entrypoints.settings import (
     ClientSettings,
@@ -42,7 +42,7 @@ class _Parser(argparse.ArgumentParser):
     can say it as an ``error`` event."""
 
     def error(self, message: str) -> NoReturn:
-        raise FlagError(message)
+        raise FlagError(flag_error(message, self.prog))
 
 
 def wants_json(argv: Sequence[str]) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sys
 from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
@@ -34,6 +35,48 @@ def configure_logging(level: str) -> Iterator[None]:
         yield
     finally:
         root.removeHandler(handler)
+
+
+_FLAG_ERRORS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(r"unrecognized arguments: (?P<words>.*)"),
+        "{prog} does not know {words!r}: every flag is listed by {prog} --help",
+    ),
+    (
+        re.compile(r"argument (?P<flag>[^:/ ]+)(?:/\S+)?: expected one argument"),
+        "{flag} needs a value after it (see {prog} --help)",
+    ),
+    (
+        re.compile(r"argument (?P<flag>[^:/ ]+)(?:/\S+)?: expected at least one argument"),
+        "{flag} needs a value after it (see {prog} --help)",
+    ),
+    (
+        re.compile(r"ambiguous option: (?P<flag>\S+) could match (?P<matches>.*)"),
+        "{flag} could be any of {matches}: write the flag out in full",
+    ),
+    (
+        re.compile(r"argument (?P<flag>[^:/ ]+)(?:/\S+)?: ignored explicit argument (?P<value>.*)"),
+        "{flag} takes no value, but was given {value}",
+    ),
+    (
+        re.compile(r"the following arguments are required: (?P<flags>.*)"),
+        "{flags} must be given (see {prog} --help)",
+    ),
+    (
+        re.compile(r"argument (?P<flag>[^:/ ]+)(?:/\S+)?: invalid \S+ value: (?P<value>.*)"),
+        "{flag}: {value} cannot be used there (see {prog} --help)",
+    ),
+    (re.compile(r"argument (?P<flag>[^:/ ]+)(?:/\S+)?: (?P<why>.*)"), "{flag}: {why}"),
+)
+
+
+def flag_error(message: str, prog: str) -> str:
+    """argparse's complaint about the command line, in chinwag's words (argparse's own where
+    we have none): what is wrong, and where to look."""
+    for pattern, wording in _FLAG_ERRORS:
+        if found := pattern.fullmatch(message):
+            return wording.format(prog=prog, **found.groupdict())
+    return message
 
 
 def log_level(text: str) -> str:

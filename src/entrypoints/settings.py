@@ -14,7 +14,9 @@ from urllib.parse import quote
 
 import platformdirs
 
+from chinwag.adapters.console.terminal_input import INPUT_HISTORY_FILE
 from chinwag.adapters.files import narrow_file, open_private, private_folder
+from chinwag.adapters.gui.preferences import PREFERENCES_FILE
 from chinwag.adapters.secure.keys import LocalKeys, load_or_create_keys
 from chinwag.domain.errors import InvalidUsername
 from chinwag.domain.identity import InvalidFingerprint, normalize_fingerprint
@@ -46,6 +48,8 @@ OUR_FILES = (
     f"{HISTORY_FILE}-wal",
     f"{HISTORY_FILE}-shm",
     f"{HISTORY_FILE}-journal",
+    INPUT_HISTORY_FILE,
+    PREFERENCES_FILE,
 )
 """Every name chinwag uses in a user's folder: a link under any of them is refused at start."""
 

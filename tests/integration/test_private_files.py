@@ -335,7 +335,17 @@ def test_a_planted_link_for_the_user_folder_is_refused(tmp_path: Path) -> None:
     assert mode(elsewhere) == 0o755
 
 
-@pytest.mark.parametrize("name", ["identity.key", "registries.json", "history.sqlite3", "lock"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "identity.key",
+        "registries.json",
+        "history.sqlite3",
+        "lock",
+        "input-history",  # the terminal client's
+        "preferences.json",  # the desktop app's
+    ],
+)
 def test_a_dangling_link_for_one_of_our_files_is_refused(tmp_path: Path, name: str) -> None:
     folder = tmp_path / "user-alice"
     private_folder(folder)
