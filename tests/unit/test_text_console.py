@@ -35,21 +35,7 @@ from chinwag.domain.conversation import direct_conversation_id
 from chinwag.domain.identity import fingerprint
 from chinwag.domain.message import Message, MessageState
 from chinwag.domain.user import PeerAddress
-
-ALICE_KEY = bytes([0xA1]) * 32
-BOB_KEY = bytes([0xB0]) * 32
-BOBS_NEW_KEY = bytes([0xB1]) * 32
-ALICE_FP = fingerprint(ALICE_KEY)
-
-MESSAGE = Message(
-    id=UUID(int=1),
-    conversation_id=direct_conversation_id("alice", "bob"),
-    sender="alice",
-    recipient="bob",
-    body="hi 👋\nthere",
-    sent_at=datetime(2026, 1, 1, 12, 0, tzinfo=UTC),
-    state=MessageState.RECEIVED,
-)
+from tests.console_support import ALICE_FP, BOB_KEY, BOBS_NEW_KEY, MESSAGE
 
 
 def test_text_commands_and_the_current_conversation() -> None:

@@ -1,0 +1,25 @@
+"""What the console tests share: two people's keys and a message to print."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import UUID
+
+from chinwag.domain.conversation import direct_conversation_id
+from chinwag.domain.identity import fingerprint
+from chinwag.domain.message import Message, MessageState
+
+ALICE_KEY = bytes([0xA1]) * 32
+BOB_KEY = bytes([0xB0]) * 32
+BOBS_NEW_KEY = bytes([0xB1]) * 32
+ALICE_FP = fingerprint(ALICE_KEY)
+
+MESSAGE = Message(
+    id=UUID(int=1),
+    conversation_id=direct_conversation_id("alice", "bob"),
+    sender="alice",
+    recipient="bob",
+    body="hi 👋\nthere",
+    sent_at=datetime(2026, 1, 1, 12, 0, tzinfo=UTC),
+    state=MessageState.RECEIVED,
+)
