@@ -9,8 +9,8 @@ import tkinter as tk
 from collections.abc import Callable
 from tkinter import ttk
 
-from chinwag.adapters.gui.tk_look import PANE, Fonts
-from chinwag.adapters.gui.tk_widgets import Timers, set_entry
+from chinwag.adapters.gui.tk_look import Fonts
+from chinwag.adapters.gui.tk_widgets import Timers, dialog, set_entry
 from chinwag.adapters.gui.view import KeyChangeNotice, SafetyNumberView
 
 
@@ -173,15 +173,8 @@ class VerifyDialog:
     # -- building ----------------------------------------------------------------------------------
 
     def _build(self) -> tk.Toplevel:
-        window = self.window = tk.Toplevel(self._root, background=PANE)
-        window.withdraw()
-        window.transient(self._root.winfo_toplevel())
-        window.resizable(False, False)
-        window.protocol("WM_DELETE_WINDOW", self.close)
-        window.bind("<Escape>", lambda _e: self.close())
-        card = ttk.Frame(window, style="Pane.TFrame", padding=(26, 20))
-        card.pack(fill="both", expand=True)
-        card.columnconfigure(0, weight=1)
+        window, card = dialog(self._root, self.close)
+        self.window = window
         self.heading = ttk.Label(card, text="", style="Header.TLabel")
         self.heading.grid(row=0, column=0, columnspan=2, sticky="w")
         self.intro = ttk.Label(card, text="", style="Muted.Card.TLabel", wraplength=540)

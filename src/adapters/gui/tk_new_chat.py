@@ -6,8 +6,8 @@ import tkinter as tk
 from collections.abc import Callable
 from tkinter import ttk
 
-from chinwag.adapters.gui.tk_look import PANE, Fonts
-from chinwag.adapters.gui.tk_widgets import set_entry
+from chinwag.adapters.gui.tk_look import Fonts
+from chinwag.adapters.gui.tk_widgets import dialog, set_entry
 
 
 class NewChatDialog:
@@ -59,16 +59,9 @@ class NewChatDialog:
             self.window.withdraw()
 
     def _build(self) -> tk.Toplevel:
-        window = self.window = tk.Toplevel(self._root, background=PANE)
-        window.withdraw()
+        window, card = dialog(self._root, self.close)
+        self.window = window
         window.title("New chat")
-        window.transient(self._root.winfo_toplevel())
-        window.resizable(False, False)
-        window.protocol("WM_DELETE_WINDOW", self.close)
-        window.bind("<Escape>", lambda _e: self.close())
-        card = ttk.Frame(window, style="Pane.TFrame", padding=(26, 20))
-        card.pack(fill="both", expand=True)
-        card.columnconfigure(0, weight=1)
         ttk.Label(card, text="New chat", style="Header.TLabel").grid(
             row=0, column=0, columnspan=2, sticky="w"
         )

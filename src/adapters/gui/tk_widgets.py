@@ -7,7 +7,7 @@ from collections.abc import Callable
 from tkinter import font as tkfont
 from tkinter import ttk
 
-from chinwag.adapters.gui.tk_look import HINT, TIP_BG
+from chinwag.adapters.gui.tk_look import HINT, PANE, TIP_BG
 
 
 class Timers:
@@ -143,3 +143,18 @@ def placeholder_for(widget: tk.Misc, text: str, background: str) -> tk.Label:
     else:
         label.place(x=12, y=8)
     return label
+
+
+def dialog(root: tk.Misc, close: Callable[[], None]) -> tuple[tk.Toplevel, ttk.Frame]:
+    """A dialog window over the app's window, withdrawn until shown, and the padded card to lay
+    it out on (two columns, the first one stretching). The close box and Escape call ``close``."""
+    window = tk.Toplevel(root, background=PANE)
+    window.withdraw()
+    window.transient(root.winfo_toplevel())
+    window.resizable(False, False)
+    window.protocol("WM_DELETE_WINDOW", close)
+    window.bind("<Escape>", lambda _e: close())
+    card = ttk.Frame(window, style="Pane.TFrame", padding=(26, 20))
+    card.pack(fill="both", expand=True)
+    card.columnconfigure(0, weight=1)
+    return window, card
