@@ -179,6 +179,7 @@ class ChatPresenter:
         def sent(_: object) -> None:
             if self._people.answered(peer):  # writing back answers the request
                 self._people.refresh()
+                self._status.answered(peer)
 
         self._runner.run(lambda: session.send(peer, text), sent, refused)
 

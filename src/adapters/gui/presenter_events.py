@@ -14,7 +14,7 @@ from chinwag.adapters.gui.presenter_pane import Pane
 from chinwag.adapters.gui.presenter_people import People
 from chinwag.adapters.gui.presenter_status import StatusLine
 from chinwag.adapters.gui.session import Event
-from chinwag.adapters.gui.view import MessageRow, StatusLevel
+from chinwag.adapters.gui.view import MessageRow
 from chinwag.domain.message import Message
 
 Host = PresenterHost
@@ -73,11 +73,7 @@ class EventRouter:
             elif event.kind == "message_request":
                 self._people.request(event.name)
                 people_changed = True
-                self._host.view.set_status(
-                    f"✉ {event.name}, whom you have not written to, sent you a message request: "
-                    "write back to accept it.",
-                    StatusLevel.OK,
-                )
+                self._status.request(event.name)
         if appended:
             people_changed |= self._appended(list(appended.values()), arrived)
         for name in keys_changed:
@@ -93,7 +89,9 @@ class EventRouter:
         it is known once it is shown."""
         outgoing = message.sender == self.me
         peer = message.recipient if outgoing else message.sender
-        changed = self._people.add(peer)
+        # A new message moves its conversation to the top; a state change of an old one does not.
+        people = self._people
+        changed = people.add(peer) if event.kind == "message" else people.know(peer)
         self._pane.route(event, peer, message, appended)
         if event.kind != "message" or outgoing:
             return changed

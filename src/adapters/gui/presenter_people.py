@@ -75,15 +75,18 @@ class People:
         self._loading = False
 
     def add(self, name: str) -> bool:
-        """``name`` had news (a message, a new chat): first in the list. True if they are new."""
-        new = name not in self._known
-        if next(iter(self._known), None) != name:
-            self._known = {name: None, **self._known}
-        return new
+        """``name`` had news (a message, a new chat): first in the list, as in every chat app.
+        True if the list changed (they are new, or moved up)."""
+        if next(iter(self._known), None) == name:
+            return False
+        self._known = {name: None, **self._known}
+        return True
 
-    def know(self, name: str) -> None:
-        """List ``name`` (at the end if they are new), without moving them."""
+    def know(self, name: str) -> bool:
+        """List ``name`` (at the end if they are new), without moving them. True if new."""
+        new = name not in self._known
         self._known.setdefault(name, None)
+        return new
 
     def request(self, name: str) -> None:
         self._requests.add(name)
@@ -150,7 +153,12 @@ class People:
     def refresh(self) -> None:
         """Show the list, and the unread total in the title."""
         others = self.online - {self.me}
-        names = list(dict.fromkeys([*sorted(others), *self._known]))
+        # The order is the conversations' (most recent activity first), never presence: a row
+        # that moved as somebody came and went would take the next click to the wrong person.
+        # Somebody online who is not listed yet goes at the end and stays there, offline too.
+        for name in sorted(others - self._known.keys()):
+            self._known[name] = None
+        names = list(self._known)
         changed = self._keys.changes
         self.order = names
         view = self._host.view

@@ -29,16 +29,20 @@ Host = PresenterHost
 
 
 class StatusLine:
-    """What the status bar says, and the remark that gives way to it."""
+    """What the status bar says, and the remarks that give way to it.
+
+    A remark never hides a problem with the registry: while it is lost (a warning or an error
+    in the bar), the bar keeps saying so, as everything the person does depends on it."""
 
     def __init__(self, host: Host) -> None:
         self._host = host
         self._lasting = ("", StatusLevel.OK)
         self._offline: str | None = None  # whom "… is offline" in the status bar is about
+        self._request: str | None = None  # whose message request the status bar tells of
 
     def lasting(self, text: str, level: StatusLevel = StatusLevel.OK) -> None:
         self._lasting = (text, level)
-        self._offline = None
+        self._offline = self._request = None
         self._host.view.set_status(text, level)
 
     def registry(self, status: RegistryStatus, detail: str) -> None:
@@ -50,15 +54,31 @@ class StatusLine:
             self.lasting(f"Disconnected: {detail}", StatusLevel.ERROR)
 
     def offline(self, name: str) -> None:
-        self._offline = name
-        self._host.view.set_status(
-            f"{name} is offline: what you write waits and goes out when they are back.",
-            StatusLevel.OK,
-        )
+        if self._remark(
+            f"{name} is offline: what you write waits and goes out when they are back."
+        ):
+            self._offline, self._request = name, None
+
+    def request(self, name: str) -> None:
+        """``name``, whom the person has not written to, wrote: short, so it fits the bar."""
+        if self._remark(f"✉ Message request from {name}: reply to accept"):
+            self._request, self._offline = name, None
+
+    def answered(self, name: str) -> None:
+        """The person wrote to ``name``: a note about their request is no longer true."""
+        if self._request == name:
+            self.lasting(*self._lasting)
 
     def presence(self, online: frozenset[str]) -> None:
         if self._offline is not None and self._offline in online:
             self.lasting(*self._lasting)
+
+    def _remark(self, text: str) -> bool:
+        """Show ``text`` unless the registry is in trouble; whether it was shown."""
+        if self._lasting[1] is not StatusLevel.OK:
+            return False
+        self._host.view.set_status(text, StatusLevel.OK)
+        return True
 
 
 class NewChat:

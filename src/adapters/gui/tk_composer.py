@@ -98,6 +98,9 @@ class Composer:
         self.entry.bind("<KP_Enter>", self._send_key)
         self.entry.bind("<Shift-Return>", self._newline_key)
         self.entry.bind("<Shift-KP_Enter>", self._newline_key)
+        # Tk's Text moves to the line start on Ctrl+A (Emacs); here it selects everything, as in
+        # every other text box, so an over-long paste goes with Ctrl+A then Delete.
+        self.entry.bind("<Control-a>", self._select_all)
         self.entry.bind("<<Modified>>", self._modified)
         self.entry.bind("<Configure>", lambda e: self._fit_placeholder(e.width))
         self._placeholder = placeholder_for(self.entry, PLACEHOLDERS[0], ENTRY_BG)
@@ -150,6 +153,12 @@ class Composer:
 
     def _newline_key(self, _event: tk.Event[tk.Misc]) -> str:
         self.entry.insert("insert", "\n")
+        self.entry.see("insert")
+        return "break"
+
+    def _select_all(self, _event: tk.Event[tk.Misc]) -> str:
+        self.entry.tag_add("sel", "1.0", "end-1c")
+        self.entry.mark_set("insert", "end-1c")
         self.entry.see("insert")
         return "break"
 

@@ -62,11 +62,17 @@ class Links:
         self._text = text
         self._tip = tip
         self.opener = opener
+        self.failed: Callable[[str], None] = lambda _text: None
+        """Tells the person something went wrong (the window sets it to its status bar)."""
         self._urls: dict[str, str] = {}
         self._next = 0
+        self._pointed: str | None = None  # the link the menu was opened on
+        self.menu = tk.Menu(text, tearoff=False)
+        self.menu.add_command(label="Copy link address", command=self._copy_pointed)
         text.tag_bind("link", "<Enter>", self._enter)
         text.tag_bind("link", "<Leave>", self._leave)
         text.tag_bind("link", "<ButtonRelease-1>", self._click)
+        text.tag_bind("link", "<Button-3>", self._context)
 
     def tags(self, url: str) -> tuple[str, ...]:
         """The tags for the text of one link to ``url``."""
@@ -99,4 +105,34 @@ class Links:
             return  # the person was selecting text, not following the link
         url = self.url_at("current")
         if url is not None:
-            self.opener(url)
+            self.open(url)
+
+    def open(self, url: str) -> None:
+        """Open ``url`` in a browser; when none works (``webbrowser.open`` says False or
+        raises), say so and put the address on the clipboard, never fail in silence."""
+        try:
+            opened = self.opener(url) is not False
+        except Exception:  # any browser failure is told, never raised into Tk
+            opened = False
+        if not opened:
+            self.copy(url)
+            self.failed(
+                f"Could not open a browser for {url}; the address is copied to the clipboard."
+            )
+
+    def copy(self, url: str) -> None:
+        self._text.clipboard_clear()
+        self._text.clipboard_append(url)
+
+    def _context(self, event: tk.Event[tk.Text]) -> str:
+        self._pointed = self.url_at(f"@{event.x},{event.y}")
+        if self._pointed is not None:
+            try:
+                self.menu.tk_popup(event.x_root, event.y_root)
+            finally:
+                self.menu.grab_release()
+        return "break"
+
+    def _copy_pointed(self) -> None:
+        if self._pointed is not None:
+            self.copy(self._pointed)

@@ -25,8 +25,16 @@ BEFORE = 12
 class SearchResults:
     """Lists results; activating one (click, Enter) calls ``selected(result)``."""
 
-    def __init__(self, parent: tk.Misc, selected: Callable[[SearchResultRow], None]) -> None:
+    def __init__(
+        self,
+        parent: tk.Misc,
+        selected: Callable[[SearchResultRow], None],
+        readable: Callable[[str], str] = lambda text: text,
+    ) -> None:
+        """``readable`` spells out what no font draws, as the conversation pane does (the
+        window passes its :meth:`Glyphs.readable`), so no result shows an empty box."""
         self._selected = selected
+        self._readable = readable
         self._results: list[SearchResultRow] = []
         self._words: list[str] = []
         self._chars = EXCERPT
@@ -73,17 +81,20 @@ class SearchResults:
         self._results = list(results)
         tree = self.tree
         tree.delete(*tree.get_children())
-        self._words = words = text.split()
+        self._words = text.split()
         self._chars = self._room()
-        for index, row in enumerate(self._results):
-            when = row.sent_at.astimezone().strftime("%d %b %Y %H:%M")
+        whens = [r.sent_at.astimezone().strftime("%d %b %Y %H:%M") for r in self._results]
+        for index, (row, when) in enumerate(zip(self._results, whens, strict=True)):
             tree.insert(
                 "",
                 "end",
                 iid=str(index),
-                values=(when, row.sender, row.peer, excerpt(row.body, words, self._chars)),
+                values=(when, row.sender, row.peer, self._excerpt(row.body)),
                 tags=("odd",) if index % 2 else (),
             )
+        if whens:  # the whole time, last digit too, whatever the font
+            widest = max(self._font().measure(when) for when in whens)
+            tree.column("when", width=max(widest + 24, int(tree.column("when", "width"))))
         if self._results:
             count = len(self._results)
             noun = "message matches" if count == 1 else "messages match"
@@ -101,12 +112,18 @@ class SearchResults:
     def hide(self) -> None:
         self.panel.grid_remove()
 
+    def _excerpt(self, body: str) -> str:
+        return self._readable(excerpt(body, self._words, self._chars))
+
+    def _font(self) -> tkfont.Font:
+        return tkfont.nametofont(
+            str(ttk.Style(self.tree).lookup("Results.Treeview", "font")) or "TkDefaultFont"
+        )
+
     def _room(self) -> int:
         """Characters of an average width the message column holds (at least 12)."""
         width = int(self.tree.column("message", "width"))
-        font = tkfont.nametofont(
-            str(ttk.Style(self.tree).lookup("Results.Treeview", "font")) or "TkDefaultFont"
-        )
+        font = self._font()
         sample = "the quick brown fox jumps over a lazy dog"
         average = font.measure(sample) / len(sample)
         return max(12, int((width - 16) / average))
@@ -118,7 +135,7 @@ class SearchResults:
             return
         self._chars = chars
         for index, row in enumerate(self._results):
-            self.tree.set(str(index), "message", excerpt(row.body, self._words, chars))
+            self.tree.set(str(index), "message", self._excerpt(row.body))
 
     def visible(self) -> bool:
         return bool(self.panel.winfo_manager())

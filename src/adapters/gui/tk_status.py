@@ -11,7 +11,7 @@ from tkinter import ttk
 
 from chinwag.adapters.gui.tk_identity import OwnKey
 from chinwag.adapters.gui.tk_look import ERROR, LEVEL_COLOURS, MUTED, OFFLINE, Fonts
-from chinwag.adapters.gui.tk_widgets import Timers
+from chinwag.adapters.gui.tk_widgets import Timers, Tooltip
 from chinwag.adapters.gui.view import StatusLevel
 
 
@@ -31,6 +31,10 @@ class StatusBar:
         self.label.pack(side="left", padx=(4, 0), fill="x", expand=True)
         self.label.bind("<Button-1>", lambda _e: self._render())
         self.label.bind("<Configure>", lambda _e: self._fit())
+        # A cut status shows whole on hover.
+        self.tip = Tooltip(root, fonts.small)
+        self.label.bind("<Enter>", self._enter, add="+")
+        self.label.bind("<Leave>", lambda _e: self.tip.hide(), add="+")
         self._font = fonts.small
         self.text = ""
         """What the status bar says, whole (the label may show it cut short)."""
@@ -45,6 +49,14 @@ class StatusBar:
         self.dot.configure(foreground=ERROR)
         self._show(f"⚠ {text}", ERROR)
         self._timers.later("error", seconds, self._render)
+
+    def cut(self) -> bool:
+        """Whether the label shows the status cut short."""
+        return str(self.label.cget("text")) != self.text
+
+    def _enter(self, event: tk.Event[tk.Misc]) -> None:
+        if self.cut():
+            self.tip.show(self.text, event.x_root, event.y_root)
 
     def _render(self) -> None:
         self._timers.cancel("error")

@@ -173,6 +173,9 @@ class TkChatView:
         self._messages.open(peer, messages, more_before)
         self._show_presence()
         self._people.show_open(peer)
+        # Whichever way it was opened (the list, a result, new chat, a shortcut), the next thing
+        # typed is a message: click bob, type "hi", Enter sends.
+        self._entry.focus_set()
 
     def append_messages(self, messages: Sequence[MessageRow]) -> None:
         self._messages.append(messages)
@@ -294,6 +297,10 @@ class TkChatView:
     def status_text(self) -> str:
         return self._status_bar.text
 
+    def status_tip(self) -> str | None:
+        """The status bar's tooltip (the whole of a cut status), if shown."""
+        return self._status_bar.tip.text()
+
     def search_results_visible(self) -> bool:
         return self._results.visible()
 
@@ -348,7 +355,10 @@ class TkChatView:
             bottom_reached=self._listener.bottom_reached,
         )
         self._messages.frame.grid(row=3, column=0, sticky="nsew")
-        self._results = SearchResults(right, self._listener.search_result_selected)
+        self._messages.links.failed = self.show_error
+        self._results = SearchResults(
+            right, self._listener.search_result_selected, self._messages.glyphs.readable
+        )
         self._results.panel.grid(row=3, column=0, sticky="nsew")
         self._results.panel.grid_remove()
 
