@@ -191,6 +191,13 @@ class CliProcess:
         with self._changed:
             self._changed.notify_all()
 
+    def all_events(self, timeout: float = 15.0) -> list[Event]:
+        """Every event it wrote, once it has exited and its output was read to the end."""
+        self.proc.wait(timeout)
+        self._reader.join(timeout)
+        assert not self._reader.is_alive(), f"{self.user}: stdout still open after {timeout}s"
+        return list(self.events)
+
     def _drain_stderr(self) -> None:
         assert self.proc.stderr is not None
         for line in self.proc.stderr:

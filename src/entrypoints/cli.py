@@ -73,8 +73,7 @@ async def run(
     try:
         await asyncio.to_thread(container.adapters.database)
     except StorageError as exc:
-        output.error(exc.code, str(exc))
-        return 2
+        return _failed(settings, output, exc.code, str(exc))
     try:
         return await _session(container, settings, output, stdin)
     finally:
@@ -92,8 +91,7 @@ async def _session(
     try:
         listen = await use_cases.sign_in().execute(settings.user, PeerAddress(host=host, port=port))
     except DomainError as exc:
-        output.error(exc.code, with_hint(exc))
-        return 2
+        return _failed(settings, output, exc.code, with_hint(exc))
     me = use_cases.who_am_i().execute()
     output.ready(me.name, listen, me.fingerprint)
 
@@ -129,6 +127,14 @@ async def _session(
             loop.remove_signal_handler(sig)
         await use_cases.sign_out().execute()
     return 0
+
+
+def _failed(settings: ClientSettings, output: ConsoleOutput, code: str, text: str) -> int:
+    """Say why start-up failed (in JSON mode, on stderr too, as for every start-up failure)."""
+    output.error(code, text)
+    if settings.json:
+        print(f"chinwag-cli: {text}", file=sys.stderr)
+    return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:

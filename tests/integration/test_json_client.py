@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.processes import ENV, CliProcess, RegistryProcess, launch, refused, start
+from tests.support import wait_until_sync
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
@@ -164,6 +165,7 @@ def test_a_client_whose_output_nobody_reads_keeps_acknowledging_and_stays_signed
         (("--listen", "a b"), "bad_flag", "--listen"),
         (("--listen", "abc"), "address_unavailable", "no host 'abc'"),
         (("--listen", "192.0.2.1:5"), "address_unavailable", "not an address of this machine"),
+        (("--registry", "127.0.0.1:1"), "registry_unavailable", "cannot reach the registry"),
     ],
 )
 def test_every_start_up_refusal_is_one_json_error_with_our_words(
@@ -177,6 +179,12 @@ def test_every_start_up_refusal_is_one_json_error_with_our_words(
     client = launch(clients, "alice", registry, tmp_path / "a", *flags)
     error = refused(client, code)
     assert says in error["message"]
+    # ... and one line on stderr, as in text mode.
+    said = f"chinwag-cli: {error['message']}"
+    wait_until_sync(
+        lambda: any(said in line for line in client.stderr_lines),
+        what=f"{said!r} on stderr, not only {client.stderr_lines}",
+    )
 
 
 def test_a_port_in_use_is_still_address_in_use(
@@ -186,6 +194,20 @@ def test_a_port_in_use_is_still_address_in_use(
     port = alice.wait_event("ready")["listen"].rsplit(":", 1)[1]
     bob = launch(clients, "bob", registry, tmp_path / "b", "--listen", f"127.0.0.1:{port}")
     assert "already in use" in refused(bob, "address_in_use")["message"]
+
+
+def test_our_own_sign_out_is_not_news_about_who_is_online(
+    tmp_path: Path, registry: RegistryProcess, clients: list[CliProcess]
+) -> None:
+    """On ``quit``, signing out empties the online list: ``{"event":"presence","online":[]}``
+    would read as "everyone went offline", so it is not emitted (nor the registry's goodbye)."""
+    alice = start(clients, "alice", registry, tmp_path / "a")
+    alice.wait_event("presence")
+    alice.send(cmd="quit")
+    events = alice.all_events(30)
+    assert alice.exit_code(30) == 0
+    assert all(e["online"] for e in events if e["event"] == "presence"), events
+    assert [e["status"] for e in events if e["event"] == "registry"] == ["connected"], events
 
 
 def test_quit_after_piped_commands_waits_for_their_output(

@@ -4,6 +4,7 @@ signing in with an identity key, pinning the registry's key, lookups that carry 
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from collections.abc import Coroutine
 from pathlib import Path
@@ -521,6 +522,42 @@ def test_a_registry_that_comes_back_with_another_key_is_not_rejoined(tmp_path: P
         await client.sign_out()
         assert impostor.online() == frozenset()
         await impostor.close()
+
+    run(scenario())
+
+
+def test_a_changed_registry_key_is_said_once_and_retried_ever_more_slowly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A key mismatch will not fix itself in a few seconds: one warning and one status for it,
+    not one per attempt, and attempts back off past ``reconnect_cap`` (up to 60 s)."""
+    caplog.set_level(logging.DEBUG, logger="chinwag.adapters.registry.client")
+
+    def attempts() -> list[float]:
+        return [
+            record.created
+            for record in caplog.records
+            if "not reconnecting" in record.getMessage() or "still proves" in record.getMessage()
+        ]
+
+    async def scenario() -> None:
+        pins = RegistryPins(tmp_path / "registry-pins.json")
+        server = await started(heartbeat_interval=0.2, idle_timeout=1.0)
+        port = server.address[1]
+        client, events = directory(port, pins=pins, reconnect_cap=0.1), Recorder()
+        await client.sign_in("alice", HERE, events)
+        await server.close()
+        impostor = await started(port, heartbeat_interval=0.2, idle_timeout=1.0)
+        await wait_until(lambda: len(attempts()) >= 5, what="five attempts at the impostor")
+        await client.sign_out()
+        await impostor.close()
+        warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(warnings) == 1 and "posing" in warnings[0].getMessage()
+        assert sum("posing" in detail for _, detail in events.statuses) == 1
+        times = attempts()
+        # Attempts every reconnect_cap (0.1 s) would be at most ~0.1 s apart; doubling from
+        # 0.1 s, the fifth waits at least 0.4 s.
+        assert times[4] - times[3] >= 0.3
 
     run(scenario())
 

@@ -212,14 +212,15 @@ def test_a_message_arriving_while_typing_shows_above_the_line_being_typed(
     terminal.wait_for_prompt(PROMPT_NOBODY + "/msg bob half typ")
     bob.send(cmd="send", to="alice", body="ping \x1b[2J from bob")
     rows = terminal.wait_for_text("bob: ping \\x1b[2J from bob")  # escaped, never obeyed
-    assert rows[-1] == PROMPT_NOBODY + "/msg bob half typ"  # the line is intact, below
+    # The line is intact, below; with no conversation yet, bob's message made bob it.
+    assert rows[-1] == "bob> /msg bob half typ"
     assert any("INFO" in row and "pinned bob" in row for row in rows[:-1])
     terminal.type("ed")
     terminal.keys("Enter")
     bob.wait_event("message", body="half typed")
     rows = terminal.wait_for_text("✓ delivered to bob: 'half typed'")
     message_row = next(i for i, row in enumerate(rows) if "ping" in row)
-    assert rows.index(PROMPT_NOBODY + "/msg bob half typed") > message_row
+    assert rows.index("bob> /msg bob half typed") > message_row
 
 
 def test_pastes_are_taken_whole_and_a_message_over_the_limit_stays_in_the_editor(
@@ -227,7 +228,7 @@ def test_pastes_are_taken_whole_and_a_message_over_the_limit_stays_in_the_editor
 ) -> None:
     bob = alice_with_bob(terminal, registry, clients, tmp_path)
     terminal.type("/msg bob ")
-    long_line = "".join(f"{n:>9} " for n in range(1000)) + "end"  # 10,003 characters
+    long_line = "".join(f"{n:<9} " for n in range(1000)) + "end"  # 10,003 characters
     assert len(long_line) == 10_003
     terminal.paste(long_line)
     terminal.keys("Enter")

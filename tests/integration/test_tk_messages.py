@@ -15,13 +15,14 @@ from tkinter import ttk
 
 import pytest
 
+from chinwag.adapters.excerpt import excerpt
 from chinwag.adapters.gui.tk_composer import Composer, room_left, utf8_size
 from chinwag.adapters.gui.tk_links import split_links
 from chinwag.adapters.gui.tk_look import Fonts, apply_styles
 from chinwag.adapters.gui.tk_marks import MARKS, Glyphs, font_charset, mark_tooltip
 from chinwag.adapters.gui.tk_message_rows import DIVIDER
 from chinwag.adapters.gui.tk_messages import MessageList
-from chinwag.adapters.gui.tk_search import SearchResults, excerpt
+from chinwag.adapters.gui.tk_search import SearchResults
 from chinwag.adapters.gui.tk_widgets import Timers
 from chinwag.adapters.gui.view import MessageRow, SearchResultRow
 from chinwag.domain.message import MAX_BODY_BYTES, MessageState

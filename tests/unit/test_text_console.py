@@ -67,6 +67,15 @@ def test_text_commands_and_the_current_conversation() -> None:
             parse_text_command(bad, state)
 
 
+def test_the_spaces_after_the_name_of_msg_are_not_part_of_the_message() -> None:
+    """Completion leaves a space after the name: typing `` hi`` after it sends ``hi``."""
+    state = TextState()
+    assert parse_text_command("/msg alice  hi\n", state) == Send(cmd="send", to="alice", body="hi")
+    assert parse_text_command("/msg alice   hi  there", state) == Send(
+        cmd="send", to="alice", body="hi  there"
+    )
+
+
 def test_text_identity_commands() -> None:
     state = TextState()
     assert isinstance(parse_text_command("/whoami\n", state), WhoAmICommand)
@@ -367,3 +376,27 @@ def test_printing_elsewhere_and_back() -> None:
     output.info("back")
     assert elsewhere.getvalue() == "above the prompt\n"
     assert stream.getvalue() == "back\n"
+
+
+def test_a_search_result_is_one_line_cut_around_the_match_and_history_is_whole() -> None:
+    """A 40 KB message found by ``/search lore`` is one line of about 100 characters around
+    "lore", with its time and who; ``/history`` still shows it whole."""
+    body = "\n".join(f"line {n} of a long pasted log" for n in range(600))
+    body = body.replace("line 300 of", "line 300 LORE of", 1)
+    long = MESSAGE.model_copy(update={"sender": "bob", "recipient": "alice", "body": body})
+    short = MESSAGE.model_copy(update={"body": "some lore\nin two lines"})
+    stream, output = signed_in()
+    output.search("lore", [long, short])
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "* 2 message(s) match 'lore'"
+    assert len(lines) == 3
+    assert lines[1].startswith("[") and "] bob: …" in lines[1]
+    shown = lines[1].split(": ", 1)[1]
+    assert shown.startswith("…") and shown.endswith("…") and len(shown) == 100
+    assert "line 300 LORE of" in shown
+    assert lines[2].endswith("] you → bob: some lore in two lines")
+
+    stream.seek(0)
+    stream.truncate()
+    output.history("bob", [long])
+    assert len(stream.getvalue().splitlines()) == 600

@@ -36,10 +36,12 @@ from chinwag.adapters.console.terminal_input import (
 )
 from chinwag.adapters.console.terminal_session import logs_above, run_terminal_session
 from chinwag.adapters.console.text_output import TextOutput
+from chinwag.adapters.console.text_runner import TextCommands
 from chinwag.adapters.console.text_session import full_terminal, run_text_session
 from chinwag.domain.identity import fingerprint
 from chinwag.domain.message import MAX_BODY_BYTES
 from chinwag.domain.user import PeerAddress
+from tests.console_support import MESSAGE
 
 ALICE_FP = fingerprint(bytes([0xA1]) * 32)
 
@@ -378,3 +380,34 @@ def test_the_line_editor_reads_and_writes_its_history_off_the_event_loop(
     assert threading.main_thread().name not in threads  # ...never by the loop's thread
     kept = list(PrivateFileHistory(tmp_path / INPUT_HISTORY_FILE, print).load_history_strings())
     assert kept == ["/msg bob hi", "/who"]  # every line, in order, when the session is over
+
+
+def test_with_no_conversation_the_first_person_to_write_becomes_it() -> None:
+    """After a restart the prompt is ``(no one)>``: a reply to the message that just arrived
+    goes to its sender; a conversation chosen with ``/msg`` is never moved by incoming ones."""
+    runner = FakeRunner()
+    _, output = signed_in("bob")
+    commands = TextCommands(output, runner, terminal=False)
+    from_carol = MESSAGE.model_copy(update={"sender": "carol"})
+
+    async def scenario() -> None:
+        output.message_received(MESSAGE)  # from alice
+        assert commands.state.chatting_with == "alice"
+        output.message_received(from_carol)  # alice is still the conversation
+        await commands.handle("hi alice\n")
+        await commands.handle("/msg dave\n")
+        output.message_received(from_carol)
+        await commands.handle("hi dave\n")
+
+    asyncio.run(scenario())
+    assert runner.ran == [
+        Send(cmd="send", to="alice", body="hi alice"),
+        Send(cmd="send", to="dave", body="hi dave"),
+    ]
+
+
+def test_my_own_messages_do_not_choose_the_conversation() -> None:
+    _, output = signed_in("alice")
+    commands = TextCommands(output, FakeRunner(), terminal=False)
+    output.message_received(MESSAGE)  # alice's own, echoed from another device
+    assert commands.state.chatting_with is None

@@ -91,6 +91,7 @@ class JsonOutput(ReadyGate):
         self._dropped = 0
         self._dropped_messages = 0
         self._telling: asyncio.Future[None] | None = None
+        self._leaving = False
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -244,11 +245,21 @@ class JsonOutput(ReadyGate):
             fields["ref"] = ref
         self._emit(fields, False)
 
+    def leaving(self) -> None:
+        """The session ended (``quit``, end of input, a signal): signing out empties the online
+        list and disconnects the registry, which is no news about anyone (an empty ``presence``
+        reads as "everyone went offline"), so neither is emitted from now on."""
+        self._leaving = True
+
     def presence_changed(self, online: frozenset[str]) -> None:
+        if self._leaving:
+            return
         names = sorted(online)
         self._after_ready(lambda: self._emit({"event": "presence", "online": names}, False))
 
     def registry_status_changed(self, status: RegistryStatus, detail: str) -> None:
+        if self._leaving:
+            return
         fields = {"event": "registry", "status": status.value, "detail": detail}
         self._after_ready(lambda: self._emit(fields, False))
 

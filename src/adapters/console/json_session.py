@@ -60,6 +60,7 @@ async def run_json_session(
                 return
     finally:
         stopped.cancel()
+        output.leaving()
 
 
 async def _unless_stopped(

@@ -135,7 +135,8 @@ def parse_text_command(line: str, state: TextState) -> TextCommand | None:
                 raise BadCommand("usage: /msg NAME TEXT, or /msg NAME to talk to NAME")
             if not body.strip():
                 return TalkTo(name=_valid_name(to))
-            return Send(cmd="send", to=to, body=body)
+            # The spaces after the name separate it from the text (completion adds one).
+            return Send(cmd="send", to=to, body=body.lstrip(" "))
         case "who" | "w":
             return Who(cmd="who")
         case "history" | "h":

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Protocol, TextIO
 
 from chinwag.adapters.console.output import ReadyGate, one_line, terminal_safe
 from chinwag.adapters.console.text_states import Later, StateLines
+from chinwag.adapters.excerpt import excerpt
 from chinwag.application.ports.directory import RegistryStatus
 from chinwag.domain.identity import fingerprint
 from chinwag.domain.message import Message
@@ -44,6 +45,12 @@ class TextOutput(ReadyGate):
         self._names: set[str] = set()
         self._leaving = False
         self._states = StateLines(self._write, later=later)
+        self._incoming: Callable[[str], None] | None = None
+
+    def on_incoming(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback`` with the sender of every message received from someone else (the
+        session makes them the conversation if there is none)."""
+        self._incoming = callback
 
     def print_to(self, stream: Sink | None) -> None:
         """Write to ``stream`` from now on (``None``: the stream it was made with again).
@@ -76,14 +83,17 @@ class TextOutput(ReadyGate):
         self._stream.write(terminal_safe(text) + "\n")
         self._stream.flush()
 
-    def _format(self, message: Message) -> str:
+    def _format(self, message: Message, body: str | None = None) -> str:
+        """``[12:00] bob: body`` (``body``: the message's own, unless given)."""
         when = _local_time(message.sent_at)
         who = "you" if message.sender == self.me else message.sender
         arrow = f" → {message.recipient}" if message.sender == self.me else ""
-        return f"[{when}] {who}{arrow}: {indented(message.body)}"
+        return f"[{when}] {who}{arrow}: {indented(message.body if body is None else body)}"
 
     def message_received(self, message: Message) -> None:
         self._names.add(message.sender)
+        if self._incoming is not None and message.sender != self.me:
+            self._incoming(message.sender)
         self._after_ready(lambda: self._line(self._format(message)))
 
     def message_state_changed(self, message: Message) -> None:
@@ -177,9 +187,11 @@ class TextOutput(ReadyGate):
             self._line(self._format(message))
 
     def search(self, text: str, messages: Sequence[Message]) -> None:
+        """One line per result, cut around the first match (``/history`` shows them whole)."""
         self._line(f"* {len(messages)} message(s) match {text!r}")
+        words = text.split()
         for message in messages:
-            self._line(self._format(message))
+            self._line(self._format(message, excerpt(message.body, words)))
 
     def info(self, text: str) -> None:
         self._line(text)

@@ -15,6 +15,7 @@ from chinwag.adapters.console.text_commands import (
     TextState,
     parse_text_command,
 )
+from chinwag.adapters.console.text_output import TextOutput
 from chinwag.domain.user import normalize_username
 
 
@@ -34,6 +35,14 @@ class TextCommands:
         self._runner = runner
         self._terminal = terminal
         self._clear = clear
+        if isinstance(output, TextOutput):
+            output.on_incoming(self._incoming)
+
+    def _incoming(self, sender: str) -> None:
+        """With no conversation yet (after a restart), the first person who writes becomes it,
+        so a plain line answers them; a conversation chosen with ``/msg`` is never moved."""
+        if self.state.chatting_with is None:
+            self.state.chatting_with = sender
 
     async def handle(self, line: str) -> bool:
         """Run ``line``; False once the person asked to quit."""

@@ -7,19 +7,17 @@ screen at any window size.
 
 from __future__ import annotations
 
-import re
 import tkinter as tk
 from collections.abc import Callable, Sequence
 from tkinter import font as tkfont
 from tkinter import ttk
 
+from chinwag.adapters.excerpt import excerpt
 from chinwag.adapters.gui.tk_widgets import autohide
 from chinwag.adapters.gui.view import SearchResultRow
 
 EXCERPT = 80
 """Characters of a message shown in its row when the column's width is not known yet."""
-BEFORE = 12
-"""The most characters shown before the match."""
 
 
 class SearchResults:
@@ -155,31 +153,3 @@ class SearchResults:
         index = int(item)
         if 0 <= index < len(self._results):
             self._selected(self._results[index])
-
-
-def excerpt(body: str, words: Sequence[str], width: int = EXCERPT) -> str:
-    """One line of ``body``, at most ``width`` characters and "…" on each side where cut,
-    starting a few words before the first of ``words`` it contains (at a word's start, as the
-    search matches prefixes, else anywhere)."""
-    flat = " ".join(body.split())
-    if len(flat) <= width:
-        return flat
-    starts = [m.start() for w in words if (m := _find(w, flat))]
-    hit = min(starts, default=0)
-    last_start = len(flat) - width + 1
-    start = max(0, min(hit - min(BEFORE, width // 4), last_start))
-    if 0 < start < last_start:
-        space = flat.find(" ", start, hit)  # start at a word's beginning when one is close
-        start = space + 1 if space >= 0 else start
-    room = width - (start > 0)
-    end = start + room
-    if end < len(flat):
-        end -= 1
-    return ("…" if start > 0 else "") + flat[start:end] + ("…" if end < len(flat) else "")
-
-
-def _find(word: str, text: str) -> re.Match[str] | None:
-    pattern = re.escape(word)
-    return re.search(r"(?<!\w)" + pattern, text, re.IGNORECASE) or re.search(
-        pattern, text, re.IGNORECASE
-    )

@@ -24,6 +24,7 @@ from chinwag.adapters.registry.link import (
     Link,
     RegistryGate,
     reason,
+    refusal,
 )
 from chinwag.adapters.registry.pins import RegistryPins, registry_address
 from chinwag.adapters.registry.protocol import (
@@ -49,15 +50,12 @@ from chinwag.adapters.secure.channel import (
 from chinwag.adapters.secure.keys import decode_raw_key
 from chinwag.application.errors import (
     ChatError,
-    NameTaken,
     NotSignedIn,
     RegistryKeyChanged,
     RegistryUnavailable,
-    UnknownUser,
-    UserOffline,
 )
 from chinwag.application.ports.directory import DirectoryListener, PeerLocation, RegistryStatus
-from chinwag.domain.errors import DomainError, InvalidUsername
+from chinwag.domain.errors import DomainError
 from chinwag.domain.user import PeerAddress, normalize_username
 
 log = logging.getLogger(__name__)
@@ -97,6 +95,7 @@ class RegistryDirectory:
         connect_timeout: float = 3.0,
         request_timeout: float = 5.0,
         reconnect_cap: float = 3.0,
+        key_changed_cap: float = 60.0,
     ) -> None:
         self._host = host
         self._port = port
@@ -106,6 +105,7 @@ class RegistryDirectory:
         self._connect_timeout = connect_timeout
         self._request_timeout = request_timeout
         self._reconnect_cap = max(reconnect_cap, _FIRST_RETRY_DELAY)
+        self._key_changed_cap = key_changed_cap
         self._where = registry_address(host, port)
         self._rids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[ServerMessage]] = {}
@@ -178,7 +178,7 @@ class RegistryDirectory:
                     f"the registry sent a malformed address for {name}"
                 ) from None
             return PeerLocation(address=address, key=key)
-        raise self._refusal(answer)
+        raise refusal(answer, self._where)
 
     def online(self) -> frozenset[str]:
         """Who is online, as last pushed by the registry."""
@@ -208,24 +208,6 @@ class RegistryDirectory:
             ) from None
         finally:
             self._pending.pop(rid, None)
-
-    def _refusal(self, answer: ServerMessage) -> DomainError:
-        """The exception for an answer that is not what was asked for."""
-        if not isinstance(answer, Error):
-            return RegistryUnavailable(
-                f"unexpected {answer.type!r} from the registry at {self._where}"
-            )
-        if answer.code == ErrorCode.NAME_TAKEN:
-            return NameTaken(answer.message)
-        if answer.code == ErrorCode.UNKNOWN_USER:
-            return UnknownUser(answer.message)
-        if answer.code == ErrorCode.OFFLINE:
-            return UserOffline(answer.message)
-        if answer.code == ErrorCode.INVALID_USERNAME:
-            return InvalidUsername(answer.message)
-        return RegistryUnavailable(
-            f"the registry at {self._where} refused: {answer.message} ({answer.code})"
-        )
 
     # -- the connection ----------------------------------------------------------------------
 
@@ -278,7 +260,7 @@ class RegistryDirectory:
         )
         answer = await link.next()
         if not isinstance(answer, Registered):
-            raise self._refusal(answer)
+            raise refusal(answer, self._where)
         while True:
             message = await link.next()
             if isinstance(message, Presence):
@@ -375,19 +357,31 @@ class RegistryDirectory:
             )
 
     async def _reconnect(self) -> tuple[Link, frozenset[str]]:
-        """Connect and register again, retrying with capped, jittered exponential backoff."""
+        """Connect and register again, retrying with capped, jittered exponential backoff.
+
+        A registry proving another key will not change its mind in a few seconds: it is said
+        once (loudly) until the reason changes, and retried ever more slowly, up to
+        ``key_changed_cap``, instead of every ``reconnect_cap``."""
         assert self._address is not None
         delay = _FIRST_RETRY_DELAY
+        said = ""
         while True:
             await asyncio.sleep(delay / 2 + random.uniform(0, delay / 2))
+            cap = self._reconnect_cap
             try:
                 return await self._connect(self._user, self._address)
             except RegistryKeyChanged as exc:  # loud: somebody may pose as the registry
-                log.warning("not reconnecting to %s yet: %s", self._where, exc)
-                self._notify_status(RegistryStatus.RECONNECTING, str(exc))
+                cap = self._key_changed_cap
+                if str(exc) != said:
+                    log.warning("not reconnecting to %s yet: %s", self._where, exc)
+                    self._notify_status(RegistryStatus.RECONNECTING, str(exc))
+                else:
+                    log.debug("the registry at %s still proves another key", self._where)
+                said = str(exc)
             except DomainError as exc:  # unavailable, or our ghost still holds the name
                 log.info("reconnecting to the registry at %s: %s", self._where, exc)
-            delay = min(delay * 2, self._reconnect_cap)
+                said = ""
+            delay = min(delay * 2, max(cap, _FIRST_RETRY_DELAY))
 
     # -- the listener ------------------------------------------------------------------------
 

@@ -32,7 +32,15 @@ from chinwag.adapters.secure.channel import (
     read_clear_frame,
 )
 from chinwag.adapters.wire.codec import FrameDecoder, encode
-from chinwag.application.errors import HistoryUnavailable, RegistryKeyChanged, RegistryUnavailable
+from chinwag.application.errors import (
+    HistoryUnavailable,
+    NameTaken,
+    RegistryKeyChanged,
+    RegistryUnavailable,
+    UnknownUser,
+    UserOffline,
+)
+from chinwag.domain.errors import DomainError, InvalidUsername
 from chinwag.domain.identity import fingerprint, same_fingerprint
 
 log = logging.getLogger("chinwag.adapters.registry.client")
@@ -45,6 +53,21 @@ def reason(exc: OSError) -> str:
     if exc.errno is not None and exc.errno > 0:
         return os.strerror(exc.errno).lower()
     return str(exc.strerror or exc)
+
+
+def refusal(answer: ServerMessage, where: str) -> DomainError:
+    """The exception for a registry's answer that is not what was asked for."""
+    if not isinstance(answer, Error):
+        return RegistryUnavailable(f"unexpected {answer.type!r} from the registry at {where}")
+    if answer.code == ErrorCode.NAME_TAKEN:
+        return NameTaken(answer.message)
+    if answer.code == ErrorCode.UNKNOWN_USER:
+        return UnknownUser(answer.message)
+    if answer.code == ErrorCode.OFFLINE:
+        return UserOffline(answer.message)
+    if answer.code == ErrorCode.INVALID_USERNAME:
+        return InvalidUsername(answer.message)
+    return RegistryUnavailable(f"the registry at {where} refused: {answer.message} ({answer.code})")
 
 
 class UnsupportedVersion(RegistryUnavailable):
