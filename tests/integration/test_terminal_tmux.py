@@ -184,6 +184,9 @@ def test_line_editing_completion_and_history_that_outlives_the_session(
     terminal.type("plain line")
     terminal.keys("Enter")
     bob.wait_event("message", body="plain line")
+    # Bob has it once he committed it; alice says so when his receipt is back. Quitting before
+    # that would print the receipt's line after "signing out…".
+    terminal.wait_for_text("✓ delivered to bob: 'plain line'")
     terminal.wait_for_prompt("bob>")
     terminal.keys("C-d")
     assert terminal.exit_status() == 0
