@@ -4,9 +4,10 @@
 # such as Noto Color Emoji crash or misdraw Tk 8.6's Xft) with apt-get when running as root or
 # with password-less sudo, and otherwise says how. The app spells out any symbol no font has.
 set -uo pipefail
-command -v fc-list >/dev/null || exit 0  # no fontconfig: not an X11 desktop, nothing to do
-if [ -n "$(fc-list ':charset=1f44d' family 2>/dev/null)" ]; then
-  exit 0  # a font with emoji (U+1F44D, thumbs up) is there
+# A font with emoji (U+1F44D, thumbs up) is there? (fontconfig's fc-list says; Tk finds its
+# fonts through fontconfig, so without it, install it too.)
+if command -v fc-list >/dev/null && [ -n "$(fc-list ':charset=1f44d' family 2>/dev/null)" ]; then
+  exit 0
 fi
 if command -v apt-get >/dev/null; then
   sudo=""
@@ -14,9 +15,9 @@ if command -v apt-get >/dev/null; then
     if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo -n"; else sudo="none"; fi
   fi
   if [ "$sudo" != "none" ]; then
-    echo "== installing an emoji font (apt-get install fonts-symbola)"
+    echo "== installing an emoji font (apt-get install fontconfig fonts-symbola)"
     { $sudo apt-get update -qq \
-      && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-symbola; } \
+      && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fontconfig fonts-symbola; } \
       && exit 0
   fi
   echo "note: no font here draws emoji; chinwag spells them out (:thumbs up sign:)." \
