@@ -184,6 +184,10 @@ class CliProcess:
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
+            if not line.endswith("\n"):
+                # Only the last line can lack its newline: that of a process killed while
+                # writing it (SIGKILL in the crash tests). Every whole line must parse.
+                break
             event = json.loads(line)
             with self._changed:
                 self.events.append(event)
