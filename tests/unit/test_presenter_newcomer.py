@@ -4,9 +4,10 @@ registry, and a message-request note that stayed after the reply."""
 
 from __future__ import annotations
 
-from chinwag.adapters.gui.presenter import Event
+from chinwag.adapters.gui.presenter import ChatPresenter, Event
 from chinwag.adapters.gui.view import PersonRow, StatusLevel
 from chinwag.application.ports.directory import RegistryStatus
+from tests.unit.test_presenter import ImmediateRunner, RecordingView
 from tests.unit.test_presenter_window import Contacts, app, received
 
 
@@ -77,3 +78,19 @@ def test_the_request_note_is_short_and_goes_once_the_user_writes_back() -> None:
     a.presenter.conversation_selected("bob")
     a.presenter.send_requested("hi bob")
     assert a.view.last("set_status") == ("Connected to the registry", StatusLevel.OK)
+
+
+def test_presence_told_while_signing_in_never_lists_you_among_your_contacts() -> None:
+    # The network reports presence (you included) before sign-in has said who you are: you
+    # once stayed in your own list for the whole run, as an offline contact.
+    view, session, runner = RecordingView(), Contacts(contacts=["bob"]), ImmediateRunner()
+    presenter = ChatPresenter(runner, lambda name, registry: session, "127.0.0.1:7420")
+    presenter.attach(view)
+    runner.park = True  # sign-in is under way
+    presenter.start("alice")
+    presenter.handle([Event("presence", online=frozenset({"alice", "bob"}))])
+    runner.park = False
+    runner.release()
+    assert "alice" not in names(view.last("set_people")[0])
+    presenter.handle([Event("presence", online=frozenset({"bob"}))])
+    assert names(view.last("set_people")[0]) == ["bob"]

@@ -158,7 +158,8 @@ class People:
         # Somebody online who is not listed yet goes at the end and stays there, offline too.
         for name in sorted(others - self._known.keys()):
             self._known[name] = None
-        names = list(self._known)
+        # Never you: presence told while signing in (before we know who "me" is) names you too.
+        names = [name for name in self._known if name != self.me]
         changed = self._keys.changes
         self.order = names
         view = self._host.view
