@@ -113,7 +113,7 @@ def main() -> None:
             pump(app.root, lambda a=app: "◷" not in a.view.conversation_text(), timeout=20)  # type: ignore[misc]
             for _ in range(5):
                 app.root.update()
-        _capture(display, out, 2 * WIDTH)
+        capture(display, out, 2 * WIDTH)
         for app in apps.values():
             app.presenter.close_requested()
         for app in (bob, alice):
@@ -182,12 +182,9 @@ def _unread_scene(app: DesktopApp, peers: dict[str, CliProcess], display: str, o
     pump(app.root, lambda: "bob" in view.widgets.header.cget("text"), what="bob's pane")
     for who, text in UNREAD_BEFORE:
         if who == "bob":
-            bob.send(cmd="send", to="alice", body=text)
+            bob_says(app, bob, text)
         else:
-            entry = view.widgets.entry
-            entry.insert("1.0", text)
-            press(entry, "<Return>")
-        pump(app.root, lambda t=text: t in view.conversation_text(), timeout=20)  # type: ignore[misc]
+            alice_says(app, bob, text, delivered=False)
     pump(app.root, lambda: "◷" not in view.conversation_text(), timeout=20, what="delivered")
     app.presenter.focus_changed(False)  # alice looks away; bob and carol write meanwhile
     for text in UNREAD_NEW:
@@ -198,7 +195,7 @@ def _unread_scene(app: DesktopApp, peers: dict[str, CliProcess], display: str, o
     pump(app.root, lambda: people.set("p:carol", "unread") == "2", timeout=20, what="carol's 2")
     pump(app.root, lambda: view.divider_before() is not None, timeout=20, what="the divider")
     settle(app.root)
-    _capture(display, out)
+    capture(display, out)
 
 
 def _new_chat_scene(app: DesktopApp, display: str, out: Path, scratch: Path) -> None:
@@ -213,7 +210,7 @@ def _new_chat_scene(app: DesktopApp, display: str, out: Path, scratch: Path) -> 
     settle(app.root)
     pump(app.root, lambda: window.winfo_rootx() > WIDTH, what="the dialog placed")
     settle(app.root)
-    _capture_with_dialog(display, window, out, scratch)
+    capture_with_dialog(display, window, out, scratch)
     dialog.close()
     settle(app.root)
 
@@ -227,28 +224,37 @@ def _menu_scene(app: DesktopApp, display: str, out: Path) -> None:
     settle(root)
     pump(root, lambda: menu.chat.winfo_ismapped(), what="the menu open")
     settle(root)
-    _capture(display, out)
+    capture(display, out)
     menu.chat.unpost()
     settle(root)
 
 
-def _capture(display: str, out: Path, width: int = WIDTH) -> None:
+def capture(display: str, out: Path, width: int = WIDTH, height: int = HEIGHT) -> None:
+    """The top left ``width`` x ``height`` of the screen (where the window is) into ``out``."""
     subprocess.run(
-        ["import", "-display", display, "-window", "root", "-crop", f"{width}x{HEIGHT}+0+0", out],
+        ["import", "-display", display, "-window", "root", "-crop", f"{width}x{height}+0+0", out],
         check=True,
     )
     subprocess.run(["convert", out, "+repage", out], check=True)
 
 
-def _capture_with_dialog(display: str, dialog: tk.Toplevel, out: Path, scratch: Path) -> None:
-    """The window with ``dialog`` over it: drawn beside the window (there is no window manager
-    under Xvfb to frame it), then laid over the window's centre with a border and a shadow."""
+def capture_with_dialog(
+    display: str,
+    dialog: tk.Toplevel,
+    out: Path,
+    scratch: Path,
+    width: int = WIDTH,
+    height: int = HEIGHT,
+) -> None:
+    """The window (the top left ``width`` x ``height``) with ``dialog`` over it: drawn beside
+    the window (there is no window manager under Xvfb to frame it), then laid over the window's
+    centre with a border and a soft shadow, as a desktop would show it."""
     dialog.update_idletasks()
     w, h = dialog.winfo_width(), dialog.winfo_height()
     x, y = dialog.winfo_rootx(), dialog.winfo_rooty()
     screen, window, card = scratch / "screen.png", scratch / "window.png", scratch / "card.png"
     subprocess.run(["import", "-display", display, "-window", "root", screen], check=True)
-    crop = ("-crop", f"{WIDTH}x{HEIGHT}+0+0", "+repage")
+    crop = ("-crop", f"{width}x{height}+0+0", "+repage")
     subprocess.run(["convert", screen, *crop, window], check=True)
     subprocess.run(
         [
@@ -261,7 +267,7 @@ def _capture_with_dialog(display: str, dialog: tk.Toplevel, out: Path, scratch: 
     )
     subprocess.run(
         [
-            *("convert", window, "-fill", "#00000033", "-draw", f"rectangle 0,0 {WIDTH},{HEIGHT}"),
+            *("convert", window, "-fill", "#00000033", "-draw", f"rectangle 0,0 {width},{height}"),
             *(card, "-gravity", "center", "-geometry", "+0+10", "-composite", out),
         ],
         check=True,
@@ -274,6 +280,23 @@ def _has_glyph(codepoint: str) -> bool:
         return True
     found = subprocess.run(["fc-list", f":charset={codepoint}", "family"], capture_output=True)
     return bool(found.stdout.strip())
+
+
+def bob_says(app: DesktopApp, bob: CliProcess, text: str) -> None:
+    """bob (a JSON client) writes ``text`` to alice; until her window shows it."""
+    bob.send(cmd="send", to="alice", body=text)
+    pump(app.root, lambda: text in app.view.conversation_text(), timeout=20, what=text)
+
+
+def alice_says(app: DesktopApp, bob: CliProcess, text: str, delivered: bool = True) -> None:
+    """alice types ``text`` and presses Enter; until her window shows it (and, if
+    ``delivered``, bob has it)."""
+    entry = app.view.widgets.entry
+    entry.insert("1.0", text)
+    press(entry, "<Return>")
+    pump(app.root, lambda: text in app.view.conversation_text(), timeout=20, what=text)
+    if delivered:
+        bob.wait_event("message", body=text, timeout=20)
 
 
 def alive(root: tk.Tk) -> bool:

@@ -15,17 +15,24 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
+import tkinter as tk
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from chinwag.entrypoints.gui import DesktopApp  # noqa: E402
-from scripts.screenshot import alive, open_app  # noqa: E402
-from tests.gui_support import press, pump, settle, xvfb  # noqa: E402
+from scripts.screenshot import (  # noqa: E402
+    alice_says,
+    alive,
+    bob_says,
+    capture,
+    capture_with_dialog,
+    open_app,
+)
+from tests.gui_support import pump, settle, xvfb  # noqa: E402
 from tests.processes import CliProcess, RegistryProcess, release  # noqa: E402
 
 WIDTH, HEIGHT = 900, 660
@@ -38,21 +45,6 @@ BEFORE = [
 # bob's new installation writes first; it waits in his client until alice accepts his new key.
 AFTER_FROM_BOB = "Hi Alice, it's Bob. My laptop died, so I set chinwag up again on the new one."
 AFTER_FROM_ALICE = "Bob? Your key changed. Call me and we'll compare safety numbers first."
-SHADOW = "#1f2937"
-
-
-def bob_says(app: DesktopApp, bob: CliProcess, text: str) -> None:
-    bob.send(cmd="send", to="alice", body=text)
-    pump(app.root, lambda: text in app.view.conversation_text(), timeout=20, what=text)
-
-
-def alice_says(app: DesktopApp, bob: CliProcess, text: str, delivered: bool = True) -> None:
-    entry = app.view.widgets.entry
-    entry.insert("1.0", text)
-    press(entry, "<Return>")
-    pump(app.root, lambda: text in app.view.conversation_text(), timeout=20, what=text)
-    if delivered:
-        bob.wait_event("message", body=text, timeout=20)
 
 
 def settled(app: DesktopApp, mark: str) -> None:
@@ -61,45 +53,10 @@ def settled(app: DesktopApp, mark: str) -> None:
     settle(app.root)
 
 
-def capture(display: str, out: Path) -> None:
-    subprocess.run(
-        ["import", "-display", display, "-window", "root", "-crop", f"{WIDTH}x{HEIGHT}+0+0", out],
-        check=True,
-    )
-    subprocess.run(["convert", out, "+repage", out], check=True)
-
-
-def capture_with_dialog(display: str, app: DesktopApp, out: Path, scratch: Path) -> None:
-    """The window with the verify dialog over it: the dialog is drawn beside the window (there
-    is no window manager under Xvfb to frame it), then laid over the window's centre with a
-    border and a soft shadow, as a desktop would show it."""
+def dialog_of(app: DesktopApp) -> tk.Toplevel:
     dialog = app.view.widgets.verify_dialog.window
     assert dialog is not None
-    dialog.update_idletasks()
-    w, h = dialog.winfo_width(), dialog.winfo_height()
-    x, y = dialog.winfo_rootx(), dialog.winfo_rooty()
-    screen = scratch / "screen.png"
-    subprocess.run(["import", "-display", display, "-window", "root", screen], check=True)
-    window, card = scratch / "window.png", scratch / "dialog.png"
-    subprocess.run(
-        ["convert", screen, "-crop", f"{WIDTH}x{HEIGHT}+0+0", "+repage", window], check=True
-    )
-    subprocess.run(
-        [
-            *("convert", screen, "-crop", f"{w}x{h}+{x}+{y}", "+repage"),
-            *("-bordercolor", "#9ca3af", "-border", "1"),
-            *("(", "+clone", "-background", SHADOW, "-shadow", "45x10+0+6", ")"),
-            *("+swap", "-background", "none", "-layers", "merge", "+repage", card),
-        ],
-        check=True,
-    )
-    subprocess.run(
-        [
-            *("convert", window, "-fill", "#00000033", "-draw", f"rectangle 0,0 {WIDTH},{HEIGHT}"),
-            *(card, "-gravity", "center", "-geometry", "+0+10", "-composite", out),
-        ],
-        check=True,
-    )
+    return dialog
 
 
 def main() -> None:
@@ -156,7 +113,7 @@ def main() -> None:
             alice_says(app, new_bob, AFTER_FROM_ALICE, delivered=False)
             pump(app.root, lambda: "◷" not in view.conversation_text(), timeout=20, what="held")
             settle(app.root)
-            capture(display, keys_png)
+            capture(display, keys_png, WIDTH, HEIGHT)
 
             view.widgets.banner.verify_button.invoke()
             dialog = view.widgets.verify_dialog
@@ -167,7 +124,7 @@ def main() -> None:
             settle(app.root)
             pump(app.root, lambda: window.winfo_rootx() > WIDTH, what="the dialog placed")
             settle(app.root)
-            capture_with_dialog(display, app, verify_png, data)
+            capture_with_dialog(display, dialog_of(app), verify_png, data, WIDTH, HEIGHT)
         finally:
             if app is not None:
                 root = app.root
