@@ -35,7 +35,7 @@ from chinwag.domain.conversation import direct_conversation_id
 from chinwag.domain.identity import fingerprint
 from chinwag.domain.message import Message, MessageState
 from chinwag.domain.user import PeerAddress
-from tests.console_support import ALICE_FP, BOB_KEY, BOBS_NEW_KEY, MESSAGE
+from tests.console_support import ALICE_FP, BOB_KEY, BOBS_NEW_KEY, MESSAGE, signed_in
 
 
 def test_text_commands_and_the_current_conversation() -> None:
@@ -223,15 +223,6 @@ def sent(n: int, state: MessageState, body: str = "hi", reason: str | None = Non
         state=state,
         reason=reason,
     )
-
-
-def signed_in(me: str = "alice") -> tuple[io.StringIO, TextOutput]:
-    stream = io.StringIO()
-    output = TextOutput(stream, me=me)
-    output.ready(me, PeerAddress(host="127.0.0.1", port=1), ALICE_FP)
-    stream.seek(0)
-    stream.truncate()
-    return stream, output
 
 
 @pytest.mark.parametrize(

@@ -35,24 +35,10 @@ from chinwag.adapters.console.terminal_input import (
     PrivateFileHistory,
 )
 from chinwag.adapters.console.terminal_session import logs_above, run_terminal_session
-from chinwag.adapters.console.text_output import TextOutput
 from chinwag.adapters.console.text_runner import TextCommands
 from chinwag.adapters.console.text_session import full_terminal, run_text_session
-from chinwag.domain.identity import fingerprint
 from chinwag.domain.message import MAX_BODY_BYTES
-from chinwag.domain.user import PeerAddress
-from tests.console_support import MESSAGE
-
-ALICE_FP = fingerprint(bytes([0xA1]) * 32)
-
-
-def signed_in(me: str = "alice") -> tuple[io.StringIO, TextOutput]:
-    stream = io.StringIO()
-    output = TextOutput(stream, me=me)
-    output.ready(me, PeerAddress(host="127.0.0.1", port=1), ALICE_FP)
-    stream.seek(0)
-    stream.truncate()
-    return stream, output
+from tests.console_support import MESSAGE, signed_in
 
 
 def completions(text: str, names: list[str]) -> list[str]:
