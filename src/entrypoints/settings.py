@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import platformdirs
 
-from chinwag.adapters.console.terminal_input import INPUT_HISTORY_FILE
+from chinwag.adapters.console import INPUT_HISTORY_FILE
 from chinwag.adapters.files import narrow_file, open_private, private_folder
 from chinwag.adapters.gui.preferences import PREFERENCES_FILE
 from chinwag.adapters.secure.keys import LocalKeys, load_or_create_keys

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from chinwag.adapters.console.terminal_input import INPUT_HISTORY_FILE
+from chinwag.adapters.console import INPUT_HISTORY_FILE
 from tests.processes import ENV, CliProcess, RegistryProcess, start, user_folder
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]

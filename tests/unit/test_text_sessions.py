@@ -20,7 +20,7 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 from prompt_toolkit.validation import ValidationError
 
-from chinwag.adapters.console import terminal_input
+from chinwag.adapters.console import INPUT_HISTORY_FILE, terminal_input
 from chinwag.adapters.console.commands import (
     AnyCommand,
     CommandRunner,
@@ -29,7 +29,6 @@ from chinwag.adapters.console.commands import (
 )
 from chinwag.adapters.console.lines import TERMINAL_LINE_BYTES
 from chinwag.adapters.console.terminal_input import (
-    INPUT_HISTORY_FILE,
     ChatCompleter,
     LineCheck,
     PrivateFileHistory,

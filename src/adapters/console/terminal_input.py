@@ -29,8 +29,6 @@ from chinwag.domain.message import MAX_BODY_BYTES
 
 log = logging.getLogger(__name__)
 
-INPUT_HISTORY_FILE = "input-history"
-"""The lines you typed, in your user folder (0600, like every file of ours)."""
 
 HISTORY_ENTRIES = 1_000
 """How many typed lines the history keeps across sessions."""

@@ -29,9 +29,9 @@ from prompt_toolkit.input import Input, create_input
 from prompt_toolkit.output import Output, create_output
 from prompt_toolkit.shortcuts import clear as clear_screen
 
+from chinwag.adapters.console import INPUT_HISTORY_FILE
 from chinwag.adapters.console.commands import CommandRunner
 from chinwag.adapters.console.terminal_input import (
-    INPUT_HISTORY_FILE,
     BackgroundHistory,
     ChatCompleter,
     LineCheck,
