@@ -8,12 +8,18 @@ the recipient stores by id, so a message that arrived but whose acknowledgement 
 stored once and acknowledged again.
 
 When the recipient is offline, its key changed and the user has not accepted the new one, it
-refuses us for now (our key, a quota), or ``max_attempts`` tries in a row make no progress, the
-messages are marked ``queued`` with the reason and the worker waits: until the registry says the
-recipient is online again, the user accepts a key, the recipient reaches us, or at the latest a
-backoff delay (doubling up to :data:`MAX_RETRY_DELAY`). Nothing is given up on: only the
+refuses us for now (our key, a quota), no route reaches it (no direct path and no relay:
+:data:`UNREACHABLE`), the relay refuses (off, full, or our limit: :data:`RELAY_REFUSED`), or
+``max_attempts`` tries in a row make no progress, the messages are marked ``queued`` with the
+reason and the worker waits: until the registry says the recipient is online again, the
+registry connection comes back (relayed sessions need it), the user accepts a key, the
+recipient reaches us, or at the latest a backoff delay (doubling up to
+:data:`MAX_RETRY_DELAY`). Nothing is given up on: only the
 recipient's refusal of a message itself fails it. At sign-in the courier resumes every message
 not yet acknowledged, in order.
+
+Every ``delivered`` state is announced with the route its batch travelled (direct or relayed),
+and a ``sent`` one with the route of the recipient's last batch, while that session lasts.
 """
 
 from __future__ import annotations
@@ -32,20 +38,35 @@ from chinwag.application.errors import (
     NotSignedIn,
     OutboxFull,
     PeerRefused,
+    PeerUnreachable,
     RegistryUnavailable,
     UnknownUser,
     UserOffline,
 )
-from chinwag.application.ports.directory import Directory, PeerLocation
+from chinwag.application.ports.directory import Directory, PeerLocation, RegistryStatus
 from chinwag.application.ports.events import ChatEvents
 from chinwag.application.ports.message_repository import MessageRepository, StateChange
-from chinwag.application.ports.peer_transport import DeliveryReport, PeerTransport
+from chinwag.application.ports.peer_transport import DeliveryReport, PeerTransport, Route
 from chinwag.application.trust import TrustPolicy
 from chinwag.domain.message import Message, MessageState
 
 log = logging.getLogger(__name__)
 
 MAX_RETRY_DELAY = 30.0
+
+UNREACHABLE = "unreachable"
+"""The reason of messages queued because no route reaches the recipient: no direct path, and
+no relay."""
+RELAY_REFUSED = "relay_refused"
+"""The reason of messages queued because the relay refused them (off, full, or our limit)."""
+QUEUED_CAUSES = {
+    "unreachable": UNREACHABLE,
+    "relay_off": RELAY_REFUSED,
+    "relay_full": RELAY_REFUSED,
+    "relay_limit": RELAY_REFUSED,
+}
+"""``PeerUnreachable.cause`` words that queue the messages at once, with their reason: trying
+again soon cannot help (the registry's answer or the recipient's set-up must change first)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +92,8 @@ class _Recipient:
     waiting: bool = False
     """The worker is waiting for the recipient to come online (or for its next try)."""
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    route: Route | None = None
+    """The route the last batch travelled, while its session lasts (``sent`` says it)."""
 
 
 class Courier:
@@ -94,6 +117,7 @@ class Courier:
         self._settings = settings or CourierSettings()
         self._recipients: dict[str, _Recipient] = {}
         self._online: frozenset[str] = frozenset()
+        self._registry: RegistryStatus | None = None
         self._closed = False
         self._held: list[Message] | None = None
         """Messages enqueued during sign-in (see :meth:`hold`); None when not signing in."""
@@ -159,6 +183,18 @@ class Courier:
             if recipient is not None:
                 recipient.wake.set()  # sticky: a worker between tries sees it at its next wait
 
+    def registry_status(self, status: RegistryStatus) -> None:
+        """The registry connection changed: once it is back, everyone waiting is tried at once
+        (a relayed session needs the registry; lookups failed while it was away)."""
+        back = status is RegistryStatus.CONNECTED and self._registry not in (
+            None,
+            RegistryStatus.CONNECTED,
+        )
+        self._registry = status
+        if back:
+            for recipient in self._recipients.values():
+                recipient.wake.set()
+
     def wake(self, name: str) -> None:
         """Try ``name`` again at once (their key was accepted, or they just reached us)."""
         recipient = self._recipients.get(name)
@@ -192,7 +228,7 @@ class Courier:
             recipient.wake.clear()  # a wake-up from now on means: try again at once
             try:
                 location = await self._location_of(name, recipient)
-                await self._deliver_queue(name, location, recipient.queue, progress)
+                await self._deliver_queue(name, location, recipient, progress)
                 failures = 0
                 continue
             except (UserOffline, UnknownUser) as exc:
@@ -207,6 +243,11 @@ class Courier:
             except PeerRefused as exc:
                 # The recipient will not take them yet (our key, a quota): they wait, saying why.
                 offline, reason = True, exc.reason
+                failures = 1 if progress.recorded else failures + 1
+            except PeerUnreachable as exc:
+                # No route at all, or the relay refused: no use trying again soon; say why.
+                waiting = QUEUED_CAUSES.get(exc.cause)
+                offline, reason = waiting is not None, waiting or str(exc)
                 failures = 1 if progress.recorded else failures + 1
             except Exception as exc:
                 reason = str(exc) if isinstance(exc, ChatError) else f"internal error: {exc!r}"
@@ -257,13 +298,14 @@ class Courier:
         return location
 
     async def _deliver_queue(
-        self, name: str, location: PeerLocation, queue: deque[Message], progress: _Progress
+        self, name: str, location: PeerLocation, recipient: _Recipient, progress: _Progress
     ) -> None:
         """Send everything queued and record the answers, in order, until the queue is empty.
 
-        On failure every message whose answer is not recorded is back at the front of ``queue``,
-        in order (sending one again is safe: the recipient stores by id).
+        On failure every message whose answer is not recorded is back at the front of the
+        queue, in order (sending one again is safe: the recipient stores by id).
         """
+        queue = recipient.queue
         inflight: deque[tuple[list[Message], asyncio.Task[DeliveryReport]]] = deque()
         try:
             while queue or inflight:
@@ -272,13 +314,16 @@ class Courier:
                         queue.popleft() for _ in range(min(len(queue), self._settings.batch_size))
                     ]
                     task = asyncio.create_task(self._transport.deliver(name, location, batch))
-                    self._announce(batch, MessageState.SENT)
+                    self._announce(batch, MessageState.SENT, recipient.route)
                     inflight.append((batch, task))
                 batch, task = inflight[0]
-                await self._record(batch, await task)
+                report = await task
+                recipient.route = report.route
+                await self._record(batch, report)
                 inflight.popleft()
                 progress.recorded += len(batch)
         except BaseException:
+            recipient.route = None  # the session broke: the next one may take another route
             # Put back what was not recorded, oldest first, ahead of anything queued since.
             unrecorded: list[Message] = []
             for batch, task in inflight:
@@ -290,9 +335,11 @@ class Courier:
                 self._events.message_state_changed(message)
             raise
 
-    def _announce(self, batch: Sequence[Message], state: MessageState) -> None:
+    def _announce(
+        self, batch: Sequence[Message], state: MessageState, route: Route | None = None
+    ) -> None:
         for message in batch:
-            self._events.message_state_changed(message.with_state(state))
+            self._events.message_state_changed(message.with_state(state), route)
 
     async def _record(self, batch: list[Message], report: DeliveryReport) -> None:
         deferred = [m for m in batch if m.id in report.deferred]
@@ -314,7 +361,8 @@ class Courier:
         ]
         await self._messages.update_states([StateChange(m.id, m.state, m.reason) for m in settled])
         for message in settled:
-            self._events.message_state_changed(message)
+            delivered = message.state is MessageState.DELIVERED
+            self._events.message_state_changed(message, report.route if delivered else None)
 
     async def _settle_all(self, queue: deque[Message], state: MessageState, reason: str) -> None:
         """Record ``state`` for everything in ``queue`` now (``failed`` also takes it out of the

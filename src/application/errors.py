@@ -26,7 +26,15 @@ class RegistryUnavailable(ChatError):
 
 
 class PeerUnreachable(ChatError):
+    """No session with the peer. ``cause`` says why, in a word of the connection doctor:
+    ``refused``, ``timeout``, ``key_mismatch``, ``unreachable`` (no route at all), ``relay_off``,
+    ``relay_full``, ``relay_limit``, ``registry_unreachable`` or ``lost`` (a session broke)."""
+
     code = "peer_unreachable"
+
+    def __init__(self, text: str, cause: str = "lost") -> None:
+        super().__init__(text)
+        self.cause = cause
 
 
 class AddressInUse(ChatError):

@@ -10,7 +10,8 @@ from chinwag.domain.user import PeerAddress
 
 @dataclass
 class Session:
-    """The signed-in user and where they accept peers; empty until sign-in."""
+    """The signed-in user and where they accept peers (None: nowhere, ``--listen none``);
+    empty until sign-in."""
 
     user: str | None = None
     address: PeerAddress | None = None
@@ -20,7 +21,7 @@ class Session:
             raise NotSignedIn("sign in first")
         return self.user
 
-    def start(self, user: str, address: PeerAddress) -> None:
+    def start(self, user: str, address: PeerAddress | None) -> None:
         self.user = user
         self.address = address
 

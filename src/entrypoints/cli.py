@@ -20,7 +20,6 @@ from chinwag.adapters.console.text_output import TextOutput
 from chinwag.adapters.console.text_session import run_text_session
 from chinwag.adapters.sqlite.database import StorageError
 from chinwag.domain.errors import DomainError
-from chinwag.domain.user import PeerAddress
 from chinwag.entrypoints.common import StartupError, flag_error, run_event_loop
 from chinwag.entrypoints.container import Container, close_storage
 from chinwag.entrypoints.settings import (
@@ -87,9 +86,8 @@ async def _session(
 ) -> int:
     assert settings.user is not None
     use_cases = container.use_cases
-    host, port = settings.listen
     try:
-        listen = await use_cases.sign_in().execute(settings.user, PeerAddress(host=host, port=port))
+        listen = await use_cases.sign_in().execute(settings.user, settings.listen_address())
     except DomainError as exc:
         return _failed(settings, output, exc.code, with_hint(exc))
     me = use_cases.who_am_i().execute()
@@ -109,6 +107,8 @@ async def _session(
         use_cases.verify_contact(),
         use_cases.trust_contact(),
         send_many=use_cases.send_messages(),
+        diagnose_self=use_cases.diagnose_self(),
+        diagnose_peer=use_cases.diagnose_peer(),
     )
     try:
         if settings.json:

@@ -25,6 +25,7 @@ from chinwag.adapters.memory.repositories import (
 from chinwag.adapters.memory.transport import InMemoryNetwork, InMemoryTransport
 from chinwag.adapters.registry.client import RegistryDirectory
 from chinwag.adapters.registry.pins import RegistryPins
+from chinwag.adapters.registry.relay_client import RegistryRelay
 from chinwag.adapters.secure.channel import Security
 from chinwag.adapters.secure.keys import LocalKeys, load_or_create_keys
 from chinwag.adapters.sqlite.contacts import SqliteContactRepository
@@ -35,7 +36,7 @@ from chinwag.adapters.system import RandomIds, SystemClock
 from chinwag.adapters.transport.tcp import TcpPeerTransport
 from chinwag.application.conversations import ConversationLedger
 from chinwag.application.delivery import Courier
-from chinwag.application.presence import PresenceRelay
+from chinwag.application.presence import LastSeen, PresenceRelay
 from chinwag.application.quota import InboundQuota
 from chinwag.application.session import Session
 from chinwag.application.trust import TrustPolicy
@@ -57,6 +58,7 @@ from chinwag.application.use_cases import (
     WhoAmI,
     WhoIsOnline,
 )
+from chinwag.application.use_cases.diagnose import DiagnosePeer, DiagnoseSelf
 from chinwag.entrypoints.common import configure_logging
 
 
@@ -102,7 +104,8 @@ class RealAdapters(containers.DeclarativeContainer):
         pins=pins,
         registry_key=config.registry_key,
     )
-    transport = providers.Singleton(TcpPeerTransport, security)
+    relay = providers.Singleton(RegistryRelay, directory)
+    transport = providers.Singleton(TcpPeerTransport, security, relay=relay)
 
 
 class MemoryAdapters(containers.DeclarativeContainer):
@@ -158,7 +161,8 @@ class UseCases(containers.DeclarativeContainer):
         adapters.clock,
         quota,
     )
-    presence = providers.Singleton(PresenceRelay, events, courier)
+    last_seen = providers.Singleton(LastSeen, adapters.clock)
+    presence = providers.Singleton(PresenceRelay, events, courier, last_seen)
     sign_in = providers.Factory(
         SignIn,
         session,
@@ -206,6 +210,10 @@ class UseCases(containers.DeclarativeContainer):
     start_chat = providers.Factory(StartChat, session, adapters.directory, ledger, trust)
     mark_read = providers.Factory(MarkRead, session, adapters.conversations)
     count_unread = providers.Factory(CountUnread, session, adapters.conversations)
+    diagnose_self = providers.Factory(DiagnoseSelf, session, adapters.directory)
+    diagnose_peer = providers.Factory(
+        DiagnosePeer, session, adapters.directory, adapters.transport, trust, last_seen
+    )
 
 
 class Container(containers.DeclarativeContainer):

@@ -14,10 +14,10 @@ from chinwag.adapters.gui.bridge import QueueEvents
 from chinwag.adapters.gui.preferences import JsonPreferences, Preferences
 from chinwag.application.ports.conversation_repository import Unread
 from chinwag.application.trust import SafetyNumber
+from chinwag.application.use_cases.diagnose import PeerReport, SelfReport
 from chinwag.application.use_cases.start_chat import StartedChat
 from chinwag.application.use_cases.who_am_i import Me
 from chinwag.domain.message import Message
-from chinwag.domain.user import PeerAddress
 from chinwag.entrypoints.container import Container, close_storage
 from chinwag.entrypoints.settings import (
     ClientSettings,
@@ -59,9 +59,8 @@ class ContainerSession:
             await asyncio.to_thread(container.adapters.database)
             # Before anybody can send anything: what arrives from now on comes as events.
             self._history_end = await container.use_cases.count_unread().history_end()
-            host, port = self._settings.listen
             await container.use_cases.sign_in().execute(
-                self._user, PeerAddress(host=host, port=port)
+                self._user, self._settings.listen_address()
             )
             name: str = container.use_cases.session().require_user()
         except BaseException:
@@ -72,6 +71,14 @@ class ContainerSession:
     async def send(self, to: str, body: str) -> Message:
         message: Message = await self._use.use_cases.send_message().execute(to, body)
         return message
+
+    async def diagnose_self(self) -> SelfReport:
+        report: SelfReport = await self._use.use_cases.diagnose_self().execute()
+        return report
+
+    async def diagnose(self, peer: str) -> PeerReport:
+        report: PeerReport = await self._use.use_cases.diagnose_peer().execute(peer)
+        return report
 
     async def history(self, peer: str, limit: int, before: UUID | None) -> list[Message]:
         page: list[Message] = await self._use.use_cases.load_history().execute(peer, limit, before)

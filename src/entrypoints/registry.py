@@ -4,6 +4,10 @@ Flags win over the environment (``CHINWAG_REGISTRY_HOST``, ``CHINWAG_REGISTRY_PO
 over the defaults (127.0.0.1, 7420). Once it accepts connections it prints two lines to stdout,
 ``chinwag-registry listening on HOST:PORT`` then ``chinwag-registry key FINGERPRINT``; logs go
 to stderr. ``chinwag-registry release NAME`` frees a name bound to a lost key.
+
+It relays sessions for clients that cannot be reached directly unless ``--no-relay``; each
+client's relayed bytes are metered (``--relay-rate``) and its sessions capped
+(``--relay-sessions``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 
 from chinwag.adapters.files import private_folder
 from chinwag.adapters.registry.names import NameBook, release
+from chinwag.adapters.registry.relay import DEFAULT_RELAY_RATE, MAX_RELAY_SESSIONS_PER_CLIENT
 from chinwag.adapters.registry.server import RegistryServer
 from chinwag.adapters.secure.channel import Security
 from chinwag.adapters.secure.keys import KeyFileError, LocalKeys, load_or_create_keys
@@ -43,6 +48,39 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{port} is not between 0 and 65535")
     return port
+
+
+_UNITS = {"": 1, "K": 1024, "KI": 1024, "M": 1024**2, "MI": 1024**2, "G": 1024**3, "GI": 1024**3}
+MIN_RELAY_RATE = 1024
+MAX_RELAY_SESSIONS_FLAG = 10_000
+
+
+def _rate(text: str) -> int:
+    """Bytes a second: a whole number, optionally with K, M or G (binary: 8M is 8 MiB/s)."""
+    cleaned = text.strip().upper().removesuffix("/S").removesuffix("B")
+    digits = cleaned.rstrip("KMGI")
+    unit = cleaned[len(digits) :]
+    if unit not in _UNITS or not digits.isdigit():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a rate in bytes a second (a whole number, optionally with K, M or "
+            "G: 8388608 or 8M)"
+        )
+    rate = int(digits) * _UNITS[unit]
+    if rate < MIN_RELAY_RATE:
+        raise argparse.ArgumentTypeError(
+            f"{text} is below the smallest relay rate, {MIN_RELAY_RATE} bytes a second"
+        )
+    return rate
+
+
+def _sessions(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= count <= MAX_RELAY_SESSIONS_FLAG:
+        raise argparse.ArgumentTypeError(f"{count} is not between 1 and {MAX_RELAY_SESSIONS_FLAG}")
+    return count
 
 
 def _data_dir_argument(parser: argparse.ArgumentParser) -> None:
@@ -131,6 +169,34 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "ping every third of it (default %(default)s)",
     )
     parser.add_argument(
+        "--no-relay",
+        dest="relay",
+        action="store_false",
+        help="do not relay sessions between clients; those that cannot reach each other "
+        "directly keep their messages queued",
+    )
+    parser.add_argument(
+        "--relay-rate",
+        type=_rate,
+        default=DEFAULT_RELAY_RATE,
+        metavar="BYTES_PER_SECOND",
+        help="bytes a second one client may send through the relay, all its sessions together "
+        "(K, M, G allowed: 8M; default %(default)s)",
+    )
+    parser.add_argument(
+        "--relay-sessions",
+        type=_sessions,
+        default=MAX_RELAY_SESSIONS_PER_CLIENT,
+        metavar="N",
+        help="relay sessions one client may have open at once (default %(default)s)",
+    )
+    parser.add_argument(
+        "--no-probe",
+        dest="probe",
+        action="store_false",
+        help=argparse.SUPPRESS,  # for tests: do not connect back to clients
+    )
+    parser.add_argument(
         "--log-level",
         default=os.environ.get("CHINWAG_LOG_LEVEL", "INFO").upper(),
         type=str.upper,
@@ -144,16 +210,18 @@ def _display(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-async def _serve(
-    host: str, port: int, idle_timeout: float, keys: LocalKeys, names: NameBook
-) -> None:
+async def _serve(args: argparse.Namespace, keys: LocalKeys, names: NameBook) -> None:
     server = RegistryServer(
-        host,
-        port,
-        heartbeat_interval=idle_timeout / 3,
-        idle_timeout=idle_timeout,
+        args.host,
+        args.port,
+        heartbeat_interval=args.idle_timeout / 3,
+        idle_timeout=args.idle_timeout,
         names=names,
         security=Security(keys),
+        probe=args.probe,
+        relay=args.relay,
+        relay_rate=args.relay_rate,
+        relay_sessions=args.relay_sessions,
     )
     bound_host, bound_port = await server.start()
     stop = asyncio.Event()
@@ -191,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
     try:
-        run_event_loop(_serve(args.host, args.port, args.idle_timeout, keys, names))
+        run_event_loop(_serve(args, keys, names))
     except KeyboardInterrupt:  # SIGINT before the handlers were installed
         return 0
     except AddressInUse as exc:

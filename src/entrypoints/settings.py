@@ -20,7 +20,7 @@ from chinwag.adapters.gui.preferences import PREFERENCES_FILE
 from chinwag.adapters.secure.keys import LocalKeys, load_or_create_keys
 from chinwag.domain.errors import InvalidUsername
 from chinwag.domain.identity import InvalidFingerprint, normalize_fingerprint
-from chinwag.domain.user import normalize_username, validate_host
+from chinwag.domain.user import PeerAddress, normalize_username, validate_host
 from chinwag.entrypoints.common import StartupError, log_level, parse_address
 
 T = TypeVar("T")
@@ -59,11 +59,18 @@ class ClientSettings:
     user: str | None
     registry: tuple[str, int]
     data_dir: Path
-    listen: tuple[str, int]
+    listen: tuple[str, int] | None
+    """None: accept no connections (``--listen none``)."""
     log_level: str
     json: bool = False
     registry_key: str | None = None
     """The registry's fingerprint given by the user (canonical form): any other key is refused."""
+
+    def listen_address(self) -> PeerAddress | None:
+        """Where to accept peers, for sign-in (None: nowhere)."""
+        if self.listen is None:
+            return None
+        return PeerAddress(host=self.listen[0], port=self.listen[1])
 
     def user_dir(self, user: str) -> Path:
         """This user's own folder: every user of a data folder has a separate one.
@@ -131,9 +138,10 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--listen",
-        metavar="HOST:PORT",
+        metavar="HOST:PORT|none",
         help="where to accept peers (env CHINWAG_LISTEN; default port 0 = any free port, on "
-        "loopback if the registry is local, else on every interface)",
+        "loopback if the registry is local, else on every interface); `none` accepts no "
+        "connections at all (as behind a NAT): peers reach you through the registry's relay",
     )
     parser.add_argument(
         "--log-level",
@@ -193,8 +201,10 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -
         )
         listen_text = pick(args.listen, "CHINWAG_LISTEN")
         listen_host = default_listen_host(registry[0])
-        listen = (
-            _flag(
+        listen: tuple[str, int] | None = (
+            None
+            if listen_text is not None and listen_text.strip().lower() == "none"
+            else _flag(
                 "--listen" if args.listen is not None else "CHINWAG_LISTEN",
                 listen_address,
                 listen_text,

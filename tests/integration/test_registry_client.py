@@ -84,6 +84,7 @@ def directory(port: int, keys: LocalKeys | None = None, **options: Any) -> Regis
 
 
 async def started(port: int = 0, keys: LocalKeys | None = None, **options: Any) -> RegistryServer:
+    options.setdefault("probe", False)  # nothing listens at the addresses these clients give
     server = RegistryServer(
         "127.0.0.1", port, security=Security(keys or LocalKeys.generate()), **options
     )
@@ -124,11 +125,13 @@ def test_sign_in_lookup_and_presence() -> None:
 
         # Lookups carry the key the registry binds the name to: the one that signed in.
         bob_location = PeerLocation(
-            address=PeerAddress(host="10.0.0.7", port=6000), key=bob_keys.identity_key
+            address=PeerAddress(host="10.0.0.7", port=6000), key=bob_keys.identity_key, relay=True
         )
         assert await alice.lookup("BOB") == bob_location
         assert await bob.lookup("alice") == PeerLocation(
-            address=PeerAddress(host="127.0.0.1", port=5000), key=alice_keys.identity_key
+            address=PeerAddress(host="127.0.0.1", port=5000),
+            key=alice_keys.identity_key,
+            relay=True,
         )
         with pytest.raises(UnknownUser):
             await alice.lookup("carol")
@@ -316,7 +319,7 @@ def test_it_recovers_by_itself_when_the_registry_restarts_on_the_same_port() -> 
             RegistryStatus.CONNECTED,
         ]
         assert await alice.lookup("alice") == PeerLocation(
-            address=HERE, key=alice_keys.identity_key
+            address=HERE, key=alice_keys.identity_key, relay=True
         )
 
         carol = directory(port)
@@ -350,7 +353,9 @@ def test_a_client_replaced_by_another_with_its_key_stops_rather_than_fights() ->
 
         await wait_until(lambda: background_tasks() == 1)  # the twin's: alice's stopped
         assert twin.online() == frozenset({"alice"})
-        assert await twin.lookup("alice") == PeerLocation(address=elsewhere, key=keys.identity_key)
+        assert await twin.lookup("alice") == PeerLocation(
+            address=elsewhere, key=keys.identity_key, relay=True
+        )
         await alice.sign_out()
         await twin.sign_out()
         await server.close()

@@ -273,3 +273,81 @@ def test_a_data_folder_that_cannot_be_one_is_one_clear_line(
         assert "Errno" not in line
 
     run(scenario())
+
+
+async def ask(port: int, *requests: dict[str, Any]) -> list[dict[str, Any]]:
+    """Register a fresh name (accepting no connections), then the answers to ``requests``."""
+    session = await registry_session("127.0.0.1", port, timeout=DEADLINE)
+    register = {"type": "register", "rid": 1, "version": PROTOCOL_VERSION, "user": "asker"}
+    session.send([json.dumps(register).encode()])
+    for rid, request in enumerate(requests, start=2):
+        session.send([json.dumps({**request, "rid": rid}).encode()])
+    answers: dict[int, dict[str, Any]] = {}
+    async with asyncio.timeout(DEADLINE):
+        while len(answers) < len(requests):
+            for frame in await session.receive():
+                message = json.loads(frame)
+                if message.get("rid", 0) >= 2:
+                    answers[message["rid"]] = message
+    session.close()
+    return [answers[rid] for rid in sorted(answers)]
+
+
+def test_no_relay_turns_the_relay_off(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        process = await registry("--port", "0", "--no-relay", "--no-probe", data_dir=tmp_path)
+        try:
+            port = await listening_port(process)
+            found, relay, probe = await ask(
+                port,
+                {"type": "lookup", "user": "asker"},
+                {"type": "relay", "to": "someone"},
+                {"type": "probe"},
+            )
+            assert (found["relay"], relay["code"]) == (False, "relay_off")
+            assert (probe["reachable"], probe["reason"]) == (False, "not_listening")
+        finally:
+            code, _ = await stopped_by(process, signal.SIGTERM)
+        assert code == 0
+
+    run(scenario())
+
+
+def test_the_relay_is_on_by_default(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        process = await registry(
+            "--port", "0", "--relay-rate", "1M", "--relay-sessions", "3", data_dir=tmp_path
+        )
+        try:
+            port = await listening_port(process)
+            found, relay = await ask(
+                port, {"type": "lookup", "user": "asker"}, {"type": "relay", "to": "nobody"}
+            )
+            assert (found["relay"], relay["code"]) == (True, "unknown_user")
+        finally:
+            code, _ = await stopped_by(process, signal.SIGTERM)
+        assert code == 0
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (("--relay-rate", "fast"), "'fast' is not a rate in bytes a second"),
+        (("--relay-rate", "100"), "100 is below the smallest relay rate, 1024 bytes a second"),
+        (("--relay-sessions", "0"), "0 is not between 1 and 10000"),
+        (("--relay-sessions", "many"), "'many' is not a whole number"),
+    ],
+)
+def test_a_bad_relay_flag_is_one_clear_line(
+    flags: tuple[str, str], says: str, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        process = await registry("--port", "0", *flags, data_dir=tmp_path)
+        async with asyncio.timeout(DEADLINE):
+            _, stderr = await process.communicate()
+        assert process.returncode == 2
+        assert f"argument {flags[0]}: {says}" in stderr.decode()
+
+    run(scenario())

@@ -83,6 +83,8 @@ class Raw:
         self.tap = tap
         self.inbox: list[Message] = []
         self.online: set[str] = set()
+        self.reachability: list[Message] = []
+        """The ``reachability`` pushes (no rid) seen so far: :meth:`next` skips them."""
         self.rid = 0
 
     @property
@@ -114,18 +116,33 @@ class Raw:
         self.stream.writer.write(data)
 
     async def next(self, timeout: float = DEADLINE) -> Message:
-        """The next frame; presence frames also update :attr:`online`."""
+        """The next frame; presence frames also update :attr:`online`, and ``reachability``
+        pushes go to :attr:`reachability` instead (the probe's tests are in
+        ``test_registry_probe.py``)."""
         async with asyncio.timeout(timeout):
             while not self.inbox:
-                for frame in await self.stream.receive():
-                    message = _parse(frame)
-                    if message["type"] == "presence":
-                        self.online = set(message["online"])
-                    elif message["type"] == "presence_changed":
-                        self.online |= set(message["joined"])
-                        self.online -= set(message["left"])
-                    self.inbox.append(message)
+                await self._read()
         return self.inbox.pop(0)
+
+    async def pushed_reachability(self, timeout: float = DEADLINE) -> Message:
+        """The next ``reachability`` push; other frames read meanwhile wait in the inbox."""
+        async with asyncio.timeout(timeout):
+            while not self.reachability:
+                await self._read()
+        return self.reachability.pop(0)
+
+    async def _read(self) -> None:
+        for frame in await self.stream.receive():
+            message = _parse(frame)
+            if message["type"] == "presence":
+                self.online = set(message["online"])
+            elif message["type"] == "presence_changed":
+                self.online |= set(message["joined"])
+                self.online -= set(message["left"])
+            elif message["type"] == "reachability" and "rid" not in message:
+                self.reachability.append(message)
+                continue
+            self.inbox.append(message)
 
     async def request(self, message: Message) -> Message:
         """Send ``message`` with a fresh rid; return the answer that echoes it."""
@@ -136,7 +153,7 @@ class Raw:
             if answer.get("rid") == self.rid:
                 return answer
 
-    async def register(self, user: str, port: int = 5000, **fields: Any) -> Message:
+    async def register(self, user: str, port: int | None = 5000, **fields: Any) -> Message:
         answer = await self.request(
             {"type": "register", "version": PROTOCOL_VERSION, "user": user, "port": port, **fields}
         )
@@ -196,6 +213,7 @@ class Clear:
 
 async def started(**options: Any) -> RegistryServer:
     options.setdefault("security", Security(LocalKeys.generate()))
+    options.setdefault("probe", False)  # nothing listens at the ports these tests register
     server = RegistryServer("127.0.0.1", 0, **options)
     await server.start()
     return server
@@ -245,6 +263,7 @@ def test_welcome_in_clear_then_register_list_lookup_unregister_in_the_session() 
             "host": "127.0.0.1",
             "port": 5000,
             "key": b64(raw.key),
+            "relay": True,
         }
         assert await raw.request({"type": "ping"}) == {"type": "pong", "rid": 4}
         assert await raw.request({"type": "unregister"}) == {"type": "unregistered", "rid": 5}

@@ -125,6 +125,7 @@ async def listening(name: str, inbox: Inbox, settings: TransportSettings | None 
     keys = LocalKeys.generate()
     transport = TcpPeerTransport(Security(keys), settings)
     address = await transport.listen(name, ANY, inbox)
+    assert address is not None
     return Peer(name, keys, transport, address)
 
 

@@ -89,6 +89,12 @@ class RecordingListener:
     def notifications_toggled(self, enabled: bool) -> None:
         self.calls.append(("notifications_toggled", (enabled,)))
 
+    def doctor_requested(self) -> None:
+        self.calls.append(("doctor_requested", ()))
+
+    def doctor_closed(self) -> None:
+        self.calls.append(("doctor_closed", ()))
+
 
 @pytest.fixture
 def root(display: str) -> Iterator[tk.Tk]:

@@ -41,6 +41,7 @@ def test_the_chat_menu_is_on_the_window_once_signed_in(
     assert list(view.widgets.menu.entries()) == [
         "New chat…",
         "Search",
+        "Connection doctor…",
         "Next conversation",
         "Previous conversation",
         "Notifications",

@@ -17,7 +17,14 @@ from chinwag.adapters.gui.bridge import (
 )
 from chinwag.adapters.gui.presenter import Event
 from chinwag.application.ports.events import ChatEvents
+from chinwag.application.ports.peer_transport import Route
+from chinwag.domain.message import Message, MessageState
 from tests.support import wait_until_sync
+from tests.unit.test_presenter import message
+
+
+def message_to_bob() -> Message:
+    return message(1, "alice", "bob")
 
 
 class FakeRoot:
@@ -108,4 +115,16 @@ def test_key_changes_are_queued_for_the_presenter_like_every_other_event() -> No
     assert [items.get_nowait(), items.get_nowait()] == [
         Event("identity_changed", name="bob", key=new, previous=old, verified=True),
         Event("identity_trusted", name="bob", key=new),
+    ]
+
+
+def test_a_state_change_carries_its_route_to_the_presenter() -> None:
+    items: queue.SimpleQueue[Item] = queue.SimpleQueue()
+    events: ChatEvents = QueueEvents(items)
+    delivered = message_to_bob().with_state(MessageState.DELIVERED)
+    events.message_state_changed(delivered, Route.RELAYED)
+    events.message_state_changed(delivered)
+    assert [items.get_nowait(), items.get_nowait()] == [
+        Event("state", message=delivered, route=Route.RELAYED),
+        Event("state", message=delivered),
     ]

@@ -83,7 +83,7 @@ def parse_json_command(line: str) -> AnyCommand:
     return parse_json_line(line).command
 
 
-COMMAND_LIST = "commands: send, who, history, search, whoami, verify, trust, quit"
+COMMAND_LIST = "commands: send, who, history, search, whoami, verify, trust, doctor, quit"
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ from chinwag.application.delivery import Courier, CourierSettings
 from chinwag.application.errors import OutboxFull, PeerUnreachable
 from chinwag.application.ports.directory import PeerLocation
 from chinwag.application.ports.message_repository import StateChange
-from chinwag.application.ports.peer_transport import DeliveryReport
+from chinwag.application.ports.peer_transport import DeliveryReport, InboundHandler, Probe, Route
 from chinwag.application.quota import InboundQuota
 from chinwag.application.session import Session
 from chinwag.application.trust import TrustPolicy
@@ -54,18 +54,35 @@ def message(n: int, sender: str = "alice", recipient: str = "bob") -> Message:
 
 
 class FlakyTransport:
-    """Fails the first ``failures`` deliveries, then acknowledges everything; records batches
-    and the key each was addressed to."""
+    """Fails the first ``failures`` deliveries (``PeerUnreachable`` with ``cause``), then
+    acknowledges everything over ``route``; records batches and the key each was addressed to."""
 
-    def __init__(self, failures: int = 0, reject: frozenset[UUID] = frozenset()) -> None:
+    def __init__(
+        self,
+        failures: int = 0,
+        reject: frozenset[UUID] = frozenset(),
+        *,
+        cause: str = "lost",
+        route: Route | None = Route.DIRECT,
+    ) -> None:
         self.failures = failures
         self.reject = reject
+        self.cause = cause
+        self.used = route
         self.delivered: list[UUID] = []
         self.batches: list[list[UUID]] = []
         self.keys: list[bytes] = []
 
-    async def listen(self, me: str, address: PeerAddress, handler: object) -> PeerAddress:
+    async def listen(
+        self, me: str, address: PeerAddress | None, handler: InboundHandler
+    ) -> PeerAddress | None:
         return address
+
+    async def probe(self, peer: str, location: PeerLocation) -> Probe:
+        return Probe(self.used or Route.DIRECT, 0.001)
+
+    def route(self, peer: str) -> Route | None:
+        return self.used
 
     async def deliver(
         self, peer: str, location: PeerLocation, messages: Sequence[Message]
@@ -74,11 +91,11 @@ class FlakyTransport:
         self.keys.append(location.key)
         if self.failures:
             self.failures -= 1
-            raise PeerUnreachable("cable pulled")
+            raise PeerUnreachable("cable pulled", self.cause)
         acked = frozenset(m.id for m in messages if m.id not in self.reject)
         self.delivered.extend(m.id for m in messages if m.id in acked)
         ids = {m.id for m in messages}
-        return DeliveryReport(acked, {i: "refused" for i in self.reject & ids})
+        return DeliveryReport(acked, {i: "refused" for i in self.reject & ids}, route=self.used)
 
     async def close(self) -> None:
         pass

@@ -41,7 +41,7 @@ from chinwag.adapters.memory.repositories import (
 )
 from chinwag.application.conversations import ConversationLedger
 from chinwag.application.delivery import Courier
-from chinwag.application.presence import PresenceRelay
+from chinwag.application.presence import LastSeen, PresenceRelay
 from chinwag.application.session import Session
 from chinwag.application.trust import TrustPolicy
 from chinwag.application.use_cases import (
@@ -54,6 +54,7 @@ from chinwag.application.use_cases import (
     WhoAmI,
     WhoIsOnline,
 )
+from chinwag.application.use_cases.diagnose import DiagnosePeer, DiagnoseSelf
 from chinwag.application.use_cases.send_messages import Outcome
 from chinwag.domain.conversation import direct_conversation_id
 from chinwag.domain.identity import fingerprint
@@ -85,7 +86,9 @@ class JsonConsole:
         self.stream = io.StringIO()
         self.output = JsonOutput(self.stream)
         self.registry = await bob_online()
-        directory = InMemoryDirectory(self.registry, ALICE_KEY)
+        directory = self.directory = InMemoryDirectory(self.registry, ALICE_KEY)
+        self.clock = ManualClock()
+        self.last_seen = LastSeen(self.clock)
         self.session = Session()
         self.transport = FlakyTransport()
         self.messages = CountingRepository()
@@ -105,10 +108,15 @@ class JsonConsole:
             VerifyContact(self.session, trust),
             TrustContact(self.session, trust),
             send_many=SendMessages(*deps, ManualClock(), SequentialIds(2)),
+            diagnose_self=DiagnoseSelf(self.session, directory),
+            diagnose_peer=DiagnosePeer(
+                self.session, directory, self.transport, trust, self.last_seen
+            ),
         )
         self.session.start("alice", ME)
         trust.signed_in_as("alice")
-        await directory.sign_in("alice", ME, PresenceRelay(self.output, self.courier))
+        relay = PresenceRelay(self.output, self.courier, self.last_seen)
+        await directory.sign_in("alice", ME, relay)
         self.output.ready("alice", ME, fingerprint(ALICE_KEY))
 
     async def run(self, lines: Sequence[object]) -> list[dict[str, Any]]:

@@ -31,6 +31,7 @@ from chinwag.application.errors import (
 from chinwag.application.ports.conversation_repository import Unread
 from chinwag.application.ports.directory import RegistryStatus
 from chinwag.application.trust import SafetyNumber
+from chinwag.application.use_cases.diagnose import PeerReport, SelfReport
 from chinwag.application.use_cases.start_chat import StartedChat
 from chinwag.domain.conversation import direct_conversation_id
 from chinwag.domain.identity import fingerprint
@@ -150,6 +151,11 @@ class FakeSession:
     online: set[str] = field(default_factory=lambda: {"bob"})
     added: list[str] = field(default_factory=list)
     preferences: Preferences = field(default_factory=Preferences)
+    doctor_self: SelfReport | Exception | None = None
+    """What the connection doctor says about alice (None: the test does not ask)."""
+    doctor_peers: dict[str, PeerReport | Exception] = field(default_factory=dict)
+    """What the connection doctor says about each person."""
+    diagnosed: list[str] = field(default_factory=list)
 
     async def sign_in(self) -> str:
         if self.refuse_sign_in is not None:
@@ -218,6 +224,20 @@ class FakeSession:
 
     async def load_preferences(self) -> Preferences:
         return self.preferences
+
+    async def diagnose_self(self) -> SelfReport:
+        self.diagnosed.append("")
+        assert self.doctor_self is not None, "the test did not say what the doctor answers"
+        if isinstance(self.doctor_self, Exception):
+            raise self.doctor_self
+        return self.doctor_self
+
+    async def diagnose(self, peer: str) -> PeerReport:
+        self.diagnosed.append(peer)
+        answer = self.doctor_peers[peer]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
     async def save_preferences(self, preferences: Preferences) -> None:
         self.preferences = preferences

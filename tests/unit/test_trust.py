@@ -36,7 +36,12 @@ from chinwag.application.errors import (
     VerificationRequired,
 )
 from chinwag.application.ports.directory import PeerLocation
-from chinwag.application.ports.peer_transport import DeliveryReport, InboundHandler
+from chinwag.application.ports.peer_transport import (
+    DeliveryReport,
+    InboundHandler,
+    Probe,
+    Route,
+)
 from chinwag.application.quota import MESSAGE_COST, Allowance, InboundQuota, QuotaSettings
 from chinwag.application.session import Session
 from chinwag.application.trust import TrustPolicy
@@ -100,8 +105,16 @@ class RecordingTransport:
         self.refusal: PeerRefused | None = None
         self.deferrals: list[dict[UUID, str]] = []
 
-    async def listen(self, me: str, address: PeerAddress, handler: InboundHandler) -> PeerAddress:
+    async def listen(
+        self, me: str, address: PeerAddress | None, handler: InboundHandler
+    ) -> PeerAddress | None:
         return address
+
+    def route(self, peer: str) -> Route | None:
+        return None
+
+    async def probe(self, peer: str, location: PeerLocation) -> Probe:
+        return Probe(route=Route.DIRECT, rtt=0.0)
 
     async def deliver(
         self, peer: str, location: PeerLocation, messages: Sequence[Message]

@@ -20,6 +20,7 @@ from chinwag.application.use_cases import (
     WhoAmI,
     WhoIsOnline,
 )
+from chinwag.application.use_cases.diagnose import DiagnosePeer, DiagnoseSelf
 from chinwag.application.use_cases.send_messages import Draft, Outcome
 from chinwag.domain.errors import DomainError
 
@@ -73,7 +74,14 @@ class Trust(_Command):
     fingerprint: str = Field(max_length=200)
 
 
-AnyCommand = Send | Who | History | Search | Quit | WhoAmICommand | Verify | Trust
+class Doctor(_Command):
+    """The connection doctor: about yourself, or (``with``) about how you reach somebody."""
+
+    cmd: Literal["doctor"]
+    with_: str | None = Field(default=None, alias="with")
+
+
+AnyCommand = Send | Who | History | Search | Quit | WhoAmICommand | Verify | Trust | Doctor
 
 
 class BadCommand(ValueError):
@@ -94,8 +102,12 @@ class CommandRunner:
         verify: VerifyContact,
         trust: TrustContact,
         send_many: SendMessages | None = None,
+        diagnose_self: DiagnoseSelf | None = None,
+        diagnose_peer: DiagnosePeer | None = None,
     ) -> None:
         self._output = output
+        self._diagnose_self = diagnose_self
+        self._diagnose_peer = diagnose_peer
         self._send_many = send_many
         self._send = send
         self._who = who
@@ -147,6 +159,8 @@ class CommandRunner:
                     )
                 case Trust():  # answered by the identity_trusted event the policy emits
                     await self._trust.execute(command.with_, command.fingerprint)
+                case Doctor():
+                    await self._doctor(command.with_)
                 case Quit():
                     pass
         except DomainError as exc:
@@ -157,6 +171,20 @@ class CommandRunner:
             self._output.error("internal", f"{command.cmd} failed: {exc}")
             return False
         return True
+
+    async def _doctor(self, name: str | None) -> None:
+        if name is None:
+            if self._diagnose_self is None:
+                raise _NoDoctor("the connection doctor is not available in this client")
+            self._output.doctor_self(await self._diagnose_self.execute())
+            return
+        if self._diagnose_peer is None:
+            raise _NoDoctor("the connection doctor is not available in this client")
+        self._output.doctor_peer(await self._diagnose_peer.execute(name))
+
+
+class _NoDoctor(DomainError):
+    code = "unavailable"
 
 
 def with_hint(exc: DomainError) -> str:

@@ -19,6 +19,7 @@ from uuid import UUID
 from chinwag.adapters.console.commands import (
     AnyCommand,
     BadCommand,
+    Doctor,
     History,
     Quit,
     Search,
@@ -71,7 +72,17 @@ def make_ref(value: Any) -> Ref:
 MAX_SHORT_TEXT: Final = 200
 """The longest safety number or fingerprint a command may carry."""
 
-COMMANDS: Final = ("send", "who", "history", "search", "whoami", "verify", "trust", "quit")
+COMMANDS: Final = (
+    "send",
+    "who",
+    "history",
+    "search",
+    "whoami",
+    "verify",
+    "trust",
+    "doctor",
+    "quit",
+)
 
 USAGE: Final = {
     "send": '{"cmd": "send", "to": NAME, "body": TEXT}',
@@ -81,6 +92,7 @@ USAGE: Final = {
     "whoami": '{"cmd": "whoami"}',
     "verify": '{"cmd": "verify", "with": NAME, "number": DIGITS}',
     "trust": '{"cmd": "trust", "with": NAME, "fingerprint": FP}',
+    "doctor": '{"cmd": "doctor"} (yourself) or {"cmd": "doctor", "with": NAME}',
     "quit": '{"cmd": "quit"}',
 }
 
@@ -198,6 +210,7 @@ _FIELDS: Final[Mapping[str, Mapping[str, _Field]]] = {
         "with": _NAME,
         "fingerprint": _Field(f"a fingerprint, at most {MAX_SHORT_TEXT} characters", _short_text),
     },
+    "doctor": {"with": _Field("a name", _name, required=False)},
     "quit": {},
 }
 
@@ -281,4 +294,6 @@ def _build(cmd: str, data: dict[str, Any]) -> AnyCommand:
         return Who(cmd="who")
     if cmd == "whoami":
         return WhoAmICommand(cmd="whoami")
+    if cmd == "doctor":
+        return Doctor(cmd="doctor", with_=data.get("with"))
     return Quit(cmd="quit")

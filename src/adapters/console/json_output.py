@@ -36,6 +36,8 @@ from chinwag.adapters.console.json_commands import NO_REF, Ref
 from chinwag.adapters.console.json_io import ThreadWriter
 from chinwag.adapters.console.output import ReadyGate, message_fields
 from chinwag.application.ports.directory import RegistryStatus
+from chinwag.application.ports.peer_transport import Route
+from chinwag.application.use_cases.diagnose import PeerReport, SelfReport
 from chinwag.domain.identity import fingerprint
 from chinwag.domain.message import Message, MessageState
 from chinwag.domain.user import PeerAddress
@@ -58,6 +60,8 @@ _NOT_JSON: Final = (
 
 _ANSWERING: contextvars.ContextVar[Any] = contextvars.ContextVar("answering", default=NO_REF)
 _TERMINAL: Final = frozenset({MessageState.DELIVERED, MessageState.FAILED})
+_ROUTED: Final = frozenset({MessageState.SENT, MessageState.DELIVERED})
+"""States whose status event says the path (``direct`` or ``relayed``) when it is known."""
 
 
 class JsonOutput(ReadyGate):
@@ -197,7 +201,7 @@ class JsonOutput(ReadyGate):
         fields = {"event": "message", **message_fields(message)}
         self._after_ready(lambda: self._emit(fields, False))
 
-    def message_state_changed(self, message: Message) -> None:
+    def message_state_changed(self, message: Message, route: Route | None = None) -> None:
         if not self._first_time(message):
             return
         fields: dict[str, Any] = {
@@ -206,6 +210,8 @@ class JsonOutput(ReadyGate):
             "to": message.recipient,
             "state": message.state.value,
         }
+        if route is not None and message.state in _ROUTED:
+            fields["path"] = route.value
         if message.state is MessageState.FAILED:
             fields["reason"] = message.reason or "unknown"
         elif message.state is MessageState.QUEUED and message.reason:
@@ -287,10 +293,9 @@ class JsonOutput(ReadyGate):
         ref = _ANSWERING.get()  # the answer to `trust` (or `verify`), if one is running
         self._after_ready(lambda: self._answer(fields, ref))
 
-    def ready(self, user: str, listen: PeerAddress, fingerprint: str) -> None:
-        self._emit(
-            {"event": "ready", "user": user, "listen": str(listen), "fingerprint": fingerprint}
-        )
+    def ready(self, user: str, listen: PeerAddress | None, fingerprint: str) -> None:
+        where = str(listen) if listen is not None else None
+        self._emit({"event": "ready", "user": user, "listen": where, "fingerprint": fingerprint})
         self._release()
 
     def whoami(self, user: str, fingerprint: str) -> None:
@@ -320,6 +325,31 @@ class JsonOutput(ReadyGate):
 
     def info(self, text: str) -> None:
         self._answer({"event": "info", "message": text})
+
+    def doctor_self(self, report: SelfReport) -> None:
+        self._answer(
+            {
+                "event": "doctor",
+                "registry": report.registry.value,
+                "listen": None if report.listen is None else str(report.listen),
+                "reachable": report.reachable,
+                "cause": report.cause.value,
+                "reason": report.reason,
+            }
+        )
+
+    def doctor_peer(self, report: PeerReport) -> None:
+        fields: dict[str, Any] = {
+            "event": "doctor",
+            "with": report.name,
+            "path": report.path,
+            "cause": report.cause.value,
+            "reason": report.reason,
+            "rtt_ms": report.rtt_ms,
+        }
+        if report.since is not None:
+            fields["since"] = report.since.isoformat()
+        self._answer(fields)
 
 
 _STATE_BITS: Final = {state: index for index, state in enumerate(MessageState)}

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from chinwag.adapters.console.commands import (
     AnyCommand,
     BadCommand,
+    Doctor,
     History,
     Quit,
     Search,
@@ -33,6 +34,7 @@ _COMMANDS = """Commands:
   /whoami            your name and your key's fingerprint
   /verify NAME [N]   the safety number with NAME; with the number they read you, mark verified
   /trust NAME FP     accept NAME's new key (its fingerprint FP) after a key change
+  /doctor [NAME]     why you can or cannot be reached; with NAME, how you reach NAME now
   /clear             clear the screen
   /quit              sign out and leave (Ctrl-D too)
   /help              this help"""
@@ -67,13 +69,14 @@ COMMAND_NAMES = (
     "/whoami",
     "/verify",
     "/trust",
+    "/doctor",
     "/clear",
     "/quit",
     "/help",
 )
 """The commands as completion offers them (their short aliases work but are not offered)."""
 
-NAME_COMMANDS = frozenset({"msg", "m", "history", "h", "verify", "trust"})
+NAME_COMMANDS = frozenset({"msg", "m", "history", "h", "verify", "trust", "doctor"})
 """Commands whose first word is a person's name (completed from the people we know)."""
 
 
@@ -163,6 +166,10 @@ def parse_text_command(line: str, state: TextState) -> TextCommand | None:
             if not who or not typed.strip():
                 raise BadCommand("usage: /trust NAME FINGERPRINT")
             return Trust(cmd="trust", with_=who, fingerprint=typed.strip())
+        case "doctor":
+            if len(rest.split()) > 1:
+                raise BadCommand("usage: /doctor, or /doctor NAME")
+            return Doctor(cmd="doctor", with_=rest or None)
         case "clear" | "cls":
             return Clear()
         case "help" | "?":

@@ -9,7 +9,10 @@ from typing import Protocol, TextIO
 from chinwag.adapters.console.output import ReadyGate, one_line, terminal_safe
 from chinwag.adapters.console.text_states import Later, StateLines
 from chinwag.adapters.excerpt import excerpt
+from chinwag.application.doctor import Cause
 from chinwag.application.ports.directory import RegistryStatus
+from chinwag.application.ports.peer_transport import Route
+from chinwag.application.use_cases.diagnose import PeerReport, SelfReport
 from chinwag.domain.identity import fingerprint
 from chinwag.domain.message import Message
 from chinwag.domain.user import PeerAddress
@@ -96,7 +99,7 @@ class TextOutput(ReadyGate):
             self._incoming(message.sender)
         self._after_ready(lambda: self._line(self._format(message)))
 
-    def message_state_changed(self, message: Message) -> None:
+    def message_state_changed(self, message: Message, route: Route | None = None) -> None:
         self._names.add(message.recipient)
         self._after_ready(lambda: self._states.changed(message))
 
@@ -154,9 +157,14 @@ class TextOutput(ReadyGate):
         text = f"* {name}'s key {fingerprint(key)} is trusted; what waited goes out now"
         self._after_ready(lambda: self._line(text))
 
-    def ready(self, user: str, listen: PeerAddress, fingerprint: str) -> None:
+    def ready(self, user: str, listen: PeerAddress | None, fingerprint: str) -> None:
         self.me = user
-        self._line(f"* signed in as {user}, accepting peers on {listen}. Type /help for commands.")
+        where = (
+            f"accepting peers on {listen}"
+            if listen is not None
+            else "accepting no connections (peers reach you through the registry's relay)"
+        )
+        self._line(f"* signed in as {user}, {where}. Type /help for commands.")
         self._line(f"* your key's fingerprint: {fingerprint}")
         self._release()
 
@@ -195,6 +203,29 @@ class TextOutput(ReadyGate):
 
     def info(self, text: str) -> None:
         self._line(text)
+
+    def doctor_self(self, report: SelfReport) -> None:
+        listen = (
+            "listening nowhere (--listen none)"
+            if report.listen is None
+            else f"listening on {report.listen}"
+        )
+        reachable = "reachable directly" if report.reachable else "not reachable directly"
+        self._line(f"* doctor: you — registry {report.registry.value}, {listen}, {reachable}")
+        self._line(f"  {_mark(report.cause)} {one_line(report.reason)} ({report.cause.value})")
+
+    def doctor_peer(self, report: PeerReport) -> None:
+        if report.route is None:
+            path = "no way to reach them now"
+        else:
+            rtt = "" if report.rtt_ms is None else f", round trip {report.rtt_ms:.0f} ms"
+            path = f"{report.route.value}{rtt}"
+        self._line(f"* doctor: {report.name} — {path}")
+        self._line(f"  {_mark(report.cause)} {one_line(report.reason)} ({report.cause.value})")
+
+
+def _mark(cause: Cause) -> str:
+    return "✓" if cause is Cause.OK else "!"
 
 
 def _local_time(moment: datetime) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from chinwag.adapters.console.commands import BadCommand, CommandRunner, Quit, Send
+from chinwag.adapters.console.commands import BadCommand, CommandRunner, Doctor, Quit, Send
 from chinwag.adapters.console.output import ConsoleOutput
 from chinwag.adapters.console.text_commands import (
     HELP,
@@ -65,6 +65,10 @@ class TextCommands:
         elif isinstance(command, TalkTo):
             self.state.chatting_with = command.name
             self._output.info(f"* plain lines now go to {command.name}")
+        elif isinstance(command, Doctor):
+            who = "your connection" if command.with_ is None else f"how you reach {command.with_}"
+            self._output.info(f"* checking {who}… (a few seconds at most)")
+            await self._runner.run(command)
         elif await self._runner.run(command) and isinstance(command, Send):
             self.state.chatting_with = normalize_username(command.to)  # plain lines go there now
         return True

@@ -41,6 +41,9 @@ QUEUED_REASONS = {
     "identity_changed": "a key changed: nothing moves until the new key is accepted",
     "over_quota": "the recipient takes no more from you for now",
     "unverified": "the recipient cannot check your key with the registry now",
+    "unreachable": "no direct connection reaches them and there is no relay; /doctor says why",
+    "relay_refused": "the registry's relay refused (it is off, full or at its limit); "
+    "/doctor says which",
 }
 """Why a message waits, for the reasons the courier gives as codes; any other reason (or none)
 means the recipient cannot be reached now."""

@@ -20,6 +20,7 @@ from typing import Any, Protocol, TypeVar
 
 from chinwag.adapters.gui.session import Event
 from chinwag.application.ports.directory import RegistryStatus
+from chinwag.application.ports.peer_transport import Route
 from chinwag.domain.message import Message
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,8 @@ class QueueEvents:
     def message_received(self, message: Message) -> None:
         self._items.put(Event("message", message=message))
 
-    def message_state_changed(self, message: Message) -> None:
-        self._items.put(Event("state", message=message))
+    def message_state_changed(self, message: Message, route: Route | None = None) -> None:
+        self._items.put(Event("state", message=message, route=route))
 
     def presence_changed(self, online: frozenset[str]) -> None:
         self._items.put(Event("presence", online=online))

@@ -109,6 +109,10 @@ class IdentityPresenter:
             IdentityChanged.code: "a key changed: nothing moves until the new key is accepted",
             "over_quota": f"{peer} takes no more from you for now",
             "unverified": f"{peer} cannot check your key with the registry now",
+            "unreachable": f"no direct connection reaches {peer} and there is no relay; "
+            "Chat ▸ Connection doctor says why",
+            "relay_refused": f"the registry's relay will not carry messages to {peer} now (it "
+            "is off, full or at its limit); Chat ▸ Connection doctor says which",
         }.get(reason, reason)
 
     # -- what the network reports ----------------------------------------------------------------

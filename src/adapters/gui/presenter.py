@@ -21,6 +21,7 @@ from uuid import UUID
 
 from chinwag.adapters.gui.identity import IdentityPresenter
 from chinwag.adapters.gui.notifier import NoNotifier, Notifier
+from chinwag.adapters.gui.presenter_doctor import ConnectionDoctor
 from chinwag.adapters.gui.presenter_events import EventRouter
 from chinwag.adapters.gui.presenter_notify import Alerts
 from chinwag.adapters.gui.presenter_pane import PAGE, Pane
@@ -74,8 +75,10 @@ class ChatPresenter:
         self._alerts = Alerts(self, runner, notifier or NoNotifier(), notifications, **extra)
         self._status = StatusLine(self)
         self._new_chat = NewChat(self, runner, self._status, self._chat_started)
+        self._doctor = ConnectionDoctor(self, runner, self._people.refresh)
+        self._people.paths = self._doctor.paths
         self._events = EventRouter(
-            self, self._people, self._pane, self._keys, self._alerts, self._status
+            self, self._people, self._pane, self._keys, self._alerts, self._status, self._doctor
         )
         self.closing = False
         self.closed = False
@@ -245,6 +248,14 @@ class ChatPresenter:
             return
         self.view.raise_window()
         self._pane.select(peer)
+
+    def doctor_requested(self) -> None:
+        """Open the connection doctor (or check again): you, and the people of the list."""
+        if not self.closing:
+            self._doctor.requested(list(self._people.order))
+
+    def doctor_closed(self) -> None:
+        self._doctor.closed()
 
     def close_requested(self) -> None:
         if self.closing:

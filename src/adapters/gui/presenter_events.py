@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from chinwag.adapters.gui.identity import IdentityPresenter
+from chinwag.adapters.gui.presenter_doctor import ConnectionDoctor
 from chinwag.adapters.gui.presenter_host import PresenterHost
 from chinwag.adapters.gui.presenter_notify import Alerts
 from chinwag.adapters.gui.presenter_pane import Pane
@@ -32,8 +33,10 @@ class EventRouter:
         keys: IdentityPresenter,
         alerts: Alerts,
         status: StatusLine,
+        doctor: ConnectionDoctor,
     ) -> None:
         self._host = host
+        self._doctor = doctor
         self._people = people
         self._pane = pane
         self._keys = keys
@@ -56,6 +59,7 @@ class EventRouter:
                 people_changed |= self._message_event(event, event.message, appended, arrived)
             elif event.kind == "presence":
                 self._people.online = event.online
+                self._doctor.presence(event.online)
                 people_changed = True
                 self._status.presence(event.online)
             elif event.kind == "registry":
@@ -92,6 +96,8 @@ class EventRouter:
         # A new message moves its conversation to the top; a state change of an old one does not.
         people = self._people
         changed = people.add(peer) if event.kind == "message" else people.know(peer)
+        if outgoing and event.kind == "state":
+            changed |= self._doctor.routed(peer, message.state, event.route, message.reason or "")
         self._pane.route(event, peer, message, appended)
         if event.kind != "message" or outgoing:
             return changed

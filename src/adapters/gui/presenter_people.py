@@ -18,6 +18,7 @@ from chinwag.adapters.gui.presenter_host import PresenterHost
 from chinwag.adapters.gui.session import Runner
 from chinwag.adapters.gui.view import PersonRow
 from chinwag.application.ports.conversation_repository import Unread
+from chinwag.application.ports.peer_transport import Route
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,9 @@ class People:
         self._marking = False
         self._loading = True  # the stored counts are still to come
         self._seen_early: set[str] = set()  # seen before they came
+        self.paths: dict[str, Route] = {}
+        """How messages reach each person now, where known (the connection doctor's part
+        keeps it); shown for people online."""
 
     # -- what is known --------------------------------------------------------------------------
 
@@ -171,6 +175,7 @@ class People:
                     self._unread.get(name, 0),
                     name in changed,
                     name in self._requests,
+                    self._path(name, others),
                 )
                 for name in names
             ]
@@ -179,6 +184,10 @@ class People:
         if title != self._title:
             self._title = title
             view.set_title(title)
+
+    def _path(self, name: str, online: frozenset[str]) -> str:
+        route = self.paths.get(name) if name in online else None
+        return "" if route is None else route.value
 
     def step(self, current: str | None, by: int) -> str | None:
         """The person ``by`` places after ``current`` in the list, going round; the first (or

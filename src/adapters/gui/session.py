@@ -11,7 +11,9 @@ from uuid import UUID
 from chinwag.adapters.gui.preferences import Preferences
 from chinwag.application.ports.conversation_repository import Unread
 from chinwag.application.ports.directory import RegistryStatus
+from chinwag.application.ports.peer_transport import Route
 from chinwag.application.trust import SafetyNumber
+from chinwag.application.use_cases.diagnose import PeerReport, SelfReport
 from chinwag.application.use_cases.start_chat import StartedChat
 from chinwag.domain.message import Message
 
@@ -67,6 +69,14 @@ class ChatSession(Protocol):
         """Accept the new key of ``peer`` named by ``fingerprint``."""
         ...
 
+    async def diagnose_self(self) -> SelfReport:
+        """The connection doctor about the user: registry, listen address, reachable."""
+        ...
+
+    async def diagnose(self, peer: str) -> PeerReport:
+        """The connection doctor about ``peer``: the path to them now, and why."""
+        ...
+
     async def sign_out(self) -> None: ...
 
 
@@ -105,3 +115,5 @@ class Event:
     """The key pinned before (``identity_changed``)."""
     verified: bool = False
     """The user had verified the previous key (``identity_changed``)."""
+    route: Route | None = None
+    """How an outgoing message travelled (``state``: delivered, or sent), when known."""

@@ -1,5 +1,6 @@
-"""The bar above the conversation: who it is with, whether they are online, and the Verify…
-button, which appears once a conversation is open and asks to verify that person's key."""
+"""The bar above the conversation: who it is with, whether they are online and how messages
+reach them (direct or relayed), and the Verify… button, which appears once a conversation is
+open and asks to verify that person's key."""
 
 from __future__ import annotations
 
@@ -31,14 +32,19 @@ class ConversationHeader:
         self.title.configure(text=peer)
         self.verify.pack(side="right")
 
-    def set_presence(self, online: bool | None) -> None:
-        """Say whether the person is online; ``None``: no conversation is open, say nothing."""
+    def set_presence(self, online: bool | None, path: str = "") -> None:
+        """Say whether the person is online (and ``path``, how messages reach them, when
+        known); ``None``: no conversation is open, say nothing."""
         if online is None:
             self._presence.configure(text="")
         elif online:
-            self._presence.configure(text="● online", foreground=ONLINE)
+            via = f" · {path}" if path else ""
+            self._presence.configure(text=f"● online{via}", foreground=ONLINE)
         else:
             self._presence.configure(text="offline", foreground=MUTED)
+
+    def presence_text(self) -> str:
+        return str(self._presence.cget("text"))
 
     def _verify_pressed(self) -> None:
         if self._peer is not None:

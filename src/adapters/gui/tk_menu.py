@@ -1,5 +1,5 @@
-"""The menu bar and the window's shortcuts: new chat, search, next/previous conversation,
-notifications on/off, quit.
+"""The menu bar and the window's shortcuts: new chat, search, the connection doctor,
+next/previous conversation, notifications on/off, quit.
 
 Shortcuts are bound to the window's ``all`` tag too, so they work whichever widget has the
 focus; those a text widget would otherwise take (Ctrl+Tab moves the focus in Tk's own
@@ -24,6 +24,8 @@ class MenuActions:
     """Next (1) or previous (-1) conversation."""
     notifications: Callable[[bool], None]
     quit: Callable[[], None]
+    doctor: Callable[[], None]
+    """Open the connection doctor."""
 
 
 SHORTCUTS: dict[str, tuple[str, ...]] = {
@@ -50,6 +52,7 @@ class MenuBar:
             label="New chat…", accelerator="Ctrl+N", underline=0, command=actions.new_chat
         )
         chat.add_command(label="Search", accelerator="Ctrl+F", underline=0, command=actions.search)
+        chat.add_command(label="Connection doctor…", underline=0, command=actions.doctor)
         chat.add_separator()
         chat.add_command(
             label="Next conversation",

@@ -1,5 +1,6 @@
 """The side list of people: presence dots, unread counts, a ⚠ for a key change, a ✉ for a
-message request."""
+message request, and how messages reach them (``direct`` or ``relayed``) while they are
+online."""
 
 from __future__ import annotations
 
@@ -26,11 +27,18 @@ class PeopleList:
         self._selected = selected
         self._dots = {True: dot(root, ONLINE, ring=False), False: dot(root, OFFLINE, ring=True)}
         self.online: dict[str, bool] = {}
+        self.paths: dict[str, str] = {}
+        """How messages reach each person now ("" when not known): the header shows it too."""
         self._reported: str | None = None
         self.tree = tree = ttk.Treeview(
-            parent, style="People.Treeview", columns=("unread",), show="tree", selectmode="browse"
+            parent,
+            style="People.Treeview",
+            columns=("path", "unread"),
+            show="tree",
+            selectmode="browse",
         )
-        tree.column("#0", width=180, stretch=True)
+        tree.column("#0", width=150, stretch=True)
+        tree.column("path", width=56, anchor="e", stretch=False)
         tree.column("unread", width=46, anchor="center", stretch=False)
         tree.tag_configure("unread", font=fonts.bold, foreground=ACCENT)
         tree.tag_configure("key_changed", foreground=WARNING)
@@ -45,9 +53,11 @@ class PeopleList:
         if gone:
             tree.delete(*gone)
         self.online = {}
+        self.paths = {}
         for position, person in enumerate(people):
             item = iid(person.name)
             self.online[person.name] = person.online
+            self.paths[person.name] = person.path
             unread = (
                 "" if person.unread <= 0 else "99+" if person.unread > 99 else str(person.unread)
             )
@@ -57,13 +67,14 @@ class PeopleList:
             tags: tuple[str, ...] = ("unread",) if person.unread > 0 else ()
             if person.key_changed:
                 tags += ("key_changed",)
+            values = (person.path, unread)
             if tree.exists(item):
-                tree.item(item, text=text, image=image, values=(unread,), tags=tags)
+                tree.item(item, text=text, image=image, values=values, tags=tags)
                 if tree.index(item) != position:
                     tree.move(item, "", position)
             else:
                 tree.insert(
-                    "", position, iid=item, text=text, image=image, values=(unread,), tags=tags
+                    "", position, iid=item, text=text, image=image, values=values, tags=tags
                 )
 
     def show_open(self, peer: str) -> None:

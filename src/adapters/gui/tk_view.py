@@ -24,6 +24,7 @@ from tkinter import ttk
 from uuid import UUID
 
 from chinwag.adapters.gui.tk_composer import Composer
+from chinwag.adapters.gui.tk_doctor import DoctorWindow
 from chinwag.adapters.gui.tk_focus import FocusWatch
 from chinwag.adapters.gui.tk_header import ConversationHeader
 from chinwag.adapters.gui.tk_identity import KeyChangeBanner, VerifyDialog
@@ -37,6 +38,7 @@ from chinwag.adapters.gui.tk_sign_in import SignIn
 from chinwag.adapters.gui.tk_status import StatusBar
 from chinwag.adapters.gui.tk_widgets import Timers
 from chinwag.adapters.gui.view import (
+    DoctorView,
     KeyChangeNotice,
     MessageRow,
     PersonRow,
@@ -71,6 +73,7 @@ class TkWidgets:
     verify_dialog: VerifyDialog
     menu: MenuBar
     new_chat: NewChatDialog
+    doctor: DoctorWindow
 
 
 class TkChatView:
@@ -104,6 +107,9 @@ class TkChatView:
             root, self._fonts, listener.mark_verified_requested, listener.verify_closed
         )
         self._new_chat = NewChatDialog(root, self._fonts, listener.new_chat_requested)
+        self._doctor = DoctorWindow(
+            root, self._fonts, listener.doctor_requested, listener.doctor_closed
+        )
         self._menu = MenuBar(
             root,
             MenuActions(
@@ -112,6 +118,7 @@ class TkChatView:
                 step=self._step,
                 notifications=listener.notifications_toggled,
                 quit=listener.close_requested,
+                doctor=listener.doctor_requested,
             ),
         )
         self.widgets = TkWidgets(
@@ -135,6 +142,7 @@ class TkChatView:
             verify_dialog=self._verify,
             menu=self._menu,
             new_chat=self._new_chat,
+            doctor=self._doctor,
         )
 
     # == ChatView: signing in ======================================================================
@@ -240,6 +248,9 @@ class TkChatView:
     def close_new_chat(self) -> None:
         self._new_chat.close()
 
+    def show_doctor(self, report: DoctorView) -> None:
+        self._doctor.show(report)
+
     # == ChatView: search and status ===============================================================
 
     def show_search_results(self, text: str, results: Sequence[SearchResultRow]) -> None:
@@ -313,6 +324,10 @@ class TkChatView:
     def divider_before(self) -> UUID | None:
         return self._messages.divider_before()
 
+    def presence_text(self) -> str:
+        """What the header says of the open conversation's person ("● online · relayed")."""
+        return self._header.presence_text()
+
     # == building ==================================================================================
 
     def _build_main(self) -> ttk.Frame:
@@ -372,7 +387,11 @@ class TkChatView:
 
     def _show_presence(self) -> None:
         peer = self._messages.peer
-        self._header.set_presence(None if peer is None else bool(self._people.online.get(peer)))
+        if peer is None:
+            self._header.set_presence(None)
+        else:
+            online = bool(self._people.online.get(peer))
+            self._header.set_presence(online, self._people.paths.get(peer, ""))
 
     def _step(self, by: int) -> None:
         self._listener.next_conversation_requested(by)

@@ -43,6 +43,9 @@ class PersonRow:
     """Their key changed and the user has not accepted it yet: marked in the list."""
     request: bool = False
     """They wrote first and the user has not written back this run (a message request)."""
+    path: str = ""
+    """How messages reach them now, while they are online and it is known: ``direct`` or
+    ``relayed`` (shown in the list, and in the header of their conversation)."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,35 @@ class SafetyNumberView:
     verified: bool
     note: str = ""
     """Anything the person must know first (e.g. that the key changed); "" for nothing."""
+
+
+@dataclass(frozen=True)
+class DoctorRow:
+    """One contact in the connection doctor's window."""
+
+    name: str
+    path: str
+    """``direct``, ``relayed``, ``none``; "" while being checked."""
+    rtt: str
+    """The round trip ("12 ms"), or ""."""
+    reason: str
+    """What is going on and what to do, in a sentence; "" while being checked."""
+    ok: bool
+    """A working path (shown as fine, not as a problem)."""
+
+
+@dataclass(frozen=True)
+class DoctorView:
+    """What the connection doctor's window shows: yourself, then each contact."""
+
+    summary: str
+    """Yourself in a line: the registry connection, where you listen, reachable or not."""
+    reason: str
+    """Why, and what to do; "" while being checked."""
+    ok: bool
+    people: tuple[DoctorRow, ...]
+    busy: bool
+    """Checks are still running ("Check again" waits for them)."""
 
 
 class StatusLevel(StrEnum):
@@ -138,6 +170,14 @@ class ViewListener(Protocol):
 
     def notifications_toggled(self, enabled: bool) -> None:
         """The person turned desktop notifications on or off."""
+        ...
+
+    def doctor_requested(self) -> None:
+        """Open the connection doctor (Chat ▸ Connection doctor…), or check again in it."""
+        ...
+
+    def doctor_closed(self) -> None:
+        """The connection doctor's window was closed."""
         ...
 
     def close_requested(self) -> None:
@@ -248,6 +288,11 @@ class ChatView(Protocol):
 
     def raise_window(self) -> None:
         """Bring the window to the front (a notification was clicked)."""
+        ...
+
+    # -- the connection doctor ------------------------------------------------------------------
+    def show_doctor(self, report: DoctorView) -> None:
+        """Open the connection doctor's window, or show new results in it."""
         ...
 
     # -- the new chat dialog --------------------------------------------------------------------

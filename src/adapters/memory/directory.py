@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from chinwag.application.errors import NameTaken, RegistryUnavailable, UnknownUser, UserOffline
-from chinwag.application.ports.directory import DirectoryListener, PeerLocation, RegistryStatus
+from chinwag.application.ports.directory import (
+    DirectoryListener,
+    PeerLocation,
+    Reachability,
+    RegistryStatus,
+    SelfReachability,
+)
 from chinwag.domain.user import PeerAddress, normalize_username
 
 
@@ -12,14 +18,20 @@ class InMemoryRegistry:
     about changes."""
 
     def __init__(self) -> None:
-        self._entries: dict[str, tuple[PeerAddress, InMemoryDirectory]] = {}
+        self._entries: dict[str, tuple[PeerAddress | None, InMemoryDirectory]] = {}
         self._keys: dict[str, bytes] = {}  # every name that ever registered, and its key
         self.available = True
+        self.relay = True
+        """Whether this registry relays (``--no-relay`` is False)."""
+        self.unreachable: set[str] = set()
+        """Names whose port the registry's probe finds closed (behind a NAT), for tests."""
 
     def online(self) -> frozenset[str]:
         return frozenset(self._entries)
 
-    def register(self, user: str, address: PeerAddress, directory: InMemoryDirectory) -> None:
+    def register(
+        self, user: str, address: PeerAddress | None, directory: InMemoryDirectory
+    ) -> None:
         self._check_available()
         bound = self._keys.setdefault(user, directory.key)
         if bound != directory.key:
@@ -42,7 +54,20 @@ class InMemoryRegistry:
             if user in self._keys:
                 raise UserOffline(f"{user} is offline")
             raise UnknownUser(f"nobody called {user} has ever signed in here")
-        return PeerLocation(address=entry[0], key=self._keys[user])
+        return PeerLocation(
+            address=entry[0],
+            key=self._keys[user],
+            reachable=self.probe(user, entry[0]).reachable,
+            relay=self.relay,
+        )
+
+    def probe(self, user: str, address: PeerAddress | None) -> SelfReachability:
+        """What the registry's probe finds at ``address`` for ``user``."""
+        if address is None:
+            return SelfReachability(False, Reachability.NOT_LISTENING, "accepts no connections")
+        if user in self.unreachable:
+            return SelfReachability(False, Reachability.REFUSED, f"{address} refused")
+        return SelfReachability(True, Reachability.OK, f"reached at {address}")
 
     def _check_available(self) -> None:
         if not self.available:
@@ -63,11 +88,15 @@ class InMemoryDirectory:
         self._user: str | None = None
         self._listener: DirectoryListener | None = None
         self._online: frozenset[str] = frozenset()
+        self._address: PeerAddress | None = None
 
-    async def sign_in(self, user: str, address: PeerAddress, listener: DirectoryListener) -> str:
+    async def sign_in(
+        self, user: str, address: PeerAddress | None, listener: DirectoryListener
+    ) -> str:
         name = normalize_username(user)
         self._listener = listener
         self._user = name
+        self._address = address
         try:
             self._registry.register(name, address, self)
         except BaseException:
@@ -91,6 +120,18 @@ class InMemoryDirectory:
 
     def online(self) -> frozenset[str]:
         return self._online
+
+    def status(self) -> RegistryStatus:
+        if self._user is None:
+            return RegistryStatus.DISCONNECTED
+        if not self._registry.available:
+            return RegistryStatus.RECONNECTING
+        return RegistryStatus.CONNECTED
+
+    async def reachability(self, *, fresh: bool = False) -> SelfReachability:
+        if self.status() is not RegistryStatus.CONNECTED or self._user is None:
+            return SelfReachability(False, Reachability.UNKNOWN, "the registry is out of reach")
+        return self._registry.probe(self._user, self._address)
 
     def presence_pushed(self, online: frozenset[str]) -> None:
         if online != self._online:

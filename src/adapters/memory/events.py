@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from chinwag.application.ports.directory import RegistryStatus
+from chinwag.application.ports.peer_transport import Route
 from chinwag.domain.message import Message
 
 
@@ -16,6 +17,8 @@ class RecordingEvents:
 
     received: list[Message] = field(default_factory=list)
     states: list[Message] = field(default_factory=list)
+    routes: list[Route | None] = field(default_factory=list)
+    """The route told with each of :attr:`states` (same index)."""
     presence: list[frozenset[str]] = field(default_factory=list)
     statuses: list[tuple[RegistryStatus, str]] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
@@ -28,8 +31,9 @@ class RecordingEvents:
         self.received.append(message)
         self._changed.set()
 
-    def message_state_changed(self, message: Message) -> None:
+    def message_state_changed(self, message: Message, route: Route | None = None) -> None:
         self.states.append(message)
+        self.routes.append(route)
         self._changed.set()
 
     def presence_changed(self, online: frozenset[str]) -> None:
@@ -58,6 +62,17 @@ class RecordingEvents:
 
     def latest_state(self, message_id: object) -> Message | None:
         return next((m for m in reversed(self.states) if m.id == message_id), None)
+
+    def latest_route(self, message_id: object) -> Route | None:
+        """The route told with the latest state of the message."""
+        return next(
+            (
+                r
+                for m, r in zip(reversed(self.states), reversed(self.routes), strict=True)
+                if m.id == message_id
+            ),
+            None,
+        )
 
     async def wait_for(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
         """Wait until ``condition()`` holds, re-checking after every event; TimeoutError after

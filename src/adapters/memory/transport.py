@@ -1,4 +1,5 @@
-"""An in-memory network shared by in-memory transports: peers deliver by calling each other."""
+"""An in-memory network shared by in-memory transports: peers deliver by calling each other,
+directly at an address or "relayed" by name (the registry's relay, without a registry)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from collections.abc import Sequence
 
 from chinwag.application.errors import AddressInUse, ChatError, PeerRefused, PeerUnreachable
 from chinwag.application.ports.directory import PeerLocation
-from chinwag.application.ports.peer_transport import DeliveryReport, InboundHandler
+from chinwag.application.ports.peer_transport import DeliveryReport, InboundHandler, Probe, Route
+from chinwag.application.routing import FALLBACK_CAUSES, routes
 from chinwag.domain.message import Message
 from chinwag.domain.user import PeerAddress
 
@@ -16,7 +18,12 @@ class InMemoryNetwork:
 
     def __init__(self) -> None:
         self._listeners: dict[PeerAddress, tuple[str, bytes, InboundHandler]] = {}
+        self._relayable: dict[str, tuple[str, bytes, InboundHandler]] = {}
         self._next_port = 40000
+        self.blocked: set[PeerAddress] = set()
+        """Addresses that refuse every connection (a firewall), for tests."""
+        self.relay_refusal: str | None = None
+        """A cause (``relay_off``, ``relay_full``...) the relay answers with, for tests."""
 
     def bind(
         self, me: str, key: bytes, address: PeerAddress | None, handler: InboundHandler
@@ -32,11 +39,27 @@ class InMemoryNetwork:
     def unbind(self, address: PeerAddress) -> None:
         self._listeners.pop(address, None)
 
+    def reachable_by_relay(self, me: str, key: bytes, handler: InboundHandler) -> None:
+        self._relayable[me] = (me, key, handler)
+
+    def leave_relay(self, me: str) -> None:
+        self._relayable.pop(me, None)
+
     def find(self, address: PeerAddress) -> tuple[str, bytes, InboundHandler]:
+        if address in self.blocked:
+            raise PeerUnreachable(f"{address} refused the connection", "refused")
         try:
             return self._listeners[address]
         except KeyError:
-            raise PeerUnreachable(f"nobody listens at {address}") from None
+            raise PeerUnreachable(f"nobody listens at {address}", "refused") from None
+
+    def relay_to(self, peer: str) -> tuple[str, bytes, InboundHandler]:
+        if self.relay_refusal is not None:
+            raise PeerUnreachable(f"the relay refused: {self.relay_refusal}", self.relay_refusal)
+        try:
+            return self._relayable[peer]
+        except KeyError:
+            raise PeerUnreachable(f"the relay cannot reach {peer}", "unreachable") from None
 
 
 class InMemoryTransport:
@@ -48,19 +71,52 @@ class InMemoryTransport:
         self._key = key
         self._address: PeerAddress | None = None
         self._me = ""
+        self._routes: dict[str, Route] = {}
 
-    async def listen(self, me: str, address: PeerAddress, handler: InboundHandler) -> PeerAddress:
-        wanted = None if address.port == 0 else address
-        self._address = self._network.bind(me, self._key, wanted, handler)
+    async def listen(
+        self, me: str, address: PeerAddress | None, handler: InboundHandler
+    ) -> PeerAddress | None:
         self._me = me
+        self._network.reachable_by_relay(me, self._key, handler)
+        if address is not None:
+            wanted = None if address.port == 0 else address
+            self._address = self._network.bind(me, self._key, wanted, handler)
         return self._address
+
+    def route(self, peer: str) -> Route | None:
+        return self._routes.get(peer)
+
+    async def probe(self, peer: str, location: PeerLocation) -> Probe:
+        route, _ = await self._reach(peer, location)
+        return Probe(route=route, rtt=0.0)
+
+    async def _reach(self, peer: str, location: PeerLocation) -> tuple[Route, InboundHandler]:
+        """The first of the location's routes that reaches ``peer`` (as the real transport
+        falls back from a failed direct attempt to the relay)."""
+        failure = PeerUnreachable(f"no route reaches {peer}", "unreachable")
+        for route in routes(location):
+            try:
+                if route is Route.DIRECT:
+                    assert location.address is not None
+                    owner, key, handler = self._network.find(location.address)
+                else:
+                    owner, key, handler = self._network.relay_to(peer)
+            except PeerUnreachable as exc:
+                failure = exc
+                if exc.cause in FALLBACK_CAUSES:
+                    continue
+                raise
+            if owner != peer or key != location.key:
+                raise PeerUnreachable(f"that is not {peer} with that key", "key_mismatch")
+            self._routes[peer] = route
+            return route, handler
+        self._routes.pop(peer, None)
+        raise failure
 
     async def deliver(
         self, peer: str, location: PeerLocation, messages: Sequence[Message]
     ) -> DeliveryReport:
-        owner, key, handler = self._network.find(location.address)
-        if owner != peer or key != location.key:
-            raise PeerUnreachable(f"{location.address} is not {peer} with that key")
+        route, handler = await self._reach(peer, location)
         try:
             await handler.authorize(self._me, self._key)
         except PeerRefused:
@@ -74,9 +130,11 @@ class InMemoryTransport:
             for m in messages
             if m.id not in acknowledged and m.id not in intake.deferred
         }
-        return DeliveryReport(acknowledged, rejected, dict(intake.deferred))
+        return DeliveryReport(acknowledged, rejected, dict(intake.deferred), route)
 
     async def close(self) -> None:
+        self._network.leave_relay(self._me)
+        self._routes.clear()
         if self._address is not None:
             self._network.unbind(self._address)
             self._address = None

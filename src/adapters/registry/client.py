@@ -18,14 +18,10 @@ import asyncio
 import itertools
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
-from chinwag.adapters.registry.link import (
-    Link,
-    RegistryGate,
-    reason,
-    refusal,
-)
+from chinwag.adapters.registry.link import Link, RegistryGate, location, refusal
 from chinwag.adapters.registry.pins import RegistryPins, registry_address
 from chinwag.adapters.registry.protocol import (
     PROTOCOL_VERSION,
@@ -33,28 +29,34 @@ from chinwag.adapters.registry.protocol import (
     ErrorCode,
     Found,
     Lookup,
-    Ping,
     Presence,
     PresenceChanged,
+    ProbeMe,
+    Reachability,
     Register,
     Registered,
+    Relay,
+    RelayIncoming,
     ServerMessage,
     Unregister,
     dump,
 )
 from chinwag.adapters.secure.channel import (
-    SecureError,
     Security,
-    close_writer,
 )
-from chinwag.adapters.secure.keys import decode_raw_key
 from chinwag.application.errors import (
     ChatError,
     NotSignedIn,
     RegistryKeyChanged,
     RegistryUnavailable,
 )
-from chinwag.application.ports.directory import DirectoryListener, PeerLocation, RegistryStatus
+from chinwag.application.ports.directory import (
+    DirectoryListener,
+    PeerLocation,
+    RegistryStatus,
+    SelfReachability,
+)
+from chinwag.application.ports.directory import Reachability as Cause
 from chinwag.domain.errors import DomainError
 from chinwag.domain.user import PeerAddress, normalize_username
 
@@ -63,8 +65,11 @@ log = logging.getLogger(__name__)
 _FIRST_RETRY_DELAY = 0.1
 _SIGN_OUT_TIMEOUT = 1.0
 """How long signing out waits for the registry to take its ``unregister``."""
-_SILENT_HEARTBEATS = 3
-"""The connection is dead once nothing was heard for this many heartbeat intervals."""
+
+
+T = TypeVar("T")
+
+_NOT_HEARD = SelfReachability(False, Cause.UNKNOWN, "the registry has not said yet")
 
 
 class _Replaced(Exception):
@@ -115,10 +120,16 @@ class RegistryDirectory:
         self._address: PeerAddress | None = None
         self._link: Link | None = None
         self._task: asyncio.Task[None] | None = None
+        self._status = RegistryStatus.DISCONNECTED
+        self._reachability = _NOT_HEARD
+        self.relay_offered: Callable[[RelayIncoming], None] | None = None
+        """Told when the registry offers us a relayed session (set by the relay client)."""
 
     # -- the Directory port ------------------------------------------------------------------
 
-    async def sign_in(self, user: str, address: PeerAddress, listener: DirectoryListener) -> str:
+    async def sign_in(
+        self, user: str, address: PeerAddress | None, listener: DirectoryListener
+    ) -> str:
         """Register ``user`` at ``address``; raises ``NameTaken``, ``InvalidUsername`` or
         ``RegistryUnavailable``. On success the registration is kept alive in the background."""
         if self._listener is not None:
@@ -147,7 +158,7 @@ class RegistryDirectory:
             if self._link is not None:
                 try:
                     async with asyncio.timeout(_SIGN_OUT_TIMEOUT):
-                        await self._request(lambda rid: Unregister(rid=rid))
+                        await self.request(lambda rid: Unregister(rid=rid))
                 except (ChatError, TimeoutError):
                     log.info("could not unregister from the registry at %s", self._where)
         finally:
@@ -164,29 +175,56 @@ class RegistryDirectory:
         never did, ``RegistryUnavailable`` while the registry is out of reach.
         """
         name = normalize_username(user)
-        answer = await self._request(lambda rid: Lookup(rid=rid, user=name))
+        answer = await self.request(lambda rid: Lookup(rid=rid, user=name))
         if isinstance(answer, Found):
-            key = decode_raw_key(
-                answer.key,
-                f"{name}'s key",
-                lambda why: RegistryUnavailable(f"the registry sent a malformed key: {why}"),
-            )
-            try:
-                address = PeerAddress(host=answer.host, port=answer.port)
-            except ValueError:
-                raise RegistryUnavailable(
-                    f"the registry sent a malformed address for {name}"
-                ) from None
-            return PeerLocation(address=address, key=key)
+            return location(answer, name)
         raise refusal(answer, self._where)
 
     def online(self) -> frozenset[str]:
         """Who is online, as last pushed by the registry."""
         return self._online
 
+    def status(self) -> RegistryStatus:
+        return self._status
+
+    async def reachability(self, *, fresh: bool = False) -> SelfReachability:
+        """What the registry's probe of our address found (``fresh``: probe again now)."""
+        if self._status is not RegistryStatus.CONNECTED:
+            return SelfReachability(False, Cause.UNKNOWN, "not connected to the registry")
+        if fresh:
+            try:
+                answer = await self.request(lambda rid: ProbeMe(rid=rid))
+            except ChatError:
+                return self._reachability
+            if isinstance(answer, Reachability):
+                self._take_reachability(answer)
+        return self._reachability
+
+    def _take_reachability(self, answer: Reachability) -> None:
+        try:
+            cause = Cause(answer.reason)
+        except ValueError:  # a newer registry's word: keep what it says for people
+            cause = Cause.UNKNOWN
+        self._reachability = SelfReachability(answer.reachable, cause, answer.detail)
+
+    # -- relayed sessions (see chinwag.adapters.registry.relay_client) --------------------
+
+    async def ask_relay(self, peer: str) -> ServerMessage:
+        """Ask the registry for a relayed session to ``peer``: its answer (``relay_ready`` or
+        an error)."""
+        return await self.request(lambda rid: Relay(rid=rid, to=peer))
+
+    async def open_leg(self, then: Callable[[Link], Awaitable[T]]) -> T:
+        """A new secure connection to the registry, not registered, handed to ``then``."""
+        return await self._gate.connect(
+            self._host, self._port, self._connect_timeout, self._request_timeout, then
+        )
+
     # -- requests ----------------------------------------------------------------------------
 
-    async def _request(self, make: Callable[[int], Lookup | Unregister]) -> ServerMessage:
+    async def request(
+        self, make: Callable[[int], Lookup | Unregister | Relay | ProbeMe]
+    ) -> ServerMessage:
         """Send the request ``make(rid)`` and wait for the answer that echoes ``rid``."""
         if self._listener is None:
             raise NotSignedIn("sign in to the registry first")
@@ -211,50 +249,24 @@ class RegistryDirectory:
 
     # -- the connection ----------------------------------------------------------------------
 
-    async def _connect(self, name: str, address: PeerAddress) -> tuple[Link, frozenset[str]]:
+    async def _connect(self, name: str, address: PeerAddress | None) -> tuple[Link, frozenset[str]]:
         """Connect, run the handshake and register; return the link and the online snapshot."""
-        try:
-            async with asyncio.timeout(self._connect_timeout):
-                reader, writer = await asyncio.open_connection(self._host, self._port)
-        except TimeoutError:
-            raise RegistryUnavailable(
-                f"the registry at {self._where} did not accept a connection within "
-                f"{self._connect_timeout:g} s"
-            ) from None
-        except OSError as exc:
-            raise RegistryUnavailable(
-                f"cannot reach the registry at {self._where}: {reason(exc)}"
-            ) from exc
-        try:
-            try:
-                async with asyncio.timeout(self._request_timeout):
-                    link = await self._gate.open(reader, writer)
-                    snapshot = await self._register(link, name, address)
-            except BaseException:
-                await close_writer(writer)
-                raise
-        except DomainError:  # a refusal, already in the application's terms
-            raise
-        except TimeoutError:
-            raise RegistryUnavailable(
-                f"the registry at {self._where} did not answer within {self._request_timeout:g} s"
-            ) from None
-        except SecureError as exc:
-            raise RegistryUnavailable(
-                f"no secure session with the registry at {self._where}: {exc}"
-            ) from None
-        except (OSError, ValueError) as exc:  # connection lost, malformed frame
-            raise RegistryUnavailable(f"the registry at {self._where} failed: {exc}") from exc
-        return link, snapshot
 
-    async def _register(self, link: Link, name: str, address: PeerAddress) -> frozenset[str]:
+        async def register(link: Link) -> tuple[Link, frozenset[str]]:
+            return link, await self._register(link, name, address)
+
+        return await self._gate.connect(
+            self._host, self._port, self._connect_timeout, self._request_timeout, register
+        )
+
+    async def _register(self, link: Link, name: str, address: PeerAddress | None) -> frozenset[str]:
         link.send(
             dump(
                 Register(
                     version=PROTOCOL_VERSION,
                     user=name,
-                    host=address.host,
-                    port=address.port,
+                    host=address.host if address is not None else None,
+                    port=address.port if address is not None else None,
                 )
             )
         )
@@ -265,6 +277,8 @@ class RegistryDirectory:
             message = await link.next()
             if isinstance(message, Presence):
                 return frozenset(message.online)
+            if isinstance(message, Reachability):
+                self._take_reachability(message)
 
     async def _run(self, link: Link) -> None:
         """The background task: serve the link; when it dies, reconnect and register again.
@@ -276,7 +290,7 @@ class RegistryDirectory:
         try:
             while True:
                 try:
-                    reason = await self._serve(link)
+                    reason = await link.serve(self._dispatch)
                 except _Replaced as exc:
                     self._link = None
                     self._fail_pending(str(exc))
@@ -303,30 +317,6 @@ class RegistryDirectory:
             self._link = None
             await link.aclose()
 
-    async def _serve(self, link: Link) -> str:
-        """Read and dispatch frames and send heartbeats until the link dies; return why it did."""
-        loop = asyncio.get_running_loop()
-        silence_limit = _SILENT_HEARTBEATS * link.heartbeat
-        last_heard = loop.time()
-        next_ping = last_heard + link.heartbeat
-        while True:
-            now = loop.time()
-            if now - last_heard >= silence_limit:
-                return f"nothing heard for {silence_limit:g} s"
-            if now >= next_ping:
-                link.send(dump(Ping()))
-                next_ping = now + link.heartbeat
-            try:
-                async with asyncio.timeout_at(min(next_ping, last_heard + silence_limit)):
-                    batch = await link.receive()
-            except TimeoutError:
-                continue
-            except (OSError, ValueError) as exc:  # ConnectionError, FrameTooLarge, EmptyFrame
-                return str(exc) or type(exc).__name__
-            last_heard = loop.time()
-            for message in batch:
-                self._dispatch(message)
-
     def _fail_pending(self, reason: str) -> None:
         for future in self._pending.values():
             if not future.done():
@@ -345,6 +335,11 @@ class RegistryDirectory:
             self._set_online(self._online.union(message.joined).difference(message.left))
         elif isinstance(message, Presence):
             self._set_online(frozenset(message.online))
+        elif isinstance(message, Reachability):
+            self._take_reachability(message)
+        elif isinstance(message, RelayIncoming):
+            if self.relay_offered is not None:
+                self.relay_offered(message)
         elif isinstance(message, Error):
             if message.code == ErrorCode.REPLACED:
                 raise _Replaced(f"{self._user} signed in from elsewhere with the same key")
@@ -362,7 +357,6 @@ class RegistryDirectory:
         A registry proving another key will not change its mind in a few seconds: it is said
         once (loudly) until the reason changes, and retried ever more slowly, up to
         ``key_changed_cap``, instead of every ``reconnect_cap``."""
-        assert self._address is not None
         delay = _FIRST_RETRY_DELAY
         said = ""
         while True:
@@ -397,6 +391,9 @@ class RegistryDirectory:
                 log.exception("the directory listener failed on a presence change")
 
     def _notify_status(self, status: RegistryStatus, detail: str) -> None:
+        self._status = status
+        if status is not RegistryStatus.CONNECTED:
+            self._reachability = _NOT_HEARD
         if self._listener is not None:
             try:
                 self._listener.registry_status_changed(status, detail)

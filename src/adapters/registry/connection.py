@@ -1,72 +1,44 @@
 """One registry connection: the clear welcome, the Noise handshake, then its requests answered
 in order, its pushes flushed once per loop pass, and a watch for silence.
 
-The server's rules (names, keys, presence) are in :mod:`chinwag.adapters.registry.server`; this
-is the connection's life as an :class:`asyncio.Protocol`, sans streams, so one cheap object per
-client carries it.
+The server's rules (names, keys, presence) are in :mod:`chinwag.adapters.registry.registrar`,
+the relay's in :mod:`chinwag.adapters.registry.relay`; this is the connection's life as an
+:class:`asyncio.Protocol`, sans streams, so one cheap object per client carries it. A connection
+whose first request is ``relay_join`` becomes a relay leg: from then on its plaintext is a byte
+stream handed to the relay, never read as frames, and nothing but relayed bytes is written to it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import json
 import logging
-from dataclasses import dataclass
+import math
 from typing import TYPE_CHECKING, cast
 
-from chinwag.adapters.registry.protocol import PROTOCOL_VERSION, ErrorCode, dump, probe_rid
-from chinwag.adapters.registry.protocol import Error as ErrorMessage
+from chinwag.adapters.registry.frames import (
+    MAX_ERROR_TEXT,
+    Registration,
+    error_frame,
+    ip_of,
+    looks_like_json,
+    relay_join_of,
+)
+from chinwag.adapters.registry.protocol import PROTOCOL_VERSION, ErrorCode, probe_rid
 from chinwag.adapters.secure.channel import CLOSE_GRACE, Handshake, RecordLayer, SecureError
 from chinwag.adapters.secure.noise import MAX_MESSAGE
 from chinwag.adapters.wire.codec import EmptyFrame, FrameDecoder, FrameTooLarge, encode
 
+__all__ = ["MAX_ERROR_TEXT", "Connection", "Registration", "error_frame"]
+
 if TYPE_CHECKING:
-    from chinwag.adapters.registry.server import Answer, RegistryServer
+    from chinwag.adapters.registry.registrar import Answer
+    from chinwag.adapters.registry.relay import RelayLeg
+    from chinwag.adapters.registry.server import RegistryServer
 
 log = logging.getLogger("chinwag.adapters.registry.server")
 
 
 _MAX_LOGGED_VIOLATIONS = 5
-MAX_ERROR_TEXT = 200
-
-
-def looks_like_json(frame: bytes) -> bool:
-    """Whether a first frame is a version-1 client's clear request rather than Noise message 1
-    (32 random bytes, which may well start with ``{`` but never parse as a JSON object)."""
-    if frame[:1] != b"{" or len(frame) == 32:
-        return False
-    try:
-        return isinstance(json.loads(frame), dict)
-    except (ValueError, RecursionError):  # RecursionError: deeply nested JSON
-        return False
-
-
-def error_frame(code: ErrorCode, message: str, rid: int | None = None) -> bytes:
-    return encode(dump(ErrorMessage(rid=rid, code=code, message=message[:MAX_ERROR_TEXT])))
-
-
-def ip_of(peername: object) -> str:
-    """The IP address of a socket's peer name, IPv4-mapped IPv6 addresses as plain IPv4."""
-    if not isinstance(peername, tuple) or not peername:
-        return "127.0.0.1"
-    ip = str(peername[0])
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return ip
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
-    return ip
-
-
-@dataclass(slots=True)
-class Registration:
-    name: str
-    host: str
-    port: int
-    key: bytes
-    connection: Connection
 
 
 class Connection(asyncio.Protocol):
@@ -95,11 +67,17 @@ class Connection(asyncio.Protocol):
         self._held: list[bytes] = []
         self._busy = False
         self._shaken: asyncio.Future[None] = self._loop.create_future()
+        self._became_leg: asyncio.Future[None] = self._loop.create_future()
         self.identity: bytes | None = None
         self.names_claimed: set[str] = set()
         self.peer = "?"
         self.peer_ip = "127.0.0.1"
         self.registration: Registration | None = None
+        self.leg: RelayLeg | None = None
+        """Set once this connection joined a relay session."""
+        self.last_probe = -math.inf
+        """When the registry last connected back to this client (loop time)."""
+        self._fresh = True  # no request yet: the first may make it a relay leg
 
     @property
     def closing(self) -> bool:
@@ -122,7 +100,24 @@ class Connection(asyncio.Protocol):
             if self._records is None:
                 self._shake(data)
                 return
-            frames = self._decoder.feed(self._records.open(data))
+            plain = self._records.open(data)
+            if self.leg is not None:
+                if plain:
+                    self._server.relay_hub.received(self.leg, plain)
+                return
+            if self._fresh:
+                frames = self._decoder.feed(plain, max_frames=1)
+                if not frames:
+                    return
+                self._fresh = False
+                join = relay_join_of(frames[0])
+                if join is not None:
+                    self.last_heard = self._loop.time()
+                    self._server.relay_hub.join(self, join, self._decoder.take_buffer())
+                    return
+                frames += self._decoder.feed(b"")
+            else:
+                frames = self._decoder.feed(plain)
         except SecureError as exc:
             self.violation(str(exc))
             self._abort()
@@ -204,7 +199,8 @@ class Connection(asyncio.Protocol):
         for index, payload in enumerate(held):
             answer = handle(self, payload)
             if isinstance(answer, bytes):
-                self._outbox.append(answer)
+                if answer:  # b"": answered later (a probe), or not at all (closing)
+                    self._outbox.append(answer)
                 continue
             self._held = held[index + 1 :] + self._held
             self._busy = True
@@ -222,7 +218,9 @@ class Connection(asyncio.Protocol):
             self._transport.resume_reading()
         try:
             answer = task.result()
-            self._outbox.append(answer if isinstance(answer, bytes) else answer())
+            frame = answer if isinstance(answer, bytes) else answer()
+            if frame:
+                self._outbox.append(frame)
         except Exception:
             log.exception("registering from %s failed", self.peer)
             self._outbox.append(error_frame(ErrorCode.BUSY, "the registry could not do that now"))
@@ -239,12 +237,20 @@ class Connection(asyncio.Protocol):
         return allowed
 
     def pause_writing(self) -> None:
+        if self.leg is not None:  # the relay stops reading the leg that feeds this one
+            if not self._closing:
+                self._server.relay_hub.congested(self.leg)
+            return
         # The peer is not taking its answers: stop reading its requests until it does.
         if self._transport is not None and not self._closing:
             self._transport.pause_reading()
             self._reading_paused = True
 
     def resume_writing(self) -> None:
+        if self.leg is not None:
+            if not self._closing:
+                self._server.relay_hub.drained(self.leg)
+            return
         if self._transport is not None and not self._closing:
             self._reading_paused = False
             if not self._busy:
@@ -280,6 +286,45 @@ class Connection(asyncio.Protocol):
             self.violation("does not read its answers; dropped")
             self._abort()
 
+    # -- used by the relay -------------------------------------------------------------------
+
+    def become_leg(self, leg: RelayLeg, high_water: int) -> None:
+        """From now on this connection's plaintext is relayed; its output pauses the other leg
+        past ``high_water`` unsent bytes."""
+        self.leg = leg
+        self._became_leg.set_result(None)  # the watch now counts the relay's idleness
+        if self._transport is not None and not self._closing:
+            self._transport.set_write_buffer_limits(high=high_water)
+
+    def unsent(self) -> int:
+        """Bytes written to this connection that the socket has not taken yet."""
+        return 0 if self._transport is None else self._transport.get_write_buffer_size()
+
+    def send_now(self, frame: bytes) -> None:
+        """Write ``frame`` (after anything queued) at once."""
+        if self._closing:
+            return
+        self._outbox.append(frame)
+        self.flush()
+
+    def write_stream(self, data: bytes) -> None:
+        """Relayed bytes, sealed into this connection's session as they are."""
+        if self._closing or self._transport is None or self._records is None:
+            return
+        self.flush()
+        self._transport.write(self._records.seal(data))
+        if self._transport.get_write_buffer_size() > max(self._server.max_write_buffer, 4 << 20):
+            self.violation("does not read what is relayed to it; dropped")
+            self._abort()
+
+    def hold_input(self) -> None:
+        if self._transport is not None and not self._closing:
+            self._transport.pause_reading()
+
+    def release_input(self) -> None:
+        if self._transport is not None and not self._closing:
+            self._transport.resume_reading()
+
     def violation(self, what: str) -> None:
         """Log a protocol violation (the first few of each connection), escaped."""
         self._violations += 1
@@ -293,7 +338,7 @@ class Connection(asyncio.Protocol):
         if self._closing or self._transport is None:
             return
         if self.registration is not None:
-            self._server._leave(self, why)
+            self._server.registrar.leave(self, why)
         if last_frame is not None:
             self._outbox.append(last_frame)
         self.flush()
@@ -306,7 +351,7 @@ class Connection(asyncio.Protocol):
 
     def _abort(self) -> None:
         if self.registration is not None:
-            self._server._leave(self, "dropped")
+            self._server.registrar.leave(self, "dropped")
         self._closing = True
         self._outbox.clear()
         if self._transport is not None:
@@ -319,7 +364,14 @@ class Connection(asyncio.Protocol):
         idle_timeout = server.idle_timeout
         while not self._closing:
             now = self._loop.time()
-            if self._records is None:
+            if self.leg is not None:  # relayed bytes either way count; a frame would corrupt them
+                leg_timeout = server.relay_hub.settings.idle_timeout
+                remaining = self.last_heard + leg_timeout - now
+                if remaining <= 0:
+                    log.info("relay leg from %s idle for %g s; closed", self.peer, leg_timeout)
+                    self.close(why="relay idle")
+                    break
+            elif self._records is None:
                 remaining = self._opened + server.handshake_timeout - now
                 if remaining <= 0:
                     self.violation(f"no handshake within {server.handshake_timeout:g} s")
@@ -340,6 +392,9 @@ class Connection(asyncio.Protocol):
                         "silent",
                     )
                     break
-            waits = (self._closed,) if self._shaken.done() else (self._closed, self._shaken)
+            waits = [self._closed]
+            for change in (self._shaken, self._became_leg):
+                if not change.done():
+                    waits.append(change)
             await asyncio.wait(waits, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
         await self._closed  # close() and abort() always end in connection_lost

@@ -8,6 +8,8 @@ import asyncio
 import logging
 import os
 from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from pydantic import ValidationError
 
@@ -19,8 +21,11 @@ from chinwag.adapters.registry.protocol import (
     SERVER_MESSAGE_ADAPTER,
     Error,
     ErrorCode,
+    Found,
+    Ping,
     ServerMessage,
     Welcome,
+    dump,
 )
 from chinwag.adapters.secure.channel import (
     RemoteIdentity,
@@ -31,6 +36,7 @@ from chinwag.adapters.secure.channel import (
     open_secure,
     read_clear_frame,
 )
+from chinwag.adapters.secure.keys import decode_raw_key
 from chinwag.adapters.wire.codec import FrameDecoder, encode
 from chinwag.application.errors import (
     HistoryUnavailable,
@@ -40,12 +46,35 @@ from chinwag.application.errors import (
     UnknownUser,
     UserOffline,
 )
+from chinwag.application.ports.directory import PeerLocation
 from chinwag.domain.errors import DomainError, InvalidUsername
 from chinwag.domain.identity import fingerprint, same_fingerprint
+from chinwag.domain.user import PeerAddress
 
 log = logging.getLogger("chinwag.adapters.registry.client")
 
 _MIN_HEARTBEAT = 0.05
+SILENT_HEARTBEATS = 3
+"""The connection is dead once nothing was heard for this many heartbeat intervals."""
+
+T = TypeVar("T")
+
+
+def location(answer: Found, name: str) -> PeerLocation:
+    """Where ``name`` listens and its key, from the registry's ``found``; RegistryUnavailable if
+    the answer is malformed."""
+    key = decode_raw_key(
+        answer.key,
+        f"{name}'s key",
+        lambda why: RegistryUnavailable(f"the registry sent a malformed key: {why}"),
+    )
+    address = None
+    if answer.host is not None and answer.port is not None:
+        try:
+            address = PeerAddress(host=answer.host, port=answer.port)
+        except ValueError:
+            raise RegistryUnavailable(f"the registry sent a malformed address for {name}") from None
+    return PeerLocation(address=address, key=key, reachable=answer.reachable, relay=answer.relay)
 
 
 def reason(exc: OSError) -> str:
@@ -82,6 +111,10 @@ class Link:
         self._ready: deque[ServerMessage] = deque()
         self.heartbeat = 5.0
 
+    @property
+    def stream(self) -> SecureStream:
+        return self._stream
+
     def send(self, payload: bytes) -> None:
         self._stream.send([payload])
 
@@ -106,6 +139,30 @@ class Link:
                     log.warning("ignoring a registry frame this client does not understand")
             if batch:
                 return batch
+
+    async def serve(self, dispatch: Callable[[ServerMessage], None]) -> str:
+        """Read and dispatch frames and send heartbeats until the link dies; return why it did."""
+        loop = asyncio.get_running_loop()
+        silence_limit = SILENT_HEARTBEATS * self.heartbeat
+        last_heard = loop.time()
+        next_ping = last_heard + self.heartbeat
+        while True:
+            now = loop.time()
+            if now - last_heard >= silence_limit:
+                return f"nothing heard for {silence_limit:g} s"
+            if now >= next_ping:
+                self.send(dump(Ping()))
+                next_ping = now + self.heartbeat
+            try:
+                async with asyncio.timeout_at(min(next_ping, last_heard + silence_limit)):
+                    batch = await self.receive()
+            except TimeoutError:
+                continue
+            except (OSError, ValueError) as exc:  # ConnectionError, FrameTooLarge, EmptyFrame
+                return str(exc) or type(exc).__name__
+            last_heard = loop.time()
+            for message in batch:
+                dispatch(message)
 
     async def next(self) -> ServerMessage:
         """The next message from the registry."""
@@ -134,6 +191,49 @@ class RegistryGate:
         self._pins = pins
         self._registry_key = registry_key
         self._heartbeat_interval = heartbeat_interval
+
+    async def connect(
+        self,
+        host: str,
+        port: int,
+        connect_timeout: float,
+        timeout: float,
+        then: Callable[[Link], Awaitable[T]],
+    ) -> T:
+        """Open a new connection, run the handshake, then ``then(link)`` (register, join a relay
+        session...) within ``timeout``; every failure is a ``RegistryUnavailable`` in words, or
+        the registry's refusal in the application's terms. Nothing is left open on failure."""
+        try:
+            async with asyncio.timeout(connect_timeout):
+                reader, writer = await asyncio.open_connection(host, port)
+        except TimeoutError:
+            raise RegistryUnavailable(
+                f"the registry at {self.where} did not accept a connection within "
+                f"{connect_timeout:g} s"
+            ) from None
+        except OSError as exc:
+            raise RegistryUnavailable(
+                f"cannot reach the registry at {self.where}: {reason(exc)}"
+            ) from exc
+        try:
+            try:
+                async with asyncio.timeout(timeout):
+                    return await then(await self.open(reader, writer))
+            except BaseException:
+                await close_writer(writer)
+                raise
+        except DomainError:  # a refusal, already in the application's terms
+            raise
+        except TimeoutError:
+            raise RegistryUnavailable(
+                f"the registry at {self.where} did not answer within {timeout:g} s"
+            ) from None
+        except SecureError as exc:
+            raise RegistryUnavailable(
+                f"no secure session with the registry at {self.where}: {exc}"
+            ) from None
+        except (OSError, ValueError) as exc:  # connection lost, malformed frame
+            raise RegistryUnavailable(f"the registry at {self.where} failed: {exc}") from exc
 
     async def open(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Link:
         """Read the clear welcome, then the handshake, which must prove the pinned key."""

@@ -57,6 +57,14 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"
     BUSY = "busy"
     INVALID_ADDRESS = "invalid_address"
+    RELAY_OFF = "relay_off"
+    """This registry does not relay (``--no-relay``)."""
+    RELAY_FULL = "relay_full"
+    """The registry carries as many relay sessions as it will, in all or to that peer."""
+    RELAY_LIMIT = "relay_limit"
+    """This client has as many relay sessions open as one client may."""
+    RELAY_UNKNOWN = "relay_unknown"
+    """No relay session by that id waits for this key (expired, or never offered to it)."""
 
 
 # -- client to server ------------------------------------------------------------------------
@@ -76,7 +84,8 @@ class Register(_Request):
     rid: Rid | None = None
     version: int
     user: str = Field(max_length=MAX_NAME_FIELD)
-    port: int = Field(ge=1, le=65535)
+    port: int | None = Field(default=None, ge=1, le=65535)
+    """None (or left out): this client accepts no connections; only the relay reaches it."""
     host: str | None = Field(default=None, min_length=1, max_length=255)
 
 
@@ -102,6 +111,36 @@ class Lookup(_Request):
     user: str = Field(max_length=MAX_NAME_FIELD)
 
 
+class Relay(_Request):
+    """Ask for a relayed session to ``to`` (registered here): answered ``relay_ready`` with the
+    session id both ends join on a new connection of their own (``relay_join``)."""
+
+    type: Literal["relay"] = "relay"
+    rid: Rid | None = None
+    to: str = Field(max_length=MAX_NAME_FIELD)
+
+
+SessionId = Annotated[str, Field(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class RelayJoin(_Request):
+    """The first request of a relay connection: join session ``sid`` as the end whose key this
+    connection proved. Answered ``relay_joined`` once both ends are in; after that frame the
+    connection's plaintext (both ways) is the relayed byte stream, carried as it is."""
+
+    type: Literal["relay_join"] = "relay_join"
+    rid: Rid | None = None
+    sid: SessionId
+
+
+class ProbeMe(_Request):
+    """Ask the registry to connect back to this client's address again now; answered by a
+    ``reachability`` frame echoing ``rid``."""
+
+    type: Literal["probe"] = "probe"
+    rid: Rid | None = None
+
+
 class Ping(_Request):
     """Heartbeat: proves the client is alive; answered by ``pong``."""
 
@@ -110,7 +149,7 @@ class Ping(_Request):
 
 
 Request = Annotated[
-    Register | Unregister | ListOnline | Lookup | Ping,
+    Register | Unregister | ListOnline | Lookup | Ping | Relay | RelayJoin | ProbeMe,
     Field(discriminator="type"),
 ]
 REQUEST_ADAPTER: TypeAdapter[Request] = TypeAdapter(Request)
@@ -159,8 +198,9 @@ class Registered(_ServerMessage):
     type: Literal["registered"] = "registered"
     rid: int | None = None
     user: str
-    host: str
-    port: int
+    host: str | None = None
+    port: int | None = None
+    """None: registered as accepting no connections."""
 
 
 class Presence(_ServerMessage):
@@ -195,9 +235,54 @@ class Found(_ServerMessage):
     type: Literal["found"] = "found"
     rid: int | None = None
     user: str
-    host: str
-    port: int
+    host: str | None = None
+    port: int | None = None
+    """None (with ``host``): the user accepts no connections; only the relay reaches them."""
     key: str
+    reachable: bool | None = None
+    """Whether the registry could connect back to that address; None: not probed yet."""
+    relay: bool = False
+    """Whether this registry relays sessions (``relay``) to the user."""
+
+
+class Reachability(_ServerMessage):
+    """What the registry found when it connected back to this client's address: pushed after
+    each registration once probed, and the answer (with ``rid``) to ``probe``. ``reason``:
+    ``ok``, ``not_listening``, ``refused``, ``timeout``, ``unreachable``, ``wrong_key``,
+    ``handshake_failed`` or ``not_probed``; ``detail`` is for people."""
+
+    type: Literal["reachability"] = "reachability"
+    rid: int | None = None
+    reachable: bool
+    reason: str
+    detail: str = ""
+
+
+class RelayReady(_ServerMessage):
+    """The relay session asked for exists: join it (``relay_join``) on a new connection."""
+
+    type: Literal["relay_ready"] = "relay_ready"
+    rid: int | None = None
+    sid: str
+    to: str
+
+
+class RelayIncoming(_ServerMessage):
+    """Pushed to the peer somebody asked to relay to: join session ``sid`` on a new connection
+    within ``timeout`` seconds. ``from`` is the asker, as the registry spells the name."""
+
+    type: Literal["relay_incoming"] = "relay_incoming"
+    sid: str
+    from_: str = Field(alias="from")
+    timeout: float = 10.0
+
+
+class RelayJoined(_ServerMessage):
+    """Both ends joined: the connection's plaintext is the relayed byte stream from now on."""
+
+    type: Literal["relay_joined"] = "relay_joined"
+    rid: int | None = None
+    sid: str
 
 
 class Pong(_ServerMessage):
@@ -223,7 +308,11 @@ ServerMessage = Annotated[
     | Online
     | Found
     | Pong
-    | Error,
+    | Error
+    | Reachability
+    | RelayReady
+    | RelayIncoming
+    | RelayJoined,
     Field(discriminator="type"),
 ]
 SERVER_MESSAGE_ADAPTER: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
@@ -232,4 +321,4 @@ SERVER_MESSAGE_ADAPTER: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
 
 def dump(message: BaseModel) -> bytes:
     """``message`` as the payload of one frame (``rid`` left out when it is ``None``)."""
-    return message.model_dump_json(exclude_none=True).encode()
+    return message.model_dump_json(exclude_none=True, by_alias=True).encode()

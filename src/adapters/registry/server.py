@@ -1,4 +1,5 @@
-"""The registry server: names bound to keys, who is online and where, over TCP (protocol 2).
+"""The registry server: names bound to keys, who is online and where, over TCP (protocol 2); it
+also probes whether its clients can be reached, and relays sessions for those that cannot.
 
 Each connection is an :class:`asyncio.Protocol` plus one task (its watchdog). It starts with a
 clear ``welcome`` and the Noise handshake (sans-I/O, :mod:`chinwag.adapters.secure.channel`),
@@ -10,66 +11,72 @@ and the connection's later requests wait their turn. A connection that does not 
 handshake within ``handshake_timeout``, or sends no whole frame for ``idle_timeout`` seconds, is
 dropped, as is one whose unread output passes ``max_write_buffer``; hostile input costs an error
 frame or a close and never more memory than one frame. See ``docs/protocol.md``.
+
+This module is the shell: it listens, keeps the connections and routes each request. The online
+set is the :class:`~chinwag.adapters.registry.registrar.Registrar`'s, the probes the
+:class:`~chinwag.adapters.registry.reachability.ReachabilityDesk`'s, the relay sessions the
+:class:`~chinwag.adapters.registry.relay.RelayHub`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import errno
-import functools
-import ipaddress
 import logging
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from pydantic import ValidationError
 
-from chinwag.adapters.registry.admission import (
-    MAX_NAMES_PER_CONNECTION,
-    MAX_NEW_NAMES_PER_MINUTE,
-    NameAdmission,
-)
-from chinwag.adapters.registry.connection import (
-    MAX_ERROR_TEXT,
-    Connection,
-    Registration,
-    error_frame,
-)
+from chinwag.adapters.registry.admission import MAX_NEW_NAMES_PER_MINUTE
+from chinwag.adapters.registry.connection import Connection
+from chinwag.adapters.registry.frames import MAX_ERROR_TEXT, error_frame
 from chinwag.adapters.registry.names import NameBook
+from chinwag.adapters.registry.probe import (
+    MAX_CONCURRENT_PROBES,
+    PROBE_CACHE_SECONDS,
+    PROBE_TIMEOUT,
+    Prober,
+)
 from chinwag.adapters.registry.protocol import (
     MAX_REQUEST_FRAME,
     PROLOGUE,
     PROTOCOL_VERSION,
     REQUEST_ADAPTER,
     ErrorCode,
-    Found,
     ListOnline,
     Lookup,
     Online,
     Ping,
     Pong,
-    Presence,
-    PresenceChanged,
+    ProbeMe,
     Register,
-    Registered,
+    Relay,
+    RelayJoin,
     Unregister,
     Unregistered,
     Welcome,
     dump,
     probe_rid,
 )
+from chinwag.adapters.registry.reachability import PROBE_INTERVAL, ReachabilityDesk
+from chinwag.adapters.registry.registrar import Answer, Registrar
+from chinwag.adapters.registry.relay import (
+    DEFAULT_RELAY_RATE,
+    MAX_RELAY_SESSIONS,
+    MAX_RELAY_SESSIONS_PER_CLIENT,
+    MAX_RELAY_SESSIONS_PER_TARGET,
+    RELAY_IDLE_TIMEOUT,
+    RELAY_JOIN_TIMEOUT,
+    RelayHub,
+    RelaySettings,
+)
 from chinwag.adapters.secure.channel import Security
-from chinwag.adapters.sqlite.database import StorageError
 from chinwag.adapters.wire.codec import encode
 from chinwag.application.errors import AddressInUse
-from chinwag.domain.errors import InvalidUsername
-from chinwag.domain.user import (
-    InvalidAddress,
-    normalize_username,
-    validate_host,
-)
+
+__all__ = ["Answer", "RegistryServer"]
 
 log = logging.getLogger(__name__)
 
@@ -89,31 +96,17 @@ HANDSHAKE_TIMEOUT = 5.0
 and goes soon."""
 
 
-@functools.lru_cache(maxsize=4096)
-def _normalize(name: str) -> str:
-    return normalize_username(name)
-
-
-def _known_name(user: str) -> str:
-    try:
-        return _normalize(user)
-    except InvalidUsername:
-        return user
-
-
-def _is_unspecified(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_unspecified
-    except ValueError:
-        return False
-
-
-Answer = bytes | Callable[[], bytes]
-"""What a request that waited for the disk ends with: the answer, or what makes it."""
-
-
 class RegistryServer:
-    """The registry: accepts connections, keeps the online set, answers lookups."""
+    """The registry: accepts connections, keeps the online set, answers lookups, probes its
+    clients and relays sessions between them.
+
+    ``probe=False`` turns the reachability probe off (every client is told ``not_probed``);
+    ``relay=False`` turns the relay off (``relay_off``). ``relay_hub`` is the relay: a hub, used
+    as it is (its own settings rule, not the ``relay*`` arguments), or what makes one from the
+    ``relay*`` arguments (:class:`RelayHub` itself, or a subclass). A subclass overriding
+    :meth:`RelayHub.forward` lets a test tamper with, drop or replay relayed bytes; the hub in
+    use is :attr:`relay_hub`.
+    """
 
     def __init__(
         self,
@@ -131,6 +124,20 @@ class RegistryServer:
         handshake_timeout: float = HANDSHAKE_TIMEOUT,
         max_new_names_per_minute: int = MAX_NEW_NAMES_PER_MINUTE,
         security: Security,
+        probe: bool = True,
+        probe_timeout: float = PROBE_TIMEOUT,
+        probe_interval: float = PROBE_INTERVAL,
+        probe_cache_seconds: float = PROBE_CACHE_SECONDS,
+        max_concurrent_probes: int = MAX_CONCURRENT_PROBES,
+        relay: bool = True,
+        relay_rate: float = DEFAULT_RELAY_RATE,
+        relay_burst: float | None = None,
+        relay_sessions: int = MAX_RELAY_SESSIONS_PER_CLIENT,
+        relay_sessions_per_target: int = MAX_RELAY_SESSIONS_PER_TARGET,
+        max_relay_sessions: int = MAX_RELAY_SESSIONS,
+        relay_join_timeout: float = RELAY_JOIN_TIMEOUT,
+        relay_idle_timeout: float = RELAY_IDLE_TIMEOUT,
+        relay_hub: RelayHub | Callable[[RelaySettings], RelayHub] = RelayHub,
     ) -> None:
         if heartbeat_interval <= 0 or idle_timeout <= heartbeat_interval:
             raise ValueError("need 0 < heartbeat_interval < idle_timeout")
@@ -148,14 +155,37 @@ class RegistryServer:
         self._address: tuple[str, int] | None = None
         self._connections: set[Connection] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._names: dict[str, Registration] = {}
         self._dirty: list[Connection] = []
-        self._shutting_down = False
-        self._book = names if names is not None else NameBook()
         self.security = security
         self.handshake_timeout = handshake_timeout
         self.max_new_names_per_minute = max_new_names_per_minute
-        self._admission = NameAdmission(self._book, max_new_names_per_minute)
+        prober = (
+            Prober(
+                security,
+                timeout=probe_timeout,
+                max_concurrent=max_concurrent_probes,
+                cache_seconds=probe_cache_seconds,
+            )
+            if probe
+            else None
+        )
+        self.reachability = ReachabilityDesk(prober, probe_interval)
+        relay_settings = RelaySettings(
+            enabled=relay,
+            rate=relay_rate,
+            burst=relay_burst,
+            sessions_per_client=relay_sessions,
+            sessions_per_target=relay_sessions_per_target,
+            max_sessions=max_relay_sessions,
+            join_timeout=relay_join_timeout,
+            idle_timeout=relay_idle_timeout,
+        )
+        self.relay_hub = relay_hub if isinstance(relay_hub, RelayHub) else relay_hub(relay_settings)
+        self.registrar = Registrar(
+            names if names is not None else NameBook(),
+            max_new_names_per_minute,
+            registered=self.reachability.registered,
+        )
         self._welcome = encode(
             dump(
                 Welcome(
@@ -196,11 +226,11 @@ class RegistryServer:
 
     def online(self) -> frozenset[str]:
         """The names registered now."""
-        return frozenset(self._names)
+        return frozenset(self.registrar.names)
 
     @property
     def connection_count(self) -> int:
-        """How many connections are open, registered or not."""
+        """How many connections are open, registered or not (relay legs included)."""
         return len(self._connections)
 
     async def serve_forever(self) -> None:
@@ -220,9 +250,11 @@ class RegistryServer:
             server.close()
         # Nobody is leaving: the registry is. Telling the clients still connected that the
         # others went offline would make them refuse to message peers they can still reach.
-        self._shutting_down = True
+        self.registrar.shutting_down = True
+        self.relay_hub.close()
         for connection in list(self._connections):
             connection.close(why="the registry is shutting down")
+        await self.reachability.close()
         if self._tasks:
             await asyncio.wait(self._tasks)
         if server is not None:
@@ -254,7 +286,9 @@ class RegistryServer:
         if self._per_host[connection.peer_ip] <= 0:
             del self._per_host[connection.peer_ip]
         if connection.registration is not None:
-            self._leave(connection, "disconnected")
+            self.registrar.leave(connection, "disconnected")
+        if connection.leg is not None:
+            self.relay_hub.lost(connection.leg)
 
     def _mark_dirty(self, connection: Connection) -> None:
         if not self._dirty:
@@ -266,179 +300,11 @@ class RegistryServer:
         for connection in dirty:
             connection.flush()
 
-    def _push_presence(self, joined: Iterable[str], left: Iterable[str], skip: Connection) -> None:
-        frame = encode(dump(PresenceChanged(joined=list(joined), left=list(left))))
-        for registration in self._names.values():
-            if registration.connection is not skip:
-                registration.connection.send(frame)
-
-    def _register(
-        self, connection: Connection, request: Register
-    ) -> bytes | Coroutine[Any, Any, Answer]:
-        """Register the connection's key under the name; a new binding needs the disk, so it
-        is a coroutine the connection awaits before its next request."""
-        rid = request.rid
-        if connection.registration is not None:
-            return error_frame(
-                ErrorCode.ALREADY_REGISTERED,
-                f"this connection is already registered as {connection.registration.name}",
-                rid,
-            )
-        if request.version != PROTOCOL_VERSION:
-            return error_frame(
-                ErrorCode.UNSUPPORTED_VERSION,
-                f"protocol version {request.version} is not supported; this registry speaks "
-                f"version {PROTOCOL_VERSION}",
-                rid,
-            )
-        try:
-            name = _normalize(request.user)
-        except InvalidUsername as exc:
-            return error_frame(ErrorCode.INVALID_USERNAME, str(exc), rid)
-        host = request.host
-        if host is None or _is_unspecified(host):
-            host = connection.peer_ip
-        else:
-            try:
-                host = validate_host(host)
-            except InvalidAddress as exc:
-                return error_frame(ErrorCode.INVALID_ADDRESS, str(exc), rid)
-        key = connection.identity
-        assert key is not None
-        bound = self._book.key_of(name)
-        if (
-            bound != key
-            and name not in connection.names_claimed
-            and (len(connection.names_claimed) >= MAX_NAMES_PER_CONNECTION)
-        ):
-            return error_frame(ErrorCode.RATE_LIMITED, "too many names from one connection", rid)
-        if bound is None:
-            refusal = self._admission.refuse_new(connection.peer_ip, name, key)
-            if refusal is not None:
-                return error_frame(*refusal, rid)
-            self._admission.claim(name, key)  # now, in this pass: a second key is refused at once
-            return self._bind(connection, rid, name, host, request.port, key)
-        return self._confirm(connection, rid, name, host, request.port, key)
-
-    async def _bind(
-        self, connection: Connection, rid: int | None, name: str, host: str, port: int, key: bytes
-    ) -> Answer:
-        """Bind ``name`` (claimed for ``key`` by the caller) on disk; the first binding wins."""
-        connection.names_claimed.add(name)
-        try:
-            stored = await self._admission.bind(name, key)
-        except StorageError as exc:
-            log.warning("could not bind %s: %s", name, exc)
-            return error_frame(ErrorCode.BUSY, "the registry cannot record new names now", rid)
-        if stored != key:
-            return error_frame(ErrorCode.NAME_TAKEN, f"{name} is registered to another key", rid)
-        log.info("%s is now bound to a key, from %s", name, connection.peer)
-        return self._completion(connection, rid, name, host, port, key)
-
-    async def _confirm(
-        self, connection: Connection, rid: int | None, name: str, host: str, port: int, key: bytes
-    ) -> Answer:
-        """``name`` is bound in memory: the file decides (the operator may have released it
-        since, and then the old key must not sign in with it any more)."""
-        current = await self._admission.current(name)
-        if current == key:
-            return self._completion(connection, rid, name, host, port, key)
-        if current is not None:
-            return error_frame(ErrorCode.NAME_TAKEN, f"{name} is registered to another key", rid)
-        refusal = self._admission.refuse_new(connection.peer_ip, name, key)
-        if refusal is not None:
-            return error_frame(*refusal, rid)
-        self._admission.claim(name, key)
-        return await self._bind(connection, rid, name, host, port, key)
-
-    def _completion(
-        self, connection: Connection, rid: int | None, name: str, host: str, port: int, key: bytes
-    ) -> Callable[[], bytes]:
-        # Completed by the connection when it takes the answer, in the same step as it queues
-        # it: a presence push in between would otherwise reach it before its `registered`.
-        return functools.partial(self._complete, connection, rid, name, host, port, key)
-
-    def _complete(
-        self, connection: Connection, rid: int | None, name: str, host: str, port: int, key: bytes
-    ) -> bytes:
-        if connection.closing:
-            return b""
-        if connection.registration is not None:
-            return error_frame(ErrorCode.ALREADY_REGISTERED, "this connection is registered", rid)
-        connection.names_claimed.add(name)
-        holder = self._names.get(name)
-        if holder is not None and holder.key != key:  # released, and bound to us since
-            holder.connection.registration = None
-            holder.connection.close(
-                error_frame(
-                    ErrorCode.RELEASED,
-                    f"{name} was released by the registry's operator and is another key's now",
-                )
-            )
-        elif holder is not None:
-            holder.connection.registration = None
-            holder.connection.close(
-                error_frame(ErrorCode.REPLACED, f"{name} signed in again from another connection")
-            )
-            log.info(
-                "%s reconnected from %s (replaces %s)",
-                name,
-                connection.peer,
-                holder.connection.peer,
-            )
-        else:
-            log.info("%s joined from %s, listening at %s:%d", name, connection.peer, host, port)
-        registration = Registration(name, host, port, key, connection)
-        connection.registration = registration
-        self._names[name] = registration
-        if holder is None:
-            self._push_presence((name,), (), skip=connection)
-        return encode(dump(Registered(rid=rid, user=name, host=host, port=port))) + encode(
-            dump(Presence(online=sorted(self._names)))
-        )
-
-    def _leave(self, connection: Connection, why: str) -> None:
-        registration = connection.registration
-        assert registration is not None
-        connection.registration = None
-        if self._names.get(registration.name) is registration:
-            del self._names[registration.name]
-            log.info("%s left (%s)", registration.name, why)
-            if not self._shutting_down:
-                self._push_presence((), (registration.name,), skip=connection)
-
-    def _lookup(self, request: Lookup) -> bytes:
-        registration = self._names.get(request.user)
-        if registration is None:
-            try:
-                registration = self._names.get(_normalize(request.user))
-            except InvalidUsername as exc:
-                return error_frame(ErrorCode.INVALID_USERNAME, str(exc), request.rid)
-        if registration is None:
-            name = _known_name(request.user)
-            if name in self._book:
-                return error_frame(ErrorCode.OFFLINE, f"{name} is offline", request.rid)
-            return error_frame(
-                ErrorCode.UNKNOWN_USER,
-                f"nobody called {request.user} has ever signed in here",
-                request.rid,
-            )
-        return encode(
-            dump(
-                Found(
-                    rid=request.rid,
-                    user=registration.name,
-                    host=registration.host,
-                    port=registration.port,
-                    key=base64.b64encode(registration.key).decode("ascii"),
-                )
-            )
-        )
-
     def _handle(
         self, connection: Connection, payload: bytes
     ) -> bytes | Coroutine[Any, Any, Answer]:
-        """The answer to one request frame (a coroutine for the answer, if it needs the disk)."""
+        """The answer to one request frame (a coroutine for the answer, if it needs the disk;
+        b"" if it is answered later, as ``probe`` is)."""
         try:
             request = REQUEST_ADAPTER.validate_json(payload)
         except ValidationError as exc:
@@ -450,13 +316,25 @@ class RegistryServer:
         if isinstance(request, Ping):
             return encode(dump(Pong(rid=request.rid)))
         if isinstance(request, Register):
-            return self._register(connection, request)
-        if connection.registration is None:
+            return self.registrar.register(connection, request)
+        if isinstance(request, RelayJoin):
+            connection.violation("relay_join after another request")
+            return error_frame(
+                ErrorCode.BAD_REQUEST,
+                "relay_join must be the first request of a connection of its own",
+                request.rid,
+            )
+        registration = connection.registration
+        if registration is None:
             return error_frame(ErrorCode.NOT_REGISTERED, "register first", request.rid)
         if isinstance(request, Lookup):
-            return self._lookup(request)
+            return self.registrar.lookup(request, relay=self.relay_hub.enabled)
         if isinstance(request, ListOnline):
-            return encode(dump(Online(rid=request.rid, online=sorted(self._names))))
+            return encode(dump(Online(rid=request.rid, online=sorted(self.registrar.names))))
+        if isinstance(request, Relay):
+            return self.relay_hub.open(registration, request, self.registrar.find)
+        if isinstance(request, ProbeMe):
+            return self.reachability.asked(connection, request.rid)
         assert isinstance(request, Unregister)
-        self._leave(connection, "unregistered")
+        self.registrar.leave(connection, "unregistered")
         return encode(dump(Unregistered(rid=request.rid)))

@@ -209,6 +209,9 @@ class InboundConnections:
                     frame = protocol.parse(payload)
                 except ValidationError as exc:
                     raise ProtocolViolation("bad_frame", _first_error(exc)) from None
+                if isinstance(frame, protocol.Ping):  # the sender timing a round trip
+                    stream.send([protocol.pong(frame.n)])
+                    continue
                 if not isinstance(frame, protocol.Messages):
                     raise ProtocolViolation("bad_frame", f"unexpected {frame.type} frame")
                 for wire in frame.messages:
@@ -237,6 +240,9 @@ class InboundConnections:
                         reason = _first_error(exc) if isinstance(exc, ValidationError) else str(exc)
                         rejected.append((wire.id, "invalid_message", reason))
             if not batch and not rejected:
+                if stream.writer.transport.get_write_buffer_size():  # pongs
+                    async with asyncio.timeout(self._settings.write_timeout):
+                        await stream.drain()
                 continue
             if batch:  # the user may have changed their mind about this key meanwhile
                 await self._allowed(peer, stream)

@@ -83,17 +83,31 @@ class Receipt(_Frame):
     rejected: list[Rejection] = []
 
 
+class Ping(_Frame):
+    """Asks for a ``pong`` with the same ``n``: a round trip, for the connection doctor."""
+
+    type: Literal["ping"]
+    n: int = Field(ge=0, le=2**53)
+
+
+class Pong(_Frame):
+    type: Literal["pong"]
+    n: int = Field(ge=0, le=2**53)
+
+
 class Error(_Frame):
     type: Literal["error"]
     code: Code
     message: Text
 
 
-Frame = Annotated[Hello | Welcome | Messages | Receipt | Error, Field(discriminator="type")]
+Frame = Annotated[
+    Hello | Welcome | Messages | Receipt | Ping | Pong | Error, Field(discriminator="type")
+]
 FRAME = TypeAdapter(Frame)
 
 
-def parse(payload: bytes) -> Hello | Welcome | Messages | Receipt | Error:
+def parse(payload: bytes) -> Hello | Welcome | Messages | Receipt | Ping | Pong | Error:
     """Decode one frame; raises ``pydantic.ValidationError`` (a ``ValueError``) if malformed."""
     return FRAME.validate_json(payload)
 
@@ -109,6 +123,14 @@ def hello() -> bytes:
 
 def welcome(me: str) -> bytes:
     return _dump({"type": "welcome", "version": PROTOCOL_VERSION, "user": me})
+
+
+def ping(n: int) -> bytes:
+    return _dump({"type": "ping", "n": n})
+
+
+def pong(n: int) -> bytes:
+    return _dump({"type": "pong", "n": n})
 
 
 def error(code: str, message: str) -> bytes:

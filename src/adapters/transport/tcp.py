@@ -1,11 +1,15 @@
-"""The ``PeerTransport`` port over TCP: a thin asyncio shell around the secure channel.
+"""The ``PeerTransport`` port: the peer protocol over TCP, or relayed through the registry.
 
-Outbound, one connection per (peer, address, key), opened on demand and reused. The Noise
-handshake (:mod:`chinwag.adapters.secure.channel`) must prove the key the registry gave for the
-name, or nothing is sent; the accepting peer then asks the application whether the connecting
-one (its name and key, proven in the same handshake) may deliver, and answers ``welcome`` or an
-error. Batches are pipelined and matched to ``receipt`` frames by message id. The accepting
-half is :mod:`chinwag.adapters.transport.inbound`.
+Outbound, one session per (peer, location), opened on demand and reused. The routes tried are
+the application's rule (:func:`chinwag.application.routing.routes`): a TCP connection of our
+own, else a byte stream relayed through the registry (:mod:`chinwag.adapters.registry.
+relay_client`); a direct attempt that is refused, times out or finds no route falls back to the
+relay. Either way the same Noise handshake (:mod:`chinwag.adapters.secure.channel`) must prove
+the key the registry gave for the name, or nothing is sent; the accepting peer then asks the
+application whether the connecting one (its name and key, proven in the same handshake) may
+deliver, and answers ``welcome`` or an error. The session itself is
+:mod:`chinwag.adapters.transport.outbound`; the accepting half, for TCP and relayed streams
+alike, is :mod:`chinwag.adapters.transport.inbound`.
 """
 
 from __future__ import annotations
@@ -14,130 +18,62 @@ import asyncio
 import errno
 import logging
 import socket
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from uuid import UUID
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
 from chinwag.adapters.secure.channel import (
     READ_CHUNK,
     RemoteIdentity,
     SecureError,
-    SecureStream,
     Security,
     open_secure,
 )
 from chinwag.adapters.transport import protocol
 from chinwag.adapters.transport.inbound import (
     InboundConnections,
-    ProtocolViolation,
     claimed_name,
     tune,
 )
+from chinwag.adapters.transport.outbound import DEFERRED, PeerLink, Waiter
 from chinwag.adapters.transport.settings import TransportSettings
 from chinwag.adapters.wire.codec import encode
 from chinwag.application.errors import AddressInUse, ChatError, PeerRefused, PeerUnreachable
 from chinwag.application.ports.directory import PeerLocation
-from chinwag.application.ports.peer_transport import DeliveryReport, InboundHandler
+from chinwag.application.ports.peer_transport import (
+    DeliveryReport,
+    InboundHandler,
+    Probe,
+    Route,
+)
+from chinwag.application.routing import FALLBACK_CAUSES, routes
 from chinwag.domain.message import Message
 from chinwag.domain.user import PeerAddress
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEFERRED", "TcpPeerTransport", "TransportSettings"]
+__all__ = ["DEFERRED", "RelayDialer", "TcpPeerTransport", "TransportSettings"]
 
-DEFERRED = frozenset({"over_quota"})
-"""Rejection codes that mean "not now": the sender keeps the message queued and tries later."""
+Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
-
-@dataclass(eq=False)  # compared and hashed by identity: links keep sets of them
-class _Waiter:
-    """One ``deliver`` call waiting for the receipts of its messages."""
-
-    remaining: set[UUID]
-    future: asyncio.Future[DeliveryReport]
-    acked: set[UUID] = field(default_factory=set)
-    rejected: dict[UUID, str] = field(default_factory=dict)
-    deferred: dict[UUID, str] = field(default_factory=dict)
-
-    def settle(self, message_id: UUID, rejection: str | None, *, deferred: bool = False) -> None:
-        self.remaining.discard(message_id)
-        if rejection is None:
-            self.acked.add(message_id)
-        elif deferred:
-            self.deferred[message_id] = rejection
-        else:
-            self.rejected[message_id] = rejection
-        if not self.remaining and not self.future.done():
-            self.future.set_result(
-                DeliveryReport(
-                    acknowledged=frozenset(self.acked),
-                    rejected=self.rejected,
-                    deferred=self.deferred,
-                )
-            )
+DIRECT_RETRY = 60.0
+"""Seconds a peer's address that failed directly is not tried again (sessions go through the
+relay meanwhile); after that a new session tries it first again."""
 
 
-class _Link:
-    """An open, authenticated connection to one peer."""
+class RelayDialer(Protocol):
+    """Byte streams relayed through the registry (the registry client implements it)."""
 
-    def __init__(self, peer: str, stream: SecureStream) -> None:
-        self.peer = peer
-        self.stream = stream
-        self.writer = stream.writer
-        self.waiting: dict[UUID, _Waiter] = {}
-        self.failure: str | None = None
-        self.task: asyncio.Task[None] | None = None
-        self.on_fail: Callable[[_Link], None] | None = None
+    def accept(
+        self, serve: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+    ) -> None:
+        """Hand every relayed session offered to us to ``serve``."""
+        ...
 
-    async def receive_receipts(self) -> None:
-        try:
-            while True:
-                try:
-                    payloads = await self.stream.receive()
-                except ConnectionError:
-                    raise ConnectionError(f"{self.peer} closed the connection") from None
-                for payload in payloads:
-                    frame = protocol.parse(payload)
-                    if isinstance(frame, protocol.Receipt):
-                        self._settle(frame)
-                    elif isinstance(frame, protocol.Error):
-                        raise ConnectionError(f"{self.peer} refused: {frame.message}")
-                    else:
-                        raise ProtocolViolation("bad_frame", f"unexpected {frame.type} frame")
-        except (OSError, ValueError, ProtocolViolation, SecureError) as exc:
-            self.fail(str(exc) or type(exc).__name__)
-        except asyncio.CancelledError:
-            self.fail("connection closed")
-            raise
+    async def dial(self, peer: str) -> Streams:
+        """A relayed stream to ``peer``; PeerUnreachable with the cause if there is none."""
+        ...
 
-    def _settle(self, receipt: protocol.Receipt) -> None:
-        for message_id in receipt.acked:
-            waiter = self.waiting.pop(message_id, None)
-            if waiter is not None:
-                waiter.settle(message_id, None)
-        for rejection in receipt.rejected:
-            waiter = self.waiting.pop(rejection.id, None)
-            if waiter is not None:
-                if rejection.code in DEFERRED:  # the code is the reason the sender shows
-                    waiter.settle(rejection.id, rejection.code, deferred=True)
-                else:
-                    waiter.settle(rejection.id, rejection.reason)
-
-    def fail(self, reason: str) -> None:
-        """Close the link and fail every waiting delivery with ``reason``."""
-        if self.failure is None:
-            self.failure = reason
-            if self.on_fail is not None:
-                self.on_fail(self)
-        self.writer.close()
-        for waiter in set(self.waiting.values()):
-            if not waiter.future.done():
-                waiter.future.set_exception(PeerUnreachable(self.failure))
-        self.waiting.clear()
-
-    @property
-    def usable(self) -> bool:
-        return self.failure is None and not self.writer.is_closing()
+    async def close(self) -> None: ...
 
 
 class AddressUnavailable(ChatError):
@@ -168,22 +104,36 @@ def listen_refusal(address: PeerAddress, exc: OSError) -> ChatError:
 
 
 class TcpPeerTransport:
-    """Peer connections over TCP (see the module docstring and docs/protocol.md)."""
+    """Peer sessions over TCP or the registry's relay (see the module docstring)."""
 
-    def __init__(self, security: Security, settings: TransportSettings | None = None) -> None:
+    def __init__(
+        self,
+        security: Security,
+        settings: TransportSettings | None = None,
+        relay: RelayDialer | None = None,
+    ) -> None:
         self._security = security
         self._settings = settings or TransportSettings()
+        self._relay = relay
         self._server: asyncio.Server | None = None
         self._me = ""
-        self._links: dict[tuple[str, PeerLocation], _Link] = {}
-        self._connecting: dict[tuple[str, PeerLocation], asyncio.Future[_Link]] = {}
+        self._links: dict[tuple[str, PeerLocation], PeerLink] = {}
+        self._connecting: dict[tuple[str, PeerLocation], asyncio.Future[PeerLink]] = {}
         self._inbound: InboundConnections | None = None
+        self._direct_failed: dict[tuple[str, PeerAddress], float] = {}
 
     # -- the port ---------------------------------------------------------------------------
 
-    async def listen(self, me: str, address: PeerAddress, handler: InboundHandler) -> PeerAddress:
+    async def listen(
+        self, me: str, address: PeerAddress | None, handler: InboundHandler
+    ) -> PeerAddress | None:
         self._me = me
         self._inbound = InboundConnections(self._security, self._settings, me, handler)
+        if self._relay is not None:
+            self._relay.accept(self._inbound.serve)
+        if address is None:
+            log.info("accepting no direct connections; peers reach us through the relay")
+            return None
         try:
             self._server = await asyncio.start_server(
                 self._inbound.serve, address.host, address.port, limit=READ_CHUNK
@@ -194,6 +144,17 @@ class TcpPeerTransport:
         log.info("accepting peers on %s:%s", host, port)
         return PeerAddress(host=host, port=port)
 
+    def route(self, peer: str) -> Route | None:
+        for (name, _), link in reversed(self._links.items()):
+            if name == peer and link.usable:
+                return link.route
+        return None
+
+    async def probe(self, peer: str, location: PeerLocation) -> Probe:
+        link = await self._link(peer, location)
+        rtt = await link.ping(self._settings.ack_timeout)
+        return Probe(route=link.route, rtt=rtt)
+
     async def deliver(
         self, peer: str, location: PeerLocation, messages: Sequence[Message]
     ) -> DeliveryReport:
@@ -201,7 +162,9 @@ class TcpPeerTransport:
             return DeliveryReport(acknowledged=frozenset())
         link = await self._link(peer, location)
         loop = asyncio.get_running_loop()
-        waiter = _Waiter(remaining={m.id for m in messages}, future=loop.create_future())
+        waiter = Waiter(
+            remaining={m.id for m in messages}, future=loop.create_future(), route=link.route
+        )
         for message in messages:
             link.waiting[message.id] = waiter
         try:
@@ -213,7 +176,7 @@ class TcpPeerTransport:
                 return await waiter.future
         except TimeoutError:
             link.fail(f"{peer} did not acknowledge within {self._settings.ack_timeout:g}s")
-            raise PeerUnreachable(link.failure or "timed out") from None
+            raise PeerUnreachable(link.failure or "timed out", "timeout") from None
         except OSError as exc:
             link.fail(f"connection to {peer} lost: {exc}")
             raise PeerUnreachable(link.failure or str(exc)) from exc
@@ -228,6 +191,8 @@ class TcpPeerTransport:
         server, self._server = self._server, None
         if server is not None:
             server.close()
+        if self._relay is not None:
+            await self._relay.close()
         connecting = list(self._connecting.values())
         for attempt in connecting:  # connects in progress must not finish later and leak
             attempt.cancel()
@@ -246,9 +211,9 @@ class TcpPeerTransport:
 
     # -- outbound ---------------------------------------------------------------------------
 
-    async def _link(self, peer: str, location: PeerLocation) -> _Link:
-        """The open link to ``peer`` at ``location``; callers arriving while it is being opened
-        share the one attempt. A link that fails leaves the table at once."""
+    async def _link(self, peer: str, location: PeerLocation) -> PeerLink:
+        """The open session to ``peer`` at ``location``; callers arriving while it is being
+        opened share the one attempt. A session that fails leaves the table at once."""
         key = (peer, location)
         link = self._links.get(key)
         if link is not None and link.usable:
@@ -271,29 +236,73 @@ class TcpPeerTransport:
             self._links[key] = link
         return link
 
-    def _forget(self, key: tuple[str, PeerLocation], link: _Link) -> None:
+    def _forget(self, key: tuple[str, PeerLocation], link: PeerLink) -> None:
         if self._links.get(key) is link:
             del self._links[key]
 
-    async def _connect(self, peer: str, location: PeerLocation) -> _Link:
-        settings = self._settings
+    async def _connect(self, peer: str, location: PeerLocation) -> PeerLink:
+        """A new session by the first route that works; a direct failure the relay may get
+        around (FALLBACK_CAUSES) goes on to the next route."""
+        loop = asyncio.get_running_loop()
+        chosen = [r for r in routes(location) if r is Route.DIRECT or self._relay is not None]
         address = location.address
+        if address is not None and len(chosen) > 1:
+            failed = self._direct_failed.get((peer, address))
+            if failed is not None and loop.time() - failed < DIRECT_RETRY:
+                chosen.remove(Route.DIRECT)
+        failure = PeerUnreachable(
+            f"{peer} accepts no connections and there is no relay", "unreachable"
+        )
+        for route in chosen:
+            try:
+                if route is Route.DIRECT:
+                    assert address is not None
+                    return await self._direct(peer, location, address)
+                assert self._relay is not None
+                reader, writer = await self._relay.dial(peer)
+                return await self._secure(peer, location, reader, writer, Route.RELAYED)
+            except PeerUnreachable as exc:
+                failure = exc
+                if route is Route.DIRECT and exc.cause in FALLBACK_CAUSES:
+                    self._direct_failed[(peer, address)] = loop.time()  # type: ignore[index]
+                    continue
+                raise
+        raise failure
+
+    async def _direct(self, peer: str, location: PeerLocation, address: PeerAddress) -> PeerLink:
         try:
-            async with asyncio.timeout(settings.connect_timeout):
+            async with asyncio.timeout(self._settings.connect_timeout):
                 reader, writer = await asyncio.open_connection(
                     address.host, address.port, limit=READ_CHUNK
                 )
         except (OSError, TimeoutError) as exc:
-            raise PeerUnreachable(f"cannot reach {peer} at {address}: {_describe(exc)}") from None
+            raise PeerUnreachable(
+                f"cannot reach {peer} at {address}: {_describe(exc)}", _cause(exc)
+            ) from None
         tune(writer)
+        link = await self._secure(peer, location, reader, writer, Route.DIRECT)
+        self._direct_failed.pop((peer, address), None)
+        return link
+
+    async def _secure(
+        self,
+        peer: str,
+        location: PeerLocation,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        route: Route,
+    ) -> PeerLink:
+        """The handshake, which must prove ``location.key``, then the peer's ``welcome``."""
+        settings = self._settings
+        where = "through the relay" if route is Route.RELAYED else f"at {location.address}"
 
         def expect(remote: RemoteIdentity) -> None:
             # Checked before we say who we are: a stale address now used by somebody else, or
             # anybody posing as the peer, learns nothing and gets nothing.
             if claimed_name(remote.name) != peer:
-                raise SecureError("wrong_peer", f"{address} is not {peer} any more")
+                raise SecureError("wrong_peer", f"{where} is not {peer} any more")
             if remote.key != location.key:
-                raise SecureError("wrong_key", f"{address} does not hold {peer}'s key")
+                raise SecureError("wrong_key", f"{where} does not hold {peer}'s key")
 
         hello = encode(protocol.hello())
         try:
@@ -314,19 +323,22 @@ class TcpPeerTransport:
                 answer = protocol.parse((await stream.receive())[0])
         except (OSError, TimeoutError, ValueError, SecureError) as exc:
             writer.close()
+            cause = "timeout" if isinstance(exc, TimeoutError) else "lost"
+            if isinstance(exc, SecureError):
+                cause = "key_mismatch"
             raise PeerUnreachable(
-                f"no secure session with {peer} at {address}: {_describe(exc)}"
+                f"no secure session with {peer} {where}: {_describe(exc)}", cause
             ) from None
         except BaseException:  # cancelled (the transport is closing): no socket left behind
             writer.transport.abort()
             raise
-        link = _Link(peer, stream)
+        link = PeerLink(peer, stream, route)
         if isinstance(answer, protocol.Error):
             link.fail(answer.message)
             raise PeerRefused(answer.code, f"{peer} refused: {answer.message}")
         if not isinstance(answer, protocol.Welcome):
             link.fail("unexpected answer")
-            raise PeerUnreachable(f"{peer} at {address} answered {answer.type!r}, not welcome")
+            raise PeerUnreachable(f"{peer} {where} answered {answer.type!r}, not welcome")
         return link
 
 
@@ -336,3 +348,12 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc) or type(exc).__name__
+
+
+def _cause(exc: BaseException) -> str:
+    """The doctor's word for why a TCP connection could not be opened."""
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    return "unreachable"

@@ -9,8 +9,37 @@ from chinwag.domain.user import PeerAddress
 class PeerLocation:
     """Where a user listens, and the identity key the registry binds their name to."""
 
-    address: PeerAddress
+    address: PeerAddress | None
+    """None: they accept no direct connections (``--listen none``); only the relay reaches them."""
     key: bytes
+    reachable: bool | None = None
+    """Whether the registry could connect back to ``address`` (its probe); None: not known."""
+    relay: bool = False
+    """Whether their registry relays sessions to them (relaying is on there)."""
+
+
+class Reachability(StrEnum):
+    """Why the registry could or could not connect back to a client (its probe)."""
+
+    OK = "ok"
+    NOT_LISTENING = "not_listening"
+    REFUSED = "refused"
+    TIMEOUT = "timeout"
+    UNREACHABLE = "unreachable"
+    WRONG_KEY = "wrong_key"
+    HANDSHAKE_FAILED = "handshake_failed"
+    NOT_PROBED = "not_probed"
+    UNKNOWN = "unknown"
+    """Not heard yet (the probe is under way, or the registry is out of reach)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SelfReachability:
+    """What the registry found when it tried to connect back to us."""
+
+    reachable: bool
+    cause: Reachability
+    detail: str = ""
 
 
 class RegistryStatus(StrEnum):
@@ -34,8 +63,11 @@ class Directory(Protocol):
     reconnecting with backoff and registering again) until :meth:`sign_out`.
     """
 
-    async def sign_in(self, user: str, address: PeerAddress, listener: DirectoryListener) -> str:
-        """Register ``user`` as listening at ``address``; return the name as the registry spells it.
+    async def sign_in(
+        self, user: str, address: PeerAddress | None, listener: DirectoryListener
+    ) -> str:
+        """Register ``user`` as listening at ``address`` (None: accepting no direct connections,
+        reachable through the relay only); return the name as the registry spells it.
 
         Raises ``NameTaken`` if the name is bound to another key (or looks like a registered
         name), ``RegistryKeyChanged`` if the registry is not the one pinned, and
@@ -52,4 +84,14 @@ class Directory(Protocol):
 
     def online(self) -> frozenset[str]:
         """Who is online now, as last pushed by the registry."""
+        ...
+
+    def status(self) -> RegistryStatus:
+        """Whether the registry connection is up now."""
+        ...
+
+    async def reachability(self, *, fresh: bool = False) -> SelfReachability:
+        """Whether the registry can connect back to us, as its last probe found (``fresh``: ask
+        it to probe again and wait for the answer, a few seconds at most). ``UNKNOWN`` while
+        the registry is out of reach or has not said yet."""
         ...

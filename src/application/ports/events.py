@@ -1,6 +1,7 @@
 from typing import Protocol
 
 from chinwag.application.ports.directory import DirectoryListener
+from chinwag.application.ports.peer_transport import Route
 from chinwag.domain.message import Message
 
 
@@ -12,8 +13,10 @@ class ChatEvents(DirectoryListener, Protocol):
 
     def message_received(self, message: Message) -> None: ...
 
-    def message_state_changed(self, message: Message) -> None:
-        """An outgoing message was created (``pending``) or changed state."""
+    def message_state_changed(self, message: Message, route: Route | None = None) -> None:
+        """An outgoing message was created (``pending``) or changed state. ``route``: how it
+        travelled (``delivered``), or how the session it was sent on reaches the recipient
+        (``sent``), when known."""
         ...
 
     def error(self, code: str, text: str) -> None: ...

@@ -1,11 +1,27 @@
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol
 from uuid import UUID
 
 from chinwag.application.ports.directory import PeerLocation
 from chinwag.domain.message import Message
 from chinwag.domain.user import PeerAddress
+
+
+class Route(StrEnum):
+    """How a session reaches a peer: a connection of our own, or bytes through the registry."""
+
+    DIRECT = "direct"
+    RELAYED = "relayed"
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A session to a peer that answered: by which route, and its round trip in seconds."""
+
+    route: Route
+    rtt: float
 
 
 @dataclass(frozen=True)
@@ -16,6 +32,8 @@ class DeliveryReport:
     rejected: dict[UUID, str] = field(default_factory=dict)
     deferred: dict[UUID, str] = field(default_factory=dict)
     """Refused for now (a quota): kept queued with the reason, and tried again later."""
+    route: Route | None = None
+    """The route the batch travelled."""
 
 
 @dataclass(frozen=True)
@@ -44,8 +62,11 @@ class InboundHandler(Protocol):
 class PeerTransport(Protocol):
     """Direct connections between peers: a secure channel can later wrap this same port."""
 
-    async def listen(self, me: str, address: PeerAddress, handler: InboundHandler) -> PeerAddress:
+    async def listen(
+        self, me: str, address: PeerAddress | None, handler: InboundHandler
+    ) -> PeerAddress | None:
         """Accept peers at ``address`` (port 0 picks one) as user ``me``; return the real address.
+        ``None``: accept no direct connections (sessions relayed to us still reach ``handler``).
 
         Raises ``AddressInUse`` if the address cannot be bound.
         """
@@ -57,9 +78,20 @@ class PeerTransport(Protocol):
         """Send ``messages`` in order to ``peer`` at ``location`` and wait for its answer.
 
         Connections are opened on demand and reused, and only to an end that proves
-        ``location.key``. Raises ``PeerUnreachable`` if the peer cannot be reached, is somebody
-        else, or does not answer in time, and ``PeerRefused`` if it refuses to talk to us.
+        ``location.key``; the routes tried, in order, are :func:`routes` of ``location``
+        (direct, then relayed). Raises ``PeerUnreachable`` if the peer cannot be reached, is
+        somebody else, or does not answer in time, and ``PeerRefused`` if it refuses to talk to
+        us.
         """
+        ...
+
+    async def probe(self, peer: str, location: PeerLocation) -> Probe:
+        """Open (or reuse) a session to ``peer`` as :meth:`deliver` would, and time a round
+        trip on it. Raises as :meth:`deliver` does."""
+        ...
+
+    def route(self, peer: str) -> Route | None:
+        """The route of the session open to ``peer`` now, if any."""
         ...
 
     async def close(self) -> None:

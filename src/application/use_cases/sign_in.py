@@ -32,8 +32,9 @@ class SignIn:
         self._messages = messages
         self._courier = courier
 
-    async def execute(self, username: str, listen: PeerAddress) -> PeerAddress:
-        """Sign ``username`` in, listening at ``listen``; return the address peers will reach.
+    async def execute(self, username: str, listen: PeerAddress | None) -> PeerAddress | None:
+        """Sign ``username`` in, listening at ``listen`` (None: accepting no direct connections,
+        reached through the registry's relay only); return the address peers will reach.
 
         Messages stored earlier but not acknowledged are taken up again, in order, ahead of any
         sent while this runs. Raises

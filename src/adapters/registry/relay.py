@@ -1,0 +1,388 @@
+"""The relay: a session of two registry connections, each proven to hold one end's key, that
+carry each other's plaintext as it is.
+
+A registered client asks for a session to a peer (``relay``); the registry tells the peer on its
+registry connection (``relay_incoming``) and both ends open a new connection each, whose first
+request is ``relay_join``. Each such leg has run the registry's own handshake, so the registry
+knows which key it holds; it admits a leg only in the place kept for that key. Once both are in,
+each gets ``relay_joined`` and from then on the plaintext of one leg's session is re-sealed into
+the other's, unframed and unread: the peers run their own end-to-end handshake inside it, so the
+registry carries only ciphertext it cannot read, forge or reorder unnoticed.
+
+Bounded: sessions per asking client, per target and in all; a token bucket per client (by
+identity key, shared by all its legs) meters what it sends; a leg whose peer's leg has more than
+``high_water`` unsent bytes is not read until that drains; a session nobody joins expires. Every
+forwarded chunk goes through :meth:`RelayHub.forward`, the one place a test double may tamper
+with, drop or replay relayed bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections import Counter
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from chinwag.adapters.registry.bucket import TokenBucket
+from chinwag.adapters.registry.frames import error_frame
+from chinwag.adapters.registry.protocol import (
+    ErrorCode,
+    Relay,
+    RelayIncoming,
+    RelayJoin,
+    RelayJoined,
+    RelayReady,
+    dump,
+)
+from chinwag.adapters.registry.relay_session import (
+    DEFAULT_RELAY_RATE,
+    EARLY_BYTES,
+    HIGH_WATER,
+    MAX_RELAY_SESSIONS,
+    MAX_RELAY_SESSIONS_PER_CLIENT,
+    MAX_RELAY_SESSIONS_PER_TARGET,
+    QUANTUM,
+    RELAY_IDLE_TIMEOUT,
+    RELAY_JOIN_TIMEOUT,
+    Meter,
+    RelayLeg,
+    RelaySession,
+    RelaySettings,
+)
+from chinwag.adapters.wire.codec import encode
+
+if TYPE_CHECKING:
+    from chinwag.adapters.registry.connection import Connection
+    from chinwag.adapters.registry.frames import Registration
+
+__all__ = [
+    "DEFAULT_RELAY_RATE",
+    "EARLY_BYTES",
+    "HIGH_WATER",
+    "MAX_RELAY_SESSIONS",
+    "MAX_RELAY_SESSIONS_PER_CLIENT",
+    "MAX_RELAY_SESSIONS_PER_TARGET",
+    "QUANTUM",
+    "RELAY_IDLE_TIMEOUT",
+    "RELAY_JOIN_TIMEOUT",
+    "RelayHub",
+    "RelayLeg",
+    "RelaySession",
+    "RelaySettings",
+]
+
+log = logging.getLogger("chinwag.adapters.registry.server")
+
+_RATE = "rate"
+_PEER = "peer"
+
+
+class RelayHub:
+    """Every relay session of one registry. Subclass and override :meth:`forward` to tamper
+    with relayed bytes in tests; give the subclass to ``RegistryServer(relay_hub=...)``."""
+
+    def __init__(self, settings: RelaySettings | None = None) -> None:
+        self.settings = settings if settings is not None else RelaySettings()
+        self.sessions: dict[str, RelaySession] = {}
+        self._asked: Counter[bytes] = Counter()
+        self._incoming: Counter[bytes] = Counter()
+        self._meters: dict[bytes, Meter] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.enabled
+
+    def forward(self, session: RelaySession, side: int, data: bytes) -> bytes:
+        """What of ``data``, sent by end ``side`` (0: asker, 1: target), reaches the other end;
+        the product passes it on as it is. The hook for tests: return altered bytes to tamper,
+        ``b""`` to drop, ``data * 2`` to replay."""
+        return data
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def open(
+        self,
+        asker: Registration,
+        request: Relay,
+        find: Callable[[str, int | None], Registration | bytes],
+    ) -> bytes:
+        """Answer ``relay``: ``relay_ready`` and a ``relay_incoming`` pushed to the target, or
+        an error frame."""
+        rid = request.rid
+        settings = self.settings
+        if not settings.enabled:
+            return error_frame(ErrorCode.RELAY_OFF, "this registry does not relay", rid)
+        target = find(request.to, rid)
+        if isinstance(target, bytes):
+            return target
+        if target.key == asker.key:
+            return error_frame(ErrorCode.BAD_REQUEST, "a session to yourself needs no relay", rid)
+        if self._asked[asker.key] >= settings.sessions_per_client:
+            return error_frame(
+                ErrorCode.RELAY_LIMIT,
+                f"you have {settings.sessions_per_client} relay sessions open, as many as one "
+                "client may",
+                rid,
+            )
+        if len(self.sessions) >= settings.max_sessions:
+            return error_frame(ErrorCode.RELAY_FULL, "the relay carries all it can now", rid)
+        if self._incoming[target.key] >= settings.sessions_per_target:
+            return error_frame(
+                ErrorCode.RELAY_FULL, f"{target.name} has as many relay sessions as it may", rid
+            )
+        sid = secrets.token_urlsafe(16)
+        session = RelaySession(sid, asker.key, target.key)
+        self.sessions[sid] = session
+        self._asked[asker.key] += 1
+        self._incoming[target.key] += 1
+        session.expiry = asyncio.get_running_loop().call_later(
+            settings.join_timeout, self._expire, session
+        )
+        incoming = RelayIncoming.model_validate(
+            {"sid": sid, "from": asker.name, "timeout": settings.join_timeout}
+        )
+        target.connection.send(encode(dump(incoming)))
+        return encode(dump(RelayReady(rid=rid, sid=sid, to=target.name)))
+
+    def join(self, connection: Connection, request: RelayJoin, early: bytes) -> None:
+        """``relay_join``, the first request of ``connection`` (``early``: the bytes after
+        it): the connection becomes a leg, or is told why not and closed."""
+        rid = request.rid
+        if not self.settings.enabled:
+            connection.close(
+                error_frame(ErrorCode.RELAY_OFF, "this registry does not relay", rid), "relay off"
+            )
+            return
+        session = self.sessions.get(request.sid)
+        side = None if session is None else session.side_for(connection.identity)
+        if session is None or side is None:
+            connection.close(
+                error_frame(
+                    ErrorCode.RELAY_UNKNOWN,
+                    "no relay session by that id waits for this key (expired, or never "
+                    "offered to it)",
+                    rid,
+                ),
+                "relay unknown",
+            )
+            return
+        if len(early) > self.settings.early_bytes:
+            self._overflow(connection, rid)
+            return
+        leg = RelayLeg(session, side, connection, rid, early)
+        session.legs[side] = leg
+        connection.become_leg(leg, self.settings.high_water)
+        if session.legs[1 - side] is not None:
+            self._start(session)
+
+    # -- called by leg connections -------------------------------------------------------------
+
+    def received(self, leg: RelayLeg, data: bytes) -> None:
+        """Plaintext from ``leg``: kept until both are in, then relayed within the rate."""
+        session = leg.session
+        if session.closed:
+            return
+        if not session.joined:
+            leg.early += data
+            if len(leg.early) > self.settings.early_bytes:
+                self._overflow(leg.connection, None)
+            return
+        leg.pending += data
+        self._pump(leg)
+
+    def congested(self, leg: RelayLeg) -> None:
+        """``leg``'s unsent output passed ``high_water``: stop reading the other leg."""
+        other = self._other(leg)
+        if other is not None:
+            other.holds.add(_PEER)
+            self._sync(other)
+
+    def drained(self, leg: RelayLeg) -> None:
+        """``leg``'s output drained: read the other leg again."""
+        other = self._other(leg)
+        if other is not None and _PEER in other.holds:
+            other.holds.discard(_PEER)
+            self._pump(other)
+
+    def lost(self, leg: RelayLeg) -> None:
+        """``leg``'s connection is gone: what it sent and the rate held back still goes (it is
+        at most one read), then the other leg is closed."""
+        session = leg.session
+        if session.closed:
+            return
+        other = self._other(leg)
+        if session.joined and other is not None and leg.pending:
+            data, leg.pending = bytes(leg.pending), bytearray()
+            self._deliver(session, leg, other, data)
+        self._end(session, "one end left")
+
+    def close(self) -> None:
+        """End every session (the registry is shutting down)."""
+        for session in list(self.sessions.values()):
+            self._end(session, "the registry is shutting down")
+
+    # -- the inside ----------------------------------------------------------------------------
+
+    def _other(self, leg: RelayLeg) -> RelayLeg | None:
+        return leg.session.legs[1 - leg.side]
+
+    def _start(self, session: RelaySession) -> None:
+        session.joined = True
+        if session.expiry is not None:
+            session.expiry.cancel()
+            session.expiry = None
+        now = asyncio.get_running_loop().time()
+        legs = [leg for leg in session.legs if leg is not None]
+        for leg in legs:
+            meter = self._meters.get(leg.key)
+            if meter is None:
+                bucket = TokenBucket(self.settings.rate, self.settings.burst_bytes, now)
+                meter = self._meters[leg.key] = Meter(bucket)
+            meter.users += 1
+        for leg in legs:
+            leg.connection.send_now(encode(dump(RelayJoined(rid=leg.rid, sid=session.sid))))
+        log.info(
+            "relay session joined: %s and %s", legs[0].connection.peer, legs[1].connection.peer
+        )
+        for leg in legs:
+            leg.pending, leg.early = leg.early, bytearray()
+            if not session.closed:
+                self._pump(leg)
+
+    def _pump(self, source: RelayLeg) -> None:
+        """Relay what ``source`` sent, in its turn and as far as its client's bucket allows;
+        while some is left, ``source`` is not read."""
+        session = source.session
+        if session.closed or self._other(source) is None:
+            return
+        if _PEER in source.holds or not source.pending:
+            source.holds.discard(_RATE)
+            self._sync(source)
+            return
+        meter = self._meters[source.key]
+        if not source.queued:
+            source.queued = True
+            meter.queue.append(source)
+        self._serve(meter)
+
+    def _serve(self, meter: Meter) -> None:
+        """Give the client's waiting legs their turns while the bucket has tokens; come back
+        when it will have enough for the next one."""
+        if meter.timer is not None:
+            meter.timer.cancel()
+            meter.timer = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        queue = meter.queue
+        while queue:
+            leg = queue[0]
+            target = self._other(leg)
+            if leg.session.closed or target is None or _PEER in leg.holds or not leg.pending:
+                queue.popleft()
+                leg.queued = False
+                if not leg.session.closed:
+                    if not leg.pending:
+                        leg.holds.discard(_RATE)
+                    self._sync(leg)
+                continue
+            taken = meter.bucket.take(min(len(leg.pending), QUANTUM), now)
+            if not taken:
+                break
+            chunk = bytes(leg.pending[:taken])
+            del leg.pending[:taken]
+            queue.popleft()
+            leg.queued = False
+            self._deliver(leg.session, leg, target, chunk)
+            if leg.session.closed:
+                continue
+            if leg.pending:
+                leg.queued = True
+                queue.append(leg)  # the end of the line: the others go first
+            else:
+                leg.holds.discard(_RATE)
+                self._sync(leg)
+        for leg in queue:
+            leg.holds.add(_RATE)
+            self._sync(leg)
+        if queue:
+            wait = meter.bucket.wait(min(len(queue[0].pending), QUANTUM), now)
+            meter.timer = loop.call_later(max(wait, 0.001), self._serve, meter)
+
+    def _deliver(
+        self, session: RelaySession, source: RelayLeg, target: RelayLeg, chunk: bytes
+    ) -> None:
+        session.relayed += len(chunk)
+        out = self.forward(session, source.side, chunk)
+        if out:
+            target.connection.write_stream(out)
+        now = asyncio.get_running_loop().time()
+        source.connection.last_heard = target.connection.last_heard = now
+
+    def _sync(self, leg: RelayLeg) -> None:
+        """Pause or resume reading ``leg`` as its holds say."""
+        if leg.holds and not leg.paused:
+            leg.paused = True
+            leg.connection.hold_input()
+        elif not leg.holds and leg.paused:
+            leg.paused = False
+            leg.connection.release_input()
+
+    def _overflow(self, connection: Connection, rid: int | None) -> None:
+        connection.violation("relayed too much before both ends joined")
+        connection.close(
+            error_frame(
+                ErrorCode.BAD_REQUEST,
+                f"more than {self.settings.early_bytes} bytes before relay_joined",
+                rid,
+            ),
+            "relay overflow",
+        )
+
+    def _expire(self, session: RelaySession) -> None:
+        if not session.joined:
+            self._end(
+                session,
+                "expired",
+                error_frame(
+                    ErrorCode.RELAY_UNKNOWN,
+                    f"the other end did not join within {self.settings.join_timeout:g} s",
+                ),
+            )
+
+    def _end(self, session: RelaySession, why: str, frame: bytes | None = None) -> None:
+        """Close the session and both its legs (``frame`` first, if not joined yet)."""
+        if session.closed:
+            return
+        session.closed = True
+        if self.sessions.get(session.sid) is session:
+            del self.sessions[session.sid]
+        if session.expiry is not None:
+            session.expiry.cancel()
+            session.expiry = None
+        asker, target = session.keys
+        _decrement(self._asked, asker)
+        _decrement(self._incoming, target)
+        for leg in session.legs:
+            if leg is None:
+                continue
+            meter = self._meters.get(leg.key) if session.joined else None
+            if meter is not None:
+                if leg.queued:
+                    meter.queue.remove(leg)
+                    leg.queued = False
+                meter.users -= 1
+                if meter.users <= 0:
+                    if meter.timer is not None:
+                        meter.timer.cancel()
+                    del self._meters[leg.key]
+            leg.connection.close(None if session.joined else frame, f"relay session {why}")
+        if session.joined:
+            log.info("relay session ended (%s) after %d bytes", why, session.relayed)
+
+
+def _decrement(counter: Counter[bytes], key: bytes) -> None:
+    counter[key] -= 1
+    if counter[key] <= 0:
+        del counter[key]

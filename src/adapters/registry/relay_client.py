@@ -1,0 +1,150 @@
+"""Relayed sessions through the registry, as the client sees them.
+
+Dialling: ask the registry (on the signed-in connection) for a session to a peer, then join it on
+a new connection of our own (a "leg"): a secure registry connection whose first request is
+``relay_join``. Answering: the registry pushes ``relay_incoming`` when somebody asks for us; we
+join on a new leg the same way and hand the stream to the transport's accepting side, which runs
+the peer protocol as responder, exactly as for a TCP connection. The registry proves its key on
+every leg (the one pinned for its address), and each leg proves ours, so only the two ends the
+registry chose can join. See docs/protocol.md, "Relay".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from pydantic import ValidationError
+
+from chinwag.adapters.registry.client import RegistryDirectory
+from chinwag.adapters.registry.link import Link
+from chinwag.adapters.registry.protocol import (
+    SERVER_MESSAGE_ADAPTER,
+    Error,
+    ErrorCode,
+    RelayIncoming,
+    RelayJoin,
+    RelayJoined,
+    RelayReady,
+    dump,
+)
+from chinwag.adapters.registry.relayed_stream import relayed_streams
+from chinwag.adapters.secure.channel import SecureError
+from chinwag.application.errors import (
+    ChatError,
+    PeerUnreachable,
+    RegistryUnavailable,
+    UnknownUser,
+    UserOffline,
+)
+
+log = logging.getLogger(__name__)
+
+Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+_REFUSALS: dict[str, str] = {
+    ErrorCode.RELAY_OFF: "relay_off",
+    ErrorCode.RELAY_FULL: "relay_full",
+    ErrorCode.RELAY_LIMIT: "relay_limit",
+    ErrorCode.RATE_LIMITED: "relay_limit",
+    ErrorCode.BUSY: "relay_full",
+}
+"""The registry's refusals of a relay session, as causes of the connection doctor."""
+
+MAX_ANSWERING = 16
+"""Relayed sessions being joined at once on the registry's word; more offers are declined (the
+registry expires them), so a registry cannot make us open connections without end."""
+
+
+class RegistryRelay:
+    """Dials and answers relayed sessions through the registry ``directory`` is signed in to."""
+
+    def __init__(self, directory: RegistryDirectory) -> None:
+        self._directory = directory
+        self._serve: Serve | None = None
+        self._answering: set[asyncio.Task[None]] = set()
+        directory.relay_offered = self._offered
+
+    def accept(self, serve: Serve) -> None:
+        """Hand every relayed session offered to us to ``serve`` (the transport's inbound side)."""
+        self._serve = serve
+
+    async def dial(self, peer: str) -> Streams:
+        """A relayed stream to ``peer``; PeerUnreachable (with the doctor's cause) if the
+        registry will not or cannot relay."""
+        try:
+            answer = await self._directory.ask_relay(peer)
+        except (UserOffline, UnknownUser) as exc:
+            raise PeerUnreachable(str(exc), "unreachable") from None
+        except ChatError as exc:
+            raise PeerUnreachable(
+                f"cannot relay to {peer}: {exc}", "registry_unreachable"
+            ) from None
+        if isinstance(answer, Error):
+            cause = _REFUSALS.get(answer.code)
+            if answer.code in (ErrorCode.OFFLINE, ErrorCode.UNKNOWN_USER):
+                cause = "unreachable"
+            raise PeerUnreachable(
+                f"the registry will not relay to {peer}: {answer.message}",
+                cause or "relay_full",
+            )
+        if not isinstance(answer, RelayReady):
+            raise PeerUnreachable(f"the registry answered {answer.type!r} to a relay", "lost")
+        return await self._join(answer.sid, peer)
+
+    async def close(self) -> None:
+        """Stop answering; sessions being joined are given up."""
+        self._serve = None
+        for task in self._answering:
+            task.cancel()
+        await asyncio.gather(*self._answering, return_exceptions=True)
+
+    def _offered(self, offer: RelayIncoming) -> None:
+        if self._serve is None:
+            return
+        if len(self._answering) >= MAX_ANSWERING:
+            log.warning("declining a relayed session: %d are being joined", len(self._answering))
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._answer(offer, self._serve), name="relay answer"
+        )
+        self._answering.add(task)
+        task.add_done_callback(self._answering.discard)
+
+    async def _answer(self, offer: RelayIncoming, serve: Serve) -> None:
+        try:
+            reader, writer = await self._join(offer.sid, offer.from_)
+        except PeerUnreachable as exc:
+            log.info("could not join a relayed session from %r: %s", offer.from_, exc)
+            return
+        await serve(reader, writer)
+
+    async def _join(self, sid: str, peer: str) -> Streams:
+        """Open a leg, join session ``sid`` on it; the relayed stream once both ends are in."""
+
+        async def join(link: Link) -> Streams:
+            stream = link.stream
+            stream.send([dump(RelayJoin(sid=sid))])
+            frame, early = await stream.receive_one()
+            try:
+                answer = SERVER_MESSAGE_ADAPTER.validate_json(frame)
+            except ValidationError:
+                raise PeerUnreachable("the registry answered a relay join oddly", "lost") from None
+            if isinstance(answer, Error):
+                # The other end did not join in time (or the session is gone).
+                cause = "timeout" if answer.code == ErrorCode.RELAY_UNKNOWN else "lost"
+                raise PeerUnreachable(f"the relay refused: {answer.message}", cause)
+            if not isinstance(answer, RelayJoined) or answer.sid != sid:
+                raise PeerUnreachable("the registry answered a relay join oddly", "lost")
+            return relayed_streams(stream.reader, stream.writer, stream.records, early, sid=sid)
+
+        try:
+            return await self._directory.open_leg(join)
+        except RegistryUnavailable as exc:
+            raise PeerUnreachable(
+                f"cannot relay to {peer}: {exc}", "registry_unreachable"
+            ) from None
+        except (SecureError, ConnectionError) as exc:
+            raise PeerUnreachable(f"the relay to {peer} broke: {exc}", "lost") from None

@@ -1,0 +1,35 @@
+"""Which routes reach a peer, in the order to try them: the application's rule, which the
+transport follows.
+
+Direct first whenever the peer listens and the registry did not find its port closed: a direct
+session costs the registry nothing and adds no hop. Relayed when the peer accepts no
+connections, when the registry could not connect back to it (behind a NAT or a firewall: trying
+directly would only wait for a timeout), or after a direct attempt failed. A new session asks
+again, so one that was relayed goes direct as soon as the peer is reachable.
+"""
+
+from __future__ import annotations
+
+from chinwag.application.ports.directory import PeerLocation
+from chinwag.application.ports.peer_transport import Route
+
+
+def routes(location: PeerLocation) -> tuple[Route, ...]:
+    """The routes to try for a new session to the peer at ``location``, best first; empty when
+    none can reach it (no address, and no relay)."""
+    # A port the registry could not reach may still answer us (a LAN both share): worth a
+    # try when there is no relay to fall back on.
+    direct = location.address is not None and (
+        location.reachable is not False or not location.relay
+    )
+    chosen: list[Route] = []
+    if direct:
+        chosen.append(Route.DIRECT)
+    if location.relay:
+        chosen.append(Route.RELAYED)
+    return tuple(chosen)
+
+
+FALLBACK_CAUSES = frozenset({"refused", "timeout", "unreachable"})
+"""Why a direct attempt failed that the relay may get around (a closed port, a firewall that
+drops, no route), as opposed to a peer that is somebody else or turned us away."""

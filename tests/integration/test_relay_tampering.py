@@ -1,0 +1,139 @@
+"""A relay that tampers with, drops or replays the bytes it carries (a test double in the
+registry's place) gets a clean reconnect and resend: never a duplicate, a loss or a forgery.
+
+Real clients (the container's TCP transport over relayed streams, SQLite), both accepting no
+connections, and a real registry whose relay hub misbehaves once, on the sender's bytes, after
+the first message went through (so the session is established and carrying messages)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dependency_injector import providers
+
+from chinwag.adapters.memory.events import RecordingEvents
+from chinwag.adapters.registry.relay import RelayHub, RelaySession
+from chinwag.adapters.registry.server import RegistryServer
+from chinwag.adapters.secure.channel import Security
+from chinwag.adapters.secure.keys import LocalKeys
+from chinwag.adapters.transport.tcp import TcpPeerTransport, TransportSettings
+from chinwag.domain.message import Message, MessageState
+from chinwag.entrypoints.container import Container, close_storage
+from tests.processes import client_config
+from tests.support import eventually
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
+
+COUNT = 60
+
+
+class MisbehavingHub(RelayHub):
+    """Passes bytes on until :attr:`armed`, then does ``harm`` to the next chunk from the asker
+    that is big enough to hold messages, once."""
+
+    def __init__(self, harm: Callable[[bytes], bytes]) -> None:
+        super().__init__()
+        self.harm = harm
+        self.armed = False
+        self.harmed = 0
+
+    def forward(self, session: RelaySession, side: int, data: bytes) -> bytes:
+        if self.armed and side == 0 and len(data) > 200:
+            self.armed = False
+            self.harmed += 1
+            return self.harm(data)
+        return data
+
+
+def flip(data: bytes) -> bytes:
+    middle = len(data) // 2
+    return data[:middle] + bytes([data[middle] ^ 0x40]) + data[middle + 1 :]
+
+
+HARMS: dict[str, Callable[[bytes], bytes]] = {
+    "tamper": flip,
+    "drop": lambda data: b"",
+    "replay": lambda data: data + data,
+    "truncate": lambda data: data[: len(data) // 2],
+}
+
+
+class Client:
+    def __init__(self, name: str, folder: Path, port: int) -> None:
+        self.name, self.folder, self.port = name, folder, port
+        self.events = RecordingEvents()
+        self.container: Any = None
+
+    async def start(self) -> None:
+        container = Container(events=self.events)
+        container.config.from_dict(client_config(self.folder, self.name, self.port))
+        adapters = container.adapters
+        # A lost batch is noticed after two seconds instead of thirty.
+        adapters.transport.override(
+            providers.Singleton(
+                TcpPeerTransport,
+                adapters.security,
+                TransportSettings(ack_timeout=2.0),
+                relay=adapters.relay,
+            )
+        )
+        await asyncio.to_thread(adapters.database)
+        await container.use_cases.sign_in().execute(self.name, None)
+        self.container = container
+
+    async def stop(self) -> None:
+        await self.container.use_cases.sign_out().execute()
+        await asyncio.to_thread(close_storage, self.container)
+
+    async def send(self, to: str, body: str) -> Message:
+        message: Message = await self.container.use_cases.send_message().execute(to, body)
+        return message
+
+    async def outbox(self) -> int:
+        return len(await self.container.adapters.messages().unacknowledged(self.name))
+
+    async def received_from(self, sender: str) -> list[Message]:
+        history: list[Message] = await self.container.use_cases.load_history().execute(sender, 500)
+        return [m for m in history if m.sender == sender]
+
+
+@pytest.mark.parametrize("harm", sorted(HARMS))
+def test_a_misbehaving_relay_costs_a_reconnect_never_a_message(tmp_path: Path, harm: str) -> None:
+    async def scenario() -> None:
+        hub = MisbehavingHub(HARMS[harm])
+        server = RegistryServer(
+            "127.0.0.1", 0, security=Security(LocalKeys.generate()), relay_hub=hub
+        )
+        _, port = await server.start()
+        alice, bob = Client("alice", tmp_path / "a", port), Client("bob", tmp_path / "b", port)
+        await alice.start()
+        await bob.start()
+        try:
+            first = await alice.send("bob", "before the harm")
+
+            async def settled() -> bool:
+                return await alice.outbox() == 0
+
+            await eventually(settled, 20, "the first message delivered")
+            hub.armed = True
+            sent = [first] + [
+                await alice.send("bob", f"message {n:03d} " + "x" * 40) for n in range(COUNT)
+            ]
+            await eventually(settled, 60, "every message delivered after the harm")
+            assert hub.harmed == 1
+            stored = await bob.received_from("alice")
+            assert [m.body for m in stored] == [m.body for m in sent]  # once each, in order
+            assert [m.id for m in stored] == [m.id for m in sent]
+            mine = await alice.container.use_cases.load_history().execute("bob", 500)
+            states = {m.state for m in mine}
+            assert states == {MessageState.DELIVERED}
+        finally:
+            await alice.stop()
+            await bob.stop()
+            await server.close()
+
+    asyncio.run(scenario())
