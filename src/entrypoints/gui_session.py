@@ -59,9 +59,7 @@ class ContainerSession:
             await asyncio.to_thread(container.adapters.database)
             # Before anybody can send anything: what arrives from now on comes as events.
             self._history_end = await container.use_cases.count_unread().history_end()
-            await container.use_cases.sign_in().execute(
-                self._user, self._settings.listen_address()
-            )
+            await container.use_cases.sign_in().execute(self._user, self._settings.listen_address())
             name: str = container.use_cases.session().require_user()
         except BaseException:
             await self._release()
