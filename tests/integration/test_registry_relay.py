@@ -100,30 +100,32 @@ class Leg:
 class Pair:
     """Two registered clients (accepting no connections), alice asking for a session to bob."""
 
-    def __init__(self, server: RegistryServer) -> None:
+    def __init__(self, server: RegistryServer, names: tuple[str, str] = ("alice", "bob")) -> None:
         self.server = server
+        self.names = names
         self.alice_keys = LocalKeys.generate()
         self.bob_keys = LocalKeys.generate()
 
     async def sign_in(self) -> Pair:
         self.alice = await Raw.welcomed(self.server.address, self.alice_keys)
-        await self.alice.register("alice", port=None)
+        await self.alice.register(self.names[0], port=None)
         self.bob = await Raw.welcomed(self.server.address, self.bob_keys)
-        await self.bob.register("bob", port=None)
+        await self.bob.register(self.names[1], port=None)
         return self
 
     async def ask(self) -> str:
         """A session from alice to bob: its id, once bob was told."""
-        ready = await self.alice.request({"type": "relay", "to": "Bob"})
+        asker, target = self.names
+        ready = await self.alice.request({"type": "relay", "to": target.capitalize()})
         assert ready["type"] == "relay_ready", ready
-        assert ready["to"] == "bob"
+        assert ready["to"] == target
         incoming = await self.bob.next()
         while incoming["type"] == "presence_changed":
             incoming = await self.bob.next()
         assert incoming == {
             "type": "relay_incoming",
             "sid": ready["sid"],
-            "from": "alice",
+            "from": asker,
             "timeout": self.server.relay_hub.settings.join_timeout,
         }
         sid: str = ready["sid"]
@@ -479,9 +481,10 @@ def test_a_leg_whose_other_end_does_not_read_is_not_read_either() -> None:
     run(scenario())
 
 
-def test_a_relay_flood_does_not_hold_up_lookups_or_presence() -> None:
+def test_a_relay_flood_does_not_hold_up_lookups_presence_or_another_pair() -> None:
     """The bound: with one client relaying as fast as it can (8 MiB/s by default), every lookup
-    of another client is answered within a second, and a presence change reaches it as fast."""
+    of another client is answered within a second, a presence change reaches it as fast, and
+    another pair's relayed exchanges each come back within a second."""
 
     async def scenario() -> None:
         p = await pair()
@@ -510,6 +513,18 @@ def test_a_relay_flood_does_not_hold_up_lookups_or_presence() -> None:
         await dave.register("dave")
         await carol.sees(lambda online: "dave" in online)
         assert time.monotonic() - began < 1.0
+        assert slowest < 1.0
+        # Another pair's relayed chat goes on: each small exchange comes back within a second.
+        other = await Pair(p.server, ("erin", "frank")).sign_in()
+        erin, frank, _ = await other.joined()
+        for n in range(20):
+            began = time.monotonic()
+            line = f"message {n}".encode()
+            erin.send(line)
+            assert await frank.receive(len(line)) == line
+            frank.send(b"ack " + line)
+            assert await erin.receive(len(line) + 4) == b"ack " + line
+            slowest = max(slowest, time.monotonic() - began)
         assert slowest < 1.0
         flowed = len(b.data)
         await wait_until(lambda: len(b.data) > flowed, what="the flood still flowing")
