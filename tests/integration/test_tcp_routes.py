@@ -36,7 +36,7 @@ class LoopbackRelay:
         self._me = me
         self.dialled: list[str] = []
         self.refusal: str | None = None
-        self._served: set[asyncio.Task[None]] = set()
+        self._served: set[asyncio.Future[None]] = set()
 
     def accept(self, serve: Serve) -> None:
         self._hub[self._me] = serve
@@ -50,7 +50,7 @@ class LoopbackRelay:
             raise PeerUnreachable(f"{peer} is not there", "unreachable")
         near, far = socket.socketpair()
         reader, writer = await asyncio.open_connection(sock=far)
-        task = asyncio.create_task(serve(reader, writer))
+        task: asyncio.Future[None] = asyncio.ensure_future(serve(reader, writer))
         self._served.add(task)
         task.add_done_callback(self._served.discard)
         return await asyncio.open_connection(sock=near)
