@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from dependency_injector import providers
@@ -21,8 +20,9 @@ from chinwag.adapters.registry.server import RegistryServer
 from chinwag.adapters.secure.channel import Security
 from chinwag.adapters.secure.keys import LocalKeys
 from chinwag.adapters.transport.tcp import TcpPeerTransport, TransportSettings
-from chinwag.domain.message import Message, MessageState
-from chinwag.entrypoints.container import Container, close_storage
+from chinwag.domain.message import MessageState
+from chinwag.entrypoints.container import Container
+from tests.integration.test_many_clients import Client as InProcessClient
 from tests.processes import client_config
 from tests.support import eventually
 
@@ -62,17 +62,18 @@ HARMS: dict[str, Callable[[bytes], bytes]] = {
 }
 
 
-class Client:
+class Client(InProcessClient):
+    """A client accepting no connections (only the relay reaches it), whose lost batch is
+    noticed after two seconds instead of thirty."""
+
     def __init__(self, name: str, folder: Path, port: int) -> None:
-        self.name, self.folder, self.port = name, folder, port
+        super().__init__(name, folder, port)
         self.events = RecordingEvents()
-        self.container: Any = None
 
     async def start(self) -> None:
         container = Container(events=self.events)
         container.config.from_dict(client_config(self.folder, self.name, self.port))
         adapters = container.adapters
-        # A lost batch is noticed after two seconds instead of thirty.
         adapters.transport.override(
             providers.Singleton(
                 TcpPeerTransport,
@@ -84,21 +85,6 @@ class Client:
         await asyncio.to_thread(adapters.database)
         await container.use_cases.sign_in().execute(self.name, None)
         self.container = container
-
-    async def stop(self) -> None:
-        await self.container.use_cases.sign_out().execute()
-        await asyncio.to_thread(close_storage, self.container)
-
-    async def send(self, to: str, body: str) -> Message:
-        message: Message = await self.container.use_cases.send_message().execute(to, body)
-        return message
-
-    async def outbox(self) -> int:
-        return len(await self.container.adapters.messages().unacknowledged(self.name))
-
-    async def received_from(self, sender: str) -> list[Message]:
-        history: list[Message] = await self.container.use_cases.load_history().execute(sender, 500)
-        return [m for m in history if m.sender == sender]
 
 
 @pytest.mark.parametrize("harm", sorted(HARMS))

@@ -23,21 +23,19 @@ from chinwag.adapters.secure.channel import Handshake, RemoteIdentity, SecureErr
 from chinwag.adapters.secure.noise import MAX_MESSAGE
 from chinwag.adapters.transport import protocol as peer_protocol
 from chinwag.adapters.wire.codec import HEADER_SIZE, encode
+from chinwag.application.ports.directory import Reachability
 
 log = logging.getLogger("chinwag.adapters.registry.server")
 
-OK = "ok"
-NOT_LISTENING = "not_listening"
-REFUSED = "refused"
-TIMEOUT = "timeout"
-UNREACHABLE = "unreachable"
-WRONG_KEY = "wrong_key"
-HANDSHAKE_FAILED = "handshake_failed"
-NOT_PROBED = "not_probed"
-REASONS = frozenset(
-    {OK, NOT_LISTENING, REFUSED, TIMEOUT, UNREACHABLE, WRONG_KEY, HANDSHAKE_FAILED, NOT_PROBED}
-)
-"""Every ``reason`` of a ``reachability`` frame."""
+# The words of a ``reachability`` frame's ``reason``: the registry and its clients share them.
+OK = Reachability.OK
+NOT_LISTENING = Reachability.NOT_LISTENING
+REFUSED = Reachability.REFUSED
+TIMEOUT = Reachability.TIMEOUT
+UNREACHABLE = Reachability.UNREACHABLE
+WRONG_KEY = Reachability.WRONG_KEY
+HANDSHAKE_FAILED = Reachability.HANDSHAKE_FAILED
+NOT_PROBED = Reachability.NOT_PROBED
 
 PROBE_TIMEOUT = 3.0
 """Seconds from connecting to the responder's message 2."""
