@@ -158,6 +158,7 @@ def _peer(pipe: Connection) -> None:
         address = await transport.listen(
             "bob", PeerAddress(host="127.0.0.1", port=0), _LetEveryoneIn()
         )
+        assert address is not None
         pipe.send(address.port)
         await asyncio.to_thread(pipe.recv)
         await transport.close()

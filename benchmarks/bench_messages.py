@@ -42,6 +42,7 @@ from benchmarks.passthrough import use_passthrough
 from benchmarks.registry_server import RegistryServerProcess
 from benchmarks.secure_load import cpu_seconds
 from chinwag.application.ports.directory import RegistryStatus
+from chinwag.application.ports.peer_transport import Route
 from chinwag.domain.message import Message, MessageState
 from chinwag.domain.user import PeerAddress
 from chinwag.entrypoints.common import run_event_loop
@@ -64,7 +65,7 @@ class Counter:
         self.received += 1
         self.changed.set()
 
-    def message_state_changed(self, message: Message) -> None:
+    def message_state_changed(self, message: Message, route: Route | None = None) -> None:
         if message.state is MessageState.DELIVERED:
             self.delivered += 1
             self.changed.set()
