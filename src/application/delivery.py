@@ -292,7 +292,10 @@ class Courier:
             key = await self._trust.pinned_key(name)
             if key is None:
                 raise
-            return PeerLocation(address=recipient.location.address, key=key)
+            last = recipient.location  # the routes it had (the relay may still carry)
+            return PeerLocation(
+                address=last.address, key=key, reachable=last.reachable, relay=last.relay
+            )
         await self._trust.outgoing(name, location.key)
         recipient.location = location
         return location

@@ -70,10 +70,13 @@ def test_bytes_flow_both_ways_in_order_with_flow_control() -> None:
 def test_early_bytes_come_first() -> None:
     async def scenario() -> None:
         (ar, aw), (br, bw) = await legs()
-        relayed_streams(ar, aw, FramedRecords(), b"", sid="s" * 16)[1].write(b" world")
+        _, left = relayed_streams(ar, aw, FramedRecords(), b"", sid="s" * 16)
+        left.write(b" world")
         reader, writer = relayed_streams(br, bw, FramedRecords(), b"hello", sid="s" * 16)
         assert await reader.readexactly(11) == b"hello world"
-        writer.close()
+        for end in (left, writer):
+            end.close()
+            await end.wait_closed()
 
     asyncio.run(scenario())
 
@@ -102,5 +105,31 @@ def test_aborting_ends_the_other_side() -> None:
         reader, _ = relayed_streams(br, bw, FramedRecords(), b"", sid="s" * 16)
         left.transport.abort()
         assert await reader.read() == b""
+
+    asyncio.run(scenario())
+
+
+def test_closing_at_once_still_tells_the_protocol() -> None:
+    """Closed before its pump ever ran (a relayed session refused ``busy`` at once): the
+    protocol still hears the stream end, so ``wait_closed`` returns and the reader sees EOF."""
+
+    async def scenario() -> None:
+        a, b = socket.socketpair()
+        leg_reader, leg_writer = await asyncio.open_connection(sock=a)
+        _, other_writer = await asyncio.open_connection(sock=b)
+        reader, writer = relayed_streams(leg_reader, leg_writer, FramedRecords(), b"", sid="s" * 16)
+        writer.close()  # no await in between: the pump task has not started
+        try:
+            async with asyncio.timeout(0.5):
+                await writer.wait_closed()
+                assert await reader.read() == b""
+        except TimeoutError:
+            raise AssertionError(
+                "the protocol was never told the relayed stream closed (wait_closed hangs)"
+            ) from None
+        finally:
+            writer.transport.abort()
+            leg_writer.transport.abort()
+            other_writer.transport.abort()
 
     asyncio.run(scenario())

@@ -214,10 +214,11 @@ class RegistryDirectory:
         an error)."""
         return await self.request(lambda rid: Relay(rid=rid, to=peer))
 
-    async def open_leg(self, then: Callable[[Link], Awaitable[T]]) -> T:
-        """A new secure connection to the registry, not registered, handed to ``then``."""
+    async def open_leg(self, then: Callable[[Link], Awaitable[T]], timeout: float) -> T:
+        """A new secure connection to the registry, not registered, handed to ``then``, all
+        within ``timeout`` seconds."""
         return await self._gate.connect(
-            self._host, self._port, self._connect_timeout, self._request_timeout, then
+            self._host, self._port, self._connect_timeout, timeout, then
         )
 
     # -- requests ----------------------------------------------------------------------------

@@ -34,7 +34,6 @@ from chinwag.adapters.secure.channel import SecureError
 from chinwag.application.errors import (
     ChatError,
     PeerUnreachable,
-    RegistryUnavailable,
     UnknownUser,
     UserOffline,
 )
@@ -55,7 +54,12 @@ _REFUSALS: dict[str, str] = {
 
 MAX_ANSWERING = 16
 """Relayed sessions being joined at once on the registry's word; more offers are declined (the
-registry expires them), so a registry cannot make us open connections without end."""
+registry expires them), so a registry cannot make us open connections without end. Sessions
+once joined are bounded by the transport's own limits on accepted connections."""
+
+JOIN_TIMEOUT = 15.0
+"""How long a leg waits for the other end to join: longer than the registry waits (10 s), so
+the registry's answer (``relay_unknown``: the other end never came) is what we hear."""
 
 
 class RegistryRelay:
@@ -65,6 +69,7 @@ class RegistryRelay:
         self._directory = directory
         self._serve: Serve | None = None
         self._answering: set[asyncio.Task[None]] = set()
+        self._serving: set[asyncio.Future[None]] = set()
         directory.relay_offered = self._offered
 
     def accept(self, serve: Serve) -> None:
@@ -86,9 +91,10 @@ class RegistryRelay:
             cause = _REFUSALS.get(answer.code)
             if answer.code in (ErrorCode.OFFLINE, ErrorCode.UNKNOWN_USER):
                 cause = "unreachable"
+            elif answer.code == ErrorCode.NOT_REGISTERED:  # re-registering after a reconnect
+                cause = "registry_unreachable"
             raise PeerUnreachable(
-                f"the registry will not relay to {peer}: {answer.message}",
-                cause or "relay_full",
+                f"the registry will not relay to {peer}: {answer.message}", cause or "lost"
             )
         if not isinstance(answer, RelayReady):
             raise PeerUnreachable(f"the registry answered {answer.type!r} to a relay", "lost")
@@ -97,9 +103,10 @@ class RegistryRelay:
     async def close(self) -> None:
         """Stop answering; sessions being joined are given up."""
         self._serve = None
-        for task in self._answering:
+        tasks = [*self._answering, *self._serving]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._answering, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def _offered(self, offer: RelayIncoming) -> None:
         if self._serve is None:
@@ -114,12 +121,19 @@ class RegistryRelay:
         task.add_done_callback(self._answering.discard)
 
     async def _answer(self, offer: RelayIncoming, serve: Serve) -> None:
+        """Join; then serve the session in a task of its own, so that the joins under way (not
+        the sessions) are what :data:`MAX_ANSWERING` counts."""
         try:
             reader, writer = await self._join(offer.sid, offer.from_)
         except PeerUnreachable as exc:
-            log.info("could not join a relayed session from %r: %s", offer.from_, exc)
+            log.info("could not join a relayed session from %r: %r", offer.from_, str(exc))
             return
-        await serve(reader, writer)
+        except Exception:  # nobody awaits this task: say it here
+            log.exception("joining a relayed session from %r failed", offer.from_)
+            return
+        task: asyncio.Future[None] = asyncio.ensure_future(serve(reader, writer))
+        self._serving.add(task)
+        task.add_done_callback(self._serving.discard)
 
     async def _join(self, sid: str, peer: str) -> Streams:
         """Open a leg, join session ``sid`` on it; the relayed stream once both ends are in."""
@@ -127,7 +141,13 @@ class RegistryRelay:
         async def join(link: Link) -> Streams:
             stream = link.stream
             stream.send([dump(RelayJoin(sid=sid))])
-            frame, early = await stream.receive_one()
+            try:
+                async with asyncio.timeout(JOIN_TIMEOUT):
+                    frame, early = await stream.receive_one()
+            except TimeoutError:
+                raise PeerUnreachable(
+                    f"{peer} did not join the relayed session in time", "timeout"
+                ) from None
             try:
                 answer = SERVER_MESSAGE_ADAPTER.validate_json(frame)
             except ValidationError:
@@ -141,8 +161,10 @@ class RegistryRelay:
             return relayed_streams(stream.reader, stream.writer, stream.records, early, sid=sid)
 
         try:
-            return await self._directory.open_leg(join)
-        except RegistryUnavailable as exc:
+            return await self._directory.open_leg(join, JOIN_TIMEOUT + 5.0)
+        except PeerUnreachable:
+            raise
+        except ChatError as exc:  # unavailable, a changed key, our pins unreadable
             raise PeerUnreachable(
                 f"cannot relay to {peer}: {exc}", "registry_unreachable"
             ) from None

@@ -20,7 +20,7 @@ import contextlib
 import logging
 from typing import Any
 
-from chinwag.adapters.secure.channel import READ_CHUNK, RecordLayer, SecureError
+from chinwag.adapters.secure.channel import CLOSE_GRACE, READ_CHUNK, RecordLayer, SecureError
 
 log = logging.getLogger(__name__)
 
@@ -164,10 +164,16 @@ class RelayedTransport(asyncio.Transport):
         self._closing = True
         self._reading.set()
         self._leg_writer.close()
+        loop = asyncio.get_running_loop()
+        # A registry that takes no more of what is written gets no longer than any peer would.
+        loop.call_later(CLOSE_GRACE, self._leg_writer.transport.abort)
         if self._pump is not None:
             self._pump.cancel()
+            # Cancelled before its first step, the pump never runs its ``finally``: the
+            # protocol learns the stream ended all the same.
+            self._pump.add_done_callback(lambda _: self._lose(None))
         else:
-            asyncio.get_running_loop().call_soon(self._lose, None)
+            loop.call_soon(self._lose, None)
 
     def abort(self) -> None:
         self._leg_writer.transport.abort()

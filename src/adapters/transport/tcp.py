@@ -253,6 +253,7 @@ class TcpPeerTransport:
         failure = PeerUnreachable(
             f"{peer} accepts no connections and there is no relay", "unreachable"
         )
+        direct_failed = False
         for route in chosen:
             try:
                 if route is Route.DIRECT:
@@ -260,13 +261,19 @@ class TcpPeerTransport:
                     return await self._direct(peer, location, address)
                 assert self._relay is not None
                 reader, writer = await self._relay.dial(peer)
-                return await self._secure(peer, location, reader, writer, Route.RELAYED)
+                link = await self._secure(peer, location, reader, writer, Route.RELAYED)
             except PeerUnreachable as exc:
                 failure = exc
                 if route is Route.DIRECT and exc.cause in FALLBACK_CAUSES:
-                    self._direct_failed[(peer, address)] = loop.time()  # type: ignore[index]
+                    direct_failed = True
                     continue
                 raise
+            if direct_failed and address is not None:
+                # Relayed for now; the address is tried again in a minute (not at once: each
+                # try may cost a connect timeout). Only when the relay did carry: else the next
+                # attempt must try everything again.
+                self._direct_failed[(peer, address)] = loop.time()
+            return link
         raise failure
 
     async def _direct(self, peer: str, location: PeerLocation, address: PeerAddress) -> PeerLink:
