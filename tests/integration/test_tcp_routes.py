@@ -8,6 +8,7 @@ Sessions over it run the real handshake and protocol, so the keys are proven end
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 from collections.abc import Awaitable, Callable
 
@@ -21,6 +22,7 @@ from chinwag.application.ports.directory import PeerLocation
 from chinwag.application.ports.peer_transport import Route
 from chinwag.domain.user import PeerAddress
 from tests.integration.test_tcp_transport import ANY, Inbox, outgoing, run
+from tests.support import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -185,6 +187,56 @@ def test_a_client_listening_nowhere_is_still_reached_by_relay() -> None:
         rtt = await alice.transport.probe("bob", bob.location())
         assert rtt.route is Route.RELAYED
         assert [m.body for m in bob.inbox.messages] == ["hello"]
+        await alice.transport.close()
+        await bob.transport.close()
+
+    run(scenario())
+
+
+class HeldRelay(LoopbackRelay):
+    """Dials only once :attr:`gate` opens; then fails if :attr:`refusal` is set."""
+
+    def __init__(self, hub: dict[str, Serve], me: str) -> None:
+        super().__init__(hub, me)
+        self.gate = asyncio.Event()
+
+    async def dial(self, peer: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        await self.gate.wait()
+        return await super().dial(peer)
+
+
+@pytest.mark.parametrize("works", [True, False])
+def test_an_attempt_whose_callers_gave_up_is_kept_or_quietly_dropped(works: bool) -> None:
+    """The doctor gives up on a slow session after its deadline; the attempt goes on. If it
+    works, the next delivery uses it; if it fails, nobody hears of an exception nobody read."""
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        unhandled: list[str] = []
+        loop.set_exception_handler(lambda _, context: unhandled.append(context["message"]))
+        hub: dict[str, Serve] = {}
+        alice, bob = Side("alice", hub, TransportSettings()), Side("bob", hub, TransportSettings())
+        held = HeldRelay(hub, "alice")
+        alice.relay = held
+        alice.transport = TcpPeerTransport(Security(alice.keys), relay=held)
+        await alice.listen()
+        await bob.listen(None)
+        if not works:
+            held.refusal = "relay_full"
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):
+                await alice.transport.probe("bob", bob.location())
+        held.gate.set()
+        await wait_until(lambda: not alice.transport._connecting, what="the attempt to end")
+        if works:
+            assert alice.transport.route("bob") is Route.RELAYED  # kept for the next caller
+            report = await alice.transport.deliver("bob", bob.location(), [outgoing("later")])
+            assert report.route is Route.RELAYED and held.dialled == ["bob"]
+        else:
+            assert alice.transport.route("bob") is None
+            gc.collect()
+            await asyncio.sleep(0)
+        assert unhandled == []
         await alice.transport.close()
         await bob.transport.close()
 

@@ -222,19 +222,27 @@ class TcpPeerTransport:
         if connecting is None:
             connecting = asyncio.ensure_future(self._connect(peer, location))
             self._connecting[key] = connecting
-            connecting.add_done_callback(lambda _: self._connecting.pop(key, None))
+            connecting.add_done_callback(lambda attempt: self._settled(key, attempt))
         try:
-            link = await asyncio.shield(connecting)
+            return await asyncio.shield(connecting)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if connecting.cancelled() and (task is None or not task.cancelling()):
                 raise PeerUnreachable("the transport is closing") from None
             raise
-        if key not in self._links and link.usable:
+
+    def _settled(self, key: tuple[str, PeerLocation], attempt: asyncio.Future[PeerLink]) -> None:
+        """An attempt to open a session ended. Its callers may all have given up meanwhile (the
+        doctor's deadline): the session is kept for the next caller all the same, and a failure
+        is read here, so it is never reported as an exception nobody retrieved."""
+        self._connecting.pop(key, None)
+        if attempt.cancelled() or attempt.exception() is not None:
+            return
+        link = attempt.result()
+        if link.usable and self._links.get(key) is not link:
             link.on_fail = lambda failed: self._forget(key, failed)
-            link.task = asyncio.create_task(link.receive_receipts(), name=f"receipts:{peer}")
+            link.task = asyncio.create_task(link.receive_receipts(), name=f"receipts:{key[0]}")
             self._links[key] = link
-        return link
 
     def _forget(self, key: tuple[str, PeerLocation], link: PeerLink) -> None:
         if self._links.get(key) is link:
