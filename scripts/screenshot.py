@@ -1,7 +1,8 @@
 """Make docs/screenshot.png: alice and bob chatting in two chinwag windows, under Xvfb; and the
 window-level screenshots: docs/screenshot-unread.png (a conversation with the "new messages"
-divider and unread counts), docs/screenshot-new-chat.png (the new chat dialog) and
-docs/screenshot-notifications.png (the Chat menu open, with its Notifications check mark).
+divider and unread counts), docs/screenshot-new-chat.png (the new chat dialog),
+and docs/screenshot-notifications.png (the Chat menu open, with its Notifications check mark).
+``scripts/screenshot_doctor.py`` makes the connection doctor's.
 
 Run from the repository: ``.venv/bin/python scripts/screenshot.py`` (needs Debian's ``xvfb`` and
 ``imagemagick``: ``apt-get install xvfb imagemagick``; ``make screenshot`` does both).
