@@ -1,13 +1,17 @@
 """A token bucket over a clock the caller passes in: pure, so it is unit tested without time.
 
 The relay meters every client's relayed bytes with one (keyed by identity key, shared by all of
-that client's legs): over any window of ``t`` seconds it lets through at most
-``burst + rate * t`` bytes, and never lends tokens it does not have, so that bound holds exactly.
+that client's legs) and every address's with another: over any window of ``t`` seconds it lets
+through at most ``burst + rate * t`` bytes, and never lends tokens it does not have, so that
+bound holds exactly. The reachability probe counts its probes per key and per address with them.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Generic, TypeVar
+
+K = TypeVar("K")
 
 
 class TokenBucket:
@@ -46,3 +50,46 @@ class TokenBucket:
         self._refill(now)
         missing = min(wanted, self.burst) - self._tokens
         return 0.0 if missing <= 0 else missing / self.rate
+
+    def full(self, now: float) -> bool:
+        """Whether it holds its whole burst: then it is as good as a new one."""
+        self._refill(now)
+        return self._tokens >= self.burst
+
+
+class BucketMap(Generic[K]):
+    """One :class:`TokenBucket` per key (an identity key, an address), made on first use.
+
+    A bucket that refilled to its burst is the same as a new one, so those are forgotten when
+    the map grows: its size follows the keys that used it recently, and forgetting one never
+    lends anybody tokens. A caller that keeps a bucket (a meter in use) gives it back with
+    :meth:`keep` when done, so one forgotten meanwhile is not replaced by a fresh one.
+    """
+
+    __slots__ = ("_buckets", "_prune_at", "burst", "rate")
+
+    _PRUNE_AT = 1024
+
+    def __init__(self, rate: float, burst: float) -> None:
+        TokenBucket(rate, burst, 0.0)  # the same checks, once
+        self.rate = rate
+        self.burst = burst
+        self._buckets: dict[K, TokenBucket] = {}
+        self._prune_at = self._PRUNE_AT
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def keep(self, key: K, bucket: TokenBucket) -> None:
+        """Take back ``key``'s bucket, which its user kept (and the map may have forgotten while
+        it was full): what it lent since must count."""
+        self._buckets[key] = bucket
+
+    def get(self, key: K, now: float) -> TokenBucket:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= self._prune_at:
+                self._buckets = {k: b for k, b in self._buckets.items() if not b.full(now)}
+                self._prune_at = max(self._PRUNE_AT, 2 * len(self._buckets))
+            bucket = self._buckets[key] = TokenBucket(self.rate, self.burst, now)
+        return bucket

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from typing import TYPE_CHECKING, cast
 
 from chinwag.adapters.registry.frames import (
@@ -75,8 +74,6 @@ class Connection(asyncio.Protocol):
         self.registration: Registration | None = None
         self.leg: RelayLeg | None = None
         """Set once this connection joined a relay session."""
-        self.last_probe = -math.inf
-        """When the registry last connected back to this client (loop time)."""
         self._fresh = True  # no request yet: the first may make it a relay leg
 
     @property

@@ -1,4 +1,4 @@
-"""The reachability probe: connect back to where a client says it listens, and see who answers.
+"""The reachability probe: connect back to where a client listens, and see who answers.
 
 The probe speaks the peer protocol as any chinwag peer would: the clear ``hello`` frame, then the
 Noise XX handshake as initiator, but only as far as message 2, in which the responder proves its
@@ -9,13 +9,17 @@ listener just sees a handshake that was abandoned.
 Probes are bounded: at most ``max_concurrent`` at once (more wait, and past ``max_waiting``
 waiting ones a probe is not made at all), each within ``timeout`` seconds from connect to
 message 2, results cached per (host, port, key) for ``cache_seconds``, and one probe of an
-address at a time (a second asker shares the first one's answer).
+address at a time (a second asker shares the first one's answer). Which addresses are probed,
+and how often, is :mod:`chinwag.adapters.registry.reachability`'s to decide; this only ever
+connects to an IP literal (never a name to look up), and its ``detail`` texts are fixed: nothing
+read from the other end is ever repeated to anybody.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 from dataclasses import dataclass
 
@@ -64,6 +68,7 @@ LISTENING_NOWHERE = ProbeResult(
     False, NOT_LISTENING, "registered without a port: it accepts no connections"
 )
 PROBING_OFF = ProbeResult(False, NOT_PROBED, "this registry does not probe its clients")
+NOT_AN_IP = ProbeResult(False, NOT_PROBED, "not probed: the registry probes IP addresses only")
 
 
 class _Proven(Exception):
@@ -77,6 +82,12 @@ class _Proven(Exception):
 
 def _prove(remote: RemoteIdentity) -> None:
     raise _Proven(remote.key)
+
+
+def _not_chinwag(at: str) -> ProbeResult:
+    return ProbeResult(
+        False, HANDSHAKE_FAILED, f"{at} accepted the connection but not a chinwag handshake"
+    )
 
 
 def _where(host: str, port: int) -> str:
@@ -122,6 +133,10 @@ class Prober:
 
     async def probe(self, host: str, port: int, key: bytes, *, fresh: bool = False) -> ProbeResult:
         """Whether ``key`` answers at ``host``:``port`` (from the cache unless ``fresh``)."""
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return NOT_AN_IP  # a name would be looked up: the caller should never ask
         where = (host, port, key)
         if not fresh:
             cached = self.cached(host, port, key)
@@ -184,18 +199,14 @@ class Prober:
                 while True:
                     data = await reader.read(MAX_MESSAGE + HEADER_SIZE)
                     if not data:
-                        return ProbeResult(
-                            False,
-                            HANDSHAKE_FAILED,
-                            f"{at} accepted the connection but closed it before proving a key",
-                        )
+                        return _not_chinwag(at)
                     handshake.feed(data)  # raises _Proven at message 2
         except _Proven as proven:
             if proven.key == key:
                 return ProbeResult(True, OK, f"reached {at}: it proved the registered key")
             return ProbeResult(False, WRONG_KEY, f"{at} answers with another key")
-        except SecureError as exc:
-            return ProbeResult(False, HANDSHAKE_FAILED, f"{at}: {exc}")
+        except SecureError:  # its text may quote what the other end sent: never repeated
+            return _not_chinwag(at)
         except TimeoutError:
             return ProbeResult(
                 False, TIMEOUT, f"no answer from {at} within {self.timeout:g} s (a firewall?)"
@@ -204,10 +215,9 @@ class Prober:
             return ProbeResult(False, REFUSED, f"{at} refused the connection (nothing listens)")
         except OSError as exc:
             if writer is not None:  # connected, then reset
-                return ProbeResult(
-                    False, HANDSHAKE_FAILED, f"{at} broke the connection before proving a key"
-                )
-            return ProbeResult(False, UNREACHABLE, f"cannot reach {at}: {exc.strerror or exc}")
+                return _not_chinwag(at)
+            log.debug("probing %s: %s", at, exc)
+            return ProbeResult(False, UNREACHABLE, f"cannot reach {at} (no route to it)")
         finally:
             if writer is not None:
                 writer.transport.abort()

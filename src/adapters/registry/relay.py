@@ -9,11 +9,14 @@ each gets ``relay_joined`` and from then on the plaintext of one leg's session i
 the other's, unframed and unread: the peers run their own end-to-end handshake inside it, so the
 registry carries only ciphertext it cannot read, forge or reorder unnoticed.
 
-Bounded: sessions per asking client, per target and in all; a token bucket per client (by
-identity key, shared by all its legs) meters what it sends; a leg whose peer's leg has more than
-``high_water`` unsent bytes is not read until that drains; a session nobody joins expires. Every
-forwarded chunk goes through :meth:`RelayHub.forward`, the one place a test double may tamper
-with, drop or replay relayed bytes.
+Bounded: sessions per asking client, per target, per asking address (joined or not, and not
+joined yet: identity keys are free, addresses are not) and in all; new sessions are refused
+while the relay holds more than ``max_buffered`` bytes; a token bucket per client (by identity
+key, shared by all its legs) and one per address (shared by all keys there) meter what it
+sends, and nothing is relayed past them, not even when a leg is lost; a leg whose peer's leg has
+more than ``high_water`` unsent bytes is not read until that drains; a session nobody joins
+expires. Every forwarded chunk goes through :meth:`RelayHub.forward`, the one place a test
+double may tamper with, drop or replay relayed bytes.
 """
 
 from __future__ import annotations
@@ -21,12 +24,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from chinwag.adapters.registry.bucket import TokenBucket
-from chinwag.adapters.registry.frames import error_frame
+from chinwag.adapters.registry.bucket import BucketMap
+from chinwag.adapters.registry.frames import address_group, error_frame
 from chinwag.adapters.registry.protocol import (
     ErrorCode,
     Relay,
@@ -37,16 +39,21 @@ from chinwag.adapters.registry.protocol import (
     dump,
 )
 from chinwag.adapters.registry.relay_session import (
+    ADDRESS_RATE_FACTOR,
     DEFAULT_RELAY_RATE,
     EARLY_BYTES,
     HIGH_WATER,
     MAX_RELAY_SESSIONS,
+    MAX_RELAY_SESSIONS_PER_ADDRESS,
     MAX_RELAY_SESSIONS_PER_CLIENT,
     MAX_RELAY_SESSIONS_PER_TARGET,
+    MAX_UNJOINED_PER_ADDRESS,
     QUANTUM,
     RELAY_IDLE_TIMEOUT,
     RELAY_JOIN_TIMEOUT,
+    RELAY_MEMORY,
     Meter,
+    Places,
     RelayLeg,
     RelaySession,
     RelaySettings,
@@ -58,15 +65,19 @@ if TYPE_CHECKING:
     from chinwag.adapters.registry.frames import Registration
 
 __all__ = [
+    "ADDRESS_RATE_FACTOR",
     "DEFAULT_RELAY_RATE",
     "EARLY_BYTES",
     "HIGH_WATER",
     "MAX_RELAY_SESSIONS",
+    "MAX_RELAY_SESSIONS_PER_ADDRESS",
     "MAX_RELAY_SESSIONS_PER_CLIENT",
     "MAX_RELAY_SESSIONS_PER_TARGET",
+    "MAX_UNJOINED_PER_ADDRESS",
     "QUANTUM",
     "RELAY_IDLE_TIMEOUT",
     "RELAY_JOIN_TIMEOUT",
+    "RELAY_MEMORY",
     "RelayHub",
     "RelayLeg",
     "RelaySession",
@@ -78,6 +89,9 @@ log = logging.getLogger("chinwag.adapters.registry.server")
 _RATE = "rate"
 _PEER = "peer"
 
+_MEASURE_EVERY = 0.05
+"""Seconds a measure of what the relay holds stands for (it walks every leg)."""
+
 
 class RelayHub:
     """Every relay session of one registry. Subclass and override :meth:`forward` to tamper
@@ -86,9 +100,14 @@ class RelayHub:
     def __init__(self, settings: RelaySettings | None = None) -> None:
         self.settings = settings if settings is not None else RelaySettings()
         self.sessions: dict[str, RelaySession] = {}
-        self._asked: Counter[bytes] = Counter()
-        self._incoming: Counter[bytes] = Counter()
+        self._places = Places(self.settings)
         self._meters: dict[bytes, Meter] = {}
+        settings = self.settings
+        self._key_buckets: BucketMap[bytes] = BucketMap(settings.rate, settings.burst_bytes)
+        self._address_buckets: BucketMap[str] = BucketMap(
+            settings.address_rate_bytes, settings.address_burst_bytes
+        )
+        self._measured = (-1.0, 0)
 
     @property
     def enabled(self) -> bool:
@@ -119,24 +138,16 @@ class RelayHub:
             return target
         if target.key == asker.key:
             return error_frame(ErrorCode.BAD_REQUEST, "a session to yourself needs no relay", rid)
-        if self._asked[asker.key] >= settings.sessions_per_client:
-            return error_frame(
-                ErrorCode.RELAY_LIMIT,
-                f"you have {settings.sessions_per_client} relay sessions open, as many as one "
-                "client may",
-                rid,
-            )
-        if len(self.sessions) >= settings.max_sessions:
-            return error_frame(ErrorCode.RELAY_FULL, "the relay carries all it can now", rid)
-        if self._incoming[target.key] >= settings.sessions_per_target:
-            return error_frame(
-                ErrorCode.RELAY_FULL, f"{target.name} has as many relay sessions as it may", rid
-            )
+        address = address_group(asker.connection.peer_ip)
+        refusal = self._places.refusal(asker.key, target, address, len(self.sessions))
+        if refusal is None and self._holding() > settings.max_buffered:
+            refusal = ErrorCode.RELAY_FULL, "the relay holds all it can now"
+        if refusal is not None:
+            return error_frame(*refusal, rid)
         sid = secrets.token_urlsafe(16)
-        session = RelaySession(sid, asker.key, target.key)
+        session = RelaySession(sid, asker.key, target.key, address)
         self.sessions[sid] = session
-        self._asked[asker.key] += 1
-        self._incoming[target.key] += 1
+        self._places.take(session)
         session.expiry = asyncio.get_running_loop().call_later(
             settings.join_timeout, self._expire, session
         )
@@ -207,16 +218,35 @@ class RelayHub:
             self._pump(other)
 
     def lost(self, leg: RelayLeg) -> None:
-        """``leg``'s connection is gone: what it sent and the rate held back still goes (it is
-        at most one read), then the other leg is closed."""
+        """``leg``'s connection is gone: of what it sent and is still held back, what its
+        buckets allow now goes on, the rest is dropped (the peers' own protocol resends what was
+        not acknowledged; relaying it at once would let a client past its rate by resetting a
+        leg); then the other leg is closed."""
         session = leg.session
         if session.closed:
             return
         other = self._other(leg)
-        if session.joined and other is not None and leg.pending:
-            data, leg.pending = bytes(leg.pending), bytearray()
-            self._deliver(session, leg, other, data)
+        if session.joined and other is not None and leg.pending and _PEER not in leg.holds:
+            now = asyncio.get_running_loop().time()
+            buckets = (self._meters[leg.key].bucket, self._address_buckets.get(leg.address, now))
+            allowed = min(len(leg.pending), *(bucket.available(now) for bucket in buckets))
+            if allowed > 0:
+                for bucket in buckets:
+                    bucket.take(allowed, now)
+                self._deliver(session, leg, other, bytes(leg.pending[:allowed]))
+        leg.pending.clear()
         self._end(session, "one end left")
+
+    def holding(self) -> int:
+        """Bytes the relay holds now: kept before both ends joined, held back by the rate, and
+        written to legs but not taken by their sockets yet."""
+        held = 0
+        for session in self.sessions.values():
+            for leg in session.legs:
+                if leg is not None:
+                    held += len(leg.early) + len(leg.pending) + leg.connection.unsent()
+        self._measured = (asyncio.get_running_loop().time(), held)
+        return held
 
     def close(self) -> None:
         """End every session (the registry is shutting down)."""
@@ -228,8 +258,17 @@ class RelayHub:
     def _other(self, leg: RelayLeg) -> RelayLeg | None:
         return leg.session.legs[1 - leg.side]
 
+    def _holding(self) -> int:
+        """:meth:`holding`, measured at most every :data:`_MEASURE_EVERY` seconds: a flood of
+        ``relay`` requests must not walk every leg each time."""
+        when, held = self._measured
+        if when >= 0 and asyncio.get_running_loop().time() - when < _MEASURE_EVERY:
+            return held
+        return self.holding()
+
     def _start(self, session: RelaySession) -> None:
         session.joined = True
+        self._places.joined(session)
         if session.expiry is not None:
             session.expiry.cancel()
             session.expiry = None
@@ -238,8 +277,9 @@ class RelayHub:
         for leg in legs:
             meter = self._meters.get(leg.key)
             if meter is None:
-                bucket = TokenBucket(self.settings.rate, self.settings.burst_bytes, now)
-                meter = self._meters[leg.key] = Meter(bucket)
+                # The key's bucket outlives its meter until it is full again: ending a session
+                # and starting another must not hand a client a fresh burst.
+                meter = self._meters[leg.key] = Meter(self._key_buckets.get(leg.key, now))
             meter.users += 1
         for leg in legs:
             leg.connection.send_now(encode(dump(RelayJoined(rid=leg.rid, sid=session.sid))))
@@ -287,9 +327,12 @@ class RelayHub:
                         leg.holds.discard(_RATE)
                     self._sync(leg)
                 continue
-            taken = meter.bucket.take(min(len(leg.pending), QUANTUM), now)
+            address = self._address_buckets.get(leg.address, now)
+            taken = min(len(leg.pending), QUANTUM, meter.bucket.available(now))
+            taken = address.take(taken, now)
             if not taken:
                 break
+            meter.bucket.take(taken, now)
             chunk = bytes(leg.pending[:taken])
             del leg.pending[:taken]
             queue.popleft()
@@ -307,7 +350,12 @@ class RelayHub:
             leg.holds.add(_RATE)
             self._sync(leg)
         if queue:
-            wait = meter.bucket.wait(min(len(queue[0].pending), QUANTUM), now)
+            head = queue[0]
+            wanted = min(len(head.pending), QUANTUM)
+            wait = max(
+                meter.bucket.wait(wanted, now),
+                self._address_buckets.get(head.address, now).wait(wanted, now),
+            )
             meter.timer = loop.call_later(max(wait, 0.001), self._serve, meter)
 
     def _deliver(
@@ -361,9 +409,7 @@ class RelayHub:
         if session.expiry is not None:
             session.expiry.cancel()
             session.expiry = None
-        asker, target = session.keys
-        _decrement(self._asked, asker)
-        _decrement(self._incoming, target)
+        self._places.free(session)
         for leg in session.legs:
             if leg is None:
                 continue
@@ -377,12 +423,7 @@ class RelayHub:
                     if meter.timer is not None:
                         meter.timer.cancel()
                     del self._meters[leg.key]
+                    self._key_buckets.keep(leg.key, meter.bucket)
             leg.connection.close(None if session.joined else frame, f"relay session {why}")
         if session.joined:
             log.info("relay session ended (%s) after %d bytes", why, session.relayed)
-
-
-def _decrement(counter: Counter[bytes], key: bytes) -> None:
-    counter[key] -= 1
-    if counter[key] <= 0:
-        del counter[key]

@@ -60,15 +60,24 @@ from chinwag.adapters.registry.protocol import (
     dump,
     probe_rid,
 )
-from chinwag.adapters.registry.reachability import PROBE_INTERVAL, ReachabilityDesk
+from chinwag.adapters.registry.reachability import (
+    PROBE_INTERVAL,
+    PROBES_PER_ADDRESS_PER_MINUTE,
+    REPROBE_AFTER,
+    REPROBE_MAX,
+    ReachabilityDesk,
+)
 from chinwag.adapters.registry.registrar import Answer, Registrar
 from chinwag.adapters.registry.relay import (
     DEFAULT_RELAY_RATE,
     MAX_RELAY_SESSIONS,
+    MAX_RELAY_SESSIONS_PER_ADDRESS,
     MAX_RELAY_SESSIONS_PER_CLIENT,
     MAX_RELAY_SESSIONS_PER_TARGET,
+    MAX_UNJOINED_PER_ADDRESS,
     RELAY_IDLE_TIMEOUT,
     RELAY_JOIN_TIMEOUT,
+    RELAY_MEMORY,
     RelayHub,
     RelaySettings,
 )
@@ -100,12 +109,23 @@ class RegistryServer:
     """The registry: accepts connections, keeps the online set, answers lookups, probes its
     clients and relays sessions between them.
 
-    ``probe=False`` turns the reachability probe off (every client is told ``not_probed``);
-    ``relay=False`` turns the relay off (``relay_off``). ``relay_hub`` is the relay: a hub, used
-    as it is (its own settings rule, not the ``relay*`` arguments), or what makes one from the
-    ``relay*`` arguments (:class:`RelayHub` itself, or a subclass). A subclass overriding
-    :meth:`RelayHub.forward` lets a test tamper with, drop or replay relayed bytes; the hub in
-    use is :attr:`relay_hub`.
+    ``probe=False`` turns the reachability probe off (every client is told ``not_probed``). It
+    probes only the address a client connects from; real probes are limited to one per identity
+    key every ``probe_interval`` seconds and ``max_probes_per_address_per_minute`` per address;
+    a failed one is tried again after ``reprobe_after`` seconds, doubling up to ``reprobe_max``
+    (``reprobe_after=None``: never by itself).
+
+    ``relay=False`` turns the relay off (``relay_off``). Besides its per-client limits
+    (``relay_rate``, ``relay_sessions``), the relay limits each address (an IPv4 address, an
+    IPv6 /64), since identity keys cost nothing: ``relay_sessions_per_address`` sessions asked
+    for, ``relay_unjoined_per_address`` of them not joined yet, and a byte rate shared by every
+    key there (``relay_rate_per_address``; None: four times ``relay_rate``, the burst alike). Past
+    ``relay_memory`` bytes held in all, new sessions are refused ``relay_full``.
+
+    ``relay_hub`` is the relay: a hub, used as it is (its own settings rule, not the ``relay*``
+    arguments), or what makes one from the ``relay*`` arguments (:class:`RelayHub` itself, or a
+    subclass). A subclass overriding :meth:`RelayHub.forward` lets a test tamper with, drop or
+    replay relayed bytes; the hub in use is :attr:`relay_hub`.
     """
 
     def __init__(
@@ -129,6 +149,9 @@ class RegistryServer:
         probe_interval: float = PROBE_INTERVAL,
         probe_cache_seconds: float = PROBE_CACHE_SECONDS,
         max_concurrent_probes: int = MAX_CONCURRENT_PROBES,
+        max_probes_per_address_per_minute: int = PROBES_PER_ADDRESS_PER_MINUTE,
+        reprobe_after: float | None = REPROBE_AFTER,
+        reprobe_max: float = REPROBE_MAX,
         relay: bool = True,
         relay_rate: float = DEFAULT_RELAY_RATE,
         relay_burst: float | None = None,
@@ -137,6 +160,10 @@ class RegistryServer:
         max_relay_sessions: int = MAX_RELAY_SESSIONS,
         relay_join_timeout: float = RELAY_JOIN_TIMEOUT,
         relay_idle_timeout: float = RELAY_IDLE_TIMEOUT,
+        relay_sessions_per_address: int = MAX_RELAY_SESSIONS_PER_ADDRESS,
+        relay_unjoined_per_address: int = MAX_UNJOINED_PER_ADDRESS,
+        relay_rate_per_address: float | None = None,
+        relay_memory: int = RELAY_MEMORY,
         relay_hub: RelayHub | Callable[[RelaySettings], RelayHub] = RelayHub,
     ) -> None:
         if heartbeat_interval <= 0 or idle_timeout <= heartbeat_interval:
@@ -169,7 +196,13 @@ class RegistryServer:
             if probe
             else None
         )
-        self.reachability = ReachabilityDesk(prober, probe_interval)
+        self.reachability = ReachabilityDesk(
+            prober,
+            probe_interval,
+            per_address_per_minute=max_probes_per_address_per_minute,
+            reprobe_after=reprobe_after,
+            reprobe_max=reprobe_max,
+        )
         relay_settings = RelaySettings(
             enabled=relay,
             rate=relay_rate,
@@ -179,6 +212,10 @@ class RegistryServer:
             max_sessions=max_relay_sessions,
             join_timeout=relay_join_timeout,
             idle_timeout=relay_idle_timeout,
+            sessions_per_address=relay_sessions_per_address,
+            unjoined_per_address=relay_unjoined_per_address,
+            address_rate=relay_rate_per_address,
+            max_buffered=relay_memory,
         )
         self.relay_hub = relay_hub if isinstance(relay_hub, RelayHub) else relay_hub(relay_settings)
         self.registrar = Registrar(
@@ -287,6 +324,7 @@ class RegistryServer:
             del self._per_host[connection.peer_ip]
         if connection.registration is not None:
             self.registrar.leave(connection, "disconnected")
+        self.reachability.forget(connection)
         if connection.leg is not None:
             self.relay_hub.lost(connection.leg)
 
