@@ -47,7 +47,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_messages import Counter, make_client, spread
 from chinwag.adapters.registry.names import NameBook
-from chinwag.adapters.registry.relay import RelayHub, RelaySession, RelaySettings
+from chinwag.adapters.registry.relay import RelayHub
+from chinwag.adapters.registry.relay_session import RelaySession, RelaySettings
 from chinwag.adapters.registry.server import RegistryServer
 from chinwag.adapters.secure.keys import LocalKeys
 from chinwag.adapters.secure.session import Security

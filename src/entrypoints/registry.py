@@ -23,7 +23,10 @@ from pathlib import Path
 
 from chinwag.adapters.files import private_folder
 from chinwag.adapters.registry.names import NameBook, release
-from chinwag.adapters.registry.relay import DEFAULT_RELAY_RATE, MAX_RELAY_SESSIONS_PER_CLIENT
+from chinwag.adapters.registry.relay_session import (
+    DEFAULT_RELAY_RATE,
+    MAX_RELAY_SESSIONS_PER_CLIENT,
+)
 from chinwag.adapters.registry.server import RegistryServer
 from chinwag.adapters.secure.channel import Security
 from chinwag.adapters.secure.keys import KeyFileError, LocalKeys, load_or_create_keys

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from chinwag.adapters.registry.protocol import MAX_SERVER_FRAME
-from chinwag.adapters.registry.relay import HIGH_WATER, RelayHub, RelaySession, RelaySettings
+from chinwag.adapters.registry.relay import RelayHub
+from chinwag.adapters.registry.relay_session import HIGH_WATER, RelaySession, RelaySettings
 from chinwag.adapters.registry.server import RegistryServer
 from chinwag.adapters.secure.keys import LocalKeys
 from chinwag.adapters.wire.codec import FrameDecoder

@@ -21,7 +21,7 @@ import struct
 import pytest
 
 from chinwag.adapters.registry.bucket import BucketMap
-from chinwag.adapters.registry.relay import (
+from chinwag.adapters.registry.relay_session import (
     MAX_RELAY_SESSIONS,
     MAX_RELAY_SESSIONS_PER_CLIENT,
     MAX_UNJOINED_PER_ADDRESS,

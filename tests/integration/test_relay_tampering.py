@@ -15,7 +15,8 @@ import pytest
 from dependency_injector import providers
 
 from chinwag.adapters.memory.events import RecordingEvents
-from chinwag.adapters.registry.relay import RelayHub, RelaySession
+from chinwag.adapters.registry.relay import RelayHub
+from chinwag.adapters.registry.relay_session import RelaySession
 from chinwag.adapters.registry.server import RegistryServer
 from chinwag.adapters.secure.channel import Security
 from chinwag.adapters.secure.keys import LocalKeys

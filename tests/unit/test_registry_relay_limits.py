@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from chinwag.adapters.registry.bucket import TokenBucket
-from chinwag.adapters.registry.relay import RelaySettings
+from chinwag.adapters.registry.relay_session import RelaySettings
 
 
 def test_a_bucket_starts_full_and_lets_its_burst_through_at_once() -> None:

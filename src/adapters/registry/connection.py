@@ -31,7 +31,7 @@ __all__ = ["MAX_ERROR_TEXT", "Connection", "Registration", "error_frame"]
 
 if TYPE_CHECKING:
     from chinwag.adapters.registry.registrar import Answer
-    from chinwag.adapters.registry.relay import RelayLeg
+    from chinwag.adapters.registry.relay_session import RelayLeg
     from chinwag.adapters.registry.server import RegistryServer
 
 log = logging.getLogger("chinwag.adapters.registry.server")

@@ -39,19 +39,7 @@ from chinwag.adapters.registry.protocol import (
     dump,
 )
 from chinwag.adapters.registry.relay_session import (
-    ADDRESS_RATE_FACTOR,
-    DEFAULT_RELAY_RATE,
-    EARLY_BYTES,
-    HIGH_WATER,
-    MAX_RELAY_SESSIONS,
-    MAX_RELAY_SESSIONS_PER_ADDRESS,
-    MAX_RELAY_SESSIONS_PER_CLIENT,
-    MAX_RELAY_SESSIONS_PER_TARGET,
-    MAX_UNJOINED_PER_ADDRESS,
     QUANTUM,
-    RELAY_IDLE_TIMEOUT,
-    RELAY_JOIN_TIMEOUT,
-    RELAY_MEMORY,
     Meter,
     Places,
     RelayLeg,
@@ -64,25 +52,6 @@ if TYPE_CHECKING:
     from chinwag.adapters.registry.connection import Connection
     from chinwag.adapters.registry.frames import Registration
 
-__all__ = [
-    "ADDRESS_RATE_FACTOR",
-    "DEFAULT_RELAY_RATE",
-    "EARLY_BYTES",
-    "HIGH_WATER",
-    "MAX_RELAY_SESSIONS",
-    "MAX_RELAY_SESSIONS_PER_ADDRESS",
-    "MAX_RELAY_SESSIONS_PER_CLIENT",
-    "MAX_RELAY_SESSIONS_PER_TARGET",
-    "MAX_UNJOINED_PER_ADDRESS",
-    "QUANTUM",
-    "RELAY_IDLE_TIMEOUT",
-    "RELAY_JOIN_TIMEOUT",
-    "RELAY_MEMORY",
-    "RelayHub",
-    "RelayLeg",
-    "RelaySession",
-    "RelaySettings",
-]
 
 log = logging.getLogger("chinwag.adapters.registry.server")
 

@@ -68,7 +68,8 @@ from chinwag.adapters.registry.reachability import (
     ReachabilityDesk,
 )
 from chinwag.adapters.registry.registrar import Answer, Registrar
-from chinwag.adapters.registry.relay import (
+from chinwag.adapters.registry.relay import RelayHub
+from chinwag.adapters.registry.relay_session import (
     DEFAULT_RELAY_RATE,
     MAX_RELAY_SESSIONS,
     MAX_RELAY_SESSIONS_PER_ADDRESS,
@@ -78,7 +79,6 @@ from chinwag.adapters.registry.relay import (
     RELAY_IDLE_TIMEOUT,
     RELAY_JOIN_TIMEOUT,
     RELAY_MEMORY,
-    RelayHub,
     RelaySettings,
 )
 from chinwag.adapters.secure.channel import Security
