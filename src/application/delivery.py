@@ -19,7 +19,12 @@ recipient's refusal of a message itself fails it. At sign-in the courier resumes
 not yet acknowledged, in order.
 
 Every ``delivered`` state is announced with the route its batch travelled (direct or relayed),
-and a ``sent`` one with the route of the recipient's last batch, while that session lasts.
+and a ``sent`` one with the route of the session open to the recipient as it goes out, if one is
+(never the route of a session gone since: after a registry restart the next one may take
+another).
+
+While the registry is out of reach, a recipient is sent to where it was last found, with the
+pinned key (:meth:`Courier.last_location`): the connection doctor checks that same location.
 """
 
 from __future__ import annotations
@@ -92,8 +97,6 @@ class _Recipient:
     waiting: bool = False
     """The worker is waiting for the recipient to come online (or for its next try)."""
     wake: asyncio.Event = field(default_factory=asyncio.Event)
-    route: Route | None = None
-    """The route the last batch travelled, while its session lasts (``sent`` says it)."""
 
 
 class Courier:
@@ -201,6 +204,23 @@ class Courier:
         if recipient is not None:
             recipient.wake.set()
 
+    async def last_location(self, name: str) -> PeerLocation | None:
+        """Where ``name`` was last found, with the key pinned for them: what a delivery uses
+        while the registry is out of reach. An old answer says nothing about keys now (it may
+        hold a key released since), so only the pinned key will do: None when nobody was found
+        this run or no key is pinned; ``IdentityChanged`` while a key change waits."""
+        recipient = self._recipients.get(name)
+        last = None if recipient is None else recipient.location
+        if last is None:
+            return None
+        key = await self._trust.pinned_key(name)
+        if key is None:
+            return None
+        # The routes it had: the relay may still carry.
+        return PeerLocation(
+            address=last.address, key=key, reachable=last.reachable, relay=last.relay
+        )
+
     def backlog(self) -> int:
         """Messages waiting for a first or a further try."""
         held = len(self._held) if self._held is not None else 0
@@ -280,22 +300,16 @@ class Courier:
         """Where to deliver, and the key the other end must prove.
 
         The registry's answer, checked against the pin (a new contact is pinned, a changed key
-        held). While the registry is unreachable, its last address will do, but only with the
-        pinned key: an old answer says nothing about keys now (it may hold a key released
-        since), so it must never raise a key change.
+        held). While the registry is unreachable, :meth:`last_location` will do: it uses the
+        pinned key only, so it never starts a key change.
         """
         try:
             location = await self._directory.lookup(name)
         except RegistryUnavailable:
-            if recipient.location is None:
+            last = await self.last_location(name)
+            if last is None:
                 raise
-            key = await self._trust.pinned_key(name)
-            if key is None:
-                raise
-            last = recipient.location  # the routes it had (the relay may still carry)
-            return PeerLocation(
-                address=last.address, key=key, reachable=last.reachable, relay=last.relay
-            )
+            return last
         await self._trust.outgoing(name, location.key)
         recipient.location = location
         return location
@@ -317,16 +331,16 @@ class Courier:
                         queue.popleft() for _ in range(min(len(queue), self._settings.batch_size))
                     ]
                     task = asyncio.create_task(self._transport.deliver(name, location, batch))
-                    self._announce(batch, MessageState.SENT, recipient.route)
+                    # The session open now, if any (the task has not run yet): not the route of
+                    # an earlier batch, whose session may be gone.
+                    self._announce(batch, MessageState.SENT, self._transport.route(name))
                     inflight.append((batch, task))
                 batch, task = inflight[0]
                 report = await task
-                recipient.route = report.route
                 await self._record(batch, report)
                 inflight.popleft()
                 progress.recorded += len(batch)
         except BaseException:
-            recipient.route = None  # the session broke: the next one may take another route
             # Put back what was not recorded, oldest first, ahead of anything queued since.
             unrecorded: list[Message] = []
             for batch, task in inflight:

@@ -7,17 +7,23 @@ made here, once, so that the terminal, the JSON lines and the desktop app say th
 the clients only lay them out. Texts name the person and the action and avoid network jargon:
 the people who read them did not ask to learn what NAT is.
 
-The use cases that ask the questions are in :mod:`chinwag.application.use_cases.diagnose`.
+Two facts change the advice everywhere: whether the registry relays (without a relay, nothing
+"reaches you through the relay"), and whether the address in question is a loopback one (127.x,
+``::1``: only its own computer can connect to it, so forwarding a port cannot help; listening on
+a network address can). A wildcard address (``0.0.0.0:45625``) is said as its port.
+
+The words about yourself are in :mod:`chinwag.application.doctor_self`; the use cases that ask
+the questions are in :mod:`chinwag.application.use_cases.diagnose`.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Final
 
-from chinwag.application.ports.directory import Reachability, RegistryStatus
 from chinwag.application.ports.peer_transport import Route
 from chinwag.domain.user import PeerAddress
 
@@ -41,7 +47,10 @@ class Cause(StrEnum):
     NOT_LISTENING = "not_listening"
     """Yourself only: you accept no direct connections (``--listen none``)."""
     NOT_CHECKED = "not_checked"
-    """Yourself only: the registry has not tried to connect back to you yet."""
+    """Yourself only: the registry has not said yet whether it can connect back to you."""
+    NOT_PROBED = "not_probed"
+    """Yourself only: the registry did not try to connect back to you (it tries only the address
+    you connect to it from, and only so often)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,95 +60,55 @@ class Advice:
 
     what: str
     action: str
+    local: str = ""
+    """The action instead when the address in question is a loopback one ("" : the same)."""
 
-    def say(self, **facts: object) -> str:
+    def say(self, *, loopback: bool = False, **facts: object) -> str:
         """The reason text: ``what; action``, the facts filled in (as text, never as templates:
         a name or an address cannot inject a placeholder of its own)."""
-        return f"{self.what.format(**facts)}; {self.action.format(**facts)}"
+        action = self.local if loopback and self.local else self.action
+        return f"{self.what.format(**facts)}; {action.format(**facts)}"
+
+
+# -- addresses and round trips, in words --------------------------------------------------------
+
+
+def is_loopback(address: PeerAddress | None) -> bool:
+    """Whether only the computer itself can connect to ``address`` (127.x, ``::1``)."""
+    if address is None:
+        return False
+    if address.host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.host).is_loopback
+    except ValueError:
+        return False
+
+
+def is_wildcard(address: PeerAddress | None) -> bool:
+    """Whether ``address`` listens on every address of the computer (``0.0.0.0``, ``::``)."""
+    if address is None:
+        return False
+    try:
+        return ipaddress.ip_address(address.host).is_unspecified
+    except ValueError:
+        return False
+
+
+def shown(address: PeerAddress) -> str:
+    """``address`` for people: ``port 45625`` for a wildcard (nobody connects to 0.0.0.0), else
+    ``HOST:PORT``."""
+    return f"port {address.port}" if is_wildcard(address) else str(address)
+
+
+def round_trip(rtt_ms: float | None) -> str:
+    """A round trip for people: ``12 ms``, ``under 1 ms``; "" when none was measured."""
+    if rtt_ms is None:
+        return ""
+    return "under 1 ms" if rtt_ms < 1 else f"{rtt_ms:.0f} ms"
 
 
 # -- about yourself -----------------------------------------------------------------------------
-
-_CHECK_NETWORK = (
-    "check your network connection (if it works, the registry itself is down: tell whoever runs it)"
-)
-
-_FORWARD = "to be reached directly, forward port {port} to this computer in your router or firewall"
-
-SELF: Final[dict[Cause, Advice]] = {
-    Cause.OK: Advice(
-        "the registry reached you at {listen}: people can connect to you directly",
-        "nothing to do",
-    ),
-    Cause.REGISTRY_UNREACHABLE: Advice(
-        "the registry cannot be reached ({registry}): nobody can look you up and nothing is "
-        "relayed, though connections already open keep working",
-        _CHECK_NETWORK,
-    ),
-    Cause.NOT_LISTENING: Advice(
-        "you accept no direct connections (--listen none): messages reach you through the "
-        "registry's relay",
-        "to be reached directly, start chinwag with --listen and a port people can reach",
-    ),
-    Cause.REFUSED: Advice(
-        "the registry could not connect to you at {listen} (the connection was refused): "
-        "messages reach you through the registry's relay",
-        _FORWARD,
-    ),
-    Cause.TIMEOUT: Advice(
-        "the registry got no answer when it tried to connect to you at {listen} (a router or "
-        "a firewall drops it): messages reach you through the registry's relay",
-        _FORWARD,
-    ),
-    Cause.UNREACHABLE: Advice(
-        "the registry found no way to {listen} (an address only your own network knows): "
-        "messages reach you through the registry's relay",
-        "to be reached directly, listen on an address others can reach (--listen) and forward "
-        "port {port} to it",
-    ),
-    Cause.KEY_MISMATCH: Advice(
-        "something other than your chinwag answered the registry at {listen}: messages reach "
-        "you through the registry's relay",
-        "check that no other program uses port {port}, or listen on another port (--listen)",
-    ),
-    Cause.NOT_CHECKED: Advice(
-        "the registry has not yet checked whether it can connect to you at {listen}",
-        "ask again in a few seconds",
-    ),
-}
-
-_PROBE_CAUSES: Final = {
-    Reachability.OK: Cause.OK,
-    Reachability.NOT_LISTENING: Cause.NOT_LISTENING,
-    Reachability.REFUSED: Cause.REFUSED,
-    Reachability.TIMEOUT: Cause.TIMEOUT,
-    Reachability.UNREACHABLE: Cause.UNREACHABLE,
-    Reachability.WRONG_KEY: Cause.KEY_MISMATCH,
-    Reachability.HANDSHAKE_FAILED: Cause.KEY_MISMATCH,
-    Reachability.NOT_PROBED: Cause.NOT_CHECKED,
-    Reachability.UNKNOWN: Cause.NOT_CHECKED,
-}
-
-
-def self_cause(registry: RegistryStatus, listen: PeerAddress | None, probe: Reachability) -> Cause:
-    """The cause of the self report: the registry first (without it nothing is known), then
-    ``--listen none``, then what the registry's probe found."""
-    if registry is not RegistryStatus.CONNECTED:
-        return Cause.REGISTRY_UNREACHABLE
-    if listen is None:
-        return Cause.NOT_LISTENING
-    return _PROBE_CAUSES.get(probe, Cause.NOT_CHECKED)
-
-
-def self_reason(cause: Cause, registry: RegistryStatus, listen: PeerAddress | None) -> str:
-    return SELF[cause].say(
-        registry=registry.value,
-        listen="nowhere" if listen is None else str(listen),
-        port="(none)" if listen is None else listen.port,
-    )
-
-
-# -- about somebody else ------------------------------------------------------------------------
 
 
 class Variant(StrEnum):
@@ -156,6 +125,10 @@ class Variant(StrEnum):
     """Their port looked open, but our direct attempt failed."""
     SESSION_OPEN = "session_open"
     """The registry is out of reach, but a connection to them is still open."""
+    LAST_KNOWN = "last_known"
+    """The registry is out of reach; they answer where they were last found."""
+    LAST_FAILED = "last_failed"
+    """The registry is out of reach, and they do not answer where they were last found."""
     CHANGED = "changed"
     """Their key is not the one pinned (waiting for the user, or the registry binds another)."""
     IMPOSTOR = "impostor"
@@ -169,47 +142,57 @@ class Variant(StrEnum):
 
 
 _TRY_LATER = "messages to {name} wait and are tried again"
+_REGISTRY_BACK = "check your network connection"
+_PEER_LISTEN_WIDE = (
+    "ask {name} to listen on a network address (--listen 0.0.0.0:{port}): {address} can be "
+    "reached from their own computer only"
+)
 
 PEER: Final[dict[tuple[Cause, Variant], Advice]] = {
-    (Cause.OK, Variant.DIRECT): Advice(
-        "{name} is reachable directly (round trip {rtt})", "nothing to do"
-    ),
+    (Cause.OK, Variant.DIRECT): Advice("{name} is reachable directly", "nothing to do"),
     (Cause.OK, Variant.NO_LISTEN): Advice(
-        "{name} accepts no direct connections: messages to {name} go through the relay "
-        "(round trip {rtt})",
+        "{name} accepts no direct connections: messages to {name} go through the relay",
         "to connect directly, {name} can start chinwag with --listen and a port you can reach",
     ),
     (Cause.OK, Variant.PORT_CLOSED): Advice(
-        "{name}'s port is not reachable from outside: messages to {name} go through the relay "
-        "(round trip {rtt})",
+        "{name}'s port is not reachable from outside: messages to {name} go through the relay",
         "to connect directly, {name} can forward port {port}",
+        _PEER_LISTEN_WIDE,
     ),
     (Cause.OK, Variant.DIRECT_FAILED): Advice(
-        "a direct connection to {name} did not work from here: messages to {name} go through "
-        "the relay (round trip {rtt})",
+        "a direct connection to {name} did not work from here{why}: messages to {name} go "
+        "through the relay",
         "to connect directly, {name} can check that port {port} is open to you",
+        _PEER_LISTEN_WIDE,
+    ),
+    (Cause.OK, Variant.LAST_KNOWN): Advice(
+        "the registry is out of reach, but {name} still answers {where}", "nothing to do"
     ),
     (Cause.REGISTRY_UNREACHABLE, Variant.PLAIN): Advice(
-        "the registry cannot be reached, so {name} cannot be looked up and nothing is relayed: "
-        "messages to {name} wait",
-        _CHECK_NETWORK,
+        "the registry is out of reach, so {name} cannot be looked up: messages to {name} wait",
+        _REGISTRY_BACK,
+    ),
+    (Cause.REGISTRY_UNREACHABLE, Variant.LAST_FAILED): Advice(
+        "the registry is out of reach and {name} did not answer at the last known "
+        "address{why}: messages to {name} wait",
+        _REGISTRY_BACK,
     ),
     (Cause.REGISTRY_UNREACHABLE, Variant.SESSION_OPEN): Advice(
-        "the registry cannot be reached, but the connection to {name} that was open still "
-        "works ({path})",
-        _CHECK_NETWORK,
+        "the registry is out of reach, but your open connection to {name} still works",
+        _REGISTRY_BACK,
     ),
     (Cause.NOT_REGISTERED, Variant.PLAIN): Advice(
-        "nobody called {name} has ever signed in with this registry",
+        "nobody called '{name}' has ever signed in with this registry",
         "check the spelling of the name",
     ),
     (Cause.OFFLINE, Variant.PLAIN): Advice(
-        "{name} is offline{since}: messages to {name} wait and go out when {name} is back",
+        "{name} {offline}: messages to {name} wait and go out when {name} is back",
         "ask {name} to start chinwag",
     ),
     (Cause.REFUSED, Variant.PLAIN): Advice(
         "{name}'s computer refused the connection at {address}{norelay}: " + _TRY_LATER,
         "ask {name} to check that chinwag is running and that port {port} is open to you",
+        _PEER_LISTEN_WIDE,
     ),
     (Cause.REFUSED, Variant.THEY_REFUSE): Advice(
         "{name}'s chinwag turned you away for now ({detail}): " + _TRY_LATER,
@@ -242,6 +225,7 @@ PEER: Final[dict[tuple[Cause, Variant], Advice]] = {
         "{name} cannot be reached directly and this registry does not relay: messages to "
         "{name} wait",
         "{name} can forward port {port}, so that you can connect directly",
+        _PEER_LISTEN_WIDE,
     ),
     (Cause.RELAY_FULL, Variant.PLAIN): Advice(
         "{name} can only be reached through the relay, and the relay is full: " + _TRY_LATER,
@@ -255,6 +239,7 @@ PEER: Final[dict[tuple[Cause, Variant], Advice]] = {
     (Cause.UNREACHABLE, Variant.PLAIN): Advice(
         "there is no way from here to {name}'s computer at {address}{norelay}: " + _TRY_LATER,
         "ask {name} to check their network connection",
+        _PEER_LISTEN_WIDE,
     ),
     (Cause.UNREACHABLE, Variant.LOST): Advice(
         "the connection to {name} broke while checking: " + _TRY_LATER,
@@ -270,23 +255,29 @@ def peer_reason(
     *,
     address: PeerAddress | None = None,
     relay: bool = True,
-    rtt_ms: float | None = None,
     since: str = "",
     route: Route | None = None,
     detail: str = "",
+    why: str = "",
 ) -> str:
     """The reason text for ``name``; ``variant`` picks the sentence (falling back to the
-    cause's plain one)."""
+    cause's plain one). ``why``: what a connection attempt ran into ("refused at …"), if
+    known. The round trip is not in it: the clients show it next to the path."""
     advice = PEER.get((cause, variant)) or PEER[(cause, Variant.PLAIN)]
     return advice.say(
+        loopback=is_loopback(address),
         name=name,
-        address="an unknown address" if address is None else str(address),
+        address="an unknown address" if address is None else shown(address),
         port="a port" if address is None else address.port,
         norelay="" if relay else ", and this registry does not relay",
-        rtt="unknown" if rtt_ms is None else f"{rtt_ms:.0f} ms",
-        since=f" since {since}" if since else "",
-        path=route.value if route is not None else "none",
+        offline=f"has been offline since {since}" if since else "is offline",
+        where=(
+            "through the relay session still open"
+            if route is Route.RELAYED
+            else "at the last known address"
+        ),
         detail=detail,
+        why=f" ({why})" if why else "",
     )
 
 

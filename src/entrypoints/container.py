@@ -212,7 +212,7 @@ class UseCases(containers.DeclarativeContainer):
     count_unread = providers.Factory(CountUnread, session, adapters.conversations)
     diagnose_self = providers.Factory(DiagnoseSelf, session, adapters.directory)
     diagnose_peer = providers.Factory(
-        DiagnosePeer, session, adapters.directory, adapters.transport, trust, last_seen
+        DiagnosePeer, session, adapters.directory, adapters.transport, trust, last_seen, courier
     )
 
 

@@ -141,7 +141,8 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT|none",
         help="where to accept peers (env CHINWAG_LISTEN; default port 0 = any free port, on "
         "loopback if the registry is local, else on every interface); `none` accepts no "
-        "connections at all (as behind a NAT): peers reach you through the registry's relay",
+        "connections at all (as behind a NAT): peers then reach you only through the registry's "
+        "relay, if it relays",
     )
     parser.add_argument(
         "--log-level",

@@ -163,7 +163,7 @@ def test_offline_since_and_a_lost_registry(world: World) -> None:
         await bob.use.sign_out().execute()
         about = await alice.about("bob")
         assert (about.path, about.cause) == ("none", Cause.OFFLINE)
-        assert about.since is not None and "bob is offline since" in about.reason
+        assert about.since is not None and "bob has been offline since" in about.reason
         about = await alice.about("nobody")
         assert (about.path, about.cause) == ("none", Cause.NOT_REGISTERED)
 
@@ -176,5 +176,45 @@ def test_offline_since_and_a_lost_registry(world: World) -> None:
         )
         about = await alice.about("bob")
         assert (about.path, about.cause) == ("none", Cause.REGISTRY_UNREACHABLE)
+
+    asyncio.run(scenario())
+
+
+def test_listening_nowhere_on_a_registry_that_does_not_relay(world: World) -> None:
+    async def scenario() -> None:
+        world.registry.relay = False  # chinwag-registry --no-relay
+        _, bob = await pair(world, bob_listens=False)
+        me = await bob.me()
+        assert (me.listen, me.reachable, me.cause, me.relay) == (
+            None,
+            False,
+            Cause.NOT_LISTENING,
+            False,
+        )
+        assert me.reason.startswith("nobody can reach you")
+        assert "through the registry's relay" not in me.reason
+
+    asyncio.run(scenario())
+
+
+def test_with_the_registry_down_the_doctor_says_what_the_next_message_does(world: World) -> None:
+    async def scenario() -> None:
+        alice, _ = await pair(world)
+        first = await alice.use.send_message().execute("bob", "while the registry is up")
+        await alice.events.wait_for(
+            lambda: (alice.events.latest_state(first.id) or first).state is MessageState.DELIVERED
+        )
+        world.registry.available = False
+        about = await alice.about("bob")
+        # The courier goes to the last known address with the pinned key: so does the doctor.
+        assert (about.path, about.cause) == ("direct", Cause.OK)
+        assert "last known address" in about.reason
+        sent = await alice.use.send_message().execute("bob", "while the registry is down")
+        await alice.events.wait_for(
+            lambda: (
+                (alice.events.latest_state(sent.id) or sent).state is MessageState.DELIVERED
+                and alice.events.latest_route(sent.id) is Route.DIRECT
+            )
+        )
 
     asyncio.run(scenario())

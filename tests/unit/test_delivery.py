@@ -55,7 +55,8 @@ def message(n: int, sender: str = "alice", recipient: str = "bob") -> Message:
 
 class FlakyTransport:
     """Fails the first ``failures`` deliveries (``PeerUnreachable`` with ``cause``), then
-    acknowledges everything over ``route``; records batches and the key each was addressed to."""
+    acknowledges everything over ``route``; records batches and the key each was addressed to.
+    :meth:`route` names a session only once a delivery went through (as a transport's does)."""
 
     def __init__(
         self,
@@ -69,6 +70,7 @@ class FlakyTransport:
         self.reject = reject
         self.cause = cause
         self.used = route
+        self.open: Route | None = None
         self.delivered: list[UUID] = []
         self.batches: list[list[UUID]] = []
         self.keys: list[bytes] = []
@@ -82,7 +84,7 @@ class FlakyTransport:
         return Probe(self.used or Route.DIRECT, 0.001)
 
     def route(self, peer: str) -> Route | None:
-        return self.used
+        return self.open
 
     async def deliver(
         self, peer: str, location: PeerLocation, messages: Sequence[Message]
@@ -91,7 +93,9 @@ class FlakyTransport:
         self.keys.append(location.key)
         if self.failures:
             self.failures -= 1
+            self.open = None
             raise PeerUnreachable("cable pulled", self.cause)
+        self.open = self.used
         acked = frozenset(m.id for m in messages if m.id not in self.reject)
         self.delivered.extend(m.id for m in messages if m.id in acked)
         ids = {m.id for m in messages}

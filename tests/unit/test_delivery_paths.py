@@ -1,24 +1,62 @@
 """The courier and the paths of issue 9: the route told with ``sent`` and ``delivered``, the
-``unreachable`` and ``relay_refused`` reasons, and waking everyone when the registry is back."""
+``unreachable`` and ``relay_refused`` reasons, waking everyone when the registry is back, and
+the last location the doctor checks while the registry is out of reach."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
 
 from chinwag.adapters.memory.clock import ManualClock
+from chinwag.adapters.memory.contacts import InMemoryContactRepository
 from chinwag.adapters.memory.events import RecordingEvents
-from chinwag.application.delivery import CourierSettings
-from chinwag.application.ports.directory import RegistryStatus
-from chinwag.application.ports.peer_transport import Route
+from chinwag.adapters.memory.repositories import InMemoryMessageRepository
+from chinwag.application.delivery import Courier, CourierSettings
+from chinwag.application.errors import IdentityChanged, PeerUnreachable
+from chinwag.application.ports.directory import PeerLocation, RegistryStatus
+from chinwag.application.ports.peer_transport import DeliveryReport, Route
 from chinwag.application.presence import LastSeen, PresenceRelay
-from chinwag.domain.message import MessageState
-from tests.unit.test_delivery import FlakyTransport, courier_with, message, state
+from chinwag.domain.message import Message, MessageState
+from tests.unit.test_delivery import (
+    BOB,
+    BOB_KEY,
+    FlakyTransport,
+    alices_courier,
+    bob_online,
+    courier_with,
+    message,
+    state,
+)
 
 SLOW_RETRY = CourierSettings(retry_delay=60.0, max_attempts=5)
 """Only a wake-up can make the courier try again within a test's time."""
+
+
+class SessionTransport(FlakyTransport):
+    """A session to the recipient opens when a delivery goes through and lasts until one fails
+    or the test ends it (as a registry restart ends a relayed one): ``route()`` says its route
+    only while it lasts, as the real transport does."""
+
+    def __init__(self, *, route: Route = Route.DIRECT) -> None:
+        super().__init__(route=route)
+        self.session: Route | None = None
+
+    def route(self, peer: str) -> Route | None:
+        return self.session
+
+    async def deliver(
+        self, peer: str, location: PeerLocation, messages: Sequence[Message]
+    ) -> DeliveryReport:
+        try:
+            report = await super().deliver(peer, location, messages)
+        except PeerUnreachable:
+            self.session = None
+            raise
+        self.session = report.route
+        return report
 
 
 def told(events: RecordingEvents, n: int) -> list[tuple[MessageState, Route | None]]:
@@ -33,7 +71,7 @@ def told(events: RecordingEvents, n: int) -> list[tuple[MessageState, Route | No
 @pytest.mark.parametrize("route", [Route.DIRECT, Route.RELAYED])
 def test_delivered_says_the_route_and_sent_the_route_of_the_batch_before(route: Route) -> None:
     async def scenario() -> None:
-        transport = FlakyTransport(route=route)
+        transport = SessionTransport(route=route)
         courier, repository, events = await courier_with(
             transport, CourierSettings(batch_size=1, window=1)
         )
@@ -52,7 +90,7 @@ def test_delivered_says_the_route_and_sent_the_route_of_the_batch_before(route: 
 
 def test_after_a_broken_session_sent_no_longer_claims_a_route() -> None:
     async def scenario() -> None:
-        transport = FlakyTransport(route=Route.RELAYED)
+        transport = SessionTransport(route=Route.RELAYED)
         courier, repository, events = await courier_with(
             transport, CourierSettings(batch_size=1, window=1, retry_delay=0.001)
         )
@@ -65,6 +103,71 @@ def test_after_a_broken_session_sent_no_longer_claims_a_route() -> None:
         await events.wait_for(lambda: state(events, second.id) is MessageState.DELIVERED)
         sent = [route for s, route in told(events, 2) if s is MessageState.SENT]
         assert sent == [Route.RELAYED, None]  # the second try goes out on a new session
+        await courier.close()
+
+    asyncio.run(scenario())
+
+
+def test_sent_says_the_session_open_now_never_one_that_ended_meanwhile() -> None:
+    async def scenario() -> None:
+        transport = SessionTransport(route=Route.RELAYED)
+        courier, repository, events = await courier_with(
+            transport, CourierSettings(batch_size=1, window=1)
+        )
+        first, second, third = message(1), message(2), message(3)
+        await repository.add([first, second, third])
+        courier.enqueue(first)
+        await events.wait_for(lambda: state(events, first.id) is MessageState.DELIVERED)
+        transport.session = None  # the registry restarted: the relayed session is gone
+        courier.enqueue(second)
+        await events.wait_for(lambda: state(events, second.id) is MessageState.DELIVERED)
+        assert told(events, 2) == [
+            (MessageState.SENT, None),
+            (MessageState.DELIVERED, Route.RELAYED),
+        ]
+        transport.session = Route.DIRECT  # a new session, direct this time
+        courier.enqueue(third)
+        await events.wait_for(lambda: state(events, third.id) is MessageState.DELIVERED)
+        assert told(events, 3)[0] == (MessageState.SENT, Route.DIRECT)
+        await courier.close()
+
+    asyncio.run(scenario())
+
+
+async def delivered_once() -> tuple[Courier, InMemoryContactRepository]:
+    """Alice's courier after one message reached bob (whose key is now pinned)."""
+    contacts = InMemoryContactRepository()
+    repository, events = InMemoryMessageRepository(), RecordingEvents()
+    courier = alices_courier(
+        await bob_online(), FlakyTransport(), repository, events, CourierSettings(), contacts
+    )
+    assert await courier.last_location("bob") is None  # never looked up yet
+    first = message(1)
+    await repository.add([first])
+    courier.enqueue(first)
+    await events.wait_for(lambda: state(events, first.id) is MessageState.DELIVERED)
+    return courier, contacts
+
+
+def test_the_last_location_is_where_the_recipient_was_found_with_the_pinned_key() -> None:
+    async def scenario() -> None:
+        courier, _ = await delivered_once()
+        last = await courier.last_location("bob")
+        assert last is not None and (last.address, last.key) == (BOB, BOB_KEY)
+        assert await courier.last_location("carol") is None
+        await courier.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_last_location_holds_while_a_key_change_waits() -> None:
+    async def scenario() -> None:
+        courier, contacts = await delivered_once()
+        pinned = await contacts.get("bob")
+        assert pinned is not None
+        await contacts.save(pinned.model_copy(update={"pending_key": bytes([0xEE]) * 32}))
+        with pytest.raises(IdentityChanged):
+            await courier.last_location("bob")
         await courier.close()
 
     asyncio.run(scenario())

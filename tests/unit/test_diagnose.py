@@ -18,7 +18,7 @@ from chinwag.adapters.memory.contacts import InMemoryContactRepository
 from chinwag.adapters.memory.events import RecordingEvents
 from chinwag.application.doctor import Cause
 from chinwag.application.errors import (
-    ChatError,
+    IdentityChanged,
     NotSignedIn,
     PeerRefused,
     PeerUnreachable,
@@ -39,9 +39,11 @@ from chinwag.application.session import Session
 from chinwag.application.trust import TrustPolicy
 from chinwag.application.use_cases.diagnose import (
     DEADLINE,
+    AboutYourself,
     DiagnosePeer,
     DiagnoseSelf,
     PeerReport,
+    SelfReport,
 )
 from chinwag.domain.contact import Contact
 from chinwag.domain.errors import InvalidUsername
@@ -117,11 +119,12 @@ class FakeTransport:
 
     async def probe(self, peer: str, location: PeerLocation) -> Probe:
         self.probed.append((peer, location))
+        answer = self.probe_answer
         if self.hang:
             await asyncio.Event().wait()
-        if isinstance(self.probe_answer, Exception):
-            raise self.probe_answer
-        return self.probe_answer
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
     def route(self, peer: str) -> Route | None:
         return self.open.get(peer)
@@ -130,11 +133,27 @@ class FakeTransport:
         pass
 
 
-class Doctor:
-    """alice signed in at ``ME``, with fakes around the doctor's two use cases."""
+class FakeLastKnown:
+    """Where the courier last found people (with the pinned key), or an error to raise."""
 
-    def __init__(self, listen: PeerAddress | None = ME) -> None:
+    def __init__(self) -> None:
+        self.locations: dict[str, PeerLocation | Exception] = {}
+
+    async def last_location(self, name: str) -> PeerLocation | None:
+        answer = self.locations.get(name)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+class Doctor:
+    """alice signed in at ``listen`` (registered there, on a registry that relays unless
+    ``relay`` is False), with fakes around the doctor's two use cases."""
+
+    def __init__(self, listen: PeerAddress | None = ME, *, relay: bool = True) -> None:
         self.directory = FakeDirectory()
+        self.directory.answers["alice"] = PeerLocation(listen, MY_KEY, None, relay)
+        self.last_known = FakeLastKnown()
         self.transport = FakeTransport()
         self.contacts = InMemoryContactRepository()
         self.events = RecordingEvents()
@@ -146,7 +165,12 @@ class Doctor:
         self.last_seen = LastSeen(self.clock)
         self.me = DiagnoseSelf(self.session, self.directory)
         self.peer = DiagnosePeer(
-            self.session, self.directory, self.transport, self.trust, self.last_seen
+            self.session,
+            self.directory,
+            self.transport,
+            self.trust,
+            self.last_seen,
+            self.last_known,
         )
 
     def bob_at(
@@ -162,10 +186,18 @@ class Doctor:
     def about_bob(self) -> PeerReport:
         return asyncio.run(self.peer.execute("Bob"))
 
+    def about_me(self) -> SelfReport:
+        return asyncio.run(self.me.execute())
 
-def says(report: PeerReport, *words: str) -> None:
+
+def says(report: PeerReport | SelfReport, *words: str) -> None:
     for word in words:
         assert word in report.reason, f"{word!r} not in {report.reason!r}"
+
+
+def never_says(report: PeerReport | SelfReport, *words: str) -> None:
+    for word in words:
+        assert word not in report.reason, f"{word!r} in {report.reason!r}"
 
 
 # -- yourself ----------------------------------------------------------------------------------
@@ -192,7 +224,7 @@ def test_yourself_reachable() -> None:
         (Reachability.UNREACHABLE, Cause.UNREACHABLE, "forward port 7421"),
         (Reachability.WRONG_KEY, Cause.KEY_MISMATCH, "no other program uses port 7421"),
         (Reachability.HANDSHAKE_FAILED, Cause.KEY_MISMATCH, "no other program uses port 7421"),
-        (Reachability.NOT_PROBED, Cause.NOT_CHECKED, "ask again"),
+        (Reachability.NOT_PROBED, Cause.NOT_PROBED, "listen on 0.0.0.0 or your network address"),
         (Reachability.UNKNOWN, Cause.NOT_CHECKED, "ask again"),
     ],
 )
@@ -225,6 +257,8 @@ def test_yourself_without_the_registry(status: RegistryStatus) -> None:
         Cause.REGISTRY_UNREACHABLE,
     )
     assert status.value in report.reason and "check your network" in report.reason
+    says(report, "whether people can connect to you directly is unknown")
+    assert report.relay is None  # not asked: the registry is out of reach
 
 
 def test_yourself_answers_in_time_when_the_registry_never_does(
@@ -259,7 +293,8 @@ def test_a_direct_path_with_its_round_trip() -> None:
         Cause.OK,
         12.3,
     )
-    says(report, "bob is reachable directly", "12 ms", "nothing to do")
+    assert report.reason == "bob is reachable directly; nothing to do"  # the round trip: once,
+    # next to the path, not in the reason as well
     assert doctor.transport.probed == [("bob", PeerLocation(BOB, BOB_KEY, True, True))]
 
 
@@ -270,8 +305,8 @@ def test_a_relayed_path_because_the_port_is_closed_names_the_port_to_forward() -
     report = doctor.about_bob()
     assert (report.path, report.cause, report.rtt_ms) == ("relayed", Cause.OK, 40.0)
     assert report.reason == (
-        "bob's port is not reachable from outside: messages to bob go through the relay "
-        "(round trip 40 ms); to connect directly, bob can forward port 7421"
+        "bob's port is not reachable from outside: messages to bob go through the relay; "
+        "to connect directly, bob can forward port 7421"
     )
 
 
@@ -326,7 +361,7 @@ def test_not_registered() -> None:
     doctor.directory.answers["bob"] = UnknownUser("nobody called bob")
     report = doctor.about_bob()
     assert (report.path, report.cause) == ("none", Cause.NOT_REGISTERED)
-    says(report, "nobody called bob", "check the spelling")
+    says(report, "nobody called 'bob' has ever signed in", "check the spelling")
 
 
 def test_offline_since_when_they_were_seen_leaving() -> None:
@@ -342,7 +377,7 @@ def test_offline_since_when_they_were_seen_leaving() -> None:
     report = doctor.about_bob()
     left = T0 + timedelta(minutes=5)
     assert (report.cause, report.since) == (Cause.OFFLINE, left)
-    says(report, f"bob is offline since {left.astimezone():%H:%M}")
+    says(report, f"bob has been offline since {left.astimezone():%H:%M}:")
 
 
 @pytest.mark.parametrize(
@@ -449,11 +484,192 @@ def test_a_peer_that_never_answers_is_a_timeout_within_the_deadline(
 
 def test_yourself_or_no_name_at_all_is_refused() -> None:
     doctor = Doctor()
-    with pytest.raises(ChatError, match="that is you"):
+    with pytest.raises(AboutYourself, match="that is you") as refused:
         asyncio.run(doctor.peer.execute("ALICE"))
+    assert refused.value.code == "bad_command"  # a documented code, not the generic "error"
     with pytest.raises(InvalidUsername):
         asyncio.run(doctor.peer.execute("a b"))
 
 
 def test_the_deadline_leaves_room_within_ten_seconds() -> None:
     assert DEADLINE < 10
+
+
+# -- what a newcomer ran into (issue 9's review) -------------------------------------------------
+
+LOOPBACK = PeerAddress(host="127.0.0.1", port=7421)
+WILDCARD = PeerAddress(host="0.0.0.0", port=45625)
+
+
+def test_listening_nowhere_on_a_registry_that_does_not_relay_says_nobody_can_reach_you() -> None:
+    doctor = Doctor(listen=None, relay=False)
+    report = doctor.about_me()
+    assert (report.cause, report.reachable, report.relay) == (Cause.NOT_LISTENING, False, False)
+    assert report.reason.startswith("nobody can reach you: you accept no connections")
+    says(report, "this registry does not relay", "start chinwag with --listen")
+    never_says(report, "through the registry's relay")
+
+
+@pytest.mark.parametrize("probe", [Reachability.REFUSED, Reachability.TIMEOUT])
+def test_a_closed_port_on_a_registry_that_does_not_relay_says_there_is_no_relay(
+    probe: Reachability,
+) -> None:
+    doctor = Doctor(relay=False)
+    doctor.directory.probe = SelfReachability(False, probe, "detail")
+    report = doctor.about_me()
+    says(report, "this registry does not relay, so nobody can reach you from outside")
+    never_says(report, "through the registry's relay")
+
+
+def test_when_the_registry_does_not_say_whether_it_relays_the_words_assume_it_does() -> None:
+    doctor = Doctor(listen=None)
+    doctor.directory.answers["alice"] = UserOffline("alice is offline")  # registering still
+    report = doctor.about_me()
+    assert (report.cause, report.relay) == (Cause.NOT_LISTENING, None)
+    says(report, "through the registry's relay")
+
+
+def test_an_address_the_registry_did_not_probe_is_not_ask_again_forever() -> None:
+    doctor = Doctor()
+    doctor.directory.probe = SelfReachability(False, Reachability.NOT_PROBED, "not probed")
+    report = doctor.about_me()
+    assert (report.cause, report.reachable) == (Cause.NOT_PROBED, False)
+    says(
+        report,
+        "did not check whether it can connect to you at 10.0.0.1:7421",
+        "checks only the address you connect to it from",
+        "people try your address directly and fall back to the relay",
+        "--listen 0.0.0.0:7421",
+    )
+    never_says(report, "ask again")
+
+
+def test_not_probed_while_listening_everywhere_is_the_registrys_limit() -> None:
+    doctor = Doctor(listen=WILDCARD)
+    doctor.directory.probe = SelfReachability(False, Reachability.NOT_PROBED, "rate limited")
+    report = doctor.about_me()
+    assert report.cause is Cause.NOT_PROBED
+    says(report, "on port 45625", "ask again in a minute")
+    never_says(report, "0.0.0.0")
+
+
+@pytest.mark.parametrize(
+    "probe", [Reachability.REFUSED, Reachability.TIMEOUT, Reachability.UNREACHABLE]
+)
+def test_listening_on_loopback_advises_a_network_address_not_a_port_to_forward(
+    probe: Reachability,
+) -> None:
+    doctor = Doctor(listen=LOOPBACK)
+    doctor.directory.probe = SelfReachability(False, probe, "detail")
+    report = doctor.about_me()
+    says(report, "--listen 0.0.0.0:7421")
+    never_says(report, "forward port")
+
+
+def test_a_wildcard_address_is_said_as_the_address_the_registry_reached() -> None:
+    doctor = Doctor(listen=WILDCARD)
+    doctor.directory.answers["alice"] = PeerLocation(
+        PeerAddress(host="198.51.100.7", port=45625), MY_KEY, True, True
+    )
+    report = doctor.about_me()
+    assert report.cause is Cause.OK
+    says(report, "the registry reached you at 198.51.100.7:45625")
+    never_says(report, "0.0.0.0")
+
+
+@pytest.mark.parametrize("probe", [Reachability.OK, Reachability.REFUSED])
+def test_a_wildcard_address_the_registry_did_not_record_is_said_as_its_port(
+    probe: Reachability,
+) -> None:
+    doctor = Doctor(listen=WILDCARD)
+    doctor.directory.probe = SelfReachability(probe is Reachability.OK, probe, "")
+    report = doctor.about_me()
+    says(report, "port 45625")
+    never_says(report, "0.0.0.0")
+
+
+def test_a_peer_listening_on_loopback_is_advised_a_network_address() -> None:
+    doctor = Doctor()
+    doctor.bob_at(LOOPBACK, reachable=False, relay=True)
+    doctor.transport.probe_answer = Probe(Route.RELAYED, 0.02)
+    report = doctor.about_bob()
+    says(report, "ask bob to listen on a network address (--listen 0.0.0.0:7421)")
+    never_says(report, "forward port")
+
+
+@pytest.mark.parametrize(
+    ("cause", "words"),
+    [
+        ("refused", "(refused at 203.0.113.5:7421)"),
+        ("timeout", "(no answer from 203.0.113.5:7421 in time)"),
+    ],
+)
+def test_a_failed_direct_attempt_says_why(cause: str, words: str) -> None:
+    """The transport says why it went through the relay; the doctor asks nothing more."""
+    doctor = Doctor()
+    doctor.bob_at(BOB, reachable=True, relay=True)
+    doctor.transport.probe_answer = Probe(Route.RELAYED, 0.02, direct_failure=cause)
+    report = doctor.about_bob()
+    assert (report.path, report.cause) == ("relayed", Cause.OK)
+    says(report, "a direct connection to bob did not work from here " + words)
+    assert len(doctor.transport.probed) == 1  # no second connection just to find out
+
+
+def test_a_relayed_session_without_a_known_direct_failure_says_no_why() -> None:
+    doctor = Doctor()
+    doctor.bob_at(BOB, reachable=True, relay=True)
+    doctor.transport.probe_answer = Probe(Route.RELAYED, 0.02)
+    report = doctor.about_bob()
+    says(report, "a direct connection to bob did not work from here:")
+
+
+def test_with_the_registry_down_the_last_known_address_is_probed_as_a_delivery_would() -> None:
+    doctor = Doctor()
+    doctor.directory.answers["bob"] = RegistryUnavailable("cannot reach the registry")
+    last = PeerLocation(BOB, BOB_KEY, True, True)
+    doctor.last_known.locations["bob"] = last
+    report = doctor.about_bob()
+    assert (report.path, report.cause, report.rtt_ms) == ("direct", Cause.OK, 12.3)
+    says(report, "the registry is out of reach, but bob still answers at the last known address")
+    never_says(report, "wait")
+    assert doctor.transport.probed == [("bob", last)]
+
+
+def test_with_the_registry_down_a_last_known_address_that_fails_is_the_registrys_fault() -> None:
+    doctor = Doctor()
+    doctor.directory.answers["bob"] = RegistryUnavailable("cannot reach the registry")
+    doctor.last_known.locations["bob"] = PeerLocation(BOB, BOB_KEY, True, True)
+    doctor.transport.probe_answer = PeerUnreachable("refused", "refused")
+    report = doctor.about_bob()
+    assert (report.path, report.cause) == ("none", Cause.REGISTRY_UNREACHABLE)
+    says(report, "did not answer at the last known address (refused at 203.0.113.5:7421)")
+
+
+def test_with_the_registry_down_a_key_change_waiting_is_the_answer() -> None:
+    doctor = Doctor()
+    doctor.directory.answers["bob"] = RegistryUnavailable("cannot reach the registry")
+    doctor.last_known.locations["bob"] = IdentityChanged("bob's key changed")
+    report = doctor.about_bob()
+    assert (report.path, report.cause) == ("none", Cause.KEY_MISMATCH)
+    assert doctor.transport.probed == []
+
+
+@pytest.mark.parametrize("open_route", [None, Route.DIRECT])
+def test_a_registry_out_of_reach_is_one_short_line_per_person(open_route: Route | None) -> None:
+    doctor = Doctor()
+    doctor.directory.answers["bob"] = RegistryUnavailable("cannot reach the registry")
+    if open_route is not None:
+        doctor.transport.open["bob"] = open_route
+    report = doctor.about_bob()
+    assert report.cause is Cause.REGISTRY_UNREACHABLE
+    assert len(report.reason) <= 110, report.reason
+    never_says(report, "tell whoever runs it")  # said once, in your own report
+
+
+def test_yourself_without_the_registry_says_reachability_is_unknown() -> None:
+    doctor = Doctor()
+    doctor.directory.state = RegistryStatus.RECONNECTING
+    report = doctor.about_me()
+    assert report.reachable is False  # the JSON contract is a bool
+    says(report, "unknown")
+    never_says(report, "not reachable")

@@ -11,13 +11,23 @@ from chinwag.adapters.memory.clock import ManualClock
 from chinwag.application import presence
 from chinwag.application.doctor import (
     PEER,
-    SELF,
     Cause,
     Variant,
+    is_loopback,
+    is_wildcard,
     peer_reason,
+    round_trip,
+    shown,
+    when,
+)
+from chinwag.application.doctor_self import (
+    SELF,
+    SELF_NO_RELAY,
+    SELF_NOT_PROBED_NOW,
+    listen_words,
+    reachable_words,
     self_cause,
     self_reason,
-    when,
 )
 from chinwag.application.ports.directory import Reachability, RegistryStatus
 from chinwag.application.presence import LastSeen
@@ -47,16 +57,19 @@ def test_the_list_of_causes_is_fixed_and_holds_every_cause_the_design_names() ->
         "unreachable",
         "not_listening",
         "not_checked",
+        "not_probed",
     }
 
 
 def test_every_cause_has_words_and_every_text_one_action() -> None:
     said = set(SELF) | {cause for cause, _ in PEER}
     assert said == set(Cause)
-    for advice in [*SELF.values(), *PEER.values()]:
+    every = [*SELF.values(), *SELF_NO_RELAY.values(), SELF_NOT_PROBED_NOW, *PEER.values()]
+    for advice in every:
         assert advice.what and advice.action
-        assert ";" not in advice.what and ";" not in advice.action  # one "what; action"
-        assert advice.action == advice.action.strip() and not advice.action[0].isupper()
+        for action in filter(None, (advice.action, advice.local)):
+            assert ";" not in advice.what and ";" not in action  # one "what; action"
+            assert action == action.strip() and not action[0].isupper()
     for cause, variant in PEER:
         if cause is not Cause.RELAY_LIMIT:  # your own limit: not about anybody in particular
             assert "{name}" in PEER[(cause, variant)].what
@@ -70,7 +83,7 @@ def test_a_variant_without_words_of_its_own_falls_back_to_the_plain_ones() -> No
 
 def test_facts_are_filled_in_as_text_never_as_templates() -> None:
     text = peer_reason(Cause.NOT_REGISTERED, Variant.PLAIN, "{port}{name}")
-    assert text.startswith("nobody called {port}{name} has")
+    assert text.startswith("nobody called '{port}{name}' has")
 
 
 @pytest.mark.parametrize(
@@ -85,6 +98,7 @@ def test_facts_are_filled_in_as_text_never_as_templates() -> None:
         (RegistryStatus.CONNECTED, HERE, Reachability.TIMEOUT, Cause.TIMEOUT),
         (RegistryStatus.CONNECTED, HERE, Reachability.WRONG_KEY, Cause.KEY_MISMATCH),
         (RegistryStatus.CONNECTED, HERE, Reachability.UNKNOWN, Cause.NOT_CHECKED),
+        (RegistryStatus.CONNECTED, HERE, Reachability.NOT_PROBED, Cause.NOT_PROBED),
     ],
 )
 def test_the_self_cause_puts_the_registry_first_then_listening_then_the_probe(
@@ -97,6 +111,53 @@ def test_self_reasons_name_the_address_and_the_port_to_open() -> None:
     text = self_reason(Cause.REFUSED, RegistryStatus.CONNECTED, HERE)
     assert "10.0.0.1:7421" in text and "forward port 7421" in text
     assert "nowhere" in self_reason(Cause.NOT_CHECKED, RegistryStatus.CONNECTED, None)
+
+
+def test_without_a_relay_no_self_reason_says_messages_come_through_it() -> None:
+    for cause in SELF:
+        text = self_reason(cause, RegistryStatus.CONNECTED, HERE, relay=False)
+        assert "through the registry's relay" not in text, cause
+        assert "fall back to the relay" not in text, cause
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback", "wildcard"),
+    [
+        ("127.0.0.1", True, False),
+        ("127.3.2.1", True, False),
+        ("::1", True, False),
+        ("localhost", True, False),
+        ("0.0.0.0", False, True),
+        ("::", False, True),
+        ("10.0.0.1", False, False),
+        ("bob.example", False, False),
+    ],
+)
+def test_loopback_and_wildcard_addresses(host: str, loopback: bool, wildcard: bool) -> None:
+    address = PeerAddress(host=host, port=7421)
+    assert (is_loopback(address), is_wildcard(address)) == (loopback, wildcard)
+    assert shown(address) == ("port 7421" if wildcard else str(address))
+
+
+def test_round_trips_in_words() -> None:
+    assert [round_trip(ms) for ms in (None, 0.0, 0.4, 0.96, 1.0, 41.6)] == [
+        "",
+        "under 1 ms",
+        "under 1 ms",
+        "under 1 ms",
+        "1 ms",
+        "42 ms",
+    ]
+
+
+def test_your_connection_in_a_few_words() -> None:
+    wildcard = PeerAddress(host="0.0.0.0", port=45625)
+    assert listen_words(wildcard) == "listening on port 45625"
+    assert listen_words(HERE) == "listening on 10.0.0.1:7421"
+    assert listen_words(None) == "accepting no direct connections"
+    assert reachable_words(Cause.OK, True) == "reachable directly"
+    assert reachable_words(Cause.REFUSED, False) == "not reachable directly"
+    assert "unknown" in reachable_words(Cause.REGISTRY_UNREACHABLE, False)
 
 
 def test_when_says_the_hour_today_and_the_date_before() -> None:

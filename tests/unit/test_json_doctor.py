@@ -16,6 +16,7 @@ from chinwag.adapters.memory.directory import InMemoryDirectory
 from chinwag.adapters.memory.events import RecordingEvents
 from chinwag.application.ports.peer_transport import Route
 from chinwag.domain.user import PeerAddress
+from tests.unit.test_delivery_paths import SessionTransport
 from tests.unit.test_json_console import JsonConsole
 
 CAROL_KEY = bytes([0xC0]) * 32
@@ -54,7 +55,21 @@ def test_doctor_about_yourself_when_the_registry_cannot_reach_you() -> None:
 
     [answer] = run([{"cmd": "doctor"}], port_closed)
     assert (answer["reachable"], answer["cause"]) == (False, "refused")
-    assert "forward port 1" in answer["reason"]
+    # alice listens on loopback: a port to forward would not help, a network address would
+    assert "--listen 0.0.0.0:1" in answer["reason"]
+    assert "forward port" not in answer["reason"]
+    assert "through the registry's relay" in answer["reason"]
+
+
+def test_doctor_about_yourself_on_a_registry_that_does_not_relay() -> None:
+    async def no_relay(console: JsonConsole) -> None:
+        console.registry.unreachable.add("alice")
+        console.registry.relay = False  # chinwag-registry --no-relay
+
+    [answer] = run([{"cmd": "doctor"}], no_relay)
+    assert (answer["reachable"], answer["cause"]) == (False, "refused")
+    assert "this registry does not relay" in answer["reason"]
+    assert "through the registry's relay" not in answer["reason"]
 
 
 def test_doctor_about_yourself_without_the_registry() -> None:
@@ -64,9 +79,10 @@ def test_doctor_about_yourself_without_the_registry() -> None:
     [answer] = run([{"cmd": "doctor"}], registry_down)
     assert (answer["registry"], answer["reachable"], answer["cause"]) == (
         "reconnecting",
-        False,
+        False,  # the contract is a bool: the reason says it is not known
         "registry_unreachable",
     )
+    assert "whether people can connect to you directly is unknown" in answer["reason"]
 
 
 def test_doctor_with_a_name_has_the_contract_fields_and_a_cause() -> None:
@@ -111,7 +127,8 @@ def test_doctor_with_nobody_and_with_somebody_offline() -> None:
     assert (offline["path"], offline["cause"]) == ("none", "offline")
     assert "since" in offline  # carol was seen leaving: when is said, in ISO 8601
     assert offline["since"].startswith("2026-01-01T")
-    assert "carol is offline since " in offline["reason"]
+    assert "carol has been offline since " in offline["reason"]
+    assert nobody["reason"].startswith("nobody called 'zoe' has ever signed in")
 
 
 def test_doctor_refusals_are_errors_with_the_ref() -> None:
@@ -124,7 +141,7 @@ def test_doctor_refusals_are_errors_with_the_ref() -> None:
         ]
     )
     assert [(e["event"], e["code"], e["ref"]) for e in printed] == [
-        ("error", "error", 1),
+        ("error", "bad_command", 1),  # a documented code
         ("error", "invalid_username", 2),
         ("error", "bad_command", 3),
         ("error", "bad_command", 4),
@@ -143,7 +160,12 @@ def test_doctor_with_must_be_a_name(line: str) -> None:
 
 
 @pytest.mark.parametrize("route", [Route.DIRECT, Route.RELAYED])
-def test_delivered_and_later_sent_status_events_carry_the_path(route: Route) -> None:
+def test_delivered_and_later_sent_status_events_carry_the_path(
+    route: Route, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A transport whose session opens with the first delivery, as the real one's does.
+    monkeypatch.setattr("tests.unit.test_json_console.FlakyTransport", SessionTransport)
+
     async def two_sends() -> list[dict[str, Any]]:
         console = JsonConsole()
         await console.start()

@@ -79,10 +79,40 @@ def test_the_doctor_shows_checking_first_then_each_answer() -> None:
         True,
         (
             DoctorRow("bob", "relayed", "42 ms", BOB_RELAYED.reason + ".", True),
-            DoctorRow("carol", "none", "", "carol is offline; ask carol.", False),
+            DoctorRow("carol", "offline", "", "carol is offline; ask carol.", False),
         ),
         busy=False,
     )
+
+
+def test_a_sub_millisecond_round_trip_and_a_wildcard_address_in_words() -> None:
+    presenter, view, session = app()
+    session.doctor_self = SelfReport(
+        RegistryStatus.CONNECTED,
+        PeerAddress(host="0.0.0.0", port=45625),
+        True,
+        Cause.OK,
+        "the registry reached you at 198.51.100.7:45625; nothing to do",
+    )
+    session.doctor_peers["bob"] = PeerReport("bob", Route.DIRECT, Cause.OK, "bob direct", 0.3)
+    presenter.doctor_requested()
+    (shown,) = view.last("show_doctor")
+    assert shown.summary == "Registry connected · listening on port 45625 · reachable directly"
+    assert shown.people[0] == DoctorRow("bob", "direct", "under 1 ms", "bob direct.", True)
+
+
+def test_without_the_registry_the_summary_says_reachability_is_unknown() -> None:
+    presenter, view, session = app()
+    session.doctor_self = SelfReport(
+        RegistryStatus.RECONNECTING, HERE, False, Cause.REGISTRY_UNREACHABLE, "gone; check"
+    )
+    presenter.doctor_requested()
+    (shown,) = view.last("show_doctor")
+    assert shown.summary == (
+        "Registry reconnecting · listening on 10.0.0.1:7421 · "
+        "reachable directly: unknown while the registry is out of reach"
+    )
+    assert "not reachable" not in shown.summary
 
 
 def test_the_doctors_answers_put_the_path_next_to_people_online() -> None:

@@ -57,12 +57,25 @@ def test_the_self_report_in_plain_words() -> None:
     output.doctor_self(
         SelfReport(RegistryStatus.CONNECTED, None, False, Cause.NOT_LISTENING, "why; what")
     )
+    output.doctor_self(
+        SelfReport(
+            RegistryStatus.RECONNECTING,
+            PeerAddress(host="0.0.0.0", port=45625),
+            False,
+            Cause.REGISTRY_UNREACHABLE,
+            "gone; check",
+        )
+    )
+    # The cause's code is for scripts (--json): people read the words only.
     assert stream.getvalue().splitlines() == [
         "* doctor: you — registry connected, listening on 10.0.0.1:7421, reachable directly",
-        "  ✓ reached; nothing to do (ok)",
+        "  ✓ reached; nothing to do",
         "* doctor: you — registry connected, listening nowhere (--listen none), "
         "not reachable directly",
-        "  ! why; what (not_listening)",
+        "  ! why; what",
+        "* doctor: you — registry reconnecting, listening on port 45625, "
+        "reachable directly: unknown while the registry is out of reach",
+        "  ! gone; check",
     ]
 
 
@@ -70,11 +83,17 @@ def test_the_peer_report_in_plain_words() -> None:
     stream, output = signed_in()
     output.doctor_peer(PeerReport("bob", Route.RELAYED, Cause.OK, "relayed; forward", 41.6))
     output.doctor_peer(PeerReport("carol", None, Cause.OFFLINE, "carol is offline; wait"))
+    output.doctor_peer(PeerReport("dan", Route.DIRECT, Cause.OK, "direct; nothing", 0.2))
+    output.doctor_peer(PeerReport("eve", None, Cause.REFUSED, "refused; ask"))
     assert stream.getvalue().splitlines() == [
         "* doctor: bob — relayed, round trip 42 ms",
-        "  ✓ relayed; forward (ok)",
-        "* doctor: carol — no way to reach them now",
-        "  ! carol is offline; wait (offline)",
+        "  ✓ relayed; forward",
+        "* doctor: carol — offline",
+        "  ! carol is offline; wait",
+        "* doctor: dan — direct, round trip under 1 ms",
+        "  ✓ direct; nothing",
+        "* doctor: eve — no way to reach them now",
+        "  ! refused; ask",
     ]
 
 
@@ -123,7 +142,8 @@ def test_slash_doctor_says_it_is_checking_then_answers() -> None:
     assert lines[0] == "* checking how you reach bob… (a few seconds at most)"
     assert lines[1] == "* doctor: bob — relayed, round trip 20 ms"
     assert lines[2].startswith("  ✓ bob's port is not reachable from outside")
-    assert lines[2].endswith("bob can forward port 7421 (ok)")
+    assert lines[2].endswith("bob can forward port 7421")
+    assert "round trip" not in lines[2]  # said once, on the line above
     assert lines[3] == "* checking your connection… (a few seconds at most)"
     assert lines[4].startswith("* doctor: you — registry connected, listening on 10.0.0.1:7421")
 
@@ -144,8 +164,14 @@ def test_a_client_without_the_doctor_says_so() -> None:
 @pytest.mark.parametrize(
     ("reason", "says"),
     [
-        ("unreachable", "no direct connection reaches them and there is no relay; /doctor says"),
-        ("relay_refused", "the registry's relay refused (it is off, full or at its limit)"),
+        (
+            "unreachable",
+            "no direct connection reaches them and there is no relay; /doctor bob says why",
+        ),
+        (
+            "relay_refused",
+            "the registry's relay refused (it is off, full or at its limit); /doctor bob says",
+        ),
     ],
 )
 def test_the_new_queued_reasons_in_words(reason: str, says: str) -> None:
@@ -160,3 +186,12 @@ def test_the_new_queued_reasons_in_words(reason: str, says: str) -> None:
     output.message_state_changed(waiting, None)
     output.leaving()  # says the grouped line at once
     assert says in stream.getvalue()
+
+
+def test_ready_says_a_wildcard_address_as_its_port_and_no_relay_it_cannot_promise() -> None:
+    stream = io.StringIO()
+    TextOutput(stream, me="alice").ready("alice", PeerAddress(host="0.0.0.0", port=45625), "fp")
+    TextOutput(stream, me="alice").ready("alice", None, "fp")
+    first, _, second, _ = stream.getvalue().splitlines()
+    assert "accepting peers on port 45625." in first and "0.0.0.0" not in first
+    assert "only through the registry's relay, if it relays" in second

@@ -9,7 +9,8 @@ from typing import Protocol, TextIO
 from chinwag.adapters.console.output import ReadyGate, one_line, terminal_safe
 from chinwag.adapters.console.text_states import Later, StateLines
 from chinwag.adapters.excerpt import excerpt
-from chinwag.application.doctor import Cause
+from chinwag.application.doctor import Cause, round_trip, shown
+from chinwag.application.doctor_self import reachable_words
 from chinwag.application.ports.directory import RegistryStatus
 from chinwag.application.ports.peer_transport import Route
 from chinwag.application.use_cases.diagnose import PeerReport, SelfReport
@@ -160,9 +161,10 @@ class TextOutput(ReadyGate):
     def ready(self, user: str, listen: PeerAddress | None, fingerprint: str) -> None:
         self.me = user
         where = (
-            f"accepting peers on {listen}"
+            f"accepting peers on {shown(listen)}"
             if listen is not None
-            else "accepting no connections (peers reach you through the registry's relay)"
+            else "accepting no connections (peers can reach you only through the registry's "
+            "relay, if it relays: /doctor says)"
         )
         self._line(f"* signed in as {user}, {where}. Type /help for commands.")
         self._line(f"* your key's fingerprint: {fingerprint}")
@@ -208,20 +210,23 @@ class TextOutput(ReadyGate):
         listen = (
             "listening nowhere (--listen none)"
             if report.listen is None
-            else f"listening on {report.listen}"
+            else f"listening on {shown(report.listen)}"
         )
-        reachable = "reachable directly" if report.reachable else "not reachable directly"
+        reachable = reachable_words(report.cause, report.reachable)
         self._line(f"* doctor: you — registry {report.registry.value}, {listen}, {reachable}")
-        self._line(f"  {_mark(report.cause)} {one_line(report.reason)} ({report.cause.value})")
+        self._line(f"  {_mark(report.cause)} {one_line(report.reason)}")
 
     def doctor_peer(self, report: PeerReport) -> None:
-        if report.route is None:
-            path = "no way to reach them now"
+        """The path and the reason; the cause's code is for scripts (``--json``), not people."""
+        if report.route is not None:
+            rtt = round_trip(report.rtt_ms)
+            path = f"{report.route.value}, round trip {rtt}" if rtt else report.route.value
+        elif report.cause is Cause.OFFLINE:
+            path = "offline"
         else:
-            rtt = "" if report.rtt_ms is None else f", round trip {report.rtt_ms:.0f} ms"
-            path = f"{report.route.value}{rtt}"
+            path = "no way to reach them now"
         self._line(f"* doctor: {report.name} — {path}")
-        self._line(f"  {_mark(report.cause)} {one_line(report.reason)} ({report.cause.value})")
+        self._line(f"  {_mark(report.cause)} {one_line(report.reason)}")
 
 
 def _mark(cause: Cause) -> str:

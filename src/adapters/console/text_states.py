@@ -41,12 +41,13 @@ QUEUED_REASONS = {
     "identity_changed": "a key changed: nothing moves until the new key is accepted",
     "over_quota": "the recipient takes no more from you for now",
     "unverified": "the recipient cannot check your key with the registry now",
-    "unreachable": "no direct connection reaches them and there is no relay; /doctor says why",
+    "unreachable": "no direct connection reaches them and there is no relay; "
+    "/doctor {name} says why",
     "relay_refused": "the registry's relay refused (it is off, full or at its limit); "
-    "/doctor says which",
+    "/doctor {name} says which",
 }
-"""Why a message waits, for the reasons the courier gives as codes; any other reason (or none)
-means the recipient cannot be reached now."""
+"""Why a message waits, for the reasons the courier gives as codes (``{name}``: the recipient);
+any other reason (or none) means the recipient cannot be reached now."""
 
 
 def quote(body: str) -> str:
@@ -154,7 +155,7 @@ def _told(message: Message) -> tuple[MessageState, str, str] | None:
     if message.state is MessageState.QUEUED:
         code = message.reason or ""
         if code in QUEUED_REASONS:
-            return message.state, code, QUEUED_REASONS[code]
+            return message.state, code, QUEUED_REASONS[code].format(name=message.recipient)
         return (
             message.state,
             "unreachable",

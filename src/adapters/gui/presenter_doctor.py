@@ -17,7 +17,8 @@ from chinwag.adapters.gui.presenter_host import PresenterHost
 from chinwag.adapters.gui.presenter_status import sentence
 from chinwag.adapters.gui.session import ChatSession, Runner
 from chinwag.adapters.gui.view import DoctorRow, DoctorView
-from chinwag.application.doctor import Cause
+from chinwag.application.doctor import Cause, round_trip
+from chinwag.application.doctor_self import listen_words, reachable_words
 from chinwag.application.ports.peer_transport import Route
 from chinwag.application.use_cases.diagnose import PeerReport, SelfReport
 from chinwag.domain.message import MessageState
@@ -35,20 +36,18 @@ Host = PresenterHost
 
 def summary(report: SelfReport) -> str:
     """The user's own report in a line."""
-    listen = (
-        "accepting no direct connections"
-        if report.listen is None
-        else f"listening on {report.listen}"
-    )
-    reachable = "reachable directly" if report.reachable else "not reachable directly"
+    listen = listen_words(report.listen)
+    reachable = reachable_words(report.cause, report.reachable)
     return f"Registry {report.registry.value} · {listen} · {reachable}"
 
 
 def doctor_row(report: PeerReport) -> DoctorRow:
-    rtt = "" if report.rtt_ms is None else f"{report.rtt_ms:.0f} ms"
     # A sentence, but a name keeps its spelling ("bob is offline", not "Bob is offline").
     reason = report.reason if report.reason.startswith(report.name) else sentence(report.reason)
-    return DoctorRow(report.name, report.path, rtt, f"{reason}.", report.cause is Cause.OK)
+    path = "offline" if report.cause is Cause.OFFLINE else report.path
+    return DoctorRow(
+        report.name, path, round_trip(report.rtt_ms), f"{reason}.", report.cause is Cause.OK
+    )
 
 
 class ConnectionDoctor:

@@ -7,6 +7,7 @@ again" asks the presenter, which answers with a new view as the checks come back
 
 from __future__ import annotations
 
+import math
 import tkinter as tk
 from collections.abc import Callable
 from tkinter import ttk
@@ -15,10 +16,14 @@ from chinwag.adapters.gui.tk_look import ACCENT, MUTED, ONLINE, PANE, TEXT, WARN
 from chinwag.adapters.gui.tk_widgets import autohide, dialog, writable
 from chinwag.adapters.gui.view import DoctorRow, DoctorView
 
-WRAP = 500
-"""Pixels a line of the window wraps at."""
+COLUMNS = 64
+"""The list's width, in characters: the window's lines (yours and each person's) wrap there."""
+MIN_LINES = 4
+MAX_LINES = 20
+"""The list fits its rows (no empty area under two people) up to this many lines, then
+scrolls."""
 
-PATH_COLOURS = {"direct": ONLINE, "relayed": ACCENT, "none": WARNING}
+PATH_COLOURS = {"direct": ONLINE, "relayed": ACCENT, "none": WARNING, "offline": MUTED}
 
 
 class DoctorWindow:
@@ -49,6 +54,7 @@ class DoctorWindow:
             window.deiconify()
             window.lift()
             self.close_button.focus_set()
+        self._fit()
 
     def visible(self) -> bool:
         return self.window is not None and self.window.winfo_viewable() == 1
@@ -74,17 +80,40 @@ class DoctorWindow:
                 text.insert("end", "Nobody to check yet: start a chat first.", ("reason",))
             for index, row in enumerate(rows):
                 if index:
-                    text.insert("end", "\n")
+                    text.insert("end", "\n\n")  # no line break after the last: no empty line
                 text.insert("end", row.name, ("name",))
                 if not row.path:
-                    text.insert("end", "   checking…\n", ("muted",))
+                    text.insert("end", "   checking…", ("muted",))
                     continue
                 text.insert("end", f"   {row.path}", (f"path_{row.path}",))
                 if row.rtt:
                     text.insert("end", f" · {row.rtt}", ("muted",))
                 text.insert("end", "\n")
-                text.insert("end", f"{row.reason}\n", ("reason" if row.ok else "problem",))
+                text.insert("end", row.reason, ("reason" if row.ok else "problem",))
         text.yview_moveto(top)
+
+    def lines(self) -> int:
+        """How many of the list's lines (of its own font) its rows take, as wrapped now: rows
+        mix fonts, so this goes by their height in pixels."""
+        text = self.people
+        text.tk.call(text, "sync")  # line heights are computed lazily: bring them up to date
+        counted = text.count("1.0", "end", "ypixels")
+        pixels = int(counted[0]) if isinstance(counted, tuple) else int(counted or 0)
+        return max(1, math.ceil(pixels / self._fonts.normal.metrics("linespace")))
+
+    def _fit(self) -> None:
+        """Make the list as tall as its rows, between :data:`MIN_LINES` and :data:`MAX_LINES`."""
+        wanted = max(MIN_LINES, min(MAX_LINES, self.lines()))
+        if int(self.people.cget("height")) != wanted:
+            self.people.configure(height=wanted)
+
+    def _resized(self, event: tk.Event[tk.Text]) -> None:
+        """The list's width changed: your own lines wrap where the rows do, and the list fits
+        its rows again (they wrap differently now)."""
+        if event.width > 1:
+            for label in (self.summary, self.reason):
+                label.configure(wraplength=event.width)
+        self._fit()
 
     def _build(self) -> tk.Toplevel:
         window, card = dialog(self._root, self.close)
@@ -95,9 +124,12 @@ class DoctorWindow:
         ttk.Label(card, text="Connection doctor", style="Header.TLabel").grid(
             row=0, column=0, columnspan=2, sticky="w"
         )
-        self.summary = ttk.Label(card, text="", style="Card.TLabel", font=self._fonts.bold)
+        wrap = self._fonts.normal.measure("0") * COLUMNS  # as wide as the list, at first
+        self.summary = ttk.Label(
+            card, text="", style="Card.TLabel", font=self._fonts.bold, wraplength=wrap
+        )
         self.summary.grid(row=1, column=0, columnspan=2, sticky="w", pady=(10, 0))
-        self.reason = ttk.Label(card, text="", style="Card.TLabel", wraplength=WRAP)
+        self.reason = ttk.Label(card, text="", style="Card.TLabel", wraplength=wrap)
         self.reason.grid(row=2, column=0, columnspan=2, sticky="w", pady=(2, 0))
         ttk.Separator(card, orient="horizontal").grid(
             row=3, column=0, columnspan=2, sticky="ew", pady=12
@@ -117,8 +149,8 @@ class DoctorWindow:
     def _build_list(self, card: ttk.Frame) -> tk.Text:
         text = tk.Text(
             card,
-            width=64,
-            height=14,
+            width=COLUMNS,
+            height=MIN_LINES,
             wrap="word",
             background=PANE,
             foreground=TEXT,
@@ -138,4 +170,5 @@ class DoctorWindow:
             text.tag_configure(f"path_{path}", foreground=colour, font=self._fonts.small_bold)
         text.tag_configure("reason", foreground=MUTED, lmargin1=14, lmargin2=14)
         text.tag_configure("problem", foreground=WARNING, lmargin1=14, lmargin2=14)
+        text.bind("<Configure>", self._resized, add="+")
         return text

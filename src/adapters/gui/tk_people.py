@@ -12,6 +12,11 @@ from chinwag.adapters.gui.tk_look import ACCENT, OFFLINE, ONLINE, WARNING, Fonts
 from chinwag.adapters.gui.tk_widgets import autohide
 from chinwag.adapters.gui.view import PersonRow
 
+PATH_WORDS = ("direct", "relayed")
+"""What the path column may say."""
+PATH_PADDING = 12
+"""Pixels beside the path word (the column's own padding, and some air)."""
+
 KEY_CHANGED = "⚠"
 REQUEST = "✉"
 """Before the name of somebody whose key changed (in the BMP, as Tcl wants)."""
@@ -38,7 +43,10 @@ class PeopleList:
             selectmode="browse",
         )
         tree.column("#0", width=150, stretch=True)
-        tree.column("path", width=56, anchor="e", stretch=False)
+        # As wide as the longest path word in the boldest font a row takes (unread rows are
+        # bold), and a little room: a fixed width cut "relayed" to "relaye" in some fonts.
+        path_width = max(fonts.bold.measure(word) for word in PATH_WORDS) + PATH_PADDING
+        tree.column("path", width=path_width, minwidth=path_width, anchor="e", stretch=False)
         tree.column("unread", width=46, anchor="center", stretch=False)
         tree.tag_configure("unread", font=fonts.bold, foreground=ACCENT)
         tree.tag_configure("key_changed", foreground=WARNING)

@@ -96,9 +96,9 @@ class DoctorRow:
 
     name: str
     path: str
-    """``direct``, ``relayed``, ``none``; "" while being checked."""
+    """``direct``, ``relayed``, ``none``, ``offline``; "" while being checked."""
     rtt: str
-    """The round trip ("12 ms"), or ""."""
+    """The round trip ("12 ms", "under 1 ms"), or ""."""
     reason: str
     """What is going on and what to do, in a sentence; "" while being checked."""
     ok: bool

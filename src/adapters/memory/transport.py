@@ -72,6 +72,7 @@ class InMemoryTransport:
         self._address: PeerAddress | None = None
         self._me = ""
         self._routes: dict[str, Route] = {}
+        self._fallbacks: dict[str, str] = {}
 
     async def listen(
         self, me: str, address: PeerAddress | None, handler: InboundHandler
@@ -88,12 +89,13 @@ class InMemoryTransport:
 
     async def probe(self, peer: str, location: PeerLocation) -> Probe:
         route, _ = await self._reach(peer, location)
-        return Probe(route=route, rtt=0.0)
+        return Probe(route=route, rtt=0.0, direct_failure=self._fallbacks.get(peer))
 
     async def _reach(self, peer: str, location: PeerLocation) -> tuple[Route, InboundHandler]:
         """The first of the location's routes that reaches ``peer`` (as the real transport
         falls back from a failed direct attempt to the relay)."""
         failure = PeerUnreachable(f"no route reaches {peer}", "unreachable")
+        self._fallbacks.pop(peer, None)
         for route in routes(location):
             try:
                 if route is Route.DIRECT:
@@ -104,6 +106,8 @@ class InMemoryTransport:
             except PeerUnreachable as exc:
                 failure = exc
                 if exc.cause in FALLBACK_CAUSES:
+                    if route is Route.DIRECT:
+                        self._fallbacks[peer] = exc.cause
                     continue
                 raise
             if owner != peer or key != location.key:

@@ -59,6 +59,8 @@ class PeerLink:
         self.peer = peer
         self.stream = stream
         self.route = route
+        self.direct_failure: str | None = None
+        """Why the peer's address failed directly when this session went relayed instead."""
         self.pings: dict[int, asyncio.Future[None]] = {}
         self._ping_numbers = itertools.count()
         self.writer = stream.writer

@@ -120,7 +120,8 @@ class TcpPeerTransport:
         self._links: dict[tuple[str, PeerLocation], PeerLink] = {}
         self._connecting: dict[tuple[str, PeerLocation], asyncio.Future[PeerLink]] = {}
         self._inbound: InboundConnections | None = None
-        self._direct_failed: dict[tuple[str, PeerAddress], float] = {}
+        self._direct_failed: dict[tuple[str, PeerAddress], tuple[float, str]] = {}
+        """When a peer's address last failed directly, and why (the doctor's word)."""
 
     # -- the port ---------------------------------------------------------------------------
 
@@ -153,7 +154,7 @@ class TcpPeerTransport:
     async def probe(self, peer: str, location: PeerLocation) -> Probe:
         link = await self._link(peer, location)
         rtt = await link.ping(self._settings.ack_timeout)
-        return Probe(route=link.route, rtt=rtt)
+        return Probe(route=link.route, rtt=rtt, direct_failure=link.direct_failure)
 
     async def deliver(
         self, peer: str, location: PeerLocation, messages: Sequence[Message]
@@ -254,14 +255,15 @@ class TcpPeerTransport:
         loop = asyncio.get_running_loop()
         chosen = [r for r in routes(location) if r is Route.DIRECT or self._relay is not None]
         address = location.address
+        direct_failure: str | None = None
         if address is not None and len(chosen) > 1:
             failed = self._direct_failed.get((peer, address))
-            if failed is not None and loop.time() - failed < DIRECT_RETRY:
+            if failed is not None and loop.time() - failed[0] < DIRECT_RETRY:
                 chosen.remove(Route.DIRECT)
+                direct_failure = failed[1]
         failure = PeerUnreachable(
             f"{peer} accepts no connections and there is no relay", "unreachable"
         )
-        direct_failed = False
         for route in chosen:
             try:
                 if route is Route.DIRECT:
@@ -273,14 +275,15 @@ class TcpPeerTransport:
             except PeerUnreachable as exc:
                 failure = exc
                 if route is Route.DIRECT and exc.cause in FALLBACK_CAUSES:
-                    direct_failed = True
+                    direct_failure = exc.cause
                     continue
                 raise
-            if direct_failed and address is not None:
+            link.direct_failure = direct_failure
+            if direct_failure is not None and address is not None:
                 # Relayed for now; the address is tried again in a minute (not at once: each
                 # try may cost a connect timeout). Only when the relay did carry: else the next
                 # attempt must try everything again.
-                self._direct_failed[(peer, address)] = loop.time()
+                self._direct_failed[(peer, address)] = (loop.time(), direct_failure)
             return link
         raise failure
 

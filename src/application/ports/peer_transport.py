@@ -22,6 +22,9 @@ class Probe:
 
     route: Route
     rtt: float
+    direct_failure: str | None = None
+    """Why the peer's address failed directly (``refused``, ``timeout``, ``unreachable``) when
+    the session went through the relay instead; None when that is not why."""
 
 
 @dataclass(frozen=True)
