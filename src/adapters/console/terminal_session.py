@@ -228,7 +228,9 @@ async def _edit_and_run(
         quit_asked.set()
 
     worker = asyncio.create_task(work(), name="chinwag terminal commands")
-    prompt = asyncio.ensure_future(session.prompt_async())
+    # An exception nobody retrieved is logged (above the line), never prompt_toolkit's
+    # "Press ENTER to continue", which takes the next keys typed.
+    prompt = asyncio.ensure_future(session.prompt_async(set_exception_handler=False))
     ended = asyncio.ensure_future(_first(stop, quit_asked))
     try:
         await asyncio.wait({prompt, ended}, return_when=asyncio.FIRST_COMPLETED)
