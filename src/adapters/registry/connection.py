@@ -381,7 +381,8 @@ class Connection(asyncio.Protocol):
                         self.violation(f"took none of its answers for {idle_timeout:g} s")
                         self._abort()
                         break
-                    self.violation(f"silent for {idle_timeout:g} s; dropped")
+                    # A client that stopped or lost its network: an event, not a violation.
+                    log.info("%s was silent for %g s; dropped", self.peer, idle_timeout)
                     self.close(
                         error_frame(
                             ErrorCode.IDLE_TIMEOUT, f"nothing received for {idle_timeout:g} s"
