@@ -23,6 +23,7 @@ from typing import TypeVar
 
 from chinwag.adapters.registry.link import Link, RegistryGate, location, refusal
 from chinwag.adapters.registry.pins import RegistryPins, registry_address
+from chinwag.adapters.registry.presence_view import PRESENCE_GRACE, PresenceView
 from chinwag.adapters.registry.protocol import (
     PROTOCOL_VERSION,
     Error,
@@ -101,6 +102,7 @@ class RegistryDirectory:
         request_timeout: float = 5.0,
         reconnect_cap: float = 3.0,
         key_changed_cap: float = 60.0,
+        presence_grace: float = PRESENCE_GRACE,
     ) -> None:
         self._host = host
         self._port = port
@@ -114,7 +116,7 @@ class RegistryDirectory:
         self._where = registry_address(host, port)
         self._rids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[ServerMessage]] = {}
-        self._online: frozenset[str] = frozenset()
+        self._presence = PresenceView(self._tell_presence, presence_grace)
         self._listener: DirectoryListener | None = None
         self._user = ""
         self._address: PeerAddress | None = None
@@ -146,7 +148,7 @@ class RegistryDirectory:
             self._run(link), name=f"chinwag registry client {name}"
         )
         self._notify_status(RegistryStatus.CONNECTED, f"connected to the registry at {self._where}")
-        self._set_online(snapshot, always=True)
+        self._presence.snapshot(snapshot, reconnected=False)
         return name
 
     async def sign_out(self) -> None:
@@ -164,7 +166,7 @@ class RegistryDirectory:
         finally:
             task.cancel()
             await asyncio.wait((task,))
-            self._set_online(frozenset())
+            self._presence.clear()
             self._notify_status(RegistryStatus.DISCONNECTED, "signed out")
             self._listener = None
 
@@ -181,8 +183,8 @@ class RegistryDirectory:
         raise refusal(answer, self._where)
 
     def online(self) -> frozenset[str]:
-        """Who is online, as last pushed by the registry."""
-        return self._online
+        """Who is online, as last pushed by the registry (steadied across a reconnection)."""
+        return self._presence.online
 
     def status(self) -> RegistryStatus:
         return self._status
@@ -296,7 +298,7 @@ class RegistryDirectory:
                     self._link = None
                     self._fail_pending(str(exc))
                     log.warning("%s; not reconnecting to %s", exc, self._where)
-                    self._set_online(frozenset())
+                    self._presence.clear()
                     self._notify_status(RegistryStatus.DISCONNECTED, f"{exc}; not reconnecting")
                     return
                 self._link = None
@@ -313,7 +315,7 @@ class RegistryDirectory:
                 self._notify_status(
                     RegistryStatus.CONNECTED, f"reconnected to the registry at {self._where}"
                 )
-                self._set_online(snapshot, always=True)
+                self._presence.snapshot(snapshot, reconnected=True)
         finally:
             self._link = None
             await link.aclose()
@@ -333,9 +335,9 @@ class RegistryDirectory:
             if future is not None and not future.done():
                 future.set_result(message)
         elif isinstance(message, PresenceChanged):
-            self._set_online(self._online.union(message.joined).difference(message.left))
+            self._presence.changed(message.joined, message.left)
         elif isinstance(message, Presence):
-            self._set_online(frozenset(message.online))
+            self._presence.snapshot(message.online, reconnected=False)
         elif isinstance(message, Reachability):
             self._take_reachability(message)
         elif isinstance(message, RelayIncoming):
@@ -380,11 +382,7 @@ class RegistryDirectory:
 
     # -- the listener ------------------------------------------------------------------------
 
-    def _set_online(self, online: frozenset[str], *, always: bool = False) -> None:
-        """Replace the online set; tell the listener if it changed (or ``always``)."""
-        if online == self._online and not always:
-            return
-        self._online = online
+    def _tell_presence(self, online: frozenset[str]) -> None:
         if self._listener is not None:
             try:
                 self._listener.presence_changed(online)
