@@ -103,7 +103,7 @@ def verify_static_key(
     A peer's handshake payload is untrusted input: wrong sizes, wrong types or a bad signature
     are all just "not proven", never an exception that could end more than this handshake.
     Keys of small order are refused too, though their signatures verify (see
-    :func:`_weak_identity`): no one holds their private half, so they prove nothing.
+    :func:`weak_identity`): no one holds their private half, so they prove nothing.
     """
     parts = (identity_key, noise_public, signature)
     if not all(isinstance(part, bytes | bytearray | memoryview) for part in parts):
@@ -116,7 +116,7 @@ def verify_static_key(
         public.verify(signed, STATIC_KEY_CONTEXT + noise)
     except (InvalidSignature, ValueError, TypeError):
         return False
-    return not _weak_identity(identity) and not _weak_noise_key(noise)
+    return not weak_identity(identity) and not _weak_noise_key(noise)
 
 
 _P: Final = 2**255 - 19
@@ -137,7 +137,7 @@ def _weak_noise_key(u: bytes) -> bool:
     return False
 
 
-def _weak_identity(identity_key: bytes) -> bool:
+def weak_identity(identity_key: bytes) -> bool:
     """Whether ``identity_key`` is an Ed25519 point nobody owns (small order) or not canonical.
 
     OpenSSL's verify accepts them: the all-zero key "signs" anything with an all-zero
