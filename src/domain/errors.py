@@ -21,3 +21,30 @@ class InvalidMessage(DomainError):
 
 class InvalidStateTransition(DomainError):
     code = "invalid_state"
+
+
+class InvalidChange(DomainError):
+    """A change of a group's membership log that does not apply where it claims to (the base of
+    every refusal of a change, so ``except InvalidChange`` catches them all)."""
+
+    code = "invalid_change"
+
+
+class NotAMember(InvalidChange):
+    code = "not_a_member"
+
+
+class NotAnAdmin(InvalidChange):
+    code = "not_an_admin"
+
+
+class GroupFull(InvalidChange):
+    code = "group_full"
+
+
+class InvalidSignature(InvalidChange):
+    code = "invalid_signature"
+
+
+class UnknownGroup(DomainError):
+    code = "unknown_group"

@@ -1,10 +1,13 @@
 """The ``Signatures`` port with Ed25519 identity keys (pyca/cryptography).
 
-The same key signs this installation's Noise key (:mod:`chinwag.adapters.secure.keys`); every
-use has its own context, so a signature for one use never passes for another.
+The same key signs this installation's Noise key (:mod:`chinwag.adapters.secure.keys`, context
+``chinwag-noise-static-key:``); every use has its own context, so a signature for one use never
+passes for another.
 """
 
 from __future__ import annotations
+
+import re
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -12,6 +15,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from chinwag.adapters.secure.keys import KEY_SIZE, LocalKeys, weak_identity
 
 SIGNATURE_SIZE = 64
+CONTEXT = re.compile(rb"chinwag-[a-z]+(?:-[a-z]+)*:")
+"""How every signed message starts: its context (no context is a prefix of another, since a
+name holds no colon)."""
 
 
 class IdentitySignatures:
@@ -20,30 +26,22 @@ class IdentitySignatures:
     def __init__(self, keys: LocalKeys) -> None:
         self._keys = keys
 
-    def sign(self, context: bytes, data: bytes) -> bytes:
-        _check_context(context)
-        return self._keys.signing.sign(context + data)
+    def sign(self, message: bytes) -> bytes:
+        _check_context(message)
+        return self._keys.signing.sign(message)
 
-    def verify(self, key: bytes, context: bytes, data: bytes, signature: bytes) -> bool:
-        _check_context(context)
+    def verify(self, key: bytes, message: bytes, signature: bytes) -> bool:
+        _check_context(message)
         if len(key) != KEY_SIZE or len(signature) != SIGNATURE_SIZE:
             return False
         try:
-            Ed25519PublicKey.from_public_bytes(key).verify(signature, context + data)
+            Ed25519PublicKey.from_public_bytes(key).verify(signature, message)
         except (InvalidSignature, ValueError, TypeError):
             return False
         return not weak_identity(key)
 
 
-CONTEXT_PREFIX = b"chinwag "
-"""Every context starts so, and ends its line: never a prefix of another context, nor of what
-the Noise key's signature covers (``chinwag-noise-static-key:`` + the key)."""
-
-
-def _check_context(context: bytes) -> None:
-    if (
-        not context.startswith(CONTEXT_PREFIX)
-        or not context.endswith(b"\n")
-        or b"\n" in context[:-1]
-    ):
-        raise ValueError(f"not a signature context: {context!r}")
+def _check_context(message: bytes) -> None:
+    """A message without its context is a bug of ours, never something a peer sent."""
+    if CONTEXT.match(message) is None:
+        raise ValueError(f"a signed message starts with its context: {message[:32]!r}")
