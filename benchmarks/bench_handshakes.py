@@ -42,7 +42,7 @@ from chinwag.adapters.secure.keys import LocalKeys
 from chinwag.adapters.transport import protocol as peer_protocol
 from chinwag.adapters.transport.tcp import TcpPeerTransport
 from chinwag.adapters.wire.codec import encode
-from chinwag.domain.message import Message
+from chinwag.application.ports.peer_transport import Incoming
 from chinwag.domain.user import PeerAddress
 from chinwag.entrypoints.common import run_event_loop
 
@@ -146,7 +146,7 @@ class _LetEveryoneIn:
     async def authorize(self, peer: str, key: bytes) -> None:
         return None
 
-    async def messages_received(self, peer: str, messages: Sequence[Message]) -> Any:
+    async def messages_received(self, peer: str, messages: Sequence[Incoming]) -> Any:
         raise NotImplementedError("this benchmark sends no messages")
 
 

@@ -20,8 +20,7 @@ from chinwag.adapters.secure.keys import LocalKeys
 from chinwag.adapters.secure.noise import CipherState
 from chinwag.adapters.transport.tcp import TcpPeerTransport
 from chinwag.adapters.wire.codec import FrameDecoder
-from chinwag.application.ports.peer_transport import Intake
-from chinwag.domain.message import Message
+from chinwag.application.ports.peer_transport import Incoming, Intake
 from chinwag.domain.user import PeerAddress
 from tests.integration.test_registry_server import DEADLINE, Raw, b64, run, started
 from tests.support import wait_until
@@ -55,7 +54,7 @@ class Handler:
     async def authorize(self, peer: str, key: bytes) -> None:
         self.asked.append((peer, key))
 
-    async def messages_received(self, peer: str, messages: Sequence[Message]) -> Intake:
+    async def messages_received(self, peer: str, messages: Sequence[Incoming]) -> Intake:
         return Intake(committed=[m.id for m in messages])
 
 

@@ -18,9 +18,8 @@ from chinwag.adapters.secure.keys import LocalKeys
 from chinwag.adapters.transport.tcp import TcpPeerTransport
 from chinwag.application.errors import PeerUnreachable
 from chinwag.application.ports.directory import RegistryStatus
-from chinwag.application.ports.peer_transport import Intake, Route
+from chinwag.application.ports.peer_transport import Incoming, Intake, Route
 from chinwag.domain.identity import fingerprint
-from chinwag.domain.message import Message
 from tests.integration.test_registry_server import Raw, run, started
 from tests.support import wait_until
 
@@ -31,7 +30,7 @@ class Handler:
     async def authorize(self, peer: str, key: bytes) -> None:
         return None
 
-    async def messages_received(self, peer: str, messages: Sequence[Message]) -> Intake:
+    async def messages_received(self, peer: str, messages: Sequence[Incoming]) -> Intake:
         return Intake(committed=[m.id for m in messages])
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 import socket
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -26,7 +27,7 @@ from chinwag.adapters.transport.tcp import TcpPeerTransport, TransportSettings
 from chinwag.adapters.wire.codec import encode
 from chinwag.application.errors import AddressInUse, PeerRefused, PeerUnreachable
 from chinwag.application.ports.directory import PeerLocation
-from chinwag.application.ports.peer_transport import DeliveryReport, Intake
+from chinwag.application.ports.peer_transport import DeliveryReport, Incoming, Intake
 from chinwag.domain.conversation import direct_conversation_id
 from chinwag.domain.message import Message, MessageState
 from chinwag.domain.user import PeerAddress
@@ -61,7 +62,7 @@ class Inbox:
     question it was asked is kept in :attr:`asked`."""
 
     def __init__(self, refuse: bool = False, known: dict[str, bytes] | None = None) -> None:
-        self.messages: list[Message] = []
+        self.messages: list[Incoming] = []
         self.refuse = refuse
         self.defer = False
         self.known = known
@@ -77,7 +78,7 @@ class Inbox:
         if bound != key:
             raise PeerRefused("wrong_key", f"{peer} is registered to another key")
 
-    async def messages_received(self, peer: str, messages: Sequence[Message]) -> Intake:
+    async def messages_received(self, peer: str, messages: Sequence[Incoming]) -> Intake:
         if self.refuse:
             return Intake(committed=[])
         if self.defer:
@@ -199,7 +200,7 @@ def test_batches_are_acknowledged_and_arrive_in_order() -> None:
         for batch, report in zip(batches, reports, strict=True):
             assert report.acknowledged == {m.id for m in batch}
         assert [m.body for m in inbox.messages] == [m.body for b in batches for m in b]
-        assert all(m.state is MessageState.RECEIVED for m in inbox.messages)
+        assert all((m.sender, m.recipient) == ("alice", "bob") for m in inbox.messages)
         # Only a peer that proved alice's key, asked about at the handshake and again before
         # every batch it stored.
         assert set(inbox.asked) == {("alice", alice.key)}
@@ -530,6 +531,58 @@ def test_a_forged_sender_inside_a_batch_is_rejected_alone() -> None:
     run(scenario())
 
 
+class Judge(Inbox):
+    """Commits what it is not told to refuse; refuses for good, with the given code and
+    reason, the bodies in :attr:`verdicts` (as the application refuses invalid messages)."""
+
+    def __init__(self, verdicts: dict[str, tuple[str, str]]) -> None:
+        super().__init__()
+        self.verdicts = verdicts
+
+    async def messages_received(self, peer: str, messages: Sequence[Incoming]) -> Intake:
+        judged = {m.id: self.verdicts[m.body] for m in messages if m.body in self.verdicts}
+        kept = [m for m in messages if m.id not in judged]
+        self.messages.extend(kept)
+        return Intake(committed=[m.id for m in kept], rejected=judged)
+
+
+def test_the_applications_refusals_reach_the_sender_as_given() -> None:
+    """The accepting side only translates: what it read goes to the application untouched,
+    even a body no rule allows, and the application's codes and reasons go back verbatim."""
+
+    async def scenario() -> None:
+        inbox = Judge(
+            {
+                " ": ("invalid_message", "body: a message cannot be empty"),
+                "for carol": ("refused", "the recipient refused it"),
+            }
+        )
+        _, bob = await pair(inbox)
+        stream, _ = await welcomed(bob, name="mallory")
+        wire = [
+            {"id": str(uuid4()), "from": "mallory", "to": "bob", "body": body, "sent_at": when}
+            for body, when in [
+                ("fine", "2026-01-01T00:00:00+00:00"),
+                (" ", "2026-01-01T00:00:00+00:00"),
+                ("for carol", "2026-01-01T00:00:00"),  # naive: still the application's call
+            ]
+        ]
+        stream.send([json.dumps({"type": "messages", "messages": wire}).encode()])
+        async with asyncio.timeout(DEADLINE):
+            receipt = protocol.parse((await stream.receive())[0])
+        stream.close()
+        await close(bob)
+        assert isinstance(receipt, protocol.Receipt)
+        assert [str(i) for i in receipt.acked] == [wire[0]["id"]]
+        assert [(str(r.id), r.code, r.reason) for r in receipt.rejected] == [
+            (wire[1]["id"], "invalid_message", "body: a message cannot be empty"),
+            (wire[2]["id"], "refused", "the recipient refused it"),
+        ]
+        assert [m.body for m in inbox.messages] == ["fine"]
+
+    run(scenario())
+
+
 async def _dribble_until_closed(
     reader: asyncio.StreamReader, send_a_byte: Callable[[], Awaitable[None]]
 ) -> None:
@@ -636,7 +689,7 @@ class StuckInbox(Inbox):
         super().__init__()
         self.arrived = 0
 
-    async def messages_received(self, peer: str, messages: Sequence[Message]) -> Intake:
+    async def messages_received(self, peer: str, messages: Sequence[Incoming]) -> Intake:
         self.arrived += len(messages)
         await asyncio.Event().wait()
         return Intake(committed=[])

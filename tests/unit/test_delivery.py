@@ -27,7 +27,13 @@ from chinwag.application.delivery import Courier, CourierSettings
 from chinwag.application.errors import OutboxFull, PeerUnreachable
 from chinwag.application.ports.directory import PeerLocation
 from chinwag.application.ports.message_repository import StateChange
-from chinwag.application.ports.peer_transport import DeliveryReport, InboundHandler, Probe, Route
+from chinwag.application.ports.peer_transport import (
+    DeliveryReport,
+    InboundHandler,
+    Incoming,
+    Probe,
+    Route,
+)
 from chinwag.application.quota import InboundQuota
 from chinwag.application.session import Session
 from chinwag.application.trust import TrustPolicy
@@ -250,7 +256,7 @@ def test_nothing_is_acknowledged_unless_committed() -> None:
     async def scenario() -> None:
         events = RecordingEvents()
         receive = bobs_receiver(FailingRepository(), events)
-        incoming = message(1).model_copy(update={"state": MessageState.RECEIVED})
+        incoming = Incoming.of(message(1))
         with pytest.raises(OSError, match="disk full"):
             await receive.execute("alice", [incoming])
         assert events.received == []
@@ -261,9 +267,10 @@ def test_nothing_is_acknowledged_unless_committed() -> None:
         assert (await receive.execute("alice", [incoming])).committed == [incoming.id]
         assert [m.id for m in events.received] == [incoming.id]
         # Somebody else's message, or one claiming another sender, is not acknowledged.
-        forged = message(2, sender="carol").model_copy(update={"state": MessageState.RECEIVED})
+        forged = Incoming.of(message(2, sender="carol"))
         refused = await receive.execute("alice", [forged])
         assert (refused.committed, refused.deferred) == ([], {})
+        assert refused.rejected == {forged.id: ("refused", "the recipient refused it")}
 
     asyncio.run(scenario())
 

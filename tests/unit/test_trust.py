@@ -39,6 +39,7 @@ from chinwag.application.ports.directory import PeerLocation
 from chinwag.application.ports.peer_transport import (
     DeliveryReport,
     InboundHandler,
+    Incoming,
     Probe,
     Route,
 )
@@ -839,12 +840,16 @@ def test_a_message_sent_more_than_a_day_ahead_is_refused_and_the_others_are_stam
             4: NOW + timedelta(days=3650),
         }
         incoming = [
-            message(n, sender="alice", recipient="bob").model_copy(update={"sent_at": when})
+            Incoming.of(message(n).model_copy(update={"sent_at": when}))
             for n, when in times.items()
         ]
         intake = await bob.receive.execute("alice", incoming)
         assert list(intake.committed) == [UUID(int=1), UUID(int=2)]
         assert intake.deferred == {}  # refused for good, not "later"
+        assert {i.int: code for i, (code, _) in intake.rejected.items()} == {
+            3: "refused",
+            4: "refused",
+        }
         stored = [await bob.messages.get(UUID(int=n)) for n in times]
         assert stored[2:] == [None, None]
         for n, kept in zip((1, 2), stored[:2], strict=True):
@@ -856,6 +861,37 @@ def test_a_message_sent_more_than_a_day_ahead_is_refused_and_the_others_are_stam
             )
         assert [m.id for m in bob.events.received] == [UUID(int=1), UUID(int=2)]
         assert all(m.received_at == NOW for m in bob.events.received)
+
+    asyncio.run(scenario())
+
+
+def test_what_breaks_a_rule_is_refused_alone_with_the_rules_words() -> None:
+    """The transport hands over what the peer claims; the application applies the rules and
+    files what passes under the direct conversation."""
+
+    async def scenario() -> None:
+        bob = Bob(InMemoryRegistry())
+        fine = Incoming(UUID(int=1), "alice", "bob", "hi", NOW)
+        blank = Incoming(UUID(int=2), "alice", "bob", " \u200b ", NOW)
+        naive = Incoming(UUID(int=3), "alice", "bob", "when?", NOW.replace(tzinfo=None))
+        nameless = Incoming(UUID(int=4), "alice", "b b", "to whom?", NOW)
+        elsewhere = Incoming(UUID(int=5), "alice", "carol", "for carol", NOW)
+        intake = await bob.receive.execute("alice", [fine, blank, naive, nameless, elsewhere])
+        assert list(intake.committed) == [fine.id]
+        assert intake.rejected[blank.id] == (
+            "invalid_message",
+            "body: Value error, a message cannot be empty (or only invisible characters)",
+        )
+        assert intake.rejected[naive.id][0] == "invalid_message"
+        assert intake.rejected[naive.id][1].startswith("sent_at: ")
+        assert intake.rejected[nameless.id][0] == "invalid_message"
+        assert intake.rejected[nameless.id][1].startswith("recipient: ")
+        assert intake.rejected[elsewhere.id] == ("refused", "the recipient refused it")
+        stored = await bob.messages.get(fine.id)
+        assert stored is not None
+        assert stored.conversation_id == direct_conversation_id("alice", "bob")
+        assert (stored.state, stored.received_at) == (MessageState.RECEIVED, NOW)
+        assert [await bob.messages.get(UUID(int=n)) for n in range(2, 6)] == [None] * 4
 
     asyncio.run(scenario())
 
@@ -898,23 +934,23 @@ def test_after_a_deferral_nothing_newer_from_that_sender_is_stored_before_the_de
         bob = Bob(registry, quota=InboundQuota(tight))
         await bob.contacts.save(Contact(name="alice", key=ALICE_KEY, first_seen=NOW, accepted=True))
         first, later, again = [1, 2, 3], [4, 5], [1, 3, 4, 5]
-        batch = [message(n, "alice", "bob") for n in first]
+        batch = [Incoming.of(message(n)) for n in first]
         intake = await bob.receive.execute("alice", batch)
         assert [i.int for i in intake.committed] == [1, 2]
         assert [i.int for i in intake.deferred] == [3]
 
         bob.clock.advance(timedelta(seconds=10))  # room again: yet 4 and 5 must not overtake 3
-        intake = await bob.receive.execute("alice", [message(n, "alice", "bob") for n in later])
+        intake = await bob.receive.execute("alice", [Incoming.of(message(n)) for n in later])
         assert intake.committed == []
         assert [i.int for i in intake.deferred] == [4, 5]
 
         # The sender's retry: 1 again (its receipt was lost), then 3, 4, 5 in order.
-        batch = [message(n, "alice", "bob") for n in again]
+        batch = [Incoming.of(message(n)) for n in again]
         intake = await bob.receive.execute("alice", batch)
         assert [i.int for i in intake.committed] == [1, 3, 4]  # 1 acked again, not charged
         assert [i.int for i in intake.deferred] == [5]
         bob.clock.advance(timedelta(seconds=10))
-        intake = await bob.receive.execute("alice", [message(5, "alice", "bob")])
+        intake = await bob.receive.execute("alice", [Incoming.of(message(5))])
         assert [i.int for i in intake.committed] == [5]
         page = await bob.messages.page(direct_conversation_id("alice", "bob"), 10)
         assert [m.id.int for m in reversed(page)] == [1, 2, 3, 4, 5]  # the sender's order

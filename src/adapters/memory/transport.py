@@ -7,7 +7,13 @@ from collections.abc import Sequence
 
 from chinwag.application.errors import AddressInUse, ChatError, PeerRefused, PeerUnreachable
 from chinwag.application.ports.directory import PeerLocation
-from chinwag.application.ports.peer_transport import DeliveryReport, InboundHandler, Probe, Route
+from chinwag.application.ports.peer_transport import (
+    DeliveryReport,
+    InboundHandler,
+    Incoming,
+    Probe,
+    Route,
+)
 from chinwag.application.routing import FALLBACK_CAUSES, routes
 from chinwag.domain.message import Message
 from chinwag.domain.user import PeerAddress
@@ -127,10 +133,10 @@ class InMemoryTransport:
             raise
         except ChatError as exc:
             raise PeerRefused(exc.code, str(exc)) from exc
-        intake = await handler.messages_received(self._me, messages)
+        intake = await handler.messages_received(self._me, [Incoming.of(m) for m in messages])
         acknowledged = frozenset(intake.committed)
-        rejected = {
-            m.id: "the recipient refused it"
+        rejected = {  # the reason for people, as the TCP sender keeps it from a receipt
+            m.id: intake.rejected.get(m.id, ("refused", "the recipient refused it"))[1]
             for m in messages
             if m.id not in acknowledged and m.id not in intake.deferred
         }

@@ -1,6 +1,7 @@
 """The accepting half of the TCP peer transport: one task per connection that reads the clear
 ``hello``, runs the Noise handshake as responder, asks the application whether the proven peer
-may deliver, then stores what it sends and acknowledges what is committed (docs/protocol.md).
+may deliver, then hands what it sends to the application as it reads (``Incoming``: the
+application alone validates it) and acknowledges what is committed (docs/protocol.md).
 """
 
 from __future__ import annotations
@@ -25,10 +26,9 @@ from chinwag.adapters.transport import protocol
 from chinwag.adapters.transport.settings import TransportSettings
 from chinwag.adapters.wire.codec import EmptyFrame, FrameDecoder, FrameTooLarge, encode
 from chinwag.application.errors import ChatError, PeerRefused
-from chinwag.application.ports.peer_transport import InboundHandler
-from chinwag.domain.conversation import direct_conversation_id
+from chinwag.application.ports.peer_transport import InboundHandler, Incoming, Intake
+from chinwag.application.validation import first_error
 from chinwag.domain.errors import DomainError
-from chinwag.domain.message import Message, MessageState
 from chinwag.domain.user import normalize_username
 
 log = logging.getLogger("chinwag.adapters.transport.tcp")
@@ -191,7 +191,6 @@ class InboundConnections:
     async def _receive(self, peer: str, stream: SecureStream) -> None:
         handler = self._handler
         assert handler is not None
-        conversation_id = direct_conversation_id(peer, self._me)
         loop = asyncio.get_running_loop()
         # Only whole frames keep a connection alive: dribbling bytes of a frame does not.
         deadline = loop.time() + self._settings.idle_timeout
@@ -202,19 +201,21 @@ class InboundConnections:
             except ConnectionError:
                 return
             deadline = loop.time() + self._settings.idle_timeout
-            batch: list[Message] = []
+            batch: list[Incoming] = []
             rejected: list[tuple[UUID, str, str]] = []
             for payload in payloads:
                 try:
                     frame = protocol.parse(payload)
                 except ValidationError as exc:
-                    raise ProtocolViolation("bad_frame", _first_error(exc)) from None
+                    raise ProtocolViolation("bad_frame", first_error(exc)) from None
                 if isinstance(frame, protocol.Ping):  # the sender timing a round trip
                     stream.send([protocol.pong(frame.n)])
                     continue
                 if not isinstance(frame, protocol.Messages):
                     raise ProtocolViolation("bad_frame", f"unexpected {frame.type} frame")
                 for wire in frame.messages:
+                    # The connection's authenticated name against the frame's claim: a check
+                    # of this session (like ``wrong_peer``), not a rule of conversations.
                     if wire.from_ != peer:
                         rejected.append(
                             (
@@ -224,21 +225,7 @@ class InboundConnections:
                             )
                         )
                         continue
-                    try:
-                        batch.append(
-                            Message(
-                                id=wire.id,
-                                conversation_id=conversation_id,
-                                sender=wire.from_,
-                                recipient=wire.to,
-                                body=wire.body,
-                                sent_at=wire.sent_at,
-                                state=MessageState.RECEIVED,
-                            )
-                        )
-                    except (ValidationError, DomainError) as exc:
-                        reason = _first_error(exc) if isinstance(exc, ValidationError) else str(exc)
-                        rejected.append((wire.id, "invalid_message", reason))
+                    batch.append(Incoming(wire.id, wire.from_, wire.to, wire.body, wire.sent_at))
             if not batch and not rejected:
                 if stream.writer.transport.get_write_buffer_size():  # pongs
                     async with asyncio.timeout(self._settings.write_timeout):
@@ -246,20 +233,22 @@ class InboundConnections:
                 continue
             if batch:  # the user may have changed their mind about this key meanwhile
                 await self._allowed(peer, stream)
-            intake = await handler.messages_received(peer, batch) if batch else None
-            committed = set(intake.committed) if intake else set()
-            deferred = intake.deferred if intake else {}
-            rejected.extend(
-                (m.id, deferred[m.id], "the recipient takes no more for now")
-                if m.id in deferred
-                else (m.id, "refused", "the recipient refused it")
-                for m in batch
-                if m.id not in committed
-            )
+            intake = await handler.messages_received(peer, batch) if batch else Intake([])
+            committed = set(intake.committed)
+            rejected.extend(_refusal(m.id, intake) for m in batch if m.id not in committed)
             stream.send([protocol.receipt([m.id for m in batch if m.id in committed], rejected)])
             # A peer that sends but never reads its receipts is not waited for forever.
             async with asyncio.timeout(self._settings.write_timeout):
                 await stream.drain()
+
+
+def _refusal(message_id: UUID, intake: Intake) -> tuple[UUID, str, str]:
+    """The receipt's entry for a message the application did not commit: refused for now
+    (``over_quota``), for good with its code and reason, or else plainly refused."""
+    if message_id in intake.deferred:
+        return message_id, intake.deferred[message_id], "the recipient takes no more for now"
+    code, reason = intake.rejected.get(message_id, ("refused", "the recipient refused it"))
+    return message_id, code, reason
 
 
 def claimed_name(name: str | None) -> str | None:
@@ -289,9 +278,3 @@ def tune(writer: asyncio.StreamWriter) -> None:
     sock = writer.get_extra_info("socket")
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):  # TCP, not a pipe
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-def _first_error(exc: ValidationError) -> str:
-    error = exc.errors(include_url=False)[0]
-    where = ".".join(str(p) for p in error["loc"])
-    return f"{where}: {error['msg']}" if where else str(error["msg"])

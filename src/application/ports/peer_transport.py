@@ -1,5 +1,8 @@
+from __future__ import annotations
+
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 from uuid import UUID
@@ -40,13 +43,35 @@ class DeliveryReport:
 
 
 @dataclass(frozen=True)
+class Incoming:
+    """What a peer sent, as read off the wire: not yet a domain ``Message``.
+
+    Nothing here is checked yet (names, body, time are the sender's claims); the application
+    validates it and decides which conversation it belongs to, so no transport has to."""
+
+    id: UUID
+    sender: str
+    recipient: str
+    body: str
+    sent_at: datetime
+
+    @classmethod
+    def of(cls, message: Message) -> Incoming:
+        """``message`` as its recipient reads it (for transports that hand messages over as
+        they are, like the in-memory one)."""
+        return cls(message.id, message.sender, message.recipient, message.body, message.sent_at)
+
+
+@dataclass(frozen=True)
 class Intake:
     """What the application did with a batch from a peer: the ids now committed (only those
-    are acknowledged), and those refused for now, with the reason code (``over_quota``); the
-    rest are refused for good."""
+    are acknowledged), those refused for now, with the reason code (``over_quota``), and those
+    refused for good, with a code and a reason for people (``invalid_message``, ``refused``).
+    An id in none of them is refused for good too."""
 
     committed: Sequence[UUID]
     deferred: dict[UUID, str] = field(default_factory=dict)
+    rejected: dict[UUID, tuple[str, str]] = field(default_factory=dict)
 
 
 class InboundHandler(Protocol):
@@ -57,8 +82,9 @@ class InboundHandler(Protocol):
         raise a ``ChatError`` whose code and text the transport sends back."""
         ...
 
-    async def messages_received(self, peer: str, messages: Sequence[Message]) -> Intake:
-        """Take messages from ``peer``: store what may be stored, say what was."""
+    async def messages_received(self, peer: str, messages: Sequence[Incoming]) -> Intake:
+        """Take messages from ``peer`` (the name the transport authenticated): store what may
+        be stored, say what was and why the rest was not."""
         ...
 
 

@@ -5,15 +5,19 @@ from collections.abc import Sequence
 from datetime import timedelta
 from uuid import UUID
 
+from pydantic import ValidationError
+
 from chinwag.application.conversations import ConversationLedger
 from chinwag.application.delivery import Courier
 from chinwag.application.ports.clock import Clock
 from chinwag.application.ports.events import ChatEvents
 from chinwag.application.ports.message_repository import MessageRepository
-from chinwag.application.ports.peer_transport import Intake
+from chinwag.application.ports.peer_transport import Incoming, Intake
 from chinwag.application.quota import InboundQuota
 from chinwag.application.session import Session
 from chinwag.application.trust import TrustPolicy
+from chinwag.application.validation import refusal_text
+from chinwag.domain.errors import DomainError
 from chinwag.domain.message import Message, MessageState
 
 log = logging.getLogger(__name__)
@@ -22,12 +26,19 @@ MAX_CLOCK_AHEAD = timedelta(days=1)
 """How far ahead of our clock a sender's ``sent_at`` may be; later ones are refused, so nobody
 can pin their messages to the bottom of a conversation (or out of any date range)."""
 
+REFUSED = ("refused", "the recipient refused it")
+"""The code and reason of a message declined for good: not from the peer to us, or sent too far
+ahead (the same words on the wire as before the application gave them)."""
+
 
 class ReceiveMessages:
     """Store what a peer sent, then say which ids may be acknowledged: only committed ones.
 
-    This is the transport's ``InboundHandler``. A message seen before (same id) is not stored
-    or shown again, but is acknowledged again: its first acknowledgement may have been lost.
+    This is the transport's ``InboundHandler``. What the transport hands over is only what the
+    peer claims (``Incoming``): the domain's rules are applied here, and here alone, as is the
+    conversation a message goes to (the direct one with the peer), so every transport treats
+    a message alike. A message seen before (same id) is not stored or shown again, but is
+    acknowledged again: its first acknowledgement may have been lost.
     """
 
     def __init__(
@@ -61,29 +72,38 @@ class ReceiveMessages:
         await self._trust.incoming(peer, key)
         self._courier.wake(peer)
 
-    async def execute(self, peer: str, messages: Sequence[Message]) -> Intake:
+    async def execute(self, peer: str, messages: Sequence[Incoming]) -> Intake:
         me = self._session.require_user()
         conversation = await self._ledger.direct(me, peer)
         now = self._clock.now()
         accepted: list[Message] = []
-        for message in messages:
-            if (
-                message.sender != peer
-                or message.recipient != me
-                or message.conversation_id != conversation.id
-            ):
+        rejected: dict[UUID, tuple[str, str]] = {}
+        for incoming in messages:
+            try:
+                message = Message(
+                    id=incoming.id,
+                    conversation_id=conversation.id,
+                    sender=incoming.sender,
+                    recipient=incoming.recipient,
+                    body=incoming.body,
+                    sent_at=incoming.sent_at,
+                    state=MessageState.RECEIVED,
+                    received_at=now,
+                )
+            except (ValidationError, DomainError) as exc:
+                rejected[incoming.id] = ("invalid_message", refusal_text(exc))
+                continue
+            if message.sender != peer or message.recipient != me:
                 log.warning("refused message %s from %s: not from them to us", message.id, peer)
+                rejected[message.id] = REFUSED
                 continue
             if message.sent_at > now + MAX_CLOCK_AHEAD:
                 log.warning("refused message %s from %s: sent in the future", message.id, peer)
+                rejected[message.id] = REFUSED
                 continue
-            accepted.append(
-                message.model_copy(
-                    update={"state": MessageState.RECEIVED, "reason": None, "received_at": now}
-                )
-            )
+            accepted.append(message)
         if not accepted:
-            return Intake(committed=[])
+            return Intake(committed=[], rejected=rejected)
         again, fresh, waiting = await self._after_hold(peer, accepted)
         stranger = await self._trust.is_stranger(peer)
         sizes = [len(m.body.encode("utf-8")) for m in fresh]
@@ -94,14 +114,14 @@ class ReceiveMessages:
             self._held_from[peer] = fresh[admitted].id
         accepted = again + fresh[:admitted]
         if not accepted:
-            return Intake(committed=[], deferred=deferred)
+            return Intake(committed=[], deferred=deferred, rejected=rejected)
         stored = await self._messages.add(accepted)
         if stranger and stored and peer not in self._requests_told:
             self._requests_told.add(peer)
             self._events.message_request(peer)
         for message in stored:
             self._events.message_received(message)
-        return Intake(committed=[m.id for m in accepted], deferred=deferred)
+        return Intake(committed=[m.id for m in accepted], deferred=deferred, rejected=rejected)
 
     async def _after_hold(
         self, peer: str, messages: list[Message]
@@ -124,5 +144,5 @@ class ReceiveMessages:
         return again, [], []
 
     # The transport calls the application through the InboundHandler port.
-    async def messages_received(self, peer: str, messages: Sequence[Message]) -> Intake:
+    async def messages_received(self, peer: str, messages: Sequence[Incoming]) -> Intake:
         return await self.execute(peer, messages)
