@@ -84,6 +84,7 @@ from chinwag.adapters.registry.relay_session import (
 from chinwag.adapters.secure.channel import Security
 from chinwag.adapters.wire.codec import encode
 from chinwag.application.errors import AddressInUse
+from chinwag.application.validation import first_error
 
 __all__ = ["Answer", "RegistryServer"]
 
@@ -346,9 +347,7 @@ class RegistryServer:
         try:
             request = REQUEST_ADAPTER.validate_json(payload)
         except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            where = ".".join(str(part) for part in first["loc"])
-            text = f"{where}: {first['msg']}" if where else first["msg"]
+            text = first_error(exc)
             connection.violation(f"bad request ({text[:MAX_ERROR_TEXT]})")
             return error_frame(ErrorCode.BAD_REQUEST, text, probe_rid(payload))
         if isinstance(request, Ping):
