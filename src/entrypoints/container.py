@@ -18,6 +18,7 @@ from dependency_injector import containers, providers
 from chinwag.adapters.memory.clock import ManualClock
 from chinwag.adapters.memory.contacts import InMemoryContactRepository
 from chinwag.adapters.memory.directory import InMemoryDirectory, InMemoryRegistry
+from chinwag.adapters.memory.groups import InMemoryGroupRepository
 from chinwag.adapters.memory.repositories import (
     InMemoryConversationRepository,
     InMemoryMessageRepository,
@@ -31,6 +32,7 @@ from chinwag.adapters.secure.keys import LocalKeys, load_or_create_keys
 from chinwag.adapters.sqlite.contacts import SqliteContactRepository
 from chinwag.adapters.sqlite.conversations import SqliteConversationRepository
 from chinwag.adapters.sqlite.database import Database
+from chinwag.adapters.sqlite.groups import SqliteGroupRepository
 from chinwag.adapters.sqlite.messages import SqliteMessageRepository
 from chinwag.adapters.system import RandomIds, SystemClock
 from chinwag.adapters.transport.tcp import TcpPeerTransport
@@ -95,6 +97,7 @@ class RealAdapters(containers.DeclarativeContainer):
     messages = providers.Singleton(SqliteMessageRepository, database)
     conversations = providers.Singleton(SqliteConversationRepository, database)
     contacts = providers.Singleton(SqliteContactRepository, database)
+    groups = providers.Singleton(SqliteGroupRepository, database)
     pins = providers.Singleton(RegistryPins, config.pins_path)
     directory = providers.Singleton(
         RegistryDirectory,
@@ -121,6 +124,7 @@ class MemoryAdapters(containers.DeclarativeContainer):
     messages = providers.Singleton(InMemoryMessageRepository)
     conversations = providers.Singleton(InMemoryConversationRepository, messages)
     contacts = providers.Singleton(InMemoryContactRepository)
+    groups = providers.Singleton(InMemoryGroupRepository)
     directory = providers.Singleton(InMemoryDirectory, config.registry, identity_key)
     transport = providers.Singleton(InMemoryTransport, config.network, identity_key)
 

@@ -22,10 +22,12 @@ from pytest_mock import MockerFixture
 from chinwag.adapters.sqlite.contacts import SqliteContactRepository
 from chinwag.adapters.sqlite.conversations import SqliteConversationRepository
 from chinwag.adapters.sqlite.database import MAX_BATCH, SCHEMA_VERSION, Database, StorageError
+from chinwag.adapters.sqlite.groups import SqliteGroupRepository
 from chinwag.adapters.sqlite.messages import SqliteMessageRepository
 from chinwag.application.ports.conversation_repository import Unread
 from chinwag.domain.contact import Contact
 from chinwag.domain.conversation import Conversation
+from chinwag.domain.group import Change
 from chinwag.domain.message import EARLIEST_TIME, Message, MessageState
 
 T = TypeVar("T")
@@ -546,6 +548,75 @@ def test_a_version_3_history_is_migrated_with_what_was_there_counted_as_read(
 
     with Database(path) as db:
         run(scenario(db))
+    with closing(sqlite3.connect(path)) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    with Database(tmp_path / "fresh.sqlite3"):
+        pass
+    assert schema_of(path) == schema_of(tmp_path / "fresh.sqlite3")
+
+
+VERSION_4_SCHEMA = (
+    # What chinwag wrote up to schema version 4, frozen here: version 3 and read markers.
+    *VERSION_3_SCHEMA,
+    "ALTER TABLE conversations ADD COLUMN read_upto INTEGER NOT NULL DEFAULT 0",
+)
+
+
+def test_a_version_4_history_is_migrated_with_its_messages_and_keeps_group_changes(
+    tmp_path: Path,
+) -> None:
+    """Migration 5 adds the groups' membership changes; messages, read markers and contacts
+    stay as they were, and changes stored afterwards survive a reopening."""
+    path = tmp_path / "history.sqlite3"
+    bob_key = bytes(range(32))
+    with closing(sqlite3.connect(path, isolation_level=None)) as raw:
+        raw.execute("PRAGMA journal_mode = WAL")
+        raw.execute("BEGIN")
+        for statement in VERSION_4_SCHEMA:
+            raw.execute(statement)
+        raw.execute(
+            "INSERT INTO conversations (id, kind, participants, read_upto)"
+            " VALUES (?, 'direct', ?, 1)",
+            (str(CONVERSATION.id), "alice\nbob"),
+        )
+        raw.executemany(
+            "INSERT INTO messages (id, conversation_id, sender, recipient, body, sent_at, state,"
+            " received_at) VALUES (?, ?, 'bob', 'alice', ?, 0, 'received', 7)",
+            [(str(UUID(int=n)), str(CONVERSATION.id), f"old {n}") for n in (1, 2, 3)],
+        )
+        raw.execute("INSERT INTO messages_fts (rowid, body) SELECT seq, body FROM messages")
+        raw.execute("UPDATE search_progress SET indexed_upto = (SELECT max(seq) FROM messages)")
+        raw.execute(
+            "INSERT INTO contacts (name, key, first_seen, accepted) VALUES ('bob', ?, 0, 1)",
+            (bob_key,),
+        )
+        raw.execute("PRAGMA user_version = 4")
+        raw.execute("COMMIT")
+
+    create = Change.create(
+        author="alice", key=bob_key, name="friends", members={"bob": bob_key}, at=EARLIEST_TIME
+    ).signed(bytes(64))  # the repository checks no signature, only the hash
+
+    async def scenario(db: Database) -> None:
+        messages = SqliteMessageRepository(db)
+        stored = await messages.page(CONVERSATION.id, 10)
+        assert [m.body for m in reversed(stored)] == ["old 1", "old 2", "old 3"]
+        assert [m.id.int for m in await messages.search("old", 10)] == [3, 2, 1]
+        unread = await SqliteConversationRepository(db).unread()
+        assert unread == {CONVERSATION.id: Unread(2, UUID(int=2))}  # the marker kept
+        contact = await SqliteContactRepository(db).get("bob")
+        assert contact is not None
+        assert contact.key == bob_key
+        groups = SqliteGroupRepository(db)
+        assert await groups.groups() == []
+        assert await groups.add_changes([create]) == [create]
+
+    with Database(path) as db:
+        run(scenario(db))
+    with Database(path) as db:  # opening again migrates nothing and keeps the change
+        assert run(SqliteGroupRepository(db).changes(create.group)) == [create]
+        assert len(run(SqliteMessageRepository(db).page(CONVERSATION.id, 10))) == 3
     with closing(sqlite3.connect(path)) as raw:
         assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)

@@ -76,6 +76,23 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         """UPDATE conversations SET read_upto = coalesce(
             (SELECT max(seq) FROM messages WHERE conversation_id = conversations.id), 0)""",
     ),
+    # 5: every signed change of every group's membership log this client learnt (issue 10),
+    # once each by its hash, in the order stored (seq); the canonical chain is recomputed from
+    # them. ``content`` is the change's canonical JSON (its signed bytes without the context
+    # prefix) and ``signature`` its signature: with them the change is rebuilt exactly, and
+    # checked against ``hash`` on every read. group_id and version repeat what content says,
+    # for the index.
+    (
+        """CREATE TABLE group_changes (
+            hash BLOB PRIMARY KEY,
+            seq INTEGER NOT NULL UNIQUE,
+            group_id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            content BLOB NOT NULL,
+            signature BLOB NOT NULL
+        )""",
+        "CREATE INDEX group_changes_by_group ON group_changes (group_id, seq)",
+    ),
 )
 
 _INDEX_NEW: Final = (
