@@ -10,14 +10,17 @@ from chinwag.application.ports.directory import (
     RegistryStatus,
 )
 from chinwag.application.ports.events import ChatEvents
+from chinwag.application.ports.group_repository import GroupRepository
 from chinwag.application.ports.id_factory import IdFactory
 from chinwag.application.ports.message_repository import MessageRepository, StateChange
 from chinwag.application.ports.peer_transport import (
     DeliveryReport,
     InboundHandler,
+    Incoming,
     Intake,
     PeerTransport,
 )
+from chinwag.application.ports.signatures import Signatures
 
 __all__ = [
     "ChatEvents",
@@ -27,12 +30,15 @@ __all__ = [
     "DeliveryReport",
     "Directory",
     "DirectoryListener",
+    "GroupRepository",
     "IdFactory",
     "InboundHandler",
+    "Incoming",
     "Intake",
     "MessageRepository",
     "PeerLocation",
     "PeerTransport",
     "RegistryStatus",
+    "Signatures",
     "StateChange",
 ]
