@@ -10,21 +10,16 @@ genuine change, learnt again from a peer, takes its place.
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Any, Final
 from uuid import UUID
 
 from chinwag.adapters.sqlite.database import Database
-from chinwag.domain.group import CHANGE_CONTEXT, CHANGE_FORMAT, Change
+from chinwag.adapters.wire.group_change import change_from_json
+from chinwag.domain.group import CHANGE_CONTEXT, Change
 
 log = logging.getLogger(__name__)
-
-_TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
-"""How a change's time is written in its signed bytes (:meth:`Change.signed_bytes`)."""
 
 _Row = tuple[bytes, str, int, bytes, bytes]
 """hash, group_id, version, content, signature."""
@@ -40,31 +35,12 @@ def _to_row(change: Change) -> _Row:
     )
 
 
-def _rebuild(content: bytes, signature: bytes) -> Change:
-    """The change whose canonical JSON is ``content``, carrying ``signature``; ValueError (or
-    TypeError, KeyError) if ``content`` is not one."""
-    fields: dict[str, Any] = json.loads(content.decode("utf-8"))
-    if not isinstance(fields, dict) or fields.pop("type", None) != CHANGE_FORMAT:
-        raise ValueError(f"not a {CHANGE_FORMAT} change")
-    fields["group"] = UUID(fields["group"])
-    fields["prev"] = bytes.fromhex(fields["prev"])
-    fields["at"] = datetime.strptime(fields["at"], _TIME_FORMAT).replace(tzinfo=UTC)
-    if "key" in fields:
-        fields["key"] = bytes.fromhex(fields["key"])
-    if "members" in fields:
-        fields["members"] = tuple(
-            {"name": member["name"], "key": bytes.fromhex(member["key"])}
-            for member in fields["members"]
-        )
-    return Change(**fields, signature=signature)
-
-
 def _from_row(row: _Row) -> Change | None:
     """The change a row holds, or ``None`` (logged) if the row does not hash to its key or
     disagrees with its own columns."""
     digest, group_id, version, content, signature = row
     try:
-        change = _rebuild(content, signature)
+        change = change_from_json(content, signature)
         genuine = (
             change.signed_bytes() == CHANGE_CONTEXT + content
             and change.hash() == digest
