@@ -10,6 +10,8 @@ import asyncio
 import logging
 import socket
 from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from uuid import UUID
 
 from pydantic import ValidationError
@@ -23,6 +25,7 @@ from chinwag.adapters.secure.channel import (
     read_clear_frame,
 )
 from chinwag.adapters.transport import protocol
+from chinwag.adapters.transport.dispatch import Dispatcher, ProtocolViolation
 from chinwag.adapters.transport.settings import TransportSettings
 from chinwag.adapters.wire.codec import EmptyFrame, FrameDecoder, FrameTooLarge, encode
 from chinwag.application.errors import ChatError, PeerRefused
@@ -41,10 +44,48 @@ REFUSALS = frozenset({"identity_changed", "wrong_key", "unverified", "busy"})
 """Codes of the application's refusals, as opposed to protocol violations."""
 
 
-class ProtocolViolation(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+@dataclass
+class Read:
+    """One read's frames being handled: the context of the accepting side's handlers. What
+    they gather is answered once the read's frames are all handled (one batch, one receipt)."""
+
+    peer: str
+    """The connection's authenticated name."""
+    stream: SecureStream
+    batch: list[Incoming] = field(default_factory=list)
+    rejected: list[tuple[UUID, str, str]] = field(default_factory=list)
+
+
+def _answer_ping(read: Read, frame: protocol.Ping) -> None:
+    """The sender timing a round trip."""
+    read.stream.send([protocol.pong(frame.n)])
+
+
+def _take_messages(read: Read, frame: protocol.Messages) -> None:
+    for wire in frame.messages:
+        # The connection's authenticated name against the frame's claim: a check of this
+        # session (like ``wrong_peer``), not a rule of conversations.
+        if wire.from_ != read.peer:
+            read.rejected.append(
+                (wire.id, "wrong_sender", f"this connection is {read.peer}'s, not {wire.from_}'s")
+            )
+            continue
+        read.batch.append(Incoming(wire.id, wire.from_, wire.to, wire.body, wire.sent_at))
+
+
+FRAMES: Dispatcher[Read] = Dispatcher()
+"""What the accepting side takes inside a session, by frame type; any other is a bad_frame."""
+FRAMES.register(protocol.Ping, _answer_ping)
+FRAMES.register(protocol.Messages, _take_messages)
+
+
+def _parsed(payloads: Iterable[bytes]) -> Iterator[protocol.Frame]:
+    """Each payload's frame, parsed only when the one before it was handled."""
+    for payload in payloads:
+        try:
+            yield protocol.parse(payload)
+        except ValidationError as exc:
+            raise ProtocolViolation("bad_frame", first_error(exc)) from None
 
 
 class InboundConnections:
@@ -201,31 +242,9 @@ class InboundConnections:
             except ConnectionError:
                 return
             deadline = loop.time() + self._settings.idle_timeout
-            batch: list[Incoming] = []
-            rejected: list[tuple[UUID, str, str]] = []
-            for payload in payloads:
-                try:
-                    frame = protocol.parse(payload)
-                except ValidationError as exc:
-                    raise ProtocolViolation("bad_frame", first_error(exc)) from None
-                if isinstance(frame, protocol.Ping):  # the sender timing a round trip
-                    stream.send([protocol.pong(frame.n)])
-                    continue
-                if not isinstance(frame, protocol.Messages):
-                    raise ProtocolViolation("bad_frame", f"unexpected {frame.type} frame")
-                for wire in frame.messages:
-                    # The connection's authenticated name against the frame's claim: a check
-                    # of this session (like ``wrong_peer``), not a rule of conversations.
-                    if wire.from_ != peer:
-                        rejected.append(
-                            (
-                                wire.id,
-                                "wrong_sender",
-                                f"this connection is {peer}'s, not {wire.from_}'s",
-                            )
-                        )
-                        continue
-                    batch.append(Incoming(wire.id, wire.from_, wire.to, wire.body, wire.sent_at))
+            read = Read(peer, stream)
+            FRAMES.dispatch_all(read, _parsed(payloads))
+            batch, rejected = read.batch, read.rejected
             if not batch and not rejected:
                 if stream.writer.transport.get_write_buffer_size():  # pongs
                     async with asyncio.timeout(self._settings.write_timeout):

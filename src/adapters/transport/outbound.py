@@ -14,7 +14,7 @@ from uuid import UUID
 
 from chinwag.adapters.secure.channel import SecureError, SecureStream
 from chinwag.adapters.transport import protocol
-from chinwag.adapters.transport.inbound import ProtocolViolation
+from chinwag.adapters.transport.dispatch import Dispatcher, ProtocolViolation
 from chinwag.application.errors import PeerUnreachable
 from chinwag.application.ports.peer_transport import DeliveryReport, Route
 
@@ -76,18 +76,9 @@ class PeerLink:
                     payloads = await self.stream.receive()
                 except ConnectionError:
                     raise ConnectionError(f"{self.peer} closed the connection") from None
-                for payload in payloads:
-                    frame = protocol.parse(payload)
-                    if isinstance(frame, protocol.Receipt):
-                        self._settle(frame)
-                    elif isinstance(frame, protocol.Pong):
-                        pinged = self.pings.pop(frame.n, None)
-                        if pinged is not None and not pinged.done():
-                            pinged.set_result(None)
-                    elif isinstance(frame, protocol.Error):
-                        raise ConnectionError(f"{self.peer} refused: {frame.message}")
-                    else:
-                        raise ProtocolViolation("bad_frame", f"unexpected {frame.type} frame")
+                # Parsed one at a time: a malformed frame (a ValueError) fails the link
+                # after the frames before it were handled.
+                FRAMES.dispatch_all(self, (protocol.parse(payload) for payload in payloads))
         except (OSError, ValueError, ProtocolViolation, SecureError) as exc:
             self.fail(str(exc) or type(exc).__name__)
         except asyncio.CancelledError:
@@ -95,6 +86,7 @@ class PeerLink:
             raise
 
     def _settle(self, receipt: protocol.Receipt) -> None:
+        """Each delivery waiting on the ``receipt``'s ids learns their fate."""
         for message_id in receipt.acked:
             waiter = self.waiting.pop(message_id, None)
             if waiter is not None:
@@ -123,6 +115,15 @@ class PeerLink:
                 pinged.set_exception(PeerUnreachable(self.failure))
         self.pings.clear()
 
+    def _ponged(self, pong: protocol.Pong) -> None:
+        pinged = self.pings.pop(pong.n, None)
+        if pinged is not None and not pinged.done():
+            pinged.set_result(None)
+
+    def _refused(self, error: protocol.Error) -> None:
+        """The peer ended the session with a reason: the link fails with it."""
+        raise ConnectionError(f"{self.peer} refused: {error.message}")
+
     @property
     def usable(self) -> bool:
         return self.failure is None and not self.writer.is_closing()
@@ -145,3 +146,10 @@ class PeerLink:
         finally:
             self.pings.pop(n, None)
         return loop.time() - started
+
+
+FRAMES: Dispatcher[PeerLink] = Dispatcher()
+"""What the connecting side takes inside a session, by frame type; any other is a bad_frame."""
+FRAMES.register(protocol.Receipt, PeerLink._settle)
+FRAMES.register(protocol.Pong, PeerLink._ponged)
+FRAMES.register(protocol.Error, PeerLink._refused)
