@@ -24,6 +24,7 @@ from chinwag.adapters.sqlite.conversations import SqliteConversationRepository
 from chinwag.adapters.sqlite.database import MAX_BATCH, SCHEMA_VERSION, Database, StorageError
 from chinwag.adapters.sqlite.groups import SqliteGroupRepository
 from chinwag.adapters.sqlite.messages import SqliteMessageRepository
+from chinwag.application.ports import StateChange
 from chinwag.application.ports.conversation_repository import Unread
 from chinwag.domain.contact import Contact
 from chinwag.domain.conversation import Conversation
@@ -620,6 +621,87 @@ def test_a_version_4_history_is_migrated_with_its_messages_and_keeps_group_chang
     with closing(sqlite3.connect(path)) as raw:
         assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    with Database(tmp_path / "fresh.sqlite3"):
+        pass
+    assert schema_of(path) == schema_of(tmp_path / "fresh.sqlite3")
+
+
+VERSION_5_SCHEMA = (
+    # What chinwag wrote up to schema version 5, frozen here: version 4 and group changes.
+    *VERSION_4_SCHEMA,
+    """CREATE TABLE group_changes (
+        hash BLOB PRIMARY KEY,
+        seq INTEGER NOT NULL UNIQUE,
+        group_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        content BLOB NOT NULL,
+        signature BLOB NOT NULL
+    )""",
+    "CREATE INDEX group_changes_by_group ON group_changes (group_id, seq)",
+)
+
+
+def test_a_version_5_history_gets_one_delivery_per_outgoing_message_in_its_state(
+    tmp_path: Path,
+) -> None:
+    """Migration 6 adds deliveries: each outgoing message (any state but received) gets one, to
+    its recipient, with its state and reason; received messages get none, and the messages
+    themselves (the summary) are unchanged."""
+    path = tmp_path / "history.sqlite3"
+    stored = [  # n, sender, recipient, state, reason
+        (1, "bob", "alice", "received", None),
+        (2, "alice", "bob", "delivered", None),
+        (3, "alice", "bob", "failed", "bob is unknown"),
+        (4, "bob", "alice", "received", None),
+        (5, "alice", "bob", "sent", None),
+        (6, "alice", "bob", "queued", None),
+        (7, "alice", "bob", "pending", None),
+    ]
+    with closing(sqlite3.connect(path, isolation_level=None)) as raw:
+        raw.execute("PRAGMA journal_mode = WAL")
+        raw.execute("BEGIN")
+        for statement in VERSION_5_SCHEMA:
+            raw.execute(statement)
+        raw.execute(
+            "INSERT INTO conversations (id, kind, participants) VALUES (?, 'direct', ?)",
+            (str(CONVERSATION.id), "alice\nbob"),
+        )
+        raw.executemany(
+            "INSERT INTO messages (id, conversation_id, sender, recipient, body, sent_at, state,"
+            " reason) VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
+            [
+                (str(UUID(int=n)), str(CONVERSATION.id), sender, recipient, f"old {n}", state, why)
+                for n, sender, recipient, state, why in stored
+            ],
+        )
+        raw.execute("INSERT INTO messages_fts (rowid, body) SELECT seq, body FROM messages")
+        raw.execute("UPDATE search_progress SET indexed_upto = (SELECT max(seq) FROM messages)")
+        raw.execute("PRAGMA user_version = 5")
+        raw.execute("COMMIT")
+
+    async def scenario(db: Database) -> None:
+        messages = SqliteMessageRepository(db)
+        for n, sender, recipient, state, reason in stored:
+            message = await messages.get(UUID(int=n))
+            assert message is not None
+            assert (message.sender, message.state, message.reason) == (sender, state, reason)
+            expected = [] if state == "received" else [(recipient, state, reason)]
+            found = await messages.deliveries(UUID(int=n))
+            assert [(d.recipient, d.state, d.reason) for d in found] == expected
+        outbox = await messages.unacknowledged("alice")
+        assert [m.id.int for m in outbox] == [5, 6, 7]
+        await messages.update_states([StateChange(UUID(int=5), MessageState.DELIVERED)])
+
+    with Database(path) as db:
+        run(scenario(db))
+    with Database(path) as db:  # opening again migrates nothing and keeps the new state
+        found = run(SqliteMessageRepository(db).deliveries(UUID(int=5)))
+        assert [(d.recipient, d.state) for d in found] == [("bob", MessageState.DELIVERED)]
+    with closing(sqlite3.connect(path)) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert raw.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert raw.execute("SELECT count(*) FROM deliveries").fetchone() == (5,)
     with Database(tmp_path / "fresh.sqlite3"):
         pass
     assert schema_of(path) == schema_of(tmp_path / "fresh.sqlite3")

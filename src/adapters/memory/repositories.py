@@ -16,7 +16,7 @@ from uuid import UUID
 
 from chinwag.application.errors import MessageNotFound
 from chinwag.application.ports.conversation_repository import Unread
-from chinwag.application.ports.message_repository import StateChange
+from chinwag.application.ports.message_repository import Delivery, StateChange
 from chinwag.domain.conversation import Conversation
 from chinwag.domain.message import UNACKNOWLEDGED, Message, MessageState, utc
 
@@ -85,7 +85,8 @@ def _contains(words: _Phrase, phrase: _Phrase) -> bool:
 class InMemoryMessageRepository:
     """The :class:`~chinwag.application.ports.MessageRepository` port, kept in a dict.
 
-    Like SQLite, ``sent_at`` is returned in UTC and ``update_states`` ignores unknown ids.
+    Like SQLite, ``sent_at`` is returned in UTC, ``update_states`` ignores unknown ids, and an
+    outgoing message has one delivery, to its recipient, that moves with its state.
     Search splits words as SQLite's tokenizer does, except in rare text (see ``_fold``).
     """
 
@@ -95,6 +96,7 @@ class InMemoryMessageRepository:
         self._by_seq: dict[int, Message] = {}
         self._words: dict[int, _Phrase] = {}
         self._conversation_seqs: dict[UUID, list[int]] = {}
+        self._deliveries: dict[UUID, dict[str, Delivery]] = {}
 
     async def add(self, messages: Sequence[Message]) -> list[Message]:
         added: list[Message] = []
@@ -107,16 +109,31 @@ class InMemoryMessageRepository:
             self._by_seq[seq] = message.model_copy(update={"sent_at": utc(message.sent_at)})
             self._words[seq] = _words(message.body)
             self._conversation_seqs.setdefault(message.conversation_id, []).append(seq)
+            if message.state is not MessageState.RECEIVED:
+                self._deliveries[message.id] = {
+                    message.recipient: Delivery(
+                        message.id, message.recipient, message.state, message.reason
+                    )
+                }
             added.append(message)
         return added
 
     async def update_states(self, changes: Sequence[StateChange]) -> None:
         for change in changes:
             seq = self._seq_of.get(change.id)
-            if seq is not None:
-                self._by_seq[seq] = self._by_seq[seq].model_copy(
-                    update={"state": change.state, "reason": change.reason}
+            if seq is None:
+                continue
+            stored = self._by_seq[seq] = self._by_seq[seq].model_copy(
+                update={"state": change.state, "reason": change.reason}
+            )
+            deliveries = self._deliveries.get(change.id, {})
+            if stored.recipient in deliveries:
+                deliveries[stored.recipient] = Delivery(
+                    change.id, stored.recipient, change.state, change.reason
                 )
+
+    async def deliveries(self, message_id: UUID) -> list[Delivery]:
+        return sorted(self._deliveries.get(message_id, {}).values(), key=lambda d: d.recipient)
 
     async def get(self, message_id: UUID) -> Message | None:
         seq = self._seq_of.get(message_id)

@@ -12,8 +12,9 @@ from typing import Final, TypeVar
 from uuid import UUID
 
 from chinwag.adapters.sqlite.database import Database
+from chinwag.adapters.sqlite.deliveries import add_deliveries, deliveries_of, update_deliveries
 from chinwag.application.errors import MessageNotFound
-from chinwag.application.ports.message_repository import StateChange
+from chinwag.application.ports.message_repository import Delivery, StateChange
 from chinwag.domain.message import EARLIEST_TIME, LATEST_TIME, Message, MessageState
 
 MAX_LIMIT: Final = 500
@@ -181,6 +182,8 @@ class _Insertion:
                 + ",".join([_ROW_MARKS] * len(some_rows)),
                 [value for row in some_rows for value in row],
             )
+        received = MessageState.RECEIVED.value
+        add_deliveries(connection, [row[0] for row in new_rows if row[6] != received])
         return stored
 
 
@@ -188,7 +191,8 @@ class SqliteMessageRepository:
     """The :class:`~chinwag.application.ports.MessageRepository` port, in SQLite.
 
     ``sent_at`` and ``received_at`` are stored as integer microseconds since the epoch and read
-    back as aware UTC datetimes; a message never received here keeps ``received_at`` None.
+    back as aware UTC datetimes; a message never received here keeps ``received_at`` None. An
+    outgoing message's delivery is written with it (see :mod:`.deliveries`).
     """
 
     def __init__(self, db: Database) -> None:
@@ -214,7 +218,8 @@ class SqliteMessageRepository:
             job.add_done_callback(insertion.settle)
 
     async def update_states(self, changes: Sequence[StateChange]) -> None:
-        """Record new states in one transaction; ids that are not stored are ignored."""
+        """Record new states of the deliveries to the messages' recipients and of the messages
+        (the summary) in one transaction; ids that are not stored are ignored."""
         if not changes:
             return
         groups: dict[tuple[str, str | None], list[str]] = {}
@@ -223,6 +228,7 @@ class SqliteMessageRepository:
 
         def update(connection: sqlite3.Connection) -> None:
             for (state, reason), ids in groups.items():
+                update_deliveries(connection, ids, state, reason)
                 for chunk in _chunks(ids, _MAX_IN):
                     connection.execute(
                         f"UPDATE messages SET state = ?, reason = ? WHERE id IN ({_marks(chunk)})",
@@ -230,6 +236,9 @@ class SqliteMessageRepository:
                     )
 
         await self._db.write(update)
+
+    async def deliveries(self, message_id: UUID) -> list[Delivery]:
+        return await self._db.read(lambda connection: deliveries_of(connection, message_id))
 
     async def get(self, message_id: UUID) -> Message | None:
         def select(connection: sqlite3.Connection) -> Message | None:

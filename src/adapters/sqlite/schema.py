@@ -93,6 +93,27 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )""",
         "CREATE INDEX group_changes_by_group ON group_changes (group_id, seq)",
     ),
+    # 6: deliveries, one per (outgoing message, recipient), each with its own state and reason,
+    # so a group message can be delivered to some members and not yet to others. The messages'
+    # state/reason/recipient stay as the summary that reading code uses (for a one-to-one
+    # message exactly its one delivery). ``updated_at`` is when the state was last written here
+    # (microseconds since the epoch), NULL for a delivery this migration made: that time was
+    # never kept. The history file holds one user's messages, and the outgoing ones are those
+    # not ``received``: each gets the delivery its columns describe.
+    (
+        """CREATE TABLE deliveries (
+            message_seq INTEGER NOT NULL REFERENCES messages (seq),
+            recipient TEXT NOT NULL,
+            state TEXT NOT NULL,
+            reason TEXT,
+            updated_at INTEGER,
+            PRIMARY KEY (message_seq, recipient)
+        ) WITHOUT ROWID""",
+        """CREATE INDEX deliveries_outbox ON deliveries (recipient, message_seq)
+        WHERE state IN ('pending', 'queued', 'sent')""",
+        """INSERT INTO deliveries (message_seq, recipient, state, reason)
+        SELECT seq, recipient, state, reason FROM messages WHERE state <> 'received'""",
+    ),
 )
 
 _INDEX_NEW: Final = (

@@ -12,7 +12,7 @@ from chinwag.application.ports.directory import (
 from chinwag.application.ports.events import ChatEvents
 from chinwag.application.ports.group_repository import GroupRepository
 from chinwag.application.ports.id_factory import IdFactory
-from chinwag.application.ports.message_repository import MessageRepository, StateChange
+from chinwag.application.ports.message_repository import Delivery, MessageRepository, StateChange
 from chinwag.application.ports.peer_transport import (
     DeliveryReport,
     InboundHandler,
@@ -27,6 +27,7 @@ __all__ = [
     "Clock",
     "ContactRepository",
     "ConversationRepository",
+    "Delivery",
     "DeliveryReport",
     "Directory",
     "DirectoryListener",
