@@ -14,7 +14,7 @@ from chinwag.application.ports.peer_transport import (
     Probe,
     Route,
 )
-from chinwag.application.routing import FALLBACK_CAUSES, routes
+from chinwag.application.routing import FALLBACK_CAUSES, first_route, routes
 from chinwag.domain.message import Message
 from chinwag.domain.user import PeerAddress
 
@@ -100,28 +100,32 @@ class InMemoryTransport:
     async def _reach(self, peer: str, location: PeerLocation) -> tuple[Route, InboundHandler]:
         """The first of the location's routes that reaches ``peer`` (as the real transport
         falls back from a failed direct attempt to the relay)."""
-        failure = PeerUnreachable(f"no route reaches {peer}", "unreachable")
-        self._fallbacks.pop(peer, None)
-        for route in routes(location):
-            try:
-                if route is Route.DIRECT:
-                    assert location.address is not None
-                    owner, key, handler = self._network.find(location.address)
-                else:
-                    owner, key, handler = self._network.relay_to(peer)
-            except PeerUnreachable as exc:
-                failure = exc
-                if exc.cause in FALLBACK_CAUSES:
-                    if route is Route.DIRECT:
-                        self._fallbacks[peer] = exc.cause
-                    continue
-                raise
+
+        async def attempt(route: Route) -> tuple[Route, InboundHandler]:
+            if route is Route.DIRECT:
+                assert location.address is not None
+                owner, key, handler = self._network.find(location.address)
+            else:
+                owner, key, handler = self._network.relay_to(peer)
             if owner != peer or key != location.key:
                 raise PeerUnreachable(f"that is not {peer} with that key", "key_mismatch")
-            self._routes[peer] = route
             return route, handler
-        self._routes.pop(peer, None)
-        raise failure
+
+        self._fallbacks.pop(peer, None)
+        try:
+            (route, handler), fell_back = await first_route(
+                routes(location),
+                attempt,
+                PeerUnreachable(f"no route reaches {peer}", "unreachable"),
+            )
+        except PeerUnreachable as exc:
+            if exc.cause in FALLBACK_CAUSES:  # no route left (a refusal keeps the last one)
+                self._routes.pop(peer, None)
+            raise
+        if fell_back is not None:
+            self._fallbacks[peer] = fell_back
+        self._routes[peer] = route
+        return route, handler
 
     async def deliver(
         self, peer: str, location: PeerLocation, messages: Sequence[Message]

@@ -45,7 +45,7 @@ from chinwag.application.ports.peer_transport import (
     Probe,
     Route,
 )
-from chinwag.application.routing import FALLBACK_CAUSES, routes
+from chinwag.application.routing import first_route, routes
 from chinwag.domain.message import Message
 from chinwag.domain.user import PeerAddress
 
@@ -261,31 +261,28 @@ class TcpPeerTransport:
             if failed is not None and loop.time() - failed[0] < DIRECT_RETRY:
                 chosen.remove(Route.DIRECT)
                 direct_failure = failed[1]
-        failure = PeerUnreachable(
-            f"{peer} accepts no connections and there is no relay", "unreachable"
+
+        async def attempt(route: Route) -> PeerLink:
+            if route is Route.DIRECT:
+                assert address is not None
+                return await self._direct(peer, location, address)
+            assert self._relay is not None
+            reader, writer = await self._relay.dial(peer)
+            return await self._secure(peer, location, reader, writer, Route.RELAYED)
+
+        link, fell_back = await first_route(
+            chosen,
+            attempt,
+            PeerUnreachable(f"{peer} accepts no connections and there is no relay", "unreachable"),
         )
-        for route in chosen:
-            try:
-                if route is Route.DIRECT:
-                    assert address is not None
-                    return await self._direct(peer, location, address)
-                assert self._relay is not None
-                reader, writer = await self._relay.dial(peer)
-                link = await self._secure(peer, location, reader, writer, Route.RELAYED)
-            except PeerUnreachable as exc:
-                failure = exc
-                if route is Route.DIRECT and exc.cause in FALLBACK_CAUSES:
-                    direct_failure = exc.cause
-                    continue
-                raise
-            link.direct_failure = direct_failure
-            if direct_failure is not None and address is not None:
-                # Relayed for now; the address is tried again in a minute (not at once: each
-                # try may cost a connect timeout). Only when the relay did carry: else the next
-                # attempt must try everything again.
-                self._direct_failed[(peer, address)] = (loop.time(), direct_failure)
-            return link
-        raise failure
+        if fell_back is not None and address is not None:
+            # Relayed for now; the address is tried again in a minute (not at once: each try
+            # may cost a connect timeout). Only when the relay did carry: else the next attempt
+            # must try everything again.
+            self._direct_failed[(peer, address)] = (loop.time(), fell_back)
+        if link.route is Route.RELAYED:
+            link.direct_failure = fell_back or direct_failure
+        return link
 
     async def _direct(self, peer: str, location: PeerLocation, address: PeerAddress) -> PeerLink:
         try:
