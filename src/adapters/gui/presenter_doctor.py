@@ -17,6 +17,7 @@ from chinwag.adapters.gui.presenter_host import PresenterHost
 from chinwag.adapters.gui.presenter_status import sentence
 from chinwag.adapters.gui.session import ChatSession, Runner
 from chinwag.adapters.gui.view import DoctorRow, DoctorView
+from chinwag.application.delivery import QUEUED_CAUSES
 from chinwag.application.doctor import Cause, round_trip
 from chinwag.application.doctor_self import listen_words, reachable_words
 from chinwag.application.ports.peer_transport import Route
@@ -28,8 +29,8 @@ log = logging.getLogger(__name__)
 MAX_CHECKED = 30
 """Contacts checked at once (the first of the list): each online one costs a connection."""
 
-NO_PATH_REASONS = frozenset({"unreachable", "relay_refused"})
-"""Why a message waits when no path reaches its recipient now."""
+NO_PATH_REASONS = frozenset(QUEUED_CAUSES.values())
+"""Why a message waits when no path reaches its recipient now (the courier's words)."""
 
 Host = PresenterHost
 
