@@ -21,7 +21,7 @@ from chinwag.adapters.console.text_session import run_text_session
 from chinwag.adapters.sqlite.database import StorageError
 from chinwag.domain.errors import DomainError
 from chinwag.entrypoints.common import StartupError, flag_error, run_event_loop
-from chinwag.entrypoints.container import Container, close_storage
+from chinwag.entrypoints.container import Container, close_storage, open_storage
 from chinwag.entrypoints.settings import (
     ClientSettings,
     add_client_arguments,
@@ -70,7 +70,7 @@ async def run(
     """Sign in, then run commands from ``stdin`` until quit or end of input. The exit code."""
     assert settings.user is not None
     try:
-        await asyncio.to_thread(container.adapters.database)
+        await asyncio.to_thread(open_storage, container)
     except StorageError as exc:
         return _failed(settings, output, exc.code, str(exc))
     try:

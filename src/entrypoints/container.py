@@ -231,6 +231,15 @@ class Container(containers.DeclarativeContainer):
     use_cases = providers.Container(UseCases, adapters=adapters, events=events)
 
 
+def open_storage(container: Container) -> None:
+    """Open what the adapters keep on disk: the identity keys (created, and synced, on first
+    use) and the history database. It blocks on the disk, so call it in a thread
+    (``await asyncio.to_thread(open_storage, container)``), never on the event loop: a few
+    ``fsync`` calls there stall every connection the loop serves."""
+    container.adapters.keys()
+    container.adapters.database()
+
+
 def close_storage(container: Container) -> None:
     """Close what the adapters opened (the history database); safe to call twice."""
     container.adapters().shutdown_resources()

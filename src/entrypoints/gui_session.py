@@ -52,7 +52,7 @@ class ContainerSession:
     async def sign_in(self) -> str:
         try:
             self._lock = lock_user_folder(self._settings.user_dir(self._user), self._user)
-            keys = load_identity(self._settings, self._user)
+            keys = await asyncio.to_thread(load_identity, self._settings, self._user)
             container = self._container = Container(events=self._events)
             container.config.from_dict(container_config(self._settings, self._user))
             container.adapters.keys.override(providers.Object(keys))

@@ -20,7 +20,7 @@ from chinwag.adapters.secure.channel import Security
 from chinwag.adapters.secure.keys import LocalKeys
 from chinwag.domain.message import Message
 from chinwag.domain.user import PeerAddress
-from chinwag.entrypoints.container import Container, close_storage
+from chinwag.entrypoints.container import Container, close_storage, open_storage
 from tests.processes import client_config
 from tests.secure_support import registry_session
 from tests.support import eventually, wait_until
@@ -40,7 +40,7 @@ class Client:
     async def start(self) -> None:
         container = Container(events=RecordingEvents())
         container.config.from_dict(client_config(self.folder, self.name, self.port))
-        await asyncio.to_thread(container.adapters.database)
+        await asyncio.to_thread(open_storage, container)
         await container.use_cases.sign_in().execute(
             self.name, PeerAddress(host="127.0.0.1", port=0)
         )

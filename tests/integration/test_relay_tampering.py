@@ -22,7 +22,7 @@ from chinwag.adapters.secure.channel import Security
 from chinwag.adapters.secure.keys import LocalKeys
 from chinwag.adapters.transport.tcp import TcpPeerTransport, TransportSettings
 from chinwag.domain.message import MessageState
-from chinwag.entrypoints.container import Container
+from chinwag.entrypoints.container import Container, open_storage
 from tests.integration.test_many_clients import Client as InProcessClient
 from tests.processes import client_config
 from tests.support import eventually
@@ -83,7 +83,7 @@ class Client(InProcessClient):
                 relay=adapters.relay,
             )
         )
-        await asyncio.to_thread(adapters.database)
+        await asyncio.to_thread(open_storage, container)
         await container.use_cases.sign_in().execute(self.name, None)
         self.container = container
 

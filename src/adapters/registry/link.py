@@ -267,7 +267,9 @@ class RegistryGate:
             expect=self._check,
         )
         if self._pinned() != stream.remote.key:
-            self._pin(stream.remote.key)
+            # The file is synced before it is replaced: off the event loop, which serves
+            # every other connection in the meantime.
+            await asyncio.to_thread(self._pin, stream.remote.key)
         heartbeat = self._heartbeat_interval or welcome.heartbeat_interval
         link = Link(stream)
         # Never slower than half the server's patience, never a busy loop.
