@@ -42,7 +42,8 @@ from chinwag.adapters.secure.keys import LocalKeys
 from chinwag.adapters.transport import protocol as peer_protocol
 from chinwag.adapters.transport.tcp import TcpPeerTransport
 from chinwag.adapters.wire.codec import encode
-from chinwag.application.ports.peer_transport import Incoming
+from chinwag.application.ports.peer_transport import GroupHave, Incoming
+from chinwag.domain.group import Change
 from chinwag.domain.user import PeerAddress
 from chinwag.entrypoints.common import run_event_loop
 
@@ -148,6 +149,12 @@ class _LetEveryoneIn:
 
     async def messages_received(self, peer: str, messages: Sequence[Incoming]) -> Any:
         raise NotImplementedError("this benchmark sends no messages")
+
+    async def group_have_received(self, peer: str, have: GroupHave) -> None:
+        raise NotImplementedError("this benchmark sends no group frames")
+
+    async def group_changes_received(self, peer: str, changes: Sequence[Change]) -> None:
+        raise NotImplementedError("this benchmark sends no group frames")
 
 
 def _peer(pipe: Connection) -> None:

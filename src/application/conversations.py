@@ -1,11 +1,16 @@
 """Makes sure a conversation is stored once before its first message, and that the messages of
-one author in one conversation are stored and handed over in the order they were sent."""
+one author in one conversation are stored and handed over in the order they were sent.
+
+A group's conversation has the group's id; its turns are taken as ``take_turn(me, str(group))``
+(a group id is 36 characters, longer than any username, so it never names a direct one)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
+from uuid import UUID
 
 from chinwag.application.ports.conversation_repository import ConversationRepository
 from chinwag.domain.conversation import Conversation, direct_conversation_id
@@ -23,6 +28,7 @@ class ConversationLedger:
     def __init__(self, conversations: ConversationRepository) -> None:
         self._conversations = conversations
         self._saved: dict[tuple[str, str], tuple[Conversation, asyncio.Future[None]]] = {}
+        self._groups: dict[UUID, tuple[Conversation, asyncio.Future[None]]] = {}
         self._order = OutgoingOrder()
 
     async def known(self, me: str, peer: str) -> bool:
@@ -33,26 +39,48 @@ class ConversationLedger:
 
     async def direct(self, me: str, peer: str) -> Conversation:
         """The direct conversation of ``me`` and ``peer``, stored before this returns."""
-        entry = self._saved.get((me, peer))
-        if entry is None:
-            conversation = Conversation.direct(me, peer)
-            entry = (conversation, asyncio.ensure_future(self._conversations.save([conversation])))
-            self._saved[(me, peer)] = entry
-        conversation, saving = entry
-        if saving.done() and saving.exception() is None:
-            return conversation
-        try:
-            await asyncio.shield(saving)
-        except Exception:
-            # Let the next caller try again rather than remember a failure forever.
-            if self._saved.get((me, peer)) is entry:
-                del self._saved[(me, peer)]
-            raise
-        return conversation
+        return await _saved_once(
+            self._saved, (me, peer), lambda: Conversation.direct(me, peer), self._conversations
+        )
+
+    async def group(self, group: UUID) -> Conversation:
+        """The conversation of group ``group`` (kind ``group``, the group's id), stored before
+        this returns."""
+        return await _saved_once(
+            self._groups, group, lambda: Conversation.of_group(group), self._conversations
+        )
 
     def take_turn(self, me: str, peer: str) -> Turn:
         """A place in the order of ``me``'s messages to ``peer``: see :class:`OutgoingOrder`."""
         return self._order.take_turn(me, peer)
+
+
+_K = TypeVar("_K")
+
+
+async def _saved_once(
+    saved: dict[_K, tuple[Conversation, asyncio.Future[None]]],
+    key: _K,
+    make: Callable[[], Conversation],
+    conversations: ConversationRepository,
+) -> Conversation:
+    """The conversation of ``key``, saved once (concurrent callers share the write)."""
+    entry = saved.get(key)
+    if entry is None:
+        conversation = make()
+        entry = (conversation, asyncio.ensure_future(conversations.save([conversation])))
+        saved[key] = entry
+    conversation, saving = entry
+    if saving.done() and saving.exception() is None:
+        return conversation
+    try:
+        await asyncio.shield(saving)
+    except Exception:
+        # Let the next caller try again rather than remember a failure forever.
+        if saved.get(key) is entry:
+            del saved[key]
+        raise
+    return conversation
 
 
 Store = Callable[[list[Message]], Awaitable[None]]

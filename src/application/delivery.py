@@ -1,11 +1,17 @@
 """The courier: takes committed outgoing messages to their recipients, in order, pipelined.
 
-Each recipient has a queue and, while it holds messages, one worker. The worker looks the
+It carries deliveries: a message to one recipient. A one-to-one message has one, to its
+recipient; a group message one per member it goes to, each in that member's queue (the same
+message in each), each with its own state, recorded and told by :mod:`delivery_records`.
+
+Each recipient has a queue and, while it holds deliveries, one worker. The worker looks the
 recipient up, hands batches to the transport with several batches in flight (a window), and
 records every answer in the order the batches were sent. If the connection fails, everything not
 yet acknowledged goes back to the front of the queue, in order, and is tried again after a pause;
 the recipient stores by id, so a message that arrived but whose acknowledgement was lost is
-stored once and acknowledged again.
+stored once and acknowledged again. What happens to one recipient's deliveries (a wait, a
+refusal) never holds another's: a group message reaches the members who are there while it
+waits for the others.
 
 When the recipient is offline, its key changed and the user has not accepted the new one, it
 refuses us for now (our key, a quota), no route reaches it (no direct path and no relay:
@@ -15,7 +21,7 @@ reason and the worker waits: until the registry says the recipient is online aga
 registry connection comes back (relayed sessions need it), the user accepts a key, the
 recipient reaches us, or at the latest a backoff delay (doubling up to
 :data:`MAX_RETRY_DELAY`). Nothing is given up on: only the
-recipient's refusal of a message itself fails it. At sign-in the courier resumes every message
+recipient's refusal of a message itself fails it. At sign-in the courier resumes every delivery
 not yet acknowledged, in order.
 
 Every ``delivered`` state is announced with the route its batch travelled (direct or relayed),
@@ -37,6 +43,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
 
+from chinwag.application.delivery_records import DeliveryRecords
 from chinwag.application.errors import (
     ChatError,
     IdentityChanged,
@@ -50,8 +57,8 @@ from chinwag.application.errors import (
 )
 from chinwag.application.ports.directory import Directory, PeerLocation, RegistryStatus
 from chinwag.application.ports.events import ChatEvents
-from chinwag.application.ports.message_repository import MessageRepository, StateChange
-from chinwag.application.ports.peer_transport import DeliveryReport, PeerTransport, Route
+from chinwag.application.ports.message_repository import MessageRepository, OutboxEntry
+from chinwag.application.ports.peer_transport import DeliveryReport, PeerTransport
 from chinwag.application.trust import TrustPolicy
 from chinwag.domain.message import Message, MessageState
 
@@ -81,7 +88,8 @@ class CourierSettings:
     max_attempts: int = 3
     retry_delay: float = 0.5
     max_outbox: int = 100_000
-    """Messages waiting for delivery, all recipients together, before sending is refused."""
+    """Deliveries waiting, all recipients together, before sending is refused (a group
+    message waits once per member)."""
 
 
 @dataclass
@@ -92,6 +100,7 @@ class _Progress:
 @dataclass
 class _Recipient:
     queue: deque[Message] = field(default_factory=deque)
+    """This recipient's deliveries, oldest first: each message carries its delivery's state."""
     worker: asyncio.Task[None] | None = None
     location: PeerLocation | None = None
     waiting: bool = False
@@ -100,7 +109,8 @@ class _Recipient:
 
 
 class Courier:
-    """Delivers outgoing messages; the only writer of their states after they are stored."""
+    """Delivers outgoing messages; the only writer of their deliveries' states after they are
+    stored."""
 
     def __init__(
         self,
@@ -115,18 +125,17 @@ class Courier:
         self._trust = trust
         trust.on_trusted(self.wake)
         self._transport = transport
-        self._messages = messages
-        self._events = events
+        self._records = DeliveryRecords(messages, events)
         self._settings = settings or CourierSettings()
         self._recipients: dict[str, _Recipient] = {}
         self._online: frozenset[str] = frozenset()
         self._registry: RegistryStatus | None = None
         self._closed = False
-        self._held: list[Message] | None = None
-        """Messages enqueued during sign-in (see :meth:`hold`); None when not signing in."""
+        self._held: list[OutboxEntry] | None = None
+        """Deliveries enqueued during sign-in (see :meth:`hold`); None when not signing in."""
 
     def check_room(self) -> None:
-        """Raise ``OutboxFull`` when no further message may wait for delivery."""
+        """Raise ``OutboxFull`` when no further delivery may wait."""
         if self.backlog() >= self._settings.max_outbox:
             raise OutboxFull(
                 f"{self.backlog()} messages are already waiting to be delivered; wait until "
@@ -134,48 +143,54 @@ class Courier:
             )
 
     def room(self) -> int:
-        """How many more messages may wait for delivery before sending is refused."""
+        """How many more deliveries may wait before sending is refused (a group message
+        needs one per member it goes to)."""
         return max(self._settings.max_outbox - self.backlog(), 0)
 
     def hold(self) -> None:
         """Sign-in has begun: keep what is enqueued from now on until :meth:`resume`, which
-        sends the older messages of the outbox first. (Without this, a message sent while
+        sends the older deliveries of the outbox first. (Without this, a message sent while
         sign-in read the outbox went out ahead of older ones, or twice.)"""
         self._closed = False
         self._held = []
 
-    def enqueue(self, message: Message) -> None:
-        """Queue a committed ``pending`` or ``queued`` message for its recipient, behind every
-        message queued before it (messages are enqueued in the order they were committed)."""
+    def enqueue(self, message: Message, recipients: Sequence[str] | None = None) -> None:
+        """Queue a committed ``pending`` or ``queued`` message for each of ``recipients``
+        (None: its own recipient, for a one-to-one message; a group message names the members
+        it goes to), behind every delivery queued before it for each (messages are enqueued in
+        the order they were committed). The message carries the state of its deliveries."""
         if self._closed:
             raise NotSignedIn(
                 "signing out: the message is kept and goes out when you sign in again"
             )
+        names = _recipients_of(message, recipients)
         if self._held is not None:
-            self._held.append(message)
+            self._held.extend(OutboxEntry(message, name) for name in names)
             return
         if message.state is MessageState.SENT:  # stored before a crash: not acknowledged
             message = message.with_state(MessageState.PENDING)
-        recipient = self._recipients.setdefault(message.recipient, _Recipient())
-        recipient.queue.append(message)
-        if recipient.worker is None or recipient.worker.done():
-            recipient.worker = asyncio.create_task(
-                self._run(message.recipient, recipient), name=f"courier:{message.recipient}"
-            )
+        for name in names:
+            recipient = self._recipients.setdefault(name, _Recipient())
+            recipient.queue.append(message)
+            if recipient.worker is None or recipient.worker.done():
+                recipient.worker = asyncio.create_task(
+                    self._run(name, recipient), name=f"courier:{name}"
+                )
 
-    def resume(self, outbox: Iterable[Message]) -> None:
-        """At sign-in: deliver again, and take up messages stored but not acknowledged (after a
-        restart, or a sign-out), oldest first; then what was sent during sign-in (held since
-        :meth:`hold`), unless the outbox already had it."""
+    def resume(self, entries: Iterable[OutboxEntry]) -> None:
+        """At sign-in: deliver again, and take up deliveries stored but not acknowledged
+        (after a restart, or a sign-out; ``MessageRepository.pending_deliveries``), oldest
+        first; then what was sent during sign-in (held since :meth:`hold`), unless the outbox
+        already had that delivery. Each entry's message carries that delivery's state."""
         self._closed = False
         held, self._held = self._held or [], None
-        resumed: set[UUID] = set()
-        for message in outbox:
-            resumed.add(message.id)
-            self.enqueue(message)
-        for message in held:
-            if message.id not in resumed:
-                self.enqueue(message)
+        resumed: set[tuple[UUID, str]] = set()
+        for message, name in entries:
+            resumed.add((message.id, name))
+            self.enqueue(message, [name])
+        for message, name in held:
+            if (message.id, name) not in resumed:
+                self.enqueue(message, [name])
 
     def online(self, names: frozenset[str]) -> None:
         """Presence: whoever has just come online and has messages waiting is tried at once.
@@ -222,7 +237,7 @@ class Courier:
         )
 
     def backlog(self) -> int:
-        """Messages waiting for a first or a further try."""
+        """Deliveries waiting for a first or a further try."""
         held = len(self._held) if self._held is not None else 0
         return held + sum(len(r.queue) for r in self._recipients.values())
 
@@ -276,7 +291,9 @@ class Courier:
                 failures = 1 if progress.recorded else failures + 1
             try:
                 if offline or failures >= self._settings.max_attempts:
-                    await self._settle_all(recipient.queue, MessageState.QUEUED, reason)
+                    await self._records.settle_all(
+                        name, recipient.queue, MessageState.QUEUED, reason
+                    )
             except Exception:
                 log.exception("could not record that messages to %s wait; retrying", name)
             if self._closed:
@@ -333,11 +350,13 @@ class Courier:
                     task = asyncio.create_task(self._transport.deliver(name, location, batch))
                     # The session open now, if any (the task has not run yet): not the route of
                     # an earlier batch, whose session may be gone.
-                    self._announce(batch, MessageState.SENT, self._transport.route(name))
+                    self._records.announce(
+                        name, batch, MessageState.SENT, self._transport.route(name)
+                    )
                     inflight.append((batch, task))
                 batch, task = inflight[0]
                 report = await task
-                await self._record(batch, report)
+                await self._records.record(name, batch, report)
                 inflight.popleft()
                 progress.recorded += len(batch)
         except BaseException:
@@ -349,55 +368,16 @@ class Courier:
             await asyncio.gather(*(t for _, t in inflight), return_exceptions=True)
             queue.extendleft(reversed(unrecorded))
             for message in unrecorded:  # the queue holds them as they were: pending
-                self._events.message_state_changed(message)
+                self._records.tell(name, message)
             raise
 
-    def _announce(
-        self, batch: Sequence[Message], state: MessageState, route: Route | None = None
-    ) -> None:
-        for message in batch:
-            self._events.message_state_changed(message.with_state(state), route)
 
-    async def _record(self, batch: list[Message], report: DeliveryReport) -> None:
-        deferred = [m for m in batch if m.id in report.deferred]
-        if deferred:
-            # Record the others, then leave only these in the batch: the caller puts it back at
-            # the front of the queue, and they wait with the recipient's reason.
-            await self._record([m for m in batch if m.id not in report.deferred], report)
-            batch[:] = deferred
-            reason = report.deferred[deferred[0].id]
-            raise PeerRefused(reason, f"the recipient will take no more for now ({reason})")
-        settled = [
-            message.with_state(MessageState.DELIVERED)
-            if message.id in report.acknowledged
-            else message.with_state(
-                MessageState.FAILED,
-                report.rejected.get(message.id, "the recipient did not store it"),
-            )
-            for message in batch
-        ]
-        await self._messages.update_states([StateChange(m.id, m.state, m.reason) for m in settled])
-        for message in settled:
-            delivered = message.state is MessageState.DELIVERED
-            self._events.message_state_changed(message, report.route if delivered else None)
-
-    async def _settle_all(self, queue: deque[Message], state: MessageState, reason: str) -> None:
-        """Record ``state`` for everything in ``queue`` now (``failed`` also takes it out of the
-        queue; ``queued`` keeps it there, in its new state)."""
-        changed = [
-            m
-            if m.state is state and m.reason == reason
-            else m.model_copy(update={"reason": reason})  # still waiting, for another reason
-            if m.state is state
-            else m.with_state(state, reason)
-            for m in queue
-        ]
-        news = [m for m, old in zip(changed, queue, strict=True) if m is not old]
-        if news:
-            await self._messages.update_states([StateChange(m.id, m.state, m.reason) for m in news])
-        for _ in changed:
-            queue.popleft()
-        if state is not MessageState.FAILED:
-            queue.extendleft(reversed(changed))
-        for message in news:
-            self._events.message_state_changed(message)
+def _recipients_of(message: Message, recipients: Sequence[str] | None) -> Sequence[str]:
+    """Whom ``message`` is enqueued for: a one-to-one message goes to its recipient only."""
+    if message.recipient is not None:
+        if recipients is not None and list(recipients) != [message.recipient]:
+            raise ValueError(f"a message to {message.recipient} goes to nobody else")
+        return [message.recipient]
+    if recipients is None:
+        raise ValueError("a group message is enqueued for the members it goes to")
+    return recipients

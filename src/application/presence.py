@@ -1,11 +1,14 @@
-"""Presence goes to the user, to the courier (which sends to whoever comes online), and to the
-note of when each person was last seen leaving (the doctor's "offline since …")."""
+"""Presence goes to the user, to the courier (which sends to whoever comes online), to the
+group sync (which hands a member who comes online what it missed, and asks it for what we
+missed), and to the note of when each person was last seen leaving (the doctor's "offline
+since …")."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from chinwag.application.delivery import Courier
+from chinwag.application.groups.sync import GroupSync
 from chinwag.application.ports.clock import Clock
 from chinwag.application.ports.directory import RegistryStatus
 from chinwag.application.ports.events import ChatEvents
@@ -59,20 +62,29 @@ class PresenceRelay:
     """The ``DirectoryListener`` given to the registry client at sign-in."""
 
     def __init__(
-        self, events: ChatEvents, courier: Courier, last_seen: LastSeen | None = None
+        self,
+        events: ChatEvents,
+        courier: Courier,
+        last_seen: LastSeen | None = None,
+        groups: GroupSync | None = None,
     ) -> None:
         self._events = events
         self._courier = courier
         self._last_seen = last_seen
+        self._groups = groups
 
     def presence_changed(self, online: frozenset[str]) -> None:
         self._events.presence_changed(online)
         self._courier.online(online)
+        if self._groups is not None:
+            self._groups.online(online)
         if self._last_seen is not None:
             self._last_seen.presence(online)
 
     def registry_status_changed(self, status: RegistryStatus, detail: str) -> None:
         self._events.registry_status_changed(status, detail)
         self._courier.registry_status(status)
+        if self._groups is not None:
+            self._groups.registry_status(status)
         if self._last_seen is not None:
             self._last_seen.registry(status)

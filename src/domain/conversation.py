@@ -15,6 +15,7 @@ _DIRECT_NAMESPACE = UUID("5c2b8f0e-6a43-4d0e-9a5e-3c1f0b7d8a21")
 
 class ConversationKind(StrEnum):
     DIRECT = "direct"
+    GROUP = "group"
 
 
 @lru_cache(maxsize=4096)
@@ -29,7 +30,8 @@ def direct_conversation_id(a: str, b: str) -> UUID:
 
 
 class Conversation(BaseModel):
-    """A conversation between its participants; today always two (direct)."""
+    """A conversation: direct (two participants, the id derived from them) or a group's (its id
+    is the group's; who takes part is the group's membership log, so no participants here)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -44,6 +46,8 @@ class Conversation(BaseModel):
                 raise ValueError("a direct conversation has two different participants")
             if self.id != direct_conversation_id(*self.participants):
                 raise ValueError("a direct conversation's id is derived from its participants")
+        elif self.participants:
+            raise ValueError("a group conversation's members are its group's, not listed here")
         return self
 
     @classmethod
@@ -54,6 +58,11 @@ class Conversation(BaseModel):
             kind=ConversationKind.DIRECT,
             participants=participants,
         )
+
+    @classmethod
+    def of_group(cls, group: UUID) -> Conversation:
+        """The conversation of group ``group``: it has the group's id."""
+        return cls(id=group, kind=ConversationKind.GROUP, participants=())
 
     def other_than(self, user: str) -> str:
         """The participant who is not ``user`` (for a direct conversation)."""

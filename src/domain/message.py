@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chinwag.domain.errors import InvalidMessage, InvalidStateTransition
 from chinwag.domain.user import Username
@@ -120,15 +120,45 @@ def validate_body(body: str) -> str:
     return body
 
 
+MAX_SIGNATURE = 64
+"""Bytes of an Ed25519 signature."""
+
+MAX_SEQ = 2**53 - 1
+"""The largest author sequence number or membership version (exact in every JSON reader)."""
+
+
+class GroupStamp(BaseModel):
+    """What makes a group message checkable by every member, whoever forwards it.
+
+    ``seq``: the author's sequence number in this group (1, 2, 3... with no gap), which gives
+    each author's order; ``version``: the membership version (of the group's log) the author
+    sent it under; ``signature``: the author's identity-key signature of
+    :func:`chinwag.domain.group_message.signed_bytes` (empty until signed).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    seq: int = Field(ge=1, le=MAX_SEQ)
+    version: int = Field(ge=0, le=MAX_SEQ)
+    signature: bytes = Field(default=b"", max_length=MAX_SIGNATURE)
+
+
 class Message(BaseModel):
-    """One message of a conversation, as stored by both its sender and its recipient."""
+    """One message of a conversation, as stored by both its sender and its recipient.
+
+    A direct message has a ``recipient``; a group message has none (its recipients are the
+    group's members, each with a delivery of its own) but a ``group_id`` (which is also its
+    conversation's id) and a :class:`GroupStamp`.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: UUID
     conversation_id: UUID
     sender: Username
-    recipient: Username
+    recipient: Username | None = None
+    group_id: UUID | None = None
+    stamp: GroupStamp | None = None
     body: str
     sent_at: AwareDatetime
     state: MessageState
@@ -146,6 +176,26 @@ class Message(BaseModel):
     @classmethod
     def _time_rules(cls, moment: datetime | None) -> datetime | None:
         return None if moment is None else validate_time(moment)
+
+    @model_validator(mode="after")
+    def _kind_rules(self) -> Message:
+        if self.group_id is None:
+            if self.recipient is None:
+                raise InvalidMessage("a message goes to a person or to a group")
+            if self.stamp is not None:
+                raise InvalidMessage("only a group message carries a group stamp")
+        else:
+            if self.recipient is not None:
+                raise InvalidMessage("a group message goes to the group, not to one person")
+            if self.stamp is None:
+                raise InvalidMessage("a group message carries its author's sequence and version")
+            if self.conversation_id != self.group_id:
+                raise InvalidMessage("a group message belongs to its group's conversation")
+        return self
+
+    @property
+    def is_group(self) -> bool:
+        return self.group_id is not None
 
     def is_outgoing_for(self, user: str) -> bool:
         return self.sender == user

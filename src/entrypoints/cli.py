@@ -109,6 +109,8 @@ async def _session(
         send_many=use_cases.send_messages(),
         diagnose_self=use_cases.diagnose_self(),
         diagnose_peer=use_cases.diagnose_peer(),
+        groups=use_cases.groups(),
+        post=use_cases.post_to_group(),
     )
     try:
         if settings.json:

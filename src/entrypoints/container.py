@@ -29,6 +29,7 @@ from chinwag.adapters.registry.pins import RegistryPins
 from chinwag.adapters.registry.relay_client import RegistryRelay
 from chinwag.adapters.secure.channel import Security
 from chinwag.adapters.secure.keys import LocalKeys, load_or_create_keys
+from chinwag.adapters.secure.signatures import IdentitySignatures
 from chinwag.adapters.sqlite.contacts import SqliteContactRepository
 from chinwag.adapters.sqlite.conversations import SqliteConversationRepository
 from chinwag.adapters.sqlite.database import Database
@@ -38,16 +39,25 @@ from chinwag.adapters.system import RandomIds, SystemClock
 from chinwag.adapters.transport.tcp import TcpPeerTransport
 from chinwag.application.conversations import ConversationLedger
 from chinwag.application.delivery import Courier
+from chinwag.application.groups import (
+    GroupBook,
+    GroupIntake,
+    GroupProgress,
+    GroupSync,
+    MemberKeys,
+)
 from chinwag.application.presence import LastSeen, PresenceRelay
 from chinwag.application.quota import InboundQuota
 from chinwag.application.session import Session
 from chinwag.application.trust import TrustPolicy
 from chinwag.application.use_cases import (
     CountUnread,
+    Groups,
     ListContacts,
     ListConversations,
     LoadHistory,
     MarkRead,
+    PostToGroup,
     ReceiveMessages,
     SearchHistory,
     SendMessage,
@@ -90,6 +100,7 @@ class RealAdapters(containers.DeclarativeContainer):
     ids = providers.Singleton(RandomIds)
     keys = providers.Singleton(load_or_create_keys, config.keys_path)
     identity_key = providers.Singleton(own_key, keys)
+    signatures = providers.Singleton(IdentitySignatures, keys)
     security = providers.Singleton(Security, keys)
     database = providers.Resource(
         open_database, path=config.database_path, synchronous=config.synchronous
@@ -120,6 +131,7 @@ class MemoryAdapters(containers.DeclarativeContainer):
     ids = providers.Singleton(RandomIds)
     keys = providers.Singleton(LocalKeys.generate)
     identity_key = providers.Singleton(own_key, keys)
+    signatures = providers.Singleton(IdentitySignatures, keys)
     database: providers.Provider[None] = providers.Object(None)
     messages = providers.Singleton(InMemoryMessageRepository)
     conversations = providers.Singleton(InMemoryConversationRepository, messages)
@@ -154,6 +166,40 @@ class UseCases(containers.DeclarativeContainer):
     courier = providers.Singleton(
         Courier, adapters.directory, adapters.transport, adapters.messages, events, trust
     )
+    group_progress = providers.Singleton(GroupProgress, adapters.messages)
+    group_book = providers.Singleton(
+        GroupBook,
+        session,
+        adapters.groups,
+        adapters.signatures,
+        events,
+        adapters.clock,
+        adapters.identity_key,
+    )
+    member_keys = providers.Singleton(MemberKeys, adapters.directory, trust)
+    group_sync = providers.Singleton(
+        GroupSync,
+        session,
+        group_book,
+        group_progress,
+        adapters.messages,
+        adapters.transport,
+        adapters.directory,
+        trust,
+        courier,
+        adapters.clock,
+    )
+    group_intake = providers.Singleton(
+        GroupIntake,
+        group_book,
+        group_progress,
+        adapters.messages,
+        ledger,
+        events,
+        adapters.signatures,
+        group_sync,
+        quota,
+    )
     receive_messages = providers.Singleton(
         ReceiveMessages,
         session,
@@ -164,9 +210,10 @@ class UseCases(containers.DeclarativeContainer):
         courier,
         adapters.clock,
         quota,
+        group_intake,
     )
     last_seen = providers.Singleton(LastSeen, adapters.clock)
-    presence = providers.Singleton(PresenceRelay, events, courier, last_seen)
+    presence = providers.Singleton(PresenceRelay, events, courier, last_seen, group_sync)
     sign_in = providers.Factory(
         SignIn,
         session,
@@ -203,6 +250,20 @@ class UseCases(containers.DeclarativeContainer):
         adapters.ids,
     )
     load_history = providers.Factory(LoadHistory, session, adapters.messages)
+    groups = providers.Factory(Groups, session, group_book, member_keys)
+    post_to_group = providers.Singleton(  # one object: concurrent posts share a commit
+        PostToGroup,
+        session,
+        group_book,
+        group_progress,
+        adapters.messages,
+        ledger,
+        courier,
+        events,
+        adapters.signatures,
+        adapters.clock,
+        adapters.ids,
+    )
     list_conversations = providers.Factory(ListConversations, session, adapters.conversations)
     search_history = providers.Factory(SearchHistory, session, adapters.messages)
     verify_contact = providers.Factory(VerifyContact, session, trust)

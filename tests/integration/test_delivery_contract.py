@@ -1,7 +1,8 @@
 """The deliveries of the message repository, one contract for SQLite and the memory twin.
 
-One-to-one only: an outgoing message has exactly one delivery, to its recipient, whose state is
-the message's state (the summary), and both move together.
+One-to-one messages: an outgoing message has exactly one delivery, to its recipient, whose state
+is the message's state (the summary), and both move together. (Group messages, with one per
+member: ``test_group_storage*.py``.)
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from chinwag.adapters.memory.repositories import InMemoryMessageRepository
 from chinwag.adapters.sqlite.database import Database
 from chinwag.adapters.sqlite.messages import SqliteMessageRepository
 from chinwag.application.ports import MessageRepository, StateChange
-from chinwag.application.ports.message_repository import Delivery
+from chinwag.application.ports.message_repository import Delivery, OutboxEntry
 from chinwag.domain.conversation import Conversation
 from chinwag.domain.message import Message, MessageState
 
@@ -140,6 +141,46 @@ def test_a_message_stored_again_keeps_its_one_delivery(messages: MessageReposito
         await messages.add([outgoing(5, MessageState.DELIVERED), outgoing(5)])
         for n in range(1, 45):
             assert await messages.deliveries(UUID(int=n)) == to_bob(n, MessageState.PENDING)
+
+    run(scenario())
+
+
+def test_the_outbox_of_deliveries_is_one_entry_per_unacknowledged_message(
+    messages: MessageRepository,
+) -> None:
+    """For one-to-one messages the outbox of deliveries is the outbox of messages, each to its
+    recipient, oldest first."""
+
+    async def scenario() -> None:
+        await messages.add([outgoing(n) for n in range(1, 6)] + [incoming(6)])
+        await messages.update_states(
+            [
+                StateChange(UUID(int=1), MessageState.DELIVERED),
+                StateChange(UUID(int=2), MessageState.QUEUED, "bob is offline", "bob"),
+                StateChange(UUID(int=3), MessageState.FAILED, "no"),
+                StateChange(UUID(int=4), MessageState.SENT),
+            ]
+        )
+        outbox = await messages.pending_deliveries("alice")
+        stored = [await messages.get(UUID(int=n)) for n in (2, 4, 5)]
+        assert outbox == [OutboxEntry(m, "bob") for m in stored if m is not None]
+        assert [m.state for m in await messages.unacknowledged("alice")] == [
+            MessageState.QUEUED,
+            MessageState.SENT,
+            MessageState.PENDING,
+        ]
+        assert await messages.pending_deliveries("bob") == []
+
+    run(scenario())
+
+
+def test_a_change_naming_another_recipient_moves_nothing(messages: MessageRepository) -> None:
+    async def scenario() -> None:
+        await messages.add([outgoing(1)])
+        changes = [StateChange(UUID(int=1), MessageState.DELIVERED, None, "carol")]
+        assert await messages.update_states(changes) == []
+        assert await messages.deliveries(UUID(int=1)) == to_bob(1, MessageState.PENDING)
+        assert await summary(messages, 1) == (MessageState.PENDING, None)
 
     run(scenario())
 

@@ -20,7 +20,8 @@ from chinwag.adapters.secure.keys import LocalKeys
 from chinwag.adapters.secure.noise import CipherState
 from chinwag.adapters.transport.tcp import TcpPeerTransport
 from chinwag.adapters.wire.codec import FrameDecoder
-from chinwag.application.ports.peer_transport import Incoming, Intake
+from chinwag.application.ports.peer_transport import GroupHave, Incoming, Intake
+from chinwag.domain.group import Change
 from chinwag.domain.user import PeerAddress
 from tests.integration.test_registry_server import DEADLINE, Raw, b64, run, started
 from tests.support import wait_until
@@ -56,6 +57,12 @@ class Handler:
 
     async def messages_received(self, peer: str, messages: Sequence[Incoming]) -> Intake:
         return Intake(committed=[m.id for m in messages])
+
+    async def group_have_received(self, peer: str, have: GroupHave) -> None:
+        return None
+
+    async def group_changes_received(self, peer: str, changes: Sequence[Change]) -> None:
+        return None
 
 
 @asynccontextmanager

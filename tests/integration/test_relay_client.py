@@ -18,7 +18,8 @@ from chinwag.adapters.secure.keys import LocalKeys
 from chinwag.adapters.transport.tcp import TcpPeerTransport
 from chinwag.application.errors import PeerUnreachable
 from chinwag.application.ports.directory import RegistryStatus
-from chinwag.application.ports.peer_transport import Incoming, Intake, Route
+from chinwag.application.ports.peer_transport import GroupHave, Incoming, Intake, Route
+from chinwag.domain.group import Change
 from chinwag.domain.identity import fingerprint
 from tests.integration.test_registry_server import Raw, run, started
 from tests.support import wait_until
@@ -32,6 +33,12 @@ class Handler:
 
     async def messages_received(self, peer: str, messages: Sequence[Incoming]) -> Intake:
         return Intake(committed=[m.id for m in messages])
+
+    async def group_have_received(self, peer: str, have: GroupHave) -> None:
+        return None
+
+    async def group_changes_received(self, peer: str, changes: Sequence[Change]) -> None:
+        return None
 
 
 class Listener:

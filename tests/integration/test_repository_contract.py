@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -23,7 +24,7 @@ from chinwag.adapters.sqlite.messages import SqliteMessageRepository
 from chinwag.application.errors import MessageNotFound
 from chinwag.application.ports import ConversationRepository, MessageRepository, StateChange
 from chinwag.domain.conversation import Conversation
-from chinwag.domain.message import Message, MessageState
+from chinwag.domain.message import GroupStamp, Message, MessageState
 
 T = TypeVar("T")
 
@@ -163,7 +164,7 @@ def test_limits_outside_1_to_500_are_refused(repos: Repositories, limit: int) ->
 def test_update_states_records_states_and_reasons(repos: Repositories) -> None:
     async def scenario() -> None:
         await repos.messages.add([message(1), message(2), message(3)])
-        await repos.messages.update_states(
+        changed = await repos.messages.update_states(
             [
                 StateChange(UUID(int=1), MessageState.SENT),
                 StateChange(UUID(int=2), MessageState.FAILED, "bob is offline"),
@@ -171,7 +172,8 @@ def test_update_states_records_states_and_reasons(repos: Repositories) -> None:
                 StateChange(UUID(int=99), MessageState.SENT),  # unknown: ignored
             ]
         )
-        await repos.messages.update_states([])
+        assert changed == []  # only group messages' summaries are returned
+        assert await repos.messages.update_states([]) == []
         stored = {m.id.int: m for m in await repos.messages.page(ALICE_BOB.id, 10)}
         assert (stored[1].state, stored[1].reason) == (MessageState.DELIVERED, None)
         assert (stored[2].state, stored[2].reason) == (MessageState.FAILED, "bob is offline")
@@ -402,6 +404,17 @@ def test_conversations_are_found_by_id(repos: Repositories) -> None:
     run(scenario())
 
 
+def test_a_group_conversation_is_stored_and_found_by_its_groups_id(repos: Repositories) -> None:
+    group = Conversation.of_group(uuid.UUID(int=77))
+
+    async def scenario() -> None:
+        await repos.conversations.save([group, ALICE_BOB])
+        assert await repos.conversations.get(group.id) == group
+        assert group in await repos.conversations.list_all()
+
+    run(scenario())
+
+
 def test_concurrent_adds_with_overlapping_ids_store_each_message_once(
     repos: Repositories,
 ) -> None:
@@ -438,3 +451,41 @@ def test_the_outbox_is_the_senders_unacknowledged_messages_oldest_first(
         (3, MessageState.QUEUED),
         (5, MessageState.PENDING),
     ]
+
+
+GROUP = Conversation.of_group(UUID("0190b5a4-7d1e-8c3f-9a2b-4c5d6e7f8091"))
+
+
+def group_message(n: int, body: str, state: MessageState = MessageState.RECEIVED) -> Message:
+    return Message(
+        id=UUID(int=n),
+        conversation_id=GROUP.id,
+        group_id=GROUP.id,
+        stamp=GroupStamp(seq=n, version=1, signature=bytes(range(64))),
+        sender="bob" if state is MessageState.RECEIVED else "alice",
+        body=body,
+        sent_at=T0,
+        state=state,
+        received_at=T0 if state is MessageState.RECEIVED else None,
+    )
+
+
+def test_group_messages_share_the_history_with_one_to_one_ones(repos: Repositories) -> None:
+    """Pages of the group's conversation hold its messages only; search finds them among the
+    others, and both read them back whole (stamp, group, no recipient)."""
+
+    async def scenario() -> None:
+        mine = group_message(2, "lunch at noon", MessageState.PENDING)
+        await repos.messages.add([message(1, "lunch today?"), mine], {mine.id: ["bob", "carol"]})
+        await repos.messages.add([group_message(3, "noon works"), message(4, "see you")])
+        assert await repos.messages.page(GROUP.id, 10) == [group_message(3, "noon works"), mine]
+        assert ids(await repos.messages.page(ALICE_BOB.id, 10)) == [4, 1]
+        assert await repos.messages.search("lunch", 10) == [mine, message(1, "lunch today?")]
+        assert ids(await repos.messages.search("noon", 10)) == [3, 2]
+        assert await repos.messages.unacknowledged("alice") == [
+            message(1, "lunch today?"),
+            mine,
+            message(4, "see you"),
+        ]
+
+    run(scenario())

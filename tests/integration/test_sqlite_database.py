@@ -29,7 +29,7 @@ from chinwag.application.ports.conversation_repository import Unread
 from chinwag.domain.contact import Contact
 from chinwag.domain.conversation import Conversation
 from chinwag.domain.group import Change
-from chinwag.domain.message import EARLIEST_TIME, Message, MessageState
+from chinwag.domain.message import EARLIEST_TIME, GroupStamp, Message, MessageState
 
 T = TypeVar("T")
 
@@ -702,6 +702,135 @@ def test_a_version_5_history_gets_one_delivery_per_outgoing_message_in_its_state
         assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert raw.execute("PRAGMA foreign_key_check").fetchall() == []
         assert raw.execute("SELECT count(*) FROM deliveries").fetchone() == (5,)
+    with Database(tmp_path / "fresh.sqlite3"):
+        pass
+    assert schema_of(path) == schema_of(tmp_path / "fresh.sqlite3")
+
+
+VERSION_6_SCHEMA = (
+    # What chinwag wrote up to schema version 6, frozen here: version 5 and deliveries.
+    *VERSION_5_SCHEMA,
+    """CREATE TABLE deliveries (
+        message_seq INTEGER NOT NULL REFERENCES messages (seq),
+        recipient TEXT NOT NULL,
+        state TEXT NOT NULL,
+        reason TEXT,
+        updated_at INTEGER,
+        PRIMARY KEY (message_seq, recipient)
+    ) WITHOUT ROWID""",
+    """CREATE INDEX deliveries_outbox ON deliveries (recipient, message_seq)
+    WHERE state IN ('pending', 'queued', 'sent')""",
+)
+
+
+def test_a_version_6_history_keeps_its_messages_and_outbox_and_takes_group_messages(
+    tmp_path: Path,
+) -> None:
+    """Migration 7 adds group messages (their group and stamp); one-to-one messages read back
+    as they were, with no group, their deliveries (the outbox) intact and still moving, and
+    group messages stored afterwards survive a reopening."""
+    path = tmp_path / "history.sqlite3"
+    carol = Conversation.direct("alice", "carol")
+    stored = [  # n, conversation, sender, recipient, state, reason, delivery's updated_at
+        (1, CONVERSATION, "bob", "alice", "received", None, None),
+        (2, CONVERSATION, "alice", "bob", "delivered", None, None),
+        (3, carol, "alice", "carol", "queued", "carol is offline", 1_700_000_000_000_000),
+        (4, CONVERSATION, "alice", "bob", "failed", "bob is unknown", 1_700_000_000_000_001),
+        (5, carol, "alice", "carol", "sent", None, 1_700_000_000_000_002),
+        (6, CONVERSATION, "alice", "bob", "pending", None, None),
+    ]
+    with closing(sqlite3.connect(path, isolation_level=None)) as raw:
+        raw.execute("PRAGMA journal_mode = WAL")
+        raw.execute("BEGIN")
+        for statement in VERSION_6_SCHEMA:
+            raw.execute(statement)
+        for conversation in (CONVERSATION, carol):
+            raw.execute(
+                "INSERT INTO conversations (id, kind, participants) VALUES (?, 'direct', ?)",
+                (str(conversation.id), "\n".join(conversation.participants)),
+            )
+        raw.executemany(
+            "INSERT INTO messages (id, conversation_id, sender, recipient, body, sent_at, state,"
+            " reason, received_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)",
+            [
+                (str(UUID(int=n)), str(c.id), sender, to, f"old {n}", state, why, 7)
+                for n, c, sender, to, state, why, _ in stored
+            ],
+        )
+        raw.executemany(
+            "INSERT INTO deliveries (message_seq, recipient, state, reason, updated_at)"
+            " SELECT seq, recipient, state, reason, ? FROM messages WHERE id = ?",
+            [(at, str(UUID(int=n))) for n, *_, state, _, at in stored if state != "received"],
+        )
+        raw.execute("INSERT INTO messages_fts (rowid, body) SELECT seq, body FROM messages")
+        raw.execute("UPDATE search_progress SET indexed_upto = (SELECT max(seq) FROM messages)")
+        raw.execute("PRAGMA user_version = 6")
+        raw.execute("COMMIT")
+        deliveries_before = raw.execute("SELECT * FROM deliveries ORDER BY 1, 2").fetchall()
+
+    group = UUID("0190b5a4-7d1e-8c3f-9a2b-4c5d6e7f8091")
+    posted = Message(
+        id=UUID(int=10),
+        conversation_id=group,
+        group_id=group,
+        stamp=GroupStamp(seq=1, version=2, signature=bytes(range(64))),
+        sender="alice",
+        body="first group note",
+        sent_at=datetime(2024, 1, 1, tzinfo=UTC),
+        state=MessageState.PENDING,
+    )
+
+    async def scenario(db: Database) -> None:
+        messages = SqliteMessageRepository(db)
+        for n, conversation, sender, recipient, state, reason, _ in stored:
+            message = await messages.get(UUID(int=n))
+            assert message is not None
+            assert (message.conversation_id, message.sender, message.recipient) == (
+                conversation.id,
+                sender,
+                recipient,
+            )
+            assert (message.state, message.reason, message.body) == (state, reason, f"old {n}")
+            assert (message.group_id, message.stamp) == (None, None)
+        outbox = await messages.pending_deliveries("alice")
+        assert [(e.message.id.int, e.recipient, e.message.state) for e in outbox] == [
+            (3, "carol", MessageState.QUEUED),
+            (5, "carol", MessageState.SENT),
+            (6, "bob", MessageState.PENDING),
+        ]
+        assert [m.id.int for m in await messages.unacknowledged("alice")] == [3, 5, 6]
+        assert [m.id.int for m in await messages.search("old", 10)] == [6, 5, 4, 3, 2, 1]
+        assert await messages.add([posted], {posted.id: ["bob", "carol"]}) == [posted]
+        changes = [
+            StateChange(UUID(int=5), MessageState.DELIVERED, None, "carol"),
+            StateChange(posted.id, MessageState.DELIVERED, None, "bob"),
+        ]
+        assert await messages.update_states(changes) == []  # carol's delivery is pending
+
+    with Database(path) as db:
+        run(scenario(db))
+    with closing(sqlite3.connect(path)) as raw:
+        deliveries_after = raw.execute(
+            "SELECT * FROM deliveries WHERE message_seq <> 5 AND message_seq <= 6 ORDER BY 1, 2"
+        ).fetchall()
+    assert deliveries_after == [row for row in deliveries_before if row[0] != 5]
+    with Database(path) as db:  # opening again migrates nothing and keeps what was written
+        messages = SqliteMessageRepository(db)
+        assert run(messages.get(posted.id)) == posted
+        assert run(messages.group_progress(group)) == {"alice": 1}
+        found = run(messages.deliveries(posted.id))
+        assert [(d.recipient, d.state) for d in found] == [
+            ("bob", MessageState.DELIVERED),
+            ("carol", MessageState.PENDING),
+        ]
+        assert [e.message.id.int for e in run(messages.pending_deliveries("alice"))] == [3, 6, 10]
+    with closing(sqlite3.connect(path)) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert raw.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert raw.execute(
+            "SELECT recipient, group_id FROM messages WHERE id = ?", (str(posted.id),)
+        ).fetchone() == ("", str(group))  # a group message's recipient: '' (see migration 7)
     with Database(tmp_path / "fresh.sqlite3"):
         pass
     assert schema_of(path) == schema_of(tmp_path / "fresh.sqlite3")

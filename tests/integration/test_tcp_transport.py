@@ -27,8 +27,9 @@ from chinwag.adapters.transport.tcp import TcpPeerTransport, TransportSettings
 from chinwag.adapters.wire.codec import encode
 from chinwag.application.errors import AddressInUse, PeerRefused, PeerUnreachable
 from chinwag.application.ports.directory import PeerLocation
-from chinwag.application.ports.peer_transport import DeliveryReport, Incoming, Intake
+from chinwag.application.ports.peer_transport import DeliveryReport, GroupHave, Incoming, Intake
 from chinwag.domain.conversation import direct_conversation_id
+from chinwag.domain.group import Change
 from chinwag.domain.message import Message, MessageState
 from chinwag.domain.user import PeerAddress
 from tests.secure_support import (
@@ -67,6 +68,8 @@ class Inbox:
         self.defer = False
         self.known = known
         self.asked: list[tuple[str, bytes]] = []
+        self.haves: list[tuple[str, GroupHave]] = []
+        self.changes: list[tuple[str, list[Change]]] = []
 
     async def authorize(self, peer: str, key: bytes) -> None:
         self.asked.append((peer, key))
@@ -85,6 +88,12 @@ class Inbox:
             return Intake(committed=[], deferred={m.id: "over_quota" for m in messages})
         self.messages.extend(messages)
         return Intake(committed=[m.id for m in messages])
+
+    async def group_have_received(self, peer: str, have: GroupHave) -> None:
+        self.haves.append((peer, have))
+
+    async def group_changes_received(self, peer: str, changes: Sequence[Change]) -> None:
+        self.changes.append((peer, list(changes)))
 
 
 def outgoing(body: str, sender: str = "alice", recipient: str = "bob") -> Message:

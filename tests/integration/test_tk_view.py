@@ -44,7 +44,7 @@ class RecordingListener:
     def sign_in_requested(self, username: str, registry: str) -> None:
         self.calls.append(("sign_in_requested", (username, registry)))
 
-    def conversation_selected(self, peer: str) -> None:
+    def conversation_selected(self, peer: str | uuid.UUID) -> None:
         self.calls.append(("conversation_selected", (peer,)))
 
     def send_requested(self, text: str) -> None:
@@ -94,6 +94,24 @@ class RecordingListener:
 
     def doctor_closed(self) -> None:
         self.calls.append(("doctor_closed", ()))
+
+    def new_group_requested(self, name: str, members: Sequence[str]) -> None:
+        self.calls.append(("new_group_requested", (name, list(members))))
+
+    def group_add_requested(self, group: uuid.UUID, names: Sequence[str]) -> None:
+        self.calls.append(("group_add_requested", (group, list(names))))
+
+    def group_remove_requested(self, group: uuid.UUID, member: str) -> None:
+        self.calls.append(("group_remove_requested", (group, member)))
+
+    def group_admin_requested(self, group: uuid.UUID, member: str) -> None:
+        self.calls.append(("group_admin_requested", (group, member)))
+
+    def group_rename_requested(self, group: uuid.UUID, name: str) -> None:
+        self.calls.append(("group_rename_requested", (group, name)))
+
+    def group_leave_requested(self, group: uuid.UUID) -> None:
+        self.calls.append(("group_leave_requested", (group,)))
 
 
 @pytest.fixture

@@ -40,6 +40,7 @@ def test_the_chat_menu_is_on_the_window_once_signed_in(
     assert str(root.cget("menu")) == str(view.widgets.menu.bar)
     assert list(view.widgets.menu.entries()) == [
         "New chat…",
+        "New group…",
         "Search",
         "Connection doctor…",
         "Next conversation",

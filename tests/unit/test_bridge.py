@@ -20,6 +20,7 @@ from chinwag.application.ports.events import ChatEvents
 from chinwag.application.ports.peer_transport import Route
 from chinwag.domain.message import Message, MessageState
 from tests.support import wait_until_sync
+from tests.unit.test_delivery_groups import group_message, group_state
 from tests.unit.test_presenter import message
 
 
@@ -127,4 +128,16 @@ def test_a_state_change_carries_its_route_to_the_presenter() -> None:
     assert [items.get_nowait(), items.get_nowait()] == [
         Event("state", message=delivered, route=Route.RELAYED),
         Event("state", message=delivered),
+    ]
+
+
+def test_a_members_delivery_and_a_group_change_are_queued_for_the_presenter() -> None:
+    items: queue.SimpleQueue[Item] = queue.SimpleQueue()
+    events: ChatEvents = QueueEvents(items)
+    delivered = group_message(1).with_state(MessageState.DELIVERED)
+    events.delivery_state_changed(delivered, "carol", Route.DIRECT)
+    events.group_changed(group_state(), True)
+    assert [items.get_nowait(), items.get_nowait()] == [
+        Event("delivery", message=delivered, name="carol", route=Route.DIRECT),
+        Event("group", group=group_state(), left=True),
     ]

@@ -83,7 +83,10 @@ def parse_json_command(line: str) -> AnyCommand:
     return parse_json_line(line).command
 
 
-COMMAND_LIST = "commands: send, who, history, search, whoami, verify, trust, doctor, quit"
+COMMAND_LIST = (
+    "commands: send, who, history, search, whoami, verify, trust, doctor, group_create, "
+    "group_add, group_remove, group_admin, group_leave, group_rename, groups, quit"
+)
 
 
 @pytest.mark.parametrize(
@@ -96,7 +99,7 @@ COMMAND_LIST = "commands: send, who, history, search, whoami, verify, trust, doc
         ('{"cmd": "fly"}', f'unknown command "fly" ({COMMAND_LIST})'),
         ('{"cmd": 7}', f"unknown command 7 ({COMMAND_LIST})"),
         ('{"cmd": "send", "to": "bob"}', "send needs 'body' (text)"),
-        ('{"cmd": "send", "body": "hi"}', "send needs 'to' (a name)"),
+        ('{"cmd": "send", "body": "hi"}', "send takes 'to' (a name) or 'group'"),
         ('{"cmd": "send", "to": 5, "body": "hi"}', "'to' must be a name"),
         ('{"cmd": "send", "to": "bob", "body": null}', "'body' must be text"),
         (

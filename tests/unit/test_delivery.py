@@ -8,7 +8,7 @@ messages have their own module (``test_trust.py``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -29,6 +29,7 @@ from chinwag.application.ports.directory import PeerLocation
 from chinwag.application.ports.message_repository import StateChange
 from chinwag.application.ports.peer_transport import (
     DeliveryReport,
+    GroupHave,
     InboundHandler,
     Incoming,
     Probe,
@@ -39,6 +40,7 @@ from chinwag.application.session import Session
 from chinwag.application.trust import TrustPolicy
 from chinwag.application.use_cases import ReceiveMessages
 from chinwag.domain.conversation import direct_conversation_id
+from chinwag.domain.group import Change
 from chinwag.domain.message import Message, MessageState
 from chinwag.domain.user import PeerAddress
 
@@ -106,6 +108,14 @@ class FlakyTransport:
         self.delivered.extend(m.id for m in messages if m.id in acked)
         ids = {m.id for m in messages}
         return DeliveryReport(acked, {i: "refused" for i in self.reject & ids}, route=self.used)
+
+    async def send_have(self, peer: str, location: PeerLocation, have: GroupHave) -> None:
+        pass  # no group here
+
+    async def send_changes(
+        self, peer: str, location: PeerLocation, changes: Sequence[Change]
+    ) -> None:
+        pass  # no group here
 
     async def close(self) -> None:
         pass
@@ -225,10 +235,12 @@ def test_a_rejected_message_fails_alone() -> None:
 
 
 class FailingRepository(InMemoryMessageRepository):
-    async def add(self, messages: Sequence[Message]) -> list[Message]:
+    async def add(
+        self, messages: Sequence[Message], members: Mapping[UUID, Sequence[str]] | None = None
+    ) -> list[Message]:
         raise OSError("disk full")
 
-    async def update_states(self, changes: Sequence[StateChange]) -> None:
+    async def update_states(self, changes: Sequence[StateChange]) -> list[StateChange]:
         raise OSError("disk full")
 
 
@@ -285,13 +297,13 @@ class GatedRepository(InMemoryMessageRepository):
         self.waiting = asyncio.Event()
         self.failures = failures
 
-    async def update_states(self, changes: Sequence[StateChange]) -> None:
+    async def update_states(self, changes: Sequence[StateChange]) -> list[StateChange]:
         self.waiting.set()
         await self.gate.wait()
         if self.failures:
             self.failures -= 1
             raise OSError("database is locked")
-        await super().update_states(changes)
+        return await super().update_states(changes)
 
 
 async def gated_courier(

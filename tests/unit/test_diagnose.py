@@ -33,7 +33,13 @@ from chinwag.application.ports.directory import (
     RegistryStatus,
     SelfReachability,
 )
-from chinwag.application.ports.peer_transport import DeliveryReport, InboundHandler, Probe, Route
+from chinwag.application.ports.peer_transport import (
+    DeliveryReport,
+    GroupHave,
+    InboundHandler,
+    Probe,
+    Route,
+)
 from chinwag.application.presence import LastSeen
 from chinwag.application.session import Session
 from chinwag.application.trust import TrustPolicy
@@ -47,6 +53,7 @@ from chinwag.application.use_cases.diagnose import (
 )
 from chinwag.domain.contact import Contact
 from chinwag.domain.errors import InvalidUsername
+from chinwag.domain.group import Change
 from chinwag.domain.message import Message
 from chinwag.domain.user import PeerAddress
 
@@ -116,6 +123,14 @@ class FakeTransport:
         self, peer: str, location: PeerLocation, messages: Sequence[Message]
     ) -> DeliveryReport:  # pragma: no cover - the doctor never delivers
         raise AssertionError("the doctor must not deliver anything")
+
+    async def send_have(self, peer: str, location: PeerLocation, have: GroupHave) -> None:
+        raise AssertionError("the doctor must not send anything")
+
+    async def send_changes(
+        self, peer: str, location: PeerLocation, changes: Sequence[Change]
+    ) -> None:
+        raise AssertionError("the doctor must not send anything")
 
     async def probe(self, peer: str, location: PeerLocation) -> Probe:
         self.probed.append((peer, location))

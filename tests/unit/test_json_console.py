@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 from uuid import UUID
@@ -74,9 +74,11 @@ class CountingRepository(InMemoryMessageRepository):
         super().__init__()
         self.adds = 0
 
-    async def add(self, messages: Sequence[Message]) -> list[Message]:
+    async def add(
+        self, messages: Sequence[Message], members: Mapping[UUID, Sequence[str]] | None = None
+    ) -> list[Message]:
         self.adds += 1
-        return await super().add(messages)
+        return await super().add(messages, members)
 
 
 class JsonConsole:

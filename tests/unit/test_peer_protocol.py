@@ -44,7 +44,9 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=3),
     max_leaves=6,
 )
-frame_types = st.sampled_from(["hello", "welcome", "messages", "receipt", "error", "other"])
+frame_types = st.sampled_from(
+    ["hello", "welcome", "messages", "receipt", "error", "group_have", "group_changes", "other"]
+)
 
 
 @given(st.dictionaries(st.text(max_size=8), json_values, max_size=5), frame_types)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -30,10 +30,14 @@ from chinwag.application.errors import (
 )
 from chinwag.application.ports.conversation_repository import Unread
 from chinwag.application.ports.directory import RegistryStatus
+from chinwag.application.ports.message_repository import Delivery
 from chinwag.application.trust import SafetyNumber
 from chinwag.application.use_cases.diagnose import PeerReport, SelfReport
 from chinwag.application.use_cases.start_chat import StartedChat
 from chinwag.domain.conversation import direct_conversation_id
+from chinwag.domain.errors import UnknownGroup
+from chinwag.domain.group import Change
+from chinwag.domain.group_log import GroupState
 from chinwag.domain.identity import fingerprint
 from chinwag.domain.message import Message, MessageState
 from chinwag.domain.user import normalize_username
@@ -177,7 +181,7 @@ class FakeSession:
     async def search(self, text: str) -> list[Message]:
         return [m for m in reversed(self.history_with_bob) if text in m.body]
 
-    async def conversations(self) -> list[str]:
+    async def conversations(self) -> Sequence[str | UUID]:
         return ["bob"] if self.history_with_bob else []
 
     async def own_fingerprint(self) -> str:
@@ -241,6 +245,47 @@ class FakeSession:
 
     async def save_preferences(self, preferences: Preferences) -> None:
         self.preferences = preferences
+
+    # Groups: none here (tests/unit/test_presenter_groups.py has a session with groups).
+
+    async def groups(self) -> list[tuple[GroupState, bool]]:
+        return []
+
+    async def group_log(self, group: UUID) -> list[Change]:
+        return []
+
+    async def group_history(self, group: UUID, limit: int, before: UUID | None) -> list[Message]:
+        return []
+
+    async def deliveries(self, messages: Sequence[UUID]) -> dict[UUID, list[Delivery]]:
+        return {}
+
+    async def group_unread(self) -> dict[UUID, Unread]:
+        return {}
+
+    async def mark_group_read(self, group: UUID, upto: UUID) -> None:
+        raise UnknownGroup("no groups here")
+
+    async def post(self, group: UUID, body: str) -> Message:
+        raise UnknownGroup("no groups here")
+
+    async def create_group(self, name: str, members: Sequence[str]) -> GroupState:
+        raise UnknownGroup("no groups here")
+
+    async def add_member(self, group: UUID, member: str) -> GroupState:
+        raise UnknownGroup("no groups here")
+
+    async def remove_member(self, group: UUID, member: str) -> GroupState:
+        raise UnknownGroup("no groups here")
+
+    async def make_admin(self, group: UUID, member: str) -> GroupState:
+        raise UnknownGroup("no groups here")
+
+    async def rename_group(self, group: UUID, name: str) -> GroupState:
+        raise UnknownGroup("no groups here")
+
+    async def leave_group(self, group: UUID) -> None:
+        raise UnknownGroup("no groups here")
 
 
 def signed_in(

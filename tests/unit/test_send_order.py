@@ -7,6 +7,7 @@ first: before the rule, it was committed and handed to the courier ahead of the 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import ClassVar
 from uuid import UUID
@@ -24,6 +25,7 @@ from chinwag.adapters.memory.repositories import (
 from chinwag.application.conversations import ConversationLedger, OutgoingOrder
 from chinwag.application.delivery import Courier
 from chinwag.application.ports.directory import PeerLocation
+from chinwag.application.ports.message_repository import OutboxEntry
 from chinwag.application.presence import PresenceRelay
 from chinwag.application.session import Session
 from chinwag.application.trust import TrustPolicy
@@ -68,10 +70,10 @@ class GatedOutbox(InMemoryMessageRepository):
         self.gate = asyncio.Event()
         self.reading = asyncio.Event()
 
-    async def unacknowledged(self, sender: str) -> list[Message]:
+    async def pending_deliveries(self, sender: str) -> list[OutboxEntry]:
         self.reading.set()
         await self.gate.wait()
-        return await super().unacknowledged(sender)
+        return await super().pending_deliveries(sender)
 
 
 class Alice:
@@ -183,9 +185,13 @@ def test_a_batch_shares_one_commit_and_refuses_bad_drafts_alone() -> None:
         class Counting(InMemoryMessageRepository):
             adds: ClassVar[list[list[str]]] = []
 
-            async def add(self, messages: list[Message]) -> list[Message]:  # type: ignore[override]
+            async def add(
+                self,
+                messages: Sequence[Message],
+                members: Mapping[UUID, Sequence[str]] | None = None,
+            ) -> list[Message]:
                 self.adds.append([m.body for m in messages])
-                return await super().add(messages)
+                return await super().add(messages, members)
 
         alice = Alice(registry, Counting())
         alice.session.start("alice", ME)

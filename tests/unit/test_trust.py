@@ -38,6 +38,7 @@ from chinwag.application.errors import (
 from chinwag.application.ports.directory import PeerLocation
 from chinwag.application.ports.peer_transport import (
     DeliveryReport,
+    GroupHave,
     InboundHandler,
     Incoming,
     Probe,
@@ -49,6 +50,7 @@ from chinwag.application.trust import TrustPolicy
 from chinwag.application.use_cases import ReceiveMessages
 from chinwag.domain.contact import Contact
 from chinwag.domain.conversation import direct_conversation_id
+from chinwag.domain.group import Change
 from chinwag.domain.identity import InvalidFingerprint, fingerprint, safety_number
 from chinwag.domain.message import Message, MessageState
 from chinwag.domain.user import PeerAddress
@@ -132,6 +134,14 @@ class RecordingTransport:
         return DeliveryReport(
             frozenset(acknowledged), {}, {i: r for i, r in deferred.items() if i in ids}
         )
+
+    async def send_have(self, peer: str, location: PeerLocation, have: GroupHave) -> None:
+        pass  # no group here
+
+    async def send_changes(
+        self, peer: str, location: PeerLocation, changes: Sequence[Change]
+    ) -> None:
+        pass  # no group here
 
     async def close(self) -> None:
         pass

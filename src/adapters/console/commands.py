@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,7 +22,12 @@ from chinwag.application.use_cases import (
 )
 from chinwag.application.use_cases.diagnose import DiagnosePeer, DiagnoseSelf
 from chinwag.application.use_cases.send_messages import Draft, Outcome
-from chinwag.domain.errors import DomainError
+from chinwag.domain.errors import DomainError, UnknownGroup
+from chinwag.domain.group_log import GroupState
+
+if TYPE_CHECKING:
+    from chinwag.application.use_cases.groups import Groups
+    from chinwag.application.use_cases.post_to_group import PostToGroup
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +37,12 @@ class _Command(BaseModel):
 
 
 class Send(_Command):
+    """A message to a person (``to``) or to a group (``group``): exactly one of them."""
+
     cmd: Literal["send"]
-    to: str
+    to: str | None = None
     body: str
+    group: UUID | None = None
 
 
 class Who(_Command):
@@ -42,10 +50,13 @@ class Who(_Command):
 
 
 class History(_Command):
+    """A page of the conversation with a person (``with``) or of a group (``group``)."""
+
     cmd: Literal["history"]
-    with_: str = Field(alias="with")
+    with_: str | None = Field(default=None, alias="with")
     limit: int = Field(default=50, ge=1, le=500)
     before: UUID | None = None
+    group: UUID | None = None
 
 
 class Search(_Command):
@@ -81,7 +92,40 @@ class Doctor(_Command):
     with_: str | None = Field(default=None, alias="with")
 
 
-AnyCommand = Send | Who | History | Search | Quit | WhoAmICommand | Verify | Trust | Doctor
+class GroupCreate(_Command):
+    cmd: Literal["group_create"]
+    name: str
+    members: tuple[str, ...] = ()
+
+
+class GroupMember(_Command):
+    """An admin's change about one member: add, remove, or make an admin."""
+
+    cmd: Literal["group_add", "group_remove", "group_admin"]
+    group: UUID
+    member: str
+
+
+class GroupLeave(_Command):
+    cmd: Literal["group_leave"]
+    group: UUID
+
+
+class GroupRename(_Command):
+    cmd: Literal["group_rename"]
+    group: UUID
+    name: str
+
+
+class GroupsList(_Command):
+    cmd: Literal["groups"]
+
+
+GroupCommand = GroupCreate | GroupMember | GroupLeave | GroupRename | GroupsList
+
+AnyCommand = (
+    Send | Who | History | Search | Quit | WhoAmICommand | Verify | Trust | Doctor | GroupCommand
+)
 
 
 class BadCommand(ValueError):
@@ -104,8 +148,12 @@ class CommandRunner:
         send_many: SendMessages | None = None,
         diagnose_self: DiagnoseSelf | None = None,
         diagnose_peer: DiagnosePeer | None = None,
+        groups: Groups | None = None,
+        post: PostToGroup | None = None,
     ) -> None:
         self._output = output
+        self._groups = groups
+        self._post = post
         self._diagnose_self = diagnose_self
         self._diagnose_peer = diagnose_peer
         self._send_many = send_many
@@ -121,30 +169,46 @@ class CommandRunner:
         """Send them all, sharing one commit where ``send_many`` was given; one outcome each,
         in order. Refusals are returned, not printed (the caller knows which command each
         answers); only "not signed in" is raised, for all of them."""
-        drafts = [Draft(send.to, send.body) for send in sends]
-        if self._send_many is not None:
-            return await self._send_many.execute(drafts)
-        outcomes: list[Outcome] = []
-        for draft in drafts:
+        direct = [(i, send) for i, send in enumerate(sends) if send.group is None]
+        outcomes: list[Outcome | None] = [None] * len(sends)
+        drafts = [Draft(send.to or "", send.body) for _, send in direct]
+        if self._send_many is not None and drafts:
+            for (index, _), outcome in zip(
+                direct, await self._send_many.execute(drafts), strict=True
+            ):
+                outcomes[index] = outcome
+        for index, send in enumerate(sends):
+            if outcomes[index] is not None:
+                continue
             try:
-                outcomes.append(await self._send.execute(draft.to, draft.body))
+                if send.group is not None:
+                    outcomes[index] = await self._posting().execute(send.group, send.body)
+                else:
+                    outcomes[index] = await self._send.execute(send.to or "", send.body)
             except DomainError as exc:
-                outcomes.append(exc)
-        return outcomes
+                outcomes[index] = exc
+        return [outcome for outcome in outcomes if outcome is not None]
 
     async def run(self, command: AnyCommand) -> bool:
         """Run ``command``; False if it was refused (and the refusal printed)."""
         try:
             match command:
-                case Send():
-                    await self._send.execute(command.to, command.body)
+                case Send(group=None):
+                    await self._send.execute(command.to or "", command.body)
+                case Send(group=group) if group is not None:
+                    await self._posting().execute(group, command.body)
                 case Who():
                     self._output.online(self._who.execute())
-                case History():
+                case History(group=None):
                     messages = await self._history.execute(
-                        command.with_, command.limit, command.before
+                        command.with_ or "", command.limit, command.before
                     )
-                    self._output.history(command.with_, messages)
+                    self._output.history(command.with_ or "", messages)
+                case History(group=group) if group is not None:
+                    page = await self._history.group(group, command.limit, command.before)
+                    self._output.group_history(group, page)
+                case GroupCreate() | GroupMember() | GroupLeave() | GroupRename() | GroupsList():
+                    await self._group(command)
                 case Search():
                     self._output.search(
                         command.text, await self._search.execute(command.text, command.limit)
@@ -172,18 +236,66 @@ class CommandRunner:
             return False
         return True
 
+    async def find_group(self, named: str) -> GroupState:
+        """The group the person means by ``named``, among those they are in: its id, the start
+        of its id (4 characters at least), or its name in any case. ``UnknownGroup`` says why
+        none is meant (no such group, or several: then with their ids)."""
+        if self._groups is None:
+            raise _Unavailable("groups are not available in this client")
+        mine = [state for state, left in await self._groups.list() if not left]
+        wanted = named.strip().casefold()
+        matches = [s for s in mine if str(s.id) == wanted]
+        if not matches and len(wanted) >= 4:
+            matches = [s for s in mine if str(s.id).startswith(wanted)]
+        if not matches:
+            matches = [s for s in mine if s.name.casefold() == wanted]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            ids = ", ".join(f"{s.name} ({str(s.id)[:8]})" for s in matches)
+            raise UnknownGroup(f"several of your groups are called {named}: {ids}; use an id")
+        known = ", ".join(s.name for s in mine) or "none yet"
+        raise UnknownGroup(f"you are in no group called {named} (your groups: {known})")
+
+    def _posting(self) -> PostToGroup:
+        if self._post is None:
+            raise _Unavailable("groups are not available in this client")
+        return self._post
+
+    async def _group(self, command: GroupCommand) -> None:
+        """A group command. A change is answered by the ``group`` event the change itself
+        emits (as every member's client emits it), so nothing is printed twice."""
+        if self._groups is None:
+            raise _Unavailable("groups are not available in this client")
+        groups = self._groups
+        match command:
+            case GroupCreate():
+                await groups.create(command.name, command.members)
+            case GroupMember(cmd="group_add"):
+                await groups.add(command.group, command.member)
+            case GroupMember(cmd="group_remove"):
+                await groups.remove(command.group, command.member)
+            case GroupMember():
+                await groups.make_admin(command.group, command.member)
+            case GroupLeave():
+                await groups.leave(command.group)
+            case GroupRename():
+                await groups.rename(command.group, command.name)
+            case GroupsList():
+                self._output.groups(await groups.list())
+
     async def _doctor(self, name: str | None) -> None:
         if name is None:
             if self._diagnose_self is None:
-                raise _NoDoctor("the connection doctor is not available in this client")
+                raise _Unavailable("the connection doctor is not available in this client")
             self._output.doctor_self(await self._diagnose_self.execute())
             return
         if self._diagnose_peer is None:
-            raise _NoDoctor("the connection doctor is not available in this client")
+            raise _Unavailable("the connection doctor is not available in this client")
         self._output.doctor_peer(await self._diagnose_peer.execute(name))
 
 
-class _NoDoctor(DomainError):
+class _Unavailable(DomainError):
     code = "unavailable"
 
 

@@ -20,6 +20,11 @@ from chinwag.adapters.console.commands import (
     AnyCommand,
     BadCommand,
     Doctor,
+    GroupCreate,
+    GroupLeave,
+    GroupMember,
+    GroupRename,
+    GroupsList,
     History,
     Quit,
     Search,
@@ -81,20 +86,41 @@ COMMANDS: Final = (
     "verify",
     "trust",
     "doctor",
+    "group_create",
+    "group_add",
+    "group_remove",
+    "group_admin",
+    "group_leave",
+    "group_rename",
+    "groups",
     "quit",
 )
 
 USAGE: Final = {
-    "send": '{"cmd": "send", "to": NAME, "body": TEXT}',
+    "send": '{"cmd": "send", "to": NAME, "body": TEXT} (or "group": GID instead of "to")',
     "who": '{"cmd": "who"}',
-    "history": '{"cmd": "history", "with": NAME, "limit": N, "before": ID}',
+    "history": '{"cmd": "history", "with": NAME, "limit": N, "before": ID} (or "group": GID '
+    'instead of "with")',
     "search": '{"cmd": "search", "text": TEXT, "limit": N}',
     "whoami": '{"cmd": "whoami"}',
     "verify": '{"cmd": "verify", "with": NAME, "number": DIGITS}',
     "trust": '{"cmd": "trust", "with": NAME, "fingerprint": FP}',
     "doctor": '{"cmd": "doctor"} (yourself) or {"cmd": "doctor", "with": NAME}',
+    "group_create": '{"cmd": "group_create", "name": TEXT, "members": [NAMES]}',
+    "group_add": '{"cmd": "group_add", "group": GID, "member": NAME}',
+    "group_remove": '{"cmd": "group_remove", "group": GID, "member": NAME}',
+    "group_admin": '{"cmd": "group_admin", "group": GID, "member": NAME}',
+    "group_leave": '{"cmd": "group_leave", "group": GID}',
+    "group_rename": '{"cmd": "group_rename", "group": GID, "name": TEXT}',
+    "groups": '{"cmd": "groups"}',
     "quit": '{"cmd": "quit"}',
 }
+
+ONE_OF: Final = {"send": ("to", "group"), "history": ("with", "group")}
+"""Commands that take exactly one of two fields: a person or a group."""
+
+MAX_MEMBERS_LISTED: Final = 1024
+"""The longest ``members`` list read (a group holds far fewer; the use case says how many)."""
 
 
 class BadJsonCommand(BadCommand):
@@ -175,8 +201,10 @@ def _whole(low: int, high: int) -> Callable[[Any], bool]:
 
 
 def _message_id(value: Any) -> bool:
-    if value is None:
-        return True
+    return value is None or _uuid(value)
+
+
+def _uuid(value: Any) -> bool:
     if not isinstance(value, str):
         return False
     try:
@@ -186,12 +214,26 @@ def _message_id(value: Any) -> bool:
     return True
 
 
+def _names(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) <= MAX_MEMBERS_LISTED
+        and all(_name(item) for item in value)
+    )
+
+
 _NAME = _Field("a name", _name)
+_GROUP = _Field('a group id (as in a group\'s "id")', _uuid)
 _FIELDS: Final[Mapping[str, Mapping[str, _Field]]] = {
-    "send": {"to": _NAME, "body": _Field("text", _text)},
+    "send": {
+        "to": _Field("a name", _name, required=False),
+        "group": _Field(_GROUP.what, _uuid, required=False),
+        "body": _Field("text", _text),
+    },
     "who": {},
     "history": {
-        "with": _NAME,
+        "with": _Field("a name", _name, required=False),
+        "group": _Field(_GROUP.what, _uuid, required=False),
         "limit": _Field("a whole number from 1 to 500", _whole(1, 500), required=False),
         "before": _Field('a message id (as in a message\'s "id")', _message_id, required=False),
     },
@@ -211,6 +253,18 @@ _FIELDS: Final[Mapping[str, Mapping[str, _Field]]] = {
         "fingerprint": _Field(f"a fingerprint, at most {MAX_SHORT_TEXT} characters", _short_text),
     },
     "doctor": {"with": _Field("a name", _name, required=False)},
+    "group_create": {
+        "name": _Field("text (the group's name)", _text),
+        "members": _Field(
+            f"a list of names (at most {MAX_MEMBERS_LISTED})", _names, required=False
+        ),
+    },
+    "group_add": {"group": _GROUP, "member": _NAME},
+    "group_remove": {"group": _GROUP, "member": _NAME},
+    "group_admin": {"group": _GROUP, "member": _NAME},
+    "group_leave": {"group": _GROUP},
+    "group_rename": {"group": _GROUP, "name": _Field("text (the group's new name)", _text)},
+    "groups": {},
     "quit": {},
 }
 
@@ -269,21 +323,38 @@ def parse_json_line(line: str | bytes) -> JsonCommand:
     for key, spec in fields.items():
         if spec.required and key not in data:
             raise BadJsonCommand(f"{cmd} needs '{key}' ({spec.what}): {USAGE[cmd]}", ref)
+    either = ONE_OF.get(cmd)
+    if either is not None and (either[0] in data) == (either[1] in data):
+        first, second = either
+        raise BadJsonCommand(
+            f"{cmd} takes '{first}' ({fields[first].what}) or '{second}' "
+            f"({fields[second].what}), one of them: {USAGE[cmd]}",
+            ref,
+        )
     return JsonCommand(_build(cmd, data), ref)
 
 
 def _build(cmd: str, data: dict[str, Any]) -> AnyCommand:
     """The command's model from fields already checked (so no validator can refuse them)."""
     if cmd == "send":  # the hot path: skip validating again what was just checked
-        return Send.model_construct(cmd="send", to=data["to"], body=data["body"])
+        group = data.get("group")
+        return Send.model_construct(
+            cmd="send",
+            to=data.get("to"),
+            body=data["body"],
+            group=None if group is None else UUID(group),
+        )
     if cmd == "history":
-        before = data.get("before")
+        before, group = data.get("before"), data.get("group")
         return History(
             cmd="history",
-            with_=data["with"],
+            with_=data.get("with"),
             limit=data.get("limit", 50),
             before=None if before is None else UUID(before),
+            group=None if group is None else UUID(group),
         )
+    if cmd.startswith("group"):
+        return _build_group(cmd, data)
     if cmd == "search":
         return Search(cmd="search", text=data["text"], limit=data.get("limit", 50))
     if cmd == "verify":
@@ -297,3 +368,17 @@ def _build(cmd: str, data: dict[str, Any]) -> AnyCommand:
     if cmd == "doctor":
         return Doctor(cmd="doctor", with_=data.get("with"))
     return Quit(cmd="quit")
+
+
+def _build_group(cmd: str, data: dict[str, Any]) -> AnyCommand:
+    if cmd == "groups":
+        return GroupsList(cmd="groups")
+    if cmd == "group_create":
+        return GroupCreate(cmd="group_create", name=data["name"], members=data.get("members", ()))
+    group = UUID(data["group"])
+    if cmd == "group_leave":
+        return GroupLeave(cmd="group_leave", group=group)
+    if cmd == "group_rename":
+        return GroupRename(cmd="group_rename", group=group, name=data["name"])
+    assert cmd in ("group_add", "group_remove", "group_admin")
+    return GroupMember(cmd=cmd, group=group, member=data["member"])

@@ -11,10 +11,12 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
+from uuid import UUID
 
 from chinwag.application.ports.directory import RegistryStatus
 from chinwag.application.ports.peer_transport import Route
 from chinwag.application.use_cases.diagnose import PeerReport, SelfReport
+from chinwag.domain.group_log import GroupState
 from chinwag.domain.message import Message
 from chinwag.domain.user import PeerAddress
 
@@ -24,6 +26,10 @@ class ConsoleOutput(Protocol):
 
     def message_received(self, message: Message) -> None: ...
     def message_state_changed(self, message: Message, route: Route | None = None) -> None: ...
+    def delivery_state_changed(
+        self, message: Message, recipient: str, route: Route | None = None
+    ) -> None: ...
+    def group_changed(self, group: GroupState, left: bool) -> None: ...
     def presence_changed(self, online: frozenset[str]) -> None: ...
     def registry_status_changed(self, status: RegistryStatus, detail: str) -> None: ...
     def error(self, code: str, text: str) -> None: ...
@@ -35,6 +41,11 @@ class ConsoleOutput(Protocol):
     def safety_number(self, name: str, number: str, fingerprint: str, verified: bool) -> None: ...
     def online(self, online: Sequence[str]) -> None: ...
     def history(self, with_user: str, messages: Sequence[Message]) -> None: ...
+    def group_history(self, group: UUID, messages: Sequence[Message]) -> None: ...
+    def groups(self, groups: Sequence[tuple[GroupState, bool]]) -> None:
+        """Answer to ``groups``: each group with whether this user left it (or was removed)."""
+        ...
+
     def search(self, text: str, messages: Sequence[Message]) -> None: ...
     def info(self, text: str) -> None: ...
     def doctor_self(self, report: SelfReport) -> None: ...
@@ -42,8 +53,12 @@ class ConsoleOutput(Protocol):
 
 
 def message_fields(message: Message) -> dict[str, Any]:
-    fields: dict[str, Any] = {
-        "id": str(message.id),
+    """A message as the JSON events carry it: a group message has its ``"group"`` and a
+    ``"to"`` of null (its members' deliveries are status events)."""
+    fields: dict[str, Any] = {"id": str(message.id)}
+    if message.group_id is not None:
+        fields["group"] = str(message.group_id)
+    fields |= {
         "from": message.sender,
         "to": message.recipient,
         "body": message.body,

@@ -3,9 +3,11 @@ conversation."""
 
 from __future__ import annotations
 
+import shlex
 import unicodedata
 from dataclasses import dataclass
 from typing import Literal
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
@@ -13,6 +15,7 @@ from chinwag.adapters.console.commands import (
     AnyCommand,
     BadCommand,
     Doctor,
+    GroupsList,
     History,
     Quit,
     Search,
@@ -35,6 +38,12 @@ _COMMANDS = """Commands:
   /verify NAME [N]   the safety number with NAME; with the number they read you, mark verified
   /trust NAME FP     accept NAME's new key (its fingerprint FP) after a key change
   /doctor [NAME]     why you can or cannot be reached; with NAME, how you reach NAME now
+  /groups            your groups, their members and admins
+  /g GROUP TEXT      send TEXT to GROUP (its name or id); plain lines then go to GROUP
+  /group new NAME PEOPLE...           a new group, with you as its admin ("quotes" for spaces)
+  /group add|remove|admin GROUP NAME  change who is in GROUP, or make NAME an admin
+  /group rename GROUP NAME            give GROUP a new name
+  /group leave GROUP                  leave GROUP
   /clear             clear the screen
   /quit              sign out and leave (Ctrl-D too)
   /help              this help"""
@@ -70,6 +79,9 @@ COMMAND_NAMES = (
     "/verify",
     "/trust",
     "/doctor",
+    "/groups",
+    "/g",
+    "/group",
     "/clear",
     "/quit",
     "/help",
@@ -105,14 +117,32 @@ class TalkTo(BaseModel):
     name: str
 
 
-TextCommand = AnyCommand | Noop | Clear | TalkTo
+class ForGroup(BaseModel):
+    """A command about a group the person named as they know it (its name, or its id or the
+    start of it): the runner finds the group, then runs the command for its id."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cmd: Literal["for_group"] = "for_group"
+    action: Literal["send", "add", "remove", "admin", "rename", "leave", "new"]
+    group: str
+    """How the person named the group (for ``new``: the new group's name)."""
+    argument: str = ""
+    """The message (``send``), the member (``add``, ``remove``, ``admin``) or the new name."""
+    people: tuple[str, ...] = ()
+    """The first members of a ``new`` group."""
+
+
+TextCommand = AnyCommand | Noop | Clear | TalkTo | ForGroup
 
 
 @dataclass
 class TextState:
-    """The person's current conversation in text mode."""
+    """The person's current conversation in text mode: a person, or a group (by id, with the
+    name it was chosen by, to show)."""
 
     chatting_with: str | None = None
+    group: UUID | None = None
 
 
 def parse_text_command(line: str, state: TextState) -> TextCommand | None:
@@ -126,8 +156,10 @@ def parse_text_command(line: str, state: TextState) -> TextCommand | None:
     if not text.startswith("/"):
         if not text.strip():
             return Noop()
+        if state.group is not None:
+            return Send(cmd="send", group=state.group, body=text)
         if state.chatting_with is None:
-            raise BadCommand("who to? start with /msg NAME TEXT (see /help)")
+            raise BadCommand("who to? start with /msg NAME TEXT or /g GROUP TEXT (see /help)")
         return Send(cmd="send", to=state.chatting_with, body=text)
     name, _, rest = text[1:].partition(" ")
     rest = rest.strip()
@@ -170,11 +202,43 @@ def parse_text_command(line: str, state: TextState) -> TextCommand | None:
             if len(rest.split()) > 1:
                 raise BadCommand("usage: /doctor, or /doctor NAME")
             return Doctor(cmd="doctor", with_=rest or None)
+        case "groups":
+            return GroupsList(cmd="groups")
+        case "g":
+            group, _, body = rest.partition(" ")
+            if not group or not body.strip():
+                raise BadCommand("usage: /g GROUP TEXT")
+            return ForGroup(action="send", group=group, argument=body.lstrip(" "))
+        case "group":
+            return _group_command(rest)
         case "clear" | "cls":
             return Clear()
         case "help" | "?":
             return None
     raise BadCommand(f"unknown command /{name} (see /help)")
+
+
+_GROUP_USAGE = (
+    "usage: /group new NAME PEOPLE..., /group add|remove|admin GROUP NAME, "
+    "/group rename GROUP NAME, /group leave GROUP"
+)
+
+
+def _group_command(rest: str) -> ForGroup:
+    try:
+        words = shlex.split(rest)
+    except ValueError as exc:  # an unclosed quote
+        raise BadCommand(f"{exc}: {_GROUP_USAGE}") from None
+    match words:
+        case ["new", name, *people] if name.strip():
+            return ForGroup(action="new", group=name, people=tuple(people))
+        case ["add" | "remove" | "admin" as action, group, member]:
+            return ForGroup(action=action, group=group, argument=member)
+        case ["rename", group, name]:
+            return ForGroup(action="rename", group=group, argument=name)
+        case ["leave", group]:
+            return ForGroup(action="leave", group=group)
+    raise BadCommand(_GROUP_USAGE)
 
 
 def _valid_name(raw: str) -> str:

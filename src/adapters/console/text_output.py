@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Protocol, TextIO
+from uuid import UUID
 
 from chinwag.adapters.console.output import ReadyGate, one_line, terminal_safe
 from chinwag.adapters.console.text_states import Later, StateLines
@@ -14,6 +15,7 @@ from chinwag.application.doctor_self import reachable_words
 from chinwag.application.ports.directory import RegistryStatus
 from chinwag.application.ports.peer_transport import Route
 from chinwag.application.use_cases.diagnose import PeerReport, SelfReport
+from chinwag.domain.group_log import GroupState
 from chinwag.domain.identity import fingerprint
 from chinwag.domain.message import Message
 from chinwag.domain.user import PeerAddress
@@ -50,6 +52,8 @@ class TextOutput(ReadyGate):
         self._leaving = False
         self._states = StateLines(self._write, later=later)
         self._incoming: Callable[[str], None] | None = None
+        self._groups: dict[UUID, GroupState] = {}
+        """The groups told of so far (``group_changed``), to name them and say what changed."""
 
     def on_incoming(self, callback: Callable[[str], None]) -> None:
         """Call ``callback`` with the sender of every message received from someone else (the
@@ -88,21 +92,58 @@ class TextOutput(ReadyGate):
         self._stream.flush()
 
     def _format(self, message: Message, body: str | None = None) -> str:
-        """``[12:00] bob: body`` (``body``: the message's own, unless given)."""
+        """``[12:00] bob: body`` (``body``: the message's own, unless given); a group
+        message names its group: ``[12:00] bob → Friends: body``."""
         when = _local_time(message.sent_at)
         who = "you" if message.sender == self.me else message.sender
-        arrow = f" → {message.recipient}" if message.sender == self.me else ""
+        if message.group_id is not None:
+            arrow = f" → {self._group_name(message.group_id)}"
+        else:
+            arrow = f" → {message.recipient}" if message.sender == self.me else ""
         return f"[{when}] {who}{arrow}: {indented(message.body if body is None else body)}"
+
+    def _group_name(self, group: UUID) -> str:
+        """The group's name as last told, or the start of its id if none was."""
+        known = self._groups.get(group)
+        return known.name if known is not None else f"group {str(group)[:8]}"
 
     def message_received(self, message: Message) -> None:
         self._names.add(message.sender)
-        if self._incoming is not None and message.sender != self.me:
+        # A group message does not make its author the conversation: plain lines would go to
+        # them alone.
+        if self._incoming is not None and message.sender != self.me and message.group_id is None:
             self._incoming(message.sender)
         self._after_ready(lambda: self._line(self._format(message)))
 
     def message_state_changed(self, message: Message, route: Route | None = None) -> None:
-        self._names.add(message.recipient)
+        if message.group_id is not None:
+            group = self._group_name(message.group_id)
+            self._after_ready(lambda: self._states.group_changed(message, group))
+            return
+        if message.recipient is not None:
+            self._names.add(message.recipient)
         self._after_ready(lambda: self._states.changed(message))
+
+    def delivery_state_changed(
+        self, message: Message, recipient: str, route: Route | None = None
+    ) -> None:
+        """Only a failure is said: the group message's summary says the rest."""
+        group = self._group_name(message.group_id) if message.group_id else ""
+        self._after_ready(lambda: self._states.delivery_changed(message, recipient, group))
+
+    def group_changed(self, group: GroupState, left: bool) -> None:
+        """What changed since the group was last told of, a line each (who made a change is
+        not told, only its outcome)."""
+        before = self._groups.get(group.id)
+        self._groups[group.id] = group
+        self._names.update(group.names)
+        lines = _group_lines(before, group, left)
+
+        def show() -> None:
+            for line in lines:
+                self._line(line)
+
+        self._after_ready(show)
 
     def presence_changed(self, online: frozenset[str]) -> None:
         self._after_ready(lambda: self._presence(online))
@@ -196,6 +237,23 @@ class TextOutput(ReadyGate):
         for message in messages:
             self._line(self._format(message))
 
+    def group_history(self, group: UUID, messages: Sequence[Message]) -> None:
+        if not messages:
+            self._line(f"* no history in {self._group_name(group)}")
+        for message in messages:
+            self._line(self._format(message))
+
+    def groups(self, groups: Sequence[tuple[GroupState, bool]]) -> None:
+        """One line per group: its name, then its members (admins marked ``*``); groups you
+        left last, said so."""
+        if not groups:
+            self._line("* you are in no group")
+        for group, left in sorted(groups, key=lambda entry: entry[1]):
+            self._groups[group.id] = group
+            members = ", ".join(f"{n}*" if n in group.admins else n for n in group.names)
+            gone = " (you left)" if left else ""
+            self._line(f"* {group.name}{gone}: {members}")
+
     def search(self, text: str, messages: Sequence[Message]) -> None:
         """One line per result, cut around the first match (``/history`` shows them whole)."""
         self._line(f"* {len(messages)} message(s) match {text!r}")
@@ -227,6 +285,27 @@ class TextOutput(ReadyGate):
             path = "no way to reach them now"
         self._line(f"* doctor: {report.name} — {path}")
         self._line(f"  {_mark(report.cause)} {one_line(report.reason)}")
+
+
+def _group_lines(before: GroupState | None, now: GroupState, left: bool) -> list[str]:
+    """What a person is told when a group changes from ``before`` (None: never told of)."""
+    if left:
+        return [f"* you are no longer in {now.name}"]
+    members = f"* group {now.name}: members {', '.join(now.names)}"
+    members += f"; admins {', '.join(sorted(now.admins))}"
+    if before is None:
+        return [members]
+    lines = [f"* {before.name} is now called {now.name}"] if before.name != now.name else []
+    lines += [f"* {name} was added to {now.name}" for name in now.names if name not in before.names]
+    lines += [
+        f"* {name} is no longer in {now.name}" for name in before.names if name not in now.names
+    ]
+    lines += [
+        f"* {name} is now an admin of {now.name}"
+        for name in sorted(now.admins - before.admins)
+        if name in before.names
+    ]
+    return lines or [members]
 
 
 def _mark(cause: Cause) -> str:

@@ -13,16 +13,18 @@ Rules (each has a test in tests/unit/test_text_console.py):
   are one line: ``✓ delivered to bob: 'first…' and 49 more``; a batch of 50 acknowledgements
   does not flood the screen. Any other line printed meanwhile ends the group first, so the
   order on screen stays the order of events.
+- A group message gets lines for its summary, naming the group (``✓ delivered to everyone in
+  Friends: 'hi'``); a member's delivery only when it failed (``✗ not delivered to carol in
+  Friends: …``): the summary says the rest, and twenty members' lines would drown it.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Protocol
-from uuid import UUID
 
 from chinwag.adapters.console.output import one_line
 from chinwag.domain.message import Message, MessageState
@@ -81,6 +83,8 @@ class _Kind:
     recipient: str
     state: MessageState
     why: str
+    everyone: bool = False
+    """``recipient`` is a group, and the line is about all of its members."""
 
 
 @dataclass
@@ -99,23 +103,44 @@ class StateLines:
         self._say = say
         self._window = window
         self._later = later
-        self._said: OrderedDict[UUID, set[tuple[MessageState, str]]] = OrderedDict()
+        self._said: OrderedDict[Hashable, set[tuple[MessageState, str]]] = OrderedDict()
+        """What was said of each message (or of a group message's delivery to a member)."""
         self._group: _Group | None = None
         self._timer: Timer | None = None
 
     def changed(self, message: Message) -> None:
-        told = _told(message)
-        if told is None:
-            return  # pending and sent: not news to a person
-        state, category, why = told
-        said = self._said.setdefault(message.id, set())
-        self._said.move_to_end(message.id)
+        """A direct message's new state."""
+        told = _told(message, message.recipient or "")
+        if told is not None:
+            state, category, why = told
+            self._tell(message.id, category, message, _Kind(message.recipient or "", state, why))
+
+    def group_changed(self, message: Message, group: str) -> None:
+        """A group message's new summary (``group``: the group's name, as shown)."""
+        told = _told(message, group)
+        if told is not None:
+            state, category, why = told
+            if state is MessageState.QUEUED:  # the reason is one member's, of many
+                category, why = "members", "not every member can be reached now"
+            self._tell(message.id, category, message, _Kind(group, state, why, everyone=True))
+
+    def delivery_changed(self, message: Message, member: str, group: str) -> None:
+        """A group message's new state for one ``member``: said only when it failed."""
+        told = _told(message, member)
+        if told is not None and told[0] is MessageState.FAILED:
+            state, category, why = told
+            kind = _Kind(f"{member} in {group}", state, why)
+            self._tell((message.id, member), category, message, kind)
+
+    def _tell(self, key: Hashable, category: str, message: Message, kind: _Kind) -> None:
+        """Say ``kind`` of ``key`` (a message, or a delivery) unless it was said already."""
+        said = self._said.setdefault(key, set())
+        self._said.move_to_end(key)
         while len(self._said) > REMEMBERED:
             self._said.popitem(last=False)
-        if (state, category) in said:
+        if (kind.state, category) in said:
             return
-        said.add((state, category))
-        kind = _Kind(message.recipient, state, why)
+        said.add((kind.state, category))
         if self._group is not None and self._group.kind == kind:
             self._group.count += 1
             return
@@ -145,8 +170,9 @@ class StateLines:
             self._say(_line(group))
 
 
-def _told(message: Message) -> tuple[MessageState, str, str] | None:
-    """(state, category of the cause, why in words) for a change a person is told about."""
+def _told(message: Message, name: str) -> tuple[MessageState, str, str] | None:
+    """(state, category of the cause, why in words) for a change a person is told about
+    (``name``: whom it goes to, for the words)."""
     if message.state is MessageState.DELIVERED:
         return message.state, "", ""
     if message.state is MessageState.FAILED:
@@ -155,24 +181,21 @@ def _told(message: Message) -> tuple[MessageState, str, str] | None:
     if message.state is MessageState.QUEUED:
         code = message.reason or ""
         if code in QUEUED_REASONS:
-            return message.state, code, QUEUED_REASONS[code].format(name=message.recipient)
-        return (
-            message.state,
-            "unreachable",
-            one_line(message.reason) or (f"{message.recipient} is offline"),
-        )
+            return message.state, code, QUEUED_REASONS[code].format(name=name)
+        return message.state, "unreachable", one_line(message.reason) or f"{name} is offline"
     return None
 
 
 def _line(group: _Group) -> str:
     kind = group.kind
     more = f" and {group.count - 1} more" if group.count > 1 else ""
+    to = f"everyone in {kind.recipient}" if kind.everyone else kind.recipient
     if kind.state is MessageState.DELIVERED:
-        return f"        ✓ delivered to {kind.recipient}: {group.first}{more}"
+        return f"        ✓ delivered to {to}: {group.first}{more}"
     if kind.state is MessageState.FAILED:
-        return f"        ✗ not delivered to {kind.recipient}: {group.first}{more}: {kind.why}"
+        return f"        ✗ not delivered to {to}: {group.first}{more}: {kind.why}"
     they = "they go" if group.count > 1 else "it goes"
+    when = "each member is reachable" if kind.everyone else f"{kind.recipient} is reachable"
     return (
-        f"        ⧗ waiting to reach {kind.recipient}: {group.first}{more} ({kind.why}); "
-        f"{they} out when {kind.recipient} is reachable"
+        f"        ⧗ waiting to reach {to}: {group.first}{more} ({kind.why}); {they} out when {when}"
     )

@@ -21,6 +21,7 @@ from typing import Any, Protocol, TypeVar
 from chinwag.adapters.gui.session import Event
 from chinwag.application.ports.directory import RegistryStatus
 from chinwag.application.ports.peer_transport import Route
+from chinwag.domain.group_log import GroupState
 from chinwag.domain.message import Message
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,15 @@ class QueueEvents:
 
     def message_state_changed(self, message: Message, route: Route | None = None) -> None:
         self._items.put(Event("state", message=message, route=route))
+
+    def delivery_state_changed(
+        self, message: Message, recipient: str, route: Route | None = None
+    ) -> None:
+        """A ``delivery`` event: ``message`` in the state of its delivery to ``name``."""
+        self._items.put(Event("delivery", message=message, name=recipient, route=route))
+
+    def group_changed(self, group: GroupState, left: bool) -> None:
+        self._items.put(Event("group", group=group, left=left))
 
     def presence_changed(self, online: frozenset[str]) -> None:
         self._items.put(Event("presence", online=online))

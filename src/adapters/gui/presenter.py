@@ -8,9 +8,11 @@ runs everything at once.
 
 This module signs in and out and owns the window-level behaviour (focus, new chat,
 next/previous conversation); its parts are the open conversation (``presenter_pane``), search
-(``presenter_search``), the side list and unread counts (``presenter_people``), notifications
-(``presenter_notify``), the status bar and the new chat dialog (``presenter_status``), routing
-what the network reports (``presenter_events``) and keys (``identity``).
+(``presenter_search``), the side list and unread counts (``presenter_people``), groups, their
+headers and dialogs (``presenter_groups``), notifications (``presenter_notify``), the status bar
+and the new chat dialog (``presenter_status``), routing what the network reports
+(``presenter_events``) and keys (``identity``). A conversation is named by a ``Chat``: a
+person's name, or a group's id.
 """
 
 from __future__ import annotations
@@ -23,21 +25,28 @@ from chinwag.adapters.gui.identity import IdentityPresenter
 from chinwag.adapters.gui.notifier import NoNotifier, Notifier
 from chinwag.adapters.gui.presenter_doctor import ConnectionDoctor
 from chinwag.adapters.gui.presenter_events import EventRouter
+from chinwag.adapters.gui.presenter_groups import GroupsPart
 from chinwag.adapters.gui.presenter_notify import Alerts
 from chinwag.adapters.gui.presenter_pane import PAGE, Pane
 from chinwag.adapters.gui.presenter_people import People
 from chinwag.adapters.gui.presenter_search import Search
+from chinwag.adapters.gui.presenter_send import Sending
 from chinwag.adapters.gui.presenter_status import NewChat, StatusLine
 from chinwag.adapters.gui.rows import Rows
 from chinwag.adapters.gui.session import ChatSession, Event, Runner, SessionFactory
-from chinwag.adapters.gui.view import ChatView, SearchResultRow, StatusLevel
+from chinwag.adapters.gui.view import Chat, ChatView, GroupHeading, SearchResultRow, StatusLevel
 from chinwag.application.ports.conversation_repository import Unread
 from chinwag.domain.errors import DomainError
+from chinwag.domain.group_log import GroupState
 from chinwag.domain.user import normalize_username
 
 __all__ = ["PAGE", "ChatPresenter", "ChatSession", "Event", "Runner", "SessionFactory"]
 
 log = logging.getLogger(__name__)
+
+Contacts = tuple[Sequence[Chat], dict[Chat, Unread], list[tuple[GroupState, bool]]]
+"""What signing in reads: the conversations (most recent first), the unread counts stored,
+the groups."""
 
 
 class ChatPresenter:
@@ -67,18 +76,27 @@ class ChatPresenter:
         self._signing_in = False
         self._attempted = ""
         self._keys = IdentityPresenter(self, runner)
-        self._rows = Rows(self._keys)
+        self._rows = Rows(self._keys, self._members)
         self._people = People(self, runner, self._keys)
         self._pane = Pane(self, runner, self._rows, self._keys)
-        self._search = Search(self, runner, self._rows, self._pane)
+        self._groups = GroupsPart(self, runner, self._people, self._pane)
+        self._search = Search(self, runner, self._rows, self._pane, self._groups.name)
         extra = {} if clock is None else {"clock": clock}
         self._alerts = Alerts(self, runner, notifier or NoNotifier(), notifications, **extra)
         self._status = StatusLine(self)
         self._new_chat = NewChat(self, runner, self._status, self._chat_started)
+        self._sending = Sending(self, runner, self._pane, self._people, self._status, self._groups)
         self._doctor = ConnectionDoctor(self, runner, self._people.refresh)
         self._people.paths = self._doctor.paths
         self._events = EventRouter(
-            self, self._people, self._pane, self._keys, self._alerts, self._status, self._doctor
+            self,
+            self._people,
+            self._pane,
+            self._keys,
+            self._alerts,
+            self._status,
+            self._doctor,
+            self._groups,
         )
         self.closing = False
         self.closed = False
@@ -119,7 +137,7 @@ class ChatPresenter:
 
     def _signed_in(self, user: str) -> None:
         self._signing_in = False
-        self._events.me = self._rows.me = self._people.me = user
+        self._events.me = self._rows.me = self._people.me = self._groups.me = user
         if self.closing:  # the window was closed while signing in: leave at once
             self._sign_out_and_close()
             return
@@ -130,8 +148,13 @@ class ChatPresenter:
         self._alerts.signed_in()
         session = self._require_session()
 
-        async def contacts() -> tuple[list[str], dict[str, Unread]]:
-            return await session.conversations(), await session.unread()
+        async def contacts() -> Contacts:
+            unread: dict[Chat, Unread] = {}
+            for name, counted in (await session.unread()).items():
+                unread[name] = counted
+            for group, in_group in (await session.group_unread()).items():
+                unread[group] = in_group
+            return await session.conversations(), unread, await session.groups()
 
         self._runner.run(contacts, self._contacts_loaded, self._failed)
 
@@ -148,43 +171,24 @@ class ChatPresenter:
         self.view.show_sign_in(self._attempted, self._registry)
         self.view.show_sign_in_error(text)
 
-    def _contacts_loaded(self, loaded: tuple[list[str], dict[str, Unread]]) -> None:
+    def _contacts_loaded(self, loaded: Contacts) -> None:
         if self.closing:
             return
-        self._people.loaded(*loaded)
+        chats, unread, groups = loaded
+        self._people.loaded(chats, unread)
+        self._groups.loaded(groups)  # listed in the conversations' order; the others after
         self._people.refresh()
 
     # -- what the person does -------------------------------------------------------------------
 
-    def conversation_selected(self, peer: str) -> None:
+    def conversation_selected(self, peer: Chat) -> None:
         self._pane.select(peer)
 
     def older_requested(self) -> None:
         self._pane.older_requested()
 
     def send_requested(self, text: str) -> None:
-        peer = self._pane.peer
-        session = self._usable_session()
-        if session is None or not text.strip():
-            return
-        if peer is None:
-            self.view.show_error("Pick somebody to talk to first.")
-            return
-        # The entry empties now, so a second Enter cannot send the text again; a refusal puts
-        # the text back.
-        self.view.clear_entry()
-
-        def refused(exc: Exception) -> None:
-            self._failed(exc)
-            if not self.closing:
-                self.view.restore_entry(text)
-
-        def sent(_: object) -> None:
-            if self._people.answered(peer):  # writing back answers the request
-                self._people.refresh()
-                self._status.answered(peer)
-
-        self._runner.run(lambda: session.send(peer, text), sent, refused)
+        self._sending.requested(text)
 
     def search_requested(self, text: str) -> None:
         self._search.requested(text)
@@ -196,10 +200,36 @@ class ChatPresenter:
         """The new chat dialog asks to talk to ``name``: anybody the registry knows."""
         self._new_chat.requested(name)
 
-    def _chat_started(self, name: str) -> None:
+    def _chat_started(self, name: Chat) -> None:
         self._people.add(name)
         self._people.refresh()
         self._pane.select(name)
+
+    # -- groups (ViewListener) --------------------------------------------------------------------
+
+    def new_group_requested(self, name: str, members: Sequence[str]) -> None:
+        if not self.closing:
+            self._groups.create_requested(name, members)
+
+    def group_add_requested(self, group: UUID, names: Sequence[str]) -> None:
+        if not self.closing:
+            self._groups.add_requested(group, names)
+
+    def group_remove_requested(self, group: UUID, member: str) -> None:
+        if not self.closing:
+            self._groups.remove_requested(group, member)
+
+    def group_admin_requested(self, group: UUID, member: str) -> None:
+        if not self.closing:
+            self._groups.admin_requested(group, member)
+
+    def group_rename_requested(self, group: UUID, name: str) -> None:
+        if not self.closing:
+            self._groups.rename_requested(group, name)
+
+    def group_leave_requested(self, group: UUID) -> None:
+        if not self.closing:
+            self._groups.leave_requested(group)
 
     def next_conversation_requested(self, step: int) -> None:
         """Open the next (``step`` 1) or previous (-1) person in the list, going round."""
@@ -242,7 +272,7 @@ class ChatPresenter:
         if not self.closing:
             self._alerts.toggled(enabled)
 
-    def notification_clicked(self, peer: str) -> None:
+    def notification_clicked(self, peer: Chat) -> None:
         """The person clicked a notification: bring the window up with that conversation."""
         if self.closing or self._usable_session() is None:
             return
@@ -252,7 +282,7 @@ class ChatPresenter:
     def doctor_requested(self) -> None:
         """Open the connection doctor (or check again): you, and the people of the list."""
         if not self.closing:
-            self._doctor.requested(list(self._people.order))
+            self._doctor.requested(self._people.people())
 
     def doctor_closed(self) -> None:
         self._doctor.closed()
@@ -298,18 +328,27 @@ class ChatPresenter:
         self._pane.show_key_change(name)
         self._people.refresh()
 
-    def opened(self, peer: str) -> None:
+    def opened(self, peer: Chat) -> None:
         self._people.refresh()
 
-    def shown(self, peer: str, newest: UUID) -> None:
+    def group_opened(self, group: UUID) -> None:
+        self._chat_started(group)
+
+    def _members(self, group: UUID) -> tuple[str, ...]:
+        return self._groups.members(group)
+
+    def heading(self, group: UUID) -> GroupHeading:
+        return self._groups.heading(group)
+
+    def shown(self, peer: Chat, newest: UUID) -> None:
         # Seen if in view; what arrived while it loaded is seen too: mark even at 0.
         if self._alerts.focused and self.view.newest_visible():
             self._people.seen(peer, newest)
 
-    def first_unread(self, peer: str) -> UUID | None:
+    def first_unread(self, peer: Chat) -> UUID | None:
         return self._people.first_unread(peer)
 
-    def unread(self, peer: str) -> int:
+    def unread(self, peer: Chat) -> int:
         return self._people.unread(peer)
 
     # -- key changes and verifying (ViewListener) -------------------------------------------------

@@ -1,6 +1,9 @@
 """The presenter's part for what the network reports: it routes each batch of application
 events (drained from the queue on the Tk thread) to the other parts and the view, and decides
-whether what arrives in the open conversation is seen or unread. No Tk."""
+whether what arrives in the open conversation is seen or unread. No Tk.
+
+A message names its conversation: a direct one the other person (its sender, or for one of
+ours its recipient), a group's its group (``group_id``; it has no recipient)."""
 
 from __future__ import annotations
 
@@ -9,13 +12,14 @@ from uuid import UUID
 
 from chinwag.adapters.gui.identity import IdentityPresenter
 from chinwag.adapters.gui.presenter_doctor import ConnectionDoctor
+from chinwag.adapters.gui.presenter_groups import GroupsPart
 from chinwag.adapters.gui.presenter_host import PresenterHost
 from chinwag.adapters.gui.presenter_notify import Alerts
 from chinwag.adapters.gui.presenter_pane import Pane
 from chinwag.adapters.gui.presenter_people import People
 from chinwag.adapters.gui.presenter_status import StatusLine
 from chinwag.adapters.gui.session import Event
-from chinwag.adapters.gui.view import MessageRow
+from chinwag.adapters.gui.view import Chat, MessageRow
 from chinwag.domain.message import Message
 
 Host = PresenterHost
@@ -34,8 +38,10 @@ class EventRouter:
         alerts: Alerts,
         status: StatusLine,
         doctor: ConnectionDoctor,
+        groups: GroupsPart,
     ) -> None:
         self._host = host
+        self._groups = groups
         self._doctor = doctor
         self._people = people
         self._pane = pane
@@ -57,11 +63,18 @@ class EventRouter:
             if event.kind in ("message", "state"):
                 assert event.message is not None
                 people_changed |= self._message_event(event, event.message, appended, arrived)
+            elif event.kind == "delivery":
+                assert event.message is not None
+                people_changed |= self._delivery(event, event.message, appended)
+            elif event.kind == "group":
+                assert event.group is not None
+                people_changed |= self._groups.changed(event.group, event.left)
             elif event.kind == "presence":
                 self._people.online = event.online
                 self._doctor.presence(event.online)
                 people_changed = True
                 self._status.presence(event.online)
+                self._groups.presence()
             elif event.kind == "registry":
                 assert event.status is not None
                 self._status.registry(event.status, event.text)
@@ -92,21 +105,37 @@ class EventRouter:
         to the bottom of the open conversation is put in ``arrived``: whether the person sees
         it is known once it is shown."""
         outgoing = message.sender == self.me
-        peer = message.recipient if outgoing else message.sender
+        peer: Chat
+        if message.group_id is not None:
+            peer = message.group_id
+        elif outgoing and message.recipient is not None:
+            peer = message.recipient
+        else:
+            peer = message.sender
         # A new message moves its conversation to the top; a state change of an old one does not.
         people = self._people
         changed = people.add(peer) if event.kind == "message" else people.know(peer)
-        if outgoing and event.kind == "state":
+        if outgoing and event.kind == "state" and isinstance(peer, str):
             changed |= self._doctor.routed(peer, message.state, event.route, message.reason or "")
         self._pane.route(event, peer, message, appended)
         if event.kind != "message" or outgoing:
             return changed
-        self._alerts.arrived(peer, message)
+        if isinstance(peer, UUID):
+            self._alerts.arrived(peer, message, self._groups.name(peer) or "a group")
+        else:
+            self._alerts.arrived(peer, message)
         if message.id in appended:
             arrived.append(message.id)
             return changed
         self._people.unseen(peer, message.id)  # elsewhere, or on a page still loading
         return True
+
+    def _delivery(self, event: Event, message: Message, appended: dict[UUID, MessageRow]) -> bool:
+        """A group message of ours reached (or not) one member: its row's tally and tooltip
+        say so; the path it took is that member's path. True if the side list changed."""
+        member = event.name
+        self._pane.delivered(message, member, appended)
+        return self._doctor.routed(member, message.state, event.route, message.reason or "")
 
     def _appended(self, rows: list[MessageRow], arrived: list[UUID]) -> bool:
         """New rows at the bottom of the open conversation. What arrived is seen if the window
@@ -114,12 +143,14 @@ class EventRouter:
         unread, with the divider above the first of it. True if the counts changed."""
         view = self._host.view
         view.append_messages(rows)
-        self._pane.newest = rows[-1].id
+        messages = [r.id for r in rows if not r.notice]  # the read marker goes on a message
+        if messages:
+            self._pane.newest = messages[-1]
         peer = self._pane.peer
         if peer is None or not arrived:
             return False
         if self._alerts.focused and view.newest_visible():
-            self._people.seen(peer, rows[-1].id)
+            self._people.seen(peer, messages[-1])  # what arrived is among them
             return False
         firsts = [m for m in arrived if self._people.unseen(peer, m)]
         if firsts:

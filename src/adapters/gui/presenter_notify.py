@@ -17,6 +17,7 @@ from chinwag.adapters.gui.notifier import Notifier
 from chinwag.adapters.gui.preferences import Preferences
 from chinwag.adapters.gui.presenter_host import PresenterHost
 from chinwag.adapters.gui.session import Runner
+from chinwag.adapters.gui.view import Chat
 from chinwag.domain.message import Message
 
 BURST_GAP = 60.0
@@ -28,7 +29,7 @@ MAX_BODY = 120
 class Host(PresenterHost, Protocol):
     """What this part needs of the chat presenter, besides what every part needs."""
 
-    def notification_clicked(self, peer: str) -> None: ...
+    def notification_clicked(self, peer: Chat) -> None: ...
 
 
 def preview(body: str, limit: int = MAX_BODY) -> str:
@@ -56,8 +57,8 @@ class Alerts:
         self._allowed = allowed
         self._clock = clock
         self._focused = False  # until the window says it has the focus (once it is mapped)
-        self._notified: set[str] = set()  # since the window last had focus
-        self._last: dict[str, float] = {}  # when each conversation's latest message came
+        self._notified: set[Chat] = set()  # since the window last had focus
+        self._last: dict[Chat, float] = {}  # when each conversation's latest message came
 
     @property
     def focused(self) -> bool:
@@ -94,8 +95,9 @@ class Alerts:
         if focused:
             self._notified.clear()
 
-    def arrived(self, peer: str, message: Message) -> None:
-        """A message from ``peer`` arrived: notify if the person would not see it otherwise."""
+    def arrived(self, peer: Chat, message: Message, group: str | None = None) -> None:
+        """A message from ``peer`` (or in the group ``peer`` called ``group``) arrived: notify
+        if the person would not see it otherwise."""
         now = self._clock()
         last, self._last[peer] = self._last.get(peer), now
         if self._focused or not self.enabled:
@@ -103,6 +105,6 @@ class Alerts:
         if peer in self._notified and last is not None and now - last < BURST_GAP:
             return  # the same burst
         self._notified.add(peer)
-        self._notifier.notify(
-            peer, preview(message.body), lambda: self._host.notification_clicked(peer)
-        )
+        title = str(peer) if group is None else group
+        body = preview(message.body if group is None else f"{message.sender}: {message.body}")
+        self._notifier.notify(title, body, lambda: self._host.notification_clicked(peer))

@@ -1,5 +1,6 @@
-"""The presenter's part for people: the side list (contacts, presence, unread counts, requests),
-the unread total in the window title, and the read markers it writes. No Tk.
+"""The presenter's part for people and groups: the side list (contacts, presence, groups,
+unread counts, requests), the unread total in the window title, and the read markers it writes.
+No Tk. A conversation is named by a :data:`Chat`: a person's name, or a group's id.
 
 Unread counts come from the history at sign-in (what arrived and was never seen, before a
 restart too) and grow as messages arrive that the person does not see: for another conversation,
@@ -11,14 +12,17 @@ right after a restart.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from uuid import UUID
 
 from chinwag.adapters.gui.identity import IdentityPresenter
 from chinwag.adapters.gui.presenter_host import PresenterHost
 from chinwag.adapters.gui.session import Runner
-from chinwag.adapters.gui.view import PersonRow
+from chinwag.adapters.gui.view import Chat, GroupRow, PersonRow
 from chinwag.application.ports.conversation_repository import Unread
 from chinwag.application.ports.peer_transport import Route
+from chinwag.domain.group_log import GroupState
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +30,14 @@ APP = "chinwag"
 
 
 Host = PresenterHost
+
+
+@dataclass(frozen=True)
+class Joined:
+    """A group the user is in, or was in (``left``: left, or removed): its state now."""
+
+    state: GroupState
+    left: bool = False
 
 
 def window_title(user: str, unread: int) -> str:
@@ -43,32 +55,40 @@ class People:
         self._keys = keys
         self.me = ""
         self.online: frozenset[str] = frozenset()
-        self._known: dict[str, None] = {}  # contacts and conversations, most recent first
+        self._known: dict[Chat, None] = {}  # contacts, groups, conversations: most recent first
         self._requests: set[str] = set()  # wrote first, not answered yet (this run)
-        self._unread: dict[str, int] = {}
-        self._first_unread: dict[str, UUID] = {}
-        self.order: list[str] = []
-        """The names as listed now, top to bottom (next / previous conversation follow it)."""
+        self._unread: dict[Chat, int] = {}
+        self._first_unread: dict[Chat, UUID] = {}
+        self.order: list[Chat] = []
+        """The conversations as listed now, top to bottom (next / previous follow it)."""
+        self.groups: dict[UUID, Joined] = {}
+        """The groups the user is or was in, by id (the groups part keeps it)."""
         self._title = ""
-        self._marks: dict[str, UUID] = {}  # read markers to write, by person
+        self._marks: dict[Chat, UUID] = {}  # read markers to write, by conversation
         self._marking = False
         self._loading = True  # the stored counts are still to come
-        self._seen_early: set[str] = set()  # seen before they came
+        self._seen_early: set[Chat] = set()  # seen before they came
+        self._news: set[Chat] = set()  # had news before they came
         self.paths: dict[str, Route] = {}
         """How messages reach each person now, where known (the connection doctor's part
         keeps it); shown for people online."""
 
     # -- what is known --------------------------------------------------------------------------
 
-    def loaded(self, names: list[str], unread: dict[str, Unread]) -> None:
+    def loaded(self, names: Sequence[Chat], unread: Mapping[Chat, Unread]) -> None:
         """The contacts, and the unread counts of what was stored before signing in.
 
         What arrived since came as events and is counted already (the session leaves it out of
         ``unread``), so the two add up; the stored messages are the older ones, so the first
         unread of a conversation is the stored one. A conversation seen meanwhile was seen up
-        to its newest message: what was stored before is read."""
-        for name in names:
-            self._known.setdefault(name, None)
+        to its newest message: what was stored before is read.
+
+        The stored order (most recent first) goes before those listed meanwhile for being
+        online, but after those that had news meanwhile (newer than anything stored)."""
+        early = list(self._known)
+        news = [name for name in early if name in self._news]
+        self._known = dict.fromkeys([*news, *names, *early])
+        self._news.clear()
         for name, counted in unread.items():
             self._known.setdefault(name, None)
             if name in self._seen_early:
@@ -78,15 +98,17 @@ class People:
         self._seen_early.clear()
         self._loading = False
 
-    def add(self, name: str) -> bool:
+    def add(self, name: Chat) -> bool:
         """``name`` had news (a message, a new chat): first in the list, as in every chat app.
         True if the list changed (they are new, or moved up)."""
+        if self._loading:
+            self._news.add(name)
         if next(iter(self._known), None) == name:
             return False
         self._known = {name: None, **self._known}
         return True
 
-    def know(self, name: str) -> bool:
+    def know(self, name: Chat) -> bool:
         """List ``name`` (at the end if they are new), without moving them. True if new."""
         new = name not in self._known
         self._known.setdefault(name, None)
@@ -105,7 +127,7 @@ class People:
 
     # -- unread ---------------------------------------------------------------------------------
 
-    def unseen(self, name: str, message_id: UUID) -> bool:
+    def unseen(self, name: Chat, message_id: UUID) -> bool:
         """A message from ``name`` arrived that the person does not see; True if it is the first
         unread one of that conversation (the divider goes above it)."""
         self._unread[name] = self._unread.get(name, 0) + 1
@@ -114,13 +136,13 @@ class People:
         self._first_unread[name] = message_id
         return True
 
-    def unread(self, name: str) -> int:
+    def unread(self, name: Chat) -> int:
         return self._unread.get(name, 0)
 
-    def first_unread(self, name: str) -> UUID | None:
+    def first_unread(self, name: Chat) -> UUID | None:
         return self._first_unread.get(name)
 
-    def seen(self, name: str, upto: UUID) -> None:
+    def seen(self, name: Chat, upto: UUID) -> None:
         """The person saw ``name``'s conversation up to the message ``upto``: no longer unread,
         and the read marker is written (one write at a time; later ones replace waiting ones)."""
         self._first_unread.pop(name, None)
@@ -150,7 +172,10 @@ class People:
                 log.warning("could not remember that %s's messages were read: %s", name, exc)
             written(None)
 
-        self._runner.run(lambda: session.mark_read(name, upto), written, failed)
+        if isinstance(name, UUID):
+            self._runner.run(lambda: session.mark_group_read(name, upto), written, failed)
+        else:
+            self._runner.run(lambda: session.mark_read(name, upto), written, failed)
 
     # -- showing --------------------------------------------------------------------------------
 
@@ -163,35 +188,46 @@ class People:
         for name in sorted(others - self._known.keys()):
             self._known[name] = None
         # Never you: presence told while signing in (before we know who "me" is) names you too.
-        names = [name for name in self._known if name != self.me]
-        changed = self._keys.changes
+        # A group is listed once its state is known.
+        names = [
+            name
+            for name in self._known
+            if name != self.me and (not isinstance(name, UUID) or name in self.groups)
+        ]
         self.order = names
         view = self._host.view
-        view.set_people(
-            [
-                PersonRow(
-                    name,
-                    name in others,
-                    self._unread.get(name, 0),
-                    name in changed,
-                    name in self._requests,
-                    self._path(name, others),
-                )
-                for name in names
-            ]
-        )
+        view.set_people([self._row(name, others) for name in names])
         title = window_title(self.me, sum(self._unread.values()))
         if title != self._title:
             self._title = title
             view.set_title(title)
 
+    def _row(self, name: Chat, others: frozenset[str]) -> PersonRow | GroupRow:
+        unread = self._unread.get(name, 0)
+        if isinstance(name, UUID):
+            joined = self.groups[name]
+            state = joined.state
+            return GroupRow(state.id, state.name, unread, len(state.members), joined.left)
+        return PersonRow(
+            name,
+            name in others,
+            unread,
+            name in self._keys.changes,
+            name in self._requests,
+            self._path(name, others),
+        )
+
+    def people(self) -> list[str]:
+        """The people listed (not the groups), top to bottom."""
+        return [name for name in self.order if isinstance(name, str)]
+
     def _path(self, name: str, online: frozenset[str]) -> str:
         route = self.paths.get(name) if name in online else None
         return "" if route is None else route.value
 
-    def step(self, current: str | None, by: int) -> str | None:
-        """The person ``by`` places after ``current`` in the list, going round; the first (or
-        last) one when nothing is open; None for an empty list."""
+    def step(self, current: Chat | None, by: int) -> Chat | None:
+        """The conversation ``by`` places after ``current`` in the list, going round; the first
+        (or last) one when nothing is open; None for an empty list."""
         if not self.order:
             return None
         if current not in self.order:

@@ -3,18 +3,22 @@ Tk thread, and the application events the network thread queues for it."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 from uuid import UUID
 
 from chinwag.adapters.gui.preferences import Preferences
+from chinwag.adapters.gui.view import Chat
 from chinwag.application.ports.conversation_repository import Unread
 from chinwag.application.ports.directory import RegistryStatus
+from chinwag.application.ports.message_repository import Delivery
 from chinwag.application.ports.peer_transport import Route
 from chinwag.application.trust import SafetyNumber
 from chinwag.application.use_cases.diagnose import PeerReport, SelfReport
 from chinwag.application.use_cases.start_chat import StartedChat
+from chinwag.domain.group import Change
+from chinwag.domain.group_log import GroupState
 from chinwag.domain.message import Message
 
 T = TypeVar("T")
@@ -32,8 +36,9 @@ class ChatSession(Protocol):
     async def send(self, to: str, body: str) -> Message: ...
     async def history(self, peer: str, limit: int, before: UUID | None) -> list[Message]: ...
     async def search(self, text: str) -> list[Message]: ...
-    async def conversations(self) -> list[str]:
-        """Everybody the user talked to or added (their contacts), the most recent first."""
+    async def conversations(self) -> Sequence[Chat]:
+        """Everybody the user talked to or added (their contacts), and the groups of their
+        conversations, the most recent first."""
         ...
 
     async def unread(self) -> dict[str, Unread]:
@@ -77,6 +82,40 @@ class ChatSession(Protocol):
         """The connection doctor about ``peer``: the path to them now, and why."""
         ...
 
+    # -- groups ---------------------------------------------------------------------------------
+
+    async def groups(self) -> list[tuple[GroupState, bool]]:
+        """The groups the user is in, or was in (``True``: left, or removed)."""
+        ...
+
+    async def group_log(self, group: UUID) -> list[Change]:
+        """The changes of ``group``'s membership, oldest first, as every member agrees on them
+        (the canonical chain): what "alice added carol" lines are made of."""
+        ...
+
+    async def group_history(
+        self, group: UUID, limit: int, before: UUID | None
+    ) -> list[Message]: ...
+    async def deliveries(self, messages: Sequence[UUID]) -> dict[UUID, list[Delivery]]:
+        """The delivery of each of these group messages of the user to each member."""
+        ...
+
+    async def group_unread(self) -> dict[UUID, Unread]:
+        """As :meth:`unread`, for the groups."""
+        ...
+
+    async def mark_group_read(self, group: UUID, upto: UUID) -> None: ...
+    async def post(self, group: UUID, body: str) -> Message:
+        """Send ``body`` to every member of ``group``."""
+        ...
+
+    async def create_group(self, name: str, members: Sequence[str]) -> GroupState: ...
+    async def add_member(self, group: UUID, member: str) -> GroupState: ...
+    async def remove_member(self, group: UUID, member: str) -> GroupState: ...
+    async def make_admin(self, group: UUID, member: str) -> GroupState: ...
+    async def rename_group(self, group: UUID, name: str) -> GroupState: ...
+    async def leave_group(self, group: UUID) -> None: ...
+
     async def sign_out(self) -> None: ...
 
 
@@ -101,14 +140,15 @@ class Event:
     """An application event, as queued by the network thread for the presenter."""
 
     kind: str
-    """``message``, ``state``, ``presence``, ``registry``, ``error``, ``identity_changed``,
-    ``identity_trusted`` or ``message_request``."""
+    """``message``, ``state``, ``delivery``, ``group``, ``presence``, ``registry``, ``error``,
+    ``identity_changed``, ``identity_trusted`` or ``message_request``."""
     message: Message | None = None
     online: frozenset[str] = frozenset()
     status: RegistryStatus | None = None
     text: str = ""
     name: str = ""
-    """Whose key changed, or was accepted; who sent a message request."""
+    """Whose key changed, or was accepted; who sent a message request; to which member a
+    ``delivery`` is."""
     key: bytes = b""
     """Their new key (identity events)."""
     previous: bytes = b""
@@ -117,3 +157,7 @@ class Event:
     """The user had verified the previous key (``identity_changed``)."""
     route: Route | None = None
     """How an outgoing message travelled (``state``: delivered, or sent), when known."""
+    group: GroupState | None = None
+    """A ``group`` event: the group's state now."""
+    left: bool = False
+    """A ``group`` event: the user left the group, or was removed from it."""

@@ -218,6 +218,18 @@ def dot(master: tk.Misc, colour: str, *, ring: bool, size: int = 10) -> tk.Photo
     return image
 
 
+def group_icon(master: tk.Misc, colour: str, size: int = 10) -> tk.PhotoImage:
+    """Two small overlapping heads, the size of a presence dot: a group in the side list."""
+    image = tk.PhotoImage(master=master, width=size + 4, height=size)
+    radius = size * 0.34
+    for y in range(size):
+        for x in range(size + 4):
+            for cx in (radius + 0.5, size + 3.5 - radius):
+                if math.hypot(x + 0.5 - cx, y + 0.5 - size / 2) <= radius:
+                    image.put(colour, (x, y))
+    return image
+
+
 def message_tags(t: tk.Text, f: Fonts, inset: int) -> None:
     """The look of the conversation pane's tags: day lines, message blocks, marks, highlight."""
     t.tag_configure(
@@ -227,6 +239,10 @@ def message_tags(t: tk.Text, f: Fonts, inset: int) -> None:
         "start", justify="center", foreground=MUTED, font=f.italic, spacing1=10, spacing3=6
     )
     t.tag_configure("placeholder", justify="center", foreground=MUTED, spacing1=120, font=f.normal)
+    t.tag_configure(
+        "notice", justify="center", foreground=MUTED, font=f.small, spacing1=6, spacing3=10
+    )
+    t.tag_configure("notice_time", foreground=HINT)
     t.tag_configure("meta_in", font=f.small, foreground=MUTED, spacing1=4, lmargin1=inset)
     t.tag_configure("gap", spacing3=8)
     t.tag_configure("sender", font=f.small_bold, foreground=ACCENT_DARK)

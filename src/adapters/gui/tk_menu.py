@@ -1,4 +1,4 @@
-"""The menu bar and the window's shortcuts: new chat, search, the connection doctor,
+"""The menu bar and the window's shortcuts: new chat, new group, search, the connection doctor,
 next/previous conversation, notifications on/off, quit.
 
 Shortcuts are bound to the window's ``all`` tag too, so they work whichever widget has the
@@ -26,10 +26,13 @@ class MenuActions:
     quit: Callable[[], None]
     doctor: Callable[[], None]
     """Open the connection doctor."""
+    new_group: Callable[[], None] = lambda: None
+    """Open the new group dialog."""
 
 
 SHORTCUTS: dict[str, tuple[str, ...]] = {
     "new_chat": ("<Control-n>", "<Control-N>"),
+    "new_group": ("<Control-g>", "<Control-G>"),
     "search": ("<Control-f>", "<Control-F>"),
     "next": ("<Control-Tab>", "<Control-Next>"),
     "previous": ("<Control-Shift-Tab>", "<Control-ISO_Left_Tab>", "<Control-Prior>"),
@@ -50,6 +53,9 @@ class MenuBar:
         bar.add_cascade(label="Chat", menu=chat, underline=0)
         chat.add_command(
             label="New chat…", accelerator="Ctrl+N", underline=0, command=actions.new_chat
+        )
+        chat.add_command(
+            label="New group…", accelerator="Ctrl+G", underline=4, command=actions.new_group
         )
         chat.add_command(label="Search", accelerator="Ctrl+F", underline=0, command=actions.search)
         chat.add_command(label="Connection doctor…", underline=0, command=actions.doctor)
@@ -92,6 +98,7 @@ class MenuBar:
         self._root.configure(menu=self.bar)
         handlers: dict[str, Callable[[], None]] = {
             "new_chat": self._actions.new_chat,
+            "new_group": self._actions.new_group,
             "search": self._actions.search,
             "next": lambda: self._actions.step(1),
             "previous": lambda: self._actions.step(-1),

@@ -3,6 +3,7 @@
 A batch is built as one list of chars and tags (for a single ``insert``) and the marks to set,
 counting lines as it goes. Consecutive messages of one person within :data:`GROUP` on the same
 day form a group: only the first (the head) shows the name (incoming) or the time (outgoing).
+A notice (a group's membership change) is one centred line of its own, between messages.
 """
 
 from __future__ import annotations
@@ -51,12 +52,17 @@ class Shown:
     """Whether it shows its name (incoming) or time (outgoing): the first of its group."""
     state: MessageState = MessageState.RECEIVED
     reason: str | None = None
+    detail: str | None = None
+    """What the mark says on hover, worded by the presenter (a group message's deliveries)."""
+    notice: bool = False
 
 
 def groups_with(before: Shown | None, after: Shown) -> bool:
     """Whether ``after`` continues the group of ``before`` (shown just above it)."""
     return (
         before is not None
+        and not before.notice
+        and not after.notice
         and before.sender == after.sender
         and before.outgoing == after.outgoing
         and before.at.date() == after.at.date()
@@ -67,6 +73,12 @@ def groups_with(before: Shown | None, after: Shown) -> bool:
 def explained(row: MessageRow) -> str | None:
     """The reason the mark of ``row`` explains on hover, if its state has one."""
     return row.reason if row.state in EXPLAINED else None
+
+
+def mark_text(row: MessageRow) -> str:
+    """The mark of an outgoing row: its state's glyph, and a group message's tally ("✓ 3/4")."""
+    glyph = MARKS[row.state]
+    return f"{glyph} {row.tally}" if row.tally else glyph
 
 
 def day_label(day: date) -> str:
@@ -111,8 +123,13 @@ class Batch:
             if self.first_day_line is None:
                 self.first_day_line = self.line
             self.text(day_label(self.day), "day")
-        glyph = MARKS[row.state] if row.outgoing else ""
-        shown = Shown(0, row.outgoing, glyph, row.sender, at, True, row.state, explained(row))
+        if row.notice:
+            self._notice(row, at)
+            return
+        glyph = mark_text(row) if row.outgoing else ""
+        shown = Shown(
+            0, row.outgoing, glyph, row.sender, at, True, row.state, explained(row), row.detail
+        )
         if row.id == self.divider:
             self.divider_line = self.line
             self.divider_grouped = groups_with(self.before, shown)
@@ -141,6 +158,15 @@ class Batch:
         shown.lines = lines + 1
         self.shown[row.id] = shown
         self.before = shown
+
+    def _notice(self, row: MessageRow, at: datetime) -> None:
+        """A line about the conversation, with its time; the next message heads its group."""
+        shown = Shown(1, False, "", row.sender, at, True, notice=True)
+        self.heads += [f"h{row.id.hex}", f"{self.line}.0"]
+        self.parts += [*self.body(row.body, "notice"), f"  {at:%H:%M}\n", ("notice", "notice_time")]
+        self.line += 1
+        self.shown[row.id] = shown
+        self.before = None
 
 
 def mark_tags(state: MessageState) -> tuple[str, ...]:

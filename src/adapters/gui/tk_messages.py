@@ -22,7 +22,7 @@ from uuid import UUID
 
 from chinwag.adapters.gui.tk_links import Links, Opener
 from chinwag.adapters.gui.tk_look import PANE, TEXT, Fonts, message_tags
-from chinwag.adapters.gui.tk_marks import MARKS, Glyphs, font_charset, mark_tooltip
+from chinwag.adapters.gui.tk_marks import Glyphs, font_charset, mark_tooltip
 from chinwag.adapters.gui.tk_message_rows import (
     DIVIDER,
     SET_MARKS,
@@ -34,6 +34,7 @@ from chinwag.adapters.gui.tk_message_rows import (
     explained,
     groups_with,
     mark_tags,
+    mark_text,
     message_at,
     promote,
 )
@@ -68,6 +69,8 @@ class MessageList:
         self._timers = timers
         self._tip = Tooltip(root, fonts.small)
         self.peer: str | None = None
+        """Who the open conversation is with, or the open group's name."""
+        self._group = False
         self._shown: dict[UUID, Shown] = {}
         self._first: UUID | None = None
         self._last: UUID | None = None
@@ -116,8 +119,11 @@ class MessageList:
 
     # == what the window asks ======================================================================
 
-    def open(self, peer: str, messages: Sequence[MessageRow], more_before: bool) -> None:
-        self.peer = peer
+    def open(
+        self, peer: str, messages: Sequence[MessageRow], more_before: bool, *, group: bool = False
+    ) -> None:
+        """Show the conversation with ``peer`` (with ``group``: of the group so named)."""
+        self.peer, self._group = peer, group
         self.scroll.loaded(more_before)
         self._has_start = False
         self._first_day = self._last_day = None
@@ -165,9 +171,14 @@ class MessageList:
         shown = self._shown.get(message.id)
         if shown is None or not shown.outgoing:
             return
-        glyph = MARKS[message.state]
+        glyph = mark_text(message)
         reason = explained(message)
-        if message.state is shown.state and reason == shown.reason:
+        if (glyph, message.state, reason, message.detail) == (
+            shown.mark,
+            shown.state,
+            shown.reason,
+            shown.detail,
+        ):
             return
         t = self.text
         mark = f"s{message.id.hex}"
@@ -175,6 +186,7 @@ class MessageList:
             t.delete(mark, f"{mark} + {len(shown.mark)} chars")
             t.insert(mark, glyph, mark_tags(message.state))
         shown.mark, shown.state, shown.reason = glyph, message.state, reason
+        shown.detail = message.detail
 
     def focus(self, message_id: UUID) -> None:
         shown = self._shown.get(message_id)
@@ -250,6 +262,11 @@ class MessageList:
         shown = self._shown.get(message_id)
         return None if shown is None else shown.reason
 
+    def detail_of(self, message_id: UUID) -> str | None:
+        """What the mark of a group message of ours says on hover (``None`` if not one)."""
+        shown = self._shown.get(message_id)
+        return None if shown is None else shown.detail
+
     def tooltip_text(self) -> str | None:
         return self._tip.text()
 
@@ -276,7 +293,12 @@ class MessageList:
             batch = self._batch(int(t.index("end-1c").split(".")[0]), self._last_day, last)
         first_line = batch.line
         if at_top and not more_before and not self._has_start:
-            batch.text(f"This is the start of your conversation with {self.peer}.", "start")
+            start = (
+                f"This is the start of the group “{self.peer}”."
+                if self._group
+                else f"This is the start of your conversation with {self.peer}."
+            )
+            batch.text(start, "start")
             self._has_start = True
         for row in rows:
             batch.add(row)
@@ -313,6 +335,8 @@ class MessageList:
         divider = self._divider if not self.text.tag_ranges("divider") else None
 
         def body(text: str, tag: str) -> list[str | tuple[str, ...]]:
+            if tag == "notice":  # names in it are not links, whatever they look like
+                return [self.glyphs.readable(text), (tag,)]
             width = self._bubbles.tag(text) if tag == "body_out" else None
             tags = (tag,) if width is None else (tag, width)
             return body_parts(text, tags, self.glyphs.readable, self.links.tags)
@@ -346,5 +370,5 @@ class MessageList:
         shown = self._shown.get(message) if message is not None else None
         if shown is None or self.peer is None:
             return
-        words = mark_tooltip(shown.state, self.peer, shown.reason)
+        words = shown.detail or mark_tooltip(shown.state, self.peer, shown.reason)
         self._tip.show(words, event.x_root, event.y_root)

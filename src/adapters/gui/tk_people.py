@@ -1,40 +1,55 @@
-"""The side list of people: presence dots, unread counts, a ⚠ for a key change, a ✉ for a
-message request, and how messages reach them (``direct`` or ``relayed``) while they are
-online."""
+"""The side list of people and groups: presence dots, unread counts, a ⚠ for a key change, a ✉
+for a message request, and how messages reach them (``direct`` or ``relayed``) while they are
+online; a group has an icon of its own, and says when the user left it."""
 
 from __future__ import annotations
 
 import tkinter as tk
 from collections.abc import Callable, Sequence
 from tkinter import ttk
+from uuid import UUID
 
-from chinwag.adapters.gui.tk_look import ACCENT, OFFLINE, ONLINE, WARNING, Fonts, dot
+from chinwag.adapters.gui.tk_look import (
+    ACCENT,
+    MUTED,
+    OFFLINE,
+    ONLINE,
+    WARNING,
+    Fonts,
+    dot,
+    group_icon,
+)
 from chinwag.adapters.gui.tk_widgets import autohide
-from chinwag.adapters.gui.view import PersonRow
+from chinwag.adapters.gui.view import Chat, GroupRow, PersonRow
 
-PATH_WORDS = ("direct", "relayed")
-"""What the path column may say."""
+PATH_WORDS = ("direct", "relayed", "left")
+"""What the path column may say (``left``: a group the user is no longer in)."""
 PATH_PADDING = 12
 """Pixels beside the path word (the column's own padding, and some air)."""
 
 KEY_CHANGED = "⚠"
 REQUEST = "✉"
 """Before the name of somebody whose key changed (in the BMP, as Tcl wants)."""
+NAME_CHARS = 40
+"""A name longer than this (a group's may be 64 characters) is cut, with an ellipsis: the
+column would cut it anyway, without saying so."""
 
 
 class PeopleList:
-    """A tree of people in the side panel; selecting one calls ``selected(name)``, once per
-    change of selection (opening a conversation selects it without calling)."""
+    """A tree of people and groups in the side panel; selecting one calls ``selected(chat)``
+    (a name, or a group's id), once per change of selection (opening a conversation selects it
+    without calling)."""
 
     def __init__(
-        self, parent: tk.Misc, root: tk.Misc, fonts: Fonts, selected: Callable[[str], None]
+        self, parent: tk.Misc, root: tk.Misc, fonts: Fonts, selected: Callable[[Chat], None]
     ) -> None:
         self._selected = selected
         self._dots = {True: dot(root, ONLINE, ring=False), False: dot(root, OFFLINE, ring=True)}
+        self._groups = {False: group_icon(root, ACCENT), True: group_icon(root, OFFLINE)}
         self.online: dict[str, bool] = {}
         self.paths: dict[str, str] = {}
         """How messages reach each person now ("" when not known): the header shows it too."""
-        self._reported: str | None = None
+        self._reported: Chat | None = None
         self.tree = tree = ttk.Treeview(
             parent,
             style="People.Treeview",
@@ -50,32 +65,40 @@ class PeopleList:
         tree.column("unread", width=46, anchor="center", stretch=False)
         tree.tag_configure("unread", font=fonts.bold, foreground=ACCENT)
         tree.tag_configure("key_changed", foreground=WARNING)
+        tree.tag_configure("left", foreground=MUTED)
         self.bar = ttk.Scrollbar(parent, orient="vertical", command=tree.yview)
         tree.configure(yscrollcommand=autohide(self.bar))
         tree.bind("<<TreeviewSelect>>", self._on_select)
 
-    def set(self, people: Sequence[PersonRow]) -> None:
+    def set(self, people: Sequence[PersonRow | GroupRow]) -> None:
         tree = self.tree
-        wanted = {iid(p.name) for p in people}
+        wanted = {iid(p.id if isinstance(p, GroupRow) else p.name) for p in people}
         gone = [item for item in tree.get_children() if item not in wanted]
         if gone:
             tree.delete(*gone)
         self.online = {}
         self.paths = {}
         for position, person in enumerate(people):
-            item = iid(person.name)
-            self.online[person.name] = person.online
-            self.paths[person.name] = person.path
-            unread = (
+            count = (
                 "" if person.unread <= 0 else "99+" if person.unread > 99 else str(person.unread)
             )
-            mark = KEY_CHANGED if person.key_changed else REQUEST if person.request else ""
-            text = f" {mark} {person.name}" if mark else f" {person.name}"
-            image = self._dots[person.online]
             tags: tuple[str, ...] = ("unread",) if person.unread > 0 else ()
-            if person.key_changed:
-                tags += ("key_changed",)
-            values = (person.path, unread)
+            if isinstance(person, GroupRow):
+                item = iid(person.id)
+                text = f" {_cut(person.name)}"
+                image = self._groups[person.left]
+                values = ("left" if person.left else "", count)
+                tags += ("left",) if person.left else ()
+            else:
+                item = iid(person.name)
+                self.online[person.name] = person.online
+                self.paths[person.name] = person.path
+                mark = KEY_CHANGED if person.key_changed else REQUEST if person.request else ""
+                text = f" {mark} {person.name}" if mark else f" {person.name}"
+                image = self._dots[person.online]
+                if person.key_changed:
+                    tags += ("key_changed",)
+                values = (person.path, count)
             if tree.exists(item):
                 tree.item(item, text=text, image=image, values=values, tags=tags)
                 if tree.index(item) != position:
@@ -85,7 +108,11 @@ class PeopleList:
                     "", position, iid=item, text=text, image=image, values=values, tags=tags
                 )
 
-    def show_open(self, peer: str) -> None:
+    def names(self) -> list[str]:
+        """The people listed (not the groups), top to bottom."""
+        return [str(chat_of(item)) for item in self.tree.get_children() if item.startswith("p:")]
+
+    def show_open(self, peer: Chat) -> None:
         """Select ``peer`` (or nothing, if not listed) without reporting it."""
         self._reported = peer
         item = iid(peer)
@@ -98,17 +125,27 @@ class PeopleList:
     def close(self) -> None:
         # Tk images delete themselves in Tcl when collected, which works only on the Tk thread.
         self._dots.clear()
+        self._groups.clear()
 
     def _on_select(self, _event: tk.Event[tk.Misc]) -> None:
         selection = self.tree.selection()
         if len(selection) != 1:
             return
-        name = selection[0][2:]
-        if name != self._reported:
-            self._reported = name
-            self._selected(name)
+        chat = chat_of(selection[0])
+        if chat != self._reported:
+            self._reported = chat
+            self._selected(chat)
 
 
-def iid(name: str) -> str:
-    """The tree item of ``name``."""
-    return f"p:{name}"
+def iid(chat: Chat) -> str:
+    """The tree item of a person (``p:NAME``) or a group (``g:HEX``)."""
+    return f"g:{chat.hex}" if isinstance(chat, UUID) else f"p:{chat}"
+
+
+def chat_of(item: str) -> Chat:
+    """The person or group of a tree item (see :func:`iid`)."""
+    return UUID(hex=item[2:]) if item.startswith("g:") else item[2:]
+
+
+def _cut(name: str) -> str:
+    return name if len(name) <= NAME_CHARS else name[: NAME_CHARS - 1] + "…"

@@ -1,4 +1,5 @@
-"""The side panel of the main window: the user's own name, the search box and the people list.
+"""The side panel of the main window: the user's own name, the search box and the list of
+people and groups.
 
 It lays those out and passes on what the person does there (Enter searches, Escape dismisses the
 results, picking somebody opens the conversation); the list itself is ``tk_people``'s, and the
@@ -14,6 +15,7 @@ from tkinter import ttk
 from chinwag.adapters.gui.tk_look import PANE, Fonts
 from chinwag.adapters.gui.tk_people import PeopleList
 from chinwag.adapters.gui.tk_widgets import placeholder_for
+from chinwag.adapters.gui.view import Chat
 
 
 class SidePanel:
@@ -27,7 +29,7 @@ class SidePanel:
         fonts: Fonts,
         search_requested: Callable[[str], None],
         search_dismissed: Callable[[], None],
-        conversation_selected: Callable[[str], None],
+        conversation_selected: Callable[[Chat], None],
     ) -> None:
         self._search_requested = search_requested
         self.frame = side = ttk.Frame(
@@ -43,7 +45,7 @@ class SidePanel:
         self.search.bind("<KP_Enter>", self._search_key)
         self.search.bind("<Escape>", lambda _e: search_dismissed())
         placeholder_for(self.search, "Search messages  (Ctrl+F)", PANE)
-        ttk.Label(side, text="PEOPLE", style="Side.TLabel").grid(
+        ttk.Label(side, text="CHATS", style="Side.TLabel").grid(
             row=3, column=0, sticky="w", padx=(2, 0), pady=(16, 4)
         )
         self.people = PeopleList(side, root, fonts, conversation_selected)

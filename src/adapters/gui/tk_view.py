@@ -5,12 +5,12 @@ It renders what the presenter gives it and reports what the person does to a
 and decides nothing about chat. Everything here runs on the Tk thread.
 
 This module lays the window out and hands each call to its part: the sign-in card
-(``tk_sign_in``), the side panel with the people list and the search box (``tk_side``), the bar
-above the conversation (``tk_header``), the conversation pane (``tk_messages``, scrolled by
-``tk_scroll``), the composer (``tk_composer``), the search results (``tk_search``), the
-key-change banner, the verify dialog and the user's own key (``tk_identity``), the menu bar and
-shortcuts (``tk_menu``) and the new chat dialog (``tk_new_chat``); colours, fonts and styles are
-in ``tk_look``.
+(``tk_sign_in``), the side panel with the list of people and groups and the search box
+(``tk_side``), the right side (``tk_conversation``: the header, the conversation pane, the
+composer, the search results, the key-change banner, a group's members window), the verify
+dialog and the user's own key (``tk_identity``), the menu bar and shortcuts (``tk_menu``), the
+new chat dialog (``tk_new_chat``) and the group dialog (``tk_group_dialog``); colours, fonts and
+styles are in ``tk_look``.
 """
 
 from __future__ import annotations
@@ -23,22 +23,24 @@ from dataclasses import dataclass
 from tkinter import ttk
 from uuid import UUID
 
-from chinwag.adapters.gui.tk_composer import Composer
+from chinwag.adapters.gui.tk_conversation import ConversationSide
 from chinwag.adapters.gui.tk_doctor import DoctorWindow
 from chinwag.adapters.gui.tk_focus import FocusWatch
-from chinwag.adapters.gui.tk_header import ConversationHeader
+from chinwag.adapters.gui.tk_group_dialog import Form, GroupDialog, Submit
 from chinwag.adapters.gui.tk_identity import KeyChangeBanner, VerifyDialog
 from chinwag.adapters.gui.tk_look import BG, Fonts, apply_styles
+from chinwag.adapters.gui.tk_members import MembersWindow
 from chinwag.adapters.gui.tk_menu import SHORTCUTS, MenuActions, MenuBar, bind_shortcut
-from chinwag.adapters.gui.tk_messages import MessageList
 from chinwag.adapters.gui.tk_new_chat import NewChatDialog
-from chinwag.adapters.gui.tk_search import SearchResults
 from chinwag.adapters.gui.tk_side import SidePanel
 from chinwag.adapters.gui.tk_sign_in import SignIn
 from chinwag.adapters.gui.tk_status import StatusBar
+from chinwag.adapters.gui.tk_view_reading import WindowReadings
 from chinwag.adapters.gui.tk_widgets import Timers
 from chinwag.adapters.gui.view import (
     DoctorView,
+    GroupHeading,
+    GroupRow,
     KeyChangeNotice,
     MessageRow,
     PersonRow,
@@ -74,9 +76,13 @@ class TkWidgets:
     menu: MenuBar
     new_chat: NewChatDialog
     doctor: DoctorWindow
+    group_dialog: GroupDialog
+    members: MembersWindow
+    """A group's members window (opened by the header's ``members_button``)."""
+    members_button: ttk.Button
 
 
-class TkChatView:
+class TkChatView(WindowReadings):
     """The chat window. ``root`` is owned by the caller until :meth:`close` destroys it."""
 
     error_seconds: float = 6.0
@@ -102,6 +108,16 @@ class TkChatView:
         self._status_bar.frame.pack(side="bottom", fill="x")
         self._own_key = self._status_bar.own_key
         self._sign_in = SignIn(root, self._fonts, listener.sign_in_requested)
+        self._group_dialog = GroupDialog(
+            root,
+            self._fonts,
+            Submit(
+                new=listener.new_group_requested,
+                add=listener.group_add_requested,
+                rename=listener.group_rename_requested,
+                leave=listener.group_leave_requested,
+            ),
+        )
         self._main = self._build_main()
         self._verify = VerifyDialog(
             root, self._fonts, listener.mark_verified_requested, listener.verify_closed
@@ -114,6 +130,7 @@ class TkChatView:
             root,
             MenuActions(
                 new_chat=self._new_chat.show,
+                new_group=lambda: self._group_dialog.show(Form.NEW, choices=self._people.names()),
                 search=self._side.focus_search,
                 step=self._step,
                 notifications=listener.notifications_toggled,
@@ -143,6 +160,9 @@ class TkChatView:
             menu=self._menu,
             new_chat=self._new_chat,
             doctor=self._doctor,
+            group_dialog=self._group_dialog,
+            members=self._right.members,
+            members_button=self._header.members,
         )
 
     # == ChatView: signing in ======================================================================
@@ -169,21 +189,29 @@ class TkChatView:
 
     # == ChatView: the side list and the open conversation =========================================
 
-    def set_people(self, people: Sequence[PersonRow]) -> None:
+    def set_people(self, people: Sequence[PersonRow | GroupRow]) -> None:
         self._people.set(people)
         self._show_presence()
 
     def open_conversation(
         self, peer: str, messages: Sequence[MessageRow], more_before: bool
     ) -> None:
-        self._results.hide()
-        self._header.show(peer)
-        self._messages.open(peer, messages, more_before)
+        self._right.open_person(peer, messages, more_before)
         self._show_presence()
         self._people.show_open(peer)
         # Whichever way it was opened (the list, a result, new chat, a shortcut), the next thing
         # typed is a message: click bob, type "hi", Enter sends.
         self._entry.focus_set()
+
+    def open_group(
+        self, group: GroupHeading, messages: Sequence[MessageRow], more_before: bool
+    ) -> None:
+        self._right.open_group(group, messages, more_before)
+        self._people.show_open(group.id)
+        self._entry.focus_set()
+
+    def show_group(self, group: GroupHeading) -> None:
+        self._right.show_group(group)
 
     def append_messages(self, messages: Sequence[MessageRow]) -> None:
         self._messages.append(messages)
@@ -248,6 +276,15 @@ class TkChatView:
     def close_new_chat(self) -> None:
         self._new_chat.close()
 
+    def set_group_dialog_busy(self, busy: bool) -> None:
+        self._group_dialog.set_busy(busy)
+
+    def show_group_dialog_error(self, text: str) -> None:
+        self._group_dialog.show_error(text)
+
+    def close_group_dialog(self) -> None:
+        self._group_dialog.close()
+
     def show_doctor(self, report: DoctorView) -> None:
         self._doctor.show(report)
 
@@ -271,62 +308,9 @@ class TkChatView:
         # this thread; left to the garbage collector they may be collected on the network's
         # thread ("main thread is not in main loop"). Collect them here and now.
         self._people.close()
+        self._right.members.forget()
         self._menu.close()
         gc.collect()
-
-    # == accessors for tests (read the widgets, decide nothing) ====================================
-
-    def conversation_text(self) -> str:
-        """Everything in the conversation pane."""
-        return self._messages.content()
-
-    def visible_text(self) -> str:
-        """The lines of the conversation pane that are (at least partly) on screen."""
-        return self._messages.visible_text()
-
-    def mark_of(self, message_id: UUID) -> str:
-        """The delivery mark shown for an outgoing message, read from the pane ("" if none)."""
-        return self._messages.mark_of(message_id)
-
-    def failure_reason(self, message_id: UUID) -> str | None:
-        """The reason the hover tooltip of a failed (or waiting) message's mark shows."""
-        return self._messages.reason_of(message_id)
-
-    def tooltip_text(self) -> str | None:
-        """The tooltip on screen, if any."""
-        return self._messages.tooltip_text()
-
-    def is_at_bottom(self) -> bool:
-        return self._messages.scroll.at_bottom()
-
-    def new_messages_hint_visible(self) -> bool:
-        return self._messages.scroll.hint_visible()
-
-    def highlighted_message(self) -> UUID | None:
-        return self._messages.highlighted
-
-    def status_text(self) -> str:
-        return self._status_bar.text
-
-    def status_tip(self) -> str | None:
-        """The status bar's tooltip (the whole of a cut status), if shown."""
-        return self._status_bar.tip.text()
-
-    def search_results_visible(self) -> bool:
-        return self._results.visible()
-
-    def key_change_visible(self) -> bool:
-        return self._banner.visible()
-
-    def own_key_text(self) -> str:
-        return self._own_key.text()
-
-    def divider_before(self) -> UUID | None:
-        return self._messages.divider_before()
-
-    def presence_text(self) -> str:
-        """What the header says of the open conversation's person ("● online · relayed")."""
-        return self._header.presence_text()
 
     # == building ==================================================================================
 
@@ -348,46 +332,26 @@ class TkChatView:
         return main
 
     def _build_conversation(self, parent: tk.Misc) -> ttk.Frame:
-        right = ttk.Frame(parent, style="Pane.TFrame")
-        right.columnconfigure(0, weight=1)
-        right.rowconfigure(3, weight=1)
-
-        self._header = ConversationHeader(right, self._listener.verify_requested)
-        self._header.frame.grid(row=0, column=0, sticky="ew")
-        ttk.Separator(right, orient="horizontal").grid(row=1, column=0, sticky="ew")
-        self._banner = KeyChangeBanner(
-            right, self._listener.verify_requested, self._listener.accept_key_requested
-        )
-        self._banner.frame.grid(row=2, column=0, sticky="ew")
-        self._banner.frame.grid_remove()
-
-        self._messages = MessageList(
-            right,
+        right = self._right = ConversationSide(
+            parent,
             self._root,
             self._fonts,
             self._timers,
-            self._listener.older_requested,
-            bottom_reached=self._listener.bottom_reached,
+            self._listener,
+            self._group_dialog,
+            self._people.names,
         )
-        self._messages.frame.grid(row=3, column=0, sticky="nsew")
+        self._header, self._banner = right.header, right.banner
+        self._messages, self._results = right.messages, right.results
+        self._composer, self._entry = right.composer, right.composer.entry
         self._messages.links.failed = self.show_error
-        self._results = SearchResults(
-            right, self._listener.search_result_selected, self._messages.glyphs.readable
-        )
-        self._results.panel.grid(row=3, column=0, sticky="nsew")
-        self._results.panel.grid_remove()
-
-        ttk.Separator(right, orient="horizontal").grid(row=4, column=0, sticky="ew")
-        self._composer = Composer(right, self._fonts, self._listener.send_requested)
-        self._composer.frame.grid(row=5, column=0, sticky="ew")
-        self._entry = self._composer.entry
-        return right
+        return right.frame
 
     # == reacting ==================================================================================
 
     def _show_presence(self) -> None:
         peer = self._messages.peer
-        if peer is None:
+        if peer is None or self._header.group is not None:
             self._header.set_presence(None)
         else:
             online = bool(self._people.online.get(peer))

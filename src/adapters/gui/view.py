@@ -2,134 +2,57 @@
 
 The Tk window implements :class:`ChatView`; tests use a recording fake. The view is passive: it
 shows what it is given and reports what the person did to a :class:`ViewListener` (the
-presenter), deciding nothing itself beyond layout and scrolling.
+presenter), deciding nothing itself beyond layout and scrolling. What it is given (rows,
+headings, notices) is plain data, defined in :mod:`view_data` and re-exported here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from enum import StrEnum
 from typing import Protocol
 from uuid import UUID
 
-from chinwag.domain.message import MessageState
+from chinwag.adapters.gui.view_data import (
+    Chat,
+    DoctorRow,
+    DoctorView,
+    GroupHeading,
+    GroupRow,
+    KeyChangeNotice,
+    MemberRow,
+    MessageRow,
+    PersonRow,
+    SafetyNumberView,
+    SearchResultRow,
+    StatusLevel,
+)
 
-
-@dataclass(frozen=True)
-class MessageRow:
-    """One message as a conversation pane shows it."""
-
-    id: UUID
-    sender: str
-    body: str
-    sent_at: datetime
-    """Aware UTC; the view shows it in local time."""
-    outgoing: bool
-    state: MessageState
-    reason: str | None = None
-    """Why a ``failed`` message failed, or why a ``queued`` one waits; shown on hover or click."""
-
-
-@dataclass(frozen=True)
-class PersonRow:
-    """Somebody in the side list: online now, or somebody with an earlier conversation."""
-
-    name: str
-    online: bool
-    unread: int
-    key_changed: bool = False
-    """Their key changed and the user has not accepted it yet: marked in the list."""
-    request: bool = False
-    """They wrote first and the user has not written back this run (a message request)."""
-    path: str = ""
-    """How messages reach them now, while they are online and it is known: ``direct`` or
-    ``relayed`` (shown in the list, and in the header of their conversation)."""
-
-
-@dataclass(frozen=True)
-class SearchResultRow:
-    message_id: UUID
-    peer: str
-    """The other participant: clicking the result opens the conversation with them."""
-    sender: str
-    body: str
-    sent_at: datetime
-
-
-@dataclass(frozen=True)
-class KeyChangeNotice:
-    """The banner over a conversation whose contact shows another key than the one pinned."""
-
-    peer: str
-    title: str
-    text: str
-    """What it means and what to do, in a sentence or two."""
-    previous: str
-    """The fingerprint of the key pinned so far."""
-    new: str
-    """The fingerprint of the key they show now."""
-    can_accept: bool
-    """Whether "Accept new key" is offered; when not, only "Verify…" (a verified contact)."""
-    loud: bool
-    """A verified contact's key changed: say it in red."""
-
-
-@dataclass(frozen=True)
-class SafetyNumberView:
-    """What the verify dialog shows for one contact."""
-
-    peer: str
-    lines: tuple[str, ...]
-    """The safety number, in lines of groups of five digits."""
-    fingerprint: str
-    """The fingerprint of the key the number is made of (their new one while a change waits)."""
-    verified: bool
-    note: str = ""
-    """Anything the person must know first (e.g. that the key changed); "" for nothing."""
-
-
-@dataclass(frozen=True)
-class DoctorRow:
-    """One contact in the connection doctor's window."""
-
-    name: str
-    path: str
-    """``direct``, ``relayed``, ``none``, ``offline``; "" while being checked."""
-    rtt: str
-    """The round trip ("12 ms", "under 1 ms"), or ""."""
-    reason: str
-    """What is going on and what to do, in a sentence; "" while being checked."""
-    ok: bool
-    """A working path (shown as fine, not as a problem)."""
-
-
-@dataclass(frozen=True)
-class DoctorView:
-    """What the connection doctor's window shows: yourself, then each contact."""
-
-    summary: str
-    """Yourself in a line: the registry connection, where you listen, reachable or not."""
-    reason: str
-    """Why, and what to do; "" while being checked."""
-    ok: bool
-    people: tuple[DoctorRow, ...]
-    busy: bool
-    """Checks are still running ("Check again" waits for them)."""
-
-
-class StatusLevel(StrEnum):
-    OK = "ok"
-    WARNING = "warning"
-    ERROR = "error"
+__all__ = [
+    "Chat",
+    "ChatView",
+    "DoctorRow",
+    "DoctorView",
+    "GroupHeading",
+    "GroupRow",
+    "KeyChangeNotice",
+    "MemberRow",
+    "MessageRow",
+    "PersonRow",
+    "SafetyNumberView",
+    "SearchResultRow",
+    "StatusLevel",
+    "ViewListener",
+]
 
 
 class ViewListener(Protocol):
     """What the person did; the view calls these on the Tk thread."""
 
     def sign_in_requested(self, username: str, registry: str) -> None: ...
-    def conversation_selected(self, peer: str) -> None: ...
+    def conversation_selected(self, peer: Chat) -> None:
+        """Open the conversation with a person (their name) or of a group (its id)."""
+        ...
+
     def send_requested(self, text: str) -> None: ...
     def older_requested(self) -> None:
         """The person scrolled to the top of the open conversation."""
@@ -156,6 +79,24 @@ class ViewListener(Protocol):
 
     def next_conversation_requested(self, step: int) -> None:
         """Open the next (1) or previous (-1) person of the list."""
+        ...
+
+    def new_group_requested(self, name: str, members: Sequence[str]) -> None:
+        """The new group dialog asks for a group called ``name`` with these people."""
+        ...
+
+    def group_add_requested(self, group: UUID, names: Sequence[str]) -> None:
+        """Add these people to ``group`` (the add dialog)."""
+        ...
+
+    def group_remove_requested(self, group: UUID, member: str) -> None: ...
+    def group_admin_requested(self, group: UUID, member: str) -> None:
+        """Make ``member`` an admin of ``group``."""
+        ...
+
+    def group_rename_requested(self, group: UUID, name: str) -> None: ...
+    def group_leave_requested(self, group: UUID) -> None:
+        """The person confirmed leaving ``group``."""
         ...
 
     def focus_changed(self, focused: bool) -> None:
@@ -206,8 +147,9 @@ class ChatView(Protocol):
         ...
 
     # -- the side list ------------------------------------------------------------------------
-    def set_people(self, people: Sequence[PersonRow]) -> None:
-        """Replace the list of people (online ones and earlier conversations) with unread counts."""
+    def set_people(self, people: Sequence[PersonRow | GroupRow]) -> None:
+        """Replace the list of people (online ones and earlier conversations) and groups, with
+        unread counts."""
         ...
 
     # -- the open conversation ----------------------------------------------------------------
@@ -216,6 +158,17 @@ class ChatView(Protocol):
     ) -> None:
         """Show the conversation with ``peer``: ``messages`` oldest first, scrolled to the bottom.
         ``more_before`` says whether older messages can still be loaded."""
+        ...
+
+    def open_group(
+        self, group: GroupHeading, messages: Sequence[MessageRow], more_before: bool
+    ) -> None:
+        """Show the conversation of ``group``, as :meth:`open_conversation` does a person's,
+        headed by its name, its members and what the user may do there."""
+        ...
+
+    def show_group(self, group: GroupHeading) -> None:
+        """The open group changed (members, name, admins, the user left): show it so."""
         ...
 
     def append_messages(self, messages: Sequence[MessageRow]) -> None:
@@ -305,6 +258,17 @@ class ChatView(Protocol):
         ...
 
     def close_new_chat(self) -> None: ...
+
+    # -- the group dialogs (new group; add people, rename, leave) ------------------------------
+    def set_group_dialog_busy(self, busy: bool) -> None:
+        """While busy the open group dialog cannot be submitted again and says it is working."""
+        ...
+
+    def show_group_dialog_error(self, text: str) -> None:
+        """Say in the open group dialog why it cannot be done; it stays open."""
+        ...
+
+    def close_group_dialog(self) -> None: ...
 
     # -- status -------------------------------------------------------------------------------
     def set_status(self, text: str, level: StatusLevel) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from chinwag.application.ports.directory import RegistryStatus
 from chinwag.application.ports.peer_transport import Route
+from chinwag.domain.group_log import GroupState
 from chinwag.domain.message import Message
 
 
@@ -19,6 +20,10 @@ class RecordingEvents:
     states: list[Message] = field(default_factory=list)
     routes: list[Route | None] = field(default_factory=list)
     """The route told with each of :attr:`states` (same index)."""
+    deliveries: list[tuple[Message, str, Route | None]] = field(default_factory=list)
+    """``(message, recipient, route)`` of each ``delivery_state_changed``, in order."""
+    groups: list[tuple[GroupState, bool]] = field(default_factory=list)
+    """``(state, left)`` of each ``group_changed``, in order."""
     presence: list[frozenset[str]] = field(default_factory=list)
     statuses: list[tuple[RegistryStatus, str]] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
@@ -34,6 +39,16 @@ class RecordingEvents:
     def message_state_changed(self, message: Message, route: Route | None = None) -> None:
         self.states.append(message)
         self.routes.append(route)
+        self._changed.set()
+
+    def delivery_state_changed(
+        self, message: Message, recipient: str, route: Route | None = None
+    ) -> None:
+        self.deliveries.append((message, recipient, route))
+        self._changed.set()
+
+    def group_changed(self, group: GroupState, left: bool) -> None:
+        self.groups.append((group, left))
         self._changed.set()
 
     def presence_changed(self, online: frozenset[str]) -> None:
@@ -71,6 +86,13 @@ class RecordingEvents:
                 for m, r in zip(reversed(self.states), reversed(self.routes), strict=True)
                 if m.id == message_id
             ),
+            None,
+        )
+
+    def latest_delivery(self, message_id: object, recipient: str) -> Message | None:
+        """The latest state told of the message's delivery to ``recipient`` (a group's)."""
+        return next(
+            (m for m, r, _ in reversed(self.deliveries) if m.id == message_id and r == recipient),
             None,
         )
 

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import unicodedata
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Final
 from uuid import UUID
 
+from chinwag.adapters.sqlite.summary import summary
 from chinwag.application.errors import MessageNotFound
 from chinwag.application.ports.conversation_repository import Unread
-from chinwag.application.ports.message_repository import Delivery, StateChange
+from chinwag.application.ports.message_repository import Delivery, OutboxEntry, StateChange
 from chinwag.domain.conversation import Conversation
 from chinwag.domain.message import UNACKNOWLEDGED, Message, MessageState, utc
 
@@ -85,9 +86,12 @@ def _contains(words: _Phrase, phrase: _Phrase) -> bool:
 class InMemoryMessageRepository:
     """The :class:`~chinwag.application.ports.MessageRepository` port, kept in a dict.
 
-    Like SQLite, ``sent_at`` is returned in UTC, ``update_states`` ignores unknown ids, and an
-    outgoing message has one delivery, to its recipient, that moves with its state.
-    Search splits words as SQLite's tokenizer does, except in rare text (see ``_fold``).
+    Like SQLite, ``sent_at`` is returned in UTC, ``update_states`` ignores unknown ids and
+    deliveries, an outgoing one-to-one message has one delivery, to its recipient, that moves
+    with its state, and an outgoing group message one per member it is sent to, its state the
+    summary of theirs (:func:`~chinwag.adapters.sqlite.summary.summary`, the rule SQLite
+    applies). Search splits words as SQLite's tokenizer does, except in rare text (see
+    ``_fold``).
     """
 
     def __init__(self) -> None:
@@ -97,40 +101,86 @@ class InMemoryMessageRepository:
         self._words: dict[int, _Phrase] = {}
         self._conversation_seqs: dict[UUID, list[int]] = {}
         self._deliveries: dict[UUID, dict[str, Delivery]] = {}
+        self._authors: dict[tuple[UUID, str], dict[int, Message]] = {}
+        """Per (group, author): the author's stored messages by their sequence number."""
 
-    async def add(self, messages: Sequence[Message]) -> list[Message]:
+    async def add(
+        self, messages: Sequence[Message], members: Mapping[UUID, Sequence[str]] | None = None
+    ) -> list[Message]:
         added: list[Message] = []
         for message in messages:
-            if message.id in self._seq_of:
+            if message.id in self._seq_of or self._stamp_taken(message):
                 continue
+            stored = message.model_copy(update={"sent_at": utc(message.sent_at)})
+            outgoing = message.state is not MessageState.RECEIVED
+            recipients: list[str] = []
+            if message.recipient is not None:
+                recipients = [message.recipient]
+            elif outgoing:
+                recipients = list(dict.fromkeys((members or {}).get(message.id, ())))
+                if not recipients:  # nothing left to deliver
+                    stored = stored.model_copy(
+                        update={"state": MessageState.DELIVERED, "reason": None}
+                    )
             self._next_seq += 1
             seq = self._next_seq
             self._seq_of[message.id] = seq
-            self._by_seq[seq] = message.model_copy(update={"sent_at": utc(message.sent_at)})
+            self._by_seq[seq] = stored
             self._words[seq] = _words(message.body)
             self._conversation_seqs.setdefault(message.conversation_id, []).append(seq)
-            if message.state is not MessageState.RECEIVED:
+            if message.group_id is not None and message.stamp is not None:
+                author = self._authors.setdefault((message.group_id, message.sender), {})
+                author[message.stamp.seq] = stored
+            if outgoing:
                 self._deliveries[message.id] = {
-                    message.recipient: Delivery(
-                        message.id, message.recipient, message.state, message.reason
-                    )
+                    name: Delivery(message.id, name, message.state, message.reason)
+                    for name in recipients
                 }
             added.append(message)
         return added
 
-    async def update_states(self, changes: Sequence[StateChange]) -> None:
+    def _stamp_taken(self, message: Message) -> bool:
+        """Whether ``message``'s author has a message with its sequence number stored."""
+        if message.group_id is None or message.stamp is None:
+            return False
+        return message.stamp.seq in self._authors.get((message.group_id, message.sender), {})
+
+    async def update_states(self, changes: Sequence[StateChange]) -> list[StateChange]:
+        touched: dict[UUID, StateChange] = {}  # group messages, by first change
         for change in changes:
             seq = self._seq_of.get(change.id)
             if seq is None:
                 continue
-            stored = self._by_seq[seq] = self._by_seq[seq].model_copy(
-                update={"state": change.state, "reason": change.reason}
-            )
+            stored = self._by_seq[seq]
             deliveries = self._deliveries.get(change.id, {})
-            if stored.recipient in deliveries:
-                deliveries[stored.recipient] = Delivery(
-                    change.id, stored.recipient, change.state, change.reason
+            if stored.group_id is None:
+                if change.recipient not in (None, stored.recipient):
+                    continue
+                self._replace(seq, change.state, change.reason)
+                if stored.recipient in deliveries:
+                    deliveries[stored.recipient] = Delivery(
+                        change.id, stored.recipient, change.state, change.reason
+                    )
+            elif change.recipient in deliveries:
+                deliveries[change.recipient] = Delivery(
+                    change.id, change.recipient, change.state, change.reason
                 )
+                touched.setdefault(change.id, StateChange(change.id, stored.state, stored.reason))
+        changed: list[StateChange] = []
+        for message_id, before in touched.items():
+            in_order = sorted(self._deliveries[message_id].items())
+            state, reason = summary((d.state, d.reason) for _, d in in_order)
+            if (state, reason) != (before.state, before.reason):
+                self._replace(self._seq_of[message_id], state, reason)
+                changed.append(StateChange(message_id, state, reason))
+        return changed
+
+    def _replace(self, seq: int, state: MessageState, reason: str | None) -> None:
+        """Put the stored message at ``seq`` in ``state``, everywhere it is kept."""
+        stored = self._by_seq[seq].model_copy(update={"state": state, "reason": reason})
+        self._by_seq[seq] = stored
+        if stored.group_id is not None and stored.stamp is not None:
+            self._authors[(stored.group_id, stored.sender)][stored.stamp.seq] = stored
 
     async def deliveries(self, message_id: UUID) -> list[Delivery]:
         return sorted(self._deliveries.get(message_id, {}).values(), key=lambda d: d.recipient)
@@ -145,6 +195,31 @@ class InMemoryMessageRepository:
             for _, m in sorted(self._by_seq.items())
             if m.sender == sender and m.state in UNACKNOWLEDGED
         ]
+
+    async def pending_deliveries(self, sender: str) -> list[OutboxEntry]:
+        entries: list[OutboxEntry] = []
+        for _, message in sorted(self._by_seq.items()):
+            if message.sender != sender:
+                continue
+            for name, delivery in sorted(self._deliveries.get(message.id, {}).items()):
+                if delivery.state in UNACKNOWLEDGED:
+                    update = {"state": delivery.state, "reason": delivery.reason}
+                    entries.append(OutboxEntry(message.model_copy(update=update), name))
+        return entries
+
+    async def group_progress(self, group: UUID) -> dict[str, int]:
+        return {
+            author: max(stored)
+            for (group_id, author), stored in self._authors.items()
+            if group_id == group and stored
+        }
+
+    async def group_messages(
+        self, group: UUID, author: str, after: int, limit: int
+    ) -> list[Message]:
+        _check_limit(limit)
+        stored = self._authors.get((group, author), {})
+        return [stored[seq] for seq in sorted(seq for seq in stored if seq > after)][:limit]
 
     async def page(
         self, conversation_id: UUID, limit: int, before: UUID | None = None

@@ -1,22 +1,38 @@
 """An in-memory network shared by in-memory transports: peers deliver by calling each other,
-directly at an address or "relayed" by name (the registry's relay, without a registry)."""
+directly at an address or "relayed" by name (the registry's relay, without a registry).
+
+Group sync frames are handed over as the TCP transport hands them: the sender does not wait for
+the recipient's application (each is a task of the network's; :meth:`InMemoryNetwork.drain`
+waits for them all), and messages to a peer wait for the changes sent to it before them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import logging
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from chinwag.application.errors import AddressInUse, ChatError, PeerRefused, PeerUnreachable
 from chinwag.application.ports.directory import PeerLocation
 from chinwag.application.ports.peer_transport import (
     DeliveryReport,
+    GroupHave,
     InboundHandler,
     Incoming,
     Probe,
     Route,
 )
 from chinwag.application.routing import FALLBACK_CAUSES, first_route, routes
+from chinwag.domain.group import Change
 from chinwag.domain.message import Message
 from chinwag.domain.user import PeerAddress
+
+log = logging.getLogger(__name__)
+
+CHANGES_WAIT = 5.0
+"""Seconds messages to a peer wait at most for the changes sent to it before them (as the TCP
+transport's ``changes_wait``): the recipient's application may be stuck, not only slow."""
 
 
 class InMemoryNetwork:
@@ -30,6 +46,29 @@ class InMemoryNetwork:
         """Addresses that refuse every connection (a firewall), for tests."""
         self.relay_refusal: str | None = None
         """A cause (``relay_off``, ``relay_full``...) the relay answers with, for tests."""
+        self._handovers: set[asyncio.Task[None]] = set()
+
+    def hand_over(self, what: str, call: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run a recipient's handler for a frame that gets no answer, as a task of its own."""
+
+        async def handed() -> None:
+            try:
+                await call
+            except ChatError as exc:
+                log.info("%s not taken: %s", what, exc)
+            except Exception:
+                log.exception("the recipient's application failed on a %s", what)
+
+        task = asyncio.create_task(handed(), name=what)
+        self._handovers.add(task)
+        task.add_done_callback(self._handovers.discard)
+        return task
+
+    async def drain(self) -> None:
+        """Return once every group frame sent so far is handled, and those that handling
+        sent in turn, until none is left in hand."""
+        while self._handovers:
+            await asyncio.gather(*self._handovers, return_exceptions=True)
 
     def bind(
         self, me: str, key: bytes, address: PeerAddress | None, handler: InboundHandler
@@ -79,6 +118,8 @@ class InMemoryTransport:
         self._me = ""
         self._routes: dict[str, Route] = {}
         self._fallbacks: dict[str, str] = {}
+        self._changes: dict[str, asyncio.Task[None]] = {}
+        """The last ``send_changes`` to each peer still being handled: messages wait for it."""
 
     async def listen(
         self, me: str, address: PeerAddress | None, handler: InboundHandler
@@ -127,9 +168,8 @@ class InMemoryTransport:
         self._routes[peer] = route
         return route, handler
 
-    async def deliver(
-        self, peer: str, location: PeerLocation, messages: Sequence[Message]
-    ) -> DeliveryReport:
+    async def _session(self, peer: str, location: PeerLocation) -> tuple[Route, InboundHandler]:
+        """The route to ``peer``'s handler, once it let us in (as a new session would)."""
         route, handler = await self._reach(peer, location)
         try:
             await handler.authorize(self._me, self._key)
@@ -137,6 +177,43 @@ class InMemoryTransport:
             raise
         except ChatError as exc:
             raise PeerRefused(exc.code, str(exc)) from exc
+        return route, handler
+
+    async def send_have(self, peer: str, location: PeerLocation, have: GroupHave) -> None:
+        _, handler = await self._session(peer, location)
+        self._network.hand_over(
+            f"group_have from {self._me} to {peer}", handler.group_have_received(self._me, have)
+        )
+
+    async def send_changes(
+        self, peer: str, location: PeerLocation, changes: Sequence[Change]
+    ) -> None:
+        if not changes:
+            return
+        _, handler = await self._session(peer, location)
+        before = self._changes.get(peer)
+        taken = list(changes)
+
+        async def in_order() -> None:
+            if before is not None:  # one session's frames are handled in the order sent
+                await asyncio.wait([before])
+            await handler.group_changes_received(self._me, taken)
+
+        task = self._network.hand_over(f"group_changes from {self._me} to {peer}", in_order())
+        self._changes[peer] = task
+        task.add_done_callback(lambda done: self._changed(peer, done))
+
+    def _changed(self, peer: str, task: asyncio.Task[None]) -> None:
+        if self._changes.get(peer) is task:
+            del self._changes[peer]
+
+    async def deliver(
+        self, peer: str, location: PeerLocation, messages: Sequence[Message]
+    ) -> DeliveryReport:
+        route, handler = await self._session(peer, location)
+        changes = self._changes.get(peer)
+        if changes is not None:  # sent before these messages: they may be what admits them
+            await asyncio.wait([changes], timeout=CHANGES_WAIT)
         intake = await handler.messages_received(self._me, [Incoming.of(m) for m in messages])
         acknowledged = frozenset(intake.committed)
         rejected = {  # the reason for people, as the TCP sender keeps it from a receipt
@@ -149,6 +226,7 @@ class InMemoryTransport:
     async def close(self) -> None:
         self._network.leave_relay(self._me)
         self._routes.clear()
+        self._changes.clear()
         if self._address is not None:
             self._network.unbind(self._address)
             self._address = None

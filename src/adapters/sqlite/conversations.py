@@ -27,7 +27,7 @@ def _from_row(row: _Row) -> Conversation:
     return Conversation(
         id=UUID(id_),
         kind=ConversationKind(kind),
-        participants=tuple(participants.split(_SEPARATOR)),
+        participants=tuple(p for p in participants.split(_SEPARATOR) if p),  # a group: none
     )
 
 

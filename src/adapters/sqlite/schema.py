@@ -114,7 +114,28 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         """INSERT INTO deliveries (message_seq, recipient, state, reason)
         SELECT seq, recipient, state, reason FROM messages WHERE state <> 'received'""",
     ),
+    # 7: group messages (issue 10). A group message names its group (``group_id``, which is
+    # also its conversation_id) and keeps its author's stamp exactly as signed, so any member
+    # can forward it: the author's sequence number in the group, the membership version it was
+    # sent under, and the signature (all NULL for a one-to-one message). It has no recipient:
+    # ``recipient`` stays NOT NULL (SQLite cannot drop that with ALTER, and rebuilding
+    # ``messages`` would mean rebuilding the search index's triggers and the deliveries'
+    # foreign key with it), so a group message stores '' there, which no username can be, and
+    # is read back with recipient None. Its deliveries, one per member, are in ``deliveries``;
+    # its state/reason are their summary. The unique index stores each author's number once per
+    # group and answers "how far is each author" and "an author's messages after N" (sync).
+    (
+        "ALTER TABLE messages ADD COLUMN group_id TEXT",
+        "ALTER TABLE messages ADD COLUMN stamp_seq INTEGER",
+        "ALTER TABLE messages ADD COLUMN stamp_version INTEGER",
+        "ALTER TABLE messages ADD COLUMN stamp_signature BLOB",
+        """CREATE UNIQUE INDEX messages_by_group_author ON messages (group_id, sender, stamp_seq)
+        WHERE group_id IS NOT NULL""",
+    ),
 )
+
+NO_RECIPIENT: Final = ""
+"""What ``messages.recipient`` holds for a group message (migration 7): it has none."""
 
 _INDEX_NEW: Final = (
     "INSERT INTO messages_fts (rowid, body) SELECT seq, body FROM messages "

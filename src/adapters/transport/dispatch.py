@@ -1,15 +1,17 @@
 """Peer frames handed to their handlers by frame type (docs/protocol.md).
 
-Each side of a session has one table: the accepting side takes ``messages`` and answers ``ping``;
-the connecting side takes ``receipt``, ``pong`` and ``error``. A new kind of frame (group sync,
-file pieces) is a new model in :mod:`~chinwag.adapters.transport.protocol` and a handler
-registered here, not another branch in a read loop. A frame with no handler on this side breaks
-the protocol (``bad_frame``), exactly as before the table existed.
+Each side of a session has one table: the accepting side takes ``messages``, ``group_have`` and
+``group_changes`` and answers ``ping``; the connecting side takes ``receipt``, ``pong`` and
+``error``. A new kind of frame (file pieces) is a new model in
+:mod:`~chinwag.adapters.transport.protocol` and a handler registered here, not another branch in
+a read loop. A frame with no handler on this side breaks the protocol (``bad_frame``), exactly as
+before the table existed.
 
 Handlers are synchronous and run in the order the frames arrived; work that must wait (storing a
 batch, answering after the application) is gathered into the per-read context by the handler and
 done by the read loop once the read's frames are all handled, so that one read's ``messages``
-still reach the application as one batch.
+still reach the application as one batch. Work that must not hold the read up at all (group
+sync: :mod:`~chinwag.adapters.transport.group_inbox`) is handed to a task of its own.
 """
 
 from __future__ import annotations

@@ -2,6 +2,10 @@
 ``hello``, runs the Noise handshake as responder, asks the application whether the proven peer
 may deliver, then hands what it sends to the application as it reads (``Incoming``: the
 application alone validates it) and acknowledges what is committed (docs/protocol.md).
+
+Group sync frames (``group_have``, ``group_changes``) are not answered on the wire: they go to
+the application through the peer's :class:`~chinwag.adapters.transport.group_inbox.GroupInbox`,
+off the read loop.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from chinwag.adapters.secure.channel import (
 )
 from chinwag.adapters.transport import protocol
 from chinwag.adapters.transport.dispatch import Dispatcher, ProtocolViolation
+from chinwag.adapters.transport.group_inbox import GroupInboxes
 from chinwag.adapters.transport.settings import TransportSettings
 from chinwag.adapters.wire.codec import EmptyFrame, FrameDecoder, FrameTooLarge, encode
 from chinwag.application.errors import ChatError, PeerRefused
@@ -52,6 +57,7 @@ class Read:
     peer: str
     """The connection's authenticated name."""
     stream: SecureStream
+    groups: GroupInboxes
     batch: list[Incoming] = field(default_factory=list)
     rejected: list[tuple[UUID, str, str]] = field(default_factory=list)
 
@@ -64,19 +70,43 @@ def _answer_ping(read: Read, frame: protocol.Ping) -> None:
 def _take_messages(read: Read, frame: protocol.Messages) -> None:
     for wire in frame.messages:
         # The connection's authenticated name against the frame's claim: a check of this
-        # session (like ``wrong_peer``), not a rule of conversations.
-        if wire.from_ != read.peer:
+        # session (like ``wrong_peer``), not a rule of conversations. A group message may be
+        # forwarded by any member: its author's signature, checked by the application, is what
+        # says who wrote it.
+        if wire.group is None and wire.from_ != read.peer:
             read.rejected.append(
                 (wire.id, "wrong_sender", f"this connection is {read.peer}'s, not {wire.from_}'s")
             )
             continue
-        read.batch.append(Incoming(wire.id, wire.from_, wire.to, wire.body, wire.sent_at))
+        read.batch.append(
+            Incoming(
+                wire.id,
+                wire.from_,
+                wire.to,
+                wire.body,
+                wire.sent_at,
+                wire.group,
+                wire.seq,
+                wire.version,
+                wire.sig or b"",
+            )
+        )
+
+
+def _take_have(read: Read, frame: protocol.GroupHaveFrame) -> None:
+    read.groups.of(read.peer).have(frame.to_have())
+
+
+def _take_changes(read: Read, frame: protocol.GroupChangesFrame) -> None:
+    read.groups.of(read.peer).changes(list(frame.changes))
 
 
 FRAMES: Dispatcher[Read] = Dispatcher()
 """What the accepting side takes inside a session, by frame type; any other is a bad_frame."""
 FRAMES.register(protocol.Ping, _answer_ping)
 FRAMES.register(protocol.Messages, _take_messages)
+FRAMES.register(protocol.GroupHaveFrame, _take_have)
+FRAMES.register(protocol.GroupChangesFrame, _take_changes)
 
 
 def _parsed(payloads: Iterable[bytes]) -> Iterator[protocol.Frame]:
@@ -98,6 +128,8 @@ class InboundConnections:
         self._settings = settings
         self._me = me
         self._handler: InboundHandler | None = handler
+        self.groups = GroupInboxes(handler)
+        """Group frames from each peer, on their way to the application."""
         self._tasks: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
         self._hosts: Counter[str] = Counter()
         self._identities: Counter[bytes] = Counter()
@@ -110,6 +142,7 @@ class InboundConnections:
             writer.close()
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.groups.close()
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -242,7 +275,7 @@ class InboundConnections:
             except ConnectionError:
                 return
             deadline = loop.time() + self._settings.idle_timeout
-            read = Read(peer, stream)
+            read = Read(peer, stream, self.groups)
             FRAMES.dispatch_all(read, _parsed(payloads))
             batch, rejected = read.batch, read.rejected
             if not batch and not rejected:
@@ -252,6 +285,7 @@ class InboundConnections:
                 continue
             if batch:  # the user may have changed their mind about this key meanwhile
                 await self._allowed(peer, stream)
+                await self._changes_first(peer)
             intake = await handler.messages_received(peer, batch) if batch else Intake([])
             committed = set(intake.committed)
             rejected.extend(_refusal(m.id, intake) for m in batch if m.id not in committed)
@@ -260,12 +294,24 @@ class InboundConnections:
             async with asyncio.timeout(self._settings.write_timeout):
                 await stream.drain()
 
+    async def _changes_first(self, peer: str) -> None:
+        """Wait (a while) for the group changes ``peer`` sent before its messages: they may be
+        what admits them. Bounded: the application may be stuck on something of its own, even
+        on us (answering a change by delivering to a peer that waits on this very loop)."""
+        try:
+            async with asyncio.timeout(self._settings.changes_wait):
+                await self.groups.changes_handed(peer)
+        except TimeoutError:
+            log.info("peer %s: messages handed before its group changes (still in hand)", peer)
+
 
 def _refusal(message_id: UUID, intake: Intake) -> tuple[UUID, str, str]:
     """The receipt's entry for a message the application did not commit: refused for now
-    (``over_quota``), for good with its code and reason, or else plainly refused."""
+    (``over_quota``, or a group to sync first), for good with its code and reason, or else
+    plainly refused."""
     if message_id in intake.deferred:
-        return message_id, intake.deferred[message_id], "the recipient takes no more for now"
+        code = intake.deferred[message_id]
+        return message_id, code, protocol.WAITING.get(code, "the recipient cannot take it yet")
     code, reason = intake.rejected.get(message_id, ("refused", "the recipient refused it"))
     return message_id, code, reason
 

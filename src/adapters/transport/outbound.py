@@ -18,8 +18,9 @@ from chinwag.adapters.transport.dispatch import Dispatcher, ProtocolViolation
 from chinwag.application.errors import PeerUnreachable
 from chinwag.application.ports.peer_transport import DeliveryReport, Route
 
-DEFERRED = frozenset({"over_quota"})
-"""Rejection codes that mean "not now": the sender keeps the message queued and tries later."""
+DEFERRED = frozenset(protocol.WAITING)
+"""Rejection codes that mean "not now": the sender keeps the message queued and tries later
+(a quota; a group message the recipient cannot take until it has synced that group)."""
 
 
 @dataclass(eq=False)  # compared and hashed by identity: links keep sets of them

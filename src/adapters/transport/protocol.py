@@ -5,15 +5,30 @@ handshake follows, and every other frame travels inside its session."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import base64
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    TypeAdapter,
+    model_validator,
+)
 from pydantic_core import to_json
 
-from chinwag.domain.message import MAX_BODY_BYTES, Message
+from chinwag.adapters.wire.group_change import change_from_wire, change_to_wire, decode_signature
+from chinwag.application.ports.peer_transport import GroupHave
+from chinwag.domain.group import HASH_SIZE, MAX_MEMBERS, MAX_VERSION, Change
+from chinwag.domain.identity import KEY_SIZE
+from chinwag.domain.message import MAX_BODY_BYTES, MAX_SEQ, MAX_SIGNATURE, Message
+from chinwag.domain.user import MAX_USERNAME_LENGTH
 
 PROTOCOL_VERSION = 2
 PROLOGUE = b"chinwag peer protocol 2\n"
@@ -23,8 +38,14 @@ MAX_FRAME = 1024 * 1024
 if every character needs a six-byte JSON escape."""
 BATCH_BYTES = 256 * 1024
 MAX_BATCH = 1024
+MAX_CHANGES = 1024
+"""Changes in one ``group_changes`` frame (senders cut them at :data:`BATCH_BYTES` too)."""
+MAX_NAME = 256
+"""Characters of a name on the wire (a valid one has at most 32; the application checks)."""
 
 assert MAX_BODY_BYTES * 6 + 1024 < MAX_FRAME
+# The largest create (every member's name four bytes a character) fits a batch with room.
+assert MAX_MEMBERS * (24 + 2 * KEY_SIZE + 4 * MAX_USERNAME_LENGTH) + 4096 < BATCH_BYTES // 2
 
 
 class _Frame(BaseModel):
@@ -50,12 +71,58 @@ class Welcome(_Frame):
     user: str
 
 
+def _signature(value: object) -> object:
+    """A signature arrives as base64 text; anything else is left for the type to refuse."""
+    return decode_signature(value) if isinstance(value, str) else value
+
+
+Signature = Annotated[bytes, BeforeValidator(_signature), Field(max_length=MAX_SIGNATURE)]
+"""A signature: base64 of at most 64 bytes (an Ed25519 signature is 64; one that does not
+verify, empty included, is the application's to refuse, for that message alone)."""
+Name = Annotated[str, Field(max_length=MAX_NAME)]
+GROUP_FIELDS = ("group", "seq", "version", "sig")
+"""The fields a group message carries and a direct one does not."""
+_DIRECT = (None, None, None, None)
+
+
 class WireMessage(_Frame):
+    """One message of a ``messages`` frame: to a person (``to``), or of a group (``group``,
+    ``seq``, ``version`` and ``sig``, and no ``to``); never a mix."""
+
     id: UUID
-    from_: str = Field(alias="from", max_length=256)
-    to: str = Field(max_length=256)
+    from_: Name = Field(alias="from")
+    to: Name | None = None
     body: str
     sent_at: datetime
+    group: UUID | None = None
+    seq: int | None = Field(default=None, ge=1, le=MAX_SEQ, strict=True)
+    version: int | None = Field(default=None, ge=0, le=MAX_SEQ, strict=True)
+    sig: Signature | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> WireMessage:
+        # Plain tests first: this runs for every message of every batch.
+        group = (self.group, self.seq, self.version, self.sig)
+        if (group == _DIRECT) if self.to is not None else (None not in group):
+            return self
+        raise ValueError(self._kind_error())
+
+    def _kind_error(self) -> str:
+        present = [name for name in GROUP_FIELDS if getattr(self, name) is not None]
+        if self.to is not None:
+            return (
+                f"a message to a person (with 'to') carries no {', '.join(present)}; a group "
+                "message has no 'to'"
+            )
+        if not present:
+            return (
+                "a message has 'to' (to a person), or 'group', 'seq', 'version' and 'sig' (of a "
+                "group); this one has neither"
+            )
+        missing = [name for name in GROUP_FIELDS if name not in present]
+        return "a group message carries 'group', 'seq', 'version' and 'sig'; this one lacks " + (
+            ", ".join(repr(name) for name in missing)
+        )
 
 
 class Messages(_Frame):
@@ -67,6 +134,16 @@ Code = Annotated[str, Field(max_length=64, pattern=r"^[a-z_]+$")]
 """An error or refusal code: a word of the protocol, never free text."""
 Text = Annotated[str, Field(max_length=500)]
 """A reason for people: bounded, since the sender shows and stores it."""
+
+
+WAITING: dict[str, str] = {
+    "over_quota": "the recipient takes no more for now",
+    "unknown_group": "the recipient does not know this group yet",
+    "group_behind": "the recipient has not learnt this membership of the group yet",
+    "group_gap": "the recipient misses earlier messages of this author",
+}
+"""The refusal codes that mean "not now" (the sender keeps the message queued and tries again),
+with a reason for people (the sender goes by the code)."""
 
 
 class Rejection(_Frame):
@@ -101,13 +178,52 @@ class Error(_Frame):
     message: Text
 
 
-Frame = Annotated[
-    Hello | Welcome | Messages | Receipt | Ping | Pong | Error, Field(discriminator="type")
-]
-FRAME = TypeAdapter(Frame)
+def _is_head(value: str) -> str:
+    if len(value) != 2 * HASH_SIZE or value.strip("0123456789abcdef"):
+        raise ValueError(f"a head is {2 * HASH_SIZE} lowercase hex digits (a SHA-256)")
+    return value
 
 
-def parse(payload: bytes) -> Hello | Welcome | Messages | Receipt | Ping | Pong | Error:
+class GroupHaveFrame(_Frame):
+    """How far the sender is in one group: its log's ``version`` and ``head`` (hex of the last
+    change's hash), the highest sequence number it stored per author, and whether it answers
+    another ``group_have`` (``reply``, never answered with one)."""
+
+    type: Literal["group_have"]
+    group: UUID
+    version: int = Field(ge=0, le=MAX_VERSION, strict=True)
+    head: Annotated[str, AfterValidator(_is_head)]
+    authors: dict[Name, Annotated[int, Field(ge=0, le=MAX_SEQ, strict=True)]] = Field(
+        max_length=MAX_MEMBERS
+    )
+    reply: bool = Field(default=False, strict=True)
+
+    def to_have(self) -> GroupHave:
+        return GroupHave(
+            self.group, self.version, bytes.fromhex(self.head), dict(self.authors), self.reply
+        )
+
+
+WireChange = Annotated[Change, PlainValidator(change_from_wire)]
+"""A change of a group's log: its canonical JSON object plus ``sig``
+(:func:`~chinwag.adapters.wire.group_change.change_to_wire`)."""
+
+
+class GroupChangesFrame(_Frame):
+    """Changes of a group's membership log, each as its author signed it (not checked here)."""
+
+    type: Literal["group_changes"]
+    changes: list[WireChange] = Field(min_length=1, max_length=MAX_CHANGES)
+
+
+AnyFrame = (
+    Hello | Welcome | Messages | Receipt | Ping | Pong | Error | GroupHaveFrame | GroupChangesFrame
+)
+Frame = Annotated[AnyFrame, Field(discriminator="type")]
+FRAME: TypeAdapter[AnyFrame] = TypeAdapter(Frame)
+
+
+def parse(payload: bytes) -> AnyFrame:
     """Decode one frame; raises ``pydantic.ValidationError`` (a ``ValueError``) if malformed."""
     return FRAME.validate_json(payload)
 
@@ -147,6 +263,54 @@ def receipt(acked: Sequence[UUID], rejected: Sequence[tuple[UUID, str, str]]) ->
     )
 
 
+def group_have(have: GroupHave) -> bytes:
+    return _dump(
+        {
+            "type": "group_have",
+            "group": str(have.group),
+            "version": have.version,
+            "head": have.head.hex(),
+            "authors": dict(have.authors),
+            "reply": have.reply,
+        }
+    )
+
+
+def change_batches(changes: Iterable[Change]) -> list[bytes]:
+    """``changes`` as ``group_changes`` frames of at most :data:`MAX_CHANGES` changes and
+    :data:`BATCH_BYTES` (one change may pass: the largest create is far smaller)."""
+    frames: list[bytes] = []
+    parts: list[bytes] = []
+    size = 0
+    for change in changes:
+        part = change_to_wire(change)
+        if parts and (size + len(part) > BATCH_BYTES or len(parts) >= MAX_CHANGES):
+            frames.append(b'{"type":"group_changes","changes":[' + b",".join(parts) + b"]}")
+            parts, size = [], 0
+        parts.append(part)
+        size += len(part)
+    if parts:
+        frames.append(b'{"type":"group_changes","changes":[' + b",".join(parts) + b"]}")
+    return frames
+
+
+def _wire_message(message: Message) -> bytes:
+    """One item of a ``messages`` frame: a direct message with ``to``, a group message with
+    its group and stamp and no ``to``."""
+    fields: dict[str, object] = {"id": str(message.id), "from": message.sender}
+    stamp = message.stamp
+    if message.group_id is None or stamp is None:
+        fields["to"] = message.recipient
+    else:
+        fields["group"] = str(message.group_id)
+        fields["seq"] = stamp.seq
+        fields["version"] = stamp.version
+        fields["sig"] = base64.b64encode(stamp.signature).decode("ascii")
+    fields["body"] = message.body
+    fields["sent_at"] = message.sent_at.isoformat()
+    return _dump(fields)
+
+
 def message_batches(messages: Sequence[Message]) -> list[tuple[bytes, list[Message]]]:
     """``messages`` as ``messages`` frames of at most :data:`BATCH_BYTES` (one message may pass)."""
     frames: list[tuple[bytes, list[Message]]] = []
@@ -154,15 +318,7 @@ def message_batches(messages: Sequence[Message]) -> list[tuple[bytes, list[Messa
     batch: list[Message] = []
     size = 0
     for message in messages:
-        part = _dump(
-            {
-                "id": str(message.id),
-                "from": message.sender,
-                "to": message.recipient,
-                "body": message.body,
-                "sent_at": message.sent_at.isoformat(),
-            }
-        )
+        part = _wire_message(message)
         if batch and (size + len(part) > BATCH_BYTES or len(batch) >= MAX_BATCH):
             frames.append((_messages_frame(parts), batch))
             parts, batch, size = [], [], 0

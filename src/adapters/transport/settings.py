@@ -19,6 +19,10 @@ class TransportSettings:
     authorize_timeout: float = 10.0
     """How long the application may take to decide whether a peer may deliver (it may ask the
     registry for a stranger's key)."""
+    changes_wait: float = 5.0
+    """How long a peer's messages wait at most for the group changes it sent before them to be
+    handed to the application (they may be what admits the messages; past this they go without,
+    and may be deferred for it)."""
     max_frame: int = protocol.MAX_FRAME
     max_inbound: int = 512
     max_inbound_per_host: int = 64

@@ -10,6 +10,11 @@ application whether the connecting one (its name and key, proven in the same han
 deliver, and answers ``welcome`` or an error. The session itself is
 :mod:`chinwag.adapters.transport.outbound`; the accepting half, for TCP and relayed streams
 alike, is :mod:`chinwag.adapters.transport.inbound`.
+
+Group sync frames (``group_have``, ``group_changes``) go out like messages, on our own session
+to the peer (opened if needed), never back on a session the peer opened to us: every session
+carries frames one way and answers (receipts, pongs) the other, so whoever has something to say
+opens its own. They are not answered on the wire.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import asyncio
 import errno
 import logging
 import socket
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Protocol
 
 from chinwag.adapters.secure.channel import (
@@ -41,11 +46,13 @@ from chinwag.application.errors import AddressInUse, ChatError, PeerRefused, Pee
 from chinwag.application.ports.directory import PeerLocation
 from chinwag.application.ports.peer_transport import (
     DeliveryReport,
+    GroupHave,
     InboundHandler,
     Probe,
     Route,
 )
 from chinwag.application.routing import first_route, routes
+from chinwag.domain.group import Change
 from chinwag.domain.message import Message
 from chinwag.domain.user import PeerAddress
 
@@ -187,6 +194,33 @@ class TcpPeerTransport:
                     del link.waiting[message.id]
             if waiter.future.done() and not waiter.future.cancelled():
                 waiter.future.exception()  # seen: failing the link failed it too, after us
+
+    async def send_have(self, peer: str, location: PeerLocation, have: GroupHave) -> None:
+        await self._send(peer, location, [protocol.group_have(have)])
+
+    async def send_changes(
+        self, peer: str, location: PeerLocation, changes: Sequence[Change]
+    ) -> None:
+        if changes:
+            await self._send(peer, location, protocol.change_batches(changes))
+
+    async def _send(self, peer: str, location: PeerLocation, payloads: Iterable[bytes]) -> None:
+        """Frames that get no answer, on the session :meth:`deliver` uses: returns once they
+        are written (a peer that does not read them within ``write_timeout`` loses the session,
+        as one that does not acknowledge does)."""
+        link = await self._link(peer, location)
+        try:
+            link.stream.send(payloads)
+            async with asyncio.timeout(self._settings.write_timeout):
+                await link.writer.drain()
+            if link.failure is not None:  # it broke meanwhile: what was written may be lost
+                raise PeerUnreachable(link.failure)
+        except TimeoutError:
+            link.fail(f"{peer} did not take what we sent within {self._settings.write_timeout:g}s")
+            raise PeerUnreachable(link.failure or "timed out", "timeout") from None
+        except OSError as exc:
+            link.fail(f"connection to {peer} lost: {exc}")
+            raise PeerUnreachable(link.failure or str(exc)) from exc
 
     async def close(self) -> None:
         server, self._server = self._server, None

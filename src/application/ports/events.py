@@ -2,6 +2,7 @@ from typing import Protocol
 
 from chinwag.application.ports.directory import DirectoryListener
 from chinwag.application.ports.peer_transport import Route
+from chinwag.domain.group_log import GroupState
 from chinwag.domain.message import Message
 
 
@@ -17,6 +18,18 @@ class ChatEvents(DirectoryListener, Protocol):
         """An outgoing message was created (``pending``) or changed state. ``route``: how it
         travelled (``delivered``), or how the session it was sent on reaches the recipient
         (``sent``), when known."""
+        ...
+
+    def delivery_state_changed(
+        self, message: Message, recipient: str, route: Route | None = None
+    ) -> None:
+        """The delivery of a group message to one member changed state: ``message`` carries
+        that delivery's state and reason (its summary comes as ``message_state_changed``)."""
+        ...
+
+    def group_changed(self, group: GroupState, left: bool) -> None:
+        """A group this user is in (or was just added to) changed, or this user left it or was
+        removed from it (``left``): ``group`` is its state now."""
         ...
 
     def error(self, code: str, text: str) -> None: ...

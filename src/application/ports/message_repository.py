@@ -1,4 +1,4 @@
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 from uuid import UUID
@@ -9,13 +9,22 @@ from chinwag.domain.message import Message, MessageState
 class StateChange(NamedTuple):
     """A new delivery state for one stored message.
 
-    It names no recipient: for a one-to-one message it is the state of its one delivery, to the
-    message's own recipient (group messages, with a delivery per member, will name one).
+    ``recipient`` names the delivery: ``None`` for a one-to-one message's one delivery (to the
+    message's own recipient); a member's name for a group message's delivery to that member.
     """
 
     id: UUID
     state: MessageState
     reason: str | None = None
+    recipient: str | None = None
+
+
+class OutboxEntry(NamedTuple):
+    """One delivery not yet acknowledged: the message (carrying this delivery's state and
+    reason) and to whom it goes."""
+
+    message: Message
+    recipient: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,17 +48,29 @@ class MessageRepository(Protocol):
     Implementations batch concurrent writes into one transaction (group commit).
     """
 
-    async def add(self, messages: Sequence[Message]) -> list[Message]:
+    async def add(
+        self, messages: Sequence[Message], members: Mapping[UUID, Sequence[str]] | None = None
+    ) -> list[Message]:
         """Store the messages whose ids are new; return those, in order (duplicates are skipped).
 
-        An outgoing message (any state but ``received``) is stored with its delivery to its
-        recipient, in its state, in the same transaction.
+        An outgoing message (any state but ``received``) is stored with its deliveries, in its
+        state, in the same transaction: a one-to-one message one, to its recipient; a group
+        message one per name in ``members[message.id]`` (the members it is sent to: all but its
+        author at the time of sending; none if it has no entry). A group message keeps its
+        stamp (sequence, version, signature) exactly, so it can be forwarded as signed.
         """
         ...
 
-    async def update_states(self, changes: Sequence[StateChange]) -> None:
-        """Record new delivery states for stored messages: the delivery to each message's
-        recipient and the message's summary, in one transaction (unknown ids are ignored)."""
+    async def update_states(self, changes: Sequence[StateChange]) -> list[StateChange]:
+        """Record new delivery states for stored messages, and each message's summary, in one
+        transaction (unknown ids and deliveries are ignored).
+
+        A message's summary (its ``state``/``reason``) is its one delivery's for a one-to-one
+        message; for a group message the least advanced of its deliveries (``delivered`` only
+        when all are; a ``failed`` one counts as done), and ``delivered`` when it has none.
+        Returns the new summaries of the group messages whose summary changed (``recipient``
+        ``None``), in the order of ``changes``.
+        """
         ...
 
     async def deliveries(self, message_id: UUID) -> list[Delivery]:
@@ -59,8 +80,25 @@ class MessageRepository(Protocol):
     async def get(self, message_id: UUID) -> Message | None: ...
 
     async def unacknowledged(self, sender: str) -> list[Message]:
-        """``sender``'s messages not yet acknowledged (pending, queued or sent), oldest first:
-        the outbox, to resume after a restart."""
+        """``sender``'s messages with a delivery not yet acknowledged (pending, queued or
+        sent), oldest first, each in its summary state."""
+        ...
+
+    async def pending_deliveries(self, sender: str) -> list[OutboxEntry]:
+        """``sender``'s deliveries not yet acknowledged, in the order their messages were
+        stored (then by recipient): the outbox, to resume after a restart."""
+        ...
+
+    async def group_progress(self, group: UUID) -> dict[str, int]:
+        """For each author of a message stored in ``group``, the highest sequence number of
+        theirs stored (they are stored in each author's order, without gaps)."""
+        ...
+
+    async def group_messages(
+        self, group: UUID, author: str, after: int, limit: int
+    ) -> list[Message]:
+        """Up to ``limit`` of ``author``'s messages in ``group`` with a sequence number above
+        ``after``, in sequence order, as signed (to forward them)."""
         ...
 
     async def page(

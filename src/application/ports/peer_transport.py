@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -8,6 +8,7 @@ from typing import Protocol
 from uuid import UUID
 
 from chinwag.application.ports.directory import PeerLocation
+from chinwag.domain.group import Change
 from chinwag.domain.message import Message
 from chinwag.domain.user import PeerAddress
 
@@ -51,15 +52,45 @@ class Incoming:
 
     id: UUID
     sender: str
-    recipient: str
+    recipient: str | None
     body: str
     sent_at: datetime
+    group: UUID | None = None
+    """For a group message: its group, and its stamp's ``seq``, ``version`` and ``signature``."""
+    seq: int | None = None
+    version: int | None = None
+    signature: bytes = b""
 
     @classmethod
     def of(cls, message: Message) -> Incoming:
         """``message`` as its recipient reads it (for transports that hand messages over as
         they are, like the in-memory one)."""
-        return cls(message.id, message.sender, message.recipient, message.body, message.sent_at)
+        stamp = message.stamp
+        return cls(
+            message.id,
+            message.sender,
+            message.recipient,
+            message.body,
+            message.sent_at,
+            message.group_id,
+            stamp.seq if stamp else None,
+            stamp.version if stamp else None,
+            stamp.signature if stamp else b"",
+        )
+
+
+@dataclass(frozen=True)
+class GroupHave:
+    """How far a member is in one group: its membership log's ``version`` and ``head`` (the
+    hash of its last change), and per author the highest sequence number it stored. Two
+    members exchange these to find what either lacks (``reply``: this one answers another,
+    and is not answered again)."""
+
+    group: UUID
+    version: int
+    head: bytes
+    authors: Mapping[str, int]
+    reply: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,7 +115,17 @@ class InboundHandler(Protocol):
 
     async def messages_received(self, peer: str, messages: Sequence[Incoming]) -> Intake:
         """Take messages from ``peer`` (the name the transport authenticated): store what may
-        be stored, say what was and why the rest was not."""
+        be stored, say what was and why the rest was not. Group messages may come from any
+        member (forwarded): their signatures, not ``peer``, say who wrote them."""
+        ...
+
+    async def group_have_received(self, peer: str, have: GroupHave) -> None:
+        """``peer`` says how far it is in a group: send it what it lacks (and ask for what we
+        lack). Nothing is answered on the wire for the frame itself."""
+        ...
+
+    async def group_changes_received(self, peer: str, changes: Sequence[Change]) -> None:
+        """``peer`` sent changes of a group's membership log (as signed; not checked yet)."""
         ...
 
 
@@ -117,6 +158,17 @@ class PeerTransport(Protocol):
     async def probe(self, peer: str, location: PeerLocation) -> Probe:
         """Open (or reuse) a session to ``peer`` as :meth:`deliver` would, and time a round
         trip on it. Raises as :meth:`deliver` does."""
+        ...
+
+    async def send_have(self, peer: str, location: PeerLocation, have: GroupHave) -> None:
+        """Send ``have`` to ``peer`` over the session :meth:`deliver` would use (opened if
+        needed); no answer is awaited. Raises as :meth:`deliver` does."""
+        ...
+
+    async def send_changes(
+        self, peer: str, location: PeerLocation, changes: Sequence[Change]
+    ) -> None:
+        """Send changes of one group's log (each as signed) to ``peer``, as :meth:`send_have`."""
         ...
 
     def route(self, peer: str) -> Route | None:

@@ -1,10 +1,13 @@
-"""One use case per module, each with one public method ``execute``."""
+"""One use case per module, each with one public method ``execute`` (``Groups`` has one per
+membership change, sharing their checks)."""
 
 from chinwag.application.use_cases.count_unread import CountUnread
+from chinwag.application.use_cases.groups import Groups
 from chinwag.application.use_cases.list_contacts import ListContacts
 from chinwag.application.use_cases.list_conversations import ListConversations
 from chinwag.application.use_cases.load_history import LoadHistory
 from chinwag.application.use_cases.mark_read import MarkRead
+from chinwag.application.use_cases.post_to_group import PostToGroup
 from chinwag.application.use_cases.receive_messages import ReceiveMessages
 from chinwag.application.use_cases.search_history import SearchHistory
 from chinwag.application.use_cases.send_message import SendMessage
@@ -19,10 +22,12 @@ from chinwag.application.use_cases.who_is_online import WhoIsOnline
 
 __all__ = [
     "CountUnread",
+    "Groups",
     "ListContacts",
     "ListConversations",
     "LoadHistory",
     "MarkRead",
+    "PostToGroup",
     "ReceiveMessages",
     "SearchHistory",
     "SendMessage",

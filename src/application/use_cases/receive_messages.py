@@ -2,23 +2,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from pydantic import ValidationError
 
 from chinwag.application.conversations import ConversationLedger
 from chinwag.application.delivery import Courier
+from chinwag.application.groups.receive import GroupIntake
 from chinwag.application.ports.clock import Clock
 from chinwag.application.ports.events import ChatEvents
 from chinwag.application.ports.message_repository import MessageRepository
-from chinwag.application.ports.peer_transport import Incoming, Intake
+from chinwag.application.ports.peer_transport import GroupHave, Incoming, Intake
 from chinwag.application.quota import InboundQuota
 from chinwag.application.session import Session
 from chinwag.application.trust import TrustPolicy
 from chinwag.application.validation import refusal_text
-from chinwag.domain.errors import DomainError
-from chinwag.domain.message import Message, MessageState
+from chinwag.domain.conversation import direct_conversation_id
+from chinwag.domain.errors import DomainError, InvalidMessage
+from chinwag.domain.group import Change
+from chinwag.domain.message import GroupStamp, Message, MessageState
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +39,12 @@ class ReceiveMessages:
 
     This is the transport's ``InboundHandler``. What the transport hands over is only what the
     peer claims (``Incoming``): the domain's rules are applied here, and here alone, as is the
-    conversation a message goes to (the direct one with the peer), so every transport treats
-    a message alike. A message seen before (same id) is not stored or shown again, but is
-    acknowledged again: its first acknowledgement may have been lost.
+    conversation a message goes to (the direct one with the peer, or its group's), so every
+    transport treats a message alike. Group messages, changes and haves go on to the groups'
+    intake (:class:`~chinwag.application.groups.GroupIntake`): without one (``groups`` None),
+    group messages are refused and the rest ignored. A message seen before (same id) is not
+    stored or shown again, but is acknowledged again: its first acknowledgement may have been
+    lost.
     """
 
     def __init__(
@@ -51,8 +57,10 @@ class ReceiveMessages:
         courier: Courier,
         clock: Clock,
         quota: InboundQuota,
+        groups: GroupIntake | None = None,
     ) -> None:
         self._quota = quota
+        self._groups = groups
         self._requests_told: set[str] = set()
         self._held_from: dict[str, UUID] = {}
         """Per peer, the first of their messages refused for now: it must come first again."""
@@ -74,26 +82,17 @@ class ReceiveMessages:
 
     async def execute(self, peer: str, messages: Sequence[Incoming]) -> Intake:
         me = self._session.require_user()
-        conversation = await self._ledger.direct(me, peer)
         now = self._clock.now()
-        accepted: list[Message] = []
+        direct: list[Message] = []
+        grouped: list[Message] = []
         rejected: dict[UUID, tuple[str, str]] = {}
         for incoming in messages:
             try:
-                message = Message(
-                    id=incoming.id,
-                    conversation_id=conversation.id,
-                    sender=incoming.sender,
-                    recipient=incoming.recipient,
-                    body=incoming.body,
-                    sent_at=incoming.sent_at,
-                    state=MessageState.RECEIVED,
-                    received_at=now,
-                )
+                message = _read(incoming, me, peer, now)
             except (ValidationError, DomainError) as exc:
                 rejected[incoming.id] = ("invalid_message", refusal_text(exc))
                 continue
-            if message.sender != peer or message.recipient != me:
+            if message.group_id is None and (message.sender != peer or message.recipient != me):
                 log.warning("refused message %s from %s: not from them to us", message.id, peer)
                 rejected[message.id] = REFUSED
                 continue
@@ -101,9 +100,18 @@ class ReceiveMessages:
                 log.warning("refused message %s from %s: sent in the future", message.id, peer)
                 rejected[message.id] = REFUSED
                 continue
-            accepted.append(message)
-        if not accepted:
-            return Intake(committed=[], rejected=rejected)
+            (direct if message.group_id is None else grouped).append(message)
+        intake = Intake(committed=[], rejected=rejected)
+        if direct:
+            intake = _merged(intake, await self._direct(peer, me, direct, now))
+        if grouped and self._groups is None:
+            rejected.update((m.id, REFUSED) for m in grouped)
+        elif grouped and self._groups is not None:
+            intake = _merged(intake, await self._groups.take(peer, me, grouped, now))
+        return intake
+
+    async def _direct(self, peer: str, me: str, accepted: list[Message], now: datetime) -> Intake:
+        """Direct messages from ``peer`` to us, checked: the quota, the order after a hold."""
         again, fresh, waiting = await self._after_hold(peer, accepted)
         stranger = await self._trust.is_stranger(peer)
         sizes = [len(m.body.encode("utf-8")) for m in fresh]
@@ -114,14 +122,15 @@ class ReceiveMessages:
             self._held_from[peer] = fresh[admitted].id
         accepted = again + fresh[:admitted]
         if not accepted:
-            return Intake(committed=[], deferred=deferred, rejected=rejected)
+            return Intake(committed=[], deferred=deferred)
+        await self._ledger.direct(me, peer)
         stored = await self._messages.add(accepted)
         if stranger and stored and peer not in self._requests_told:
             self._requests_told.add(peer)
             self._events.message_request(peer)
         for message in stored:
             self._events.message_received(message)
-        return Intake(committed=[m.id for m in accepted], deferred=deferred, rejected=rejected)
+        return Intake(committed=[m.id for m in accepted], deferred=deferred)
 
     async def _after_hold(
         self, peer: str, messages: list[Message]
@@ -146,3 +155,52 @@ class ReceiveMessages:
     # The transport calls the application through the InboundHandler port.
     async def messages_received(self, peer: str, messages: Sequence[Incoming]) -> Intake:
         return await self.execute(peer, messages)
+
+    async def group_have_received(self, peer: str, have: GroupHave) -> None:
+        """How far ``peer`` is in a group: answered in the background (see ``GroupSync``)."""
+        if self._session.user is not None and self._groups is not None:
+            self._groups.have_received(peer, have)
+
+    async def group_changes_received(self, peer: str, changes: Sequence[Change]) -> None:
+        """Changes of a group's log from ``peer``, as signed: judged and kept by the book."""
+        if self._session.user is not None and self._groups is not None:
+            await self._groups.changes_received(peer, changes)
+
+
+def _read(incoming: Incoming, me: str, peer: str, now: datetime) -> Message:
+    """The domain message ``incoming`` claims to be, in its conversation: a group's (the
+    group's id) or the direct one with ``peer``. ``ValidationError``/``DomainError`` if it
+    breaks a rule of messages."""
+    if incoming.group is None:
+        return Message(
+            id=incoming.id,
+            conversation_id=direct_conversation_id(me, peer),
+            sender=incoming.sender,
+            recipient=incoming.recipient,
+            body=incoming.body,
+            sent_at=incoming.sent_at,
+            state=MessageState.RECEIVED,
+            received_at=now,
+        )
+    if incoming.seq is None or incoming.version is None:
+        raise InvalidMessage("a group message carries its author's sequence number and version")
+    return Message(
+        id=incoming.id,
+        conversation_id=incoming.group,
+        sender=incoming.sender,
+        recipient=incoming.recipient,
+        group_id=incoming.group,
+        stamp=GroupStamp(seq=incoming.seq, version=incoming.version, signature=incoming.signature),
+        body=incoming.body,
+        sent_at=incoming.sent_at,
+        state=MessageState.RECEIVED,
+        received_at=now,
+    )
+
+
+def _merged(first: Intake, second: Intake) -> Intake:
+    return Intake(
+        committed=[*first.committed, *second.committed],
+        deferred={**first.deferred, **second.deferred},
+        rejected={**first.rejected, **second.rejected},
+    )

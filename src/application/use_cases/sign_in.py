@@ -36,8 +36,8 @@ class SignIn:
         """Sign ``username`` in, listening at ``listen`` (None: accepting no direct connections,
         reached through the registry's relay only); return the address peers will reach.
 
-        Messages stored earlier but not acknowledged are taken up again, in order, ahead of any
-        sent while this runs. Raises
+        Deliveries stored earlier but not acknowledged (each member's of a group message) are
+        taken up again, in order, ahead of any sent while this runs. Raises
         ``InvalidUsername``, ``AddressInUse``, ``NameTaken`` or ``RegistryUnavailable``; on any
         failure nothing is left listening.
         """
@@ -51,7 +51,7 @@ class SignIn:
             bound = await self._transport.listen(name, listen, self._inbound)
             self._session.start(name, bound)
             registered = await self._directory.sign_in(name, bound, self._presence)
-            self._courier.resume(await self._messages.unacknowledged(registered))
+            self._courier.resume(await self._messages.pending_deliveries(registered))
         except BaseException:
             self._session.end()
             if registered is not None:

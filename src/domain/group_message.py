@@ -1,0 +1,68 @@
+"""Group messages: what their author signs, and who may post under which membership version.
+
+A group message is forwarded by any member (history fills itself in), so what proves it is its
+author's signature, not the session it arrives on. The signature covers everything a member
+shows or orders by: the group, the message id, the author, the author's sequence number in the
+group, the membership version it was sent under, its time and its body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+from chinwag.domain.errors import InvalidMessage, NotAMember
+from chinwag.domain.group import canonical_json
+from chinwag.domain.group_log import GroupState, VersionNotReached
+from chinwag.domain.message import Message
+
+MESSAGE_CONTEXT: Final = b"chinwag-group-message:"
+"""The context every group message's signed bytes start with (see ``Signatures``)."""
+
+MESSAGE_FORMAT: Final = "chinwag.group.message/1"
+
+
+def signed_bytes(message: Message) -> bytes:
+    """The bytes a group message's author signs: :data:`MESSAGE_CONTEXT`, then the canonical
+    JSON (:func:`~chinwag.domain.group.canonical_json`) of ``type`` (:data:`MESSAGE_FORMAT`),
+    ``group`` and ``id`` (UUIDs, lowercase with hyphens), ``author``, ``seq`` and ``version``
+    (integers), ``sent_at`` (UTC, ``YYYY-MM-DDTHH:MM:SS.ffffffZ``) and ``body``."""
+    if message.group_id is None or message.stamp is None:
+        raise InvalidMessage("only a group message is signed")
+    return MESSAGE_CONTEXT + canonical_json(
+        {
+            "type": MESSAGE_FORMAT,
+            "group": str(message.group_id),
+            "id": str(message.id),
+            "author": message.sender,
+            "seq": message.stamp.seq,
+            "version": message.stamp.version,
+            "sent_at": message.sent_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "body": message.body,
+        }
+    )
+
+
+def author_key(states: Sequence[GroupState], message: Message) -> bytes:
+    """The key ``message``'s author had in the group at the version it was sent under: the key
+    its signature must verify with.
+
+    ``states`` is the group's state after each change of its canonical chain (``[i]`` is version
+    ``i``, as :func:`~chinwag.domain.group_log.replay` gives). The rule is the same for every
+    member, whatever it learnt when, so members holding the same chain accept the same
+    messages: the author must be a member at that version. A version past the chain's head
+    raises :class:`VersionNotReached` (the message waits for the changes it was sent after); an
+    author who is not a member then raises :class:`NotAMember`.
+    """
+    assert message.stamp is not None
+    if message.stamp.version >= len(states):
+        raise VersionNotReached(
+            f"the message was sent under membership version {message.stamp.version}; "
+            f"this member knows up to {len(states) - 1}"
+        )
+    key = states[message.stamp.version].key_of(message.sender)
+    if key is None:
+        raise NotAMember(
+            f"{message.sender} was not a member of the group at version {message.stamp.version}"
+        )
+    return key

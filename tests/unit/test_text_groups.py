@@ -1,0 +1,91 @@
+"""What the terminal client says about groups: their changes, a line each, and a group
+message's delivery as one summary (a member's only when it failed)."""
+
+from __future__ import annotations
+
+from chinwag.domain.message import Message, MessageState
+from tests.console_support import signed_in
+from tests.unit.test_delivery_groups import group_message, group_state
+
+EVERYONE = ("alice", "bob", "carol", "dave")
+
+
+def at(m: Message, state: MessageState, reason: str | None = None) -> Message:
+    return m.model_copy(update={"state": state, "reason": reason})
+
+
+def test_group_changes_are_said_as_what_changed() -> None:
+    stream, output = signed_in()
+    output.group_changed(group_state(("alice", "bob")), False)
+    output.group_changed(group_state(("alice", "bob", "carol"), version=1), False)
+    output.group_changed(
+        group_state(("alice", "bob", "carol"), frozenset({"alice", "bob"}), version=2), False
+    )
+    output.group_changed(
+        group_state(("alice", "carol"), frozenset({"alice"}), "Pals", version=3), False
+    )
+    output.group_changed(group_state(("alice", "carol"), name="Pals", version=3), False)  # again
+    output.group_changed(group_state(("carol",), frozenset({"carol"}), "Pals", version=4), True)
+    assert stream.getvalue().splitlines() == [
+        "* group Friends: members alice, bob; admins alice",
+        "* carol was added to Friends",
+        "* bob is now an admin of Friends",
+        "* Friends is now called Pals",
+        "* bob is no longer in Pals",
+        "* group Pals: members alice, carol; admins alice",
+        "* you are no longer in Pals",
+    ]
+    assert output.names() == ["bob", "carol"]  # for completion
+
+
+def test_a_group_message_is_one_summary_line_and_a_members_failure_its_own() -> None:
+    stream, output = signed_in()
+    output.group_changed(group_state(EVERYONE), False)
+    posted = group_message(1)
+    output.message_state_changed(posted)  # pending: not news
+    for member in ("bob", "carol", "dave"):
+        output.delivery_state_changed(at(posted, MessageState.SENT), member)
+    output.delivery_state_changed(at(posted, MessageState.DELIVERED), "bob")
+    output.delivery_state_changed(at(posted, MessageState.QUEUED, "dave is offline"), "dave")
+    output.message_state_changed(at(posted, MessageState.QUEUED, "dave is offline"))
+    output.message_state_changed(at(posted, MessageState.QUEUED, "unreachable"))  # said once
+    output.delivery_state_changed(at(posted, MessageState.FAILED, "refused"), "carol")
+    output.delivery_state_changed(at(posted, MessageState.DELIVERED), "dave")
+    output.message_state_changed(at(posted, MessageState.DELIVERED))
+    assert stream.getvalue().splitlines()[1:] == [
+        "        ⧗ waiting to reach everyone in Friends: 'group message 1' (not every member "
+        "can be reached now); it goes out when each member is reachable",
+        "        ✗ not delivered to carol in Friends: 'group message 1': refused",
+        "        ✓ delivered to everyone in Friends: 'group message 1'",
+    ]
+
+
+def test_group_messages_name_their_group_and_do_not_change_the_conversation() -> None:
+    stream, output = signed_in()
+    talking_to: list[str] = []
+    output.on_incoming(talking_to.append)
+    received = at(group_message(1, sender="bob"), MessageState.RECEIVED)
+    output.message_received(received)  # the group is not known yet: its id's start
+    output.group_changed(group_state(EVERYONE), False)
+    output.message_received(received)
+    output.history("bob", [at(group_message(2), MessageState.DELIVERED)])
+    lines = stream.getvalue().splitlines()
+    assert lines[0].endswith("] bob → group 00000000: group message 1")
+    assert lines[2].endswith("] bob → Friends: group message 1")
+    assert lines[3].endswith("] you → Friends: group message 2")
+    assert talking_to == []  # plain lines keep going where they went
+
+
+def test_the_list_of_groups_and_a_groups_history() -> None:
+    stream, output = signed_in()
+    output.groups([])
+    output.groups([(group_state(("alice", "bob", "carol"), frozenset({"alice", "carol"})), False)])
+    output.group_history(group_state().id, [])
+    output.group_history(group_state().id, [at(group_message(1), MessageState.DELIVERED)])
+    lines = stream.getvalue().splitlines()
+    assert lines[:3] == [
+        "* you are in no group",
+        "* Friends: alice*, bob, carol*",
+        "* no history in Friends",
+    ]
+    assert lines[3].endswith("] you → Friends: group message 1")
