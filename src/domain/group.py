@@ -163,7 +163,13 @@ _FIELDS: Final[Mapping[ChangeKind, frozenset[str]]] = {
     ChangeKind.LEAVE: frozenset(),
     ChangeKind.RENAME: frozenset({"name"}),
 }
-"""The fields each kind carries; the others stay empty."""
+"""The fields each kind carries; the others stay empty (but those of :data:`_OPTIONAL`)."""
+
+_OPTIONAL: Final[Mapping[ChangeKind, frozenset[str]]] = {
+    ChangeKind.REMOVE: frozenset({"upto"}),
+    ChangeKind.LEAVE: frozenset({"upto"}),
+}
+"""Fields a kind may carry: the departing member's last message (see :attr:`Change.upto`)."""
 
 
 class Change(BaseModel):
@@ -180,6 +186,11 @@ class Change(BaseModel):
       creator, with their keys). The group's id is derived from it (:func:`group_id_for`).
     - ``add``: ``member`` and its ``key``. ``remove``, ``admin``: ``member``.
     - ``leave``: nothing (the author leaves). ``rename``: ``name``.
+    - ``remove`` and ``leave`` may carry ``upto``: the sequence number of the departing member's
+      last message in the group that counts (the one the change's author had stored when it
+      wrote the change). Every member refuses the departing member's later ones, whatever
+      membership version they claim: without it, a removed member (or one that does not know
+      it was removed) could go on posting under a version from before its removal.
 
     ``signature`` is empty until :meth:`signed` fills it in.
     """
@@ -196,6 +207,7 @@ class Change(BaseModel):
     key: bytes | None = Field(default=None, min_length=KEY_SIZE, max_length=KEY_SIZE)
     name: GroupName | None = None
     members: tuple[Member, ...] = Field(default=(), max_length=MAX_MEMBERS - 1)
+    upto: int | None = Field(default=None, ge=0, le=MAX_VERSION)
     signature: bytes = Field(default=b"", max_length=MAX_SIGNATURE)
 
     @field_validator("at")
@@ -218,11 +230,12 @@ class Change(BaseModel):
                 ("key", self.key),
                 ("name", self.name),
                 ("members", self.members or None),
+                ("upto", self.upto),
             )
             if value is not None
         }
         missing = wanted - present - {"members"}  # a group may start with its creator alone
-        if missing or present - wanted:
+        if missing or present - wanted - _OPTIONAL.get(self.kind, frozenset()):
             raise ValueError(
                 f"a {self.kind} change carries {', '.join(sorted(wanted)) or 'no field'}"
                 f"{' (members may be empty)' if 'members' in wanted else ''}; this one has "
@@ -285,6 +298,8 @@ class Change(BaseModel):
             content["name"] = self.name
         if self.kind is ChangeKind.CREATE:
             content["members"] = [{"name": m.name, "key": m.key.hex()} for m in self.members]
+        if self.upto is not None:
+            content["upto"] = self.upto
         return content
 
     def signed_bytes(self) -> bytes:
@@ -294,8 +309,9 @@ class Change(BaseModel):
         (:data:`CHANGE_FORMAT`), ``kind``, ``version`` (an integer), ``group`` (the UUID in
         lowercase hex with hyphens), ``prev`` (lowercase hex, ``""`` for a create),
         ``author``, ``at`` (UTC, ``YYYY-MM-DDTHH:MM:SS.ffffffZ``), and those of the kind:
-        ``member``, ``key`` (lowercase hex), ``name``, and for a create ``members``, an array
-        of ``{"key", "name"}`` objects in the change's order. Names are as normalised.
+        ``member``, ``key`` (lowercase hex), ``name``, ``upto`` (an integer, when given), and
+        for a create ``members``, an array of ``{"key", "name"}`` objects in the change's order.
+        Names are as normalised.
         Canonical JSON is :func:`canonical_json`: keys sorted, no spaces, UTF-8.
         """
         return _signed_bytes(self)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from chinwag.domain.errors import InvalidMessage, NotAMember
-from chinwag.domain.group import canonical_json
+from chinwag.domain.group import Change, ChangeKind, canonical_json
 from chinwag.domain.group_log import GroupState, VersionNotReached
 from chinwag.domain.message import Message
 
@@ -43,7 +43,22 @@ def signed_bytes(message: Message) -> bytes:
     )
 
 
-def author_key(states: Sequence[GroupState], message: Message) -> bytes:
+def departure_cut(chain: Sequence[Change], version: int, author: str) -> int | None:
+    """The ``upto`` of the first change after ``version`` that ends ``author``'s membership
+    (their removal, or their leaving), if it has one: ``author``'s messages sent under
+    ``version`` with a higher sequence number do not count."""
+    for change in chain[version + 1 :]:
+        gone = (change.kind is ChangeKind.REMOVE and change.member == author) or (
+            change.kind is ChangeKind.LEAVE and change.author == author
+        )
+        if gone:
+            return change.upto
+    return None
+
+
+def author_key(
+    states: Sequence[GroupState], message: Message, chain: Sequence[Change] = ()
+) -> bytes:
     """The key ``message``'s author had in the group at the version it was sent under: the key
     its signature must verify with.
 
@@ -52,7 +67,9 @@ def author_key(states: Sequence[GroupState], message: Message) -> bytes:
     member, whatever it learnt when, so members holding the same chain accept the same
     messages: the author must be a member at that version. A version past the chain's head
     raises :class:`VersionNotReached` (the message waits for the changes it was sent after); an
-    author who is not a member then raises :class:`NotAMember`.
+    author who is not a member then raises :class:`NotAMember`, as does a message numbered past
+    the ``upto`` of the author's departure after that version (``chain``: the canonical chain the
+    states were replayed from; see :func:`departure_cut`).
     """
     assert message.stamp is not None
     if message.stamp.version >= len(states):
@@ -64,5 +81,11 @@ def author_key(states: Sequence[GroupState], message: Message) -> bytes:
     if key is None:
         raise NotAMember(
             f"{message.sender} was not a member of the group at version {message.stamp.version}"
+        )
+    cut = departure_cut(chain, message.stamp.version, message.sender)
+    if cut is not None and message.stamp.seq > cut:
+        raise NotAMember(
+            f"{message.sender} left the group (or was removed) after their message {cut}; "
+            f"this is their message {message.stamp.seq}"
         )
     return key

@@ -250,7 +250,7 @@ class UseCases(containers.DeclarativeContainer):
         adapters.ids,
     )
     load_history = providers.Factory(LoadHistory, session, adapters.messages)
-    groups = providers.Factory(Groups, session, group_book, member_keys)
+    groups = providers.Factory(Groups, session, group_book, member_keys, group_progress)
     post_to_group = providers.Singleton(  # one object: concurrent posts share a commit
         PostToGroup,
         session,

@@ -275,7 +275,9 @@ class User:
             self.intake,
         )
         self.presence = PresenceRelay(self.events, self.courier, None, self.sync)
-        self.groups = Groups(self.session, self.book, MemberKeys(self.directory, self.trust))
+        self.groups = Groups(
+            self.session, self.book, MemberKeys(self.directory, self.trust), self.progress
+        )
         self.post = PostToGroup(
             self.session,
             self.book,

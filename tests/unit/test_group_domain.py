@@ -54,6 +54,7 @@ from chinwag.domain.group_log import (
     replay,
     state_at,
 )
+from chinwag.domain.group_message import departure_cut
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -283,6 +284,8 @@ def test_changes_are_frozen() -> None:
         (ChangeKind.RENAME, {"name": "\u202e"}),
         (ChangeKind.ADD, {"member": "dave", "key": b"short"}),
         (ChangeKind.ADD, {"member": "not a name", "key": key("x")}),
+        (ChangeKind.ADMIN, {"member": "bob", "upto": 3}),  # only departures carry a cut
+        (ChangeKind.REMOVE, {"member": "bob", "upto": -1}),
     ],
 )
 def test_each_kind_carries_its_fields_and_no_others(
@@ -923,3 +926,14 @@ def test_scenarios_do_fork_forge_and_trespass() -> None:
     assert forged > 20
     assert trespass > 20
     assert longest >= 8
+
+
+def test_a_departure_carries_its_cut_in_what_is_signed() -> None:
+    state = genesis(create(), verify)
+    bare = follow(state, ChangeKind.LEAVE, "bob")
+    cut = follow(state, ChangeKind.LEAVE, "bob", upto=7)
+    assert b'"upto":7' in cut.signed_bytes() and b"upto" not in bare.signed_bytes()
+    assert cut.hash() != bare.hash()
+    assert departure_cut([create(), cut], 0, "bob") == 7
+    assert departure_cut([create(), cut], 0, "carol") is None
+    assert departure_cut([create(), bare], 0, "bob") is None  # an old change: no cut

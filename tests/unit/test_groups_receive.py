@@ -124,6 +124,42 @@ def test_a_removed_members_later_message_is_refused(monkeypatch: pytest.MonkeyPa
     run(monkeypatch, scenario)
 
 
+def test_a_removed_member_cannot_post_past_the_cut_under_an_old_version(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Removed after their message 2, carol's message 3 is refused even stamped with the
+    version from before her removal; her message 2 (sent before it) still counts."""
+
+    async def scenario(bob: Bob) -> None:
+        log = Log()
+        log.then(ChangeKind.REMOVE, member="carol", upto=2)
+        await bob.knows(log)
+        first, second = post(log.id, "carol", 1), post(log.id, "carol", 2)
+        assert set((await bob.gets("carol", first, second)).committed) == {first.id, second.id}
+        late = post(log.id, "carol", 3, version=0)
+        intake = await bob.gets("carol", late)
+        assert intake.rejected[late.id][0] == "refused"
+        assert len(await bob.stored(log.id)) == 2
+
+    run(monkeypatch, scenario)
+
+
+def test_a_member_who_left_and_was_added_again_posts_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def scenario(bob: Bob) -> None:
+        log = Log()
+        log.then(ChangeKind.LEAVE, author="carol", upto=0)
+        log.then(ChangeKind.ADD, member="carol")
+        await bob.knows(log)
+        before = post(log.id, "carol", 1, version=0)
+        assert (await bob.gets("carol", before)).rejected[before.id][0] == "refused"
+        again = post(log.id, "carol", 1, version=2)
+        assert (await bob.gets("carol", again)).committed == [again.id]
+
+    run(monkeypatch, scenario)
+
+
 def test_a_receiver_that_is_not_a_member_any_more_refuses(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -152,6 +152,7 @@ class GroupBook:
         member: str | None = None,
         key: bytes | None = None,
         name: str | None = None,
+        upto: int | None = None,
     ) -> GroupState:
         """Write this user's change of ``kind`` on top of ``group``'s head; the new state.
 
@@ -163,7 +164,7 @@ class GroupBook:
             before = await self._load(group)
             if before is None or me not in before.ever:
                 raise UnknownGroup(f"you are not in a group with id {group}")
-            after = self._write(me, before, kind, member=member, key=key, name=name)
+            after = self._write(me, before, kind, member=member, key=key, name=name, upto=upto)
             await self._groups.add_changes([after.chain[-1]])
             self._views[group] = after
         self._tell(before, after, me)
@@ -179,6 +180,7 @@ class GroupBook:
         member: str | None,
         key: bytes | None,
         name: str | None,
+        upto: int | None = None,
     ) -> GroupView:
         """The view once this user's change is on top of ``view``'s head (not stored yet)."""
         head = view.head
@@ -192,6 +194,7 @@ class GroupBook:
             member=member,
             key=key,
             name=name,
+            upto=upto,
         )
         change = draft.signed(self._signatures.sign(draft.signed_bytes()))
         return view.extended(change, apply(head, change, self._verify))
@@ -325,7 +328,7 @@ class GroupBook:
         for old in displaced:
             try:
                 again = self._write(
-                    me, view, old.kind, member=old.member, key=old.key, name=old.name
+                    me, view, old.kind, member=old.member, key=old.key, name=old.name, upto=old.upto
                 )
             except DomainError as exc:
                 log.info("%s of group %s not written again: %s", old.kind, old.group, exc)

@@ -150,7 +150,7 @@ class GroupIntake:
                 verdicts.rejected[message.id] = REFUSED
                 continue
             try:
-                key = author_key(view.states, message)
+                key = author_key(view.states, message, view.chain)
             except DomainError as exc:
                 log.warning("refused group message %s from %s: %s", message.id, peer, exc)
                 verdicts.rejected[message.id] = REFUSED

@@ -22,9 +22,10 @@ key the group says, is given anything; everybody else may only make us ask.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections import OrderedDict
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
@@ -53,8 +54,10 @@ from chinwag.application.ports.message_repository import MessageRepository
 from chinwag.application.ports.peer_transport import GroupHave, PeerTransport
 from chinwag.application.session import Session
 from chinwag.application.trust import TrustPolicy
-from chinwag.domain.group import HASH_SIZE
+from chinwag.domain.group import HASH_SIZE, Change
 from chinwag.domain.group_log import GroupState
+from chinwag.domain.group_message import departure_cut
+from chinwag.domain.message import Message
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +270,7 @@ class GroupSync:
         if serving:
             if have.head != head.head:
                 await self._transport.send_changes(peer, location, view.changes)
-            more = await self._forward(peer, location, have)
+            more = await self._forward(peer, location, have, view.chain)
         ours = await self._progress.of(have.group)
         lacking = have.version > head.version or (
             serving
@@ -285,9 +288,12 @@ class GroupSync:
             mine = await self._have(have.group, view, with_authors=serving, reply=True)
             await self._transport.send_have(peer, location, mine)
 
-    async def _forward(self, peer: str, location: PeerLocation, have: GroupHave) -> bool:
+    async def _forward(
+        self, peer: str, location: PeerLocation, have: GroupHave, chain: Sequence[Change]
+    ) -> bool:
         """Hand ``peer`` the messages it lacks, each author's in order; whether more remain
-        than the budget allowed."""
+        than the budget allowed. Messages past their author's departure cut (stored here before
+        the removal was known) are not handed on: no member would take them."""
         budget = self._settings.budget
         ours: Mapping[str, int] = dict(await self._progress.of(have.group))
         for author, last in ours.items():
@@ -296,7 +302,8 @@ class GroupSync:
                 if budget <= 0:
                     return True
                 limit = min(self._settings.batch, budget)
-                batch = await self._messages.group_messages(have.group, author, after, limit)
+                stored = await self._messages.group_messages(have.group, author, after, limit)
+                batch = list(itertools.takewhile(lambda m: _counts(chain, m), stored))
                 if not batch:
                     break
                 budget -= len(batch)
@@ -313,6 +320,8 @@ class GroupSync:
                     log.info("%s did not take %s's messages of group %s (%s)", peer, author,
                              have.group, why)  # fmt: skip
                     break
+                if len(batch) < len(stored):
+                    break  # the rest is past the author's departure
                 stamp = batch[-1].stamp
                 after = stamp.seq if stamp is not None else last
         return False
@@ -379,3 +388,10 @@ class GroupSync:
             log.info("a group sync failed (tried again at the next trigger): %s", exc)
         except Exception:
             log.exception("a group sync failed unexpectedly")
+
+
+def _counts(chain: Sequence[Change], message: Message) -> bool:
+    """Whether ``message`` is within its author's departure cut (if the chain has one)."""
+    assert message.stamp is not None
+    cut = departure_cut(chain, message.stamp.version, message.sender)
+    return cut is None or message.stamp.seq <= cut

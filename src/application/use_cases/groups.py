@@ -15,6 +15,7 @@ from uuid import UUID
 
 from chinwag.application.groups.book import GroupBook
 from chinwag.application.groups.keys import MemberKeys
+from chinwag.application.groups.progress import GroupProgress
 from chinwag.application.session import Session
 from chinwag.domain.errors import GroupFull, InvalidChange, NotAMember, NotAnAdmin
 from chinwag.domain.group import MAX_ADMINS, MAX_MEMBERS, ChangeKind, validate_group_name
@@ -25,7 +26,10 @@ from chinwag.domain.user import normalize_username
 class Groups:
     """The group use cases (one object: they share their checks)."""
 
-    def __init__(self, session: Session, book: GroupBook, keys: MemberKeys) -> None:
+    def __init__(
+        self, session: Session, book: GroupBook, keys: MemberKeys, progress: GroupProgress
+    ) -> None:
+        self._progress = progress
         self._session = session
         self._book = book
         self._keys = keys
@@ -72,7 +76,9 @@ class Groups:
         if name == me:
             raise InvalidChange("you cannot remove yourself from a group: leave it instead")
         _require_member(state, name)
-        return await self._book.change(group, ChangeKind.REMOVE, member=name)
+        # Their messages numbered past the last one stored here do not count, for anyone.
+        upto = await self._progress.last(group, name)
+        return await self._book.change(group, ChangeKind.REMOVE, member=name, upto=upto)
 
     async def make_admin(self, group: UUID, member: str) -> GroupState:
         """Make ``member`` an admin too (an admin's change)."""
@@ -102,7 +108,8 @@ class Groups:
         state, _ = await self._book.get(group)
         if not state.is_member(me):
             raise NotAMember(f"you are not a member of {state.name!r} any more")
-        return await self._book.change(group, ChangeKind.LEAVE)
+        upto = await self._progress.last(group, me)
+        return await self._book.change(group, ChangeKind.LEAVE, upto=upto)
 
     async def list(self) -> builtins.list[tuple[GroupState, bool]]:
         """Every group this user is in, and those they left or were removed from (``True``)."""
