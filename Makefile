@@ -35,13 +35,14 @@ bench:
 
 # Remake the screenshots in docs/ under Xvfb (two windows chatting, a key change and its Verify…
 # dialog, the new chat dialog, unread messages with the divider, the Chat menu, the connection
-# doctor); needs xvfb and imagemagick.
+# doctor, a group); needs xvfb and imagemagick.
 screenshot:
 	@scripts/bootstrap.sh
 	@command -v Xvfb >/dev/null && command -v import >/dev/null || { apt-get update -qq && apt-get install -y -qq xvfb imagemagick; }
 	.venv/bin/python scripts/screenshot.py
 	.venv/bin/python scripts/screenshot_keys.py
 	.venv/bin/python scripts/screenshot_doctor.py
+	.venv/bin/python scripts/screenshot_groups.py
 
 # Just a registry, in the foreground.
 registry:
