@@ -19,7 +19,8 @@ test:
 # Figures: end-to-end messages/s between two peers and registry lookups/s, each encrypted and
 # with a pass-through secure channel side by side (the ratio is what encryption costs), the same
 # peers relayed through the registry beside direct (rate, registry CPU per relayed MB, latency,
-# first message to a peer listening nowhere), secure handshakes/s to a registry and to a peer,
+# first message to a peer listening nowhere), a group of 20 member processes (rate beside
+# one-to-one, catch-up from one member, sync bytes), secure handshakes/s to a registry and to a peer,
 # 20,000 sends piped into chinwag-cli --json beside the use case's own rate, storage, and how the
 # desktop app takes a burst of 5,000 messages and a 72 KB paste (needs xvfb, which make test
 # installs).
@@ -27,6 +28,7 @@ bench:
 	@scripts/bootstrap.sh
 	.venv/bin/python benchmarks/bench_messages.py
 	.venv/bin/python benchmarks/bench_relay.py
+	.venv/bin/python benchmarks/bench_groups.py
 	.venv/bin/python benchmarks/bench_json.py
 	.venv/bin/python benchmarks/bench_registry.py
 	.venv/bin/python benchmarks/bench_handshakes.py

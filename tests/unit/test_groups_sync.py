@@ -281,7 +281,7 @@ def test_a_have_from_somebody_not_in_the_group_gets_nothing() -> None:
     run(scenario)
 
 
-def test_haves_that_come_while_one_is_answered_get_one_answer_more() -> None:
+def test_haves_that_come_while_one_is_answered_are_folded_and_nothing_is_sent_twice() -> None:
     async def scenario(world: World) -> None:
         alice, bob = await world.online("alice", "bob")
         group = (await alice.groups.create("pair", ["bob"])).id
@@ -293,6 +293,8 @@ def test_haves_that_come_while_one_is_answered_get_one_answer_more() -> None:
             await alice.receive.group_have_received("bob", behind)
         await world.quiet()
         answers = [kind for kind, _, _ in alice.transport.sent[mark:]]
-        assert answers == ["changes", "changes"]  # the first, then the four folded into one
+        # The first is answered; the four that came meanwhile are folded into one answer, which
+        # does not send again what this round handed over already.
+        assert answers == ["changes"]
 
     run(scenario)

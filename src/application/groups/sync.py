@@ -26,7 +26,7 @@ import itertools
 import logging
 from collections import OrderedDict
 from collections.abc import Coroutine, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -242,14 +242,18 @@ class GroupSync:
     # --- answers -----------------------------------------------------------------------------
 
     async def _answer_all(self, peer: str, have: GroupHave) -> None:
+        """Answer ``have``, then the haves that came meanwhile (folded into the newest). What
+        this round already handed over counts as the peer's: a have it sent before our answer
+        arrived must not make us send the same messages or changes again."""
         key = (peer, have.group)
+        handed = _Handed()
         next_have: GroupHave | None = have
         while next_have is not None:
-            await self._answer(peer, next_have)
+            await self._answer(peer, next_have, handed)
             next_have = self._answering.get(key)  # what came meanwhile, folded into one
             self._answering[key] = None
 
-    async def _answer(self, peer: str, have: GroupHave) -> None:
+    async def _answer(self, peer: str, have: GroupHave, handed: _Handed) -> None:
         me = self._session.user
         if me is None:
             return
@@ -268,9 +272,10 @@ class GroupSync:
             return
         more = False
         if serving:
-            if have.head != head.head:
+            if have.head != head.head and handed.head != head.head:
                 await self._transport.send_changes(peer, location, view.changes)
-            more = await self._forward(peer, location, have, view.chain)
+                handed.head = head.head
+            more = await self._forward(peer, location, have, view.chain, handed.messages)
         ours = await self._progress.of(have.group)
         lacking = have.version > head.version or (
             serving
@@ -289,7 +294,12 @@ class GroupSync:
             await self._transport.send_have(peer, location, mine)
 
     async def _forward(
-        self, peer: str, location: PeerLocation, have: GroupHave, chain: Sequence[Change]
+        self,
+        peer: str,
+        location: PeerLocation,
+        have: GroupHave,
+        chain: Sequence[Change],
+        handed: dict[str, int],
     ) -> bool:
         """Hand ``peer`` the messages it lacks, each author's in order; whether more remain
         than the budget allowed. Messages past their author's departure cut (stored here before
@@ -297,7 +307,7 @@ class GroupSync:
         budget = self._settings.budget
         ours: Mapping[str, int] = dict(await self._progress.of(have.group))
         for author, last in ours.items():
-            after = have.authors.get(author, 0)
+            after = max(have.authors.get(author, 0), handed.get(author, 0))
             while after < last:
                 if budget <= 0:
                     return True
@@ -324,6 +334,7 @@ class GroupSync:
                     break  # the rest is past the author's departure
                 stamp = batch[-1].stamp
                 after = stamp.seq if stamp is not None else last
+                handed[author] = after
         return False
 
     # --- inside ------------------------------------------------------------------------------
@@ -395,3 +406,12 @@ def _counts(chain: Sequence[Change], message: Message) -> bool:
     assert message.stamp is not None
     cut = departure_cut(chain, message.stamp.version, message.sender)
     return cut is None or message.stamp.seq <= cut
+
+
+@dataclass
+class _Handed:
+    """What one round of answers to a peer already handed over in a group: the head whose
+    changes were sent, and per author the last message acknowledged."""
+
+    head: bytes | None = None
+    messages: dict[str, int] = field(default_factory=dict)
