@@ -20,10 +20,9 @@ opens its own. They are not answered on the wire.
 from __future__ import annotations
 
 import asyncio
-import errno
+import contextlib
 import logging
-import socket
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Protocol
 
 from chinwag.adapters.secure.channel import (
@@ -39,10 +38,11 @@ from chinwag.adapters.transport.inbound import (
     claimed_name,
     tune,
 )
+from chinwag.adapters.transport.listening import AddressUnavailable, listen_refusal
 from chinwag.adapters.transport.outbound import DEFERRED, PeerLink, Waiter
 from chinwag.adapters.transport.settings import TransportSettings
 from chinwag.adapters.wire.codec import encode
-from chinwag.application.errors import AddressInUse, ChatError, PeerRefused, PeerUnreachable
+from chinwag.application.errors import PeerRefused, PeerUnreachable
 from chinwag.application.ports.directory import PeerLocation
 from chinwag.application.ports.peer_transport import (
     DeliveryReport,
@@ -58,7 +58,14 @@ from chinwag.domain.user import PeerAddress
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEFERRED", "RelayDialer", "TcpPeerTransport", "TransportSettings"]
+__all__ = [
+    "DEFERRED",
+    "AddressUnavailable",
+    "RelayDialer",
+    "TcpPeerTransport",
+    "TransportSettings",
+    "listen_refusal",
+]
 
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
@@ -81,33 +88,6 @@ class RelayDialer(Protocol):
         ...
 
     async def close(self) -> None: ...
-
-
-class AddressUnavailable(ChatError):
-    """The address to listen on is not one of this machine's, or cannot be used at all."""
-
-    code = "address_unavailable"
-
-
-def listen_refusal(address: PeerAddress, exc: OSError) -> ChatError:
-    """Why ``address`` cannot be listened on, in our words: only a port that is taken is
-    ``address_in_use``; a host that is not this machine's, or no host at all, is said as such."""
-    where = f"cannot listen on {address}"
-    if exc.errno == errno.EADDRINUSE:
-        return AddressInUse(f"{where}: the port is already in use (give another, or 0 for any)")
-    if isinstance(exc, socket.gaierror):
-        return AddressUnavailable(
-            f"{where}: there is no host {address.host!r} (give an address of this machine, "
-            "e.g. 127.0.0.1, or 0.0.0.0 for all of them)"
-        )
-    if exc.errno == errno.EADDRNOTAVAIL:
-        return AddressUnavailable(
-            f"{where}: {address.host} is not an address of this machine (give one of its "
-            "addresses, e.g. 127.0.0.1, or 0.0.0.0 for all of them)"
-        )
-    if exc.errno == errno.EACCES:
-        return AddressUnavailable(f"{where}: permission denied (ports below 1024 need privileges)")
-    return AddressUnavailable(f"{where}: {(exc.strerror or str(exc)).lower()}")
 
 
 class TcpPeerTransport:
@@ -179,15 +159,11 @@ class TcpPeerTransport:
             link.stream.send_encoded(
                 b"".join(encode(p) for p, _ in protocol.message_batches(messages))
             )
-            async with asyncio.timeout(self._settings.ack_timeout):
-                await link.writer.drain()
-                return await waiter.future
-        except TimeoutError:
-            link.fail(f"{peer} did not acknowledge within {self._settings.ack_timeout:g}s")
-            raise PeerUnreachable(link.failure or "timed out", "timeout") from None
-        except OSError as exc:
-            link.fail(f"connection to {peer} lost: {exc}")
-            raise PeerUnreachable(link.failure or str(exc)) from exc
+            timeout = self._settings.ack_timeout
+            with _failing(link, peer, f"{peer} did not acknowledge within {timeout:g}s"):
+                async with asyncio.timeout(timeout):
+                    await link.writer.drain()
+                    return await waiter.future
         finally:
             for message in messages:
                 if link.waiting.get(message.id) is waiter:
@@ -209,18 +185,13 @@ class TcpPeerTransport:
         are written (a peer that does not read them within ``write_timeout`` loses the session,
         as one that does not acknowledge does)."""
         link = await self._link(peer, location)
-        try:
+        timeout = self._settings.write_timeout
+        with _failing(link, peer, f"{peer} did not take what we sent within {timeout:g}s"):
             link.stream.send(payloads)
-            async with asyncio.timeout(self._settings.write_timeout):
+            async with asyncio.timeout(timeout):
                 await link.writer.drain()
-            if link.failure is not None:  # it broke meanwhile: what was written may be lost
-                raise PeerUnreachable(link.failure)
-        except TimeoutError:
-            link.fail(f"{peer} did not take what we sent within {self._settings.write_timeout:g}s")
-            raise PeerUnreachable(link.failure or "timed out", "timeout") from None
-        except OSError as exc:
-            link.fail(f"connection to {peer} lost: {exc}")
-            raise PeerUnreachable(link.failure or str(exc)) from exc
+        if link.failure is not None:  # it broke meanwhile: what was written may be lost
+            raise PeerUnreachable(link.failure)
 
     async def close(self) -> None:
         server, self._server = self._server, None
@@ -389,6 +360,20 @@ class TcpPeerTransport:
             link.fail("unexpected answer")
             raise PeerUnreachable(f"{peer} {where} answered {answer.type!r}, not welcome")
         return link
+
+
+@contextlib.contextmanager
+def _failing(link: PeerLink, peer: str, late: str) -> Iterator[None]:
+    """A session that times out (``late`` says how) or loses its connection is failed, and the
+    caller told ``PeerUnreachable``: what was not answered goes again on a new session."""
+    try:
+        yield
+    except TimeoutError:
+        link.fail(late)
+        raise PeerUnreachable(link.failure or "timed out", "timeout") from None
+    except OSError as exc:
+        link.fail(f"connection to {peer} lost: {exc}")
+        raise PeerUnreachable(link.failure or str(exc)) from exc
 
 
 def _describe(exc: BaseException) -> str:
