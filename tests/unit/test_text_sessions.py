@@ -29,6 +29,7 @@ from chinwag.adapters.console.commands import (
 )
 from chinwag.adapters.console.lines import TERMINAL_LINE_BYTES
 from chinwag.adapters.console.terminal_input import (
+    BackgroundHistory,
     ChatCompleter,
     LineCheck,
     PrivateFileHistory,
@@ -80,6 +81,35 @@ def test_enter_refuses_an_oversized_message_and_keys_read_as_text() -> None:
     assert check("/msg bob " + "x" * (MAX_BODY_BYTES + 1)) is not None
     assert "Ctrl-L" in (check("\x0chi") or "")
     assert check("/dance") is None  # a mistake of its own, said when it runs
+
+
+def test_a_preloaded_history_is_served_from_memory_at_once(tmp_path: Path) -> None:
+    """The editor loads its history when the prompt shows; after the preload that must take
+    no trip through the executor, or an Up pressed at once finds nothing (seen in CI)."""
+    path = tmp_path / "input-history"
+    writer = PrivateFileHistory(path, lambda _: None)
+    for line in ["first", "second"]:
+        writer.append_string(line)
+
+    async def scenario() -> list[str]:
+        history = BackgroundHistory(PrivateFileHistory(path, lambda _: None))
+        await history.preload()
+        loop = asyncio.get_running_loop()
+
+        def no_executor(*_: object) -> None:
+            raise AssertionError("the preloaded history went through the executor")
+
+        executor = loop.run_in_executor
+        loop.run_in_executor = no_executor  # type: ignore[method-assign,assignment]
+        try:
+            history.append_string("third")  # typed in this session: newest first too
+            lines = [line async for line in history.load()]
+        finally:
+            loop.run_in_executor = executor  # type: ignore[method-assign]
+        await asyncio.to_thread(history.close)
+        return lines
+
+    assert asyncio.run(scenario()) == ["third", "second", "first"]
 
 
 def test_the_input_history_is_private_bounded_and_survives(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -167,12 +167,28 @@ class BackgroundHistory(ThreadedHistory):
     def __init__(self, history: History) -> None:
         super().__init__(history)
         self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chinwag-history")
+        self._preloaded = False
 
     async def preload(self) -> None:
-        """Read the file (in the thread) before the prompt shows: an Up pressed at once then
-        finds the lines, which the editor's own load takes from memory."""
-        async for _ in self.load():
+        """Read the file (in the thread) before the prompt shows, so that an Up pressed at once
+        finds the lines: from then on :meth:`load` serves them from memory at once."""
+        async for _ in super().load():
             pass
+        self._preloaded = True
+
+    async def load(self) -> AsyncGenerator[str, None]:
+        """The lines, newest first. Once :meth:`preload` has read the file, straight from
+        memory: ``ThreadedHistory.load`` goes through the executor twice even then, so the
+        editor's own load of the history could finish after the first key was read, and an Up
+        pressed as soon as the prompt showed found nothing (seen in CI)."""
+        if not self._preloaded:
+            async for item in super().load():
+                yield item
+            return
+        with self._lock:
+            items = list(self._loaded_strings)
+        for item in items:
+            yield item
 
     def store_string(self, string: str) -> None:
         self._writes.submit(self.history.store_string, string)
