@@ -25,10 +25,10 @@ from chinwag.adapters.memory.events import RecordingEvents
 from chinwag.adapters.registry.server import RegistryServer
 from chinwag.adapters.secure.channel import Security
 from chinwag.adapters.secure.keys import LocalKeys
-from chinwag.application.groups.receive import REFUSED
 from chinwag.application.groups.view import GroupView
 from chinwag.application.ports.directory import PeerLocation
 from chinwag.application.ports.peer_transport import DeliveryReport, GroupHave, Incoming, Intake
+from chinwag.application.refusals import REFUSED
 from chinwag.domain.group import Change, ChangeKind
 from chinwag.domain.group_log import GroupState
 from chinwag.domain.group_message import signed_bytes
@@ -233,6 +233,17 @@ class Member:
         assert message is not None, f"{self.name} does not store {message_id}"
         return message
 
+    @property
+    def key(self) -> bytes:
+        """This client's identity key."""
+        key: bytes = self.container.adapters.identity_key()
+        return key
+
+    async def delivery(self, message_id: UUID, recipient: str) -> str:
+        """The state of this client's delivery of ``message_id`` to ``recipient``."""
+        deliveries = await self.container.adapters.messages().deliveries(message_id)
+        return next(str(d.state) for d in deliveries if d.recipient == recipient)
+
     def sent_to(self, peer: str, since: int = 0) -> list[Sent]:
         return [s for s in self.sent[since:] if s.peer == peer]
 
@@ -284,10 +295,12 @@ class Attacker(Member):
         seq: int,
         version: int,
         author: str | None = None,
+        message_id: UUID | None = None,
     ) -> Message:
-        """A new group message ``author`` (herself by default) never wrote, signed by her."""
+        """A new group message ``author`` (herself by default) never wrote, signed by her
+        (under ``message_id``, a fresh id by default)."""
         draft = Message(
-            id=uuid4(),
+            id=message_id or uuid4(),
             conversation_id=group,
             sender=author or self.name,
             group_id=group,
@@ -297,6 +310,17 @@ class Attacker(Member):
             state=MessageState.PENDING,
         )
         return self.sign(draft)
+
+    def create_by_hand(self, name: str, members: dict[str, bytes]) -> Change:
+        """Her own signed create of a group with ``members`` (name -> the key she says)."""
+        draft = Change.create(
+            author=self.name,
+            key=self.key,
+            name=name,
+            members=members,
+            at=datetime.now(UTC),
+        )
+        return self.sign_change(draft)
 
     def sign_change(self, change: Change) -> Change:
         return change.signed(self.container.adapters.signatures().sign(change.signed_bytes()))

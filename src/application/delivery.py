@@ -14,15 +14,16 @@ refusal) never holds another's: a group message reaches the members who are ther
 waits for the others.
 
 When the recipient is offline, its key changed and the user has not accepted the new one, it
-refuses us for now (our key, a quota), no route reaches it (no direct path and no relay:
-:data:`UNREACHABLE`), the relay refuses (off, full, or our limit: :data:`RELAY_REFUSED`), or
-``max_attempts`` tries in a row make no progress, the messages are marked ``queued`` with the
-reason and the worker waits: until the registry says the recipient is online again, the
-registry connection comes back (relayed sessions need it), the user accepts a key, the
-recipient reaches us, or at the latest a backoff delay (doubling up to
-:data:`MAX_RETRY_DELAY`). Nothing is given up on: only the
-recipient's refusal of a message itself fails it. At sign-in the courier resumes every delivery
-not yet acknowledged, in order.
+refuses us for now (our key, a quota, a group it must sync first), no route reaches it (no
+direct path and no relay: :data:`UNREACHABLE`), the relay refuses (off, full, or our limit:
+:data:`RELAY_REFUSED`), or ``max_attempts`` tries in a row make no progress, the messages are
+marked ``queued`` with the reason and the worker waits, at the latest for a backoff delay
+(doubling up to :data:`MAX_RETRY_DELAY`), or until news that may help that kind of wait: the
+recipient came online, the registry connection came back, the user accepted a key, the
+recipient reached us, a group sync with it completed (:mod:`delivery_waits` says which news
+ends which wait, and why news from the peer's own traffic is paced). Nothing is given up on:
+only the recipient's refusal of a message itself fails it. At sign-in the courier resumes
+every delivery not yet acknowledged, in order.
 
 Every ``delivered`` state is announced with the route its batch travelled (direct or relayed),
 and a ``sent`` one with the route of the session open to the recipient as it goes out, if one is
@@ -44,6 +45,7 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from chinwag.application.delivery_records import DeliveryRecords
+from chinwag.application.delivery_waits import Pause, Signal, wait_of
 from chinwag.application.errors import (
     ChatError,
     IdentityChanged,
@@ -90,6 +92,9 @@ class CourierSettings:
     max_outbox: int = 100_000
     """Deliveries waiting, all recipients together, before sending is refused (a group
     message waits once per member)."""
+    wake_gap: float = 1.0
+    """Seconds from one try to the next at least, when news from the peer's own traffic ends
+    a wait (it reached us, a group sync with it completed): see :mod:`delivery_waits`."""
 
 
 @dataclass
@@ -103,9 +108,8 @@ class _Recipient:
     """This recipient's deliveries, oldest first: each message carries its delivery's state."""
     worker: asyncio.Task[None] | None = None
     location: PeerLocation | None = None
-    waiting: bool = False
-    """The worker is waiting for the recipient to come online (or for its next try)."""
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    pause: Pause = field(default_factory=Pause)
+    """The wait between tries, and the news that may end it."""
 
 
 class Courier:
@@ -193,31 +197,46 @@ class Courier:
                 self.enqueue(message, [name])
 
     def online(self, names: frozenset[str]) -> None:
-        """Presence: whoever has just come online and has messages waiting is tried at once.
+        """Presence: whoever has just come online and has messages waiting is tried at once,
+        unless what they wait for is not their being online (a group sync).
         (Only newcomers: churn elsewhere must not cut short the backoff of the others.)"""
         joined, self._online = names - self._online, names
         for name in joined:
-            recipient = self._recipients.get(name)
-            if recipient is not None:
-                recipient.wake.set()  # sticky: a worker between tries sees it at its next wait
+            self._tell(name, Signal.ONLINE)
 
     def registry_status(self, status: RegistryStatus) -> None:
-        """The registry connection changed: once it is back, everyone waiting is tried at once
-        (a relayed session needs the registry; lookups failed while it was away)."""
+        """The registry connection changed: once it is back, everyone waiting to be reached is
+        tried at once (a relayed session needs the registry; lookups failed while it was away)."""
         back = status is RegistryStatus.CONNECTED and self._registry not in (
             None,
             RegistryStatus.CONNECTED,
         )
         self._registry = status
         if back:
-            for recipient in self._recipients.values():
-                recipient.wake.set()
+            for name in list(self._recipients):
+                self._tell(name, Signal.REGISTRY)
 
     def wake(self, name: str) -> None:
-        """Try ``name`` again at once (their key was accepted, or they just reached us)."""
+        """The user let ``name`` through (accepted their key): try them again at once, whatever
+        their deliveries wait for."""
+        self._tell(name, Signal.TRUSTED)
+
+    def reached(self, name: str) -> None:
+        """``name`` reached us (their client was let in): if their deliveries wait to reach
+        them, or for them to let us in, try again, no sooner than ``wake_gap`` after the last
+        try (their traffic must not drive ours). Deliveries waiting for a group sync stay put."""
+        self._tell(name, Signal.REACHED)
+
+    def retry_group(self, name: str) -> None:
+        """A group sync with ``name`` completed: deliveries they deferred until they had synced
+        (``unknown_group``, ``group_behind``, ``group_gap``) are tried again, no sooner than
+        ``wake_gap`` after the last try."""
+        self._tell(name, Signal.SYNCED)
+
+    def _tell(self, name: str, signal: Signal) -> None:
         recipient = self._recipients.get(name)
         if recipient is not None:
-            recipient.wake.set()
+            recipient.pause.tell(signal)
 
     async def last_location(self, name: str) -> PeerLocation | None:
         """Where ``name`` was last found, with the key pinned for them: what a delivery uses
@@ -247,7 +266,7 @@ class Courier:
         self._closed = True
         self._held = None  # committed: the outbox has them at the next sign-in
         workers = [r.worker for r in self._recipients.values() if r.worker is not None]
-        busy = [r.worker for r in self._recipients.values() if r.worker and not r.waiting]
+        busy = [r.worker for r in self._recipients.values() if r.worker and not r.pause.waiting]
         if busy and grace > 0:
             await asyncio.wait(busy, timeout=grace)
         for worker in workers:
@@ -259,59 +278,29 @@ class Courier:
         failures = 0
         while recipient.queue:
             progress = _Progress()
-            offline = False
-            recipient.wake.clear()  # a wake-up from now on means: try again at once
+            recipient.pause.tried()  # news from now on may end the wait after this try
             try:
                 location = await self._location_of(name, recipient)
                 await self._deliver_queue(name, location, recipient, progress)
+                recipient.pause.after_try(progress=True)
                 failures = 0
                 continue
-            except (UserOffline, UnknownUser) as exc:
-                # Unknown now but accepted before: the registry may have been reset or replaced.
-                # Keep the messages queued rather than give up on them.
-                offline, reason = True, str(exc)
-                failures += 1
-            except IdentityChanged:
-                # Held until the user accepts the new key (which wakes this worker).
-                offline, reason = True, IdentityChanged.code
-                failures += 1
-            except PeerRefused as exc:
-                # The recipient will not take them yet (our key, a quota): they wait, saying why.
-                offline, reason = True, exc.reason
-                failures = 1 if progress.recorded else failures + 1
-            except PeerUnreachable as exc:
-                # No route at all, or the relay refused: no use trying again soon; say why.
-                waiting = QUEUED_CAUSES.get(exc.cause)
-                offline, reason = waiting is not None, waiting or str(exc)
-                failures = 1 if progress.recorded else failures + 1
             except Exception as exc:
-                reason = str(exc) if isinstance(exc, ChatError) else f"internal error: {exc!r}"
-                if not isinstance(exc, ChatError):
-                    log.exception("delivery to %s failed unexpectedly", name)
+                offline, reason = _outcome(name, exc)
+                why = wait_of(exc)
+                recipient.pause.after_try(progress=progress.recorded > 0)
                 failures = 1 if progress.recorded else failures + 1
             try:
                 if offline or failures >= self._settings.max_attempts:
-                    await self._records.settle_all(
-                        name, recipient.queue, MessageState.QUEUED, reason
-                    )
+                    await self._records.queue_all(name, recipient.queue, reason)
             except Exception:
                 log.exception("could not record that messages to %s wait; retrying", name)
             if self._closed:
                 return  # signing out: what is left stays in the outbox for next time
             log.info("delivery to %s waits (%s); try %d", name, reason, failures)
-            await self._wait(recipient, failures)
-
-    async def _wait(self, recipient: _Recipient, failures: int) -> None:
-        """Until the recipient is online again, or the backoff delay has passed."""
-        delay = min(self._settings.retry_delay * 2 ** min(failures - 1, 16), MAX_RETRY_DELAY)
-        recipient.waiting = True
-        try:
-            async with asyncio.timeout(delay / 2 + random.uniform(0, delay / 2)):
-                await recipient.wake.wait()
-        except TimeoutError:
-            pass
-        finally:
-            recipient.waiting = False
+            delay = min(self._settings.retry_delay * 2 ** min(failures - 1, 16), MAX_RETRY_DELAY)
+            jittered = delay / 2 + random.uniform(0, delay / 2)
+            await recipient.pause.wait(why, jittered, self._settings.wake_gap)
 
     async def _location_of(self, name: str, recipient: _Recipient) -> PeerLocation:
         """Where to deliver, and the key the other end must prove.
@@ -370,6 +359,29 @@ class Courier:
             for message in unrecorded:  # the queue holds them as they were: pending
                 self._records.tell(name, message)
             raise
+
+
+def _outcome(name: str, error: Exception) -> tuple[bool, str]:
+    """Whether a failed try queues the deliveries at once (trying again soon cannot help),
+    and the reason they wait."""
+    if isinstance(error, (UserOffline, UnknownUser)):
+        # Unknown now but accepted before: the registry may have been reset or replaced.
+        # Keep the messages queued rather than give up on them.
+        return True, str(error)
+    if isinstance(error, IdentityChanged):
+        return True, IdentityChanged.code  # held until the user accepts the new key
+    if isinstance(error, PeerRefused):
+        # The recipient will not take them yet (our key, a quota, a group to sync): they
+        # wait, saying why.
+        return True, error.reason
+    if isinstance(error, PeerUnreachable):
+        # No route at all, or the relay refused: no use trying again soon; say why.
+        waiting = QUEUED_CAUSES.get(error.cause)
+        return waiting is not None, waiting or str(error)
+    if isinstance(error, ChatError):
+        return False, str(error)
+    log.error("delivery to %s failed unexpectedly", name, exc_info=error)
+    return False, f"internal error: {error!r}"
 
 
 def _recipients_of(message: Message, recipients: Sequence[str] | None) -> Sequence[str]:

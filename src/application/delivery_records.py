@@ -60,11 +60,6 @@ class DeliveryRecords:
         ``batch`` and ``PeerRefused`` is raised with the recipient's reason (the courier puts
         them back at the front of the queue, and they wait)."""
         deferred = [m for m in batch if m.id in report.deferred]
-        if deferred:
-            await self.record(name, [m for m in batch if m.id not in report.deferred], report)
-            batch[:] = deferred
-            reason = report.deferred[deferred[0].id]
-            raise PeerRefused(reason, f"the recipient will take no more for now ({reason})")
         settled = [
             message.with_state(MessageState.DELIVERED)
             if message.id in report.acknowledged
@@ -73,29 +68,32 @@ class DeliveryRecords:
                 report.rejected.get(message.id, "the recipient did not store it"),
             )
             for message in batch
+            if message.id not in report.deferred
         ]
-        self._tell_all(name, settled, await self._write(name, settled), report.route)
+        if settled:
+            self._tell_all(name, settled, await self._write(name, settled), report.route)
+        if deferred:
+            batch[:] = deferred
+            reason = report.deferred[deferred[0].id]
+            raise PeerRefused(reason, f"the recipient will take no more for now ({reason})")
 
-    async def settle_all(
-        self, name: str, queue: deque[Message], state: MessageState, reason: str
-    ) -> None:
-        """Record ``state`` for everything in ``name``'s ``queue`` now (``failed`` also takes
-        it out of the queue; ``queued`` keeps it there, in its new state). A delivery already
-        in that state for that reason is neither recorded nor told again."""
+    async def queue_all(self, name: str, queue: deque[Message], reason: str) -> None:
+        """Record that everything in ``name``'s ``queue`` is ``queued`` for ``reason`` now (it
+        stays in the queue, in its new state). A delivery already queued for that reason is
+        neither recorded nor told again."""
         changed = [
             m
-            if m.state is state and m.reason == reason
+            if m.state is MessageState.QUEUED and m.reason == reason
             else m.model_copy(update={"reason": reason})  # still waiting, for another reason
-            if m.state is state
-            else m.with_state(state, reason)
+            if m.state is MessageState.QUEUED
+            else m.with_state(MessageState.QUEUED, reason)
             for m in queue
         ]
         news = [m for m, old in zip(changed, queue, strict=True) if m is not old]
         summaries = await self._write(name, news) if news else {}
-        for _ in changed:
+        for _ in changed:  # what was enqueued during the write stays behind them
             queue.popleft()
-        if state is not MessageState.FAILED:
-            queue.extendleft(reversed(changed))
+        queue.extendleft(reversed(changed))
         self._tell_all(name, news, summaries)
 
     async def _write(self, name: str, changed: Sequence[Message]) -> dict[UUID, StateChange]:

@@ -12,6 +12,7 @@ Adapters only prove keys (the Noise handshake); this decides what a proven key m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -113,6 +114,29 @@ class TrustPolicy:
         if contact.pending_key is not None:
             raise _held(name)
         return contact.key
+
+    async def group_member(self, name: str, key: bytes) -> bool:
+        """Whether ``key``, the key a group's log gives member ``name``, is the key believed for
+        ``name``, so that their group messages may be taken.
+
+        The log is an admin's signed word, so it is taken as a first contact's key is: a name
+        never seen is pinned to it (not accepted: their direct messages are still a message
+        request; being in a group together is no answer to one). Another key than the pinned
+        one is a key change like any other: held (the contact's pending key, blocking the name
+        both ways), the user told once per run, False until they accept it (``trust`` or
+        ``verify``), which releases the member's messages at the senders' next try. False too
+        while a key change of theirs waits for the user, whichever key the log gives.
+        """
+        async with self._lock(name):
+            contact = await self._contacts.get(name)
+            if contact is None:
+                await self._pin(name, key, accepted=False)
+                return True
+            if key == contact.key:
+                return contact.pending_key is None
+            with contextlib.suppress(IdentityChanged):
+                await self._check(contact, key)  # another key: held and told (it raises)
+            return False
 
     async def is_stranger(self, name: str) -> bool:
         """Whether ``name`` has only sent us a message request (the user never answered)."""

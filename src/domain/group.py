@@ -137,8 +137,11 @@ GroupName = Annotated[str, AfterValidator(validate_group_name)]
 class Member(BaseModel):
     """A member of a group: a name and the identity key it had when it was added.
 
-    The key is the log's word, signed by the admin who added it; the application compares it
-    with the key it has pinned for the name, as for any key change.
+    The key is the log's word, signed by the admin who added it, not the registry's: an admin
+    could name anybody with any key. So a member's client believes it only as it believes any
+    key (``application.groups.receive``): a name never seen is pinned to it; a key that is not
+    the one pinned for the name is a key change, which holds that member's messages until the
+    user accepts it; and a log giving the user a key that is not their own is not joined.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

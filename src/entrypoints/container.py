@@ -71,6 +71,7 @@ from chinwag.application.use_cases import (
     WhoIsOnline,
 )
 from chinwag.application.use_cases.diagnose import DiagnosePeer, DiagnoseSelf
+from chinwag.application.use_cases.message_deliveries import MessageDeliveries
 from chinwag.entrypoints.common import configure_logging
 
 
@@ -188,6 +189,7 @@ class UseCases(containers.DeclarativeContainer):
         trust,
         courier,
         adapters.clock,
+        deferred=courier,
     )
     group_intake = providers.Singleton(
         GroupIntake,
@@ -199,6 +201,7 @@ class UseCases(containers.DeclarativeContainer):
         adapters.signatures,
         group_sync,
         quota,
+        trust,
     )
     receive_messages = providers.Singleton(
         ReceiveMessages,
@@ -249,7 +252,8 @@ class UseCases(containers.DeclarativeContainer):
         adapters.clock,
         adapters.ids,
     )
-    load_history = providers.Factory(LoadHistory, session, adapters.messages)
+    load_history = providers.Factory(LoadHistory, session, adapters.messages, group_book)
+    message_deliveries = providers.Factory(MessageDeliveries, session, adapters.messages)
     groups = providers.Factory(Groups, session, group_book, member_keys, group_progress)
     post_to_group = providers.Singleton(  # one object: concurrent posts share a commit
         PostToGroup,
@@ -270,11 +274,11 @@ class UseCases(containers.DeclarativeContainer):
     trust_contact = providers.Factory(TrustContact, session, trust)
     who_am_i = providers.Factory(WhoAmI, session, trust)
     list_contacts = providers.Factory(
-        ListContacts, session, adapters.conversations, adapters.contacts
+        ListContacts, session, adapters.conversations, adapters.contacts, group_book
     )
     start_chat = providers.Factory(StartChat, session, adapters.directory, ledger, trust)
-    mark_read = providers.Factory(MarkRead, session, adapters.conversations)
-    count_unread = providers.Factory(CountUnread, session, adapters.conversations)
+    mark_read = providers.Factory(MarkRead, session, adapters.conversations, group_book)
+    count_unread = providers.Factory(CountUnread, session, adapters.conversations, group_book)
     diagnose_self = providers.Factory(DiagnoseSelf, session, adapters.directory)
     diagnose_peer = providers.Factory(
         DiagnosePeer, session, adapters.directory, adapters.transport, trust, last_seen, courier

@@ -1,10 +1,7 @@
 """The desktop app's ``ChatSession``: the presenter's requests, run as use cases of one
-container (one user at one registry).
-
-A few group reads have no use case yet and read the container's application services and
-repositories directly (in :class:`GroupReads`): a group's log (the book's chain), the
-deliveries of messages, group unread counts and read markers, and the order of conversations
-with groups among them."""
+container (one user at one registry). Every request goes through a use case (which checks
+the session and, for a group, that the user is or was in it): nothing here reaches a
+repository."""
 
 from __future__ import annotations
 
@@ -25,7 +22,6 @@ from chinwag.application.trust import SafetyNumber
 from chinwag.application.use_cases.diagnose import PeerReport, SelfReport
 from chinwag.application.use_cases.start_chat import StartedChat
 from chinwag.application.use_cases.who_am_i import Me
-from chinwag.domain.conversation import ConversationKind
 from chinwag.domain.group import Change
 from chinwag.domain.group_log import GroupState
 from chinwag.domain.message import Message
@@ -99,8 +95,8 @@ class ContainerSession:
 
     async def conversations(self) -> Sequence[Chat]:
         """The contacts and the groups, by their conversations' latest message."""
-        peers: list[str] = await self._use.use_cases.list_contacts().execute()
-        return await GroupReads(self._use).ordered(peers)
+        chats: list[Chat] = await self._use.use_cases.list_contacts().chats()
+        return chats
 
     async def unread(self) -> dict[str, Unread]:
         """What was unread when signing in: messages that arrived since came as events."""
@@ -147,20 +143,27 @@ class ContainerSession:
         return mine
 
     async def group_log(self, group: UUID) -> list[Change]:
-        return await GroupReads(self._use).log(group)
+        changes: list[Change] = await self._use.use_cases.groups().log(group)
+        return changes
 
     async def group_history(self, group: UUID, limit: int, before: UUID | None) -> list[Message]:
         page: list[Message] = await self._use.use_cases.load_history().group(group, limit, before)
         return page
 
     async def deliveries(self, messages: Sequence[UUID]) -> dict[UUID, list[Delivery]]:
-        return await GroupReads(self._use).deliveries(messages)
+        """The deliveries of the user's messages on a page (one use case call per page)."""
+        query = self._use.use_cases.message_deliveries()
+        found: dict[UUID, list[Delivery]] = await query.execute(messages)
+        return found
 
     async def group_unread(self) -> dict[UUID, Unread]:
-        return await GroupReads(self._use).unread(self._history_end)
+        """As :meth:`unread`, for the groups."""
+        count = self._use.use_cases.count_unread()
+        unread: dict[UUID, Unread] = await count.groups(self._history_end)
+        return unread
 
     async def mark_group_read(self, group: UUID, upto: UUID) -> None:
-        await GroupReads(self._use).mark_read(group, upto)
+        await self._use.use_cases.mark_read().group(group, upto)
 
     async def post(self, group: UUID, body: str) -> Message:
         message: Message = await self._use.use_cases.post_to_group().execute(group, body)
@@ -203,47 +206,3 @@ class ContainerSession:
         lock, self._lock = self._lock, None
         if lock is not None:
             lock.close()
-
-
-class GroupReads:
-    """Group reads the use cases do not offer yet, from the container's services and
-    repositories (read only, for the signed-in user). Each is a stopgap for a use case."""
-
-    def __init__(self, container: Container) -> None:
-        self._container = container
-
-    async def log(self, group: UUID) -> list[Change]:
-        """``group``'s canonical chain, oldest first (empty if it is not known)."""
-        view = await self._container.use_cases.group_book().view(group)
-        return [] if view is None else list(view.chain)
-
-    async def deliveries(self, messages: Sequence[UUID]) -> dict[UUID, list[Delivery]]:
-        repository = self._container.adapters.messages()
-        return {message: list(await repository.deliveries(message)) for message in messages}
-
-    async def unread(self, stored_upto: int) -> dict[UUID, Unread]:
-        """The groups' unread messages stored up to ``stored_upto``."""
-        conversations = self._container.adapters.conversations()
-        unread: dict[UUID, Unread] = await conversations.unread(stored_upto)
-        groups = {c.id for c in await conversations.list_all() if c.kind is ConversationKind.GROUP}
-        return {key: counted for key, counted in unread.items() if key in groups}
-
-    async def mark_read(self, group: UUID, upto: UUID) -> None:
-        await self._container.adapters.conversations().mark_read(group, upto)
-
-    async def ordered(self, people: list[str]) -> list[Chat]:
-        """``people`` (contacts, their conversations most recent first) with the user's
-        groups among them, by their conversations' latest message; groups with none last."""
-        mine: list[tuple[GroupState, bool]] = await self._container.use_cases.groups().list()
-        groups = {state.id for state, _ in mine}
-        me = self._container.use_cases.session().require_user()
-        order: list[Chat] = []
-        for conversation in await self._container.adapters.conversations().list_all():
-            if conversation.kind is ConversationKind.GROUP and conversation.id in groups:
-                order.append(conversation.id)
-            elif me in conversation.participants:
-                order.append(conversation.other_than(me))
-        chats: dict[Chat, None] = dict.fromkeys(o for o in order if o in groups or o in people)
-        chats.update(dict.fromkeys(people))
-        chats.update(dict.fromkeys(state.id for state, _ in mine))
-        return list(chats)

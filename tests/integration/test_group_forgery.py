@@ -324,9 +324,13 @@ def test_a_removed_member_receives_nothing_new_even_when_she_asks(tmp_path: Path
                 await member.sync_idle()  # its answer, if any, has been sent
         for member in honest:
             sent = member.sent_to("mallory", since=sent_marks[member.name])
-            assert {s.kind for s in sent} <= {"have"}, f"{member.name} sent mallory {sent}"
-            assert all(have.authors == {} for s in sent for have in s.what), member.name
-        assert (len(mallory.intakes), len(mallory.changes_in)) == reached
+            assert {s.kind for s in sent} <= {"have", "changes"}, member.name
+            haves = [have for s in sent if s.kind == "have" for have in s.what]
+            assert all(have.authors == {} for have in haves), member.name
+            # The log up to her removal (so she learns it), never a change after it.
+            told = [change for s in sent if s.kind == "changes" for change in s.what]
+            assert all(change.version <= 1 for change in told), member.name
+        assert len(mallory.intakes) == reached[0]  # no message
         assert [m.id for m in await mallory.history(gid)] == [m.id for m in before]
         state = await mallory.head(gid)
         assert state is not None and state.version == 1  # the rename never reached her

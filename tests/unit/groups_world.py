@@ -252,6 +252,7 @@ class User:
             self.courier,
             self.clock,
             sync,
+            deferred=self.courier,
         )
         self.intake = GroupIntake(
             self.book,
@@ -262,6 +263,7 @@ class User:
             self.signatures,
             self.sync,
             quota,
+            self.trust,
         )
         self.receive = ReceiveMessages(
             self.session,
@@ -392,3 +394,24 @@ class World:
             if user.session.user is not None:
                 await user.sign_out()
         await self.network.drain()
+
+
+def record_calls(target: object, method: str) -> list[tuple[Any, ...]]:
+    """Every call of ``target``'s async ``method`` from now on (its arguments, in order; the
+    call is still made): e.g. a client's registry lookups (``user.directory``, ``"lookup"``),
+    or what it pins on its way out (``user.trust``, ``"outgoing"``)."""
+    calls: list[tuple[Any, ...]] = []
+    original = getattr(target, method)
+
+    async def recorded(*args: Any) -> Any:
+        calls.append(args)
+        return await original(*args)
+
+    setattr(target, method, recorded)
+    return calls
+
+
+def frames(user: User, kind: str, to: str, since: int = 0) -> list[Any]:
+    """What ``user`` sent ``to`` of ``kind`` (``messages``: the ids; ``have``; ``changes``),
+    from the ``since``-th frame it sent on."""
+    return [what for k, peer, what in user.transport.sent[since:] if k == kind and peer == to]

@@ -112,3 +112,30 @@ def test_plain_lines_go_to_the_current_group() -> None:
     assert isinstance(line, Send) and (line.group, line.to) == (group, None)
     with pytest.raises(BadCommand, match="/g GROUP TEXT"):
         text("nobody chosen yet")
+
+
+@pytest.mark.parametrize(
+    ("line", "group", "body"),
+    [
+        ('/g "Book club" see  you', "Book club", "see  you"),
+        ("/g 'Book club'   hi", "Book club", "hi"),
+        ("/g bob's hi", "bob's", "hi"),  # unquoted: an apostrophe is a letter
+        ('/g "say \\"hi\\"" ok', 'say "hi"', "ok"),
+        ("/g friends\nhello", "friends", "hello"),
+    ],
+)
+def test_slash_g_takes_a_quoted_group_name_as_slash_group_does(
+    line: str, group: str, body: str
+) -> None:
+    assert text(line) == ForGroup(action="send", group=group, argument=body)
+
+
+@pytest.mark.parametrize("line", ['/g "Book club"', '/g "" hi', "/g friends", "/g"])
+def test_slash_g_without_a_group_or_a_text_says_how_to_write_it(line: str) -> None:
+    with pytest.raises(BadCommand, match=re.escape('usage: /g GROUP TEXT ("quotes" around')):
+        text(line)
+
+
+def test_slash_g_with_an_unclosed_quote_says_so() -> None:
+    with pytest.raises(BadCommand, match="No closing quotation: usage: /g GROUP TEXT"):
+        text('/g "Book club hi')

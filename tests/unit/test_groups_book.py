@@ -15,7 +15,7 @@ from uuid import UUID
 import pytest
 
 from chinwag.application.groups import book as book_module
-from chinwag.application.groups.book import TooManyGroups
+from chinwag.application.groups.joining import TooManyGroups
 from chinwag.application.groups.view import GroupView
 from chinwag.domain.errors import GroupFull, UnknownGroup
 from chinwag.domain.group import Change, ChangeKind

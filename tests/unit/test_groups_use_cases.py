@@ -15,6 +15,8 @@ from chinwag.adapters.memory.directory import InMemoryRegistry
 from chinwag.adapters.memory.events import RecordingEvents
 from chinwag.adapters.memory.transport import InMemoryNetwork
 from chinwag.application.errors import NotSignedIn, UnknownUser, UserOffline
+from chinwag.application.ports.conversation_repository import Unread
+from chinwag.application.use_cases import LoadHistory
 from chinwag.domain.errors import (
     GroupFull,
     InvalidChange,
@@ -24,7 +26,7 @@ from chinwag.domain.errors import (
     NotAnAdmin,
     UnknownGroup,
 )
-from chinwag.domain.group import MAX_MEMBERS, InvalidGroupName
+from chinwag.domain.group import MAX_MEMBERS, ChangeKind, InvalidGroupName
 from chinwag.domain.group_message import signed_bytes
 from chinwag.domain.message import MessageState
 from chinwag.domain.user import PeerAddress
@@ -228,9 +230,10 @@ def test_the_history_of_a_group_pages_back_oldest_first() -> None:
         for n in range(5):
             await alice.post.execute(group, f"m{n}")
         await world.until(lambda: has(bob, group, 5))
-        newest = await bob.history.group(group, limit=2)
+        history = LoadHistory(bob.session, bob.messages, bob.book)  # as the container wires it
+        newest = await history.group(group, limit=2)
         assert [m.body for m in newest] == ["m3", "m4"]
-        older = await bob.history.group(group, limit=10, before=newest[0].id)
+        older = await history.group(group, limit=10, before=newest[0].id)
         assert [m.body for m in older] == ["m0", "m1", "m2"]
 
     run(scenario)
@@ -259,6 +262,19 @@ def test_the_container_gives_the_clients_groups_and_post_to_group(tmp_path: Path
             assert await bob.use_cases.groups().list() == [(state, False)]
             page = await bob.use_cases.load_history().group(state.id)
             assert [m.body for m in page] == ["hello bob"]
+            with pytest.raises(UnknownGroup):  # the history of groups only: the book is wired
+                await bob.use_cases.load_history().group(NOWHERE)
+            # What the desktop app's session asks for, each a use case of the container.
+            assert [c.kind for c in await bob.use_cases.groups().log(state.id)] == [
+                ChangeKind.CREATE
+            ]
+            assert await bob.use_cases.list_contacts().chats() == [state.id, "alice"]
+            unread = await bob.use_cases.count_unread().groups()
+            assert unread == {state.id: Unread(1, message.id)}
+            await bob.use_cases.mark_read().group(state.id, message.id)
+            assert await bob.use_cases.count_unread().groups() == {}
+            found = await alice.use_cases.message_deliveries().execute([message.id])
+            assert [d.recipient for d in found[message.id]] == ["bob"]
             assert alice.use_cases.post_to_group() is alice.use_cases.post_to_group()
         finally:
             for container, _ in clients:

@@ -3,6 +3,7 @@ conversation."""
 
 from __future__ import annotations
 
+import io
 import shlex
 import unicodedata
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ _COMMANDS = """Commands:
   /trust NAME FP     accept NAME's new key (its fingerprint FP) after a key change
   /doctor [NAME]     why you can or cannot be reached; with NAME, how you reach NAME now
   /groups            your groups, their members and admins
-  /g GROUP TEXT      send TEXT to GROUP (its name or id); plain lines then go to GROUP
+  /g GROUP TEXT      send TEXT to GROUP (its name or id, "quoted"); plain lines then go to GROUP
   /group new NAME PEOPLE...           a new group, with you as its admin ("quotes" for spaces)
   /group add|remove|admin GROUP NAME  change who is in GROUP, or make NAME an admin
   /group rename GROUP NAME            give GROUP a new name
@@ -205,9 +206,9 @@ def parse_text_command(line: str, state: TextState) -> TextCommand | None:
         case "groups":
             return GroupsList(cmd="groups")
         case "g":
-            group, _, body = rest.partition(" ")
+            group, body = _group_then_text(rest)
             if not group or not body.strip():
-                raise BadCommand("usage: /g GROUP TEXT")
+                raise BadCommand(_G_USAGE)
             return ForGroup(action="send", group=group, argument=body.lstrip(" "))
         case "group":
             return _group_command(rest)
@@ -222,6 +223,29 @@ _GROUP_USAGE = (
     "usage: /group new NAME PEOPLE..., /group add|remove|admin GROUP NAME, "
     "/group rename GROUP NAME, /group leave GROUP"
 )
+
+
+_G_USAGE = 'usage: /g GROUP TEXT ("quotes" around a group name with spaces)'
+
+
+def _group_then_text(rest: str) -> tuple[str, str]:
+    """The group a ``/g`` line names first and the text after it, as typed.
+
+    A quoted name (``"Book club"``, or with single quotes) is read as ``/group`` reads its
+    words (shlex), so a name with spaces can be given; an unquoted one is the first word, so
+    an apostrophe in it (``bob's``) is just a letter. The text is never parsed."""
+    if not rest.startswith(("'", '"')):
+        words = rest.split(None, 1)
+        return (words[0], words[1]) if len(words) == 2 else (rest, "")
+    typed = io.StringIO(rest)
+    lexer = shlex.shlex(typed, posix=True)
+    lexer.whitespace_split = True
+    lexer.commenters = ""
+    try:
+        group = lexer.get_token() or ""
+    except ValueError as exc:  # an unclosed quote
+        raise BadCommand(f"{exc}: {_G_USAGE}") from None
+    return group, typed.read()  # what follows the space that ended the name, as typed
 
 
 def _group_command(rest: str) -> ForGroup:

@@ -43,10 +43,12 @@ def shorten(text: str, width: int = NAME_WIDTH) -> str:
 
 
 def listed(names: Sequence[str], limit: int = MAX_LISTED) -> str:
-    """``a, b and c``; past ``limit`` names, ``a, b, … and 12 more``."""
+    """``a, b and c``; past ``limit`` names, the first ``limit - 1`` and how many more:
+    ``a, b, … and 12 more`` (the ellipsis says the list goes on before it is counted)."""
     if len(names) > limit:
-        shown = list(names[: limit - 1])
-        return f"{', '.join(shown)} and {len(names) - len(shown)} more"
+        shown = list(names[: max(limit - 1, 0)])
+        more = len(names) - len(shown)
+        return f"{', '.join(shown)}, … and {more} more" if shown else f"{more} people"
     if len(names) <= 1:
         return "".join(names)
     return f"{', '.join(names[:-1])} and {names[-1]}"

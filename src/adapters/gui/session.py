@@ -90,14 +90,16 @@ class ChatSession(Protocol):
 
     async def group_log(self, group: UUID) -> list[Change]:
         """The changes of ``group``'s membership, oldest first, as every member agrees on them
-        (the canonical chain): what "alice added carol" lines are made of."""
+        (the canonical chain): what "alice added carol" lines are made of. ``UnknownGroup``
+        for a group the user was never in (as for the history and the read marker)."""
         ...
 
     async def group_history(
         self, group: UUID, limit: int, before: UUID | None
     ) -> list[Message]: ...
     async def deliveries(self, messages: Sequence[UUID]) -> dict[UUID, list[Delivery]]:
-        """The delivery of each of these group messages of the user to each member."""
+        """The delivery of each of these group messages of the user to each member (at most a
+        page of them: 500)."""
         ...
 
     async def group_unread(self) -> dict[UUID, Unread]:

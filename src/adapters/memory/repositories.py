@@ -182,6 +182,32 @@ class InMemoryMessageRepository:
         if stored.group_id is not None and stored.stamp is not None:
             self._authors[(stored.group_id, stored.sender)][stored.stamp.seq] = stored
 
+    async def discard(self, ids: Sequence[UUID]) -> list[Message]:
+        """Forget up to 500 messages by id with their deliveries (``ValueError`` beyond, as in
+        SQLite); those that were stored, in the order given. Their places (``seq``) are not
+        given to later messages: ``_next_seq`` only grows."""
+        if len(ids) > MAX_LIMIT:
+            raise ValueError(
+                f"at most {MAX_LIMIT} messages can be discarded at once, not {len(ids)}"
+            )
+        removed: list[Message] = []
+        for message_id in dict.fromkeys(ids):
+            seq = self._seq_of.pop(message_id, None)
+            if seq is None:
+                continue
+            stored = self._by_seq.pop(seq)
+            del self._words[seq]
+            seqs = self._conversation_seqs[stored.conversation_id]
+            del seqs[bisect_left(seqs, seq)]
+            self._deliveries.pop(message_id, None)
+            if stored.group_id is not None and stored.stamp is not None:
+                key = (stored.group_id, stored.sender)
+                del self._authors[key][stored.stamp.seq]
+                if not self._authors[key]:
+                    del self._authors[key]
+            removed.append(stored)
+        return removed
+
     async def deliveries(self, message_id: UUID) -> list[Delivery]:
         return sorted(self._deliveries.get(message_id, {}).values(), key=lambda d: d.recipient)
 

@@ -4,6 +4,12 @@ directly at an address or "relayed" by name (the registry's relay, without a reg
 Group sync frames are handed over as the TCP transport hands them: the sender does not wait for
 the recipient's application (each is a task of the network's; :meth:`InMemoryNetwork.drain`
 waits for them all), and messages to a peer wait for the changes sent to it before them.
+
+Sessions are kept as TCP keeps them: one per peer and location, opened when first needed and
+reused while the peer still listens there. The recipient lets a peer in (``authorize``) when a
+session opens and again before every batch of messages, as the TCP recipient does; group frames
+on an open session are not asked about. (Asking on every frame woke the recipient's courier on
+every frame, which no TCP peer does.)
 """
 
 from __future__ import annotations
@@ -120,6 +126,8 @@ class InMemoryTransport:
         self._fallbacks: dict[str, str] = {}
         self._changes: dict[str, asyncio.Task[None]] = {}
         """The last ``send_changes`` to each peer still being handled: messages wait for it."""
+        self._sessions: dict[tuple[str, PeerLocation], tuple[Route, InboundHandler]] = {}
+        """The sessions open, by peer and location: the route and the recipient's handler."""
 
     async def listen(
         self, me: str, address: PeerAddress | None, handler: InboundHandler
@@ -169,15 +177,44 @@ class InMemoryTransport:
         return route, handler
 
     async def _session(self, peer: str, location: PeerLocation) -> tuple[Route, InboundHandler]:
-        """The route to ``peer``'s handler, once it let us in (as a new session would)."""
+        """The session open to ``peer`` at ``location``, or a new one once the recipient let us
+        in (as a TCP handshake ends). A session whose recipient is gone (it closed, signed out,
+        or its address is blocked) ends, and a new one is opened."""
+        key = (peer, location)
+        session = self._sessions.get(key)
+        if session is not None and self._still_open(peer, location, *session):
+            self._routes[peer] = session[0]
+            return session
+        self._sessions.pop(key, None)
         route, handler = await self._reach(peer, location)
+        await self._let_in(handler, key)
+        self._sessions[key] = route, handler
+        return route, handler
+
+    def _still_open(
+        self, peer: str, location: PeerLocation, route: Route, handler: InboundHandler
+    ) -> bool:
+        """Whether the recipient of a session still listens where the session reached it."""
+        try:
+            if route is Route.DIRECT:
+                assert location.address is not None
+                _, _, listening = self._network.find(location.address)
+            else:
+                _, _, listening = self._network.relay_to(peer)
+        except PeerUnreachable:
+            return False
+        return listening is handler
+
+    async def _let_in(self, handler: InboundHandler, key: tuple[str, PeerLocation]) -> None:
+        """Ask the recipient to let us in; a refusal ends the session (as the TCP recipient
+        closes the connection with its reason)."""
         try:
             await handler.authorize(self._me, self._key)
-        except PeerRefused:
-            raise
         except ChatError as exc:
+            self._sessions.pop(key, None)
+            if isinstance(exc, PeerRefused):
+                raise
             raise PeerRefused(exc.code, str(exc)) from exc
-        return route, handler
 
     async def send_have(self, peer: str, location: PeerLocation, have: GroupHave) -> None:
         _, handler = await self._session(peer, location)
@@ -211,6 +248,7 @@ class InMemoryTransport:
         self, peer: str, location: PeerLocation, messages: Sequence[Message]
     ) -> DeliveryReport:
         route, handler = await self._session(peer, location)
+        await self._let_in(handler, (peer, location))  # before every batch, as over TCP
         changes = self._changes.get(peer)
         if changes is not None:  # sent before these messages: they may be what admits them
             await asyncio.wait([changes], timeout=CHANGES_WAIT)
@@ -227,6 +265,7 @@ class InMemoryTransport:
         self._network.leave_relay(self._me)
         self._routes.clear()
         self._changes.clear()
+        self._sessions.clear()
         if self._address is not None:
             self._network.unbind(self._address)
             self._address = None

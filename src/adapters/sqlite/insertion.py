@@ -23,10 +23,12 @@ from chinwag.adapters.sqlite.message_rows import (
     chunks,
     marks,
 )
+from chinwag.adapters.sqlite.schema import last_seq
 from chinwag.domain.message import Message, MessageState
 
 _RECEIVED: Final = MessageState.RECEIVED.value
-_ROW_MARKS: Final = "(" + ", ".join("?" * WIDTH) + ")"
+_ROW_MARKS: Final = "(" + ", ".join("?" * (WIDTH + 1)) + ")"
+"""One row's values: its ``seq``, then the :data:`Row`."""
 
 
 _Author = tuple[str, str]
@@ -48,8 +50,10 @@ class Insertion:
 
     The job inserts every gathered row with one multi-row INSERT per few dozen rows, after one
     SELECT finds the ids already stored (and one per group author, the sequence numbers already
-    stored): each statement is a round trip for the GIL between the writer thread and the
-    event loop, so few statements keep both threads moving.
+    stored) and one the last ``seq`` ever used: each statement is a round trip for the GIL
+    between the writer thread and the event loop, so few statements keep both threads moving.
+    Rows are numbered explicitly, past every message ever stored, because a discarded message's
+    number must not come back (see :func:`~chinwag.adapters.sqlite.schema.last_seq`).
 
     A message is new if neither its id nor, for a group message, its author's sequence number
     in that group is stored yet: an author's number is stored once (an author who signed two
@@ -116,11 +120,17 @@ class Insertion:
                 else:
                     members.extend((id_, member) for member in call.members.get(id_, ()))
             stored.append(new)
-        for some_rows in chunks(new_rows, MAX_IN // WIDTH):
+        seq = last_seq(connection) if new_rows else 0  # numbers never reused (see last_seq)
+        for some_rows in chunks(new_rows, MAX_IN // (WIDTH + 1)):
+            values: list[object] = []
+            for row in some_rows:
+                seq += 1
+                values.append(seq)
+                values.extend(row)
             connection.execute(
-                f"INSERT INTO messages ({COLUMNS}) VALUES "
+                f"INSERT INTO messages (seq, {COLUMNS}) VALUES "
                 + ",".join([_ROW_MARKS] * len(some_rows)),
-                [value for row in some_rows for value in row],
+                values,
             )
         add_deliveries(connection, direct)
         add_member_deliveries(connection, members)

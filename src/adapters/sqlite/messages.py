@@ -12,13 +12,22 @@ from uuid import UUID
 from chinwag.adapters.sqlite.database import Database
 from chinwag.adapters.sqlite.deliveries import deliveries_of, pending_deliveries, record_states
 from chinwag.adapters.sqlite.insertion import Call, Insertion
-from chinwag.adapters.sqlite.message_rows import COLUMNS, from_row, to_row
+from chinwag.adapters.sqlite.message_rows import (
+    COLUMNS,
+    ID,
+    WIDTH,
+    chunks,
+    from_row,
+    marks,
+    to_row,
+)
 from chinwag.application.errors import MessageNotFound
 from chinwag.application.ports.message_repository import Delivery, OutboxEntry, StateChange
 from chinwag.domain.message import Message, MessageState
 
 MAX_LIMIT: Final = 500
-"""The most messages one :meth:`page`, :meth:`search` or :meth:`group_messages` returns."""
+"""The most messages one :meth:`page`, :meth:`search` or :meth:`group_messages` returns, and
+the most ids one :meth:`discard` takes."""
 
 # NUL ends an FTS5 string early and lone surrogates cannot be bound. Both only ever separate
 # words, so they become another separator that, unlike whitespace, does not split the term.
@@ -42,6 +51,22 @@ def _fts_query(text: str) -> str | None:
     """
     terms = _UNSEARCHABLE.sub("-", text).split()
     return " ".join('"' + term.replace('"', '""') + '"*' for term in terms) or None
+
+
+def _forget(connection: sqlite3.Connection, ids: list[str]) -> list[Message]:
+    """Delete these messages (by id) and their deliveries (first: they refer to the message);
+    the messages that were stored, in the order of ``ids``."""
+    found: dict[str, tuple[int, Message]] = {}
+    for chunk in chunks(ids):
+        for row in connection.execute(
+            f"SELECT {COLUMNS}, seq FROM messages WHERE id IN ({marks(chunk)})", chunk
+        ):
+            found[row[ID]] = (row[WIDTH], from_row(row[:WIDTH]))
+    seqs = [seq for seq, _ in found.values()]
+    for some in chunks(seqs):
+        connection.execute(f"DELETE FROM deliveries WHERE message_seq IN ({marks(some)})", some)
+        connection.execute(f"DELETE FROM messages WHERE seq IN ({marks(some)})", some)
+    return [found[id_][1] for id_ in ids if id_ in found]
 
 
 class SqliteMessageRepository:
@@ -99,6 +124,28 @@ class SqliteMessageRepository:
             return []
         batch = list(changes)  # as it is now: the job runs later, on the writer thread
         return await self._db.write(lambda connection: record_states(connection, batch))
+
+    async def discard(self, ids: Sequence[UUID]) -> list[Message]:
+        """Remove up to 500 messages by id (repeats counted once, unknown ones ignored) with
+        their deliveries, in one write job; those that were stored, as they were, in the
+        order given. Raises ``ValueError`` for more than 500 ids.
+
+        The job is queued like every write, and an ``add`` called after this one starts a job
+        of its own instead of joining one queued before (see :meth:`add`): writes take effect
+        in the order they were called. The search index forgets the rows through the delete
+        trigger of migration 1, which only touches rows already indexed; rows stored in the
+        same transaction are indexed only at its end, from what is left.
+        """
+        if len(ids) > MAX_LIMIT:
+            raise ValueError(
+                f"at most {MAX_LIMIT} messages can be discarded at once, not {len(ids)}"
+            )
+        if not ids:
+            return []
+        wanted = list(dict.fromkeys(str(id_) for id_ in ids))
+        job = self._db.write(lambda connection: _forget(connection, wanted))
+        self._open = None  # later adds must not join an insertion queued before this job
+        return await job
 
     async def deliveries(self, message_id: UUID) -> list[Delivery]:
         return await self._db.read(lambda connection: deliveries_of(connection, message_id))

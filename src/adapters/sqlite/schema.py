@@ -152,5 +152,26 @@ def index_new_messages(connection: sqlite3.Connection) -> None:
         connection.execute(_MARK_INDEXED)
 
 
+_LAST_SEQ: Final = (
+    "SELECT max((SELECT coalesce(max(seq), 0) FROM messages), indexed_upto) FROM search_progress"
+)
+
+
+def last_seq(connection: sqlite3.Connection) -> int:
+    """The highest ``seq`` a committed message ever had: new messages are numbered after it.
+
+    SQLite would number a new row one past the largest ``seq`` still stored, so once the latest
+    messages are discarded their numbers would come back. They must not: a read marker
+    (``read_upto``) or an unread count's end may name them, and the search index's triggers take
+    every row up to ``indexed_upto`` as indexed, so a new row numbered below it would never be
+    indexed, and deleting it later would corrupt the index. ``indexed_upto`` remembers: every
+    transaction that stores messages ends by indexing them and moving it to the largest ``seq``,
+    and nothing lowers it. (A number used and discarded within one transaction may come back:
+    nobody outside that transaction ever saw it.)
+    """
+    (last,) = connection.execute(_LAST_SEQ).fetchone()
+    return int(last)
+
+
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 """The ``PRAGMA user_version`` this code writes; a file with a higher one is refused."""

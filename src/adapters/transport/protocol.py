@@ -25,6 +25,7 @@ from pydantic_core import to_json
 
 from chinwag.adapters.wire.group_change import change_from_wire, change_to_wire, decode_signature
 from chinwag.application.ports.peer_transport import GroupHave
+from chinwag.application.refusals import WAITING as WAITING  # "not now" codes, with reasons
 from chinwag.domain.group import HASH_SIZE, MAX_MEMBERS, MAX_VERSION, Change
 from chinwag.domain.identity import KEY_SIZE
 from chinwag.domain.message import MAX_BODY_BYTES, MAX_SEQ, MAX_SIGNATURE, Message
@@ -134,16 +135,6 @@ Code = Annotated[str, Field(max_length=64, pattern=r"^[a-z_]+$")]
 """An error or refusal code: a word of the protocol, never free text."""
 Text = Annotated[str, Field(max_length=500)]
 """A reason for people: bounded, since the sender shows and stores it."""
-
-
-WAITING: dict[str, str] = {
-    "over_quota": "the recipient takes no more for now",
-    "unknown_group": "the recipient does not know this group yet",
-    "group_behind": "the recipient has not learnt this membership of the group yet",
-    "group_gap": "the recipient misses earlier messages of this author",
-}
-"""The refusal codes that mean "not now" (the sender keeps the message queued and tries again),
-with a reason for people (the sender goes by the code)."""
 
 
 class Rejection(_Frame):

@@ -3,7 +3,8 @@ keys members are added with (:class:`MemberKeys`), the receive path of group mes
 (:class:`GroupIntake`), the authors' progress (:class:`GroupProgress`) and the sync that fills
 history in (:class:`GroupSync`). The use cases are ``Groups`` and ``PostToGroup``."""
 
-from chinwag.application.groups.book import GroupBook, Taken, TooManyGroups
+from chinwag.application.groups.book import GroupBook, Taken
+from chinwag.application.groups.joining import TooManyGroups
 from chinwag.application.groups.keys import MemberKeys
 from chinwag.application.groups.limits import MAX_GROUPS_PER_USER
 from chinwag.application.groups.progress import GroupProgress

@@ -1,48 +1,43 @@
-"""The groups this client knows: every change learnt, the chain every member agrees on, and the
-state after each of its changes, kept per group and recomputed only when a change arrives.
+"""The groups this client knows: the chain every member agrees on and the state after each of
+its changes, kept per group, grown when a change arrives.
 
-The repository keeps every change (orphans included); the domain says which chain they make
-(:func:`~chinwag.domain.group_log.canonical`). This module is where the two meet: it stores
-what arrives, recomputes, tells the user when a group's head moved (``group_changed``), writes
-this user's own changes (signed with the identity key), and writes again a change of this
-user's that another admin's concurrent change pushed off the chain, if it still applies there.
+The repository keeps the changes that were on a group's chain when they came; the domain says
+which chain they make (:func:`~chinwag.domain.group_log.canonical`). This module is where the
+two meet: it stores what grows a chain (:mod:`~chinwag.application.groups.growth`), holds the
+logs of groups not known yet (:mod:`~chinwag.application.groups.pending`), tells the user when
+a group's head moved (``group_changed``), writes this user's own changes (signed with the
+identity key), and writes again a change of this user's that another admin's concurrent change
+pushed off the chain, if it still applies there. It joins a group only if the log gives this
+user their own key.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
 
+from chinwag.application.groups.growth import Settled, grow
+from chinwag.application.groups.joining import Joining, TooManyGroups
 from chinwag.application.groups.limits import (
     MAX_CHANGES_PER_GROUP,
-    MAX_DECLINED,
     MAX_GROUPS_PER_USER,
-    MAX_PENDING_CHANGES,
-    MAX_PENDING_GROUPS,
+    MAX_SETTLED,
 )
-from chinwag.application.groups.view import GroupView, compute
+from chinwag.application.groups.pending import PendingGroups
+from chinwag.application.groups.view import GroupView, RememberedChecks, compute
 from chinwag.application.ports.clock import Clock
 from chinwag.application.ports.events import ChatEvents
 from chinwag.application.ports.group_repository import GroupRepository
 from chinwag.application.ports.signatures import Signatures
 from chinwag.application.session import Session
-from chinwag.domain.errors import DomainError, GroupFull, UnknownGroup
+from chinwag.domain.errors import DomainError, UnknownGroup
 from chinwag.domain.group import Change, ChangeKind
 from chinwag.domain.group_log import GroupState, apply
 
 log = logging.getLogger(__name__)
-
-MAX_VERIFIED = 50_000
-"""Signature checks of changes remembered: a recomputation checks the whole log again."""
-
-
-class TooManyGroups(GroupFull):
-    """This user is in as many groups as one user may be (:data:`MAX_GROUPS_PER_USER`)."""
 
 
 @dataclass(slots=True)
@@ -79,10 +74,12 @@ class GroupBook:
         self._views: dict[UUID, GroupView] = {}
         self._lock = asyncio.Lock()
         """One writer at a time (changes are rare): a recomputation never races a load."""
-        self._verified: OrderedDict[bytes, bool] = OrderedDict()
-        self._pending: OrderedDict[UUID, dict[bytes, Change]] = OrderedDict()
-        """Changes of groups not known yet that do not make this user a member (yet)."""
-        self._declined: OrderedDict[UUID, None] = OrderedDict()
+        self._verify = RememberedChecks(signatures)
+        self._settled = Settled(MAX_SETTLED)
+        """Changes judged and dropped lately: what follows them is not asked for."""
+        self._pending = PendingGroups(self._verify, self._settled)
+        """The logs of groups not known yet that do not make this user a member (yet)."""
+        self._joining = Joining(events, own_key, self._check_room)
         self._listeners: list[OwnChange] = []
 
     # --- reading ---------------------------------------------------------------------------
@@ -116,8 +113,14 @@ class GroupBook:
         return found
 
     def declined(self, group: UUID) -> bool:
-        """Whether this user was added to ``group`` but did not take it (too many groups)."""
-        return group in self._declined
+        """Whether this user was added to ``group`` but did not take it (a key that is not
+        theirs, or too many groups): see :class:`~chinwag.application.groups.joining.Joining`."""
+        return self._joining.declined(group)
+
+    @property
+    def own_key(self) -> bytes:
+        """This user's identity key (what the logs must give them)."""
+        return self._own_key
 
     def on_own_change(self, listener: OwnChange) -> None:
         """Call ``listener`` each time one of this user's changes is stored."""
@@ -202,8 +205,8 @@ class GroupBook:
     # --- changes from peers ------------------------------------------------------------------
 
     async def take(self, changes: Sequence[Change]) -> Taken:
-        """Store the changes not known yet (as signed; the rules judge them when the chain is
-        recomputed), recompute the groups they belong to and tell the user what moved."""
+        """Take the changes from a peer that grow a group's chain (the others are not kept:
+        see :mod:`~chinwag.application.groups.growth`), and tell the user what moved."""
         taken = Taken()
         me = self._session.user
         if me is None:
@@ -213,116 +216,65 @@ class GroupBook:
             by_group.setdefault(change.group, []).append(change)
         for group, batch in by_group.items():
             async with self._lock:
-                await self._take_group(me, group, batch, taken)
+                before = await self._load(group)
+                if before is None:
+                    await self._take_new_group(me, group, batch, taken)
+                else:
+                    await self._take_group(me, before, batch, taken)
         return taken
 
-    async def _take_group(self, me: str, group: UUID, batch: list[Change], taken: Taken) -> None:
-        before = await self._load(group)
-        if before is None:
-            await self._take_new_group(me, group, batch, taken)
-            return
+    async def _take_group(
+        self, me: str, before: GroupView, batch: list[Change], taken: Taken
+    ) -> None:
+        group = before.id
         room = MAX_CHANGES_PER_GROUP - len(before.changes)
-        fresh, loose = self._keepable(before, batch, before.hashes)
-        if loose:
+        growth = grow(before, batch, self._verify, room=room, settled=self._settled)
+        self._settled.update(growth.dropped)
+        if growth.loose:
             taken.unconnected.add(group)
-        if len(fresh) > room:
+        if growth.cut:
             log.warning("group %s holds %d changes, the most kept: %d dropped", group,
-                        len(before.changes), len(fresh) - room)  # fmt: skip
-            fresh = fresh[: max(room, 0)]
-        new = await self._groups.add_changes(fresh) if fresh else []
-        if not new:
+                        len(before.changes), growth.cut)  # fmt: skip
+        if not growth.kept:
             return
-        after = compute(group, (*before.changes, *new), self._verify)
-        if after is None:  # cannot happen: the create that made ``before`` is still there
-            return
-        self._views[group] = after
-        if after.head.head != before.head.head:
-            taken.changed.append(after.head)
+        await self._groups.add_changes(growth.kept)
+        after = self._views[group] = growth.view
+        taken.changed.append(after.head)
         self._tell(before, after, me)
+        self._joining.check_own_key(me, before, after)
         await self._write_again(me, before, after)
 
     async def _take_new_group(
         self, me: str, group: UUID, batch: list[Change], taken: Taken
     ) -> None:
         """Changes of a group not known here: taken once they make this user a member; held
-        in memory until then (a log may arrive over several frames), within bounds."""
-        if group in self._declined:
+        (bounded: :class:`~chinwag.application.groups.pending.PendingGroups`) until then."""
+        if self._joining.declined(group):
             return
-        pool = self._pending.pop(group, {})
-        for change in batch:
-            if len(pool) >= MAX_PENDING_CHANGES:
-                log.warning("group %s: more changes than held for a group not known", group)
-                break
-            pool.setdefault(change.hash(), change)
-        view = compute(group, pool.values(), self._verify)
-        if view is None or me not in view.ever:
-            self._pending[group] = pool
-            while len(self._pending) > MAX_PENDING_GROUPS:
-                self._pending.popitem(last=False)
-            return
-        if view.head.is_member(me):
-            try:
-                await self._check_room(me)
-            except TooManyGroups as exc:
-                self._declined[group] = None
-                while len(self._declined) > MAX_DECLINED:
-                    self._declined.popitem(last=False)
-                adder = view.chain[-1].author
-                self._events.error(
-                    exc.code,
-                    f"{adder} added you to the group {view.head.name!r}, but you are in "
-                    f"{MAX_GROUPS_PER_USER} groups already, the most one user can be in: it was "
-                    "not joined (leave a group, then ask to be added again)",
-                )
-                return
-        create = view.chain[0]
-        kept, loose = self._keepable(view, pool.values(), frozenset({create.hash()}))
-        await self._groups.add_changes([create, *kept])
-        self._views[group] = compute(group, [create, *kept], self._verify) or view
+        view, loose = self._pending.feed(group, batch)
         if loose:
             taken.unconnected.add(group)
+        if view is None or me not in view.ever:
+            return
+        self._pending.drop(group)
+        if view.head.is_member(me) and not await self._joining.may_join(me, view):
+            return
+        view = view.chain_only()
+        await self._groups.add_changes(view.chain)
+        self._views[group] = view
         taken.changed.append(view.head)
         self._tell(None, view, me)
-
-    def _keepable(
-        self, view: GroupView, changes: Iterable[Change], known: frozenset[bytes]
-    ) -> tuple[list[Change], bool]:
-        """The changes worth storing, parents first, and whether some follow a change not
-        known (the peer has more: ask it).
-
-        Worth storing: not known yet, signed by somebody who is a member at some version of
-        the chain (with a key the chain gives them), and following a known change (or one of
-        these). Anybody who learnt a group's id could otherwise fill its log with changes that
-        never apply, and every recomputation would go through them.
-        """
-        keys: dict[str, set[bytes]] = {}
-        for state in view.states:
-            for member in state.members:
-                keys.setdefault(member.name, set()).add(member.key)
-        following: dict[bytes, list[Change]] = {}
-        for change in changes:
-            if change.kind is ChangeKind.CREATE or change.hash() in known:
-                continue
-            signed = change.signed_bytes()
-            if any(self._verify(k, signed, change.signature) for k in keys.get(change.author, ())):
-                following.setdefault(change.prev, []).append(change)
-        kept: list[Change] = []
-        parents = deque(digest for digest in following if digest in known)
-        while parents:
-            for change in following.pop(parents.popleft(), ()):
-                kept.append(change)
-                parents.append(change.hash())
-        return kept, bool(following)
+        await self._take_group(me, view, batch, taken)  # what the pending bound left out
 
     async def _write_again(self, me: str, before: GroupView, after: GroupView) -> None:
         """This user's changes that were on the chain and are not any more (another admin's
         concurrent change won): each written again on top of the new head if it still applies
         there (an ``add`` of somebody added meanwhile does not), in their order."""
-        on_chain = {change.hash() for change in after.chain}
+        on_chain = {state.head for state in after.states}  # the chain's hashes, as computed
         displaced = [
             c
-            for c in before.chain
-            if c.author == me and c.kind is not ChangeKind.CREATE and c.hash() not in on_chain
+            for c, state in zip(before.chain, before.states, strict=True)
+            if state.head not in on_chain and c.author == me and c.kind is not ChangeKind.CREATE
         ]
         view = after
         for old in displaced:
@@ -377,17 +329,3 @@ class GroupBook:
                 listener(before, after)
             except Exception:
                 log.exception("a listener of group changes failed")
-
-    def _verify(self, key: bytes, message: bytes, signature: bytes) -> bool:
-        """The signature check, remembered: each recomputation checks the whole log again."""
-        digest = hashlib.sha256(
-            len(key).to_bytes(2, "big") + key + len(signature).to_bytes(2, "big") + signature
-            + message
-        ).digest()  # fmt: skip
-        known = self._verified.get(digest)
-        if known is None:
-            known = self._signatures.verify(key, message, signature)
-            self._verified[digest] = known
-            if len(self._verified) > MAX_VERIFIED:
-                self._verified.popitem(last=False)
-        return known

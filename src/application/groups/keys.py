@@ -1,12 +1,17 @@
-"""The identity key a new member is added with: the one this user believes for that name.
+"""The identity keys of members: the one a new member is added with, and the check that the
+key a group's log gives a member is the one this user believes for that name.
 
 A member of a group is a name and a key, signed into the log by the admin who added it, and
 every member checks that member's messages with that key. So the key must be the one this
 user would check a direct message with: the key pinned for the name, or (for somebody never
-met) the key the registry binds the name to, pinned from then on as any first contact is.
+met) the key the registry binds the name to, pinned from then on as any first contact is. The
+other way round, a log giving a member another key than the pinned one is a key change, and
+holds that member's messages until the user accepts it (:class:`MemberPins`).
 """
 
 from __future__ import annotations
+
+from typing import Protocol
 
 from chinwag.application.errors import RegistryUnavailable, UnknownUser, UserOffline
 from chinwag.application.ports.directory import Directory
@@ -49,3 +54,11 @@ class MemberKeys:
             ) from None
         await self._trust.outgoing(name, location.key)  # pinned, as any first contact
         return location.key
+
+
+class MemberPins(Protocol):
+    """What the receive path asks before it takes a member's message: whether the key the
+    group's log gives the author is the one believed for that name (pinned on first sight; a
+    key change otherwise, held until the user accepts it). ``TrustPolicy`` answers it."""
+
+    async def group_member(self, name: str, key: bytes) -> bool: ...

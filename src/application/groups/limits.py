@@ -13,8 +13,9 @@ MAX_GROUPS_PER_USER: Final = 500
 somebody adds them to one (the group is not taken, and the user is told)."""
 
 MAX_CHANGES_PER_GROUP: Final = 20_000
-"""Changes of one group's log kept (orphans included): far beyond any real group's history
-(a change is an admin's deliberate act), and a bound on what one recomputation costs."""
+"""Changes of one group's log stored (each was on the chain when it came): far beyond any real
+group's history (a change is an admin's deliberate act), and a bound on what loading a log
+costs."""
 
 MAX_PENDING_GROUPS: Final = 64
 """Groups not known yet whose changes are held in memory, waiting for the rest of the log
@@ -22,6 +23,19 @@ MAX_PENDING_GROUPS: Final = 64
 
 MAX_PENDING_CHANGES: Final = 4_096
 """Changes held for one group not known yet (see :data:`MAX_PENDING_GROUPS`)."""
+
+MAX_PENDING_BYTES: Final = 8 * 1024 * 1024
+"""What the changes held for groups not known yet may cost in all, roughly in bytes (see
+``pending.weight``); past it, the groups fed least recently are dropped first."""
+
+MAX_CREATE_TRIES: Final = 4
+"""Creates of one group not known yet checked per batch of changes: only one can be valid (the
+one its id derives from, signed by its creator), so a batch of copies with other signatures
+costs a few checks, not one per copy."""
+
+MAX_SETTLED: Final = 20_000
+"""Hashes of changes judged and dropped (never on their group's chain) remembered, so that
+changes following them are not taken for changes following one not known (and asked for)."""
 
 MAX_DECLINED: Final = 1_000
 """Groups remembered as declined this run (this user was at :data:`MAX_GROUPS_PER_USER`)."""

@@ -73,6 +73,20 @@ class MessageRepository(Protocol):
         """
         ...
 
+    async def discard(self, ids: Sequence[UUID]) -> list[Message]:
+        """Remove these messages (received ones: a group message that turned out not to count)
+        with their deliveries, in one transaction; the ones that were stored, as they were,
+        in the order given. Unknown ids are ignored. The search index forgets them; a group's
+        progress (group_progress) is recomputed from what remains.
+
+        At most 500 ids per call (``ValueError`` beyond, like the page limits): a caller with
+        more calls again. A discard takes effect after every write called before it and before
+        every write called after it, so an ``add`` called later is never discarded by it. The
+        places the removed messages were stored in are never given to later messages (a read
+        marker or an unread count that named one does not pass over a newer message).
+        """
+        ...
+
     async def deliveries(self, message_id: UUID) -> list[Delivery]:
         """The deliveries of a stored message, by recipient; none for a received or unknown one."""
         ...

@@ -18,7 +18,13 @@ from chinwag.application.groups.keys import MemberKeys
 from chinwag.application.groups.progress import GroupProgress
 from chinwag.application.session import Session
 from chinwag.domain.errors import GroupFull, InvalidChange, NotAMember, NotAnAdmin
-from chinwag.domain.group import MAX_ADMINS, MAX_MEMBERS, ChangeKind, validate_group_name
+from chinwag.domain.group import (
+    MAX_ADMINS,
+    MAX_MEMBERS,
+    Change,
+    ChangeKind,
+    validate_group_name,
+)
 from chinwag.domain.group_log import GroupState
 from chinwag.domain.user import normalize_username
 
@@ -120,6 +126,16 @@ class Groups:
         """``group``'s state and whether this user left it; ``UnknownGroup`` if never in it."""
         self._session.require_user()
         return await self._book.get(group)
+
+    async def log(self, group: UUID) -> builtins.list[Change]:
+        """``group``'s membership changes as every member agrees on them (its canonical
+        chain), oldest first: who created it, added, removed, made admin, renamed, left, and
+        when. ``UnknownGroup`` if this user was never in it; a group they left keeps its log
+        (up to where they last learnt it)."""
+        self._session.require_user()
+        await self._book.get(group)  # UnknownGroup unless this user is, or was, in it
+        view = await self._book.view(group)
+        return [] if view is None else builtins.list(view.chain)
 
     async def _admin_state(self, group: UUID, me: str, what: str) -> GroupState:
         state, _ = await self._book.get(group)

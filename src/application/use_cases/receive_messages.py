@@ -15,6 +15,7 @@ from chinwag.application.ports.events import ChatEvents
 from chinwag.application.ports.message_repository import MessageRepository
 from chinwag.application.ports.peer_transport import GroupHave, Incoming, Intake
 from chinwag.application.quota import InboundQuota
+from chinwag.application.refusals import REFUSED
 from chinwag.application.session import Session
 from chinwag.application.trust import TrustPolicy
 from chinwag.application.validation import refusal_text
@@ -26,12 +27,17 @@ from chinwag.domain.message import GroupStamp, Message, MessageState
 log = logging.getLogger(__name__)
 
 MAX_CLOCK_AHEAD = timedelta(days=1)
-"""How far ahead of our clock a sender's ``sent_at`` may be; later ones are refused, so nobody
-can pin their messages to the bottom of a conversation (or out of any date range)."""
+"""How far ahead of our clock the sender of a direct message may date it (``sent_at``); later
+ones are refused, so nobody can pin their messages to the bottom of a conversation (or out of
+any date range).
 
-REFUSED = ("refused", "the recipient refused it")
-"""The code and reason of a message declined for good: not from the peer to us, or sent too far
-ahead (the same words on the wire as before the application gave them)."""
+Not group messages: their time is signed by their author, they are handed on by any member,
+and every member must take the same messages whatever its own clock. A refusal here, where the
+other members took the message, left a gap in its author's numbering at this member only, and
+every later message of that author waited behind it (``group_gap``) for good. A group
+message's time is the author's claim: it is kept as signed (handing it on needs the signature);
+a conversation keeps its messages in the order they were stored, so the claim moves none of
+them, and ``received_at`` says when this device got it."""
 
 
 class ReceiveMessages:
@@ -75,10 +81,12 @@ class ReceiveMessages:
     async def authorize(self, peer: str, key: bytes) -> None:
         """Whether ``peer``, proven to hold ``key``, may deliver to us (see ``TrustPolicy``).
 
-        A peer that reaches us is reachable: what waits for it is tried at once."""
+        A peer that reaches us is reachable: what waits to reach it is tried again soon (the
+        courier decides what this news may end: the transport asks before every batch, and
+        the courier's tries must not follow the peer's)."""
         self._session.require_user()
         await self._trust.incoming(peer, key)
-        self._courier.wake(peer)
+        self._courier.reached(peer)
 
     async def execute(self, peer: str, messages: Sequence[Incoming]) -> Intake:
         me = self._session.require_user()
@@ -96,7 +104,7 @@ class ReceiveMessages:
                 log.warning("refused message %s from %s: not from them to us", message.id, peer)
                 rejected[message.id] = REFUSED
                 continue
-            if message.sent_at > now + MAX_CLOCK_AHEAD:
+            if message.group_id is None and message.sent_at > now + MAX_CLOCK_AHEAD:
                 log.warning("refused message %s from %s: sent in the future", message.id, peer)
                 rejected[message.id] = REFUSED
                 continue
