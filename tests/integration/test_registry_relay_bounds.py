@@ -20,12 +20,12 @@ import struct
 
 import pytest
 
-from chinwag.adapters.registry.bucket import BucketMap
 from chinwag.adapters.registry.relay_session import (
     MAX_RELAY_SESSIONS,
     MAX_RELAY_SESSIONS_PER_CLIENT,
     MAX_UNJOINED_PER_ADDRESS,
 )
+from chinwag.application.bucket import BucketMap
 from tests.integration.test_registry_probe_bounds import ELSEWHERE, needs_alias, welcomed_from
 from tests.integration.test_registry_relay import Leg, Pair
 from tests.integration.test_registry_server import Raw, run, started

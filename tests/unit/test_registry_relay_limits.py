@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from chinwag.adapters.registry.bucket import TokenBucket
 from chinwag.adapters.registry.relay_session import RelaySettings
+from chinwag.application.bucket import TokenBucket
 
 
 def test_a_bucket_starts_full_and_lets_its_burst_through_at_once() -> None:

@@ -33,7 +33,6 @@ import ipaddress
 import logging
 from dataclasses import dataclass, field
 
-from chinwag.adapters.registry.bucket import BucketMap
 from chinwag.adapters.registry.connection import Connection
 from chinwag.adapters.registry.frames import (
     Registration,
@@ -54,6 +53,7 @@ from chinwag.adapters.registry.probe import (
 )
 from chinwag.adapters.registry.protocol import ErrorCode, Reachability, dump
 from chinwag.adapters.wire.codec import encode
+from chinwag.application.bucket import BucketMap
 
 log = logging.getLogger("chinwag.adapters.registry.server")
 

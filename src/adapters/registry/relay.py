@@ -27,7 +27,6 @@ import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from chinwag.adapters.registry.bucket import BucketMap
 from chinwag.adapters.registry.frames import address_group, error_frame
 from chinwag.adapters.registry.protocol import (
     ErrorCode,
@@ -47,6 +46,7 @@ from chinwag.adapters.registry.relay_session import (
     RelaySettings,
 )
 from chinwag.adapters.wire.codec import encode
+from chinwag.application.bucket import BucketMap
 
 if TYPE_CHECKING:
     from chinwag.adapters.registry.connection import Connection

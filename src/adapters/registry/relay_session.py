@@ -11,9 +11,9 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from chinwag.adapters.registry.bucket import TokenBucket
 from chinwag.adapters.registry.frames import Registration, address_group
 from chinwag.adapters.registry.protocol import ErrorCode
+from chinwag.application.bucket import TokenBucket
 
 if TYPE_CHECKING:
     from chinwag.adapters.registry.connection import Connection

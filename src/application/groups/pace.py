@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Final
 from uuid import UUID
 
+from chinwag.application.bucket import BucketMap
 from chinwag.application.groups.limits import (
     FORWARD_BATCH,
     FORWARD_BUDGET,
@@ -36,9 +37,6 @@ common; past it, the rest waits for the refill and the next trigger."""
 
 PEER_RATE: Final = 2.0
 """Tokens a second a peer's bucket gets back (up to :data:`PEER_BURST`)."""
-
-MAX_PEER_BUCKETS: Final = 10_000
-"""Peers whose bucket is remembered (the least recently used is forgotten: full again)."""
 
 
 @dataclass(frozen=True)
@@ -64,34 +62,21 @@ class PeerBuckets:
 
     def __init__(self, clock: Clock, burst: int, rate: float) -> None:
         self._clock = clock
-        self._burst = float(burst)
-        self._rate = rate
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-        """Per peer: the tokens it had, and when (a timestamp)."""
+        self._buckets: BucketMap[str] = BucketMap(rate, float(burst))
 
     def ready(self, peer: str) -> bool:
         """Whether ``peer`` has a token now (none is taken): work that would need one is not
         even started without it (a flood of frames then costs a dictionary lookup each)."""
-        return self._tokens(peer) >= 1.0
+        now = self._now()
+        return self._buckets.get(peer, now).available(now) >= 1
 
     def take(self, peer: str) -> bool:
         """Take one of ``peer``'s tokens; False (and nothing taken) when it has none."""
-        tokens = self._tokens(peer)
-        if tokens < 1.0:
-            return False
-        self._buckets[peer] = (tokens - 1.0, self._clock.now().timestamp())
-        self._buckets.move_to_end(peer)
-        while len(self._buckets) > MAX_PEER_BUCKETS:
-            self._buckets.popitem(last=False)
-        return True
+        now = self._now()
+        return self._buckets.get(peer, now).take(1, now) == 1
 
-    def _tokens(self, peer: str) -> float:
-        held = self._buckets.get(peer)
-        if held is None:
-            return self._burst
-        tokens, at = held
-        elapsed = max(self._clock.now().timestamp() - at, 0.0)
-        return min(self._burst, tokens + elapsed * self._rate)
+    def _now(self) -> float:
+        return self._clock.now().timestamp()
 
 
 class AskedRecently:

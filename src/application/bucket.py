@@ -1,9 +1,11 @@
 """A token bucket over a clock the caller passes in: pure, so it is unit tested without time.
 
-The relay meters every client's relayed bytes with one (keyed by identity key, shared by all of
-that client's legs) and every address's with another: over any window of ``t`` seconds it lets
-through at most ``burst + rate * t`` bytes, and never lends tokens it does not have, so that
-bound holds exactly. The reachability probe counts its probes per key and per address with them.
+Group sync pays for what it does on a peer's behalf from one per peer
+(:mod:`chinwag.application.groups.pace`). The registry's relay meters every client's relayed
+bytes with one (keyed by identity key, shared by all of that client's legs) and every address's
+with another: over any window of ``t`` seconds it lets through at most ``burst + rate * t``
+bytes, and never lends tokens it does not have, so that bound holds exactly. The reachability
+probe counts its probes per key and per address with them.
 """
 
 from __future__ import annotations
