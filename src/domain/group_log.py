@@ -20,6 +20,9 @@ The rules, for a change on top of a state:
 A group always has an admin while it has members: an admin can only remove *others*, and when
 the last admin leaves, the longest-standing remaining member becomes admin. Simple, needs no
 change of its own, and every member computes the same one.
+
+Where the changes fork, :mod:`group_fork` says which branch is the chain (:func:`canonical`):
+the one reaching the most admins' changes, so that no member can undo one with a leave.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from chinwag.domain.group import (
     Member,
     group_id_for,
 )
+from chinwag.domain.group_fork import rank, weight
 from chinwag.domain.user import Username, normalize_username
 
 Verify = Callable[[bytes, bytes, bytes], bool]
@@ -241,8 +245,9 @@ def canonical(
 ) -> tuple[GroupState, list[Change]]:
     """The state of a group and the chain of changes leading to it, from the changes known.
 
-    The genesis is the valid create with the smallest hash; then, repeatedly, among the
-    changes that follow the head and apply on the state there, the one with the smallest hash,
+    The genesis is the valid create with the smallest hash. Then, repeatedly, among the
+    changes that follow the head and apply on the state there, the one whose branch reaches
+    the most admins' changes, the smallest hash among equals (:mod:`group_fork` says why),
     until none does. The result depends only on the *set* of changes, not on their order or
     repetitions, so members holding the same changes hold the same chain.
 
@@ -258,13 +263,11 @@ def canonical(
     if group is None and len({c.group for _, c in creates}) > 1:
         raise InvalidChange("these changes create several groups: say which one")
     state: GroupState | None = None
-    chain: list[Change] = []
     for _, create in creates:
         try:
             state = genesis(create, verify)
         except DomainError:
             continue
-        chain.append(create)
         break
     if state is None:
         raise UnknownGroup(
@@ -274,16 +277,30 @@ def canonical(
     for digest, change in known.items():
         if change.kind is not ChangeKind.CREATE and change.group == state.id:
             children[change.prev].append((digest, change))
-    while True:
-        for _, change in sorted(children.pop(state.head, ()), key=lambda pair: pair[0]):
+    # The tree of valid changes, parents first: each applied once, on the state it follows.
+    states = {state.head: state}
+    weights = {state.head: 0}
+    kids: dict[bytes, list[bytes]] = {}
+    order = [state.head]
+    for parent in order:  # (grows while it is walked)
+        base = states[parent]
+        for digest, change in children.pop(parent, ()):
             try:
-                state = apply(state, change, verify)
+                states[digest] = apply(base, change, verify)
             except DomainError:
                 continue
-            chain.append(change)
-            break
-        else:
-            return state, chain
+            weights[digest] = weight(change, base.admins)
+            kids.setdefault(parent, []).append(digest)
+            order.append(digest)
+    reach: dict[bytes, int] = {}
+    for digest in reversed(order):  # children first
+        below = max((reach[kid] for kid in kids.get(digest, ())), default=0)
+        reach[digest] = weights[digest] + below
+    head, chain = state.head, [known[state.head]]
+    while head in kids:
+        head = min(kids[head], key=lambda kid: rank(reach[kid], kid))
+        chain.append(known[head])
+    return states[head], chain
 
 
 def orphans(changes: Iterable[Change], chain: Sequence[Change]) -> list[Change]:

@@ -46,6 +46,7 @@ from chinwag.application.groups import (
     GroupSync,
     MemberKeys,
 )
+from chinwag.application.groups.withdraw import Withdrawals
 from chinwag.application.presence import LastSeen, PresenceRelay
 from chinwag.application.quota import InboundQuota
 from chinwag.application.session import Session
@@ -86,6 +87,12 @@ def open_database(path: Path, synchronous: str) -> Iterator[Database]:
 class Core(containers.DeclarativeContainer):
     config = providers.Configuration()
     logging = providers.Resource(configure_logging, level=config.log_level)
+
+
+def watched(book: GroupBook, withdrawals: Withdrawals) -> GroupBook:
+    """The group book, with what must follow every change of a group's chain."""
+    book.on_chain_change(withdrawals.changed)
+    return book
 
 
 def own_key(keys: LocalKeys) -> bytes:
@@ -168,14 +175,21 @@ class UseCases(containers.DeclarativeContainer):
         Courier, adapters.directory, adapters.transport, adapters.messages, events, trust
     )
     group_progress = providers.Singleton(GroupProgress, adapters.messages)
+    withdrawals = providers.Singleton(
+        Withdrawals, session, adapters.messages, events, group_progress
+    )
     group_book = providers.Singleton(
-        GroupBook,
-        session,
-        adapters.groups,
-        adapters.signatures,
-        events,
-        adapters.clock,
-        adapters.identity_key,
+        watched,
+        providers.Singleton(
+            GroupBook,
+            session,
+            adapters.groups,
+            adapters.signatures,
+            events,
+            adapters.clock,
+            adapters.identity_key,
+        ),
+        withdrawals,
     )
     member_keys = providers.Singleton(MemberKeys, adapters.directory, trust)
     group_sync = providers.Singleton(

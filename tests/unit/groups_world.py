@@ -38,6 +38,7 @@ from chinwag.application.groups import (
     MemberKeys,
     SyncSettings,
 )
+from chinwag.application.groups.withdraw import Withdrawals
 from chinwag.application.ports.directory import PeerLocation
 from chinwag.application.ports.peer_transport import DeliveryReport, GroupHave
 from chinwag.application.presence import PresenceRelay
@@ -241,6 +242,8 @@ class User:
             self.session, self.changes, self.signatures, self.events, self.clock, self.key
         )
         self.progress = GroupProgress(self.messages)
+        self.withdrawals = Withdrawals(self.session, self.messages, self.events, self.progress)
+        self.book.on_chain_change(self.withdrawals.changed)
         self.sync = GroupSync(
             self.session,
             self.book,
@@ -379,6 +382,7 @@ class World:
                 await self.network.drain()
                 for user in list(self.users.values()):
                     await user.sync.idle()
+                    await user.withdrawals.idle()
                 await asyncio.sleep(0.002)
 
     async def quiet(self) -> None:
@@ -387,6 +391,7 @@ class World:
             await self.network.drain()
             for user in list(self.users.values()):
                 await user.sync.idle()
+                await user.withdrawals.idle()
             await asyncio.sleep(0)
 
     async def close(self) -> None:

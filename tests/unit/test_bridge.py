@@ -141,3 +141,15 @@ def test_a_members_delivery_and_a_group_change_are_queued_for_the_presenter() ->
         Event("delivery", message=delivered, name="carol", route=Route.DIRECT),
         Event("group", group=group_state(), left=True),
     ]
+
+
+def test_a_withdrawn_message_is_queued_with_why_for_the_presenter() -> None:
+    items: queue.SimpleQueue[Item] = queue.SimpleQueue()
+    events: ChatEvents = QueueEvents(items)
+    received = group_message(3, "carol").model_copy(update={"state": MessageState.RECEIVED})
+    events.message_received(received)
+    events.message_withdrawn(received, "sent after carol was removed from Friends")
+    assert [items.get_nowait(), items.get_nowait()] == [
+        Event("message", message=received),
+        Event("withdrawn", message=received, text="sent after carol was removed from Friends"),
+    ]

@@ -11,10 +11,10 @@ import hashlib
 import itertools
 import json
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 from hypothesis import given, settings
@@ -42,6 +42,7 @@ from chinwag.domain.group import (
     group_id_for,
     validate_group_name,
 )
+from chinwag.domain.group_fork import rank, weight
 from chinwag.domain.group_log import (
     GroupState,
     VersionNotReached,
@@ -834,6 +835,71 @@ def _children(changes: Iterable[Change]) -> Mapping[bytes, list[Change]]:
     return children
 
 
+def reach(state: GroupState, change: Change, children: Mapping[bytes, list[Change]]) -> int | None:
+    """The rule's reach of ``change`` on ``state``, computed from its definition (the most
+    admins' changes on one valid path down from it); None if it does not apply there."""
+    try:
+        after = apply(state, change, verify)
+    except InvalidChange:
+        return None
+    below = [reach(after, child, children) for child in children.get(after.head, [])]
+    return weight(change, state.admins) + max((r for r in below if r is not None), default=0)
+
+
+def valid_states(changes: Iterable[Change], group: UUID) -> list[GroupState]:
+    """The state after every valid change of the tree that hangs from the group's create."""
+    _, chain = canonical(changes, verify, group=group)
+    children = _children(c for c in changes if c.group == group)
+    found = [genesis(chain[0], verify)]
+    for state in found:  # (grows while it is walked)
+        for child in children.get(state.head, []):
+            with contextlib.suppress(InvalidChange):
+                found.append(apply(state, child, verify))
+    return found
+
+
+def forked_leaves(rng: random.Random, changes: Sequence[Change], group: UUID) -> list[Change]:
+    """The attack: members who are no admins sign leaves following random valid changes (the
+    chain's past included), some of them colluding, each leaving on top of the last."""
+    nodes = valid_states(changes, group)
+    attack: list[Change] = []
+    for _ in range(rng.randint(1, 6)):
+        base = rng.choice(nodes)
+        for _ in range(rng.randint(1, 5)):
+            plain = [name for name in base.names if name not in base.admins]
+            if not plain:
+                break
+            at = T0 + timedelta(seconds=rng.randint(0, 10**6))
+            leave = follow(base, ChangeKind.LEAVE, rng.choice(plain), at=at)
+            attack.append(leave)
+            base = apply(base, leave, verify)
+    return attack
+
+
+def admins_part(chain: Sequence[Change]) -> list[Change]:
+    """``chain`` up to its last change by an admin (the create at least)."""
+    states = replay(chain)
+    last = max(
+        (v for v in range(1, len(chain)) if weight(chain[v], states[v - 1].admins)), default=0
+    )
+    return list(chain[: last + 1])
+
+
+def smallest_hash_chain(changes: Iterable[Change], group: UUID) -> list[Change]:
+    """The chain as the rule replaced took it: the smallest valid hash at every fork."""
+    _, chain = canonical(changes, verify, group=group)
+    children = _children(c for c in changes if c.group == group)
+    state, chain = genesis(chain[0], verify), chain[:1]
+    while True:
+        for child in sorted(children.get(state.head, []), key=Change.hash):
+            with contextlib.suppress(InvalidChange):
+                state = apply(state, child, verify)
+                chain.append(child)
+                break
+        else:
+            return chain
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.integers(0, 2**64), st.randoms(use_true_random=False))
 def test_any_order_of_learning_the_changes_gives_the_same_state_and_chain(
@@ -867,11 +933,13 @@ def test_the_chain_is_valid_greedy_and_maximal(seed: int) -> None:
             assert before.is_member(change.author)
         else:
             assert change.author in before.admins
-        # Greedy: every sibling with a smaller hash does not apply here.
+        # Greedy: every other sibling does not apply here, or ranks after it (a branch
+        # reaching fewer admins' changes, or as many with a greater hash).
+        taken = rank(reach(before, change, children) or 0, change.hash())
         for sibling in children.get(before.head, []):
-            if sibling.hash() < change.hash():
-                with pytest.raises(InvalidChange):
-                    apply(before, sibling, verify)
+            if sibling.hash() != change.hash():
+                theirs = reach(before, sibling, children)
+                assert theirs is None or rank(theirs, sibling.hash()) > taken
         states.append(apply(before, change, verify))
     assert states[-1] == final
     assert replay(chain) == states
@@ -908,6 +976,40 @@ def test_membership_follows_the_chain(seed: int) -> None:
             assert change.member is not None
             assert not is_member_at(chain, version - 1, change.member)
             assert is_member_at(chain, version, change.member)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 2**64), st.randoms(use_true_random=False))
+def test_members_leaves_forked_anywhere_never_undo_an_admins_change(
+    seed: int, rng: random.Random
+) -> None:
+    """Whatever leaves members who are no admins sign, wherever in the past they fork and
+    however many collude: the chain keeps every admin's change it had, in place; and the
+    chain is still the same whatever order the changes are learnt in."""
+    scenario = Scenario(seed)
+    gid = scenario.genesis.group
+    _, chain = canonical(scenario.changes, verify, group=gid)
+    attacked = [*scenario.changes, *forked_leaves(rng, scenario.changes, gid)]
+    _, after = canonical(attacked, verify, group=gid)
+    kept = admins_part(chain)
+    assert after[: len(kept)] == kept
+    rng.shuffle(attacked)
+    assert canonical(attacked, verify, group=gid)[1] == after
+
+
+def test_the_attacks_would_undo_admins_changes_under_the_smallest_hash_rule() -> None:
+    """The property above can fail: under the rule it replaces (the smallest hash at every
+    fork) the same leaves often undo admins' changes."""
+    undone = 0
+    for seed in range(60):
+        scenario = Scenario(seed)
+        gid = scenario.genesis.group
+        before = smallest_hash_chain(scenario.changes, gid)
+        attack = forked_leaves(random.Random(seed), scenario.changes, gid)
+        after = smallest_hash_chain([*scenario.changes, *attack], gid)
+        kept = admins_part(before)
+        undone += after[: len(kept)] != kept
+    assert undone > 10
 
 
 def test_scenarios_do_fork_forge_and_trespass() -> None:

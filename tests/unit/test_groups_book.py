@@ -19,8 +19,8 @@ from chinwag.application.groups.joining import TooManyGroups
 from chinwag.application.groups.view import GroupView
 from chinwag.domain.errors import GroupFull, UnknownGroup
 from chinwag.domain.group import Change, ChangeKind
-from chinwag.domain.group_log import GroupState
-from tests.unit.groups_world import T0, Log, User, World, key_of, sign
+from chinwag.domain.group_log import GroupState, apply
+from tests.unit.groups_world import T0, Log, User, World, key_of, sign, verify
 
 
 def run(test: Callable[[User], Awaitable[None]]) -> None:
@@ -239,5 +239,150 @@ def test_groups_per_user_are_bounded_at_create_and_when_added(
         assert len(await alice.book.mine()) == 2
         await alice.book.take(log.changes)  # told once
         assert len(alice.events.errors) == 1
+
+    run(scenario)
+
+
+# --- branches: the fork choice at work between members ---------------------------------------
+
+
+def run_world(test: Callable[[World], Awaitable[None]]) -> None:
+    async def main() -> None:
+        world = World()
+        try:
+            await asyncio.wait_for(test(world), timeout=20)
+        finally:
+            await world.close()
+
+    asyncio.run(main())
+
+
+async def same_head(users: list[User], group: UUID) -> bool:
+    heads = {await user.head(group) for user in users}
+    return len(heads) == 1 and None not in heads
+
+
+def test_of_two_admins_branches_written_apart_the_one_with_more_changes_wins_everywhere() -> None:
+    """bob, cut off, renames and removes dave; alice adds erin meanwhile. Healed, every member
+    takes bob's branch (two admins' changes against one, whatever the hashes), alice's add is
+    written again on top, and dave is told the chain up to his removal, not past it."""
+
+    async def scenario(world: World) -> None:
+        users = await world.online("alice", "bob", "carol", "dave", "erin")
+        alice, bob, carol, dave, erin = users
+        group = (await alice.groups.create("friends", ["bob", "carol", "dave"])).id
+        await alice.groups.make_admin(group, "bob")
+        await alice.trust.outgoing("erin", erin.key)
+        await world.until(lambda: same_head([alice, bob, carol, dave], group))
+        world.cut("bob")
+        await alice.groups.add(group, "erin")
+        renamed = await bob.groups.rename(group, "renamed")
+        removed = await bob.groups.remove(group, "dave")
+        await world.quiet()
+        world.heal()
+        await bob.reconnect()
+        members = [alice, bob, carol, erin]
+        await world.until(lambda: same_head(members, group))
+        await world.until(lambda: same_head([dave], group))
+        state, left = await alice.groups.get(group)
+        assert state.name == "renamed" and state.names == ("alice", "bob", "carol", "erin")
+        assert state.version == 4 and not left
+        chain = (await view(alice, group)).chain
+        assert [c.hash() for c in chain[2:4]] == [renamed.head, removed.head]
+        assert chain[4].kind is ChangeKind.ADD and chain[4].author == "alice"
+        for user in members:
+            assert (await view(user, group)).chain == chain
+        assert (await view(dave, group)).chain == chain[:4]
+        assert await dave.groups.get(group) == (removed, True)
+
+    run_world(scenario)
+
+
+def test_an_own_leave_that_loses_to_another_members_leave_is_written_again() -> None:
+    """carol and mallory leave at once: mallory's leave has the smaller hash and takes the
+    version; carol's client writes her leave again on top, so she is gone all the same."""
+
+    async def scenario(world: World) -> None:
+        (carol,) = await world.online("carol")
+        log = Log(["carol", "mallory"])
+        await carol.book.take(log.changes)
+        mine = await carol.groups.leave(log.id)
+        mallorys = next(
+            c
+            for c in (
+                sign(
+                    Change(
+                        group=log.id,
+                        kind=ChangeKind.LEAVE,
+                        version=1,
+                        prev=log.head.head,
+                        author="mallory",
+                        at=T0 + timedelta(minutes=n),
+                    )
+                )
+                for n in range(999)
+            )
+            if c.hash() < mine.head
+        )
+        await carol.book.take([mallorys])
+        state, left = await carol.book.get(log.id)
+        assert state.version == 2 and state.names == ("alice",) and left
+        chain = (await view(carol, log.id)).chain
+        assert chain[1] == mallorys and chain[2].author == "carol"
+
+    run_world(scenario)
+
+
+def written(state: GroupState, kind: ChangeKind, author: str, n: int, **fields: object) -> Change:
+    """``author``'s change of ``kind`` on ``state``, signed, made at minute ``n``."""
+    if kind is ChangeKind.ADD:
+        fields.setdefault("key", key_of(str(fields["member"])))
+    draft = Change(
+        group=state.id,
+        kind=kind,
+        version=state.version + 1,
+        prev=state.head,
+        author=author,
+        at=T0 + timedelta(minutes=n),
+        **fields,
+    )
+    return sign(draft)
+
+
+def test_a_branch_that_wins_back_brings_back_an_own_change_which_is_not_written_twice() -> None:
+    """alice renames; bob's branch of two changes outranks hers, so her rename is written
+    again on top of his. Then carol's three changes on alice's first rename arrive: that
+    branch wins back. The copy written again is displaced in its turn, but the original is
+    on the chain again: written once more it would undo carol's rename."""
+
+    async def scenario(alice: User) -> None:
+        log = Log(["bob", "carol"])
+        log.then(ChangeKind.ADMIN, member="bob")
+        log.then(ChangeKind.ADMIN, member="carol")
+        await alice.book.take(log.changes)
+        base = log.head
+        await alice.groups.rename(log.id, "alice's")
+        mine = (await view(alice, log.id)).chain[-1]
+        bobs = written(base, ChangeKind.RENAME, "bob", 1, name="bob's")
+        bobs_too = written(apply(base, bobs, verify), ChangeKind.ADD, "bob", 2, member="dave")
+        await alice.book.take([bobs, bobs_too])
+        chain = (await view(alice, log.id)).chain
+        assert chain[3:5] == (bobs, bobs_too) and chain[5].name == "alice's"  # written again
+        state = apply(base, mine, verify)
+        carols = []
+        for n, (kind, fields) in enumerate(
+            [
+                (ChangeKind.RENAME, {"name": "carol's"}),
+                (ChangeKind.ADD, {"member": "erin"}),
+                (ChangeKind.ADD, {"member": "frank"}),
+            ]
+        ):
+            carols.append(written(state, kind, "carol", 10 + n, **fields))
+            state = apply(state, carols[-1], verify)
+        await alice.book.take(carols)
+        final, _ = await alice.book.get(log.id)
+        assert final == state  # carol's branch, and nothing written on top
+        assert final.name == "carol's" and final.version == 6
+        assert (await view(alice, log.id)).chain[3:] == (mine, *carols)
 
     run(scenario)

@@ -1,7 +1,9 @@
-"""Changes from peers: what grows a chain is kept, the rest is not, at a cost bounded by what
-arrived (review findings 6c, 8 and 9).
+"""Changes from peers: what comes onto a chain is stored, valid changes off it are held in
+memory (bounded) since their branch may still win, the rest is not kept, at a cost bounded by
+what arrived (review findings 6c, 8 and 9, and the forked leave of the fork choice's review).
 
 Logs are written by hand (:class:`tests.unit.groups_world.Log`) and handed to bob's book, or to
+:func:`~chinwag.application.groups.growth.grow` or
 :class:`~chinwag.application.groups.pending.PendingGroups` alone; the chain that results is
 compared with the domain's :func:`~chinwag.domain.group_log.canonical` over every change.
 """
@@ -22,11 +24,12 @@ from hypothesis import strategies as st
 from chinwag.application.groups import book as book_module
 from chinwag.application.groups import limits
 from chinwag.application.groups import pending as pending_module
-from chinwag.application.groups.growth import Settled, grow
+from chinwag.application.groups.growth import Settled, compute, grow
 from chinwag.application.groups.pending import PendingGroups
-from chinwag.application.groups.view import GroupView, compute
+from chinwag.application.groups.view import GroupView
 from chinwag.domain.errors import DomainError
 from chinwag.domain.group import Change, ChangeKind
+from chinwag.domain.group_fork import rank
 from chinwag.domain.group_log import GroupState, apply, canonical
 from tests.unit.groups_world import T0, Log, User, World, sign, verify
 
@@ -125,8 +128,8 @@ def test_changes_that_never_apply_are_not_stored_and_take_no_room(
 
 
 def test_a_valid_change_that_loses_its_place_is_not_stored() -> None:
-    """Two admins' renames of one version: the one with the smaller hash is the chain's, the
-    other never will be, so it is not kept (as one that was on the chain before is)."""
+    """Two admins' renames of one version: the one with the smaller hash is the chain's; the
+    other is held in memory (its branch may grow), not stored."""
 
     async def scenario(bob: User) -> None:
         log = Log(["bob", "carol"])
@@ -137,8 +140,10 @@ def test_a_valid_change_that_loses_its_place_is_not_stored() -> None:
         await bob.book.take([loser, winner])
         assert (await head(bob, log.id)).head == winner.hash()
         assert await bob.changes.changes(log.id) == [*log.changes, winner]
-        await bob.book.take([loser])  # again, alone: it never applies, it is not kept
+        await bob.book.take([loser])  # again, alone: held already, still not stored
         assert await bob.changes.changes(log.id) == [*log.changes, winner]
+        view = await bob.book.view(log.id)
+        assert view is not None and loser.hash() in view.side
 
     run(scenario)
 
@@ -172,13 +177,32 @@ def random_tree(rng: random.Random, size: int) -> tuple[Log, list[Change]]:
     return log, changes
 
 
-@settings(max_examples=40, deadline=None)
+def consistent(view: GroupView) -> None:
+    """What a view's tree must be between growths: each branch's reach is its weight and the
+    best reach below it among those held, and no branch outranks the chain where it forks."""
+    on_chain = {state.head for state in view.states}
+    for digest, branch in view.side.items():
+        kids = view.kids.get(digest, ())
+        assert all(kid in view.side for kid in kids)
+        assert branch.change.prev in view.side or branch.change.prev in on_chain
+        below = max((view.side[kid].reach for kid in kids), default=0)
+        assert branch.reach == branch.weight + below
+    assert view.head.head not in view.kids  # nothing held follows the head
+    for version, state in enumerate(view.states[:-1]):
+        ours = view.states[version + 1].head
+        chain_rank = rank(view.weights[-1] - view.weights[version], ours)
+        for kid in view.kids[state.head]:
+            assert kid == ours or rank(view.side[kid].reach, kid) > chain_rank
+
+
+@settings(max_examples=60, deadline=None)
 @given(st.randoms(use_true_random=False), st.integers(min_value=1, max_value=60))
 def test_growing_a_chain_frame_by_frame_gives_the_canonical_chain(
     rng: random.Random, size: int
 ) -> None:
     """Whatever the frames (in parent order, of any size), the chain grown is the one the
-    domain computes over every change so far; and only changes on it are kept."""
+    domain computes over every change so far; only changes on it are stored, and what is
+    stored gives the same chain again (a restart)."""
     log, changes = random_tree(rng, size)
     view = compute(log.id, log.changes, verify)
     assert view is not None
@@ -194,7 +218,120 @@ def test_growing_a_chain_frame_by_frame_gives_the_canonical_chain(
         assert list(growth.view.chain) == chain
         assert not growth.loose
         assert set(growth.kept) <= set(chain)
+        again = compute(log.id, growth.view.changes, verify)
+        assert again is not None and again.chain == growth.view.chain
+        consistent(growth.view)
         view = growth.view
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.randoms(use_true_random=False),
+    st.integers(min_value=1, max_value=80),
+    st.integers(min_value=0, max_value=6),
+)
+def test_with_branches_let_go_the_chain_is_the_canonical_one_of_what_is_held_and_stored(
+    rng: random.Random, size: int, cap: int
+) -> None:
+    """With at most ``cap`` branches held, the chain is what the domain computes over the
+    changes held and stored (branches let go can only have lost), and what a restart loads
+    gives it again."""
+    log, changes = random_tree(rng, size)
+    view = compute(log.id, log.changes, verify)
+    assert view is not None
+    while changes:
+        cut = rng.randint(1, len(changes))
+        frame, changes = changes[:cut], changes[cut:]
+        view = grow(view, rng.sample(frame, len(frame)), verify, room=10_000, cap=cap).view
+        assert len(view.side) <= cap
+        held = [*view.changes, *(branch.change for branch in view.side.values())]
+        assert canonical(held, verify, group=log.id)[1] == list(view.chain)
+        again = compute(log.id, view.changes, verify)
+        assert again is not None and again.chain == view.chain
+        consistent(view)
+
+
+def test_a_branch_that_loses_now_wins_once_it_grows() -> None:
+    """bob's rename loses to alice's on the hash; when bob's next change arrives his branch
+    holds two admins' changes against one: the chain moves to it and it is stored."""
+
+    async def scenario(bob: User) -> None:
+        log = Log(["bob", "carol"])
+        log.then(ChangeKind.ADMIN, member="bob")
+        await bob.book.take(log.changes)
+        base = log.head
+        alices = on(base, ChangeKind.RENAME, "alice", 1, name="alice's")
+        bobs = next(
+            c
+            for c in (on(base, ChangeKind.RENAME, "bob", n, name="bob's") for n in range(2, 99))
+            if c.hash() > alices.hash()
+        )
+        await bob.book.take([alices, bobs])
+        assert (await head(bob, log.id)).name == "alice's"
+        assert await bob.changes.changes(log.id) == [*log.changes, alices]
+        then = on(apply(base, bobs, verify), ChangeKind.ADD, "bob", 3, member="dave", key=KEY)
+        taken = await bob.book.take([then])
+        state = await head(bob, log.id)
+        assert taken.changed == [state] and not taken.unconnected
+        assert state.name == "bob's" and state.is_member("dave") and state.version == 3
+        assert await bob.changes.changes(log.id) == [*log.changes, alices, bobs, then]
+        reloaded = compute(log.id, await bob.changes.changes(log.id), verify)
+        assert reloaded is not None and reloaded.chain[-2:] == (bobs, then)
+
+    run(scenario)
+
+
+KEY = b"k" * 32
+
+
+def test_a_members_leave_forked_from_the_past_is_held_not_stored_and_moves_nothing() -> None:
+    """The reviewer's attack at a member: mallory's leave following version 1, with a hash
+    smaller than version 2's. Held (it is valid), not stored, and the chain stays."""
+
+    async def scenario(bob: User) -> None:
+        log = Log(["bob", "carol", "mallory"])
+        log.then(ChangeKind.ADD, member="dave")
+        second = log.then(ChangeKind.RENAME, name="renamed")
+        log.then(ChangeKind.REMOVE, member="carol")
+        await bob.book.take(log.changes)
+        forked = next(
+            c
+            for c in (on(log.states[1], ChangeKind.LEAVE, "mallory", n) for n in range(999))
+            if c.hash() < second.hash()
+        )
+        taken = await bob.book.take([forked])
+        assert taken.changed == [] and not taken.unconnected
+        assert await head(bob, log.id) == log.head
+        assert await bob.changes.changes(log.id) == log.changes
+        assert bob.events.groups[-1] == (log.head, False)  # nothing told since
+
+    run(scenario)
+
+
+def test_branches_past_the_bound_go_the_members_leaves_first() -> None:
+    """A member floods valid leaves on every past change of the chain: at most ``cap`` branches
+    are held, an admin's concurrent change among them is the last to go, and the chain is
+    untouched."""
+    log = Log(["bob", "mallory"])
+    log.then(ChangeKind.ADMIN, member="bob")
+    for n in range(4):
+        log.then(ChangeKind.RENAME, name=f"name {n}")
+    view = compute(log.id, log.changes, verify)
+    assert view is not None
+    rival = next(  # an admin's concurrent rename, losing on the hash
+        c
+        for c in (on(log.states[-2], ChangeKind.RENAME, "bob", n, name="bob's") for n in range(99))
+        if c.hash() > log.changes[-1].hash()
+    )
+    view = grow(view, [rival], verify, room=10).view
+    assert rival.hash() in view.side
+    flood = [on(s, ChangeKind.LEAVE, "mallory", n) for s in log.states[:-1] for n in range(5)]
+    growth = grow(view, flood, verify, room=10, cap=8)
+    assert growth.view.chain == tuple(log.changes) and growth.kept == []
+    assert len(growth.view.side) == 8 and rival.hash() in growth.view.side
+    consistent(growth.view)
+    held = [d for d in growth.view.side if d != rival.hash()]
+    assert held == [c.hash() for c in flood[-7:]]  # the oldest went first
 
 
 def test_changes_whose_parent_is_not_known_say_so_and_are_not_kept() -> None:

@@ -191,20 +191,24 @@ def test_concurrent_changes_by_two_admins_converge_to_one_chain_on_every_member(
         world.cut("bob")  # bob and the others cannot reach each other: both write version 2
         await alice.groups.add(group, "erin")
         await bob.groups.rename(group, "renamed")
-        await bob.groups.remove(group, "dave")
+        removed = await bob.groups.remove(group, "dave")
         await world.quiet()
         assert await bob.head(group) != await alice.head(group)
         world.heal()
         await bob.reconnect()
-        await world.until(lambda: same_head(users, group))
-        final = [await user.groups.get(group) for user in users]
+        members = [alice, bob, carol, erin]
+        await world.until(lambda: same_head(members, group))
+        await world.until(lambda: same_head([dave], group))
+        final = [await user.groups.get(group) for user in members]
         state = final[0][0]
-        assert all(s == state for s, _ in final)
+        assert all(s == state for s, _ in final) and not any(left for _, left in final)
         assert state.name == "renamed" and state.names == ("alice", "bob", "carol", "erin")
-        assert state.version == 4  # the losing branch's changes written again on top
-        chains = [await chain_of(user, group) for user in users]
+        assert state.version == 4  # bob's branch holds more: alice's add written again on top
+        chains = [await chain_of(user, group) for user in members]
         assert all(chain == chains[0] for chain in chains)
-        assert [left for _, left in final] == [False, False, False, True, False]
+        # dave, removed at version 3, holds the chain up to his removal, not past it.
+        assert await dave.groups.get(group) == (removed, True)
+        assert await chain_of(dave, group) == chains[0][:4]
 
     run(scenario)
 

@@ -3,16 +3,21 @@ per group message, ``group``, and ``message`` of a group message."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
+import os
+import threading
 from typing import Any
 
 from chinwag.adapters.console.json_commands import make_ref
+from chinwag.adapters.console.json_io import ThreadWriter
 from chinwag.adapters.console.json_output import JsonOutput
 from chinwag.application.ports.peer_transport import Route
 from chinwag.domain.message import Message, MessageState
 from chinwag.domain.user import PeerAddress
 from tests.unit.test_delivery_groups import GROUP, group_message, group_state
-from tests.unit.test_json_console import events_of, message, ready
+from tests.unit.test_json_console import events_of, message, read_all, ready
 
 GID = str(GROUP)
 
@@ -181,3 +186,70 @@ def test_a_groups_history_and_the_list_of_groups_answer_with_their_ref() -> None
         ],
         "ref": 7,
     }
+
+
+# -- withdrawn: a received group message taken out of the history -----------------------------
+
+REASON = "sent after carol was removed from Friends"
+
+
+def test_a_withdrawn_message_is_one_event_with_its_id_group_author_and_reason() -> None:
+    stream, out = output()
+    received = at(group_message(3, sender="carol"), MessageState.RECEIVED)
+    with out.answering(make_ref(9)):  # not an answer, whatever command runs meanwhile
+        out.message_withdrawn(received, REASON)
+    assert events_of(stream) == [
+        {
+            "event": "withdrawn",
+            "id": str(received.id),
+            "group": GID,
+            "from": "carol",
+            "reason": REASON,
+        }
+    ]
+
+
+def test_a_withdrawn_event_during_sign_in_comes_after_ready_and_the_message() -> None:
+    stream = io.StringIO()
+    out = JsonOutput(stream)
+    received = at(group_message(3, sender="carol"), MessageState.RECEIVED)
+    out.message_received(received)
+    out.message_withdrawn(received, REASON)
+    assert stream.getvalue() == ""
+    out.ready("alice", PeerAddress(host="127.0.0.1", port=1), "fp")
+    assert [e["event"] for e in events_of(stream)] == ["ready", "message", "withdrawn"]
+
+
+def test_withdrawn_events_are_never_dropped_when_the_reader_lags() -> None:
+    async def scenario() -> list[dict[str, Any]]:
+        read_end, write_end = os.pipe()  # a pipe holds 64 KiB; nobody reads it at first
+        writer = ThreadWriter(write_end)
+        out = JsonOutput(writer=writer, limits=(1_000, 100_000, 200_000))
+        ready(out)
+        received = at(group_message(3, sender="carol"), MessageState.RECEIVED)
+        for _ in range(3_000):  # far past the pipe and the hard limit: messages are dropped
+            out.message_received(received)
+            await asyncio.sleep(0)
+        for n in range(3):
+            out.message_withdrawn(at(group_message(10 + n, "carol"), MessageState.RECEIVED), REASON)
+            await asyncio.sleep(0)
+        got = bytearray()
+        stop = threading.Event()
+        stop.set()
+        reader = threading.Thread(target=read_all, args=(read_end, got, stop), daemon=True)
+        reader.start()
+        async with asyncio.timeout(10):
+            while b'"overflow"' not in got:  # noqa: ASYNC110  (filled by a thread)
+                await asyncio.sleep(0.01)
+        await out.close()
+        os.close(write_end)
+        reader.join(5)
+        return [json.loads(line) for line in got.decode().splitlines()]
+
+    events = asyncio.run(scenario())
+    kinds = [e["event"] for e in events]
+    overflow = events[kinds.index("overflow")]
+    assert overflow["dropped"] == overflow["messages"] == 3_000 - kinds.count("message") > 0
+    assert [e["id"] for e in events if e["event"] == "withdrawn"] == [
+        str(group_message(10 + n).id) for n in range(3)
+    ]

@@ -3,7 +3,11 @@ message's delivery as one summary (a member's only when it failed)."""
 
 from __future__ import annotations
 
+import io
+
+from chinwag.adapters.console.text_output import TextOutput
 from chinwag.domain.message import Message, MessageState
+from chinwag.domain.user import PeerAddress
 from tests.console_support import signed_in
 from tests.unit.test_delivery_groups import group_message, group_state
 
@@ -89,3 +93,36 @@ def test_the_list_of_groups_and_a_groups_history() -> None:
         "* no history in Friends",
     ]
     assert lines[3].endswith("] you → Friends: group message 1")
+
+
+def test_a_withdrawn_message_is_one_line_naming_who_where_why_and_its_start() -> None:
+    stream, output = signed_in()
+    received = at(group_message(3, sender="carol"), MessageState.RECEIVED)
+    output.message_withdrawn(received, "sent after carol was removed from Friends")  # unknown
+    output.group_changed(group_state(EVERYONE), False)
+    long = received.model_copy(update={"body": "a first line\nand a second one, much longer"})
+    output.message_withdrawn(long, "sent after carol was removed from Friends")
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == (
+        "* carol's message in group 00000000 was withdrawn (sent after carol was removed "
+        "from Friends): 'group message 3'"
+    )
+    assert lines[2] == (
+        "* carol's message in Friends was withdrawn (sent after carol was removed from "
+        "Friends): 'a first line and a second one,…'"
+    )
+
+
+def test_a_withdrawn_line_is_terminal_safe_and_comes_after_signing_in() -> None:
+    stream = io.StringIO()
+    output = TextOutput(stream, me="alice")
+    evil = at(group_message(3, sender="carol"), MessageState.RECEIVED)
+    evil = evil.model_copy(update={"body": "\x1b]52;c;cGF3bmVk\x07hi"})
+    output.message_withdrawn(evil, "sent after carol left \x1b[2JFriends\nfake line")
+    assert stream.getvalue() == ""
+    output.ready("alice", PeerAddress(host="127.0.0.1", port=1), "fp")
+    [line] = [line for line in stream.getvalue().splitlines() if "withdrawn" in line]
+    assert line == (
+        "* carol's message in group 00000000 was withdrawn (sent after carol left "
+        "\\x1b[2JFriends\\nfake line): '\\x1b]52;c;cGF3bmVk\\x07hi'"
+    )

@@ -11,6 +11,9 @@ loop, is :mod:`json_lines`'s part):
   ``sent`` events), except ``queued`` when its reason changed. A group message has status
   events of its own (its summary: ``"group"``, no ``"to"``) and per member it goes to
   (``"group"`` and ``"to": MEMBER``), each under the same rule.
+- **withdrawn is never dropped**: of the events nobody asked for, only ``withdrawn`` is kept
+  when stdout lags (:mod:`json_lines` drops the others): it is the one trace of a received
+  message leaving the history, which ``overflow`` cannot point to.
 """
 
 from __future__ import annotations
@@ -183,6 +186,20 @@ class JsonOutput(JsonLines, ReadyGate):
             fields["left"] = True
         ref = _ANSWERING.get()
         self._after_ready(lambda: self._answer(fields, ref))
+
+    def message_withdrawn(self, message: Message, reason: str) -> None:
+        """``{"event": "withdrawn", ...}``: a received group message left the history. Not an
+        answer (no ``ref``), held until ``ready`` like a ``message`` event, but never dropped
+        when stdout lags: the ``overflow`` event says dropped messages are in the history, so
+        a reader that missed this would keep a message no member has any more."""
+        fields = {
+            "event": "withdrawn",
+            "id": str(message.id),
+            "group": None if message.group_id is None else str(message.group_id),
+            "from": message.sender,
+            "reason": reason,
+        }
+        self._after_ready(lambda: self._emit(fields))
 
     def leaving(self) -> None:
         """The session ended (``quit``, end of input, a signal): signing out empties the online

@@ -8,7 +8,7 @@ from typing import Protocol, TextIO
 from uuid import UUID
 
 from chinwag.adapters.console.output import ReadyGate, one_line, terminal_safe
-from chinwag.adapters.console.text_states import Later, StateLines
+from chinwag.adapters.console.text_states import Later, StateLines, quote
 from chinwag.adapters.excerpt import excerpt
 from chinwag.application.doctor import Cause, round_trip, shown
 from chinwag.application.doctor_self import reachable_words
@@ -144,6 +144,16 @@ class TextOutput(ReadyGate):
                 self._line(line)
 
         self._after_ready(show)
+
+    def message_withdrawn(self, message: Message, reason: str) -> None:
+        """One line: whose message, where, why, and the start of it (the history no longer
+        has it, so this line is the only trace of what was shown)."""
+        where = self._group_name(message.group_id) if message.group_id else "a group"
+        text = (
+            f"* {message.sender}'s message in {where} was withdrawn ({one_line(reason)}): "
+            f"{quote(message.body)}"
+        )
+        self._after_ready(lambda: self._line(text))
 
     def presence_changed(self, online: frozenset[str]) -> None:
         self._after_ready(lambda: self._presence(online))

@@ -57,6 +57,10 @@ class QueueEvents:
     def group_changed(self, group: GroupState, left: bool) -> None:
         self._items.put(Event("group", group=group, left=left))
 
+    def message_withdrawn(self, message: Message, reason: str) -> None:
+        """A ``withdrawn`` event: ``message`` as it was stored, ``text`` why."""
+        self._items.put(Event("withdrawn", message=message, text=reason))
+
     def presence_changed(self, online: frozenset[str]) -> None:
         self._items.put(Event("presence", online=online))
 

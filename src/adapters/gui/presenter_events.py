@@ -3,7 +3,9 @@ events (drained from the queue on the Tk thread) to the other parts and the view
 whether what arrives in the open conversation is seen or unread. No Tk.
 
 A message names its conversation: a direct one the other person (its sender, or for one of
-ours its recipient), a group's its group (``group_id``; it has no recipient)."""
+ours its recipient), a group's its group (``group_id``; it has no recipient). A received group
+message can be withdrawn later (``withdrawn``): it leaves the open conversation and the unread
+counts, and the status bar says so."""
 
 from __future__ import annotations
 
@@ -59,6 +61,7 @@ class EventRouter:
         arrived: list[UUID] = []  # received messages of the open conversation, to append
         people_changed = False
         keys_changed: set[str] = set()
+        withdrawn: list[Event] = []
         for event in events:
             if event.kind in ("message", "state"):
                 assert event.message is not None
@@ -69,6 +72,11 @@ class EventRouter:
             elif event.kind == "group":
                 assert event.group is not None
                 people_changed |= self._groups.changed(event.group, event.left)
+            elif event.kind == "withdrawn":
+                assert event.message is not None
+                if event.message.group_id is not None:  # only a group's are ever withdrawn
+                    people_changed |= self._withdrawn(event.message, appended, arrived)
+                    withdrawn.append(event)
             elif event.kind == "presence":
                 self._people.online = event.online
                 self._doctor.presence(event.online)
@@ -93,6 +101,8 @@ class EventRouter:
                 self._status.request(event.name)
         if appended:
             people_changed |= self._appended(list(appended.values()), arrived)
+        if withdrawn:
+            self._say_withdrawn(withdrawn)
         for name in keys_changed:
             self._pane.show_key_change(name)
         if people_changed or keys_changed:
@@ -136,6 +146,25 @@ class EventRouter:
         member = event.name
         self._pane.delivered(message, member, appended)
         return self._doctor.routed(member, message.state, event.route, message.reason or "")
+
+    def _withdrawn(
+        self, message: Message, appended: dict[UUID, MessageRow], arrived: list[UUID]
+    ) -> bool:
+        """A received group message was taken out of the history: out of the open
+        conversation, and of the unread counts. True if the side list changed."""
+        assert message.group_id is not None
+        self._pane.withdraw(message, appended)
+        if message.id in arrived:  # arrived in this very batch: not counted yet, never will be
+            arrived.remove(message.id)
+            return False
+        return self._people.withdrawn(message.group_id, message.id)
+
+    def _say_withdrawn(self, events: list[Event]) -> None:
+        """One status-bar note for the withdrawals of a batch, naming the last one."""
+        last = events[-1].message
+        assert last is not None and last.group_id is not None
+        group = self._groups.name(last.group_id) or "a group"
+        self._status.withdrawn(last.sender, group, events[-1].text, len(events))
 
     def _appended(self, rows: list[MessageRow], arrived: list[UUID]) -> bool:
         """New rows at the bottom of the open conversation. What arrived is seen if the window

@@ -71,6 +71,9 @@ class Pane:
         self.open: Conversation | None = None
         self.newest: UUID | None = None
         """The newest row shown in the open conversation (the read marker goes there)."""
+        self._withdrawn: set[UUID] = set()
+        """Received messages taken out of the history this run: a page read before they were
+        taken out (its outcome still on its way) must not show them again."""
 
     @property
     def peer(self) -> Chat | None:
@@ -98,12 +101,17 @@ class Pane:
         return Extras(changes, await session.deliveries(ours) if ours else {})
 
     def select(self, peer: Chat) -> None:
+        if self._host.usable_session() is None or self.peer == peer:
+            return
+        unread = self._host.unread(peer)
+        self._load(peer, max(PAGE, min(unread + PAGE // 5, MAX_FIRST_PAGE)))
+
+    def _load(self, peer: Chat, limit: int) -> None:
+        """Open ``peer``'s conversation anew with its latest ``limit`` messages."""
         session = self._host.usable_session()
-        if session is None or self.peer == peer:
+        if session is None:
             return
         conversation = self.switch_to(peer)
-        unread = self._host.unread(peer)
-        limit = max(PAGE, min(unread + PAGE // 5, MAX_FIRST_PAGE))
 
         async def load() -> tuple[list[Message], Extras]:
             page = await self.fetch(session, peer, limit, None)
@@ -134,6 +142,9 @@ class Pane:
     ) -> None:
         if self.open is not conversation or self._host.closing:
             return  # the person moved on meanwhile
+        if more_before is None:
+            more_before = len(page) == PAGE
+        page = self._kept(page)
         view = self._host.view
         chat = conversation.chat
         if extras is not None:
@@ -143,7 +154,7 @@ class Pane:
         rows = [self._latest(conversation, m) for m in page]
         conversation.loading = False
         conversation.oldest = page[0].id if page else None
-        conversation.more_before = len(page) == PAGE if more_before is None else more_before
+        conversation.more_before = more_before
         if conversation.notices:
             start = rows[0].sent_at if rows and conversation.more_before else None
             rows = merge(
@@ -212,10 +223,11 @@ class Pane:
         if self.open is not conversation or self._host.closing:
             return
         self._rows.known(extras.deliveries)
-        rows = [self._latest(conversation, m) for m in page if m.id not in conversation.shown]
         conversation.more_before = len(page) == PAGE
+        page = self._kept(page)  # the next page is read from a message still stored
         if page:
             conversation.oldest = page[0].id
+        rows = [self._latest(conversation, m) for m in page if m.id not in conversation.shown]
         if conversation.notices:
             notices = conversation.unshown_notices(conversation.oldest_at)
             start = rows[0].sent_at if rows and conversation.more_before else None
@@ -259,6 +271,41 @@ class Pane:
             self._host.view.update_message(row)
         else:
             conversation.newer[row.id] = row
+
+    def withdraw(self, message: Message, appended: dict[UUID, MessageRow]) -> None:
+        """A received group message was taken out of the history: it is never shown again. If
+        the open conversation shows it, the conversation is read again without it (the view
+        has no way to take one row out; a withdrawal is rare); one still on its way to the
+        view in this batch (``appended``) simply does not go."""
+        self._withdrawn.add(message.id)
+        conversation = self.open
+        if conversation is None or conversation.chat != message.group_id:
+            return
+        conversation.held.pop(message.id, None)
+        conversation.newer.pop(message.id, None)
+        if message.id in appended:
+            del appended[message.id]
+            conversation.shown.discard(message.id)
+        elif message.id in conversation.shown and not conversation.loading:
+            self.reload()
+
+    def was_withdrawn(self, message_id: UUID) -> bool:
+        """Whether the message was taken out of the history this run."""
+        return message_id in self._withdrawn
+
+    def reload(self) -> None:
+        """Read the open conversation again, about as far back as it was shown (within the
+        first page's bounds); the divider and the read marker are placed as on opening."""
+        conversation = self.open
+        if conversation is None:
+            return
+        self._load(conversation.chat, max(PAGE, min(len(conversation.shown), MAX_FIRST_PAGE)))
+
+    def _kept(self, page: list[Message]) -> list[Message]:
+        """``page`` without the messages withdrawn since it was read."""
+        if not self._withdrawn:
+            return page
+        return [m for m in page if m.id not in self._withdrawn]
 
     def noticed(self, changes: Sequence[Change], appended: dict[UUID, MessageRow]) -> None:
         """The open group's log is now ``changes``: lines for the new ones go at the bottom."""

@@ -7,6 +7,10 @@ restart too) and grow as messages arrive that the person does not see: for anoth
 or for the open one while the window is in the background. A conversation is seen when it is open
 and the window has focus; then its read marker is written, so the counts and the divider are
 right after a restart.
+
+A received group message can be withdrawn (the group's log says it does not count): if it was
+unread, it no longer counts. Those that arrived this run are known by id; those counted from the
+history are counted again (the history no longer has the withdrawn one).
 """
 
 from __future__ import annotations
@@ -58,6 +62,10 @@ class People:
         self._known: dict[Chat, None] = {}  # contacts, groups, conversations: most recent first
         self._requests: set[str] = set()  # wrote first, not answered yet (this run)
         self._unread: dict[Chat, int] = {}
+        """Per conversation: ``_stored`` plus ``len(_arrived)``."""
+        self._stored: dict[Chat, int] = {}  # counted from the history, as read at sign-in
+        self._arrived: dict[Chat, list[UUID]] = {}  # counted as they arrived (this run)
+        self._recount_when_loaded: set[Chat] = set()  # withdrawals while the counts loaded
         self._first_unread: dict[Chat, UUID] = {}
         self.order: list[Chat] = []
         """The conversations as listed now, top to bottom (next / previous follow it)."""
@@ -94,9 +102,14 @@ class People:
             if name in self._seen_early:
                 continue
             self._unread[name] = self._unread.get(name, 0) + counted.count
+            self._stored[name] = counted.count
             self._first_unread[name] = counted.first
         self._seen_early.clear()
         self._loading = False
+        # The counts were read before or after those messages were taken out: read them again.
+        recount, self._recount_when_loaded = self._recount_when_loaded, set()
+        for name in recount:
+            self._recount(name)
 
     def add(self, name: Chat) -> bool:
         """``name`` had news (a message, a new chat): first in the list, as in every chat app.
@@ -131,6 +144,7 @@ class People:
         """A message from ``name`` arrived that the person does not see; True if it is the first
         unread one of that conversation (the divider goes above it)."""
         self._unread[name] = self._unread.get(name, 0) + 1
+        self._arrived.setdefault(name, []).append(message_id)
         if name in self._first_unread:
             return False
         self._first_unread[name] = message_id
@@ -139,6 +153,63 @@ class People:
     def unread(self, name: Chat) -> int:
         return self._unread.get(name, 0)
 
+    def withdrawn(self, name: Chat, message_id: UUID) -> bool:
+        """A received message of ``name``'s conversation was taken out of the history: if it
+        was unread it no longer counts. True if the counts changed now (one counted from the
+        history is counted again, and the list shown again then)."""
+        arrived = self._arrived.get(name, [])
+        if message_id in arrived:
+            arrived.remove(message_id)
+            self._settle(name)
+            return True
+        if self._loading:
+            self._recount_when_loaded.add(name)
+        else:
+            self._recount(name)
+        return False
+
+    def _recount(self, name: Chat) -> None:
+        """Count ``name``'s unread messages of the history again (a group's: only those can be
+        withdrawn). Reading only lowers that count (what was read since stays read, whether
+        its marker is written yet or not), so the new count is at most the one kept."""
+        session = self._host.usable_session()
+        if session is None or not isinstance(name, UUID) or not self._stored.get(name):
+            return
+
+        def counted(unread: dict[UUID, Unread]) -> None:
+            fresh = unread.get(name)
+            stored = self._stored.get(name, 0)
+            now = min(stored, fresh.count if fresh is not None else 0)
+            if now == stored or self._host.closing:
+                return
+            self._stored[name] = now
+            if now and fresh is not None:
+                self._first_unread[name] = fresh.first
+            self._settle(name)
+            self.refresh()
+
+        def failed(exc: Exception) -> None:
+            if not self._host.closing:  # the count is right again after a restart
+                log.warning("could not count the unread messages of a group again: %s", exc)
+
+        self._runner.run(session.group_unread, counted, failed)
+
+    def _settle(self, name: Chat) -> None:
+        """The count and the first unread message of ``name`` after one of them went."""
+        stored = self._stored.get(name, 0)
+        arrived = self._arrived.get(name, [])
+        if stored + len(arrived):
+            self._unread[name] = stored + len(arrived)
+        else:
+            self._unread.pop(name, None)
+        if not stored:
+            self._stored.pop(name, None)
+            if arrived:
+                self._first_unread[name] = arrived[0]
+            else:
+                self._first_unread.pop(name, None)
+                self._arrived.pop(name, None)
+
     def first_unread(self, name: Chat) -> UUID | None:
         return self._first_unread.get(name)
 
@@ -146,6 +217,8 @@ class People:
         """The person saw ``name``'s conversation up to the message ``upto``: no longer unread,
         and the read marker is written (one write at a time; later ones replace waiting ones)."""
         self._first_unread.pop(name, None)
+        self._stored.pop(name, None)
+        self._arrived.pop(name, None)
         if self._loading:
             self._seen_early.add(name)
         if self._unread.pop(name, 0):

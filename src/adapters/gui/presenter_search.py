@@ -86,6 +86,8 @@ class Search:
             pane.first_page(conversation, *loaded)
             if result.message_id in conversation.shown:
                 self._host.view.focus_message(result.message_id)
+            elif pane.was_withdrawn(result.message_id):  # listed before it was taken out
+                self._host.view.show_error("That message was withdrawn: it is no longer kept.")
             else:
                 self._host.view.show_error("That message is too far back to open.")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from chinwag.adapters.gui.group_words import shorten
 from chinwag.adapters.gui.presenter_host import PresenterHost
 from chinwag.adapters.gui.session import Runner
 from chinwag.adapters.gui.view import StatusLevel
@@ -18,6 +19,9 @@ from chinwag.application.use_cases.start_chat import StartedChat
 from chinwag.domain.errors import DomainError
 
 log = logging.getLogger(__name__)
+
+WHY_WIDTH = 100
+"""The most characters of a withdrawal's reason the status bar shows (it names the group)."""
 
 
 def sentence(text: str) -> str:
@@ -63,6 +67,17 @@ class StatusLine:
         """``name``, whom the person has not written to, wrote: short, so it fits the bar."""
         if self._remark(f"✉ Message request from {name}: reply to accept"):
             self._request, self._offline = name, None
+
+    def withdrawn(self, sender: str, group: str, reason: str, count: int = 1) -> None:
+        """Received group messages were taken out of the history (``count`` of them at once,
+        the last ``sender``'s in ``group``): said, so that none vanishes without a word."""
+        why = shorten(reason, WHY_WIDTH)
+        if count == 1:
+            text = f"{sender}'s message in “{group}” was withdrawn: {why}"
+        else:
+            text = f"{count} received messages were withdrawn, the last in “{group}”: {why}"
+        if self._remark(text):
+            self._offline = self._request = None
 
     def answered(self, name: str) -> None:
         """The person wrote to ``name``: a note about their request is no longer true."""

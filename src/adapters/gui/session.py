@@ -142,12 +142,13 @@ class Event:
     """An application event, as queued by the network thread for the presenter."""
 
     kind: str
-    """``message``, ``state``, ``delivery``, ``group``, ``presence``, ``registry``, ``error``,
-    ``identity_changed``, ``identity_trusted`` or ``message_request``."""
+    """``message``, ``state``, ``delivery``, ``group``, ``withdrawn``, ``presence``,
+    ``registry``, ``error``, ``identity_changed``, ``identity_trusted`` or ``message_request``."""
     message: Message | None = None
     online: frozenset[str] = frozenset()
     status: RegistryStatus | None = None
     text: str = ""
+    """The registry's detail, an error's text, or why a message was ``withdrawn``."""
     name: str = ""
     """Whose key changed, or was accepted; who sent a message request; to which member a
     ``delivery`` is."""

@@ -24,6 +24,8 @@ class RecordingEvents:
     """``(message, recipient, route)`` of each ``delivery_state_changed``, in order."""
     groups: list[tuple[GroupState, bool]] = field(default_factory=list)
     """``(state, left)`` of each ``group_changed``, in order."""
+    withdrawn: list[tuple[Message, str]] = field(default_factory=list)
+    """``(message, reason)`` of each ``message_withdrawn``, in order."""
     presence: list[frozenset[str]] = field(default_factory=list)
     statuses: list[tuple[RegistryStatus, str]] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
@@ -49,6 +51,10 @@ class RecordingEvents:
 
     def group_changed(self, group: GroupState, left: bool) -> None:
         self.groups.append((group, left))
+        self._changed.set()
+
+    def message_withdrawn(self, message: Message, reason: str) -> None:
+        self.withdrawn.append((message, reason))
         self._changed.set()
 
     def presence_changed(self, online: frozenset[str]) -> None:

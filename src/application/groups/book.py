@@ -3,23 +3,25 @@ its changes, kept per group, grown when a change arrives.
 
 The repository keeps the changes that were on a group's chain when they came; the domain says
 which chain they make (:func:`~chinwag.domain.group_log.canonical`). This module is where the
-two meet: it stores what grows a chain (:mod:`~chinwag.application.groups.growth`), holds the
-logs of groups not known yet (:mod:`~chinwag.application.groups.pending`), tells the user when
-a group's head moved (``group_changed``), writes this user's own changes (signed with the
-identity key), and writes again a change of this user's that another admin's concurrent change
-pushed off the chain, if it still applies there. It joins a group only if the log gives this
-user their own key.
+two meet: it grows a chain with what arrives (:mod:`~chinwag.application.groups.growth`:
+storing what comes onto the chain, holding valid branches off it in memory), holds the logs of
+groups not known yet (:mod:`~chinwag.application.groups.pending`), tells the user when a
+group's head moved (``group_changed``), writes this user's own changes (signed with the
+identity key), and writes again a change of this user's that a branch outranking it pushed off
+the chain (another admin's concurrent change, or a longer history), if it still applies there.
+It joins a group only if the log gives this user their own key.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from chinwag.application.groups.growth import Settled, grow
+from chinwag.application.groups.growth import Settled, compute, grow
 from chinwag.application.groups.joining import Joining, TooManyGroups
 from chinwag.application.groups.limits import (
     MAX_CHANGES_PER_GROUP,
@@ -27,7 +29,7 @@ from chinwag.application.groups.limits import (
     MAX_SETTLED,
 )
 from chinwag.application.groups.pending import PendingGroups
-from chinwag.application.groups.view import GroupView, RememberedChecks, compute
+from chinwag.application.groups.view import GroupView, RememberedChecks
 from chinwag.application.ports.clock import Clock
 from chinwag.application.ports.events import ChatEvents
 from chinwag.application.ports.group_repository import GroupRepository
@@ -50,6 +52,7 @@ class Taken:
 
 
 OwnChange = Callable[[GroupState | None, GroupView], None]
+ChainChange = Callable[[GroupView | None, GroupView], None]
 """Told ``(state before, view after)`` when this user's own change is stored (to push it)."""
 
 
@@ -81,6 +84,7 @@ class GroupBook:
         """The logs of groups not known yet that do not make this user a member (yet)."""
         self._joining = Joining(events, own_key, self._check_room)
         self._listeners: list[OwnChange] = []
+        self._watchers: list[ChainChange] = []
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -125,6 +129,11 @@ class GroupBook:
     def on_own_change(self, listener: OwnChange) -> None:
         """Call ``listener`` each time one of this user's changes is stored."""
         self._listeners.append(listener)
+
+    def on_chain_change(self, listener: ChainChange) -> None:
+        """Call ``listener`` each time a group's head moves, whoever's change moved it (with
+        the view before, None for a group new here, and after)."""
+        self._watchers.append(listener)
 
     # --- this user's changes -----------------------------------------------------------------
 
@@ -205,8 +214,9 @@ class GroupBook:
     # --- changes from peers ------------------------------------------------------------------
 
     async def take(self, changes: Sequence[Change]) -> Taken:
-        """Take the changes from a peer that grow a group's chain (the others are not kept:
-        see :mod:`~chinwag.application.groups.growth`), and tell the user what moved."""
+        """Take the changes from a peer: those that come onto a group's chain are stored, the
+        valid ones off it held in memory, the others not kept (see
+        :mod:`~chinwag.application.groups.growth`); and tell the user what moved."""
         taken = Taken()
         me = self._session.user
         if me is None:
@@ -233,12 +243,15 @@ class GroupBook:
         if growth.loose:
             taken.unconnected.add(group)
         if growth.cut:
-            log.warning("group %s holds %d changes, the most kept: %d dropped", group,
+            log.warning("group %s holds %d changes, the most kept: %d not taken", group,
                         len(before.changes), growth.cut)  # fmt: skip
-        if not growth.kept:
+        if growth.view is before:
             return
-        await self._groups.add_changes(growth.kept)
+        if growth.kept:
+            await self._groups.add_changes(growth.kept)
         after = self._views[group] = growth.view
+        if after.head.head == before.head.head:
+            return  # only branches off the chain grew
         taken.changed.append(after.head)
         self._tell(before, after, me)
         self._joining.check_own_key(me, before, after)
@@ -268,14 +281,27 @@ class GroupBook:
 
     async def _write_again(self, me: str, before: GroupView, after: GroupView) -> None:
         """This user's changes that were on the chain and are not any more (another admin's
-        concurrent change won): each written again on top of the new head if it still applies
-        there (an ``add`` of somebody added meanwhile does not), in their order."""
-        on_chain = {state.head for state in after.states}  # the chain's hashes, as computed
-        displaced = [
-            c
-            for c, state in zip(before.chain, before.states, strict=True)
-            if state.head not in on_chain and c.author == me and c.kind is not ChangeKind.CREATE
-        ]
+        concurrent change won, or a branch holding more admins' changes): each written again on
+        top of the new head if it still applies there (an ``add`` of somebody added meanwhile
+        does not, nor a ``leave`` of a member gone already), in their order.
+
+        Not one whose twin (the same kind and fields, by this user) the new chain holds past the
+        fork (one for one): a branch can win back (when it grows), and then what was displaced
+        is the copy written again, whose original is back; writing it once more could undo
+        what came after (a rename back to an old name)."""
+        common = min(len(before.states), len(after.states))
+        fork = next(
+            (v for v in range(common) if before.states[v].head != after.states[v].head), common
+        )
+        twins = Counter(_gist(c) for c in after.chain[fork:] if c.author == me)
+        displaced = []
+        for c in before.chain[fork:]:
+            if c.author != me or c.kind is ChangeKind.CREATE:
+                continue
+            if twins[_gist(c)] > 0:  # one twin for one change
+                twins[_gist(c)] -= 1
+            else:
+                displaced.append(c)
         view = after
         for old in displaced:
             try:
@@ -322,6 +348,11 @@ class GroupBook:
             return
         if me in after.ever or (before is not None and me in before.ever):
             self._events.group_changed(after.head, not after.head.is_member(me))
+        for watcher in self._watchers:
+            try:
+                watcher(before, after)
+            except Exception:
+                log.exception("a watcher of group chains failed")
 
     def _own(self, before: GroupState | None, after: GroupView) -> None:
         for listener in self._listeners:
@@ -329,3 +360,8 @@ class GroupBook:
                 listener(before, after)
             except Exception:
                 log.exception("a listener of group changes failed")
+
+
+def _gist(change: Change) -> tuple[object, ...]:
+    """What a change does, whatever its place in the log and its time."""
+    return change.kind, change.member, change.key, change.name

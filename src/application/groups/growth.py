@@ -1,39 +1,43 @@
 """How a group's chain grows with changes from a peer, in time proportional to what arrived.
 
 The canonical chain (:func:`~chinwag.domain.group_log.canonical`) takes, from the create on,
-the valid child with the smallest hash. So a change that is not on the chain now never will
-be: its place was taken by a valid sibling with a smaller hash (or it is not valid there), and
-the set of changes only grows. Only a new change that is valid on a chain node, and smaller
-than the chain's change after that node (or after the head), moves the chain; its new
-descendants follow. Everything else can be dropped without changing what any member computes,
-and so it is: a change is kept (stored) only if it ends up on the chain. Nobody, member or
-not, can fill a log with changes that never apply, and the log of a group is its chain's
-history, not every attempt at it.
+the valid change whose branch reaches the most admins' changes (the smallest hash among
+equals: :mod:`~chinwag.domain.group_fork`). So a valid change that loses its place now may win
+it later, when what follows it arrives: valid changes off the chain are held, in memory and
+bounded (:mod:`~chinwag.application.groups.branches`), and the chain moves to a branch as soon
+as it outranks it. What is *stored* is what was on the chain when it came, as before: the rest
+costs no storage, and nobody, member or not, can fill a log with changes that never apply.
+With nothing let go, the chain grown is the one the domain computes over every change learnt;
+and whatever was let go, the one it computes over the changes stored (what a restart loads).
 
-The new changes are checked in parent order against the state of their parent (a chain node's,
-or another new change's), so a change by a member added in the same batch counts. Each is
-checked once; nothing already known is checked again.
+The new changes are checked in parent order against the state of their parent (a held
+change's, or another new change's), so a change by a member added in the same batch counts.
+Each is checked once; nothing held is checked again. A change not valid where it is never will
+be, nor anything that follows it: those are dropped (:attr:`Growth.dropped`).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict, deque
 from collections.abc import Container, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from uuid import UUID
 
+from chinwag.application.groups.branches import MAX_BRANCHES, Grown, Tree
 from chinwag.application.groups.view import GroupView, Verify
 from chinwag.domain.errors import DomainError
 from chinwag.domain.group import Change, ChangeKind
-from chinwag.domain.group_log import GroupState, apply
+from chinwag.domain.group_fork import weight
+from chinwag.domain.group_log import GroupState, apply, genesis
 
 
 @dataclass(frozen=True, slots=True)
 class Growth:
     """What new changes did to a view: the view now, the changes to store (parents first,
-    every one on the new chain), whether some follow a change not known here (the peer has
-    more: ask it), how many that would be on the chain were left out for ``room``, and the
-    hashes of the changes judged and not kept (never on the chain: what follows them need not
-    be asked for)."""
+    every one on the new chain), whether some follow a change not held here (the peer has
+    more: ask it), how many would have been stored but for ``room`` (then none was taken),
+    and the hashes of the changes judged never valid (what follows them need not be asked
+    for)."""
 
     view: GroupView
     kept: list[Change] = field(default_factory=list)
@@ -49,15 +53,41 @@ def grow(
     *,
     room: int,
     settled: Container[bytes] = frozenset(),
+    cap: int = MAX_BRANCHES,
 ) -> Growth:
-    """``view`` with the ``changes`` that move its chain (at most ``room`` of them stored).
-    ``settled``: hashes of changes dropped before (:attr:`Growth.dropped`), so that a change
-    following one of them is not taken for one following a change not known."""
-    grown, dropped, loose = _valid(view, changes, verify, settled)
-    growth = _chosen(view, grown, room)
-    if not growth.cut:  # (those left out for room would be on it)
-        dropped.update(digest for digest in grown if digest not in growth.view.hashes)
-    return Growth(growth.view, growth.kept, loose, growth.cut, dropped)
+    """``view`` with the valid ``changes``: held, the chain moved if a branch now outranks it,
+    at most ``cap`` branches held. If more than ``room`` changes would be stored, none is
+    taken (:attr:`Growth.cut`): the view stays as it was, whole. ``settled``: hashes of
+    changes dropped before (:attr:`Growth.dropped`), so that a change following one of them
+    is not taken for one following a change not known."""
+    tree = Tree(view)
+    grown, dropped, loose = _valid(tree, view.id, changes, verify, settled)
+    if not grown:
+        return Growth(view, loose=loose, dropped=dropped)
+    moved = tree.move(tree.attach(grown))
+    kept = [change for change in moved if change.hash() not in view.hashes]
+    if len(kept) > max(room, 0):
+        return Growth(view, loose=loose, cut=len(kept), dropped=dropped)
+    tree.evict(cap)
+    return Growth(tree.view(kept), kept, loose, 0, dropped)
+
+
+def compute(group: UUID, changes: Iterable[Change], verify: Verify) -> GroupView | None:
+    """The view of ``group`` from the changes stored; None when none is a valid create.
+
+    The genesis is the valid create with the smallest hash, and the rest grows from it in one
+    go: the chain is the domain's canonical chain over ``changes``.
+    """
+    known = {change.hash(): change for change in changes if change.group == group}
+    for _, create in sorted((h, c) for h, c in known.items() if c.kind is ChangeKind.CREATE):
+        try:
+            state = genesis(create, verify)
+        except DomainError:
+            continue
+        started = GroupView.started(create, state)
+        view = grow(started, known.values(), verify, room=len(known)).view
+        return replace(view, changes=tuple(known.values()), hashes=frozenset(known))
+    return None
 
 
 class Settled:
@@ -82,92 +112,41 @@ class Settled:
             self._hashes.popitem(last=False)
 
 
-def _chosen(view: GroupView, grown: dict[bytes, tuple[Change, GroupState]], room: int) -> Growth:
-    """``view`` with the chain the valid new changes ``grown`` make (see the module's text)."""
-    if not grown:
-        return Growth(view)
-    children: dict[bytes, list[bytes]] = {}
-    for digest, (change, _) in grown.items():
-        children.setdefault(change.prev, []).append(digest)
-    position = {state.head: state.version for state in view.states}
-    switch: tuple[int, bytes] | None = None
-    for parent, digests in children.items():
-        at = position.get(parent)
-        if at is None:
-            continue  # follows a new change: reached from its parent below
-        best = min(digests)
-        beats = at + 1 == len(view.states) or best < view.states[at + 1].head
-        if beats and (switch is None or at < switch[0]):
-            switch = (at, best)
-    if switch is None:
-        return Growth(view)
-    at, digest = switch
-    path: list[tuple[Change, GroupState]] = []
-    while True:
-        path.append(grown[digest])
-        following = children.get(digest)
-        if not following:
-            break
-        digest = min(following)
-    cut = max(len(path) - max(room, 0), 0)
-    path = path[: len(path) - cut]
-    if not path:
-        return Growth(view, cut=cut)
-    kept = [change for change, _ in path]
-    chain = (*view.chain[: at + 1], *kept)
-    states = (*view.states[: at + 1], *(state for _, state in path))
-    if at + 1 == len(view.states):
-        ever = view.ever | {name for _, state in path for name in state.names}
-    else:  # members only come in by the create or an add
-        ever = frozenset(states[0].names) | {
-            c.member for c in chain if c.kind is ChangeKind.ADD and c.member is not None
-        }
-    after = GroupView(
-        changes=(*view.changes, *kept),
-        chain=chain,
-        states=states,
-        ever=ever,
-        hashes=view.hashes | {state.head for _, state in path},
-    )
-    return Growth(after, kept, cut=cut)
-
-
 def _valid(
-    view: GroupView, changes: Iterable[Change], verify: Verify, settled: Container[bytes]
-) -> tuple[dict[bytes, tuple[Change, GroupState]], set[bytes], bool]:
-    """The new changes that hang from the chain through valid changes only, each with its
-    state, by hash; those that never will (not valid where they are, or following a change
-    that is not on the chain and never will be); and whether some follow a change not known
-    here at all."""
+    tree: Tree, group: UUID, changes: Iterable[Change], verify: Verify, settled: Container[bytes]
+) -> tuple[Grown, set[bytes], bool]:
+    """The new changes that hang from the held ones through valid changes only, each with its
+    state and weight, parents first; those that never will (not valid where they are, or
+    following one that is not, now or before); and whether some follow a change not held here
+    at all (not known, or let go)."""
     following: dict[bytes, list[tuple[bytes, Change]]] = {}
     seen: set[bytes] = set()
     for change in changes:
-        if change.group != view.id or change.kind is ChangeKind.CREATE:
+        if change.group != group or change.kind is ChangeKind.CREATE:
             continue  # a known group's create is its own: another cannot have its id
         digest = change.hash()
-        if digest in view.hashes or digest in seen:
+        if tree.holds(digest) or digest in seen:
             continue
         seen.add(digest)
         following.setdefault(change.prev, []).append((digest, change))
-    nodes = {state.head: state for state in view.states}
-    grown: dict[bytes, tuple[Change, GroupState]] = {}
+    grown: Grown = {}
     dropped: set[bytes] = set()
-    parents = deque(digest for digest in following if digest in nodes)
+    parents = deque(digest for digest in following if tree.holds(digest))
     while parents:
         parent = parents.popleft()
-        base = nodes[parent] if parent in nodes else grown[parent][1]
+        base: GroupState = grown[parent][1] if parent in grown else tree.state(parent)
         for digest, change in following.pop(parent):
             try:
                 state = apply(base, change, verify)
             except DomainError:
                 dropped.add(digest)  # not valid there: its descendants go with it
                 continue
-            grown[digest] = (change, state)
+            grown[digest] = (change, state, weight(change, base.admins))
             if digest in following:
                 parents.append(digest)
-    # Left: those following a change that is known and never on the chain (stored off it,
-    # dropped before or just now), and those following a change not known at all.
-    doomed = deque(p for p in following if p in view.hashes or p in dropped or p in settled)
+    # Left: those following a change never valid (judged now or before), and those following
+    # a change not held here.
+    doomed = deque(p for p in following if p in dropped or p in settled)
     while doomed:
         for digest, _ in following.pop(doomed.popleft(), ()):
             dropped.add(digest)

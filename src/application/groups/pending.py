@@ -3,10 +3,11 @@
 A log can arrive over several frames before the change that adds this user does, so what came
 first must wait somewhere; but anybody who is signed in can send changes of groups nobody
 knows. So what waits is bounded and cheap to judge: per group, only the one create whose
-content derives the group's id and whose creator's signature verifies, then only changes that
-grow its chain (:func:`~chinwag.application.groups.growth.grow`: valid, in parent order, each
-checked once); in all, at most :data:`MAX_PENDING_GROUPS` groups and :data:`MAX_PENDING_BYTES`,
-the least recently fed dropped first (the peer that wants us in sends it again).
+content derives the group's id and whose creator's signature verifies, then only valid
+changes on it (:func:`~chinwag.application.groups.growth.grow`: in parent order, each checked
+once; the chain, and at most :data:`~chinwag.application.groups.branches.MAX_BRANCHES` off it);
+in all, at most :data:`MAX_PENDING_GROUPS` groups and :data:`MAX_PENDING_BYTES`, the least
+recently fed dropped first (the peer that wants us in sends it again).
 """
 
 from __future__ import annotations
@@ -36,10 +37,13 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class _Held:
     view: GroupView
+    logged: int
+    """What the changes taken on the chain cost (see :func:`cost`)."""
     weight: int
+    """What all of it costs: those, and the branches off the chain held."""
 
 
-def weight(change: Change, state: GroupState) -> int:
+def cost(change: Change, state: GroupState) -> int:
     """What holding ``change`` costs, roughly in bytes: its signed form, and its state's
     member list (a reference per member, shared with the state before)."""
     return len(change.signed_bytes()) + len(change.signature) + 16 * len(state.members)
@@ -59,7 +63,7 @@ class PendingGroups:
 
     @property
     def weight(self) -> int:
-        """What all held logs cost (see :func:`weight`)."""
+        """What all held logs cost (see :func:`cost`)."""
         return self._weight
 
     def feed(self, group: UUID, batch: Sequence[Change]) -> tuple[GroupView | None, bool]:
@@ -73,16 +77,16 @@ class PendingGroups:
             held = self._start(group, batch)
             if held is None:
                 return None, False
-        room = MAX_PENDING_CHANGES - len(held.view.chain)
+        room = MAX_PENDING_CHANGES - len(held.view.changes)
         growth = grow(held.view, batch, self._verify, room=room, settled=self._settled)
         self._settled.update(growth.dropped)
         if growth.cut:
             log.info("group %s (not known): %d changes past the most held for it (taken only "
                      "if it is joined meanwhile)", group, growth.cut)  # fmt: skip
-        states = growth.view.states
-        added = states[len(states) - len(growth.kept) :]  # the kept ones end the chain
-        more = sum(weight(c, s) for c, s in zip(growth.kept, added, strict=True))
-        held = _Held(growth.view, held.weight + more)
+        view = growth.view
+        logged = held.logged + sum(cost(c, view.states[c.version]) for c in growth.kept)
+        branches = sum(cost(b.change, b.state) for b in view.side.values())
+        held = _Held(view, logged, logged + branches)
         self._held[group] = held
         self._weight += held.weight
         self._bound()
@@ -110,7 +114,8 @@ class PendingGroups:
                 state = genesis(change, self._verify)  # the id's derivation first, then the key
             except DomainError:
                 continue
-            return _Held(GroupView.started(change, state), weight(change, state))
+            started = cost(change, state)
+            return _Held(GroupView.started(change, state), started, started)
         return None
 
     def _bound(self) -> None:

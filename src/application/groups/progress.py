@@ -55,6 +55,11 @@ class GroupProgress:
         """The highest sequence number of ``author`` stored in ``group`` (0: none)."""
         return (await self.of(group)).get(author, 0)
 
+    def forget(self, group: UUID) -> None:
+        """Messages of ``group`` were taken out (withdrawn): its counts are read again."""
+        self._counts.pop(group, None)
+        self._early.pop(group, None)
+
     def advance(self, group: UUID, author: str, seq: int) -> None:
         """``author``'s message ``seq`` of ``group`` is committed (the count only grows)."""
         counts = self._counts.get(group)

@@ -1,32 +1,44 @@
-"""A group as this client knows it: the changes stored, the canonical chain, the states.
+"""A group as this client knows it: the changes stored, the canonical chain, the states, and the
+valid branches off the chain held in memory.
 
-Computed from the changes (:func:`compute`) when a group is loaded, grown when a change arrives
-(:mod:`~chinwag.application.groups.growth`), and replaced whole either way, so a reader holding
-a view holds one consistent picture of the group.
+Computed from the changes (:func:`~chinwag.application.groups.growth.compute`) when a group is
+loaded, grown when a change arrives (:mod:`~chinwag.application.groups.growth`), and replaced
+whole either way, so a reader holding a view holds one consistent picture of the group.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 from uuid import UUID
 
 from chinwag.application.ports.signatures import Signatures
-from chinwag.domain.errors import UnknownGroup
 from chinwag.domain.group import Change
-from chinwag.domain.group_log import GroupState, canonical, replay
+from chinwag.domain.group_fork import weight
+from chinwag.domain.group_log import GroupState
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    """A valid change off the chain, held in memory: the state after it, its weight and its
+    reach (:mod:`~chinwag.domain.group_fork`: the most admins' changes on one valid path down
+    from it, among the changes held)."""
+
+    change: Change
+    state: GroupState
+    weight: int
+    reach: int
 
 
 @dataclass(frozen=True, slots=True)
 class GroupView:
     """One group as this client knows it now.
 
-    ``changes``: every change stored (each was on the chain when it came; a later one may
-    have pushed it off, and a log stored before that rule may hold others); ``chain``: the
-    canonical chain;
+    ``changes``: every change stored (each was on the chain when it came, and only those:
+    what a peer sends that loses stays in memory); ``chain``: the canonical chain;
     ``states``: the state after each change of the chain (``[i]`` is version ``i``);
     ``ever``: everybody who was a member at some version of the chain.
     """
@@ -36,7 +48,16 @@ class GroupView:
     states: tuple[GroupState, ...]
     ever: frozenset[str]
     hashes: frozenset[bytes] = field(repr=False)
-    """The hashes of ``changes``: what a newly learnt change may follow."""
+    """The hashes of ``changes`` (stored)."""
+    weights: tuple[int, ...] = field(repr=False)
+    """``[v]``: the weight of the chain's changes 1 to ``v`` (``[0]`` is 0, for the create)."""
+    side: Mapping[bytes, Branch] = field(repr=False)
+    """The valid changes off the chain held in memory, by hash, oldest first (bounded: see
+    :mod:`~chinwag.application.groups.branches`): a branch that loses now may win once it
+    grows. Not stored: should a restart forget one, the chain stays (it outranks it) and a
+    peer whose chain it is sends it again."""
+    kids: Mapping[bytes, tuple[bytes, ...]] = field(repr=False)
+    """The valid changes held (on the chain or off it) that follow each change held."""
 
     @property
     def id(self) -> UUID:
@@ -50,26 +71,44 @@ class GroupView:
     @classmethod
     def started(cls, create: Change, state: GroupState) -> GroupView:
         """The view of a group with only its ``create`` (valid, giving ``state``)."""
-        return cls((create,), (create,), (state,), frozenset(state.names), frozenset({state.head}))
+        return cls(
+            changes=(create,),
+            chain=(create,),
+            states=(state,),
+            ever=frozenset(state.names),
+            hashes=frozenset({state.head}),
+            weights=(0,),
+            side={},
+            kids={},
+        )
 
     def chain_only(self) -> GroupView:
-        """This view holding its chain's changes only (what is stored of a log learnt whole)."""
+        """This view with its chain's changes only as stored (what is stored of a log learnt
+        whole); its branches stay held in memory."""
+        hashes = frozenset(state.head for state in self.states)
         return GroupView(
-            self.chain, self.chain, self.states, self.ever, frozenset(s.head for s in self.states)
-        )
+            self.chain, self.chain, self.states, self.ever, hashes, self.weights, self.side,
+            self.kids,
+        )  # fmt: skip
 
     def extended(self, change: Change, state: GroupState) -> GroupView:
         """This view once ``change`` (which applies on the head, giving ``state``) is stored.
 
-        It becomes the chain's next change: every other known change that follows the head
-        does not apply there (the chain would have taken it), and nothing known follows it.
+        It becomes the chain's next change: no valid change held follows the head (it would
+        be on the chain), so nothing outranks it, and nothing known follows it.
         """
+        digest, head = change.hash(), self.head
+        kids = dict(self.kids)
+        kids[head.head] = (*kids.get(head.head, ()), digest)
         return GroupView(
             changes=(*self.changes, change),
             chain=(*self.chain, change),
             states=(*self.states, state),
             ever=self.ever | set(state.names),
-            hashes=self.hashes | {change.hash()},
+            hashes=self.hashes | {digest},
+            weights=(*self.weights, self.weights[-1] + weight(change, head.admins)),
+            side=self.side,
+            kids=kids,
         )
 
 
@@ -99,15 +138,3 @@ class RememberedChecks:
             if len(self._known) > MAX_REMEMBERED:
                 self._known.popitem(last=False)
         return known
-
-
-def compute(group: UUID, changes: Iterable[Change], verify: Verify) -> GroupView | None:
-    """The view of ``group`` from the changes known; None when none is a valid create."""
-    known = {change.hash(): change for change in changes if change.group == group}
-    try:
-        _, chain = canonical(known.values(), verify, group=group)
-    except UnknownGroup:
-        return None
-    states = replay(chain)
-    ever = frozenset(name for state in states for name in state.names)
-    return GroupView(tuple(known.values()), tuple(chain), tuple(states), ever, frozenset(known))

@@ -32,6 +32,12 @@ class ChatEvents(DirectoryListener, Protocol):
         removed from it (``left``): ``group`` is its state now."""
         ...
 
+    def message_withdrawn(self, message: Message, reason: str) -> None:
+        """A received group message was taken out of the history: the group's log says it
+        does not count (``reason``, for people: e.g. "sent after carol was removed from
+        Friends"). ``message`` is as it was stored."""
+        ...
+
     def error(self, code: str, text: str) -> None: ...
 
     def identity_changed(self, name: str, key: bytes, previous: bytes, verified: bool) -> None:

@@ -1,0 +1,152 @@
+"""Received messages the group's log says, after the fact, do not count: taken out again.
+
+A removal (or a leave) carries ``upto``, the departing member's last message that counts
+(:func:`~chinwag.domain.group_message.departure_cut`); every member refuses the later ones. A
+member that stored one of those *before* it learnt of the departure (the message raced the
+removal and reached it first) would keep a message the others refuse, and members would differ
+for good. So when a departure joins the chain, each member withdraws what it stored past the
+cut: discarded from the history, and said (``message_withdrawn``), never silently. This user's
+own messages stay in its own history (a member who was removed keeps what it wrote).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any, Protocol
+from uuid import UUID
+
+from chinwag.application.ports.events import ChatEvents
+from chinwag.application.ports.message_repository import MessageRepository
+from chinwag.application.session import Session
+from chinwag.domain.group import Change, ChangeKind
+from chinwag.domain.group_message import departure_cut
+from chinwag.domain.message import Message, MessageState
+
+log = logging.getLogger(__name__)
+
+PAGE = 500
+"""Messages read (and discarded) at once."""
+
+
+class Recount(Protocol):
+    """What must forget its counts of a group's messages once some are taken out."""
+
+    def forget(self, group: UUID) -> None: ...
+
+
+class ChainView(Protocol):
+    """The part of a group's view this needs: its id and canonical chain."""
+
+    @property
+    def id(self) -> UUID: ...
+
+    @property
+    def chain(self) -> tuple[Change, ...]: ...
+
+
+def departures(before: ChainView | None, after: ChainView) -> list[Change]:
+    """The removals and leaves with a cut that are on ``after``'s chain and were not on
+    ``before``'s (every one of them when the group is new here)."""
+    known = {change.hash() for change in before.chain} if before is not None else set()
+    return [
+        change
+        for change in after.chain
+        if change.kind in (ChangeKind.REMOVE, ChangeKind.LEAVE)
+        and change.upto is not None
+        and change.hash() not in known
+    ]
+
+
+def departed(change: Change) -> str:
+    """Who a removal or a leave is about (for another kind: its author)."""
+    if change.kind is ChangeKind.REMOVE and change.member is not None:
+        return change.member
+    return change.author
+
+
+class Withdrawals:
+    """Runs after every change of a group's chain (a listener of the group book)."""
+
+    def __init__(
+        self,
+        session: Session,
+        messages: MessageRepository,
+        events: ChatEvents,
+        recount: Recount,
+    ) -> None:
+        self._session = session
+        self._messages = messages
+        self._events = events
+        self._recount = recount
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._lock = asyncio.Lock()
+
+    def changed(self, before: ChainView | None, after: ChainView) -> None:
+        """The chain of ``after`` changed: withdraw, in the background, what a departure new
+        on it says does not count (nothing when no departure is new: the common case)."""
+        new = departures(before, after)
+        if new:
+            self._spawn(self._withdraw(after.id, tuple(after.chain), new))
+
+    async def idle(self) -> None:
+        """Until no withdrawal is under way (tests, and a graceful stop)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _withdraw(self, group: UUID, chain: tuple[Change, ...], new: list[Change]) -> None:
+        me = self._session.user
+        try:
+            async with self._lock:  # one at a time: two chains in a row see each other's work
+                for change in new:
+                    author = departed(change)
+                    if author != me and change.upto is not None:
+                        await self._past_cut(group, chain, author, change.upto)
+        except Exception:
+            log.exception("could not withdraw messages of group %s past a departure", group)
+
+    async def _past_cut(
+        self, group: UUID, chain: tuple[Change, ...], author: str, upto: int
+    ) -> None:
+        after = upto
+        while True:
+            stored = await self._messages.group_messages(group, author, after, PAGE)
+            if not stored:
+                return
+            gone = [m for m in stored if m.state is MessageState.RECEIVED and not _counts(chain, m)]
+            if gone:
+                discarded = await self._messages.discard([m.id for m in gone])
+                self._recount.forget(group)
+                for message in discarded:
+                    log.info("withdrew %s's message %s of group %s", author, message.id, group)
+                    self._events.message_withdrawn(message, _reason(chain, message))
+            stamp = stored[-1].stamp
+            if stamp is None or len(stored) < PAGE:
+                return
+            after = stamp.seq
+
+
+def _counts(chain: tuple[Change, ...], message: Message) -> bool:
+    assert message.stamp is not None
+    cut = departure_cut(chain, message.stamp.version, message.sender)
+    return cut is None or message.stamp.seq <= cut
+
+
+def _reason(chain: tuple[Change, ...], message: Message) -> str:
+    """Why, for people: who left or was removed, as the chain says after the message's version."""
+    assert message.stamp is not None
+    name = chain[0].name or "the group"
+    for change in chain[message.stamp.version + 1 :]:
+        if change.kind is ChangeKind.RENAME and change.name:
+            name = change.name
+        leaving = change.kind in (ChangeKind.REMOVE, ChangeKind.LEAVE)
+        if leaving and departed(change) == message.sender:
+            how = "left" if change.kind is ChangeKind.LEAVE else "was removed from"
+            return f"sent after {message.sender} {how} {name}"
+    return f"it does not count in {name}"
