@@ -12,7 +12,6 @@ Adapters only prove keys (the Noise handshake); this decides what a proven key m
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -78,6 +77,8 @@ class TrustPolicy:
         self.own_key = own_key
         self._me = ""
         self._told: set[tuple[str, bytes]] = set()
+        self._told_group: set[tuple[str, bytes]] = set()
+        """The (name, key) a group gave that disagree with the pin, said once per run."""
         self._woken: list[Callable[[str], None]] = []
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -116,27 +117,32 @@ class TrustPolicy:
         return contact.key
 
     async def group_member(self, name: str, key: bytes) -> bool:
-        """Whether ``key``, the key a group's log gives member ``name``, is the key believed for
-        ``name``, so that their group messages may be taken.
+        """Whether ``key``, the key a group's log gives member ``name``, agrees with what this
+        user holds for ``name``, so that their group messages may be taken.
 
-        The log is an admin's signed word, so it is taken as a first contact's key is: a name
-        never seen is pinned to it (not accepted: their direct messages are still a message
-        request; being in a group together is no answer to one). Another key than the pinned
-        one is a key change like any other: held (the contact's pending key, blocking the name
-        both ways), the user told once per run, False until they accept it (``trust`` or
-        ``verify``), which releases the member's messages at the senders' next try. False too
-        while a key change of theirs waits for the user, whichever key the log gives.
+        A group's log never changes what is pinned: whoever can make a group and add this user
+        to it could otherwise bind any name to their own key for *direct* messages too, or make
+        a contact's real messages look like a key change. So a name never pinned is taken on
+        the admin's signed word for the group's messages only (nothing is pinned: a first
+        direct contact still goes through the registry); the pinned key is taken unless a key
+        change of theirs waits for the user; another key is not: their group messages wait,
+        and the user is told once per run (``group_member_key``), never offered to accept that
+        key (accepting a key answers the registry's word for a name, not a group's).
         """
-        async with self._lock(name):
-            contact = await self._contacts.get(name)
-            if contact is None:
-                await self._pin(name, key, accepted=False)
-                return True
-            if key == contact.key:
-                return contact.pending_key is None
-            with contextlib.suppress(IdentityChanged):
-                await self._check(contact, key)  # another key: held and told (it raises)
-            return False
+        contact = await self._contacts.get(name)
+        if contact is None:
+            return True
+        if key == contact.key:
+            return contact.pending_key is None
+        if (name, key) not in self._told_group:
+            self._told_group.add((name, key))
+            self._events.error(
+                "group_member_key",
+                f"a group gives {name} another key ({fingerprint(key)}) than the one you have "
+                f"for {name}: {name}'s messages in that group wait. If {name}'s key really "
+                "changed, an admin of the group can remove and add them again",
+            )
+        return False
 
     async def is_stranger(self, name: str) -> bool:
         """Whether ``name`` has only sent us a message request (the user never answered)."""

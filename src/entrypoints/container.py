@@ -46,6 +46,7 @@ from chinwag.application.groups import (
     GroupSync,
     MemberKeys,
 )
+from chinwag.application.groups.locks import GroupLocks
 from chinwag.application.groups.withdraw import Withdrawals
 from chinwag.application.presence import LastSeen, PresenceRelay
 from chinwag.application.quota import InboundQuota
@@ -175,8 +176,9 @@ class UseCases(containers.DeclarativeContainer):
         Courier, adapters.directory, adapters.transport, adapters.messages, events, trust
     )
     group_progress = providers.Singleton(GroupProgress, adapters.messages)
+    group_locks = providers.Singleton(GroupLocks)
     withdrawals = providers.Singleton(
-        Withdrawals, session, adapters.messages, events, group_progress
+        Withdrawals, session, adapters.messages, events, group_progress, group_locks
     )
     group_book = providers.Singleton(
         watched,
@@ -216,6 +218,7 @@ class UseCases(containers.DeclarativeContainer):
         group_sync,
         quota,
         trust,
+        group_locks,
     )
     receive_messages = providers.Singleton(
         ReceiveMessages,

@@ -42,8 +42,9 @@ async def seen(member: Member, group: UUID) -> list[str]:
 def test_an_admin_cannot_post_as_a_member_she_added_with_her_own_key(tmp_path: Path) -> None:
     """mallory creates a group with bob and "carol", giving carol her own key. bob holds
     carol's real key: a post signed by mallory as carol waits (the receipt says
-    ``identity_changed``, so her courier keeps it queued), bob is told as for any key change,
-    and nothing is shown."""
+    ``identity_changed``, so her courier keeps it queued), bob is told once
+    (``group_member_key``), nothing is shown, and carol's pin is untouched: the group cannot
+    bind her name to mallory's key, nor make carol's real messages look like a key change."""
 
     async def scenario(w: World) -> None:
         bob, carol, mallory = w["bob"], w["carol"], w.mallory
@@ -57,7 +58,9 @@ def test_an_admin_cannot_post_as_a_member_she_added_with_her_own_key(tmp_path: P
         assert report.acknowledged == frozenset() and report.rejected == {}
         assert report.deferred == {forged.id: "identity_changed"}
         assert bob.verdict(forged.id) == "deferred:identity_changed"
-        assert ("carol", "changed", mallory.key) in bob.events.identities
+        assert [code for code, _ in bob.events.errors] == ["group_member_key"]
+        assert bob.events.identities == []
+        assert await bob.container.use_cases.trust().pinned_key("carol") == carol.key
         assert await seen(bob, gid) == [] and await bob.search("zanzibar") == []
         hers = mallory.craft(gid, "mallory's own post", seq=1, version=0)
         assert (await mallory.deliver("bob", hers)).acknowledged == {hers.id}

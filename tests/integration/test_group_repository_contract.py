@@ -159,6 +159,32 @@ def test_changes_of_other_groups_are_kept_apart_and_groups_listed_as_first_seen(
     run(scenario())
 
 
+def test_changes_let_go_are_forgotten_in_their_group_only_and_can_be_stored_again(
+    groups: GroupRepository,
+) -> None:
+    ours = history()
+    start, add, rename, admin, *_ = ours
+    theirs = create(author="erin", name="book club")
+
+    async def scenario() -> None:
+        await groups.add_changes([*ours, theirs])
+        # rename is ours; theirs is another group's (passed over), b"x" no change at all
+        gone = await groups.remove_changes(start.group, [rename.hash(), theirs.hash(), b"x"])
+        assert gone == 1
+        assert await groups.remove_changes(start.group, [rename.hash()]) == 0
+        assert await groups.remove_changes(UUID(int=7), [add.hash()]) == 0
+        assert await groups.remove_changes(start.group, []) == 0
+        assert hashes(await groups.changes(start.group)) == hashes(
+            [c for c in ours if c is not rename]
+        )
+        assert await groups.changes(theirs.group) == [theirs]
+        assert await groups.groups() == [start.group, theirs.group]
+        assert await groups.add_changes([rename, admin]) == [rename]  # stored again, last
+        assert hashes(await groups.changes(start.group))[-1] == rename.hash()
+
+    run(scenario())
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_the_chain_from_what_was_stored_is_the_chain_from_what_was_given(
     groups: GroupRepository, seed: int

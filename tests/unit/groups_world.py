@@ -38,6 +38,7 @@ from chinwag.application.groups import (
     MemberKeys,
     SyncSettings,
 )
+from chinwag.application.groups.locks import GroupLocks
 from chinwag.application.groups.withdraw import Withdrawals
 from chinwag.application.ports.directory import PeerLocation
 from chinwag.application.ports.peer_transport import DeliveryReport, GroupHave
@@ -242,7 +243,10 @@ class User:
             self.session, self.changes, self.signatures, self.events, self.clock, self.key
         )
         self.progress = GroupProgress(self.messages)
-        self.withdrawals = Withdrawals(self.session, self.messages, self.events, self.progress)
+        self.locks = GroupLocks()
+        self.withdrawals = Withdrawals(
+            self.session, self.messages, self.events, self.progress, self.locks
+        )
         self.book.on_chain_change(self.withdrawals.changed)
         self.sync = GroupSync(
             self.session,
@@ -267,6 +271,7 @@ class User:
             self.sync,
             quota,
             self.trust,
+            self.locks,
         )
         self.receive = ReceiveMessages(
             self.session,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from uuid import UUID
 
 from chinwag.domain.group import Change
@@ -32,6 +32,19 @@ class InMemoryGroupRepository:
 
     async def changes(self, group: UUID) -> list[Change]:
         return list(self._by_group.get(group, ()))
+
+    async def remove_changes(self, group: UUID, hashes: Collection[bytes]) -> int:
+        stored = self._by_group.get(group)
+        if not stored:
+            return 0
+        gone = {change.hash() for change in stored} & set(hashes)
+        self._hashes -= gone
+        left = [change for change in stored if change.hash() not in gone]
+        if left:
+            self._by_group[group] = left  # the group keeps its place among the groups
+        else:
+            del self._by_group[group]
+        return len(gone)
 
     async def groups(self) -> list[UUID]:
         return list(self._by_group)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from uuid import UUID
 
 from chinwag.adapters.sqlite.database import Database
@@ -126,6 +126,23 @@ class SqliteGroupRepository:
             return [change for change in map(_from_row, rows) if change is not None]
 
         return await self._db.read(select)
+
+    async def remove_changes(self, group: UUID, hashes: Collection[bytes]) -> int:
+        """Delete the group's rows under ``hashes``, in one transaction."""
+        rows = [(str(group), bytes(digest)) for digest in set(hashes)]
+        if not rows:
+            return 0
+
+        def delete(connection: sqlite3.Connection) -> int:
+            gone = 0
+            for row in rows:
+                cursor = connection.execute(
+                    "DELETE FROM group_changes WHERE group_id = ? AND hash = ?", row
+                )
+                gone += cursor.rowcount
+            return gone
+
+        return await self._db.write(delete)
 
     async def groups(self) -> list[UUID]:
         """Groups by their first row stored (as stored: :meth:`changes` checks each row)."""

@@ -29,7 +29,7 @@ from chinwag.application.groups.limits import (
     MAX_SETTLED,
 )
 from chinwag.application.groups.pending import PendingGroups
-from chinwag.application.groups.view import GroupView, RememberedChecks
+from chinwag.application.groups.view import MAX_STORED_OFF_CHAIN, GroupView, RememberedChecks
 from chinwag.application.ports.clock import Clock
 from chinwag.application.ports.events import ChatEvents
 from chinwag.application.ports.group_repository import GroupRepository
@@ -237,19 +237,21 @@ class GroupBook:
         self, me: str, before: GroupView, batch: list[Change], taken: Taken
     ) -> None:
         group = before.id
-        room = MAX_CHANGES_PER_GROUP - len(before.changes)
+        # The room is the chain's: changes stored off it are let go (below), so what a member
+        # piles up off the chain never refuses an admin's change.
+        room = MAX_CHANGES_PER_GROUP - len(before.chain)
         growth = grow(before, batch, self._verify, room=room, settled=self._settled)
         self._settled.update(growth.dropped)
         if growth.loose:
             taken.unconnected.add(group)
         if growth.cut:
-            log.warning("group %s holds %d changes, the most kept: %d not taken", group,
-                        len(before.changes), growth.cut)  # fmt: skip
+            log.warning("group %s has %d changes on its chain, the most kept: %d not taken",
+                        group, len(before.chain), growth.cut)  # fmt: skip
         if growth.view is before:
             return
         if growth.kept:
             await self._groups.add_changes(growth.kept)
-        after = self._views[group] = growth.view
+        after = self._views[group] = await self._pruned(growth.view)
         if after.head.head == before.head.head:
             return  # only branches off the chain grew
         taken.changed.append(after.head)
@@ -327,6 +329,16 @@ class GroupBook:
             if view is not None:
                 self._views[group] = view
         return view
+
+    async def _pruned(self, view: GroupView) -> GroupView:
+        """``view``, with the changes stored off its chain let go once there are more than
+        :data:`~.view.MAX_STORED_OFF_CHAIN` (the caller holds the lock)."""
+        if view.off_chain <= MAX_STORED_OFF_CHAIN:
+            return view
+        pruned, gone = view.pruned()
+        await self._groups.remove_changes(view.id, gone)
+        log.info("group %s: %d changes stored off the chain let go", view.id, len(gone))
+        return pruned
 
     async def _check_room(self, me: str) -> None:
         """:class:`TooManyGroups` if ``me`` is in :data:`MAX_GROUPS_PER_USER` groups already

@@ -7,6 +7,9 @@ it later, when what follows it arrives: valid changes off the chain are held, in
 bounded (:mod:`~chinwag.application.groups.branches`), and the chain moves to a branch as soon
 as it outranks it. What is *stored* is what was on the chain when it came, as before: the rest
 costs no storage, and nobody, member or not, can fill a log with changes that never apply.
+The room given (``room``) is the chain's: a member's leaves, each winning the head on its hash
+in turn, are stored one by one, and the book lets those off the chain go past a bound
+(:meth:`~.view.GroupView.pruned`), so they never take an admin's room.
 With nothing let go, the chain grown is the one the domain computes over every change learnt;
 and whatever was let go, the one it computes over the changes stored (what a restart loads).
 

@@ -26,7 +26,7 @@ from chinwag.application.groups.limits import (
     MAX_PENDING_GROUPS,
     MAX_SETTLED,
 )
-from chinwag.application.groups.view import GroupView, Verify
+from chinwag.application.groups.view import MAX_STORED_OFF_CHAIN, GroupView, Verify
 from chinwag.domain.errors import DomainError
 from chinwag.domain.group import Change, ChangeKind
 from chinwag.domain.group_log import GroupState, genesis
@@ -77,20 +77,24 @@ class PendingGroups:
             held = self._start(group, batch)
             if held is None:
                 return None, False
-        room = MAX_PENDING_CHANGES - len(held.view.changes)
+        room = MAX_PENDING_CHANGES - len(held.view.chain)  # the chain's (as the book's)
         growth = grow(held.view, batch, self._verify, room=room, settled=self._settled)
         self._settled.update(growth.dropped)
         if growth.cut:
             log.info("group %s (not known): %d changes past the most held for it (taken only "
                      "if it is joined meanwhile)", group, growth.cut)  # fmt: skip
         view = growth.view
-        logged = held.logged + sum(cost(c, view.states[c.version]) for c in growth.kept)
+        if view.off_chain > MAX_STORED_OFF_CHAIN:
+            view, _ = view.pruned()  # as the book lets them go (they stay held as branches)
+            logged = sum(cost(c, state) for c, state in zip(view.chain, view.states, strict=True))
+        else:
+            logged = held.logged + sum(cost(c, view.states[c.version]) for c in growth.kept)
         branches = sum(cost(b.change, b.state) for b in view.side.values())
         held = _Held(view, logged, logged + branches)
         self._held[group] = held
         self._weight += held.weight
         self._bound()
-        return growth.view, growth.loose
+        return view, growth.loose
 
     def drop(self, group: UUID) -> None:
         """Forget ``group``'s log (taken, or declined)."""

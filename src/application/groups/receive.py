@@ -24,7 +24,6 @@ refused, and the author's order goes past it, so their later messages are not he
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from uuid import UUID
 from chinwag.application.conversations import ConversationLedger
 from chinwag.application.groups.book import GroupBook
 from chinwag.application.groups.keys import MemberPins
+from chinwag.application.groups.locks import GroupLocks
 from chinwag.application.groups.progress import GroupProgress
 from chinwag.application.groups.sync import GroupSync
 from chinwag.application.groups.view import GroupView
@@ -94,6 +94,7 @@ class GroupIntake:
         sync: GroupSync,
         quota: InboundQuota,
         pins: MemberPins,
+        locks: GroupLocks | None = None,
     ) -> None:
         self._book = book
         self._progress = progress
@@ -104,9 +105,9 @@ class GroupIntake:
         self._sync = sync
         self._quota = quota
         self._pins = pins
-        self._locks: dict[UUID, asyncio.Lock] = {}
-        """One intake at a time per known group: the order rule reads, then advances, the
-        authors' progress around a commit."""
+        self._locks = locks or GroupLocks()
+        """One intake at a time per known group (the order rule reads, then advances, the
+        counts), and never beside a withdrawal in that group (see :class:`GroupLocks`)."""
 
     async def take(self, peer: str, me: str, messages: Sequence[Message], now: datetime) -> Intake:
         """Judge and store group messages from ``peer`` (valid messages of groups, read off
@@ -147,8 +148,10 @@ class GroupIntake:
             verdicts.deferred.update((m.id, UNKNOWN_GROUP) for m in batch)
             self._sync.request(peer, group)
             return
-        lock = self._locks.setdefault(group, asyncio.Lock())
-        async with lock:
+        async with self._locks.of(group):
+            # Read again under the lock: a removal committed meanwhile has its withdrawal
+            # waiting for this lock, and this batch must be judged by its chain.
+            view = await self._book.view(group) or view
             judged = await self._judge(peer, me, view, batch, verdicts)
             if judged.again:
                 await self._again(peer, group, judged.again, verdicts)

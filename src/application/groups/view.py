@@ -38,7 +38,8 @@ class GroupView:
     """One group as this client knows it now.
 
     ``changes``: every change stored (each was on the chain when it came, and only those:
-    what a peer sends that loses stays in memory); ``chain``: the canonical chain;
+    what a peer sends that loses stays in memory; past :data:`MAX_STORED_OFF_CHAIN` of them
+    off the chain, those are let go: :meth:`pruned`); ``chain``: the canonical chain;
     ``states``: the state after each change of the chain (``[i]`` is version ``i``);
     ``ever``: everybody who was a member at some version of the chain.
     """
@@ -91,6 +92,30 @@ class GroupView:
             self.kids,
         )  # fmt: skip
 
+    @property
+    def off_chain(self) -> int:
+        """How many changes stored are off the chain (every change of the chain is stored)."""
+        return len(self.changes) - len(self.chain)
+
+    def pruned(self) -> tuple[GroupView, list[bytes]]:
+        """This view with only its chain's changes stored (parents first), and the hashes
+        of the changes let go: those that were on the chain when they came and are not now.
+        They stay held in memory as branches (bounded); a restart computes the same chain
+        from what is left, since the chain is all of it."""
+        on_chain = frozenset(state.head for state in self.states)
+        gone = [digest for digest in self.hashes if digest not in on_chain]
+        view = GroupView(
+            self.chain,
+            self.chain,
+            self.states,
+            self.ever,
+            on_chain,
+            self.weights,
+            self.side,
+            self.kids,
+        )
+        return view, gone
+
     def extended(self, change: Change, state: GroupState) -> GroupView:
         """This view once ``change`` (which applies on the head, giving ``state``) is stored.
 
@@ -113,6 +138,13 @@ class GroupView:
 
 
 Verify = Callable[[bytes, bytes, bytes], bool]
+
+MAX_STORED_OFF_CHAIN: Final = 256
+"""Changes stored off a group's chain (each was on it when it came, and lost its place since)
+before they are let go (:meth:`GroupView.pruned`). Honest groups hardly get there (a lost
+place is an admins' race, or a long fork); a member signing leave after leave on the head,
+each winning on its hash, gets there fast: without it, those would fill the log's room and
+refuse every later change, and each frame would cost what the log holds."""
 
 MAX_REMEMBERED: Final = 50_000
 """Signature checks of changes remembered (see :class:`RememberedChecks`)."""

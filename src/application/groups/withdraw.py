@@ -5,8 +5,13 @@ A removal (or a leave) carries ``upto``, the departing member's last message tha
 member that stored one of those *before* it learnt of the departure (the message raced the
 removal and reached it first) would keep a message the others refuse, and members would differ
 for good. So when a departure joins the chain, each member withdraws what it stored past the
-cut: discarded from the history, and said (``message_withdrawn``), never silently. This user's
-own messages stay in its own history (a member who was removed keeps what it wrote).
+cut: discarded from the history, and said (``message_withdrawn``), never silently.
+
+A departed member's own client withdraws its own messages past its cut too (they were refused
+everywhere, and told as failed): its numbering then goes on from the cut, so that once added
+again its next message follows the last one the others hold (otherwise every member would
+wait for the missing numbers for good). It runs under the group's lock (:class:`GroupLocks`),
+which the intake holds while it judges and stores, and reads the chain as it is then.
 """
 
 from __future__ import annotations
@@ -17,12 +22,13 @@ from collections.abc import Coroutine
 from typing import Any, Protocol
 from uuid import UUID
 
+from chinwag.application.groups.locks import GroupLocks
 from chinwag.application.ports.events import ChatEvents
 from chinwag.application.ports.message_repository import MessageRepository
 from chinwag.application.session import Session
 from chinwag.domain.group import Change, ChangeKind
 from chinwag.domain.group_message import departure_cut
-from chinwag.domain.message import Message, MessageState
+from chinwag.domain.message import Message
 
 log = logging.getLogger(__name__)
 
@@ -75,20 +81,23 @@ class Withdrawals:
         messages: MessageRepository,
         events: ChatEvents,
         recount: Recount,
+        locks: GroupLocks | None = None,
     ) -> None:
         self._session = session
         self._messages = messages
         self._events = events
         self._recount = recount
+        self._locks = locks or GroupLocks()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._lock = asyncio.Lock()
+        self._latest: dict[UUID, ChainView] = {}
 
     def changed(self, before: ChainView | None, after: ChainView) -> None:
         """The chain of ``after`` changed: withdraw, in the background, what a departure new
         on it says does not count (nothing when no departure is new: the common case)."""
+        self._latest[after.id] = after
         new = departures(before, after)
         if new:
-            self._spawn(self._withdraw(after.id, tuple(after.chain), new))
+            self._spawn(self._withdraw(after.id, {departed(change) for change in new}))
 
     async def idle(self) -> None:
         """Until no withdrawal is under way (tests, and a graceful stop)."""
@@ -100,13 +109,16 @@ class Withdrawals:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _withdraw(self, group: UUID, chain: tuple[Change, ...], new: list[Change]) -> None:
-        me = self._session.user
+    async def _withdraw(self, group: UUID, authors: set[str]) -> None:
         try:
-            async with self._lock:  # one at a time: two chains in a row see each other's work
-                for change in new:
+            async with self._locks.of(group):
+                view = self._latest.get(group)
+                if view is None:
+                    return
+                chain = tuple(view.chain)  # the chain as it is now, not as it was when told
+                for change in departures(None, view):
                     author = departed(change)
-                    if author != me and change.upto is not None:
+                    if author in authors and change.upto is not None:
                         await self._past_cut(group, chain, author, change.upto)
         except Exception:
             log.exception("could not withdraw messages of group %s past a departure", group)
@@ -119,7 +131,7 @@ class Withdrawals:
             stored = await self._messages.group_messages(group, author, after, PAGE)
             if not stored:
                 return
-            gone = [m for m in stored if m.state is MessageState.RECEIVED and not _counts(chain, m)]
+            gone = [m for m in stored if not _counts(chain, m)]
             if gone:
                 discarded = await self._messages.discard([m.id for m in gone])
                 self._recount.forget(group)
