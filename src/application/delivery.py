@@ -138,9 +138,10 @@ class Courier:
         self._held: list[OutboxEntry] | None = None
         """Deliveries enqueued during sign-in (see :meth:`hold`); None when not signing in."""
 
-    def check_room(self) -> None:
-        """Raise ``OutboxFull`` when no further delivery may wait."""
-        if self.backlog() >= self._settings.max_outbox:
+    def check_room(self, deliveries: int = 1) -> None:
+        """Raise ``OutboxFull`` unless ``deliveries`` more may wait (a group message needs one
+        per member it goes to)."""
+        if self.backlog() + deliveries > self._settings.max_outbox:
             raise OutboxFull(
                 f"{self.backlog()} messages are already waiting to be delivered; wait until "
                 "some of their recipients come online"

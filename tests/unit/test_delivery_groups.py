@@ -334,7 +334,9 @@ def test_the_outbox_counts_deliveries_and_enqueue_checks_whom_a_message_goes_to(
     async def scenario() -> None:
         alice = Alice()
         await alice.start(CourierSettings(max_outbox=3, retry_delay=60.0), present=())
-        alice.courier.check_room()
+        alice.courier.check_room(3)  # a group message to three members fits
+        with pytest.raises(OutboxFull, match="0 messages are already waiting"):
+            alice.courier.check_room(4)  # one to four does not
         assert alice.courier.room() == 3
         posted = group_message(1)
         await alice.post(posted)

@@ -30,7 +30,7 @@ from chinwag.domain.message import GroupStamp, Message, MessageState, validate_b
 class GroupCourier(Protocol):
     """What posting needs of the courier."""
 
-    def check_room(self) -> None: ...
+    def check_room(self, deliveries: int = 1) -> None: ...
 
     def enqueue(self, message: Message, recipients: Sequence[str] | None = None) -> None: ...
 
@@ -78,7 +78,7 @@ class PostToGroup:
             raise UnknownGroup(f"you are not in a group with id {group}")
         if not view.head.is_member(me):
             raise NotAMember(f"you are not a member of {view.head.name!r} any more")
-        self._courier.check_room()
+        self._courier.check_room(max(len(view.head.members) - 1, 1))
         turn = self._ledger.take_turn(me, str(group))
         try:
             await self._ledger.group(group)
