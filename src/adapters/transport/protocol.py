@@ -6,9 +6,10 @@ handshake follows, and every other frame travels inside its session."""
 from __future__ import annotations
 
 import base64
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 from uuid import UUID
 
 from pydantic import (
@@ -285,9 +286,28 @@ def change_batches(changes: Iterable[Change]) -> list[bytes]:
     return frames
 
 
+_ENCODED_GROUP_MESSAGES: Final = 4096
+"""Group messages whose wire item is remembered: one goes to every member (up to 255 times)."""
+
+_encoded: OrderedDict[UUID, bytes] = OrderedDict()
+
+
 def _wire_message(message: Message) -> bytes:
     """One item of a ``messages`` frame: a direct message with ``to``, a group message with
-    its group and stamp and no ``to``."""
+    its group and stamp and no ``to``. A group message's item is the same for every member
+    (what it says is signed, so one id never stands for two), so it is made once."""
+    stamp = message.stamp
+    if message.group_id is None or stamp is None:
+        return _encode_item(message)
+    item = _encoded.get(message.id)
+    if item is None:
+        item = _encoded[message.id] = _encode_item(message)
+        if len(_encoded) > _ENCODED_GROUP_MESSAGES:
+            _encoded.popitem(last=False)
+    return item
+
+
+def _encode_item(message: Message) -> bytes:
     fields: dict[str, object] = {"id": str(message.id), "from": message.sender}
     stamp = message.stamp
     if message.group_id is None or stamp is None:
