@@ -54,6 +54,19 @@ def items(frame: bytes) -> list[dict[str, Any]]:
 # -- group messages in the messages frame ------------------------------------------------------
 
 
+def test_a_group_message_is_encoded_as_it_is_even_after_its_genuine_copy() -> None:
+    """A group message's item is made once for all its members, but never stands for another
+    message with the same id: a copy with another body is sent as it is (and refused there)."""
+    genuine = group_message(group=GROUP, seq=7, version=3)
+    altered = genuine.model_copy(update={"body": "altered"})
+    for message in (genuine, altered, genuine):
+        [(payload, _)] = protocol.message_batches([message])
+        assert items(payload)[0]["body"] == message.body
+    sent = genuine.with_state(MessageState.SENT)  # another state: the same item
+    [(again, _)] = protocol.message_batches([sent])
+    assert items(again)[0]["body"] == genuine.body
+
+
 def test_a_group_message_travels_with_its_group_and_stamp_and_no_to() -> None:
     message = group_message(group=GROUP, seq=7, version=3)
     [(payload, batch)] = protocol.message_batches([message])

@@ -289,19 +289,21 @@ def change_batches(changes: Iterable[Change]) -> list[bytes]:
 _ENCODED_GROUP_MESSAGES: Final = 4096
 """Group messages whose wire item is remembered: one goes to every member (up to 255 times)."""
 
-_encoded: OrderedDict[UUID, bytes] = OrderedDict()
+_encoded: OrderedDict[tuple[object, ...], bytes] = OrderedDict()
 
 
 def _wire_message(message: Message) -> bytes:
     """One item of a ``messages`` frame: a direct message with ``to``, a group message with
-    its group and stamp and no ``to``. A group message's item is the same for every member
-    (what it says is signed, so one id never stands for two), so it is made once."""
+    its group and stamp and no ``to``. A group message's item is the same for every member, so
+    it is made once; it is remembered by everything it says (not by its id alone: an item must
+    say what it is given, even a copy someone altered)."""
     stamp = message.stamp
     if message.group_id is None or stamp is None:
         return _encode_item(message)
-    item = _encoded.get(message.id)
+    key = (message.id, message.sender, message.group_id, stamp, message.body, message.sent_at)
+    item = _encoded.get(key)
     if item is None:
-        item = _encoded[message.id] = _encode_item(message)
+        item = _encoded[key] = _encode_item(message)
         if len(_encoded) > _ENCODED_GROUP_MESSAGES:
             _encoded.popitem(last=False)
     return item
