@@ -11,7 +11,10 @@ The rules, for a change on top of a state:
   applies on top of anything;
 - its author is a member; a ``leave`` is the author's own, every other kind needs an admin;
 - ``add``: somebody not a member, while the group has fewer than :data:`MAX_MEMBERS`;
-- ``remove``: another member (admins included; oneself leaves instead);
+- ``remove``: another member (admins included; oneself leaves instead); or, with an ``upto``,
+  somebody not a member (a *cut*: it changes nothing but the version and head, and caps what
+  counts of a former member's messages, see :func:`~chinwag.domain.group_message.departure_cut`:
+  a member who left wrote its own ``upto``, and a dishonest one writes a huge one or none);
 - ``admin``: a member not an admin yet, while there are fewer than :data:`MAX_ADMINS`;
 - ``rename``: a name other than the current one;
 - its signature verifies with the author's key in the state (the create's: its own ``key``,
@@ -180,6 +183,8 @@ def _check(state: GroupState, change: Change) -> bytes:
             raise InvalidChange(f"{change.member} is a member already")
         if len(state.members) >= MAX_MEMBERS:
             raise GroupFull(f"the group is full: it has {MAX_MEMBERS} members")
+    elif change.kind is ChangeKind.REMOVE and _is_cut(state, change):
+        pass  # a cut: the state has no former members to check the name against
     elif change.kind in (ChangeKind.REMOVE, ChangeKind.ADMIN):
         assert change.member is not None
         if not state.is_member(change.member):
@@ -193,6 +198,12 @@ def _check(state: GroupState, change: Change) -> bytes:
     elif change.kind is ChangeKind.RENAME and change.name == state.name:
         raise InvalidChange(f"the group is named {change.name!r} already")
     return key
+
+
+def _is_cut(state: GroupState, change: Change) -> bool:
+    """Whether ``change`` (a ``remove``) is a cut: of somebody not a member, with an ``upto``."""
+    assert change.member is not None
+    return change.upto is not None and not state.is_member(change.member)
 
 
 def _without(state: GroupState, name: str) -> tuple[tuple[Member, ...], frozenset[str]]:
@@ -210,7 +221,7 @@ def _next(state: GroupState, change: Change) -> GroupState:
     if change.kind is ChangeKind.ADD:
         assert change.member is not None and change.key is not None
         members = (*members, Member(name=change.member, key=change.key))
-    elif change.kind is ChangeKind.REMOVE:
+    elif change.kind is ChangeKind.REMOVE and not _is_cut(state, change):
         assert change.member is not None
         members, admins = _without(state, change.member)
     elif change.kind is ChangeKind.LEAVE:

@@ -44,16 +44,26 @@ def signed_bytes(message: Message) -> bytes:
 
 
 def departure_cut(chain: Sequence[Change], version: int, author: str) -> int | None:
-    """The ``upto`` of the first change after ``version`` that ends ``author``'s membership
-    (their removal, or their leaving), if it has one: ``author``'s messages sent under
-    ``version`` with a higher sequence number do not count."""
+    """The smallest ``upto`` among the changes after ``version`` that end ``author``'s
+    membership (their removal, or their leaving) or cut it afterwards (an admin's ``remove``
+    of them once they are gone), up to the next change that adds ``author`` again (not
+    included); ``None`` if none of them has one. ``author``'s messages sent under ``version``
+    with a higher sequence number do not count.
+
+    The smallest, not the first: a member who leaves writes its own ``upto``, and a dishonest
+    one writes a huge one (or none) to keep posting under a version from before it left; an
+    admin's cut then caps it, the same way for every member holding the chain. An ``add``
+    starts a new membership, whose messages are sent under versions from the add on."""
+    cut: int | None = None
     for change in chain[version + 1 :]:
+        if change.kind is ChangeKind.ADD and change.member == author:
+            break
         gone = (change.kind is ChangeKind.REMOVE and change.member == author) or (
             change.kind is ChangeKind.LEAVE and change.author == author
         )
-        if gone:
-            return change.upto
-    return None
+        if gone and change.upto is not None and (cut is None or change.upto < cut):
+            cut = change.upto
+    return cut
 
 
 def author_key(

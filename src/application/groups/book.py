@@ -285,7 +285,8 @@ class GroupBook:
         """This user's changes that were on the chain and are not any more (another admin's
         concurrent change won, or a branch holding more admins' changes): each written again on
         top of the new head if it still applies there (an ``add`` of somebody added meanwhile
-        does not, nor a ``leave`` of a member gone already), in their order.
+        does not, nor a ``leave`` of a member gone already, nor a ``remove`` of somebody removed
+        meanwhile), in their order.
 
         Not one whose twin (the same kind and fields, by this user) the new chain holds past the
         fork (one for one): a branch can win back (when it grows), and then what was displaced
@@ -306,6 +307,12 @@ class GroupBook:
                 displaced.append(c)
         view = after
         for old in displaced:
+            if old.kind is ChangeKind.REMOVE and not view.head.is_member(old.member or ""):
+                # Removed meanwhile by another admin: a cut written now would only move the
+                # version (and might lower the winner's cut).
+                log.info("remove of %s in group %s not written again: gone already", old.member,
+                         old.group)  # fmt: skip
+                continue
             try:
                 again = self._write(
                     me, view, old.kind, member=old.member, key=old.key, name=old.name, upto=old.upto

@@ -75,13 +75,21 @@ class Groups:
         return await self._book.change(group, ChangeKind.ADD, member=name, key=key)
 
     async def remove(self, group: UUID, member: str) -> GroupState:
-        """Remove ``member`` (an admin's change): they get nothing sent from then on."""
+        """Remove ``member`` (an admin's change): they get nothing sent from then on.
+
+        A former member (one who left, or was removed) is cut instead: the same change, which
+        leaves the members as they are, so that their messages past the last one stored here
+        do not count whatever ``upto`` their own leave claimed. ``NotAMember`` for a name
+        never in the group."""
         me = self._session.require_user()
         name = normalize_username(member)
         state = await self._admin_state(group, me, "remove members")
         if name == me:
             raise InvalidChange("you cannot remove yourself from a group: leave it instead")
-        _require_member(state, name)
+        if not state.is_member(name):
+            view = await self._book.view(group)
+            if view is None or name not in view.ever:
+                _require_member(state, name)
         # Their messages numbered past the last one stored here do not count, for anyone.
         upto = await self._progress.last(group, name)
         return await self._book.change(group, ChangeKind.REMOVE, member=name, upto=upto)
