@@ -43,6 +43,16 @@ def signed_bytes(message: Message) -> bytes:
     )
 
 
+def departing(change: Change) -> str | None:
+    """Whose membership ``change`` ends (or cuts, once they are gone): the member a ``remove``
+    names, the author of a ``leave``; ``None`` for the other kinds."""
+    if change.kind is ChangeKind.REMOVE:
+        return change.member
+    if change.kind is ChangeKind.LEAVE:
+        return change.author
+    return None
+
+
 def departure_cut(chain: Sequence[Change], version: int, author: str) -> int | None:
     """The smallest ``upto`` among the changes after ``version`` that end ``author``'s
     membership (their removal, or their leaving) or cut it afterwards (an admin's ``remove``
@@ -58,12 +68,18 @@ def departure_cut(chain: Sequence[Change], version: int, author: str) -> int | N
     for change in chain[version + 1 :]:
         if change.kind is ChangeKind.ADD and change.member == author:
             break
-        gone = (change.kind is ChangeKind.REMOVE and change.member == author) or (
-            change.kind is ChangeKind.LEAVE and change.author == author
-        )
+        gone = departing(change) == author
         if gone and change.upto is not None and (cut is None or change.upto < cut):
             cut = change.upto
     return cut
+
+
+def within_cut(chain: Sequence[Change], message: Message) -> bool:
+    """Whether group message ``message`` is numbered within its author's departure cut after
+    the version it was sent under (see :func:`departure_cut`): whether it may count."""
+    assert message.stamp is not None
+    cut = departure_cut(chain, message.stamp.version, message.sender)
+    return cut is None or message.stamp.seq <= cut
 
 
 def author_key(
@@ -92,8 +108,8 @@ def author_key(
         raise NotAMember(
             f"{message.sender} was not a member of the group at version {message.stamp.version}"
         )
-    cut = departure_cut(chain, message.stamp.version, message.sender)
-    if cut is not None and message.stamp.seq > cut:
+    if not within_cut(chain, message):
+        cut = departure_cut(chain, message.stamp.version, message.sender)
         raise NotAMember(
             f"{message.sender} left the group (or was removed) after their message {cut}; "
             f"this is their message {message.stamp.seq}"

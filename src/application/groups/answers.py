@@ -32,8 +32,7 @@ from chinwag.application.ports.directory import PeerLocation
 from chinwag.application.ports.message_repository import MessageRepository
 from chinwag.application.ports.peer_transport import GroupHave, PeerTransport
 from chinwag.domain.group import HASH_SIZE, Change
-from chinwag.domain.group_message import departure_cut
-from chinwag.domain.message import Message
+from chinwag.domain.group_message import within_cut
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +151,7 @@ class HaveAnswers:
                     return True
                 limit = min(self._settings.batch, budget)
                 stored = await self._messages.group_messages(have.group, author, after, limit)
-                batch = list(itertools.takewhile(lambda m: _counts(chain, m), stored))
+                batch = list(itertools.takewhile(lambda m: within_cut(chain, m), stored))
                 if not batch:
                     break
                 report = await self._transport.deliver(peer, location, batch)
@@ -197,10 +196,3 @@ def _until_departure(view: GroupView, peer: str) -> tuple[Sequence[Change], byte
         if view.states[version - 1].is_member(peer) and not view.states[version].is_member(peer):
             return view.chain[: version + 1], view.chain[version].hash()
     raise AssertionError(f"{peer} was never a member of group {view.id}, or still is")
-
-
-def _counts(chain: Sequence[Change], message: Message) -> bool:
-    """Whether ``message`` is within its author's departure cut (if the chain has one)."""
-    assert message.stamp is not None
-    cut = departure_cut(chain, message.stamp.version, message.sender)
-    return cut is None or message.stamp.seq <= cut

@@ -27,7 +27,7 @@ from chinwag.application.ports.events import ChatEvents
 from chinwag.application.ports.message_repository import MessageRepository
 from chinwag.application.session import Session
 from chinwag.domain.group import Change, ChangeKind
-from chinwag.domain.group_message import departure_cut
+from chinwag.domain.group_message import departing, within_cut
 from chinwag.domain.message import Message
 
 log = logging.getLogger(__name__)
@@ -59,17 +59,8 @@ def departures(before: ChainView | None, after: ChainView) -> list[Change]:
     return [
         change
         for change in after.chain
-        if change.kind in (ChangeKind.REMOVE, ChangeKind.LEAVE)
-        and change.upto is not None
-        and change.hash() not in known
+        if departing(change) is not None and change.upto is not None and change.hash() not in known
     ]
-
-
-def departed(change: Change) -> str:
-    """Who a removal or a leave is about (for another kind: its author)."""
-    if change.kind is ChangeKind.REMOVE and change.member is not None:
-        return change.member
-    return change.author
 
 
 class Withdrawals:
@@ -97,7 +88,8 @@ class Withdrawals:
         self._latest[after.id] = after
         new = departures(before, after)
         if new:
-            self._spawn(self._withdraw(after.id, {departed(change) for change in new}))
+            authors = {name for change in new if (name := departing(change)) is not None}
+            self._spawn(self._withdraw(after.id, authors))
 
     async def idle(self) -> None:
         """Until no withdrawal is under way (tests, and a graceful stop)."""
@@ -117,8 +109,8 @@ class Withdrawals:
                     return
                 chain = tuple(view.chain)  # the chain as it is now, not as it was when told
                 for change in departures(None, view):
-                    author = departed(change)
-                    if author in authors and change.upto is not None:
+                    author = departing(change)
+                    if author is not None and author in authors and change.upto is not None:
                         await self._past_cut(group, chain, author, change.upto)
         except Exception:
             log.exception("could not withdraw messages of group %s past a departure", group)
@@ -131,7 +123,7 @@ class Withdrawals:
             stored = await self._messages.group_messages(group, author, after, PAGE)
             if not stored:
                 return
-            gone = [m for m in stored if not _counts(chain, m)]
+            gone = [m for m in stored if not within_cut(chain, m)]
             if gone:
                 discarded = await self._messages.discard([m.id for m in gone])
                 self._recount.forget(group)
@@ -144,12 +136,6 @@ class Withdrawals:
             after = stamp.seq
 
 
-def _counts(chain: tuple[Change, ...], message: Message) -> bool:
-    assert message.stamp is not None
-    cut = departure_cut(chain, message.stamp.version, message.sender)
-    return cut is None or message.stamp.seq <= cut
-
-
 def _reason(chain: tuple[Change, ...], message: Message) -> str:
     """Why, for people: who left or was removed, as the chain says after the message's version."""
     assert message.stamp is not None
@@ -157,8 +143,7 @@ def _reason(chain: tuple[Change, ...], message: Message) -> str:
     for change in chain[message.stamp.version + 1 :]:
         if change.kind is ChangeKind.RENAME and change.name:
             name = change.name
-        leaving = change.kind in (ChangeKind.REMOVE, ChangeKind.LEAVE)
-        if leaving and departed(change) == message.sender:
+        if departing(change) == message.sender:
             how = "left" if change.kind is ChangeKind.LEAVE else "was removed from"
             return f"sent after {message.sender} {how} {name}"
     return f"it does not count in {name}"
