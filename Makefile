@@ -29,6 +29,7 @@ bench:
 	.venv/bin/python benchmarks/bench_messages.py
 	.venv/bin/python benchmarks/bench_relay.py
 	.venv/bin/python benchmarks/bench_groups.py
+	.venv/bin/python benchmarks/bench_files.py
 	.venv/bin/python benchmarks/bench_json.py
 	.venv/bin/python benchmarks/bench_registry.py
 	.venv/bin/python benchmarks/bench_handshakes.py
@@ -37,7 +38,7 @@ bench:
 
 # Remake the screenshots in docs/ under Xvfb (two windows chatting, a key change and its Verify…
 # dialog, the new chat dialog, unread messages with the divider, the Chat menu, the connection
-# doctor, a group); needs xvfb and imagemagick.
+# doctor, a group, files); needs xvfb and imagemagick.
 screenshot:
 	@scripts/bootstrap.sh
 	@command -v Xvfb >/dev/null && command -v import >/dev/null || { apt-get update -qq && apt-get install -y -qq xvfb imagemagick; }
@@ -45,6 +46,7 @@ screenshot:
 	.venv/bin/python scripts/screenshot_keys.py
 	.venv/bin/python scripts/screenshot_doctor.py
 	.venv/bin/python scripts/screenshot_groups.py
+	CHINWAG_SCREENSHOT_DIR=docs .venv/bin/pytest -q tests/integration/test_gui_files.py
 
 # Just a registry, in the foreground.
 registry:

@@ -42,6 +42,7 @@ from chinwag.adapters.secure.keys import LocalKeys
 from chinwag.adapters.transport import protocol as peer_protocol
 from chinwag.adapters.transport.tcp import TcpPeerTransport
 from chinwag.adapters.wire.codec import encode
+from chinwag.application.files.none import NoFiles
 from chinwag.application.ports.peer_transport import GroupHave, Incoming
 from chinwag.domain.group import Change
 from chinwag.domain.user import PeerAddress
@@ -141,7 +142,7 @@ async def _handshakes(
     )
 
 
-class _LetEveryoneIn:
+class _LetEveryoneIn(NoFiles):
     """The application side of a peer that accepts anyone (no trust checks, no storage)."""
 
     async def authorize(self, peer: str, key: bytes) -> None:

@@ -118,6 +118,7 @@ def make_client(
                 "keys_path": folder / "identity.key",
                 "pins_path": folder / "registries.json",
                 "registry_key": None,
+                "downloads": None,
             },
         }
     )

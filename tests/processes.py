@@ -117,15 +117,19 @@ def _drain(stream: IO[str] | None, lines: list[str]) -> None:
             lines.append(line)
 
 
-def _in_child(max_file_size: int | None, umask: int | None) -> Callable[[], None] | None:
-    """What to do in the child before it runs chinwag: a file size limit, a umask."""
+def _in_child(
+    max_file_size: int | None, umask: int | None, raisable: bool = False
+) -> Callable[[], None] | None:
+    """What to do in the child before it runs chinwag: a file size limit (``raisable``: only
+    the soft one, so a test can lift it later with ``resource.prlimit``), a umask."""
     if max_file_size is None and umask is None:
         return None
 
     def prepare() -> None:
         if max_file_size is not None:
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-            resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_size, max_file_size))
+            hard = resource.RLIM_INFINITY if raisable else max_file_size
+            resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_size, hard))
         if umask is not None:
             os.umask(umask)
 
@@ -144,11 +148,13 @@ class CliProcess:
         max_file_size: int | None = None,
         env: dict[str, str] | None = None,
         umask: int | None = None,
+        raisable: bool = False,
     ) -> None:
         """``max_file_size`` (bytes) makes the disk "full" for this process: no file may grow
         past it (RLIMIT_FSIZE, with SIGXFSZ ignored so writes fail instead of killing it).
         ``env`` adds to (or overrides) the environment, e.g. ``CHINWAG_REGISTRY_KEY``;
-        ``umask`` is the process's umask (``0`` to check chinwag sets its modes itself)."""
+        ``umask`` is the process's umask (``0`` to check chinwag sets its modes itself);
+        ``raisable``: the size limit is a soft one, which :meth:`free_disk` lifts."""
         self.user = user
         self.data = data_dir
         self.events: list[Event] = []
@@ -173,7 +179,7 @@ class CliProcess:
             text=True,
             encoding="utf-8",
             env={**ENV, **(env or {})},
-            preexec_fn=_in_child(max_file_size, umask),
+            preexec_fn=_in_child(max_file_size, umask, raisable),
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -336,6 +342,11 @@ class CliProcess:
         finally:
             self.kill()
         return code
+
+    def free_disk(self) -> None:
+        """Lift a ``raisable`` file size limit: the "disk" has room again."""
+        unlimited = (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
+        resource.prlimit(self.proc.pid, resource.RLIMIT_FSIZE, unlimited)
 
     def kill(self) -> None:
         if self.proc.poll() is None:

@@ -8,8 +8,13 @@ import stat
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from uuid import UUID
 
 import pytest
+
+from chinwag.application.errors import PeerUnreachable
+from chinwag.application.ports.directory import PeerLocation
+from chinwag.application.ports.peer_transport import TransferNotice
 
 
 async def wait_until(condition: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
@@ -54,3 +59,21 @@ def permissive_umask() -> Iterator[None]:
 def mode(path: Path) -> int:
     """The permission bits of ``path`` itself (a link is not followed)."""
     return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+class NoFileTransfers:
+    """Mix into a fake ``PeerTransport`` of a test that moves no files: every ask fails as a
+    peer that cannot be reached would."""
+
+    async def fetch_piece(
+        self, peer: str, location: PeerLocation, transfer: UUID, index: int, timeout: float
+    ) -> bytes:
+        raise PeerUnreachable(f"{peer}: this test moves no files")
+
+    async def fetch_hashes(
+        self, peer: str, location: PeerLocation, transfer: UUID, start: int
+    ) -> bytes:
+        raise PeerUnreachable(f"{peer}: this test moves no files")
+
+    async def send_notice(self, peer: str, location: PeerLocation, notice: TransferNotice) -> None:
+        raise PeerUnreachable(f"{peer}: this test moves no files")

@@ -100,3 +100,32 @@ class VerificationRequired(ChatError):
     """A verified contact's new key needs the safety number compared again, not just trust."""
 
     code = "verification_required"
+
+
+class FileProblem(ChatError):
+    """A file cannot be read or written (missing, not a regular file, changed, no access)."""
+
+    code = "file_problem"
+
+
+class DiskFull(ChatError):
+    """No room to write a received file; the transfer pauses until there is."""
+
+    code = "disk_full"
+
+
+class TransferNotFound(ChatError):
+    code = "unknown_transfer"
+
+
+class FileRefused(ChatError):
+    """The sender of a file will not hand (more of) it over; ``reason`` is its code:
+    ``unknown_transfer``, ``cancelled``, ``changed`` (the file is gone or changed since it
+    was offered), ``busy`` (too many requests at once: ask again), ``internal`` (the sender
+    failed to answer, e.g. its disk: ask again later)."""
+
+    code = "file_refused"
+
+    def __init__(self, reason: str, text: str) -> None:
+        super().__init__(text)
+        self.reason = reason

@@ -1,13 +1,15 @@
 """Presence goes to the user, to the courier (which sends to whoever comes online), to the
 group sync (which hands a member who comes online what it missed, and asks it for what we
-missed), and to the note of when each person was last seen leaving (the doctor's "offline
-since …")."""
+missed), to the transfers engine (which sends notices and goes on pulling files from whoever
+comes online), and to the note of when each person was last seen leaving (the doctor's
+"offline since …")."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from chinwag.application.delivery import Courier
+from chinwag.application.files.engine import Transfers
 from chinwag.application.groups.sync import GroupSync
 from chinwag.application.ports.clock import Clock
 from chinwag.application.ports.directory import RegistryStatus
@@ -67,7 +69,9 @@ class PresenceRelay:
         courier: Courier,
         last_seen: LastSeen | None = None,
         groups: GroupSync | None = None,
+        files: Transfers | None = None,
     ) -> None:
+        self._files = files
         self._events = events
         self._courier = courier
         self._last_seen = last_seen
@@ -78,6 +82,8 @@ class PresenceRelay:
         self._courier.online(online)
         if self._groups is not None:
             self._groups.online(online)
+        if self._files is not None:
+            self._files.online(online)
         if self._last_seen is not None:
             self._last_seen.presence(online)
 

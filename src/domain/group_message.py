@@ -26,21 +26,32 @@ def signed_bytes(message: Message) -> bytes:
     """The bytes a group message's author signs: :data:`MESSAGE_CONTEXT`, then the canonical
     JSON (:func:`~chinwag.domain.group.canonical_json`) of ``type`` (:data:`MESSAGE_FORMAT`),
     ``group`` and ``id`` (UUIDs, lowercase with hyphens), ``author``, ``seq`` and ``version``
-    (integers), ``sent_at`` (UTC, ``YYYY-MM-DDTHH:MM:SS.ffffffZ``) and ``body``."""
+    (integers), ``sent_at`` (UTC, ``YYYY-MM-DDTHH:MM:SS.ffffffZ``) and ``body``; for a file
+    offer also ``file``: its ``name``, ``size``, ``piece_size``, ``mime``, and ``sha256`` and
+    ``root`` in lowercase hex (absent for other messages, so their bytes are as before)."""
     if message.group_id is None or message.stamp is None:
         raise InvalidMessage("only a group message is signed")
-    return MESSAGE_CONTEXT + canonical_json(
-        {
-            "type": MESSAGE_FORMAT,
-            "group": str(message.group_id),
-            "id": str(message.id),
-            "author": message.sender,
-            "seq": message.stamp.seq,
-            "version": message.stamp.version,
-            "sent_at": message.sent_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "body": message.body,
+    signed: dict[str, object] = {
+        "type": MESSAGE_FORMAT,
+        "group": str(message.group_id),
+        "id": str(message.id),
+        "author": message.sender,
+        "seq": message.stamp.seq,
+        "version": message.stamp.version,
+        "sent_at": message.sent_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "body": message.body,
+    }
+    offer = message.file
+    if offer is not None:
+        signed["file"] = {
+            "name": offer.name,
+            "size": offer.size,
+            "sha256": offer.sha256.hex(),
+            "piece_size": offer.piece_size,
+            "root": offer.root.hex(),
+            "mime": offer.mime,
         }
-    )
+    return MESSAGE_CONTEXT + canonical_json(signed)
 
 
 def departing(change: Change) -> str | None:

@@ -10,6 +10,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chinwag.domain.errors import InvalidMessage, InvalidStateTransition
+from chinwag.domain.transfer import FileOffer
 from chinwag.domain.user import Username
 
 MAX_BODY_BYTES = 64 * 1024
@@ -166,6 +167,9 @@ class Message(BaseModel):
     received_at: AwareDatetime | None = None
     """For a received message, this device's clock when it was stored (``sent_at`` is the
     sender's claim)."""
+    file: FileOffer | None = None
+    """A file offer (the message's id is its transfer's id); ``body`` is then its text in
+    the conversation, for people and search (the sender puts the file's name)."""
 
     @field_validator("body")
     @classmethod

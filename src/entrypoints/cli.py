@@ -12,6 +12,7 @@ from typing import NoReturn, TextIO
 from dependency_injector import providers
 
 from chinwag.adapters.console.commands import CommandRunner, with_hint
+from chinwag.adapters.console.file_commands import FileUseCases
 from chinwag.adapters.console.json_io import ThreadWriter
 from chinwag.adapters.console.json_output import JsonOutput
 from chinwag.adapters.console.json_session import run_json_session
@@ -111,6 +112,13 @@ async def _session(
         diagnose_peer=use_cases.diagnose_peer(),
         groups=use_cases.groups(),
         post=use_cases.post_to_group(),
+        files=FileUseCases(
+            send=use_cases.send_file(),
+            accept=use_cases.accept_file(),
+            decline=use_cases.decline_file(),
+            cancel=use_cases.cancel_file(),
+            list=use_cases.list_transfers(),
+        ),
     )
     try:
         if settings.json:

@@ -15,14 +15,17 @@ from typing import Any
 
 from dependency_injector import containers, providers
 
+from chinwag.adapters.local_files import LocalFiles
 from chinwag.adapters.memory.clock import ManualClock
 from chinwag.adapters.memory.contacts import InMemoryContactRepository
 from chinwag.adapters.memory.directory import InMemoryDirectory, InMemoryRegistry
+from chinwag.adapters.memory.files import InMemoryFileStore
 from chinwag.adapters.memory.groups import InMemoryGroupRepository
 from chinwag.adapters.memory.repositories import (
     InMemoryConversationRepository,
     InMemoryMessageRepository,
 )
+from chinwag.adapters.memory.transfers import InMemoryTransferRepository
 from chinwag.adapters.memory.transport import InMemoryNetwork, InMemoryTransport
 from chinwag.adapters.registry.client import RegistryDirectory
 from chinwag.adapters.registry.pins import RegistryPins
@@ -35,10 +38,13 @@ from chinwag.adapters.sqlite.conversations import SqliteConversationRepository
 from chinwag.adapters.sqlite.database import Database
 from chinwag.adapters.sqlite.groups import SqliteGroupRepository
 from chinwag.adapters.sqlite.messages import SqliteMessageRepository
+from chinwag.adapters.sqlite.transfers import SqliteTransferRepository
 from chinwag.adapters.system import RandomIds, SystemClock
 from chinwag.adapters.transport.tcp import TcpPeerTransport
 from chinwag.application.conversations import ConversationLedger
 from chinwag.application.delivery import Courier
+from chinwag.application.files.engine import Transfers
+from chinwag.application.files.service import FileService
 from chinwag.application.groups import (
     GroupBook,
     GroupIntake,
@@ -53,15 +59,20 @@ from chinwag.application.quota import InboundQuota
 from chinwag.application.session import Session
 from chinwag.application.trust import TrustPolicy
 from chinwag.application.use_cases import (
+    AcceptFile,
+    CancelFile,
     CountUnread,
+    DeclineFile,
     Groups,
     ListContacts,
     ListConversations,
+    ListTransfers,
     LoadHistory,
     MarkRead,
     PostToGroup,
     ReceiveMessages,
     SearchHistory,
+    SendFile,
     SendMessage,
     SendMessages,
     SignIn,
@@ -74,6 +85,7 @@ from chinwag.application.use_cases import (
 )
 from chinwag.application.use_cases.diagnose import DiagnosePeer, DiagnoseSelf
 from chinwag.application.use_cases.message_deliveries import MessageDeliveries
+from chinwag.domain.transfer import FileLimits
 from chinwag.entrypoints.common import configure_logging
 
 
@@ -94,6 +106,22 @@ def watched(book: GroupBook, withdrawals: Withdrawals) -> GroupBook:
     """The group book, with what must follow every change of a group's chain."""
     book.on_chain_change(withdrawals.changed)
     return book
+
+
+def local_files(downloads: str | None) -> Iterator[LocalFiles]:
+    files = LocalFiles(downloads)
+    try:
+        yield files
+    finally:
+        files.close()
+
+
+def file_limits(config: Any) -> FileLimits:
+    """The user's rules for incoming files (``use_cases.files`` of the configuration: what
+    ``--max-file-size`` and ``--auto-accept-size`` say); the defaults where it says nothing
+    (read from the whole configuration, which a strict one gives without complaint)."""
+    files = ((config or {}).get("use_cases") or {}).get("files") or {}
+    return FileLimits(**files)
 
 
 def own_key(keys: LocalKeys) -> bytes:
@@ -118,6 +146,8 @@ class RealAdapters(containers.DeclarativeContainer):
     conversations = providers.Singleton(SqliteConversationRepository, database)
     contacts = providers.Singleton(SqliteContactRepository, database)
     groups = providers.Singleton(SqliteGroupRepository, database)
+    transfers = providers.Singleton(SqliteTransferRepository, database)
+    files = providers.Resource(local_files, config.downloads)
     pins = providers.Singleton(RegistryPins, config.pins_path)
     directory = providers.Singleton(
         RegistryDirectory,
@@ -142,7 +172,9 @@ class MemoryAdapters(containers.DeclarativeContainer):
     identity_key = providers.Singleton(own_key, keys)
     signatures = providers.Singleton(IdentitySignatures, keys)
     database: providers.Provider[None] = providers.Object(None)
-    messages = providers.Singleton(InMemoryMessageRepository)
+    transfers = providers.Singleton(InMemoryTransferRepository)
+    messages = providers.Singleton(InMemoryMessageRepository, transfers)
+    files = providers.Singleton(InMemoryFileStore)
     conversations = providers.Singleton(InMemoryConversationRepository, messages)
     contacts = providers.Singleton(InMemoryContactRepository)
     groups = providers.Singleton(InMemoryGroupRepository)
@@ -207,6 +239,23 @@ class UseCases(containers.DeclarativeContainer):
         adapters.clock,
         deferred=courier,
     )
+    limits: providers.Provider[FileLimits] = providers.Dependency(
+        instance_of=FileLimits, default=FileLimits()
+    )
+    transfers = providers.Singleton(
+        Transfers,
+        session,
+        adapters.directory,
+        adapters.transport,
+        adapters.transfers,
+        adapters.files,
+        adapters.contacts,
+        trust,
+        events,
+        adapters.clock,
+        limits,
+    )
+    file_service = providers.Singleton(FileService, transfers, adapters.files, group_book)
     group_intake = providers.Singleton(
         GroupIntake,
         group_book,
@@ -219,6 +268,7 @@ class UseCases(containers.DeclarativeContainer):
         quota,
         trust,
         group_locks,
+        files=transfers,
     )
     receive_messages = providers.Singleton(
         ReceiveMessages,
@@ -231,9 +281,12 @@ class UseCases(containers.DeclarativeContainer):
         adapters.clock,
         quota,
         group_intake,
+        files=file_service,
     )
     last_seen = providers.Singleton(LastSeen, adapters.clock)
-    presence = providers.Singleton(PresenceRelay, events, courier, last_seen, group_sync)
+    presence = providers.Singleton(
+        PresenceRelay, events, courier, last_seen, group_sync, files=transfers
+    )
     sign_in = providers.Factory(
         SignIn,
         session,
@@ -244,8 +297,11 @@ class UseCases(containers.DeclarativeContainer):
         adapters.messages,
         courier,
         trust,
+        files=transfers,
     )
-    sign_out = providers.Factory(SignOut, session, adapters.directory, adapters.transport, courier)
+    sign_out = providers.Factory(
+        SignOut, session, adapters.directory, adapters.transport, courier, files=transfers
+    )
     who_is_online = providers.Factory(WhoIsOnline, session, adapters.directory)
     send_message = providers.Factory(
         SendMessage,
@@ -296,6 +352,20 @@ class UseCases(containers.DeclarativeContainer):
     start_chat = providers.Factory(StartChat, session, adapters.directory, ledger, trust)
     mark_read = providers.Factory(MarkRead, session, adapters.conversations, group_book)
     count_unread = providers.Factory(CountUnread, session, adapters.conversations, group_book)
+    send_file = providers.Factory(
+        SendFile,
+        session,
+        adapters.files,
+        transfers,
+        send_message,
+        post_to_group,
+        adapters.clock,
+        adapters.ids,
+    )
+    accept_file = providers.Factory(AcceptFile, session, transfers)
+    decline_file = providers.Factory(DeclineFile, session, transfers)
+    cancel_file = providers.Factory(CancelFile, session, transfers)
+    list_transfers = providers.Factory(ListTransfers, session, transfers)
     diagnose_self = providers.Factory(DiagnoseSelf, session, adapters.directory)
     diagnose_peer = providers.Factory(
         DiagnosePeer, session, adapters.directory, adapters.transport, trust, last_seen, courier
@@ -310,7 +380,12 @@ class Container(containers.DeclarativeContainer):
     events: providers.Dependency[Any] = providers.Dependency()
     core = providers.Container(Core, config=config.core)
     adapters = providers.Container(RealAdapters, config=config.adapters)
-    use_cases = providers.Container(UseCases, adapters=adapters, events=events)
+    use_cases = providers.Container(
+        UseCases,
+        adapters=adapters,
+        events=events,
+        limits=providers.Singleton(file_limits, config),
+    )
 
 
 def open_storage(container: Container) -> None:

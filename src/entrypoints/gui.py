@@ -204,7 +204,7 @@ class DesktopApp:
             notifier=self.notifier,
             notifications=notifications,
         )
-        self.view = TkChatView(root, self.presenter)
+        self.view = TkChatView(root, self.presenter, files=self.presenter.files)
         self.presenter.attach(self.view)
         self.pump = QueuePump(root, self.items, self.presenter)
 

@@ -16,6 +16,7 @@ from dependency_injector import providers
 from chinwag.adapters.gui.bridge import QueueEvents
 from chinwag.adapters.gui.preferences import JsonPreferences, Preferences
 from chinwag.adapters.gui.view import Chat
+from chinwag.application.files.status import TransferStatus
 from chinwag.application.ports.conversation_repository import Unread
 from chinwag.application.ports.message_repository import Delivery
 from chinwag.application.trust import SafetyNumber
@@ -25,6 +26,7 @@ from chinwag.application.use_cases.who_am_i import Me
 from chinwag.domain.group import Change
 from chinwag.domain.group_log import GroupState
 from chinwag.domain.message import Message
+from chinwag.domain.transfer import Transfer
 from chinwag.entrypoints.container import Container, close_storage
 from chinwag.entrypoints.settings import (
     ClientSettings,
@@ -191,6 +193,30 @@ class ContainerSession:
 
     async def leave_group(self, group: UUID) -> None:
         await self._use.use_cases.groups().leave(group)
+
+    # -- files (the presenter's FileSession) ------------------------------------------------------
+
+    async def send_file(
+        self, path: str, *, to: str | None = None, group: UUID | None = None
+    ) -> Transfer:
+        transfer: Transfer = await self._use.use_cases.send_file().execute(path, to=to, group=group)
+        return transfer
+
+    async def accept_file(self, transfer_id: UUID, directory: str | None = None) -> Transfer:
+        transfer: Transfer = await self._use.use_cases.accept_file().execute(transfer_id, directory)
+        return transfer
+
+    async def decline_file(self, transfer_id: UUID) -> Transfer:
+        transfer: Transfer = await self._use.use_cases.decline_file().execute(transfer_id)
+        return transfer
+
+    async def cancel_file(self, transfer_id: UUID) -> Transfer:
+        transfer: Transfer = await self._use.use_cases.cancel_file().execute(transfer_id)
+        return transfer
+
+    async def transfers(self) -> list[TransferStatus]:
+        statuses: list[TransferStatus] = await self._use.use_cases.list_transfers().execute()
+        return statuses
 
     async def sign_out(self) -> None:
         try:

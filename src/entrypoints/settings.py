@@ -7,7 +7,7 @@ import base64
 import ipaddress
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TypeVar
 from urllib.parse import quote
@@ -20,6 +20,7 @@ from chinwag.adapters.gui.preferences import PREFERENCES_FILE
 from chinwag.adapters.secure.keys import LocalKeys, load_or_create_keys
 from chinwag.domain.errors import InvalidUsername
 from chinwag.domain.identity import InvalidFingerprint, normalize_fingerprint
+from chinwag.domain.transfer import MAX_FILE_SIZE, FileLimits
 from chinwag.domain.user import PeerAddress, normalize_username, validate_host
 from chinwag.entrypoints.common import StartupError, log_level, parse_address
 
@@ -65,6 +66,10 @@ class ClientSettings:
     json: bool = False
     registry_key: str | None = None
     """The registry's fingerprint given by the user (canonical form): any other key is refused."""
+    downloads: Path | None = None
+    """Where accepted files are saved (None: the platform's downloads folder)."""
+    files: FileLimits = field(default_factory=FileLimits)
+    """The largest file offer taken, and the largest taken unasked from verified contacts."""
 
     def listen_address(self) -> PeerAddress | None:
         """Where to accept peers, for sign-in (None: nowhere)."""
@@ -155,6 +160,50 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
         help="pin the registry's key: its fingerprint as `chinwag-registry` prints it; refuses "
         "any other key (env CHINWAG_REGISTRY_KEY)",
     )
+    parser.add_argument(
+        "--downloads",
+        metavar="DIR",
+        help="where accepted files are saved (env CHINWAG_DOWNLOADS, default: your downloads "
+        "folder)",
+    )
+    parser.add_argument(
+        "--max-file-size",
+        metavar="SIZE",
+        help="refuse file offers larger than SIZE (bytes, or with K, M, G, T: 500M, 2G; env "
+        f"CHINWAG_MAX_FILE_SIZE, default {_size_text(FileLimits().max_size)})",
+    )
+    parser.add_argument(
+        "--auto-accept-size",
+        metavar="SIZE",
+        help="accept files up to SIZE from verified contacts without asking (env "
+        "CHINWAG_AUTO_ACCEPT_SIZE, default 0: always ask)",
+    )
+
+
+_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def parse_size(text: str) -> int:
+    """A size as typed: bytes, or a number with ``K``, ``M``, ``G`` or ``T`` (binary units,
+    ``KiB``/``KB`` spellings too): ``500M``, ``1.5G``. ValueError says what is wrong."""
+    cleaned = text.strip().upper().removesuffix("B").removesuffix("I")
+    unit = cleaned[-1:] if cleaned[-1:] in _UNITS else ""
+    number = cleaned[: len(cleaned) - len(unit)].strip()
+    try:
+        value = float(number) if "." in number else int(number)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a size (bytes, or like 500M, 2G)") from None
+    size = int(value * _UNITS[unit])
+    if not 0 <= size <= MAX_FILE_SIZE:
+        raise ValueError(f"{text!r} is not a size from 0 to 1T")
+    return size
+
+
+def _size_text(size: int) -> str:
+    for unit in ("T", "G", "M", "K"):
+        if size and size % _UNITS[unit] == 0:
+            return f"{size // _UNITS[unit]}{unit}"
+    return str(size)
 
 
 def registry_endpoint(text: str) -> tuple[str, int]:
@@ -218,6 +267,18 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -
         registry_key = pick(getattr(args, "registry_key", None), "CHINWAG_REGISTRY_KEY")
         if registry_key is not None:
             registry_key = normalize_fingerprint(registry_key)
+        files = FileLimits()
+        max_text = pick(getattr(args, "max_file_size", None), "CHINWAG_MAX_FILE_SIZE")
+        auto_text = pick(getattr(args, "auto_accept_size", None), "CHINWAG_AUTO_ACCEPT_SIZE")
+        if max_text is not None or auto_text is not None:
+            files = FileLimits(
+                max_size=files.max_size
+                if max_text is None
+                else _flag("--max-file-size", parse_size, max_text),
+                auto_accept=0
+                if auto_text is None
+                else _flag("--auto-accept-size", parse_size, auto_text),
+            )
     except InvalidUsername as exc:
         raise StartupError(str(exc), code=exc.code) from None
     except InvalidFingerprint as exc:
@@ -225,6 +286,7 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -
     except ValueError as exc:
         raise StartupError(str(exc), code="bad_flag") from None
     data_dir = pick(args.data_dir, "CHINWAG_DATA_DIR")
+    downloads = pick(getattr(args, "downloads", None), "CHINWAG_DOWNLOADS")
     return ClientSettings(
         user=user,
         registry=registry,
@@ -233,6 +295,8 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -
         log_level=level,
         json=bool(getattr(args, "json", False)),
         registry_key=registry_key,
+        downloads=Path(downloads).expanduser().absolute() if downloads else None,
+        files=files,
     )
 
 
@@ -321,5 +385,12 @@ def container_config(settings: ClientSettings, user: str) -> dict[str, object]:
             "keys_path": folder / KEYS_FILE,
             "pins_path": folder / PINS_FILE,
             "registry_key": settings.registry_key,
+            "downloads": str(settings.downloads) if settings.downloads else None,
+        },
+        "use_cases": {
+            "files": {
+                "max_size": settings.files.max_size,
+                "auto_accept": settings.files.auto_accept,
+            },
         },
     }

@@ -20,6 +20,7 @@ from chinwag.adapters.secure.keys import LocalKeys
 from chinwag.adapters.secure.noise import CipherState
 from chinwag.adapters.transport.tcp import TcpPeerTransport
 from chinwag.adapters.wire.codec import FrameDecoder
+from chinwag.application.files.none import NoFiles
 from chinwag.application.ports.peer_transport import GroupHave, Incoming, Intake
 from chinwag.domain.group import Change
 from chinwag.domain.user import PeerAddress
@@ -46,7 +47,7 @@ class Sessions(Security):
         return super().records(send, receive, decoder)
 
 
-class Handler:
+class Handler(NoFiles):
     """A peer listener's application side that records whoever it is asked about."""
 
     def __init__(self) -> None:

@@ -17,6 +17,7 @@ from chinwag.adapters.secure.channel import Security
 from chinwag.adapters.secure.keys import LocalKeys
 from chinwag.adapters.transport.tcp import TcpPeerTransport
 from chinwag.application.errors import PeerUnreachable
+from chinwag.application.files.none import NoFiles
 from chinwag.application.ports.directory import RegistryStatus
 from chinwag.application.ports.peer_transport import GroupHave, Incoming, Intake, Route
 from chinwag.domain.group import Change
@@ -27,7 +28,7 @@ from tests.support import wait_until
 pytestmark = pytest.mark.timeout(60)
 
 
-class Handler:
+class Handler(NoFiles):
     async def authorize(self, peer: str, key: bytes) -> None:
         return None
 

@@ -26,6 +26,7 @@ from chinwag.adapters.transport import protocol
 from chinwag.adapters.transport.tcp import TcpPeerTransport, TransportSettings
 from chinwag.adapters.wire.codec import encode
 from chinwag.application.errors import AddressInUse, PeerRefused, PeerUnreachable
+from chinwag.application.files.none import NoFiles
 from chinwag.application.ports.directory import PeerLocation
 from chinwag.application.ports.peer_transport import DeliveryReport, GroupHave, Incoming, Intake
 from chinwag.domain.conversation import direct_conversation_id
@@ -55,7 +56,7 @@ def run(coro: Coroutine[Any, Any, None], timeout: float = 45.0) -> None:
     asyncio.run(bounded())
 
 
-class Inbox:
+class Inbox(NoFiles):
     """An inbound handler that commits everything, or nothing when told to refuse.
 
     With ``known`` it lets a peer in only if it proved the key ``known`` binds its name to, as

@@ -85,7 +85,8 @@ def parse_json_command(line: str) -> AnyCommand:
 
 COMMAND_LIST = (
     "commands: send, who, history, search, whoami, verify, trust, doctor, group_create, "
-    "group_add, group_remove, group_admin, group_leave, group_rename, groups, quit"
+    "group_add, group_remove, group_admin, group_leave, group_rename, groups, send_file, "
+    "accept_file, decline_file, cancel_file, transfers, quit"
 )
 
 

@@ -43,6 +43,7 @@ from chinwag.domain.conversation import direct_conversation_id
 from chinwag.domain.group import Change
 from chinwag.domain.message import Message, MessageState
 from chinwag.domain.user import PeerAddress
+from tests.support import NoFileTransfers
 
 BOB = PeerAddress(host="bob.example", port=1)
 ALICE_KEY = bytes([0xA1]) * 32
@@ -61,7 +62,7 @@ def message(n: int, sender: str = "alice", recipient: str = "bob") -> Message:
     )
 
 
-class FlakyTransport:
+class FlakyTransport(NoFileTransfers):
     """Fails the first ``failures`` deliveries (``PeerUnreachable`` with ``cause``), then
     acknowledges everything over ``route``; records batches and the key each was addressed to.
     :meth:`route` names a session only once a delivery went through (as a transport's does)."""

@@ -16,6 +16,7 @@ import pytest
 
 from chinwag.adapters.memory.transport import InMemoryNetwork, InMemoryTransport
 from chinwag.application.errors import PeerRefused, PeerUnreachable
+from chinwag.application.files.none import NoFiles
 from chinwag.application.ports.directory import PeerLocation
 from chinwag.application.ports.peer_transport import GroupHave, Incoming, Intake
 from chinwag.domain.group import Change
@@ -27,7 +28,7 @@ BOB_KEY = bytes([0xB0]) * 32
 GROUP = UUID("00000000-0000-8000-8000-00000000f00d")
 
 
-class Bob:
+class Bob(NoFiles):
     """bob's side: counts how often alice is let in, and what reaches him; refuses her while
     ``refusing``."""
 

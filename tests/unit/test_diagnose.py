@@ -56,6 +56,7 @@ from chinwag.domain.errors import InvalidUsername
 from chinwag.domain.group import Change
 from chinwag.domain.message import Message
 from chinwag.domain.user import PeerAddress
+from tests.support import NoFileTransfers
 
 ME = PeerAddress(host="10.0.0.1", port=7421)
 BOB = PeerAddress(host="203.0.113.5", port=7421)
@@ -105,7 +106,7 @@ class FakeDirectory:
         return self.probe
 
 
-class FakeTransport:
+class FakeTransport(NoFileTransfers):
     """Answers a probe with ``probe_answer`` (a Probe, or an error to raise), or never."""
 
     def __init__(self) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from chinwag.adapters.transport.group_inbox import GroupInbox, GroupInboxes, weight
 from chinwag.application.errors import ChatError
+from chinwag.application.files.none import NoFiles
 from chinwag.application.ports.peer_transport import GroupHave, Incoming, Intake
 from chinwag.domain.group import Change
 from tests.group_frames_support import create, log
@@ -28,7 +29,7 @@ def run(coroutine: Coroutine[Any, Any, None]) -> None:
     asyncio.run(bounded())
 
 
-class Gated:
+class Gated(NoFiles):
     """An application that takes group frames only while its gate is open, and records them;
     ``broken`` makes it raise instead (once each)."""
 

@@ -17,6 +17,7 @@ from chinwag.adapters.secure.channel import SecureStream
 from chinwag.adapters.transport import inbound, outbound, protocol
 from chinwag.adapters.transport.dispatch import Dispatcher, ProtocolViolation
 from chinwag.adapters.transport.group_inbox import GroupInboxes
+from chinwag.application.files.none import NoFiles
 from chinwag.application.ports.peer_transport import GroupHave, Incoming, Intake
 from chinwag.domain.group import Change
 from tests.group_frames_support import create, group_message
@@ -129,7 +130,7 @@ def _wire(sender: str, message_id: UUID) -> dict[str, str]:
     }
 
 
-class Recorder:
+class Recorder(NoFiles):
     """The application side, recording the group frames it is handed."""
 
     def __init__(self) -> None:

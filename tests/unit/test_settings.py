@@ -139,9 +139,33 @@ def test_container_config_names_the_users_files_and_reads_nothing() -> None:
         "keys_path": folder / "identity.key",
         "pins_path": folder / "registries.json",
         "registry_key": FINGERPRINT,
+        "downloads": None,
     }
     assert config["core"] == {"log_level": "WARNING"}
+    assert config["use_cases"] == {"files": {"max_size": 4 * 2**30, "auto_accept": 0}}
     assert not Path("/nonexistent").exists()
+
+
+def test_file_flags_take_sizes_and_a_downloads_folder(tmp_path: Path) -> None:
+    settings = settings_for(
+        "--downloads",
+        str(tmp_path / "in"),
+        "--max-file-size",
+        "1.5G",
+        "--auto-accept-size",
+        "20M",
+    )
+    assert settings.downloads == tmp_path / "in"
+    assert settings.files.max_size == 3 * 2**29
+    assert settings.files.auto_accept == 20 * 2**20
+    config = container_config(settings, "alice")
+    assert config["use_cases"] == {"files": {"max_size": 3 * 2**29, "auto_accept": 20 * 2**20}}
+
+
+@pytest.mark.parametrize("size", ["lots", "-1", "2T", "1.5.2G"])
+def test_a_bad_size_flag_is_one_clear_error(size: str) -> None:
+    with pytest.raises(StartupError, match="--max-file-size"):
+        settings_for("--max-file-size", size)
 
 
 def test_container_config_has_no_registry_key_unless_given() -> None:

@@ -54,7 +54,7 @@ from chinwag.domain.group import Change
 from chinwag.domain.identity import InvalidFingerprint, fingerprint, safety_number
 from chinwag.domain.message import Message, MessageState
 from chinwag.domain.user import PeerAddress
-from tests.support import wait_until
+from tests.support import NoFileTransfers, wait_until
 
 ALICE_KEY = bytes([0xA1]) * 32
 BOB_KEY = bytes([0xB0]) * 32
@@ -96,7 +96,7 @@ class CountingDirectory(InMemoryDirectory):
         return await super().lookup(user)
 
 
-class RecordingTransport:
+class RecordingTransport(NoFileTransfers):
     """Acknowledges whatever it is given, unless told to refuse (``refusal``, until cleared)
     or to defer some ids (``deferrals``, one answer each); writes each try into ``log``."""
 

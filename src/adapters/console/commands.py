@@ -9,7 +9,18 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chinwag.adapters.console.file_commands import (
+    AcceptFileCommand,
+    CancelFileCommand,
+    DeclineFileCommand,
+    FileCommand,
+    FileUseCases,
+    SendFileCommand,
+    TransfersList,
+    run_file_command,
+)
 from chinwag.adapters.console.output import ConsoleOutput
+from chinwag.application.files.status import TransferStatus
 from chinwag.application.use_cases import (
     LoadHistory,
     SearchHistory,
@@ -124,7 +135,17 @@ class GroupsList(_Command):
 GroupCommand = GroupCreate | GroupMember | GroupLeave | GroupRename | GroupsList
 
 AnyCommand = (
-    Send | Who | History | Search | Quit | WhoAmICommand | Verify | Trust | Doctor | GroupCommand
+    Send
+    | Who
+    | History
+    | Search
+    | Quit
+    | WhoAmICommand
+    | Verify
+    | Trust
+    | Doctor
+    | GroupCommand
+    | FileCommand
 )
 
 
@@ -150,8 +171,10 @@ class CommandRunner:
         diagnose_peer: DiagnosePeer | None = None,
         groups: Groups | None = None,
         post: PostToGroup | None = None,
+        files: FileUseCases | None = None,
     ) -> None:
         self._output = output
+        self._files = files
         self._groups = groups
         self._post = post
         self._diagnose_self = diagnose_self
@@ -225,6 +248,14 @@ class CommandRunner:
                     await self._trust.execute(command.with_, command.fingerprint)
                 case Doctor():
                     await self._doctor(command.with_)
+                case (
+                    SendFileCommand()
+                    | AcceptFileCommand()
+                    | DeclineFileCommand()
+                    | CancelFileCommand()
+                    | TransfersList()
+                ):
+                    await run_file_command(self._file_use_cases(), self._output, command)
                 case Quit():
                     pass
         except DomainError as exc:
@@ -262,6 +293,16 @@ class CommandRunner:
             raise UnknownGroup(f"several of your groups match {named}: {ids}; use an id")
         known = ", ".join(s.name for s in mine) or "none yet"
         raise UnknownGroup(f"you are in no group called {named} (your groups: {known})")
+
+    async def list_transfers(self) -> list[TransferStatus]:
+        """Every transfer, as ``ListTransfers`` gives them (the terminal finds an id's start
+        among them)."""
+        return await self._file_use_cases().list.execute()
+
+    def _file_use_cases(self) -> FileUseCases:
+        if self._files is None:
+            raise _Unavailable("file transfer is not available in this client")
+        return self._files
 
     def _posting(self) -> PostToGroup:
         if self._post is None:

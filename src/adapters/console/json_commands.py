@@ -34,6 +34,18 @@ from chinwag.adapters.console.commands import (
     Who,
     WhoAmICommand,
 )
+from chinwag.adapters.console.json_fields import GROUP_ID
+from chinwag.adapters.console.json_fields import JsonField as _Field
+from chinwag.adapters.console.json_fields import is_name as _name
+from chinwag.adapters.console.json_fields import is_text as _text
+from chinwag.adapters.console.json_fields import is_uuid as _uuid
+from chinwag.adapters.console.json_files import (
+    FILE_COMMANDS,
+    FILE_FIELDS,
+    FILE_ONE_OF,
+    FILE_USAGE,
+    build_file_command,
+)
 
 
 class _NoRef:
@@ -93,6 +105,7 @@ COMMANDS: Final = (
     "group_leave",
     "group_rename",
     "groups",
+    *FILE_COMMANDS,
     "quit",
 )
 
@@ -114,9 +127,10 @@ USAGE: Final = {
     "group_rename": '{"cmd": "group_rename", "group": GID, "name": TEXT}',
     "groups": '{"cmd": "groups"}',
     "quit": '{"cmd": "quit"}',
+    **FILE_USAGE,
 }
 
-ONE_OF: Final = {"send": ("to", "group"), "history": ("with", "group")}
+ONE_OF: Final = {"send": ("to", "group"), "history": ("with", "group"), **FILE_ONE_OF}
 """Commands that take exactly one of two fields: a person or a group."""
 
 MAX_MEMBERS_LISTED: Final = 1024
@@ -173,22 +187,6 @@ class JsonCommand:
     ref: Ref | _NoRef = NO_REF
 
 
-@dataclass(frozen=True, slots=True)
-class _Field:
-    what: str
-    """What the field takes, as said in a refusal: "a name", "a whole number from 1 to 500"."""
-    check: Callable[[Any], bool]
-    required: bool = True
-
-
-def _text(value: Any) -> bool:
-    return isinstance(value, str)
-
-
-def _name(value: Any) -> bool:
-    return isinstance(value, str) and value != ""
-
-
 def _short_text(value: Any) -> bool:
     return isinstance(value, str) and len(value) <= MAX_SHORT_TEXT
 
@@ -204,16 +202,6 @@ def _message_id(value: Any) -> bool:
     return value is None or _uuid(value)
 
 
-def _uuid(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
 def _names(value: Any) -> bool:
     return (
         isinstance(value, list)
@@ -223,7 +211,7 @@ def _names(value: Any) -> bool:
 
 
 _NAME = _Field("a name", _name)
-_GROUP = _Field('a group id (as in a group\'s "id")', _uuid)
+_GROUP = _Field(GROUP_ID, _uuid)
 _FIELDS: Final[Mapping[str, Mapping[str, _Field]]] = {
     "send": {
         "to": _Field("a name", _name, required=False),
@@ -266,6 +254,7 @@ _FIELDS: Final[Mapping[str, Mapping[str, _Field]]] = {
     "group_rename": {"group": _GROUP, "name": _Field("text (the group's new name)", _text)},
     "groups": {},
     "quit": {},
+    **FILE_FIELDS,
 }
 
 _COMMAND_LIST: Final = ", ".join(COMMANDS)
@@ -355,6 +344,8 @@ def _build(cmd: str, data: dict[str, Any]) -> AnyCommand:
         )
     if cmd.startswith("group"):
         return _build_group(cmd, data)
+    if cmd in FILE_FIELDS:
+        return build_file_command(cmd, data)
     if cmd == "search":
         return Search(cmd="search", text=data["text"], limit=data.get("limit", 50))
     if cmd == "verify":

@@ -19,24 +19,31 @@ loop, is :mod:`json_lines`'s part):
 from __future__ import annotations
 
 import contextlib
-import contextvars
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Final, TextIO
 from uuid import UUID
 
+from chinwag.adapters.console.json_answers import (
+    ANSWERING,
+    Answering,
+    answering_now,
+    answering_ref,
+)
 from chinwag.adapters.console.json_commands import NO_REF
+from chinwag.adapters.console.json_files import transfer_fields
 from chinwag.adapters.console.json_io import ThreadWriter
 from chinwag.adapters.console.json_lines import HARD_LIMIT, HIGH_WATER, LOW_WATER, JsonLines
 from chinwag.adapters.console.output import ReadyGate, message_fields
+from chinwag.application.files.status import TransferStatus
 from chinwag.application.ports.directory import RegistryStatus
 from chinwag.application.ports.peer_transport import Route
 from chinwag.application.use_cases.diagnose import PeerReport, SelfReport
 from chinwag.domain.group_log import GroupState
 from chinwag.domain.identity import fingerprint
 from chinwag.domain.message import Message, MessageState
+from chinwag.domain.transfer import Transfer
 from chinwag.domain.user import PeerAddress
 
-_ANSWERING: contextvars.ContextVar[Any] = contextvars.ContextVar("answering", default=NO_REF)
 _TERMINAL: Final = frozenset({MessageState.DELIVERED, MessageState.FAILED})
 _ROUTED: Final = frozenset({MessageState.SENT, MessageState.DELIVERED})
 """States whose status event says the path (``direct`` or ``relayed``) when it is known."""
@@ -75,11 +82,13 @@ class JsonOutput(JsonLines, ReadyGate):
     @contextlib.contextmanager
     def answering(self, ref: Any) -> Iterator[None]:
         """Answers and refusals printed by this task until the block ends carry ``ref``."""
-        token = _ANSWERING.set(ref)
+        answering = Answering(ref)
+        token = ANSWERING.set(answering)
         try:
             yield
         finally:
-            _ANSWERING.reset(token)
+            answering.open = False
+            ANSWERING.reset(token)
 
     def begin_sends(self) -> None:
         """Sends are running: states of messages not bound yet wait for :meth:`end_sends`."""
@@ -97,7 +106,7 @@ class JsonOutput(JsonLines, ReadyGate):
 
     def _answer(self, fields: dict[str, Any], ref: Any = NO_REF) -> None:
         if ref is NO_REF:
-            ref = _ANSWERING.get()
+            ref = answering_ref()
         if ref is not NO_REF:
             fields["ref"] = ref
         self._emit(fields)
@@ -184,7 +193,7 @@ class JsonOutput(JsonLines, ReadyGate):
         fields: dict[str, Any] = {"event": "group", **group_fields(group)}
         if left:
             fields["left"] = True
-        ref = _ANSWERING.get()
+        ref = answering_ref()
         self._after_ready(lambda: self._answer(fields, ref))
 
     def message_withdrawn(self, message: Message, reason: str) -> None:
@@ -200,6 +209,32 @@ class JsonOutput(JsonLines, ReadyGate):
             "reason": reason,
         }
         self._after_ready(lambda: self._emit(fields))
+
+    def transfer_changed(self, transfer: Transfer, rate: float) -> None:
+        """``{"event": "transfer", ...}``, each one the application reports. One that a file
+        command's own change caused is that command's answer (with its ``ref``). Progress and
+        other news nobody asked for may be left out when stdout lags, but not a transfer's end
+        (``transfers`` lists them all again in any case)."""
+        fields = {"event": "transfer", **transfer_fields(transfer, rate)}
+        answering = answering_now()
+        if answering is not None:
+            answering.transfers.add((transfer.id, transfer.peer))
+            ref = answering.ref
+            self._after_ready(lambda: self._answer(fields, ref))
+        else:
+            self._after_ready(lambda: self._emit(fields, transfer.final))
+
+    def transfer(self, transfer: Transfer) -> None:
+        """The answer to a file command, unless the change it made was just told (with the
+        command's ``ref``) by :meth:`transfer_changed`."""
+        answering = answering_now()
+        if answering is not None and (transfer.id, transfer.peer) in answering.transfers:
+            return
+        self._answer({"event": "transfer", **transfer_fields(transfer, 0.0)})
+
+    def transfers(self, statuses: list[TransferStatus]) -> None:
+        listed = [transfer_fields(status.transfer, status.rate) for status in statuses]
+        self._answer({"event": "transfers", "transfers": listed})
 
     def leaving(self) -> None:
         """The session ended (``quit``, end of input, a signal): signing out empties the online
@@ -240,7 +275,7 @@ class JsonOutput(JsonLines, ReadyGate):
     def identity_trusted(self, name: str, key: bytes) -> None:
         fields = {"event": "identity", "with": name, "state": "trusted"}
         fields["fingerprint"] = fingerprint(key)
-        ref = _ANSWERING.get()  # the answer to `trust` (or `verify`), if one is running
+        ref = answering_ref()  # the answer to `trust` (or `verify`), if one is running
         self._after_ready(lambda: self._answer(fields, ref))
 
     def ready(self, user: str, listen: PeerAddress | None, fingerprint: str) -> None:

@@ -13,11 +13,14 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 from uuid import UUID
 
+from chinwag.application.files.status import TransferStatus
 from chinwag.application.ports.directory import RegistryStatus
 from chinwag.application.ports.peer_transport import Route
 from chinwag.application.use_cases.diagnose import PeerReport, SelfReport
+from chinwag.domain.filename import safe_filename
 from chinwag.domain.group_log import GroupState
 from chinwag.domain.message import Message
+from chinwag.domain.transfer import Transfer
 from chinwag.domain.user import PeerAddress
 
 
@@ -51,6 +54,15 @@ class ConsoleOutput(Protocol):
     def info(self, text: str) -> None: ...
     def doctor_self(self, report: SelfReport) -> None: ...
     def doctor_peer(self, report: PeerReport) -> None: ...
+    def transfer_changed(self, transfer: Transfer, rate: float) -> None: ...
+    def transfer(self, transfer: Transfer) -> None:
+        """Answer to a file command: the transfer as the command left it (printed unless
+        the change was just told by ``transfer_changed``)."""
+        ...
+
+    def transfers(self, statuses: list[TransferStatus]) -> None:
+        """Answer to ``transfers``."""
+        ...
 
 
 def message_fields(message: Message) -> dict[str, Any]:
@@ -68,6 +80,14 @@ def message_fields(message: Message) -> dict[str, Any]:
     }
     if message.reason:
         fields["reason"] = message.reason
+    if message.file is not None:  # a file offer: its transfer has the message's id
+        offer = message.file
+        fields["file"] = {
+            "name": safe_filename(offer.name),
+            "size": offer.size,
+            "sha256": offer.sha256.hex(),
+            "type": offer.mime,
+        }
     return fields
 
 

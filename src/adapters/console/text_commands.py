@@ -26,10 +26,16 @@ from chinwag.adapters.console.commands import (
     Who,
     WhoAmICommand,
 )
+from chinwag.adapters.console.text_files import (
+    FILE_COMMAND_NAMES,
+    FILE_HELP,
+    FileLine,
+    parse_file_line,
+)
 from chinwag.domain.errors import InvalidUsername
 from chinwag.domain.user import normalize_username
 
-_COMMANDS = """Commands:
+_COMMANDS = f"""Commands:
   /msg NAME TEXT     send TEXT to NAME; plain lines then go to NAME too
   /msg NAME          talk to NAME: plain lines go to NAME from now on
   /who               who is online
@@ -45,6 +51,7 @@ _COMMANDS = """Commands:
   /group add|remove|admin GROUP NAME  change who is in GROUP, or make NAME an admin
   /group rename GROUP NAME            give GROUP a new name
   /group leave GROUP                  leave GROUP
+{FILE_HELP}
   /clear             clear the screen
   /quit              sign out and leave (Ctrl-D too)
   /help              this help"""
@@ -83,6 +90,7 @@ COMMAND_NAMES = (
     "/groups",
     "/g",
     "/group",
+    *FILE_COMMAND_NAMES,
     "/clear",
     "/quit",
     "/help",
@@ -134,7 +142,7 @@ class ForGroup(BaseModel):
     """The first members of a ``new`` group."""
 
 
-TextCommand = AnyCommand | Noop | Clear | TalkTo | ForGroup
+TextCommand = AnyCommand | Noop | Clear | TalkTo | ForGroup | FileLine
 
 
 @dataclass
@@ -216,6 +224,9 @@ def parse_text_command(line: str, state: TextState) -> TextCommand | None:
             return Clear()
         case "help" | "?":
             return None
+    file_line = parse_file_line(name.lower(), rest)
+    if file_line is not None:
+        return file_line
     raise BadCommand(f"unknown command /{name} (see /help)")
 
 

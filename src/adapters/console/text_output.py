@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Protocol, TextIO
@@ -9,15 +10,19 @@ from uuid import UUID
 
 from chinwag.adapters.console.output import ReadyGate, one_line, terminal_safe
 from chinwag.adapters.console.text_states import Later, StateLines, quote
+from chinwag.adapters.console.text_transfers import TransferLines, file_summary
 from chinwag.adapters.excerpt import excerpt
 from chinwag.application.doctor import Cause, round_trip, shown
 from chinwag.application.doctor_self import reachable_words
+from chinwag.application.files.status import TransferStatus
 from chinwag.application.ports.directory import RegistryStatus
 from chinwag.application.ports.peer_transport import Route
 from chinwag.application.use_cases.diagnose import PeerReport, SelfReport
+from chinwag.domain.filename import safe_filename
 from chinwag.domain.group_log import GroupState
 from chinwag.domain.identity import fingerprint
 from chinwag.domain.message import Message
+from chinwag.domain.transfer import Transfer
 from chinwag.domain.user import PeerAddress
 
 CONTINUATION = " " * 8
@@ -40,7 +45,14 @@ class Sink(Protocol):
 class TextOutput(ReadyGate):
     """Readable lines for a person at a terminal."""
 
-    def __init__(self, stream: TextIO, me: str = "", *, later: Later | None = None) -> None:
+    def __init__(
+        self,
+        stream: TextIO,
+        me: str = "",
+        *,
+        later: Later | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__()
         self.terminal = stream
         """Where this output was made to write (a terminal, a pipe): the session asks it
@@ -54,6 +66,7 @@ class TextOutput(ReadyGate):
         self._incoming: Callable[[str], None] | None = None
         self._groups: dict[UUID, GroupState] = {}
         """The groups told of so far (``group_changed``), to name them and say what changed."""
+        self._transfers = TransferLines(self._line, self._group_name, clock)
 
     def on_incoming(self, callback: Callable[[str], None]) -> None:
         """Call ``callback`` with the sender of every message received from someone else (the
@@ -100,6 +113,9 @@ class TextOutput(ReadyGate):
             arrow = f" → {self._group_name(message.group_id)}"
         else:
             arrow = f" → {message.recipient}" if message.sender == self.me else ""
+        if body is None and message.file is not None:  # a file offer: what, not its text
+            name = message.file.name if message.sender == self.me else None
+            body = f"[file] {file_summary(name or safe_filename(message.file.name), message.file)}"
         return f"[{when}] {who}{arrow}: {indented(message.body if body is None else body)}"
 
     def _group_name(self, group: UUID) -> str:
@@ -113,6 +129,9 @@ class TextOutput(ReadyGate):
         # them alone.
         if self._incoming is not None and message.sender != self.me and message.group_id is None:
             self._incoming(message.sender)
+        if message.file is not None and message.sender != self.me:
+            self._after_ready(lambda: self._transfers.offered(message))
+            return
         self._after_ready(lambda: self._line(self._format(message)))
 
     def message_state_changed(self, message: Message, route: Route | None = None) -> None:
@@ -144,6 +163,19 @@ class TextOutput(ReadyGate):
                 self._line(line)
 
         self._after_ready(show)
+
+    def transfer_changed(self, transfer: Transfer, rate: float) -> None:
+        """A line when the transfer's state changes; progress at most every few seconds."""
+        if transfer.peer:
+            self._names.add(transfer.peer)
+        self._after_ready(lambda: self._transfers.changed(transfer, rate))
+
+    def transfer(self, transfer: Transfer) -> None:
+        self._transfers.answered(transfer)
+
+    def transfers(self, statuses: list[TransferStatus]) -> None:
+        for line in self._transfers.listing(statuses):
+            self._line(line)
 
     def message_withdrawn(self, message: Message, reason: str) -> None:
         """One line: whose message, where, why, and the start of it (the history no longer

@@ -28,6 +28,7 @@ from chinwag.adapters.console.text_commands import (
     TextState,
     parse_text_command,
 )
+from chinwag.adapters.console.text_files import FileLine, run_file_line
 from chinwag.adapters.console.text_output import TextOutput
 from chinwag.domain.errors import DomainError
 from chinwag.domain.user import normalize_username
@@ -51,6 +52,10 @@ class TextCommands:
         self._clear = clear
         if isinstance(output, TextOutput):
             output.on_incoming(self._incoming)
+
+    def _people(self) -> list[str]:
+        """The people the user knows (a group named as one of them is unclear to /send)."""
+        return self._output.names() if isinstance(self._output, TextOutput) else []
 
     def _incoming(self, sender: str) -> None:
         """With no conversation yet (after a restart), the first person who writes becomes it,
@@ -81,6 +86,9 @@ class TextCommands:
             self._output.info(f"* plain lines now go to {command.name}")
         elif isinstance(command, ForGroup):
             await self._for_group(command)
+        elif isinstance(command, FileLine):
+            conversation = (self.state.chatting_with, self.state.group)
+            await run_file_line(command, self._runner, self._output, conversation, self._people)
         elif isinstance(command, Doctor):
             who = "your connection" if command.with_ is None else f"how you reach {command.with_}"
             self._output.info(f"* checking {who}… (a few seconds at most)")

@@ -23,6 +23,7 @@ from chinwag.application.ports.directory import RegistryStatus
 from chinwag.application.ports.peer_transport import Route
 from chinwag.domain.group_log import GroupState
 from chinwag.domain.message import Message
+from chinwag.domain.transfer import Transfer
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,11 @@ class QueueEvents:
 
     def message_request(self, name: str) -> None:
         self._items.put(Event("message_request", name=name))
+
+    def transfer_changed(self, transfer: Transfer, rate: float) -> None:
+        """A ``transfer`` event. Progress comes a few times a second per transfer; the
+        presenter keeps only the latest of each transfer in a batch (one drained tick)."""
+        self._items.put(Event("transfer", transfer=transfer, rate=rate))
 
 
 class NetworkThread:

@@ -11,8 +11,8 @@ next/previous conversation); its parts are the open conversation (``presenter_pa
 (``presenter_search``), the side list and unread counts (``presenter_people``), groups, their
 headers and dialogs (``presenter_groups``), notifications (``presenter_notify``), the status bar
 and the new chat dialog (``presenter_status``), routing what the network reports
-(``presenter_events``) and keys (``identity``). A conversation is named by a ``Chat``: a
-person's name, or a group's id.
+(``presenter_events``), files (``presenter_files``) and keys (``identity``). A conversation is
+named by a ``Chat``: a person's name, or a group's id.
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ from uuid import UUID
 
 from chinwag.adapters.gui.identity import IdentityPresenter
 from chinwag.adapters.gui.notifier import NoNotifier, Notifier
+from chinwag.adapters.gui.open_files import Opener
 from chinwag.adapters.gui.presenter_doctor import ConnectionDoctor
 from chinwag.adapters.gui.presenter_events import EventRouter
+from chinwag.adapters.gui.presenter_files import Files
 from chinwag.adapters.gui.presenter_groups import GroupsPart
 from chinwag.adapters.gui.presenter_notify import Alerts
 from chinwag.adapters.gui.presenter_pane import PAGE, Pane
@@ -65,9 +67,11 @@ class ChatPresenter:
         notifier: Notifier | None = None,
         notifications: bool = True,
         clock: Callable[[], float] | None = None,
+        opener: Opener | None = None,
     ) -> None:
         """``notifications`` False turns notifications off for this run (``--no-notifications``)
-        whatever the stored setting says; the menu can still turn them on."""
+        whatever the stored setting says; the menu can still turn them on. ``opener`` opens
+        received files (tests give a fake)."""
         self._runner = runner
         self._sessions = sessions
         self._registry = registry
@@ -80,6 +84,9 @@ class ChatPresenter:
         self._people = People(self, runner, self._keys)
         self._pane = Pane(self, runner, self._rows, self._keys)
         self._groups = GroupsPart(self, runner, self._people, self._pane)
+        self.files = Files(self, runner, self._pane, self._groups.can_post, opener)
+        """The part for files: also the view's ``FileListener``."""
+        self._rows.files = self.files.row
         self._search = Search(self, runner, self._rows, self._pane, self._groups.name)
         extra = {} if clock is None else {"clock": clock}
         self._alerts = Alerts(self, runner, notifier or NoNotifier(), notifications, **extra)
@@ -97,6 +104,7 @@ class ChatPresenter:
             self._status,
             self._doctor,
             self._groups,
+            self.files,
         )
         self.closing = False
         self.closed = False
@@ -178,6 +186,7 @@ class ChatPresenter:
         self._people.loaded(chats, unread)
         self._groups.loaded(groups)  # listed in the conversations' order; the others after
         self._people.refresh()
+        self.files.load()
 
     # -- what the person does -------------------------------------------------------------------
 
@@ -330,6 +339,7 @@ class ChatPresenter:
 
     def opened(self, peer: Chat) -> None:
         self._people.refresh()
+        self.files.load()  # its file rows are made from what this reads (or events say)
 
     def group_opened(self, group: UUID) -> None:
         self._chat_started(group)

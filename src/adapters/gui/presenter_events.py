@@ -5,7 +5,8 @@ whether what arrives in the open conversation is seen or unread. No Tk.
 A message names its conversation: a direct one the other person (its sender, or for one of
 ours its recipient), a group's its group (``group_id``; it has no recipient). A received group
 message can be withdrawn later (``withdrawn``): it leaves the open conversation and the unread
-counts, and the status bar says so."""
+counts, and the status bar says so. A file transfer's events update its row in place
+(``presenter_files``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from uuid import UUID
 
 from chinwag.adapters.gui.identity import IdentityPresenter
 from chinwag.adapters.gui.presenter_doctor import ConnectionDoctor
+from chinwag.adapters.gui.presenter_files import Files
 from chinwag.adapters.gui.presenter_groups import GroupsPart
 from chinwag.adapters.gui.presenter_host import PresenterHost
 from chinwag.adapters.gui.presenter_notify import Alerts
@@ -41,8 +43,10 @@ class EventRouter:
         status: StatusLine,
         doctor: ConnectionDoctor,
         groups: GroupsPart,
+        files: Files,
     ) -> None:
         self._host = host
+        self._files = files
         self._groups = groups
         self._doctor = doctor
         self._people = people
@@ -62,6 +66,8 @@ class EventRouter:
         people_changed = False
         keys_changed: set[str] = set()
         withdrawn: list[Event] = []
+        # Transfers first (the latest record of each): rows made below show them as they are.
+        transfers = self._files.changed(events)
         for event in events:
             if event.kind in ("message", "state"):
                 assert event.message is not None
@@ -101,6 +107,8 @@ class EventRouter:
                 self._status.request(event.name)
         if appended:
             people_changed |= self._appended(list(appended.values()), arrived)
+        if transfers:
+            self._files.show_changed(transfers, appended.keys())
         if withdrawn:
             self._say_withdrawn(withdrawn)
         for name in keys_changed:

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from chinwag.adapters.gui.group_words import MemberDelivery, delivery_words
 from chinwag.adapters.gui.identity import IdentityPresenter
-from chinwag.adapters.gui.view import Chat, MessageRow, SearchResultRow
+from chinwag.adapters.gui.view import Chat, FileRow, MessageRow, SearchResultRow
 from chinwag.application.ports.message_repository import Delivery
 from chinwag.domain.message import Message, MessageState
 
@@ -82,6 +82,8 @@ class Rows:
         self._deliveries: dict[UUID, dict[str, MemberDelivery]] = {}
         self._summaries: dict[UUID, Message] = {}
         """The latest summary of each group message of ours in the open conversation."""
+        self.files: Callable[[Message, bool], FileRow | None] = lambda _message, _out: None
+        """The file row of a file message (``presenter_files``), given whether it is ours."""
 
     def row(self, message: Message) -> MessageRow:
         outgoing = message.sender == self.me
@@ -93,6 +95,7 @@ class Rows:
             outgoing=outgoing,
             state=message.state,
             reason=message.reason,
+            file=None if message.file is None else self.files(message, outgoing),
         )
         if outgoing and message.group_id is not None:
             self._summaries[message.id] = message

@@ -20,6 +20,7 @@ from chinwag.application.use_cases.start_chat import StartedChat
 from chinwag.domain.group import Change
 from chinwag.domain.group_log import GroupState
 from chinwag.domain.message import Message
+from chinwag.domain.transfer import Transfer
 
 T = TypeVar("T")
 
@@ -143,7 +144,8 @@ class Event:
 
     kind: str
     """``message``, ``state``, ``delivery``, ``group``, ``withdrawn``, ``presence``,
-    ``registry``, ``error``, ``identity_changed``, ``identity_trusted`` or ``message_request``."""
+    ``registry``, ``error``, ``identity_changed``, ``identity_trusted``, ``message_request`` or
+    ``transfer``."""
     message: Message | None = None
     online: frozenset[str] = frozenset()
     status: RegistryStatus | None = None
@@ -164,3 +166,7 @@ class Event:
     """A ``group`` event: the group's state now."""
     left: bool = False
     """A ``group`` event: the user left the group, or was removed from it."""
+    transfer: Transfer | None = None
+    """A ``transfer`` event: a file transfer as it is now (offered, moved, made progress)."""
+    rate: float = 0.0
+    """A ``transfer`` event: its bytes per second over the last seconds."""

@@ -1,5 +1,6 @@
-"""The composer: the message entry (Enter sends, Shift+Enter makes a new line), Send, and a
-counter of the room left that appears near the size limit.
+"""The composer: the message entry (Enter sends, Shift+Enter makes a new line), Send, a
+paperclip that sends files (when the window offers files), and a counter of the room left that
+appears near the size limit.
 
 Everything here runs on each edit, so nothing may cost more than the text's length: Tk 8.6
 counts the display lines of one long logical line in quadratic time (72 KB pasted as one line
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from tkinter import font as tkfont
 from tkinter import ttk
 
-from chinwag.adapters.gui.tk_look import ACCENT, LINE, TEXT, Fonts
+from chinwag.adapters.gui.tk_look import ACCENT, LINE, MUTED, PANE, TEXT, Fonts
 from chinwag.adapters.gui.tk_widgets import placeholder_for
 from chinwag.domain.message import MAX_BODY_BYTES
 
@@ -58,6 +59,25 @@ def too_long(size: int, limit: int) -> str:
     )
 
 
+CLIP = [11, 9, 11, 21, 9, 24, 6, 21, 6, 6, 9, 2, 13, 2, 16, 6, 16, 22, 13, 27, 7, 27, 3, 22, 3, 10]
+"""A paperclip as a smooth line (x, y pairs) in a 20 x 30 box: DejaVu Sans, the stock font,
+has no paperclip glyph (U+1F4CE), so it is drawn."""
+
+
+def paperclip(parent: tk.Misc, pressed: Callable[[], None]) -> tk.Canvas:
+    """The attach button: a drawn paperclip that darkens under the pointer."""
+    canvas = tk.Canvas(
+        parent, width=22, height=32, background=PANE, highlightthickness=0, cursor="hand2"
+    )
+    clip = canvas.create_line(
+        CLIP, smooth=True, width=2, fill=MUTED, capstyle="round", joinstyle="round"
+    )
+    canvas.bind("<Enter>", lambda _e: canvas.itemconfigure(clip, fill=ACCENT))
+    canvas.bind("<Leave>", lambda _e: canvas.itemconfigure(clip, fill=MUTED))
+    canvas.bind("<Button-1>", lambda _e: pressed())
+    return canvas
+
+
 class Composer:
     """Calls ``send(text)`` with everything typed on Enter or Send, unless the text is over
     ``limit`` bytes: then it says so under the entry, keeps the text, and sends nothing. The
@@ -69,13 +89,20 @@ class Composer:
         fonts: Fonts,
         send: Callable[[str], None],
         limit: int = MAX_BODY_BYTES,
+        attach: Callable[[], None] | None = None,
     ) -> None:
+        """``attach``: the paperclip was clicked (pick files to send); without it, no clip."""
         self._send = send
         self._limit = limit
         self._font: tkfont.Font = fonts.normal
         self._refused = False
         self.frame = ttk.Frame(parent, style="Pane.TFrame", padding=(PAD_X, 10))
-        self.frame.columnconfigure(0, weight=1)
+        entry_column = 0 if attach is None else 1
+        self.frame.columnconfigure(entry_column, weight=1)
+        self.attach_button: tk.Canvas | None = None
+        if attach is not None:
+            self.attach_button = paperclip(self.frame, attach)
+            self.attach_button.grid(row=0, column=0, sticky="s", padx=(0, 8), pady=(0, 4))
         self.entry = tk.Text(
             self.frame,
             height=MIN_ENTRY_LINES,
@@ -93,7 +120,7 @@ class Composer:
             pady=7,
             insertbackground=TEXT,
         )
-        self.entry.grid(row=0, column=0, sticky="ew")
+        self.entry.grid(row=0, column=entry_column, sticky="ew")
         self.entry.bind("<Return>", self._send_key)
         self.entry.bind("<KP_Enter>", self._send_key)
         self.entry.bind("<Shift-Return>", self._newline_key)
@@ -107,11 +134,11 @@ class Composer:
         self.send_button = ttk.Button(
             self.frame, text="Send", style="Accent.TButton", command=self._send_pressed
         )
-        self.send_button.grid(row=0, column=1, sticky="s", padx=(10, 0))
+        self.send_button.grid(row=0, column=entry_column + 1, sticky="s", padx=(10, 0))
         self.counter = ttk.Label(
             self.frame, text="", style="Counter.TLabel", anchor="e", justify="right"
         )
-        self.counter.grid(row=1, column=0, columnspan=2, sticky="ew", pady=(4, 0))
+        self.counter.grid(row=1, column=0, columnspan=entry_column + 2, sticky="ew", pady=(4, 0))
         self.counter.grid_remove()
         # A refusal is a sentence or two: wrapped to the composer's width, never clipped.
         self.frame.bind("<Configure>", lambda e: self._wrap_counter(e.width), add="+")

@@ -1,7 +1,8 @@
 """The right side of the main window: the header (``tk_header``), the key-change banner, the
 conversation pane (``tk_messages``) or the search results in its place (``tk_search``), the
-composer (``tk_composer``); and, for an open group, its members window (``tk_members``), whose
-add, rename and leave buttons open the group dialog (``tk_group_dialog``).
+composer (``tk_composer``, with its paperclip for files); and, for an open group, its members
+window (``tk_members``), whose add, rename and leave buttons open the group dialog
+(``tk_group_dialog``).
 
 It lays them out and shows a person's or a group's conversation in them; it decides nothing.
 """
@@ -13,6 +14,7 @@ from collections.abc import Callable, Sequence
 from tkinter import ttk
 
 from chinwag.adapters.gui.tk_composer import Composer
+from chinwag.adapters.gui.tk_file_rows import FilePickers, file_actions
 from chinwag.adapters.gui.tk_group_dialog import Form, GroupDialog
 from chinwag.adapters.gui.tk_header import ConversationHeader
 from chinwag.adapters.gui.tk_identity import KeyChangeBanner
@@ -21,7 +23,7 @@ from chinwag.adapters.gui.tk_members import MemberActions, MembersWindow
 from chinwag.adapters.gui.tk_messages import MessageList
 from chinwag.adapters.gui.tk_search import SearchResults
 from chinwag.adapters.gui.tk_widgets import Timers
-from chinwag.adapters.gui.view import GroupHeading, MessageRow, ViewListener
+from chinwag.adapters.gui.view import FileListener, GroupHeading, MessageRow, ViewListener
 
 
 class ConversationSide:
@@ -37,8 +39,15 @@ class ConversationSide:
         listener: ViewListener,
         group_dialog: GroupDialog,
         people: Callable[[], list[str]],
+        files: FileListener | None = None,
+        pickers: FilePickers | None = None,
     ) -> None:
+        """Without ``files`` the window offers no files (no paperclip; file rows' buttons do
+        nothing); ``pickers``: the file dialogs (tests replace them)."""
         self._dialog = group_dialog
+        self._root = root
+        self._files = files
+        self.pickers = pickers or FilePickers()
         self._people = people
         self.frame = right = ttk.Frame(parent, style="Pane.TFrame")
         right.columnconfigure(0, weight=1)
@@ -60,6 +69,11 @@ class ConversationSide:
             timers,
             listener.older_requested,
             bottom_reached=listener.bottom_reached,
+            file_act=(
+                file_actions(files, self.pickers, root)
+                if files is not None
+                else lambda _action, _transfer: None
+            ),
         )
         self.messages.frame.grid(row=3, column=0, sticky="nsew")
         self.results = SearchResults(
@@ -69,7 +83,9 @@ class ConversationSide:
         self.results.panel.grid_remove()
 
         ttk.Separator(right, orient="horizontal").grid(row=4, column=0, sticky="ew")
-        self.composer = Composer(right, fonts, listener.send_requested)
+        self.composer = Composer(
+            right, fonts, listener.send_requested, attach=None if files is None else self.attach
+        )
         self.composer.frame.grid(row=5, column=0, sticky="ew")
         self.members = MembersWindow(
             root,
@@ -105,6 +121,14 @@ class ConversationSide:
         if self.header.group is not None and self.header.group.id == group.id:
             self.header.show_group(group)
             self.members.update(group)
+
+    def attach(self) -> None:
+        """Pick files and send them to the open conversation (the paperclip, Ctrl+O)."""
+        if self._files is None or self.messages.peer is None:
+            return  # no conversation open: nothing to send to
+        paths = self.pickers.files(self._root)
+        if paths:
+            self._files.files_chosen(paths)
 
     def set_presence(self, online: bool | None, path: str = "") -> None:
         self.header.set_presence(online, path)

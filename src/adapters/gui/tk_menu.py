@@ -1,5 +1,5 @@
-"""The menu bar and the window's shortcuts: new chat, new group, search, the connection doctor,
-next/previous conversation, notifications on/off, quit.
+"""The menu bar and the window's shortcuts: new chat, new group, send files, search, the
+connection doctor, next/previous conversation, notifications on/off, quit.
 
 Shortcuts are bound to the window's ``all`` tag too, so they work whichever widget has the
 focus; those a text widget would otherwise take (Ctrl+Tab moves the focus in Tk's own
@@ -28,6 +28,8 @@ class MenuActions:
     """Open the connection doctor."""
     new_group: Callable[[], None] = lambda: None
     """Open the new group dialog."""
+    send_file: Callable[[], None] | None = None
+    """Pick files to send to the open conversation (no entry without it)."""
 
 
 SHORTCUTS: dict[str, tuple[str, ...]] = {
@@ -37,6 +39,7 @@ SHORTCUTS: dict[str, tuple[str, ...]] = {
     "next": ("<Control-Tab>", "<Control-Next>"),
     "previous": ("<Control-Shift-Tab>", "<Control-ISO_Left_Tab>", "<Control-Prior>"),
     "quit": ("<Control-q>", "<Control-Q>"),
+    "send_file": ("<Control-o>", "<Control-O>"),
 }
 """Tk key sequences of each action (X11 sends Shift+Tab as ``ISO_Left_Tab``)."""
 
@@ -57,6 +60,10 @@ class MenuBar:
         chat.add_command(
             label="New group…", accelerator="Ctrl+G", underline=4, command=actions.new_group
         )
+        if actions.send_file is not None:
+            chat.add_command(
+                label="Send files…", accelerator="Ctrl+O", underline=5, command=actions.send_file
+            )
         chat.add_command(label="Search", accelerator="Ctrl+F", underline=0, command=actions.search)
         chat.add_command(label="Connection doctor…", underline=0, command=actions.doctor)
         chat.add_separator()
@@ -103,6 +110,8 @@ class MenuBar:
             "next": lambda: self._actions.step(1),
             "previous": lambda: self._actions.step(-1),
         }
+        if self._actions.send_file is not None:
+            handlers["send_file"] = self._actions.send_file
         for name, handler in handlers.items():
             for sequence in SHORTCUTS[name]:
                 bind_shortcut(self._root, sequence, handler)

@@ -109,6 +109,10 @@ class Batch:
     divider_line: int | None = None
     divider_grouped: bool = False
     """Whether the divider's message heads its group only because of the divider."""
+    card_tags: tuple[str, ...] = ()
+    """The tags that size an outgoing file row's block (as wide as its card)."""
+    files: list[tuple[str, MessageRow, tuple[str, ...]]] = field(default_factory=list)
+    """File rows: where each one's card goes (an empty line of its own), and its tags."""
 
     def text(self, text: str, *tags: str) -> None:
         """A line of its own (the conversation's start, say)."""
@@ -139,9 +143,9 @@ class Batch:
         start = self.line
         shown.head = head = not groups_with(self.before, shown)
         self.heads += [f"h{key}", f"{start}.0"]
-        lines = row.body.count("\n") + 1
+        lines = 1 if row.file is not None else row.body.count("\n") + 1
         if row.outgoing:
-            self.parts += [*self.body(row.body, "body_out"), "\n", ("body_out",)]
+            self.parts += [*self._body(row, start, "body_out"), "\n", ("body_out",)]
             prefix = head_text(shown) if head else ""
             self.parts += [prefix, ("meta_out",), glyph, mark_tags(row.state)]
             self.parts += ["\n", ("meta_out",)]
@@ -152,12 +156,20 @@ class Batch:
                 self.parts += [row.sender, ("meta_in", "sender")]
                 self.parts += [head_text(shown)[len(row.sender) :], ("meta_in",)]
                 lines += 1
-            self.parts += [*self.body(row.body, "body_in"), "\n", ("body_in",)]
+            self.parts += [*self._body(row, start + lines - 1, "body_in"), "\n", ("body_in",)]
         self.parts += ["\n", ("gap",)]
         self.line = start + lines + 1
         shown.lines = lines + 1
         self.shown[row.id] = shown
         self.before = shown
+
+    def _body(self, row: MessageRow, line: int, tag: str) -> list[str | tuple[str, ...]]:
+        """The parts of a message's body; a file row's is an empty line its card goes on."""
+        if row.file is None:
+            return self.body(row.body, tag)
+        tags = (tag, *self.card_tags) if row.outgoing else (tag,)
+        self.files.append((f"{line}.0", row, tags))
+        return ["", tags]
 
     def _notice(self, row: MessageRow, at: datetime) -> None:
         """A line about the conversation, with its time; the next message heads its group."""
@@ -215,6 +227,10 @@ class Bubbles:
         if len(body) > self.LONGEST:
             return None
         widest = max(self._font.measure(line) for line in body.split("\n"))
+        return self.width_tag(widest)
+
+    def width_tag(self, widest: int) -> str:
+        """The tag sizing a block whose widest line is ``widest`` pixels (a file's card)."""
         width = math.ceil((widest + 2) / self.STEP) * self.STEP
         if width not in self._widths:
             self._widths.add(width)

@@ -7,7 +7,8 @@ pass, never one redraw per line. Each shown message has two marks: ``h<id>`` at 
 outgoing ones, ``s<id>`` just before the delivery mark (left gravity, so the mark can be
 replaced in place). Positions are only ever computed in whole lines, or in columns of the ASCII
 time stamp: Tcl 8.6 counts a character outside the BMP (most emoji) as two, so columns in a
-body or a name would drift. Scrolling (following the bottom, the "New messages ↓" hint, asking
+body or a name would drift. A file offer's row is a card (``tk_file_rows``) embedded on a line
+of its own, updated in place. Scrolling (following the bottom, the "New messages ↓" hint, asking
 for older pages) is ``tk_scroll``'s.
 """
 
@@ -20,6 +21,7 @@ from datetime import date
 from tkinter import ttk
 from uuid import UUID
 
+from chinwag.adapters.gui.tk_file_rows import CARD_WIDTH, Act, FileCards
 from chinwag.adapters.gui.tk_links import Links, Opener
 from chinwag.adapters.gui.tk_look import PANE, TEXT, Fonts, message_tags
 from chinwag.adapters.gui.tk_marks import Glyphs, font_charset, mark_tooltip
@@ -40,7 +42,7 @@ from chinwag.adapters.gui.tk_message_rows import (
 )
 from chinwag.adapters.gui.tk_scroll import Scroll
 from chinwag.adapters.gui.tk_widgets import Timers, Tooltip, writable
-from chinwag.adapters.gui.view import MessageRow
+from chinwag.adapters.gui.view import FileRow, MessageRow
 from chinwag.domain.message import MessageState
 
 INSET = 10
@@ -64,7 +66,9 @@ class MessageList:
         older_requested: Callable[[], None],
         opener: Opener = webbrowser.open,
         bottom_reached: Callable[[], None] = lambda: None,
+        file_act: Act = lambda _action, _transfer: None,
     ) -> None:
+        """``file_act(action, transfer)``: a file row's button was pressed."""
         self._fonts = fonts
         self._timers = timers
         self._tip = Tooltip(root, fonts.small)
@@ -114,6 +118,7 @@ class MessageList:
         self._bubbles = Bubbles(self.text, fonts.normal, INSET)
         self._tags()
         self.links = Links(self.text, self._tip, opener)
+        self.cards = FileCards(self.text, fonts, file_act)
         with writable(self.text):
             self.text.insert("end", "Pick someone on the left to start chatting.", ("placeholder",))
 
@@ -136,6 +141,7 @@ class MessageList:
             t.mark_unset(*(f"h{i.hex}" for i in self._shown))
             t.mark_unset(*(f"s{i.hex}" for i, s in self._shown.items() if s.outgoing))
         self.links.clear()
+        self.cards.clear()  # deleting the text destroyed them
         self._shown.clear()
         self._first = self._last = None
         self._insert(self._unseen(messages), at_top=True, more_before=more_before)
@@ -187,6 +193,10 @@ class MessageList:
             t.insert(mark, glyph, mark_tags(message.state))
         shown.mark, shown.state, shown.reason = glyph, message.state, reason
         shown.detail = message.detail
+
+    def update_file(self, row: FileRow) -> None:
+        """A shown file row changed: its card shows it in place."""
+        self.cards.update(row)
 
     def focus(self, message_id: UUID) -> None:
         shown = self._shown.get(message_id)
@@ -278,6 +288,8 @@ class MessageList:
         for row in messages:
             if row.id in self._shown or row.id in ids:
                 self.update(row)
+                if row.file is not None:
+                    self.cards.update(row.file)
             else:
                 ids.add(row.id)
                 fresh.append(row)
@@ -307,6 +319,11 @@ class MessageList:
         old_first = self._shown.get(self._first) if self._first is not None else None
         with writable(t):
             t.insert(f"{first_line}.0" if at_top else "end", "", (), *batch.parts)
+            for index, row, tags in batch.files:  # before the marks: they go before each card
+                assert row.file is not None
+                t.window_create(index, window=self.cards.make(row.file, row.outgoing), pady=3)
+                for tag in tags:
+                    t.tag_add(tag, index)
             if rows and at_top and batch.day == self._first_day:
                 # The batch ends on the day the shown messages start: say that day once.
                 t.delete("chinwag_day", "chinwag_day + 1 lines")
@@ -341,7 +358,8 @@ class MessageList:
             tags = (tag,) if width is None else (tag, width)
             return body_parts(text, tags, self.glyphs.readable, self.links.tags)
 
-        return Batch(line, day, before, divider, body)
+        card = (self._bubbles.width_tag(CARD_WIDTH),)
+        return Batch(line, day, before, divider, body, card_tags=card)
 
     def _set_margins(self, width: int) -> None:
         margin = max(48, min(int(width * 0.22), 260))

@@ -25,6 +25,7 @@ from uuid import UUID
 
 from chinwag.adapters.gui.tk_conversation import ConversationSide
 from chinwag.adapters.gui.tk_doctor import DoctorWindow
+from chinwag.adapters.gui.tk_file_rows import FilePickers
 from chinwag.adapters.gui.tk_focus import FocusWatch
 from chinwag.adapters.gui.tk_group_dialog import Form, GroupDialog, Submit
 from chinwag.adapters.gui.tk_identity import KeyChangeBanner, VerifyDialog
@@ -39,6 +40,8 @@ from chinwag.adapters.gui.tk_view_reading import WindowReadings
 from chinwag.adapters.gui.tk_widgets import Timers
 from chinwag.adapters.gui.view import (
     DoctorView,
+    FileListener,
+    FileRow,
     GroupHeading,
     GroupRow,
     KeyChangeNotice,
@@ -88,9 +91,18 @@ class TkChatView(WindowReadings):
     error_seconds: float = 6.0
     """How long :meth:`show_error` shows its text in the status bar."""
 
-    def __init__(self, root: tk.Tk, listener: ViewListener) -> None:
+    def __init__(
+        self,
+        root: tk.Tk,
+        listener: ViewListener,
+        files: FileListener | None = None,
+        pickers: FilePickers | None = None,
+    ) -> None:
+        """``files``: what to tell of files (without it, the window offers none);
+        ``pickers``: the file dialogs (tests replace them)."""
         self._root = root
         self._listener = listener
+        self._files, self._pickers = files, pickers
         self._timers = Timers(root)
         self._fonts = Fonts(root)
         apply_styles(root, self._fonts)
@@ -136,6 +148,7 @@ class TkChatView(WindowReadings):
                 notifications=listener.notifications_toggled,
                 quit=listener.close_requested,
                 doctor=listener.doctor_requested,
+                send_file=None if files is None else lambda: self._right.attach(),
             ),
         )
         self.widgets = TkWidgets(
@@ -221,6 +234,9 @@ class TkChatView(WindowReadings):
 
     def update_message(self, message: MessageRow) -> None:
         self._messages.update(message)
+
+    def update_file(self, row: FileRow) -> None:
+        self._messages.update_file(row)
 
     def set_divider(self, before: UUID | None) -> None:
         self._messages.set_divider(before)
@@ -340,6 +356,8 @@ class TkChatView(WindowReadings):
             self._listener,
             self._group_dialog,
             self._people.names,
+            self._files,
+            self._pickers,
         )
         self._header, self._banner = right.header, right.banner
         self._messages, self._results = right.messages, right.results

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from chinwag.adapters.gui.tk_file_rows import FileCard
 from chinwag.adapters.gui.tk_header import ConversationHeader
 from chinwag.adapters.gui.tk_identity import KeyChangeBanner, OwnKey
 from chinwag.adapters.gui.tk_messages import MessageList
@@ -36,6 +37,10 @@ class WindowReadings:
     def mark_of(self, message_id: UUID) -> str:
         """The delivery mark shown for an outgoing message, read from the pane ("" if none)."""
         return self._messages.mark_of(message_id)
+
+    def file_card(self, transfer: UUID) -> FileCard | None:
+        """The card of a shown file row (its labels, bar and buttons), if shown."""
+        return self._messages.cards.card(transfer)
 
     def failure_reason(self, message_id: UUID) -> str | None:
         """The reason the hover tooltip of a failed (or waiting) message's mark shows."""

@@ -16,6 +16,8 @@ from chinwag.adapters.gui.view_data import (
     Chat,
     DoctorRow,
     DoctorView,
+    FileAction,
+    FileRow,
     GroupHeading,
     GroupRow,
     KeyChangeNotice,
@@ -32,6 +34,9 @@ __all__ = [
     "ChatView",
     "DoctorRow",
     "DoctorView",
+    "FileAction",
+    "FileListener",
+    "FileRow",
     "GroupHeading",
     "GroupRow",
     "KeyChangeNotice",
@@ -126,6 +131,30 @@ class ViewListener(Protocol):
         ...
 
 
+class FileListener(Protocol):
+    """What the person did to files (the attach button, Ctrl+O, a file row's buttons). Apart
+    from :class:`ViewListener` so a window can be built without it (it then offers no files)."""
+
+    def files_chosen(self, paths: Sequence[str]) -> None:
+        """Send these files to the open conversation (picked in the file dialog)."""
+        ...
+
+    def file_accept_requested(self, transfer: UUID, directory: str | None) -> None:
+        """Accept an offered file, into ``directory`` (picked with "Save to…") or, ``None``,
+        the downloads folder."""
+        ...
+
+    def file_decline_requested(self, transfer: UUID) -> None: ...
+    def file_cancel_requested(self, transfer: UUID) -> None: ...
+    def file_open_requested(self, transfer: UUID) -> None:
+        """Open a received (or sent) file with the desktop's application for it."""
+        ...
+
+    def file_show_requested(self, transfer: UUID) -> None:
+        """Show the file in its folder (the file manager)."""
+        ...
+
+
 class ChatView(Protocol):
     """What the presenter shows. Every call comes on the Tk thread."""
 
@@ -183,6 +212,11 @@ class ChatView(Protocol):
 
     def update_message(self, message: MessageRow) -> None:
         """Show a shown message's new delivery state (its mark, and the reason of a failure)."""
+        ...
+
+    def update_file(self, row: FileRow) -> None:
+        """A shown file row's transfer moved or made progress: update that row in place (its
+        status, progress bar and buttons); nothing if it is not shown."""
         ...
 
     def set_divider(self, before: UUID | None) -> None:

@@ -14,6 +14,41 @@ Chat = str | UUID
 """A conversation as the presenter and the view name it: a person's name, or a group's id."""
 
 
+class FileAction(StrEnum):
+    """What a file row offers the person: buttons, in the order shown."""
+
+    ACCEPT = "accept"
+    SAVE_AS = "save_as"
+    """Accept, saving into a folder the person picks."""
+    DECLINE = "decline"
+    CANCEL = "cancel"
+    OPEN = "open"
+    SHOW = "show"
+    """Show the file in its folder."""
+
+
+@dataclass(frozen=True)
+class FileRow:
+    """A file offer as its row in the conversation shows it, worded by the presenter; the
+    view updates the row in place when a new one with the same ``id`` comes."""
+
+    id: UUID
+    """The transfer's id: the offer message's."""
+    name: str
+    """Safe to show (for an incoming file, the name it is saved under)."""
+    size: str
+    """Human: "12.3 MB"."""
+    kind: str
+    """The file's type in words ("PNG image")."""
+    status: str
+    """Where the transfer is: "45% · 12.3 MB/s · 5 s left", "Paused: bob is offline"…"""
+    fraction: float | None = None
+    """The progress bar's fill (0 to 1) while it moves; ``None``: no bar."""
+    actions: tuple[FileAction, ...] = ()
+    problem: bool = False
+    """It failed, or was declined or cancelled: the status is said as a problem."""
+
+
 @dataclass(frozen=True)
 class MessageRow:
     """One message as a conversation pane shows it; or, with ``notice``, a line about the
@@ -37,6 +72,8 @@ class MessageRow:
     notice: bool = False
     """Not a message: ``body`` is a line about the conversation, shown centred at ``sent_at``
     (its ``sender`` made the change)."""
+    file: FileRow | None = None
+    """A file offer: shown as a file row (name, size, state, buttons), not as its ``body``."""
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from chinwag.application.ports.directory import RegistryStatus
 from chinwag.application.ports.peer_transport import Route
 from chinwag.domain.group_log import GroupState
 from chinwag.domain.message import Message
+from chinwag.domain.transfer import Transfer
 
 
 @dataclass
@@ -32,6 +33,8 @@ class RecordingEvents:
     identities: list[tuple[str, str, bytes]] = field(default_factory=list)
     """``(name, "changed" | "trusted", key)`` in order."""
     requests: list[str] = field(default_factory=list)
+    transfers: list[tuple[Transfer, float]] = field(default_factory=list)
+    """``(transfer, rate)`` of each ``transfer_changed``, in order."""
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def message_received(self, message: Message) -> None:
@@ -55,6 +58,10 @@ class RecordingEvents:
 
     def message_withdrawn(self, message: Message, reason: str) -> None:
         self.withdrawn.append((message, reason))
+        self._changed.set()
+
+    def transfer_changed(self, transfer: Transfer, rate: float) -> None:
+        self.transfers.append((transfer, rate))
         self._changed.set()
 
     def presence_changed(self, online: frozenset[str]) -> None:

@@ -14,7 +14,9 @@ from functools import lru_cache
 from typing import Final
 from uuid import UUID
 
+from chinwag.adapters.memory.transfers import InMemoryTransferRepository
 from chinwag.adapters.sqlite.summary import summary
+from chinwag.adapters.sqlite.transfers import incoming_transfer
 from chinwag.application.errors import MessageNotFound
 from chinwag.application.ports.conversation_repository import Unread
 from chinwag.application.ports.message_repository import Delivery, OutboxEntry, StateChange
@@ -91,10 +93,12 @@ class InMemoryMessageRepository:
     with its state, and an outgoing group message one per member it is sent to, its state the
     summary of theirs (:func:`~chinwag.adapters.sqlite.summary.summary`, the rule SQLite
     applies). Search splits words as SQLite's tokenizer does, except in rare text (see
-    ``_fold``).
+    ``_fold``). A received file offer makes its incoming record in ``transfers`` (the twin
+    given, or one of its own) in the same step, and a discarded one takes it away, as in SQLite.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, transfers: InMemoryTransferRepository | None = None) -> None:
+        self.transfers = InMemoryTransferRepository() if transfers is None else transfers
         self._next_seq = 0
         self._seq_of: dict[UUID, int] = {}
         self._by_seq: dict[int, Message] = {}
@@ -131,6 +135,8 @@ class InMemoryMessageRepository:
             if message.group_id is not None and message.stamp is not None:
                 author = self._authors.setdefault((message.group_id, message.sender), {})
                 author[message.stamp.seq] = stored
+            if (offer := incoming_transfer(message)) is not None:
+                self.transfers.insert(offer)
             if outgoing:
                 self._deliveries[message.id] = {
                     name: Delivery(message.id, name, message.state, message.reason)
@@ -206,6 +212,7 @@ class InMemoryMessageRepository:
                 if not self._authors[key]:
                     del self._authors[key]
             removed.append(stored)
+        self.transfers.forget_incoming([m.id for m in removed if m.file is not None])
         return removed
 
     async def deliveries(self, message_id: UUID) -> list[Delivery]:

@@ -10,16 +10,29 @@ reused while the peer still listens there. The recipient lets a peer in (``autho
 session opens and again before every batch of messages, as the TCP recipient does; group frames
 on an open session are not asked about. (Asking on every frame woke the recipient's courier on
 every frame, which no TCP peer does.)
+
+File requests call the sender's ``FileServer`` on the session, as TCP carries them: its
+``FileRefused`` reaches the asker as it is; anything else it raises reaches the asker as
+``FileRefused('internal')`` (the TCP sender answers so and goes on); a peer gone offline raises
+``PeerUnreachable``; a piece that takes longer than the ask's ``timeout`` is ``stalled`` and
+ends the session.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Sequence
-from typing import Any
+from collections.abc import Awaitable, Coroutine, Sequence
+from typing import Any, TypeVar
+from uuid import UUID
 
-from chinwag.application.errors import AddressInUse, ChatError, PeerRefused, PeerUnreachable
+from chinwag.application.errors import (
+    AddressInUse,
+    ChatError,
+    FileRefused,
+    PeerRefused,
+    PeerUnreachable,
+)
 from chinwag.application.ports.directory import PeerLocation
 from chinwag.application.ports.peer_transport import (
     DeliveryReport,
@@ -28,6 +41,7 @@ from chinwag.application.ports.peer_transport import (
     Incoming,
     Probe,
     Route,
+    TransferNotice,
 )
 from chinwag.application.routing import FALLBACK_CAUSES, first_route, routes
 from chinwag.domain.group import Change
@@ -36,9 +50,17 @@ from chinwag.domain.user import PeerAddress
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 CHANGES_WAIT = 5.0
 """Seconds messages to a peer wait at most for the changes sent to it before them (as the TCP
 transport's ``changes_wait``): the recipient's application may be stuck, not only slow."""
+
+
+FILE_TIMEOUT = 5.0
+"""Seconds a hashes request may take (the TCP transport's ``fetch_timeout``)."""
+NOTICE_TIMEOUT = 30.0
+"""Seconds a notice may take to be stored (the TCP transport's ``ack_timeout``)."""
 
 
 class InMemoryNetwork:
@@ -260,6 +282,44 @@ class InMemoryTransport:
             if m.id not in acknowledged and m.id not in intake.deferred
         }
         return DeliveryReport(acknowledged, rejected, dict(intake.deferred), route)
+
+    async def fetch_piece(
+        self, peer: str, location: PeerLocation, transfer: UUID, index: int, timeout: float
+    ) -> bytes:
+        _, handler = await self._session(peer, location)
+        return await self._file_call(
+            peer, location, handler.piece_requested(self._me, transfer, index), timeout
+        )
+
+    async def fetch_hashes(
+        self, peer: str, location: PeerLocation, transfer: UUID, start: int
+    ) -> bytes:
+        _, handler = await self._session(peer, location)
+        return await self._file_call(
+            peer, location, handler.hashes_requested(self._me, transfer, start), FILE_TIMEOUT
+        )
+
+    async def send_notice(self, peer: str, location: PeerLocation, notice: TransferNotice) -> None:
+        _, handler = await self._session(peer, location)
+        await self._file_call(
+            peer, location, handler.notice_received(self._me, notice), NOTICE_TIMEOUT
+        )
+
+    async def _file_call(
+        self, peer: str, location: PeerLocation, call: Awaitable[T], timeout: float
+    ) -> T:
+        """The sender's answer to a file request, as the TCP asker gets it."""
+        try:
+            async with asyncio.timeout(timeout):
+                return await call
+        except FileRefused:
+            raise
+        except TimeoutError:
+            self._sessions.pop((peer, location), None)  # as TCP fails a stalled session
+            raise PeerUnreachable(f"no data from {peer} for {timeout:g}s", "stalled") from None
+        except Exception as exc:
+            log.info("%s could not answer a file request: %r", peer, exc)
+            raise FileRefused("internal", f"{peer}: the sender could not read it") from exc
 
     async def close(self) -> None:
         self._network.leave_relay(self._me)

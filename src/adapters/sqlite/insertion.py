@@ -24,7 +24,9 @@ from chinwag.adapters.sqlite.message_rows import (
     marks,
 )
 from chinwag.adapters.sqlite.schema import last_seq
+from chinwag.adapters.sqlite.transfers import incoming_transfer, insert_transfers
 from chinwag.domain.message import Message, MessageState
+from chinwag.domain.transfer import Transfer
 
 _RECEIVED: Final = MessageState.RECEIVED.value
 _ROW_MARKS: Final = "(" + ", ".join("?" * (WIDTH + 1)) + ")"
@@ -59,6 +61,9 @@ class Insertion:
     in that group is stored yet: an author's number is stored once (an author who signed two
     messages with one number gets the first one kept, and the other skipped as a duplicate,
     rather than failing everybody's write).
+
+    A new received file offer (``Message.file``) gets its incoming transfer record in the same
+    job, so in the same commit: no offer is stored without its record.
     """
 
     def __init__(self) -> None:
@@ -101,6 +106,7 @@ class Insertion:
         new_rows: list[Row] = []
         direct: list[str] = []
         members: list[tuple[str, str]] = []
+        offers: list[Transfer] = []
         for call in calls:
             new: list[Message] = []
             for message, row in zip(call.messages, call.rows, strict=True):
@@ -114,6 +120,8 @@ class Insertion:
                 if stamp is not None:
                     taken.add(stamp)
                 if row[STATE] == _RECEIVED:
+                    if (offer := incoming_transfer(message)) is not None:
+                        offers.append(offer)
                     continue
                 if group is None:
                     direct.append(id_)
@@ -134,6 +142,7 @@ class Insertion:
             )
         add_deliveries(connection, direct)
         add_member_deliveries(connection, members)
+        insert_transfers(connection, offers)
         return stored
 
 

@@ -4,11 +4,13 @@ repository's modules.
 Times are integer microseconds since the epoch, read back as aware UTC datetimes. A group
 message stores :data:`~chinwag.adapters.sqlite.schema.NO_RECIPIENT` as its recipient (the
 column is NOT NULL since migration 1) and its stamp in three columns (migration 7); a
-one-to-one message leaves those NULL.
+one-to-one message leaves those NULL. A file offer's message keeps its offer as JSON in
+``file`` (migration 8; see :func:`offer_json`), NULL for any other message.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Final, TypeVar
@@ -17,6 +19,7 @@ from uuid import UUID
 from chinwag.adapters.sqlite.database import StorageError
 from chinwag.adapters.sqlite.schema import NO_RECIPIENT
 from chinwag.domain.message import EARLIEST_TIME, LATEST_TIME, GroupStamp, Message, MessageState
+from chinwag.domain.transfer import FileOffer
 
 T = TypeVar("T")
 
@@ -34,6 +37,7 @@ _NAMES: Final = (
     "stamp_seq",
     "stamp_version",
     "stamp_signature",
+    "file",
 )
 COLUMNS: Final = ", ".join(_NAMES)
 """The columns of a message, in :data:`Row` order."""
@@ -50,12 +54,14 @@ SENDER: Final = 2
 STATE: Final = 6
 GROUP: Final = 9
 STAMP_SEQ: Final = 10
-assert [_NAMES[i] for i in (ID, SENDER, STATE, GROUP, STAMP_SEQ)] == [
+FILE: Final = 13
+assert [_NAMES[i] for i in (ID, SENDER, STATE, GROUP, STAMP_SEQ, FILE)] == [
     "id",
     "sender",
     "state",
     "group_id",
     "stamp_seq",
+    "file",
 ]
 
 Row = tuple[
@@ -72,6 +78,7 @@ Row = tuple[
     int | None,  # stamp_seq
     int | None,  # stamp_version
     bytes | None,  # stamp_signature
+    str | None,  # file (the offer as JSON)
 ]
 
 MAX_IN: Final = 500
@@ -105,6 +112,39 @@ def from_micros(micros: int) -> datetime:
     return _EPOCH + min(max(micros, _EARLIEST), _LATEST) * _MICROSECOND
 
 
+def offer_json(offer: FileOffer) -> str:
+    """``offer`` as stored: JSON with its digests in hex, ASCII only (``ensure_ascii``): any
+    character of a name, NUL included, is stored as its escape."""
+    return json.dumps(
+        {
+            "name": offer.name,
+            "size": offer.size,
+            "sha256": offer.sha256.hex(),
+            "piece_size": offer.piece_size,
+            "root": offer.root.hex(),
+            "mime": offer.mime,
+        },
+        separators=(",", ":"),
+    )
+
+
+def offer_from_json(text: str, what: str) -> FileOffer:
+    """The offer stored as ``text``; :class:`StorageError` naming ``what`` holds it if it is
+    not one (a damaged row is reported, not guessed at)."""
+    try:
+        fields = json.loads(text)
+        return FileOffer(
+            name=fields["name"],
+            size=fields["size"],
+            sha256=bytes.fromhex(fields["sha256"]),
+            piece_size=fields["piece_size"],
+            root=bytes.fromhex(fields["root"]),
+            mime=fields["mime"],
+        )
+    except (ValueError, TypeError, KeyError) as exc:  # pydantic's ValidationError included
+        raise StorageError(f"{what} holds a damaged file offer: {exc}") from exc
+
+
 def to_row(message: Message, state: MessageState | None = None) -> Row:
     """``message`` as a row; in ``state`` (no reason) instead of its own if given."""
     stamp = message.stamp
@@ -122,6 +162,7 @@ def to_row(message: Message, state: MessageState | None = None) -> Row:
         None if stamp is None else stamp.seq,
         None if stamp is None else stamp.version,
         None if stamp is None else stamp.signature,
+        None if message.file is None else offer_json(message.file),
     )
 
 
@@ -140,7 +181,9 @@ def from_row(row: Row) -> Message:
         stamp_seq,
         stamp_version,
         signature,
+        file,
     ) = row
+    offer = None if file is None else offer_from_json(file, f"the message {id_}")
     if group_id is None:
         return Message(
             id=UUID(id_),
@@ -152,6 +195,7 @@ def from_row(row: Row) -> Message:
             state=MessageState(state),
             reason=reason,
             received_at=None if received_at is None else from_micros(received_at),
+            file=offer,
         )
     if stamp_seq is None or stamp_version is None:
         raise StorageError(f"the group message {id_} is stored without its sequence and version")
@@ -166,4 +210,5 @@ def from_row(row: Row) -> Message:
         state=MessageState(state),
         reason=reason,
         received_at=None if received_at is None else from_micros(received_at),
+        file=offer,
     )

@@ -21,6 +21,7 @@ from chinwag.adapters.sqlite.message_rows import (
     marks,
     to_row,
 )
+from chinwag.adapters.sqlite.transfers import forget_incoming
 from chinwag.application.errors import MessageNotFound
 from chinwag.application.ports.message_repository import Delivery, OutboxEntry, StateChange
 from chinwag.domain.message import Message, MessageState
@@ -54,8 +55,9 @@ def _fts_query(text: str) -> str | None:
 
 
 def _forget(connection: sqlite3.Connection, ids: list[str]) -> list[Message]:
-    """Delete these messages (by id) and their deliveries (first: they refer to the message);
-    the messages that were stored, in the order of ``ids``."""
+    """Delete these messages (by id) and their deliveries (first: they refer to the message),
+    and the incoming transfer records of those that offered a file (no record outlives its
+    offer); the messages that were stored, in the order of ``ids``."""
     found: dict[str, tuple[int, Message]] = {}
     for chunk in chunks(ids):
         for row in connection.execute(
@@ -66,6 +68,7 @@ def _forget(connection: sqlite3.Connection, ids: list[str]) -> list[Message]:
     for some in chunks(seqs):
         connection.execute(f"DELETE FROM deliveries WHERE message_seq IN ({marks(some)})", some)
         connection.execute(f"DELETE FROM messages WHERE seq IN ({marks(some)})", some)
+    forget_incoming(connection, [id_ for id_, (_, m) in found.items() if m.file is not None])
     return [found[id_][1] for id_ in ids if id_ in found]
 
 

@@ -132,6 +132,41 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         """CREATE UNIQUE INDEX messages_by_group_author ON messages (group_id, sender, stamp_seq)
         WHERE group_id IS NOT NULL""",
     ),
+    # 8: files (issue 11, docs/design-files.md). A file offer is a message whose ``file`` holds
+    # the offer as JSON (name, size, sha256 and root in hex, piece_size, mime); NULL for any
+    # other message. ``transfers`` has one record per (offer id, peer): the peer is the author
+    # of an incoming offer, the recipient of an outgoing one ('' for a group's offer as a
+    # whole). It repeats the offer, because an outgoing record is made before its message
+    # exists. Times are microseconds since the epoch, like sent_at; ``notice`` is 1 while the
+    # peer has not been told of a final state reached here. The piece hashes and the bitmap of
+    # pieces stored (incoming) are per offer id, in tables of their own: they can be large (a
+    # hash per 512 KiB) and are written far more rarely (hashes) or far more often (bitmap)
+    # than the rest. ``transfers_unfinished`` holds only what a client resumes when it starts.
+    (
+        "ALTER TABLE messages ADD COLUMN file TEXT",
+        """CREATE TABLE transfers (
+            id TEXT NOT NULL,
+            peer TEXT NOT NULL,
+            direction TEXT NOT NULL,
+            conversation_id TEXT NOT NULL,
+            group_id TEXT,
+            offer TEXT NOT NULL,
+            state TEXT NOT NULL,
+            bytes INTEGER NOT NULL DEFAULT 0,
+            reason TEXT,
+            path TEXT,
+            directory TEXT,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            notice INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (id, peer)
+        )""",
+        "CREATE INDEX transfers_by_created ON transfers (created_at)",
+        """CREATE INDEX transfers_unfinished ON transfers (created_at)
+        WHERE state IN ('offered', 'active', 'paused') OR notice <> 0""",
+        "CREATE TABLE transfer_hashes (id TEXT PRIMARY KEY, hashes BLOB NOT NULL)",
+        "CREATE TABLE transfer_pieces (id TEXT PRIMARY KEY, bitmap BLOB NOT NULL)",
+    ),
 )
 
 NO_RECIPIENT: Final = ""

@@ -1,11 +1,11 @@
 """Peer frames handed to their handlers by frame type (docs/protocol.md).
 
-Each side of a session has one table: the accepting side takes ``messages``, ``group_have`` and
-``group_changes`` and answers ``ping``; the connecting side takes ``receipt``, ``pong`` and
-``error``. A new kind of frame (file pieces) is a new model in
-:mod:`~chinwag.adapters.transport.protocol` and a handler registered here, not another branch in
-a read loop. A frame with no handler on this side breaks the protocol (``bad_frame``), exactly as
-before the table existed.
+Each side of a session has one table: the accepting side takes ``messages``, ``group_have``,
+``group_changes`` and the file requests and answers ``ping``; the connecting side takes
+``receipt``, ``pong``, ``error`` and the file answers. A new kind of frame is a new model in
+:mod:`~chinwag.adapters.transport.protocol` (or :mod:`~chinwag.adapters.transport.file_frames`)
+and a handler registered here, not another branch in a read loop. A frame with no handler on
+this side breaks the protocol (``bad_frame``), exactly as before the table existed.
 
 Handlers are synchronous and run in the order the frames arrived; work that must wait (storing a
 batch, answering after the application) is gathered into the per-read context by the handler and

@@ -5,7 +5,9 @@ application alone validates it) and acknowledges what is committed (docs/protoco
 
 Group sync frames (``group_have``, ``group_changes``) are not answered on the wire: they go to
 the application through the peer's :class:`~chinwag.adapters.transport.group_inbox.GroupInbox`,
-off the read loop.
+off the read loop. File requests (``file_get``, ``file_hashes``, ``file_notice``) go to the
+application's ``FileServer`` off the read loop too, through the connection's
+:class:`~chinwag.adapters.transport.piece_server.PieceServer`, which answers them.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ from chinwag.adapters.secure.channel import (
     close_writer,
     read_clear_frame,
 )
-from chinwag.adapters.transport import protocol
+from chinwag.adapters.transport import file_frames, protocol
 from chinwag.adapters.transport.dispatch import Dispatcher, ProtocolViolation
 from chinwag.adapters.transport.group_inbox import GroupInboxes
+from chinwag.adapters.transport.piece_server import PieceServer, Request
 from chinwag.adapters.transport.settings import TransportSettings
 from chinwag.adapters.wire.codec import EmptyFrame, FrameDecoder, FrameTooLarge, encode
 from chinwag.application.errors import ChatError, PeerRefused
@@ -60,11 +63,16 @@ class Read:
     groups: GroupInboxes
     batch: list[Incoming] = field(default_factory=list)
     rejected: list[tuple[UUID, str, str]] = field(default_factory=list)
+    files: PieceServer | None = None
+    """The connection's file requests (None where a read takes none: some tests)."""
+    wrote: bool = False
+    """Whether the read's frames were answered at once (a pong, a ``busy``): drain after."""
 
 
 def _answer_ping(read: Read, frame: protocol.Ping) -> None:
     """The sender timing a round trip."""
     read.stream.send([protocol.pong(frame.n)])
+    read.wrote = True
 
 
 def _take_messages(read: Read, frame: protocol.Messages) -> None:
@@ -89,6 +97,7 @@ def _take_messages(read: Read, frame: protocol.Messages) -> None:
                 wire.seq,
                 wire.version,
                 wire.sig or b"",
+                wire.file.to_offer() if wire.file is not None else None,
             )
         )
 
@@ -101,15 +110,37 @@ def _take_changes(read: Read, frame: protocol.GroupChangesFrame) -> None:
     read.groups.of(read.peer).changes(list(frame.changes))
 
 
+def _request(read: Read, request: Request, frame: str) -> None:
+    if read.files is None:
+        raise ProtocolViolation("bad_frame", f"unexpected {frame} frame")
+    if not read.files.submit(request):
+        read.wrote = True
+
+
+def _take_file_get(read: Read, frame: file_frames.FileGet) -> None:
+    _request(read, Request("piece", frame.id, frame.piece), frame.type)
+
+
+def _take_file_hashes(read: Read, frame: file_frames.FileHashes) -> None:
+    _request(read, Request("hashes", frame.id, frame.from_), frame.type)
+
+
+def _take_file_notice(read: Read, frame: file_frames.FileNotice) -> None:
+    _request(read, Request("notice", frame.id, notice=frame.to_notice()), frame.type)
+
+
 FRAMES: Dispatcher[Read] = Dispatcher()
 """What the accepting side takes inside a session, by frame type; any other is a bad_frame."""
 FRAMES.register(protocol.Ping, _answer_ping)
 FRAMES.register(protocol.Messages, _take_messages)
 FRAMES.register(protocol.GroupHaveFrame, _take_have)
 FRAMES.register(protocol.GroupChangesFrame, _take_changes)
+FRAMES.register(file_frames.FileGet, _take_file_get)
+FRAMES.register(file_frames.FileHashes, _take_file_hashes)
+FRAMES.register(file_frames.FileNotice, _take_file_notice)
 
 
-def _parsed(payloads: Iterable[bytes]) -> Iterator[protocol.Frame]:
+def _parsed(payloads: Iterable[bytes]) -> Iterator[protocol.AnyFrame]:
     """Each payload's frame, parsed only when the one before it was handled."""
     for payload in payloads:
         try:
@@ -265,6 +296,15 @@ class InboundConnections:
     async def _receive(self, peer: str, stream: SecureStream) -> None:
         handler = self._handler
         assert handler is not None
+        files = PieceServer(peer, stream, handler, write_timeout=self._settings.write_timeout)
+        try:
+            await self._read(peer, stream, handler, files)
+        finally:
+            await files.close()  # the connection ended: what it asked for is not served
+
+    async def _read(
+        self, peer: str, stream: SecureStream, handler: InboundHandler, files: PieceServer
+    ) -> None:
         loop = asyncio.get_running_loop()
         # Only whole frames keep a connection alive: dribbling bytes of a frame does not.
         deadline = loop.time() + self._settings.idle_timeout
@@ -275,11 +315,13 @@ class InboundConnections:
             except ConnectionError:
                 return
             deadline = loop.time() + self._settings.idle_timeout
-            read = Read(peer, stream, self.groups)
+            read = Read(peer, stream, self.groups, files=files)
             FRAMES.dispatch_all(read, _parsed(payloads))
             batch, rejected = read.batch, read.rejected
             if not batch and not rejected:
-                if stream.writer.transport.get_write_buffer_size():  # pongs
+                # Pongs and ``busy`` answers: a peer that asks but never reads is not served
+                # forever. (Pieces have their own writers, which wait for room themselves.)
+                if read.wrote and stream.writer.transport.get_write_buffer_size():
                     async with asyncio.timeout(self._settings.write_timeout):
                         await stream.drain()
                 continue

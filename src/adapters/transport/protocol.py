@@ -24,12 +24,26 @@ from pydantic import (
 )
 from pydantic_core import to_json
 
+from chinwag.adapters.transport.file_frames import (
+    BINARY_KINDS,
+    FileError,
+    FileGet,
+    FileHashes,
+    FileNoted,
+    FileNotice,
+    HashesFrame,
+    PieceFrame,
+    WireFile,
+    file_to_wire,
+    parse_binary,
+)
 from chinwag.adapters.wire.group_change import change_from_wire, change_to_wire, decode_signature
 from chinwag.application.ports.peer_transport import GroupHave
 from chinwag.application.refusals import WAITING as WAITING  # "not now" codes, with reasons
 from chinwag.domain.group import HASH_SIZE, MAX_MEMBERS, MAX_VERSION, Change
 from chinwag.domain.identity import KEY_SIZE
 from chinwag.domain.message import MAX_BODY_BYTES, MAX_SEQ, MAX_SIGNATURE, Message
+from chinwag.domain.transfer import MAX_NAME_CHARS, MAX_PIECE_SIZE
 from chinwag.domain.user import MAX_USERNAME_LENGTH
 
 PROTOCOL_VERSION = 2
@@ -46,6 +60,9 @@ MAX_NAME = 256
 """Characters of a name on the wire (a valid one has at most 32; the application checks)."""
 
 assert MAX_BODY_BYTES * 6 + 1024 < MAX_FRAME
+# ...with the largest file offer beside it; and the largest piece, with its head, fits a frame.
+assert MAX_BODY_BYTES * 6 + MAX_NAME_CHARS * 6 + 2048 < MAX_FRAME
+assert MAX_PIECE_SIZE + 64 < MAX_FRAME
 # The largest create (every member's name four bytes a character) fits a batch with room.
 assert MAX_MEMBERS * (24 + 2 * KEY_SIZE + 4 * MAX_USERNAME_LENGTH) + 4096 < BATCH_BYTES // 2
 
@@ -89,7 +106,8 @@ _DIRECT = (None, None, None, None)
 
 class WireMessage(_Frame):
     """One message of a ``messages`` frame: to a person (``to``), or of a group (``group``,
-    ``seq``, ``version`` and ``sig``, and no ``to``); never a mix."""
+    ``seq``, ``version`` and ``sig``, and no ``to``); never a mix. Either kind may carry a
+    ``file`` (an offer)."""
 
     id: UUID
     from_: Name = Field(alias="from")
@@ -100,6 +118,7 @@ class WireMessage(_Frame):
     seq: int | None = Field(default=None, ge=1, le=MAX_SEQ, strict=True)
     version: int | None = Field(default=None, ge=0, le=MAX_SEQ, strict=True)
     sig: Signature | None = None
+    file: WireFile | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> WireMessage:
@@ -208,16 +227,36 @@ class GroupChangesFrame(_Frame):
     changes: list[WireChange] = Field(min_length=1, max_length=MAX_CHANGES)
 
 
-AnyFrame = (
-    Hello | Welcome | Messages | Receipt | Ping | Pong | Error | GroupHaveFrame | GroupChangesFrame
+JsonFrame = (
+    Hello
+    | Welcome
+    | Messages
+    | Receipt
+    | Ping
+    | Pong
+    | Error
+    | GroupHaveFrame
+    | GroupChangesFrame
+    | FileGet
+    | FileHashes
+    | FileNotice
+    | FileError
+    | FileNoted
 )
-Frame = Annotated[AnyFrame, Field(discriminator="type")]
-FRAME: TypeAdapter[AnyFrame] = TypeAdapter(Frame)
+AnyFrame = JsonFrame | PieceFrame | HashesFrame
+Frame = Annotated[JsonFrame, Field(discriminator="type")]
+FRAME: TypeAdapter[JsonFrame] = TypeAdapter(Frame)
 
 
 def parse(payload: bytes) -> AnyFrame:
-    """Decode one frame; raises ``pydantic.ValidationError`` (a ``ValueError``) if malformed."""
+    """Decode one frame; raises ``pydantic.ValidationError`` (a ``ValueError``) if malformed.
+    A JSON frame starts with ``{``; a binary one (a piece, hashes) with its kind byte."""
+    if payload[:1] in _BINARY_STARTS:
+        return parse_binary(payload)
     return FRAME.validate_json(payload)
+
+
+_BINARY_STARTS = frozenset(bytes([kind]) for kind in BINARY_KINDS)
 
 
 def _dump(frame: dict[str, object]) -> bytes:
@@ -300,7 +339,15 @@ def _wire_message(message: Message) -> bytes:
     stamp = message.stamp
     if message.group_id is None or stamp is None:
         return _encode_item(message)
-    key = (message.id, message.sender, message.group_id, stamp, message.body, message.sent_at)
+    key = (
+        message.id,
+        message.sender,
+        message.group_id,
+        stamp,
+        message.body,
+        message.sent_at,
+        message.file,
+    )
     item = _encoded.get(key)
     if item is None:
         item = _encoded[key] = _encode_item(message)
@@ -321,6 +368,8 @@ def _encode_item(message: Message) -> bytes:
         fields["sig"] = base64.b64encode(stamp.signature).decode("ascii")
     fields["body"] = message.body
     fields["sent_at"] = message.sent_at.isoformat()
+    if message.file is not None:
+        fields["file"] = file_to_wire(message.file)
     return _dump(fields)
 
 

@@ -23,6 +23,9 @@ class TransportSettings:
     """How long a peer's messages wait at most for the group changes it sent before them to be
     handed to the application (they may be what admits the messages; past this they go without,
     and may be deferred for it)."""
+    fetch_timeout: float = 5.0
+    """How long a ``fetch_hashes`` waits with nothing at all arriving before the session is
+    failed as stalled (``fetch_piece`` is given its own)."""
     max_frame: int = protocol.MAX_FRAME
     max_inbound: int = 512
     max_inbound_per_host: int = 64

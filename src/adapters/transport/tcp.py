@@ -15,15 +15,20 @@ Group sync frames (``group_have``, ``group_changes``) go out like messages, on o
 to the peer (opened if needed), never back on a session the peer opened to us: every session
 carries frames one way and answers (receipts, pongs) the other, so whoever has something to say
 opens its own. They are not answered on the wire.
+
+File requests (``fetch_piece``, ``fetch_hashes``, ``send_notice``) go the same way: the one
+who pulls a file asks on its own session to the sender, pipelined, and the answers come back
+on it (:class:`~chinwag.adapters.transport.outbound.PeerLink.ask`); the sender serves them
+from :mod:`~chinwag.adapters.transport.piece_server`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Protocol
+from uuid import UUID
 
 from chinwag.adapters.secure.channel import (
     READ_CHUNK,
@@ -32,14 +37,14 @@ from chinwag.adapters.secure.channel import (
     Security,
     open_secure,
 )
-from chinwag.adapters.transport import protocol
+from chinwag.adapters.transport import file_frames, protocol
 from chinwag.adapters.transport.inbound import (
     InboundConnections,
     claimed_name,
     tune,
 )
 from chinwag.adapters.transport.listening import AddressUnavailable, listen_refusal
-from chinwag.adapters.transport.outbound import DEFERRED, PeerLink, Waiter
+from chinwag.adapters.transport.outbound import DEFERRED, PeerLink, Waiter, failing
 from chinwag.adapters.transport.settings import TransportSettings
 from chinwag.adapters.wire.codec import encode
 from chinwag.application.errors import PeerRefused, PeerUnreachable
@@ -50,6 +55,7 @@ from chinwag.application.ports.peer_transport import (
     InboundHandler,
     Probe,
     Route,
+    TransferNotice,
 )
 from chinwag.application.routing import first_route, routes
 from chinwag.domain.group import Change
@@ -160,7 +166,7 @@ class TcpPeerTransport:
                 b"".join(encode(p) for p, _ in protocol.message_batches(messages))
             )
             timeout = self._settings.ack_timeout
-            with _failing(link, peer, f"{peer} did not acknowledge within {timeout:g}s"):
+            with failing(link, peer, f"{peer} did not acknowledge within {timeout:g}s"):
                 async with asyncio.timeout(timeout):
                     await link.writer.drain()
                     return await waiter.future
@@ -180,13 +186,43 @@ class TcpPeerTransport:
         if changes:
             await self._send(peer, location, protocol.change_batches(changes))
 
+    async def fetch_piece(
+        self, peer: str, location: PeerLocation, transfer: UUID, index: int, timeout: float
+    ) -> bytes:
+        link = await self._link(peer, location)
+        data = await link.ask(
+            ("piece", transfer, index), file_frames.file_get(transfer, index), timeout
+        )
+        assert data is not None
+        return data
+
+    async def fetch_hashes(
+        self, peer: str, location: PeerLocation, transfer: UUID, start: int
+    ) -> bytes:
+        link = await self._link(peer, location)
+        data = await link.ask(
+            ("hashes", transfer, start),
+            file_frames.file_hashes(transfer, start),
+            self._settings.fetch_timeout,
+        )
+        assert data is not None
+        return data
+
+    async def send_notice(self, peer: str, location: PeerLocation, notice: TransferNotice) -> None:
+        link = await self._link(peer, location)
+        await link.ask(
+            ("notice", notice.transfer, None),
+            file_frames.file_notice(notice),
+            self._settings.ack_timeout,
+        )
+
     async def _send(self, peer: str, location: PeerLocation, payloads: Iterable[bytes]) -> None:
         """Frames that get no answer, on the session :meth:`deliver` uses: returns once they
         are written (a peer that does not read them within ``write_timeout`` loses the session,
         as one that does not acknowledge does)."""
         link = await self._link(peer, location)
         timeout = self._settings.write_timeout
-        with _failing(link, peer, f"{peer} did not take what we sent within {timeout:g}s"):
+        with failing(link, peer, f"{peer} did not take what we sent within {timeout:g}s"):
             link.stream.send(payloads)
             async with asyncio.timeout(timeout):
                 await link.writer.drain()
@@ -352,7 +388,7 @@ class TcpPeerTransport:
         except BaseException:  # cancelled (the transport is closing): no socket left behind
             writer.transport.abort()
             raise
-        link = PeerLink(peer, stream, route)
+        link = PeerLink(peer, stream, route, settings.max_frame)
         if isinstance(answer, protocol.Error):
             link.fail(answer.message)
             raise PeerRefused(answer.code, f"{peer} refused: {answer.message}")
@@ -360,20 +396,6 @@ class TcpPeerTransport:
             link.fail("unexpected answer")
             raise PeerUnreachable(f"{peer} {where} answered {answer.type!r}, not welcome")
         return link
-
-
-@contextlib.contextmanager
-def _failing(link: PeerLink, peer: str, late: str) -> Iterator[None]:
-    """A session that times out (``late`` says how) or loses its connection is failed, and the
-    caller told ``PeerUnreachable``: what was not answered goes again on a new session."""
-    try:
-        yield
-    except TimeoutError:
-        link.fail(late)
-        raise PeerUnreachable(link.failure or "timed out", "timeout") from None
-    except OSError as exc:
-        link.fail(f"connection to {peer} lost: {exc}")
-        raise PeerUnreachable(link.failure or str(exc)) from exc
 
 
 def _describe(exc: BaseException) -> str:

@@ -15,7 +15,12 @@ order (a refusal for now is retried by the sender's courier; one for good fails 
 6. the key the log gives the author is the one this user believes for that name (pinned on
    first sight, as any first contact), else it waits (``identity_changed``) until the user
    accepts that key; a message "from" this user signed with another key than theirs is refused;
-7. it is the author's next message: a later one waits (``group_gap``) and we ask for a sync.
+7. it is the author's next message: a later one waits (``group_gap``) and we ask for a sync;
+8. a file offer is no larger than this user takes (``FileLimits``), else it is refused
+   (``file_too_large``) and its author's order goes past it (as for a refusal at step 5, so
+   their later messages are not held for good).
+
+Stored offers go to the transfers engine (shown, perhaps accepted at once).
 
 A message is acknowledged only once it is stored: one whose id another message holds (a
 member may send her own message under an id she saw, before the genuine one arrives) is
@@ -32,6 +37,8 @@ from typing import Final
 from uuid import UUID
 
 from chinwag.application.conversations import ConversationLedger
+from chinwag.application.files.engine import Transfers
+from chinwag.application.files.offers import offer_refusal
 from chinwag.application.groups.book import GroupBook
 from chinwag.application.groups.keys import MemberPins
 from chinwag.application.groups.locks import GroupLocks
@@ -95,7 +102,9 @@ class GroupIntake:
         quota: InboundQuota,
         pins: MemberPins,
         locks: GroupLocks | None = None,
+        files: Transfers | None = None,
     ) -> None:
+        self._files = files
         self._book = book
         self._progress = progress
         self._messages = messages
@@ -153,6 +162,7 @@ class GroupIntake:
             # waiting for this lock, and this batch must be judged by its chain.
             view = await self._book.view(group) or view
             judged = await self._judge(peer, me, view, batch, verdicts)
+            judged.accepted = self._sized(peer, me, group, judged.accepted, verdicts)
             if judged.again:
                 await self._again(peer, group, judged.again, verdicts)
             if judged.accepted:
@@ -219,6 +229,27 @@ class GroupIntake:
             taking[(author, stamp.seq)] = message
             judged.accepted.append(message)
         return judged
+
+    def _sized(
+        self, peer: str, me: str, group: UUID, accepted: list[Message], verdicts: _Verdicts
+    ) -> list[Message]:
+        """Check 8: offers larger than this user takes are refused, their places passed."""
+        if self._files is None:
+            return accepted
+        kept: list[Message] = []
+        for message in accepted:
+            refusal = None
+            if message.file is not None:
+                refusal = offer_refusal(message.file, self._files.limits, me)
+            if refusal is None:
+                kept.append(message)
+                continue
+            assert message.stamp is not None
+            log.info("refused the file offer %s of %s from %s: %s", message.id, message.sender,
+                     peer, refusal[1])  # fmt: skip
+            verdicts.rejected[message.id] = refusal
+            self._progress.advance(group, message.sender, message.stamp.seq)
+        return kept
 
     async def _believed(
         self, author: str, key: bytes, believed: dict[tuple[str, bytes], bool]
@@ -303,6 +334,8 @@ class GroupIntake:
                 _refuse_another(verdicts, message, peer, "under its id")
         for message in stored:
             self._events.message_received(message)
+        if self._files is not None:
+            await self._files.offered(stored)
 
 
 def _same(stored: Message, message: Message) -> bool:

@@ -4,6 +4,7 @@ from chinwag.application.ports.directory import DirectoryListener
 from chinwag.application.ports.peer_transport import Route
 from chinwag.domain.group_log import GroupState
 from chinwag.domain.message import Message
+from chinwag.domain.transfer import Transfer
 
 
 class ChatEvents(DirectoryListener, Protocol):
@@ -51,4 +52,10 @@ class ChatEvents(DirectoryListener, Protocol):
 
     def identity_trusted(self, name: str, key: bytes) -> None:
         """The user accepted ``key`` for ``name``; what waited for it goes out now."""
+        ...
+
+    def transfer_changed(self, transfer: Transfer, rate: float) -> None:
+        """A file was offered (either way), or its transfer moved or made progress: progress
+        comes at most a few times a second per transfer, every change of state at once.
+        ``rate``: bytes per second over the last seconds (0 when nothing moves)."""
         ...

@@ -10,6 +10,7 @@ from uuid import UUID
 from chinwag.application.ports.directory import PeerLocation
 from chinwag.domain.group import Change
 from chinwag.domain.message import Message
+from chinwag.domain.transfer import FileOffer
 from chinwag.domain.user import PeerAddress
 
 
@@ -60,6 +61,9 @@ class Incoming:
     seq: int | None = None
     version: int | None = None
     signature: bytes = b""
+    file: FileOffer | None = None
+    """A file offer (its structure checked by the wire; the rules of who may offer what, and
+    the size this user takes, by the application)."""
 
     @classmethod
     def of(cls, message: Message) -> Incoming:
@@ -76,6 +80,7 @@ class Incoming:
             stamp.seq if stamp else None,
             stamp.version if stamp else None,
             stamp.signature if stamp else b"",
+            message.file,
         )
 
 
@@ -105,7 +110,40 @@ class Intake:
     rejected: dict[UUID, tuple[str, str]] = field(default_factory=dict)
 
 
-class InboundHandler(Protocol):
+HASHES_PER_ANSWER = 8192
+"""Piece hashes in one answer to a hashes request (256 KiB of them): a file of more pieces
+has its list fetched in several requests."""
+
+
+@dataclass(frozen=True)
+class TransferNotice:
+    """One side of a transfer tells the other it ended: the recipient ``declined``, either side
+    ``cancelled``, the recipient has it (``done``: its hash matched) or gave up (``failed``)."""
+
+    transfer: UUID
+    state: str
+    reason: str | None = None
+
+
+class FileServer(Protocol):
+    """The application side of files asked of us (we offered them) and of notices about
+    transfers. Refusals are ``FileRefused`` with a reason code the transport sends back."""
+
+    async def piece_requested(self, peer: str, transfer: UUID, index: int) -> bytes:
+        """Piece ``index`` of the file we offered as ``transfer``, if ``peer`` may have it."""
+        ...
+
+    async def hashes_requested(self, peer: str, transfer: UUID, start: int) -> bytes:
+        """The piece hashes from ``start`` on (at most :data:`HASHES_PER_ANSWER`; empty past
+        the last), if ``peer`` may have the file."""
+        ...
+
+    async def notice_received(self, peer: str, notice: TransferNotice) -> None:
+        """``peer`` says a transfer between us ended; answered once this returns (stored)."""
+        ...
+
+
+class InboundHandler(FileServer, Protocol):
     """The application side of incoming peer traffic."""
 
     async def authorize(self, peer: str, key: bytes) -> None:
@@ -169,6 +207,29 @@ class PeerTransport(Protocol):
         self, peer: str, location: PeerLocation, changes: Sequence[Change]
     ) -> None:
         """Send changes of one group's log (each as signed) to ``peer``, as :meth:`send_have`."""
+        ...
+
+    async def fetch_piece(
+        self, peer: str, location: PeerLocation, transfer: UUID, index: int, timeout: float
+    ) -> bytes:
+        """Ask ``peer`` for piece ``index`` of the file it offered as ``transfer``, on the
+        session :meth:`deliver` uses; many may be asked at once (pipelined). Raises
+        ``FileRefused`` with the peer's reason, ``PeerUnreachable`` as :meth:`deliver` does,
+        and ``PeerUnreachable('stalled')`` if nothing came within ``timeout`` seconds (the
+        session is then closed: the next ask opens a new one). The data is as received: the
+        caller checks it against the piece's hash."""
+        ...
+
+    async def fetch_hashes(
+        self, peer: str, location: PeerLocation, transfer: UUID, start: int
+    ) -> bytes:
+        """Ask ``peer`` for the piece hashes of ``transfer`` from ``start`` on (see
+        :meth:`FileServer.hashes_requested`); raises as :meth:`fetch_piece`."""
+        ...
+
+    async def send_notice(self, peer: str, location: PeerLocation, notice: TransferNotice) -> None:
+        """Tell ``peer`` a transfer ended; returns once the peer has stored it. Raises as
+        :meth:`deliver` does."""
         ...
 
     def route(self, peer: str) -> Route | None:

@@ -25,6 +25,7 @@ from chinwag.application.session import Session
 from chinwag.domain.errors import NotAMember, UnknownGroup
 from chinwag.domain.group_message import signed_bytes
 from chinwag.domain.message import GroupStamp, Message, MessageState, validate_body
+from chinwag.domain.transfer import FileOffer
 
 
 class GroupCourier(Protocol):
@@ -63,13 +64,23 @@ class PostToGroup:
         self._ids = ids
         self._posted: dict[UUID, Message] = {}
 
-    async def execute(self, group: UUID, body: str) -> Message:
+    async def execute(
+        self,
+        group: UUID,
+        body: str,
+        *,
+        file: FileOffer | None = None,
+        message_id: UUID | None = None,
+    ) -> Message:
         """Post ``body`` to ``group``; the stored message, ``pending`` (``delivered`` when this
         user is the group's only member). Per-member delivery states follow as events.
 
         Raises ``InvalidMessage`` for a bad body, ``UnknownGroup`` for a group this user was
         never in, ``NotAMember`` when they are not a member any more, ``OutboxFull`` when too
         many deliveries already wait.
+
+        ``file``: the message offers this file (``SendFile``; its author signs the offer with
+        the rest), under ``message_id`` (the transfer's id; a new one if None).
         """
         me = self._session.require_user()
         validate_body(body)
@@ -86,7 +97,7 @@ class PostToGroup:
             turn.drop()
             raise
         draft = Message(
-            id=self._ids.new_id(),
+            id=message_id or self._ids.new_id(),
             conversation_id=group,
             sender=me,
             group_id=group,
@@ -94,6 +105,7 @@ class PostToGroup:
             body=body,
             sent_at=self._clock.now(),
             state=MessageState.PENDING,
+            file=file,
         )
         await turn.store([draft], self._store)
         return self._posted.pop(draft.id)

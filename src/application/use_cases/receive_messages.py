@@ -9,11 +9,14 @@ from pydantic import ValidationError
 
 from chinwag.application.conversations import ConversationLedger
 from chinwag.application.delivery import Courier
+from chinwag.application.errors import FileRefused
+from chinwag.application.files.offers import offer_refusal
+from chinwag.application.files.service import FileService
 from chinwag.application.groups.receive import GroupIntake
 from chinwag.application.ports.clock import Clock
 from chinwag.application.ports.events import ChatEvents
 from chinwag.application.ports.message_repository import MessageRepository
-from chinwag.application.ports.peer_transport import GroupHave, Incoming, Intake
+from chinwag.application.ports.peer_transport import GroupHave, Incoming, Intake, TransferNotice
 from chinwag.application.quota import InboundQuota
 from chinwag.application.refusals import REFUSED
 from chinwag.application.session import Session
@@ -51,6 +54,11 @@ class ReceiveMessages:
     group messages are refused and the rest ignored. A message seen before (same id) is not
     stored or shown again, but is acknowledged again: its first acknowledgement may have been
     lost.
+
+    Files: an offer larger than this user takes (``FileLimits``) is refused for good
+    (``file_too_large``); offers stored are handed to the transfers engine (shown, perhaps
+    accepted at once). Requests for our files and notices about transfers go to the
+    :class:`FileService`; without one (``files`` None) they are refused as unknown.
     """
 
     def __init__(
@@ -64,9 +72,11 @@ class ReceiveMessages:
         clock: Clock,
         quota: InboundQuota,
         groups: GroupIntake | None = None,
+        files: FileService | None = None,
     ) -> None:
         self._quota = quota
         self._groups = groups
+        self._files = files
         self._requests_told: set[str] = set()
         self._held_from: dict[str, UUID] = {}
         """Per peer, the first of their messages refused for now: it must come first again."""
@@ -108,6 +118,13 @@ class ReceiveMessages:
                 log.warning("refused message %s from %s: sent in the future", message.id, peer)
                 rejected[message.id] = REFUSED
                 continue
+            if message.group_id is None and message.file is not None and self._files:
+                refusal = offer_refusal(message.file, self._files.engine.limits, me)
+                if refusal is not None:
+                    log.info("refused the file offer %s from %s: %s", message.id, peer,
+                             refusal[1])  # fmt: skip
+                    rejected[message.id] = refusal
+                    continue
             (direct if message.group_id is None else grouped).append(message)
         intake = Intake(committed=[], rejected=rejected)
         if direct:
@@ -138,6 +155,8 @@ class ReceiveMessages:
             self._events.message_request(peer)
         for message in stored:
             self._events.message_received(message)
+        if self._files is not None:
+            await self._files.engine.offered(stored)
         return Intake(committed=[m.id for m in accepted], deferred=deferred)
 
     async def _after_hold(
@@ -174,6 +193,21 @@ class ReceiveMessages:
         if self._session.user is not None and self._groups is not None:
             await self._groups.changes_received(peer, changes)
 
+    async def piece_requested(self, peer: str, transfer: UUID, index: int) -> bytes:
+        return await self._file_service().piece_requested(peer, transfer, index)
+
+    async def hashes_requested(self, peer: str, transfer: UUID, start: int) -> bytes:
+        return await self._file_service().hashes_requested(peer, transfer, start)
+
+    async def notice_received(self, peer: str, notice: TransferNotice) -> None:
+        if self._files is not None and self._session.user is not None:
+            await self._files.notice_received(peer, notice)
+
+    def _file_service(self) -> FileService:
+        if self._files is None or self._session.user is None:
+            raise FileRefused("unknown_transfer", "no such file was offered to you")
+        return self._files
+
 
 def _read(incoming: Incoming, me: str, peer: str, now: datetime) -> Message:
     """The domain message ``incoming`` claims to be, in its conversation: a group's (the
@@ -189,6 +223,7 @@ def _read(incoming: Incoming, me: str, peer: str, now: datetime) -> Message:
             sent_at=incoming.sent_at,
             state=MessageState.RECEIVED,
             received_at=now,
+            file=incoming.file,
         )
     if incoming.seq is None or incoming.version is None:
         raise InvalidMessage("a group message carries its author's sequence number and version")
@@ -203,6 +238,7 @@ def _read(incoming: Incoming, me: str, peer: str, now: datetime) -> Message:
         sent_at=incoming.sent_at,
         state=MessageState.RECEIVED,
         received_at=now,
+        file=incoming.file,
     )
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from chinwag.application.delivery import Courier
+from chinwag.application.files.engine import Transfers
 from chinwag.application.ports.directory import Directory, DirectoryListener
 from chinwag.application.ports.message_repository import MessageRepository
 from chinwag.application.ports.peer_transport import InboundHandler, PeerTransport
@@ -10,7 +11,8 @@ from chinwag.domain.user import PeerAddress, normalize_username
 
 
 class SignIn:
-    """Start accepting peers, register with the registry, then resume the outbox."""
+    """Start accepting peers, register with the registry, then resume the outbox and the
+    file transfers."""
 
     def __init__(
         self,
@@ -22,7 +24,9 @@ class SignIn:
         messages: MessageRepository,
         courier: Courier,
         trust: TrustPolicy,
+        files: Transfers | None = None,
     ) -> None:
+        self._files = files
         self._trust = trust
         self._session = session
         self._directory = directory
@@ -37,7 +41,8 @@ class SignIn:
         reached through the registry's relay only); return the address peers will reach.
 
         Deliveries stored earlier but not acknowledged (each member's of a group message) are
-        taken up again, in order, ahead of any sent while this runs. Raises
+        taken up again, in order, ahead of any sent while this runs; so are accepted files not
+        received yet, and notices about transfers not given yet. Raises
         ``InvalidUsername``, ``AddressInUse``, ``NameTaken`` or ``RegistryUnavailable``; on any
         failure nothing is left listening.
         """
@@ -52,8 +57,12 @@ class SignIn:
             self._session.start(name, bound)
             registered = await self._directory.sign_in(name, bound, self._presence)
             self._courier.resume(await self._messages.pending_deliveries(registered))
+            if self._files is not None:
+                await self._files.start()
         except BaseException:
             self._session.end()
+            if self._files is not None:
+                await self._files.stop()
             if registered is not None:
                 await self._directory.sign_out()
             await self._transport.close()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from chinwag.application.delivery import Courier
+from chinwag.application.files.engine import Transfers
 from chinwag.application.ports.directory import Directory
 from chinwag.application.ports.peer_transport import PeerTransport
 from chinwag.application.session import Session
@@ -12,11 +13,18 @@ GRACE = 5.0
 class SignOut:
     """Let messages under way finish (briefly), leave the registry, stop talking to peers.
 
-    Messages still unacknowledged after :data:`GRACE` seconds stay ``pending``."""
+    Messages still unacknowledged after :data:`GRACE` seconds stay ``pending``. File transfers
+    stop (what arrived is kept; they go on at the next sign-in)."""
 
     def __init__(
-        self, session: Session, directory: Directory, transport: PeerTransport, courier: Courier
+        self,
+        session: Session,
+        directory: Directory,
+        transport: PeerTransport,
+        courier: Courier,
+        files: Transfers | None = None,
     ) -> None:
+        self._files = files
         self._session = session
         self._directory = directory
         self._transport = transport
@@ -24,9 +32,13 @@ class SignOut:
 
     async def execute(self) -> None:
         try:
+            if self._files is not None:
+                await self._files.stop()
             await self._courier.close(grace=GRACE)
             await self._directory.sign_out()
         finally:
+            if self._files is not None:
+                await self._files.stop()
             await self._courier.close()
             await self._transport.close()
             self._session.end()

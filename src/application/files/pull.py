@@ -1,0 +1,381 @@
+"""Pulling one incoming file from its sender (docs/design-files.md, "Pulling").
+
+The loop: find the sender, fetch the piece hashes (checked against the offer's ``root``) if
+not stored, on the first run after a start keep the pieces of the partial file that match
+their hashes, then keep up to ``window`` pieces asked, lowest missing first. Each piece is
+checked against its hash (in a thread: hashlib lets go of the GIL) and written at its offset;
+a damaged one is asked again, and one damaged ``max_damaged`` times in a row fails the
+transfer. When all are in, the store checks the whole file and moves it into place; if it
+does not match, every piece is checked again and the bad ones asked again, once.
+
+Whatever goes wrong with the sender (offline, a broken session, no data for ``stall``
+seconds) pauses the transfer with a reason for people and tries again after 1, 2, 4, 4... s,
+or at once when the sender comes online. A full disk pauses it until there is room. What
+arrived is kept: the bitmap is stored every ``checkpoint_seconds`` or ``checkpoint_pieces``,
+and when the pull stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import heapq
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chinwag.application.errors import (
+    ChatError,
+    DiskFull,
+    FileRefused,
+    PeerUnreachable,
+    UserOffline,
+)
+from chinwag.application.files.bitmap import Bitmap
+from chinwag.application.files.notices import Locate, Notices
+from chinwag.application.files.records import Records
+from chinwag.application.files.settings import FileSettings
+from chinwag.application.files.wakes import PeerWakes
+from chinwag.application.ports.directory import PeerLocation
+from chinwag.application.ports.file_store import FileStore
+from chinwag.application.ports.peer_transport import HASHES_PER_ANSWER, PeerTransport
+from chinwag.domain.filename import safe_filename
+from chinwag.domain.transfer import SHA256_SIZE, Transfer, TransferState
+
+log = logging.getLogger(__name__)
+
+_GOING = frozenset({TransferState.OFFERED, TransferState.ACTIVE, TransferState.PAUSED})
+
+
+@dataclass(frozen=True)
+class PullWorld:
+    """What every pull needs (the engine's parts)."""
+
+    records: Records
+    files: FileStore
+    transport: PeerTransport
+    locate: Locate
+    wakes: PeerWakes
+    notices: Notices
+    settings: FileSettings
+    clock: Callable[[], float]
+    """Monotonic seconds (the event loop's time)."""
+
+
+class PullFailed(Exception):
+    """The transfer cannot go on; the text says why, for people."""
+
+
+class Pull:
+    """One accepted incoming transfer, pulled until it is done, failed or cancelled."""
+
+    def __init__(self, world: PullWorld, transfer: Transfer) -> None:
+        self._world = world
+        self._record = transfer
+        self._offer = transfer.offer
+        self._peer = transfer.peer
+        self._directory = transfer.directory or ""
+        self._bitmap = Bitmap(self._offer.pieces)
+        self._checked = False
+        """The partial file was looked at (the first run after a start)."""
+        self._progressed = False
+        self._dirty = 0
+        self._saved_at = 0.0
+
+    @property
+    def done(self) -> int:
+        """Bytes held: the pieces in the bitmap."""
+        offer, bitmap = self._offer, self._bitmap
+        if not bitmap.count:
+            return 0
+        held = bitmap.count * offer.piece_size
+        last = offer.pieces - 1
+        if last in bitmap:
+            held -= offer.piece_size - offer.piece_length(last)
+        return held
+
+    async def run(self) -> None:
+        """Pull until the transfer ends; cancelled (sign-out, the user), it stores what it has."""
+        world = self._world
+        self._bitmap = Bitmap(self._offer.pieces, await world.records.store.pieces(self._record.id))
+        first = min(1.0, world.settings.max_retry_delay)
+        delay = first
+        while True:
+            self._progressed = False
+            try:
+                await self._pull()
+                return
+            except PullFailed as exc:
+                await self._end(TransferState.FAILED, str(exc), notice=True)
+                return
+            except FileRefused as exc:
+                if await self._refused(exc):
+                    return
+                reason = (
+                    f"{self._peer} is busy; trying again"
+                    if exc.reason == "busy"
+                    else f"{self._peer} could not read the file ({exc}); trying again"
+                )
+            except DiskFull as exc:
+                if not await self._wait_for_room(_disk_reason(exc)):
+                    return
+                delay = first
+                continue
+            except ChatError as exc:
+                reason = self._why(exc)
+            if self._progressed:
+                delay = first
+            if not await self._pause(reason):
+                return
+            log.info(
+                "pulling %s from %s waits %.0f s: %s", self._record.id, self._peer, delay, reason
+            )
+            await world.wakes.wait(self._peer, delay)
+            delay = min(delay * 2, world.settings.max_retry_delay)
+
+    async def _pull(self) -> None:
+        location = await self._world.locate(self._peer)
+        hashes = await self._hashes(location)
+        if not self._checked:
+            await self._check_partial(hashes)
+        misses = 0
+        while True:
+            if not self._bitmap.complete:
+                await self._move(TransferState.ACTIVE)
+                await self._fetch(location, hashes)
+            if await self._finish(hashes):
+                return
+            misses += 1
+            if misses >= 2:
+                raise PullFailed("the file never matched its hash")
+
+    async def _hashes(self, location: PeerLocation) -> bytes:
+        """The piece hashes: stored, or fetched (all of them, in chunks) and checked against
+        the offer's ``root`` before they are stored."""
+        world, offer = self._world, self._offer
+        stored = await world.records.store.hashes(self._record.id)
+        if stored is not None and len(stored) == offer.pieces * SHA256_SIZE:
+            return stored
+        wanted = offer.pieces * SHA256_SIZE
+        hashes = bytearray()
+        while len(hashes) < wanted:
+            start = len(hashes) // SHA256_SIZE
+            chunk = await world.transport.fetch_hashes(self._peer, location, self._record.id, start)
+            if (
+                not chunk
+                or len(chunk) % SHA256_SIZE
+                or len(chunk) > HASHES_PER_ANSWER * SHA256_SIZE
+                or len(hashes) + len(chunk) > wanted
+            ):
+                raise PullFailed("the sender's piece list does not match its offer")
+            hashes += chunk
+        if hashlib.sha256(hashes).digest() != offer.root:
+            raise PullFailed("the sender's piece list does not match its offer")
+        await world.records.store.set_hashes(self._record.id, bytes(hashes))
+        return bytes(hashes)
+
+    async def _check_partial(self, hashes: bytes) -> None:
+        """Keep the pieces of the partial file that match their hashes (written before a
+        crash, after the last checkpoint)."""
+        self._checked = True
+        if self._bitmap.complete:
+            return
+        offer = self._offer
+        found = await self._world.files.check_pieces(
+            self._directory, self._record.id, hashes, offer.piece_size, offer.size
+        )
+        added = sum(self._bitmap.add(i) for i in found if 0 <= i < offer.pieces)
+        if added:
+            self._dirty += added
+            await self._checkpoint(force=True)
+
+    async def _fetch(self, location: PeerLocation, hashes: bytes) -> None:
+        """Ask for every missing piece, ``window`` at a time, lowest first; returns when all
+        are held. Stores the bitmap however it ends."""
+        world = self._world
+        inflight: dict[asyncio.Task[bytes], int] = {}
+        again: list[int] = []  # damaged pieces to ask again (a heap: lowest first)
+        damaged: dict[int, int] = {}
+        cursor: int | None = 0
+        try:
+            while True:
+                while len(inflight) < world.settings.window:
+                    if again:
+                        index = heapq.heappop(again)
+                    elif cursor is not None:
+                        index_or_none = self._bitmap.next_missing(cursor)
+                        cursor = None if index_or_none is None else index_or_none + 1
+                        if index_or_none is None:
+                            break
+                        index = index_or_none
+                    else:
+                        break
+                    task = asyncio.create_task(
+                        world.transport.fetch_piece(
+                            self._peer, location, self._record.id, index, world.settings.stall
+                        )
+                    )
+                    inflight[task] = index
+                if not inflight:
+                    return
+                finished, _ = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                for task in sorted(finished, key=inflight.__getitem__):
+                    index = inflight.pop(task)
+                    await self._take(index, task.result(), hashes, damaged, again)
+        finally:
+            for task in inflight:
+                task.cancel()
+            await asyncio.gather(*inflight, return_exceptions=True)
+            await asyncio.shield(self._checkpoint(force=True))
+
+    async def _take(
+        self, index: int, data: bytes, hashes: bytes, damaged: dict[int, int], again: list[int]
+    ) -> None:
+        """One piece arrived: checked, written, counted; or asked again if damaged."""
+        world, offer = self._world, self._offer
+        expected = hashes[index * SHA256_SIZE : (index + 1) * SHA256_SIZE]
+        good = len(data) == offer.piece_length(index) and (
+            (await asyncio.to_thread(hashlib.sha256, data)).digest() == expected
+        )
+        if not good:
+            damaged[index] = damaged.get(index, 0) + 1
+            log.info("piece %d of %s from %s is damaged", index, self._record.id, self._peer)
+            if damaged[index] >= world.settings.max_damaged:
+                raise PullFailed(f"{self._peer} keeps sending damaged pieces")
+            heapq.heappush(again, index)
+            return
+        damaged.pop(index, None)
+        await world.files.write_piece(
+            self._directory, self._record.id, index * offer.piece_size, data
+        )
+        log.debug("stored piece %d of %s from %s", index, self._record.id, self._peer)
+        if self._bitmap.add(index):
+            self._dirty += 1
+            self._progressed = True
+            world.records.progress.advanced(self._record, self.done)
+            await self._checkpoint()
+
+    async def _checkpoint(self, *, force: bool = False) -> None:
+        """Store the bitmap, if pieces arrived since, and it is time (or ``force``)."""
+        if not self._dirty:
+            return
+        settings, now = self._world.settings, self._world.clock()
+        due = (
+            force
+            or self._dirty >= settings.checkpoint_pieces
+            or now - self._saved_at >= settings.checkpoint_seconds
+        )
+        if not due:
+            return
+        self._dirty, self._saved_at = 0, now
+        await self._world.records.store.set_pieces(
+            self._record.id, self._bitmap.to_bytes(), self.done
+        )
+
+    async def _finish(self, hashes: bytes) -> bool:
+        """Move the whole file into place if it matches its hash; else mark the pieces that
+        do not match theirs missing (False). All pieces matching and the file not: it never
+        will (the offer's hash is not of its pieces)."""
+        world, offer = self._world, self._offer
+        if offer.size == 0:  # no piece to write: the (empty) partial file is made here
+            await world.files.write_piece(self._directory, self._record.id, 0, b"")
+        path = await world.files.finish(
+            self._directory, self._record.id, safe_filename(offer.name), offer.size, offer.sha256
+        )
+        if path is not None:
+            await self._end(
+                TransferState.DONE,
+                None,
+                notice=True,
+                wipe=False,
+                changes={"path": path, "bytes": offer.size},
+            )
+            return True
+        good = set(
+            await world.files.check_pieces(
+                self._directory, self._record.id, hashes, offer.piece_size, offer.size
+            )
+        )
+        bad = [i for i in range(offer.pieces) if i not in good]
+        log.warning("%s from %s did not match its hash: %d bad piece(s)", self._record.id,
+                    self._peer, len(bad))  # fmt: skip
+        if not bad:
+            raise PullFailed("the file never matched its hash")
+        for index in bad:
+            self._bitmap.discard(index)
+        self._dirty += 1
+        await self._checkpoint(force=True)
+        return False
+
+    async def _refused(self, refusal: FileRefused) -> bool:
+        """The sender will not hand the file over: whether that ends the transfer (``busy``
+        does not)."""
+        if refusal.reason == "cancelled":
+            await self._end(TransferState.CANCELLED, f"{self._peer} cancelled it", notice=False)
+        elif refusal.reason == "changed":
+            await self._end(TransferState.FAILED, "the file changed at the sender", notice=False)
+        elif refusal.reason in ("busy", "internal"):  # for now: asked again after a pause
+            return False
+        else:
+            await self._end(
+                TransferState.FAILED, f"{self._peer} no longer offers this file", notice=False
+            )
+        return True
+
+    def _why(self, error: ChatError) -> str:
+        if isinstance(error, UserOffline):
+            return f"{self._peer} is offline"
+        if isinstance(error, PeerUnreachable) and error.cause == "stalled":
+            return f"no data from {self._peer} for {self._world.settings.stall:g} s"
+        return str(error) or error.code
+
+    async def _wait_for_room(self, reason: str) -> bool:
+        """Paused with ``reason`` (the disk is full) until the folder has room for the rest;
+        False if the transfer ended meanwhile."""
+        if not await self._pause(reason):
+            return False
+        world, remaining = self._world, self._offer.size - self.done
+        while not await world.files.has_room(self._directory, remaining):
+            await world.wakes.wait(self._peer, world.settings.disk_retry)  # accept: look now
+        return True
+
+    async def _move(self, state: TransferState, reason: str | None = None) -> bool:
+        moved = await self._world.records.move(self._record, state, reason=reason, only_from=_GOING)
+        if moved is None:
+            return False
+        self._record = moved
+        return True
+
+    async def _pause(self, reason: str) -> bool:
+        """Paused with ``reason``; False if the transfer ended meanwhile (stop pulling)."""
+        if await self._move(TransferState.PAUSED, reason):
+            return True
+        stored = await self._world.records.store.get(self._record.id, self._peer)
+        return stored is not None and not stored.final
+
+    async def _end(
+        self,
+        state: TransferState,
+        reason: str | None,
+        *,
+        notice: bool,
+        wipe: bool = True,
+        changes: dict[str, object] | None = None,
+    ) -> None:
+        """The transfer ends here: recorded, the sender told (``notice``), the partial file
+        deleted (``wipe``)."""
+        world = self._world
+        moved = await world.records.move(
+            self._record, state, reason=reason, notice=notice, only_from=_GOING, changes=changes
+        )
+        if moved is None:
+            return
+        self._record = moved
+        if wipe:
+            await world.files.discard(self._directory, self._record.id)
+        world.notices.add(moved)
+
+
+def _disk_reason(error: DiskFull) -> str:
+    text = str(error)
+    return text if text.startswith("the disk is full") else f"the disk is full: {text}"
