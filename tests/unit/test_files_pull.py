@@ -34,6 +34,7 @@ def test_a_file_arrives_whole_and_the_sender_is_told(size: int) -> None:
         assert record.bytes == size
         sender = world.transport.sender("bob")
         assert sorted(sender.asked) == list(range(-(-size // PIECE)))  # each piece once
+        assert world.files.finished == [True]  # hashed as it came: not read back
         await wait_until(lambda: bool(sender.notices), what="the done notice")
         assert sender.notices[0][1].state == "done"
         await wait_until(lambda: not world.store._records[(UUID(int=1), "bob")].notice)
@@ -61,6 +62,7 @@ def test_damaged_and_swapped_pieces_are_asked_again_and_the_file_is_right() -> N
         assert sender.asked.count(7) == 2
         assert sender.asked.count(4) == 2
         assert sender.asked.count(5) == 2
+        assert world.files.finished == [True]  # late pieces waited for the running hash
         await world.engine.stop()
 
     asyncio.run(scenario())
@@ -96,6 +98,7 @@ def test_a_file_that_never_matches_its_hash_is_never_done() -> None:
         await world.engine.accept(UUID(int=1))
         await world.until_state(TransferState.FAILED)
         assert (await world.record()).reason == "the file never matched its hash"
+        assert world.files.finished == []  # the running hash said no: nothing is placed
         assert DONE not in world.states()
         assert world.files.saved == {}
         await world.engine.stop()
@@ -138,6 +141,7 @@ def test_a_stopped_pull_resumes_with_the_pieces_it_lacks() -> None:
         await world.until_state(DONE)
         again = sender.asked[len(first) :]
         assert again == [5]
+        assert world.files.finished == [False]  # resumed: the file is read back and hashed
         await world.engine.stop()
 
     asyncio.run(scenario())

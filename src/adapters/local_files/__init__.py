@@ -66,10 +66,17 @@ class LocalFiles:
         return await asyncio.to_thread(parts.check_pieces, path, hashes, piece_size, size)
 
     async def finish(
-        self, directory: str, transfer: UUID, name: str, size: int, sha256: bytes
+        self,
+        directory: str,
+        transfer: UUID,
+        name: str,
+        size: int,
+        sha256: bytes,
+        *,
+        checked: bool = False,
     ) -> str | None:
         return await asyncio.to_thread(
-            parts.finish, self._parts, directory, transfer, name, size, sha256
+            parts.finish, self._parts, directory, transfer, name, size, sha256, checked
         )
 
     async def discard(self, directory: str, transfer: UUID) -> None:

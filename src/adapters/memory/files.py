@@ -81,11 +81,18 @@ class InMemoryFileStore:
         return good
 
     async def finish(
-        self, directory: str, transfer: UUID, name: str, size: int, sha256: bytes
+        self,
+        directory: str,
+        transfer: UUID,
+        name: str,
+        size: int,
+        sha256: bytes,
+        *,
+        checked: bool = False,
     ) -> str | None:
         part = self.parts.get((directory, transfer), bytearray())
         data = bytes(part[:size]).ljust(size, b"\0")
-        if hashlib.sha256(data).digest() != sha256:
+        if not checked and hashlib.sha256(data).digest() != sha256:
             return None
         for copy in range(1, MAX_COPIES + 1):
             path = posixpath.join(directory, name if copy == 1 else numbered(name, copy))

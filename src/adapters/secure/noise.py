@@ -120,12 +120,12 @@ class CipherState:
             raise NoiseError("nonce space spent: a new session should have started long ago")
         return self._pack_nonce(self._n)
 
-    def encrypt_with_ad(self, ad: bytes, plaintext: bytes) -> bytes:
+    def encrypt_with_ad(self, ad: bytes, plaintext: bytes | memoryview) -> bytes:
         """Seal ``plaintext`` bound to ``ad``; the nonce advances only when a message is made."""
         if len(plaintext) + (0 if self._aead is None else TAG_SIZE) > MAX_MESSAGE:
             raise NoiseError(f"a Noise message holds at most {MAX_MESSAGE} bytes")
         if self._aead is None:
-            return plaintext
+            return bytes(plaintext)
         ciphertext = self._aead.encrypt(self._next_nonce(), plaintext, ad)
         self._n += 1
         return ciphertext

@@ -34,6 +34,7 @@ from chinwag.application.errors import (
 from chinwag.application.files.bitmap import Bitmap
 from chinwag.application.files.notices import Locate, Notices
 from chinwag.application.files.records import Records
+from chinwag.application.files.running import RunningHash
 from chinwag.application.files.settings import FileSettings
 from chinwag.application.files.wakes import PeerWakes
 from chinwag.application.ports.directory import PeerLocation
@@ -78,6 +79,7 @@ class Pull:
         self._bitmap = Bitmap(self._offer.pieces)
         self._checked = False
         """The partial file was looked at (the first run after a start)."""
+        self._running = RunningHash(self._offer.pieces)
         self._progressed = False
         self._dirty = 0
         self._saved_at = 0.0
@@ -98,6 +100,7 @@ class Pull:
         """Pull until the transfer ends; cancelled (sign-out, the user), it stores what it has."""
         world = self._world
         self._bitmap = Bitmap(self._offer.pieces, await world.records.store.pieces(self._record.id))
+        self._running = RunningHash(self._offer.pieces, usable=not self._bitmap.count)
         first = min(1.0, world.settings.max_retry_delay)
         delay = first
         while True:
@@ -245,8 +248,11 @@ class Pull:
             heapq.heappush(again, index)
             return
         damaged.pop(index, None)
-        await world.files.write_piece(
-            self._directory, self._record.id, index * offer.piece_size, data
+        await asyncio.gather(
+            world.files.write_piece(
+                self._directory, self._record.id, index * offer.piece_size, data
+            ),
+            self._running.add(index, data),
         )
         log.debug("stored piece %d of %s from %s", index, self._record.id, self._peer)
         if self._bitmap.add(index):
@@ -279,9 +285,20 @@ class Pull:
         world, offer = self._world, self._offer
         if offer.size == 0:  # no piece to write: the (empty) partial file is made here
             await world.files.write_piece(self._directory, self._record.id, 0, b"")
-        path = await world.files.finish(
-            self._directory, self._record.id, safe_filename(offer.name), offer.size, offer.sha256
+        running = self._running.digest()
+        path = (
+            None
+            if running is not None and running != offer.sha256
+            else await world.files.finish(
+                self._directory,
+                self._record.id,
+                safe_filename(offer.name),
+                offer.size,
+                offer.sha256,
+                checked=running is not None,
+            )
         )
+        self._running = RunningHash(offer.pieces, usable=False)  # a next try reads it back
         if path is not None:
             await self._end(
                 TransferState.DONE,

@@ -49,12 +49,20 @@ class FileStore(Protocol):
         ...
 
     async def finish(
-        self, directory: str, transfer: UUID, name: str, size: int, sha256: bytes
+        self,
+        directory: str,
+        transfer: UUID,
+        name: str,
+        size: int,
+        sha256: bytes,
+        *,
+        checked: bool = False,
     ) -> str | None:
         """If the partial file is ``size`` bytes that hash to ``sha256``: move it into place
         as ``name`` (a clean name, given by the caller) in ``directory``, atomically, never over
         an existing file (``name (2).ext``, ``name (3).ext``... instead), and return its path.
-        None, and the partial file kept, if it does not match."""
+        None, and the partial file kept, if it does not match. ``checked``: the caller hashed
+        every byte it wrote, in order, and they matched; the file is then not read back."""
         ...
 
     async def discard(self, directory: str, transfer: UUID) -> None:
