@@ -209,3 +209,35 @@ def test_every_small_size_arrives_whole_in_both_worlds(
         await done(alice, sent.id)
 
     sizes(kind, tmp_path)
+
+
+@scenario
+async def test_a_file_offered_to_a_group_reaches_each_member_who_accepts(
+    make: ClientFactory,
+) -> None:
+    alice, bob, carol = make("alice"), make("bob"), make("carol")
+    for client, name in ((bob, "bob"), (carol, "carol"), (alice, "alice")):
+        await client.sign_in(name)
+    await wait_until(lambda: alice.sees_online("bob", "carol"), 10, "bob and carol online")
+    group = await alice.use.groups().create("Friends", ["bob", "carol"])
+    base = Path(alice.container.config.adapters.database_path()).parent
+    data = b"".join(bytes([n + 1]) * PIECE_SIZE for n in range(3)) + b"tail"
+    sent = await alice.use.send_file().execute(
+        put(alice, base / "out", "holiday.zip", data), group=group.id
+    )
+    assert sent.peer == "" and sent.group_id == group.id
+    for member in (bob, carol):
+        await wait_until(offered(member, sent.id), 10, "the offer at each member")
+        offer = last(member, sent.id)
+        assert offer is not None and offer.peer == "alice" and offer.group_id == group.id
+        await member.use.accept_file().execute(sent.id, str(base / "in"))
+        record = await done(member, sent.id)
+        assert record.path is not None and saved(member, record.path) == data
+    # alice keeps the offer's own record and one per member who fetched it, each told done
+
+    def members_done() -> bool:
+        states = {t.peer: t.state for t, _ in alice.events.transfers if t.id == sent.id}
+        return all(states.get(name) is TransferState.DONE for name in ("bob", "carol"))
+
+    await wait_until(members_done, 10, "bob's and carol's records done at alice")
+    assert "" in {t.peer for t, _ in alice.events.transfers if t.id == sent.id}

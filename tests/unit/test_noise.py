@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chinwag.adapters.secure import noise
+from chinwag.adapters.secure import noise_cipher
 from chinwag.adapters.secure.noise import (
     MAX_MESSAGE,
     MAX_NONCE,
@@ -281,7 +281,7 @@ def test_the_aead_object_is_built_once_per_key(monkeypatch: pytest.MonkeyPatch) 
         built.append(key)
         return ChaCha20Poly1305(key)
 
-    monkeypatch.setattr(noise, "ChaCha20Poly1305", counting)
+    monkeypatch.setattr(noise_cipher, "ChaCha20Poly1305", counting)
     cipher, peer = CipherState(key=bytes(32)), CipherState(key=bytes(32))
     for _ in range(100):
         peer.decrypt_with_ad(b"", cipher.encrypt_with_ad(b"", b"record"))

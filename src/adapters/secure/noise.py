@@ -13,24 +13,37 @@ resumed after a peer sent something wrong.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import Final
 
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x448 import X448PrivateKey, X448PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-MAX_MESSAGE: Final = 65535
-"""Noise's maximum message length in bytes, for handshake and transport messages alike."""
-TAG_SIZE: Final = 16
-"""What the AEAD adds to every encrypted payload."""
-MAX_NONCE: Final = 2**64 - 1
-"""Reserved by Noise for rekeying: nothing is ever encrypted or decrypted at this nonce."""
+from chinwag.adapters.secure.noise_cipher import (
+    CIPHERS,
+    MAX_MESSAGE,
+    MAX_NONCE,
+    TAG_SIZE,
+    CipherState,
+    NoiseError,
+)
+
+__all__ = [
+    "MAX_MESSAGE",
+    "MAX_NONCE",
+    "PROTOCOL_NAME",
+    "TAG_SIZE",
+    "CipherState",
+    "HandshakeState",
+    "NoiseError",
+    "SymmetricState",
+    "generate_private_key",
+    "public_key",
+]
+
 PROTOCOL_NAME: Final = "Noise_XX_25519_ChaChaPoly_SHA256"
 """The one protocol chinwag speaks; the others exist to be checked against the test vectors."""
 
@@ -45,10 +58,6 @@ _HASHES: Final[dict[str, hashes.HashAlgorithm]] = {
     "BLAKE2s": hashes.BLAKE2s(32),
     "BLAKE2b": hashes.BLAKE2b(64),
 }
-# The 12-byte nonce is 4 zero bytes and the 64-bit counter, little-endian for ChaChaPoly and
-# big-endian for AESGCM (spec §12.3, §12.4). A prebuilt Struct packs it in one call per message.
-_NONCES: Final = {"ChaChaPoly": struct.Struct("<4xQ"), "AESGCM": struct.Struct(">4xQ")}
-
 # Pattern -> (initiator's pre-message, responder's pre-message, messages) as in spec §7.4-7.5.
 # Messages alternate, the initiator's first, and are separated by "|".
 _PATTERNS: Final = {
@@ -68,87 +77,6 @@ _PATTERNS: Final = {
     "IK": ("", "s", "e es s ss | e ee se"),
     "IX": ("", "", "e s | e ee se s es"),
 }
-
-
-class NoiseError(Exception):
-    """A Noise operation failed (bad tag or key, wrong turn, too long, nonce spent): drop it."""
-
-
-def _aead(cipher: str, key: bytes) -> ChaCha20Poly1305 | AESGCM:
-    return ChaCha20Poly1305(key) if cipher == "ChaChaPoly" else AESGCM(key)
-
-
-class CipherState:
-    """A key and its counter nonce (spec §5.1); without a key it passes plaintext through.
-
-    The AEAD object is built once per key, not per message: building it costs about as much as
-    sealing a small record, and a chat session seals many small records.
-    """
-
-    def __init__(self, cipher: str = "ChaChaPoly", key: bytes | None = None) -> None:
-        if cipher not in _NONCES:
-            raise ValueError(f"unsupported Noise cipher {cipher!r}")
-        self._cipher = cipher
-        self._pack_nonce = _NONCES[cipher].pack
-        self._aead: ChaCha20Poly1305 | AESGCM | None = None
-        self._n = 0
-        if key is not None:
-            self.initialize_key(key)
-
-    def initialize_key(self, key: bytes) -> None:
-        """Take a new 32-byte key with the nonce back at zero (InitializeKey)."""
-        self._aead = _aead(self._cipher, key)
-        self._n = 0
-
-    def has_key(self) -> bool:
-        """Whether messages are encrypted yet: early handshake payloads travel in the clear."""
-        return self._aead is not None
-
-    @property
-    def nonce(self) -> int:
-        """The counter the next message uses: one per message, never reused for a key."""
-        return self._n
-
-    def set_nonce(self, nonce: int) -> None:
-        """SetNonce, for a transport that carries explicit nonces (and for tests of the limit)."""
-        if not 0 <= nonce <= MAX_NONCE:
-            raise ValueError("a Noise nonce is a 64-bit unsigned integer")
-        self._n = nonce
-
-    def _next_nonce(self) -> bytes:
-        if self._n >= MAX_NONCE:
-            raise NoiseError("nonce space spent: a new session should have started long ago")
-        return self._pack_nonce(self._n)
-
-    def encrypt_with_ad(self, ad: bytes, plaintext: bytes | memoryview) -> bytes:
-        """Seal ``plaintext`` bound to ``ad``; the nonce advances only when a message is made."""
-        if len(plaintext) + (0 if self._aead is None else TAG_SIZE) > MAX_MESSAGE:
-            raise NoiseError(f"a Noise message holds at most {MAX_MESSAGE} bytes")
-        if self._aead is None:
-            return bytes(plaintext)
-        ciphertext = self._aead.encrypt(self._next_nonce(), plaintext, ad)
-        self._n += 1
-        return ciphertext
-
-    def decrypt_with_ad(self, ad: bytes, ciphertext: bytes) -> bytes:
-        """Open ``ciphertext``; on failure the nonce stays (though the session should end)."""
-        if len(ciphertext) > MAX_MESSAGE:
-            raise NoiseError(f"a Noise message holds at most {MAX_MESSAGE} bytes")
-        if self._aead is None:
-            return ciphertext
-        try:
-            plaintext = self._aead.decrypt(self._next_nonce(), ciphertext, ad)
-        except InvalidTag:
-            raise NoiseError("message failed authentication") from None
-        self._n += 1
-        return plaintext
-
-    def rekey(self) -> None:
-        """Replace the key by one derived from it (spec §11.3), keeping the nonce."""
-        if self._aead is None:
-            raise NoiseError("there is no key to rekey")
-        key = self._aead.encrypt(self._pack_nonce(MAX_NONCE), bytes(32), b"")[:32]
-        self._aead = _aead(self._cipher, key)
 
 
 class SymmetricState:
@@ -245,12 +173,12 @@ def generate_private_key(dh: str = "25519") -> bytes:
 
 def _parse(protocol_name: str) -> tuple[str, str, str, str]:
     parts = protocol_name.split("_")
-    tables: tuple[Collection[str], ...] = (("Noise",), _PATTERNS, _DH_LEN, _NONCES, _HASHES)
+    tables: tuple[Collection[str], ...] = (("Noise",), _PATTERNS, _DH_LEN, CIPHERS, _HASHES)
     if len(parts) != len(tables) or any(p not in t for p, t in zip(parts, tables, strict=True)):
         raise ValueError(
             f"unsupported Noise protocol {protocol_name!r}: expected Noise_PATTERN_DH_CIPHER_HASH"
             f" with PATTERN in {', '.join(_PATTERNS)} (no PSK or other modifiers), DH in"
-            f" {', '.join(_DH_LEN)}, CIPHER in {', '.join(_NONCES)}, HASH in {', '.join(_HASHES)}"
+            f" {', '.join(_DH_LEN)}, CIPHER in {', '.join(CIPHERS)}, HASH in {', '.join(_HASHES)}"
         )
     return parts[1], parts[2], parts[3], parts[4]
 

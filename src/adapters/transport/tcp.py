@@ -32,22 +32,16 @@ from uuid import UUID
 
 from chinwag.adapters.secure.channel import (
     READ_CHUNK,
-    RemoteIdentity,
-    SecureError,
     Security,
-    open_secure,
 )
 from chinwag.adapters.transport import file_frames, protocol
-from chinwag.adapters.transport.inbound import (
-    InboundConnections,
-    claimed_name,
-    tune,
-)
+from chinwag.adapters.transport.inbound import InboundConnections
 from chinwag.adapters.transport.listening import AddressUnavailable, listen_refusal
+from chinwag.adapters.transport.opening import Streams, open_tcp, secure_session
 from chinwag.adapters.transport.outbound import DEFERRED, PeerLink, Waiter, failing
 from chinwag.adapters.transport.settings import TransportSettings
 from chinwag.adapters.wire.codec import encode
-from chinwag.application.errors import PeerRefused, PeerUnreachable
+from chinwag.application.errors import PeerUnreachable
 from chinwag.application.ports.directory import PeerLocation
 from chinwag.application.ports.peer_transport import (
     DeliveryReport,
@@ -72,8 +66,6 @@ __all__ = [
     "TransportSettings",
     "listen_refusal",
 ]
-
-Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 DIRECT_RETRY = 60.0
 """Seconds a peer's address that failed directly is not tried again (sessions go through the
@@ -326,16 +318,7 @@ class TcpPeerTransport:
         return link
 
     async def _direct(self, peer: str, location: PeerLocation, address: PeerAddress) -> PeerLink:
-        try:
-            async with asyncio.timeout(self._settings.connect_timeout):
-                reader, writer = await asyncio.open_connection(
-                    address.host, address.port, limit=READ_CHUNK
-                )
-        except (OSError, TimeoutError) as exc:
-            raise PeerUnreachable(
-                f"cannot reach {peer} at {address}: {_describe(exc)}", _cause(exc)
-            ) from None
-        tune(writer)
+        reader, writer = await open_tcp(peer, address, self._settings.connect_timeout)
         link = await self._secure(peer, location, reader, writer, Route.DIRECT)
         self._direct_failed.pop((peer, address), None)
         return link
@@ -348,68 +331,6 @@ class TcpPeerTransport:
         writer: asyncio.StreamWriter,
         route: Route,
     ) -> PeerLink:
-        """The handshake, which must prove ``location.key``, then the peer's ``welcome``."""
-        settings = self._settings
-        where = "through the relay" if route is Route.RELAYED else f"at {location.address}"
-
-        def expect(remote: RemoteIdentity) -> None:
-            # Checked before we say who we are: a stale address now used by somebody else, or
-            # anybody posing as the peer, learns nothing and gets nothing.
-            if claimed_name(remote.name) != peer:
-                raise SecureError("wrong_peer", f"{where} is not {peer} any more")
-            if remote.key != location.key:
-                raise SecureError("wrong_key", f"{where} does not hold {peer}'s key")
-
-        hello = encode(protocol.hello())
-        try:
-            async with asyncio.timeout(settings.handshake_timeout):
-                stream = await open_secure(
-                    reader,
-                    writer,
-                    self._security,
-                    prologue=protocol.PROLOGUE + hello,
-                    max_frame=settings.max_frame,
-                    name=self._me,
-                    to=peer,
-                    expect=expect,
-                    preamble=hello,
-                )
-            # The peer may ask its registry before it answers: wait longer than it may take.
-            async with asyncio.timeout(settings.authorize_timeout + settings.handshake_timeout):
-                answer = protocol.parse((await stream.receive())[0])
-        except (OSError, TimeoutError, ValueError, SecureError) as exc:
-            writer.close()
-            cause = "timeout" if isinstance(exc, TimeoutError) else "lost"
-            if isinstance(exc, SecureError):
-                cause = "key_mismatch"
-            raise PeerUnreachable(
-                f"no secure session with {peer} {where}: {_describe(exc)}", cause
-            ) from None
-        except BaseException:  # cancelled (the transport is closing): no socket left behind
-            writer.transport.abort()
-            raise
-        link = PeerLink(peer, stream, route, settings.max_frame)
-        if isinstance(answer, protocol.Error):
-            link.fail(answer.message)
-            raise PeerRefused(answer.code, f"{peer} refused: {answer.message}")
-        if not isinstance(answer, protocol.Welcome):
-            link.fail("unexpected answer")
-            raise PeerUnreachable(f"{peer} {where} answered {answer.type!r}, not welcome")
-        return link
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
-
-
-def _cause(exc: BaseException) -> str:
-    """The doctor's word for why a TCP connection could not be opened."""
-    if isinstance(exc, TimeoutError):
-        return "timeout"
-    if isinstance(exc, ConnectionRefusedError):
-        return "refused"
-    return "unreachable"
+        return await secure_session(
+            self._security, self._settings, self._me, peer, location, reader, writer, route
+        )
