@@ -183,11 +183,11 @@ def test_each_state_is_one_line_said_once() -> None:
         transfer(state=TransferState.DONE, bytes=1_200_000, path="/home/alice/report.pdf"), 0.0
     )
     assert lines(stream)[1:] == [
-        "↓ report.pdf from bob: accepted",
-        "↓ report.pdf from bob: paused: bob is offline",
-        "↓ report.pdf from bob: paused: the disk is full:\\n\\x1b[31mred",
-        "↓ report.pdf from bob: resumed",
-        "↓ report.pdf from bob: done, saved to /home/alice/report.pdf",
+        "↓ report.pdf from bob [3f2a1b4c]: accepted",
+        "↓ report.pdf from bob [3f2a1b4c]: paused: bob is offline",
+        "↓ report.pdf from bob [3f2a1b4c]: paused: the disk is full:\\n\\x1b[31mred",
+        "↓ report.pdf from bob [3f2a1b4c]: resumed at 0% of 1.2 MB",
+        "↓ report.pdf from bob [3f2a1b4c]: done, saved to /home/alice/report.pdf",
     ]
 
 
@@ -213,11 +213,11 @@ def test_outgoing_lines_say_to_whom_and_end_in_one_line() -> None:
     )
     assert lines(stream) == [
         f"↑ offering report.pdf (1.2 MB, application/pdf) to bob — /cancel {SHORT}",
-        "↑ report.pdf to bob: declined",
+        "↑ report.pdf to bob [3f2a1b4c]: declined",
         "↑ offering report.pdf (1.2 MB, application/pdf) to Friends — /cancel 00000000",
-        "↑ report.pdf to carol in Friends: accepted",
-        "↑ report.pdf to dave in Friends: failed: x",
-        "↑ report.pdf to Friends: cancelled",
+        "↑ report.pdf to carol in Friends [00000000]: accepted",
+        "↑ report.pdf to dave in Friends [00000000]: failed: x",
+        "↑ report.pdf to Friends [00000000]: cancelled",
     ]
 
 
@@ -246,12 +246,12 @@ def test_progress_is_a_line_at_most_every_two_seconds_per_transfer() -> None:
     at(8.2, 700_000, 1000.0, tid=UUID(int=7))
     at(8.5, size, 1000.0, tid=UUID(int=7))
     assert [line for line in lines(stream)[1:]] == [
-        "↓ report.pdf from bob: accepted",
-        "↓ report.pdf 16% of 1.2 MB, 100 kB/s, 0:10 left",
-        "↓ report.pdf 33% of 1.2 MB, 100 kB/s, 0:08 left",
-        "↓ report.pdf 50% of 1.2 MB, 0 B/s",
-        "↑ report.pdf to bob: accepted",
-        "↑ report.pdf 100% of 1.2 MB, 1.0 kB/s, 0:00 left",
+        "↓ report.pdf from bob [3f2a1b4c]: accepted",
+        "↓ report.pdf from bob [3f2a1b4c]: 16% of 1.2 MB, 100 kB/s, 0:10 left",
+        "↓ report.pdf from bob [3f2a1b4c]: 33% of 1.2 MB, 100 kB/s, 0:08 left",
+        "↓ report.pdf from bob [3f2a1b4c]: 50% of 1.2 MB, 0 B/s",
+        "↑ report.pdf to bob [00000000]: accepted",
+        "↑ report.pdf to bob [00000000]: 100% of 1.2 MB, 1.0 kB/s, 0:00 left",
     ]
 
 
@@ -268,10 +268,10 @@ def test_progress_waits_two_seconds_after_a_pause_ends() -> None:
     clock.now += 1.0
     output.transfer_changed(active.model_copy(update={"bytes": 30}), 10.0)
     assert lines(stream) == [
-        "↓ report.pdf from bob: receiving",
-        "↓ report.pdf from bob: paused: bob is offline",
-        "↓ report.pdf from bob: resumed",
-        "↓ report.pdf 0% of 1.2 MB, 10 B/s, 33:19:57 left",
+        "↓ report.pdf from bob [3f2a1b4c]: resumed at 0% of 1.2 MB",
+        "↓ report.pdf from bob [3f2a1b4c]: paused: bob is offline",
+        "↓ report.pdf from bob [3f2a1b4c]: resumed at 0% of 1.2 MB",
+        "↓ report.pdf from bob [3f2a1b4c]: 0% of 1.2 MB, 10 B/s, 33:19:57 left",
     ]
 
 
@@ -296,7 +296,7 @@ def test_the_list_of_transfers_names_each_by_the_start_of_its_id() -> None:
         f"↓ {SHORT} report.pdf from bob: offered (1.2 MB, application/pdf) — /accept {SHORT} "
         f"or /decline {SHORT}",
         f"↓ {SHORT} report.pdf from bob: active, 50% of 1.2 MB, 100 kB/s, 0:06 left",
-        "↑ 00000000 report.pdf to bob: paused (waiting), 0% of 1.2 MB, 0 B/s",
+        "↑ 00000000 report.pdf to bob: paused (waiting), 0% of 1.2 MB",
         f"↓ {SHORT} report.pdf from bob: done, saved to /tmp/report.pdf",
     ]
 
@@ -412,9 +412,9 @@ def test_accept_decline_and_cancel_find_the_transfer_by_the_start_of_its_id(
             "type more of the id (ambiguous_transfer)"
         )
         assert said[1:5] == [
-            "↓ report.pdf from bob: accepted",
-            "↓ b.zip from bob: declined",
-            "↓ report.pdf from bob: cancelled",
+            "↓ report.pdf from bob [3f2a1b4c]: accepted",
+            "↓ b.zip from bob [3f2a9999]: declined",
+            "↓ report.pdf from bob [3f2a1b4c]: cancelled",
             "! no transfer's id starts with 77 (see /transfers) (unknown_transfer)",
         ]
         assert said[5:] == [

@@ -57,7 +57,10 @@ def progress_words(transfer: Transfer, rate: float) -> str:
     """``45% of 1.2 MB, 12.3 MB/s, 0:05 left`` (the time left only when something moves)."""
     size = transfer.offer.size
     percent = transfer.bytes * 100 // size if size else 100
-    words = f"{percent}% of {human_size(size)}, {human_rate(rate)}"
+    words = f"{percent}% of {human_size(size)}"
+    if transfer.state is not TransferState.ACTIVE:
+        return words  # paused: no rate, no time left to tell
+    words = f"{words}, {human_rate(rate)}"
     left = time_left(size - transfer.bytes, rate)
     return words if left is None else f"{words}, {human_duration(left)} left"
 
@@ -105,10 +108,7 @@ class TransferLines:
             self._progress_at.setdefault(key, now)
             return
         self._progress_at[key] = now
-        arrow = "↓" if transfer.direction is Direction.IN else "↑"
-        who = "" if transfer.direction is Direction.IN or not transfer.group_id else transfer.peer
-        named = f"{shown_name(transfer)}" + (f" to {who}" if who else "")
-        self._line(f"{arrow} {named} {progress_words(transfer, rate)}")
+        self._line(f"{self._named(transfer)}: {progress_words(transfer, rate)}")
 
     def answered(self, transfer: Transfer) -> None:
         """The answer to a file command: the transfer's state line, if not said already."""
@@ -169,8 +169,10 @@ class TransferLines:
         return f"{transfer.peer} in {group}" if transfer.peer else group
 
     def _named(self, transfer: Transfer) -> str:
-        """``↓ report.pdf from bob`` or ``↑ report.pdf to carol in Friends``."""
-        return " ".join(self._parts(transfer))
+        """``↓ report.pdf from bob [3f2a1b4c]`` or ``↑ report.pdf to carol in Friends [...]``:
+        the id's start, so /cancel can name it after the offer line scrolled away."""
+        arrow, rest = self._parts(transfer)
+        return f"{arrow} {rest} [{short_id(transfer.id)}]"
 
     def _parts(self, transfer: Transfer) -> tuple[str, str]:
         """The arrow, and ``report.pdf from bob`` (or ``… to carol in Friends``)."""
@@ -200,14 +202,14 @@ def _what(transfer: Transfer, before: TransferState | None) -> str:
     """A state as its line says it, knowing the state said before (``None``: none was)."""
     reason = one_line(transfer.reason) if transfer.reason else None
     match transfer.state:
-        case TransferState.ACTIVE if before is TransferState.PAUSED:
-            return "resumed"
         case TransferState.ACTIVE if before is TransferState.OFFERED or (
             before is None and transfer.bytes == 0
         ):  # (nothing said before, nothing done yet: an offer accepted in an earlier run)
             return "accepted"
-        case TransferState.ACTIVE:
-            return "receiving" if transfer.direction is Direction.IN else "sending"
+        case TransferState.ACTIVE:  # after a pause, or in a new run of this client
+            size = transfer.offer.size
+            percent = transfer.bytes * 100 // size if size else 100
+            return f"resumed at {percent}% of {human_size(size)}"
         case TransferState.PAUSED:
             return f"paused: {reason or 'waiting'}"
         case TransferState.DONE if transfer.direction is Direction.IN:
@@ -215,9 +217,9 @@ def _what(transfer: Transfer, before: TransferState | None) -> str:
         case TransferState.DONE:
             return "done"
         case TransferState.DECLINED:
-            return "declined"
+            return f"declined ({reason})" if reason else "declined"
         case TransferState.CANCELLED:
-            return "cancelled"
+            return f"cancelled ({reason})" if reason else "cancelled"
         case TransferState.FAILED:
             return f"failed: {reason or 'unknown'}"
     return transfer.state.value  # pragma: no cover  (offered is said as an offer)
