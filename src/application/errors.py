@@ -108,6 +108,11 @@ class FileProblem(ChatError):
     code = "file_problem"
 
 
+class FileGone(FileProblem):
+    """A file offered is missing, or shorter than when it was offered: it will not come back as
+    it was (other problems reading it may pass)."""
+
+
 class DiskFull(ChatError):
     """No room to write a received file; the transfer pauses until there is."""
 

@@ -16,7 +16,7 @@ from chinwag.adapters.memory.contacts import InMemoryContactRepository
 from chinwag.adapters.memory.directory import InMemoryDirectory, InMemoryRegistry
 from chinwag.adapters.memory.events import RecordingEvents
 from chinwag.adapters.memory.transfers import InMemoryTransferRepository
-from chinwag.application.errors import DiskFull, FileProblem, FileRefused, PeerUnreachable
+from chinwag.application.errors import DiskFull, FileGone, FileRefused, PeerUnreachable
 from chinwag.application.files import FileSettings, Transfers
 from chinwag.application.ports.directory import PeerLocation
 from chinwag.application.ports.file_store import FileDigest
@@ -103,6 +103,11 @@ class FakeFiles:
         self.full = False
         """Writes raise DiskFull while set; :meth:`has_room` says the opposite."""
         self.writes = 0
+        self.limit_unseen = False
+        """Writes raise DiskFull while :meth:`has_room` says there is room (a quota, a
+        largest file size: limits the free space does not show)."""
+        self.placing: asyncio.Event | None = None
+        """While set, ``finish`` waits for it before it places the file (a slow fsync)."""
         self.finished: list[bool] = []
         """``checked`` of each ``finish``: whether the file was hashed as it was written."""
 
@@ -118,16 +123,16 @@ class FakeFiles:
     async def read_piece(self, path: str, offset: int, length: int) -> bytes:
         data = self._source(path)[offset : offset + length]
         if len(data) < length:
-            raise FileProblem(f"{path} is shorter than it was")
+            raise FileGone(f"{path} is shorter than it was")
         return data
 
     def _source(self, path: str) -> bytes:
         if path not in self.sources:
-            raise FileProblem(f"{path} does not exist")
+            raise FileGone(f"{path} does not exist")
         return self.sources[path]
 
     async def write_piece(self, directory: str, transfer: UUID, offset: int, data: bytes) -> None:
-        if self.full:
+        if self.full or self.limit_unseen:
             raise DiskFull(f"the disk is full: no room in {directory}")
         partial = self.partials.setdefault((directory, transfer), bytearray())
         if len(partial) < offset + len(data):
@@ -159,6 +164,8 @@ class FakeFiles:
         checked: bool = False,
     ) -> str | None:
         self.finished.append(checked)
+        if self.placing is not None:
+            await self.placing.wait()
         partial = self.partials.get((directory, transfer))
         if partial is None or len(partial) != size:
             return None
@@ -193,6 +200,8 @@ class FakeSender:
     hold: set[int] = field(default_factory=set)
     away: bool = False
     refuse: str | None = None
+    busy: set[int] = field(default_factory=set)
+    """Pieces answered ``busy`` once (the sender has too many asks waiting)."""
     asked: list[int] = field(default_factory=list)
     hash_asks: list[int] = field(default_factory=list)
     notices: list[tuple[str, TransferNotice]] = field(default_factory=list)
@@ -227,6 +236,9 @@ class FakeTransport:
         if index in sender.hold:
             await sender.released.wait()
             self._check(sender)
+        if index in sender.busy:
+            sender.busy.discard(index)
+            raise FileRefused("busy", f"{peer}: too many requests at once; ask again")
         if sender.damage.get(index, 0) > 0:
             sender.damage[index] -= 1
             return bytes(b ^ 0xFF for b in sender.piece(index))

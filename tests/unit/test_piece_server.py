@@ -232,3 +232,27 @@ def test_closing_cancels_what_is_in_hand_and_drops_what_waits() -> None:
         assert len(files.calls) == 4 and stream.frames == []
 
     run(scenario())
+
+
+def test_a_request_in_the_turn_the_last_workers_finish_is_still_served() -> None:
+    """The workers leave the pool as they end, not a loop turn later: a request submitted
+    between (the read loop's turn) once found four workers and started none, and waited for
+    the asker's stall timeout."""
+
+    async def scenario() -> None:
+        files, stream = Files(), FakeStream()
+        files.gate = asyncio.Event()
+        pieces = server(files, stream)
+        tid = uuid4()
+        for index in range(4):
+            assert pieces.submit(Request("piece", tid, index))
+        await wait_until(lambda: files.in_hand == 4, what="four in hand")
+        files.gate.set()  # the four finish next turn, and find nothing more
+        asyncio.get_running_loop().call_soon(lambda: pieces.submit(Request("piece", tid, 99)))
+
+        def answered() -> list[int]:
+            return [f.index for f in stream.frames if isinstance(f, file_frames.PieceFrame)]
+
+        await wait_until(lambda: 99 in answered(), what="the late request answered")
+
+    run(scenario())

@@ -8,7 +8,7 @@ import os
 import stat
 
 from chinwag.adapters.local_files.disk import CLOEXEC, NONBLOCK, READ_SIZE, pread_all
-from chinwag.application.errors import FileProblem
+from chinwag.application.errors import FileGone, FileProblem
 from chinwag.application.ports.file_store import FileDigest
 
 DEFAULT_MIME = "application/octet-stream"
@@ -55,7 +55,7 @@ def read_piece(path: str, offset: int, length: int) -> bytes:
     finally:
         os.close(fd)
     if len(data) < length:
-        raise FileProblem(
+        raise FileGone(
             f"{path} ends before byte {offset + length}: it changed since it was offered"
         )
     return data
@@ -73,9 +73,9 @@ def open_source(path: str) -> int:
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):
-            raise FileProblem(f"{path} is a folder, not a file")
+            raise FileGone(f"{path} is a folder, not a file")
         if not stat.S_ISREG(mode):
-            raise FileProblem(f"{path} is not a regular file")
+            raise FileGone(f"{path} is not a regular file")
         if NONBLOCK:
             os.set_blocking(fd, True)
     except BaseException:
@@ -87,9 +87,9 @@ def open_source(path: str) -> int:
 def read_error(exc: OSError, path: str) -> FileProblem:
     """The user's words for why ``path`` cannot be read."""
     if isinstance(exc, FileNotFoundError | NotADirectoryError):
-        return FileProblem(f"{path} does not exist")
+        return FileGone(f"{path} does not exist")
     if isinstance(exc, IsADirectoryError):
-        return FileProblem(f"{path} is a folder, not a file")
+        return FileGone(f"{path} is a folder, not a file")
     if isinstance(exc, PermissionError):
         return FileProblem(f"{path} cannot be read: permission denied")
     return FileProblem(f"{path} cannot be read: {exc.strerror or exc}")

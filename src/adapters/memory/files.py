@@ -12,7 +12,7 @@ import mimetypes
 import posixpath
 from uuid import UUID
 
-from chinwag.application.errors import DiskFull, FileProblem
+from chinwag.application.errors import DiskFull, FileGone, FileProblem
 from chinwag.application.ports.file_store import FileDigest
 from chinwag.domain.filename import numbered
 
@@ -44,14 +44,14 @@ class InMemoryFileStore:
     async def read_piece(self, path: str, offset: int, length: int) -> bytes:
         data = self._source(path)[offset : offset + length]
         if len(data) != length:
-            raise FileProblem(f"{path} is shorter than when it was offered")
+            raise FileGone(f"{path} is shorter than when it was offered")
         return data
 
     def _source(self, path: str) -> bytes:
         try:
             return self.files[path]
         except KeyError:
-            raise FileProblem(f"{path}: no such file") from None
+            raise FileGone(f"{path}: no such file") from None
 
     async def write_piece(self, directory: str, transfer: UUID, offset: int, data: bytes) -> None:
         part = self.parts.setdefault((directory, transfer), bytearray())

@@ -144,6 +144,9 @@ class PieceServer:
         try:
             while (request := self._next()) is not None:
                 await self._serve(request)
+            # Out of the pool before this turn ends: a request submitted in the same turn
+            # must start a worker (a done-callback would run a turn later, and strand it).
+            self._workers.discard(asyncio.current_task())
         except (ConnectionError, OSError, TimeoutError) as exc:
             # The peer stopped reading (or left): the connection cannot carry answers any more.
             if not self._closed:
@@ -155,7 +158,8 @@ class PieceServer:
         try:
             data = await self._ask(request)
         except FileRefused as exc:
-            self._answer_error(request, exc.reason, str(exc))
+            await self._room()  # every answer waits for room: a peer that never reads
+            self._answer_error(request, exc.reason, str(exc))  # is not answered into memory
             return
         except Exception:
             self.failures += 1
@@ -163,9 +167,11 @@ class PieceServer:
                 log.exception(
                     "peer %s: the application failed on a %s request", self.peer, request.kind
                 )
+            await self._room()
             self._answer_error(request, "internal", "the sender could not read it")
             return
         if data is None:
+            await self._room()
             if not self._stream.closing:
                 self._stream.send([file_frames.file_noted(request.transfer)])
             return

@@ -20,7 +20,8 @@ from chinwag.application.errors import TransferNotFound
 from chinwag.application.files.bitmap import Bitmap
 from chinwag.application.files.notices import Notices
 from chinwag.application.files.progress import Key, Progress, key_of
-from chinwag.application.files.pull import Pull, PullWorld
+from chinwag.application.files.pull import Pull
+from chinwag.application.files.pull_world import PullWorld
 from chinwag.application.files.records import Records
 from chinwag.application.files.settings import FileSettings
 from chinwag.application.files.status import TransferStatus
@@ -85,7 +86,9 @@ class Transfers:
         self._online: frozenset[str] = frozenset()
         self._asked: dict[Key, float] = {}
         """Outgoing records being asked for, and the loop time of their last ask."""
-        self._handed: dict[Key, tuple[Bitmap, int]] = {}
+        self._handed: dict[Key, tuple[Bitmap, int, int]] = {}
+        """Per outgoing record: the pieces handed this run, their bytes, and the best word for
+        how far the recipient is (see :meth:`handed`)."""
         """Per outgoing record asked for: the pieces handed over, and their bytes."""
         self._watchdog: asyncio.Task[None] | None = None
         self._running = False
@@ -123,6 +126,7 @@ class Transfers:
         self._watchdog = None
         self._asked.clear()
         self._handed.clear()
+        self._online = frozenset()  # a new sign-in's first presence wakes everyone again
         await self.notices.close()
 
     def online(self, names: frozenset[str]) -> None:
@@ -344,17 +348,23 @@ class Transfers:
         """Piece ``index`` of an outgoing file went to its recipient: counted (once per piece)
         and told (thinned); the record with the bytes handed so far."""
         key, offer = key_of(record), record.offer
-        bitmap, done = self._handed.get(key) or (Bitmap(offer.pieces), 0)
+        bitmap, done, far = self._handed.get(key) or (Bitmap(offer.pieces), 0, 0)
         if bitmap.add(index):
             done = min(done + offer.piece_length(index), offer.size)
-        self._handed[key] = (bitmap, done)
-        record = record.model_copy(update={"bytes": max(done, record.bytes)})
+        # A recipient asks for the lowest pieces it lacks first, so one that asks for piece
+        # ``index`` has (nearly) all before it: after a restart of either side, this is the
+        # sender's best word for how far it is, not the few pieces handed since (it may run
+        # a window of asks ahead).
+        through = index * offer.piece_size + offer.piece_length(index)  # this one handed now
+        far = max(far, done, record.bytes, through)
+        self._handed[key] = (bitmap, done, far)
+        record = record.model_copy(update={"bytes": far})
         self.progress.advanced(record, record.bytes)
         return record
 
     def _handed_bytes(self, record: Transfer) -> dict[str, object]:
         handed = self._handed.get(key_of(record))
-        return {} if handed is None else {"bytes": max(handed[1], record.bytes)}
+        return {} if handed is None else {"bytes": max(handed[2], record.bytes)}
 
     def forget_out(self, record: Transfer) -> None:
         self._forget_out(key_of(record))
@@ -376,10 +386,11 @@ class Transfers:
                 record = await self.records.store.get(*key)
                 if record is None:
                     continue
+                away = record.peer not in self._online
                 await self.records.move(
                     record,
                     TransferState.PAUSED,
-                    reason=f"waiting for {record.peer}",
+                    reason=f"{record.peer} is offline" if away else f"waiting for {record.peer}",
                     only_from=frozenset({TransferState.ACTIVE}),
                     changes=self._handed_bytes(record),
                 )

@@ -21,50 +21,30 @@ import asyncio
 import hashlib
 import heapq
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from chinwag.application.errors import (
     ChatError,
     DiskFull,
     FileRefused,
     PeerUnreachable,
+    TransferNotFound,
     UserOffline,
 )
 from chinwag.application.files.bitmap import Bitmap
-from chinwag.application.files.notices import Locate, Notices
-from chinwag.application.files.records import Records
+from chinwag.application.files.pull_world import (
+    BUSY_PAUSE,
+    PullFailed,
+    PullWorld,
+    piece_hashes,
+)
 from chinwag.application.files.running import RunningHash
-from chinwag.application.files.settings import FileSettings
-from chinwag.application.files.wakes import PeerWakes
 from chinwag.application.ports.directory import PeerLocation
-from chinwag.application.ports.file_store import FileStore
-from chinwag.application.ports.peer_transport import HASHES_PER_ANSWER, PeerTransport
 from chinwag.domain.filename import safe_filename
 from chinwag.domain.transfer import SHA256_SIZE, Transfer, TransferState
 
 log = logging.getLogger(__name__)
 
 _GOING = frozenset({TransferState.OFFERED, TransferState.ACTIVE, TransferState.PAUSED})
-
-
-@dataclass(frozen=True)
-class PullWorld:
-    """What every pull needs (the engine's parts)."""
-
-    records: Records
-    files: FileStore
-    transport: PeerTransport
-    locate: Locate
-    wakes: PeerWakes
-    notices: Notices
-    settings: FileSettings
-    clock: Callable[[], float]
-    """Monotonic seconds (the event loop's time)."""
-
-
-class PullFailed(Exception):
-    """The transfer cannot go on; the text says why, for people."""
 
 
 class Pull:
@@ -102,7 +82,7 @@ class Pull:
         self._bitmap = Bitmap(self._offer.pieces, await world.records.store.pieces(self._record.id))
         self._running = RunningHash(self._offer.pieces, usable=not self._bitmap.count)
         first = min(1.0, world.settings.max_retry_delay)
-        delay = first
+        delay = disk_delay = first
         while True:
             self._progressed = False
             try:
@@ -117,13 +97,22 @@ class Pull:
                 reason = (
                     f"{self._peer} is busy; trying again"
                     if exc.reason == "busy"
-                    else f"{self._peer} could not read the file ({exc}); trying again"
+                    else f"{self._peer} cannot read the file now; trying again"
                 )
             except DiskFull as exc:
-                if not await self._wait_for_room(_disk_reason(exc)):
+                # Always a pause, growing: a limit the free space does not show (a quota,
+                # a largest file size) must not make this spin.
+                if self._progressed:
+                    disk_delay = first
+                if not await self._wait_for_room(_disk_reason(exc), disk_delay):
                     return
-                delay = first
+                disk_delay = min(disk_delay * 2, world.settings.max_retry_delay)
                 continue
+            except TransferNotFound:  # its offer was withdrawn (a group's): nothing to keep
+                log.info("%s from %s was withdrawn; its partial file goes", self._record.id,
+                         self._peer)  # fmt: skip
+                await world.files.discard(self._directory, self._record.id)
+                return
             except ChatError as exc:
                 reason = self._why(exc)
             if self._progressed:
@@ -144,8 +133,9 @@ class Pull:
         misses = 0
         while True:
             if not self._bitmap.complete:
-                await self._move(TransferState.ACTIVE)
-                await self._fetch(location, hashes)
+                if self._record.state is TransferState.OFFERED:  # just accepted
+                    await self._move(TransferState.ACTIVE)
+                await self._fetch(location, hashes)  # active again once a piece is stored
             if await self._finish(hashes):
                 return
             misses += 1
@@ -153,29 +143,7 @@ class Pull:
                 raise PullFailed("the file never matched its hash")
 
     async def _hashes(self, location: PeerLocation) -> bytes:
-        """The piece hashes: stored, or fetched (all of them, in chunks) and checked against
-        the offer's ``root`` before they are stored."""
-        world, offer = self._world, self._offer
-        stored = await world.records.store.hashes(self._record.id)
-        if stored is not None and len(stored) == offer.pieces * SHA256_SIZE:
-            return stored
-        wanted = offer.pieces * SHA256_SIZE
-        hashes = bytearray()
-        while len(hashes) < wanted:
-            start = len(hashes) // SHA256_SIZE
-            chunk = await world.transport.fetch_hashes(self._peer, location, self._record.id, start)
-            if (
-                not chunk
-                or len(chunk) % SHA256_SIZE
-                or len(chunk) > HASHES_PER_ANSWER * SHA256_SIZE
-                or len(hashes) + len(chunk) > wanted
-            ):
-                raise PullFailed("the sender's piece list does not match its offer")
-            hashes += chunk
-        if hashlib.sha256(hashes).digest() != offer.root:
-            raise PullFailed("the sender's piece list does not match its offer")
-        await world.records.store.set_hashes(self._record.id, bytes(hashes))
-        return bytes(hashes)
+        return await piece_hashes(self._world, self._peer, location, self._record)
 
     async def _check_partial(self, hashes: bytes) -> None:
         """Keep the pieces of the partial file that match their hashes (written before a
@@ -213,23 +181,36 @@ class Pull:
                         index = index_or_none
                     else:
                         break
-                    task = asyncio.create_task(
-                        world.transport.fetch_piece(
-                            self._peer, location, self._record.id, index, world.settings.stall
-                        )
-                    )
+                    task = asyncio.create_task(self._ask(location, index))
                     inflight[task] = index
                 if not inflight:
                     return
                 finished, _ = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                busy = False
                 for task in sorted(finished, key=inflight.__getitem__):
                     index = inflight.pop(task)
+                    error = None if task.cancelled() else task.exception()
+                    if isinstance(error, FileRefused) and error.reason == "busy":
+                        heapq.heappush(again, index)  # that one later; the others go on
+                        busy = True
+                        continue
                     await self._take(index, task.result(), hashes, damaged, again)
+                if busy:
+                    await asyncio.sleep(BUSY_PAUSE)
         finally:
             for task in inflight:
                 task.cancel()
             await asyncio.gather(*inflight, return_exceptions=True)
             await asyncio.shield(self._checkpoint(force=True))
+
+    async def _ask(self, location: PeerLocation, index: int) -> bytes:
+        """Piece ``index``, asked within the sender's bound of requests from us (all our
+        transfers from that sender share it)."""
+        world = self._world
+        async with world.slots.of(self._peer):
+            return await world.transport.fetch_piece(
+                self._peer, location, self._record.id, index, world.settings.stall
+            )
 
     async def _take(
         self, index: int, data: bytes, hashes: bytes, damaged: dict[int, int], again: list[int]
@@ -255,6 +236,8 @@ class Pull:
             self._running.add(index, data),
         )
         log.debug("stored piece %d of %s from %s", index, self._record.id, self._peer)
+        if self._record.state is not TransferState.ACTIVE:  # pieces move again
+            await self._move(TransferState.ACTIVE)
         if self._bitmap.add(index):
             self._dirty += 1
             self._progressed = True
@@ -285,28 +268,16 @@ class Pull:
         world, offer = self._world, self._offer
         if offer.size == 0:  # no piece to write: the (empty) partial file is made here
             await world.files.write_piece(self._directory, self._record.id, 0, b"")
-        running = self._running.digest()
-        path = (
-            None
-            if running is not None and running != offer.sha256
-            else await world.files.finish(
-                self._directory,
-                self._record.id,
-                safe_filename(offer.name),
-                offer.size,
-                offer.sha256,
-                checked=running is not None,
-            )
-        )
-        self._running = RunningHash(offer.pieces, usable=False)  # a next try reads it back
+        placing = asyncio.ensure_future(self._place())
+        try:
+            path = await asyncio.shield(placing)
+        except asyncio.CancelledError:
+            # Stopped (sign-out, the user's cancel) while the file is moved into place: the
+            # move runs to its end and is recorded, so a file is never placed unrecorded (and
+            # fetched, and placed, again at the next start).
+            await asyncio.wait([placing])
+            raise
         if path is not None:
-            await self._end(
-                TransferState.DONE,
-                None,
-                notice=True,
-                wipe=False,
-                changes={"path": path, "bytes": offer.size},
-            )
             return True
         good = set(
             await world.files.check_pieces(
@@ -323,6 +294,30 @@ class Pull:
         self._dirty += 1
         await self._checkpoint(force=True)
         return False
+
+    async def _place(self) -> str | None:
+        """The file moved into place and recorded done, if it matches its hash; else None.
+        Not read back if the running hash saw every byte and matched."""
+        world, offer = self._world, self._offer
+        running = self._running.digest()
+        self._running = RunningHash(offer.pieces, usable=False)  # a next try reads it back
+        path = await world.files.finish(
+            self._directory,
+            self._record.id,
+            safe_filename(offer.name),
+            offer.size,
+            offer.sha256,
+            checked=running == offer.sha256,  # else (no match, or none): read back, to be sure
+        )
+        if path is not None:
+            await self._end(
+                TransferState.DONE,
+                None,
+                notice=True,
+                wipe=False,
+                changes={"path": path, "bytes": offer.size},
+            )
+        return path
 
     async def _refused(self, refusal: FileRefused) -> bool:
         """The sender will not hand the file over: whether that ends the transfer (``busy``
@@ -346,12 +341,13 @@ class Pull:
             return f"no data from {self._peer} for {self._world.settings.stall:g} s"
         return str(error) or error.code
 
-    async def _wait_for_room(self, reason: str) -> bool:
-        """Paused with ``reason`` (the disk is full) until the folder has room for the rest;
-        False if the transfer ended meanwhile."""
+    async def _wait_for_room(self, reason: str, delay: float) -> bool:
+        """Paused with ``reason`` (the disk is full) for ``delay`` seconds at least, and until
+        the folder has room for the rest; False if the transfer ended meanwhile."""
         if not await self._pause(reason):
             return False
         world, remaining = self._world, self._offer.size - self.done
+        await world.wakes.wait(self._peer, delay)
         while not await world.files.has_room(self._directory, remaining):
             await world.wakes.wait(self._peer, world.settings.disk_retry)  # accept: look now
         return True

@@ -26,19 +26,23 @@ class RunningHash:
         self._waiting: dict[int, bytes] = {}
         self._hash = hashlib.sha256()
         self._lost = not usable
+        self._lock = asyncio.Lock()
+        """One piece hashed at a time: a piece added again while an add of it still hashes
+        (its write failed, and it came again) must not be hashed twice."""
 
     async def add(self, index: int, data: bytes) -> None:
         """Piece ``index`` (checked against its own hash) is ``data``."""
-        if self._lost or index < self._next or index in self._waiting:
-            return
-        self._waiting[index] = data
-        if len(self._waiting) > MAX_WAITING:
-            self._lost = True
-            self._waiting.clear()
-            return
-        while self._next in self._waiting:
-            await asyncio.to_thread(self._hash.update, self._waiting.pop(self._next))
-            self._next += 1
+        async with self._lock:
+            if self._lost or index < self._next or index in self._waiting:
+                return
+            self._waiting[index] = data
+            if len(self._waiting) > MAX_WAITING:
+                self._lost = True
+                self._waiting.clear()
+                return
+            while self._next in self._waiting:
+                await asyncio.to_thread(self._hash.update, self._waiting.pop(self._next))
+                self._next += 1
 
     def digest(self) -> bytes | None:
         """The SHA-256 of every piece in order, if this run saw them all; else None."""

@@ -19,7 +19,7 @@ from collections import OrderedDict
 from typing import Final, Protocol
 from uuid import UUID
 
-from chinwag.application.errors import FileProblem, FileRefused
+from chinwag.application.errors import FileGone, FileProblem, FileRefused
 from chinwag.application.files.engine import Transfers
 from chinwag.application.ports.file_store import FileStore
 from chinwag.application.ports.peer_transport import HASHES_PER_ANSWER, TransferNotice
@@ -84,12 +84,17 @@ class FileService:
             data = await self._files.read_piece(
                 record.path or "", index * offer.piece_size, offer.piece_length(index)
             )
-        except FileProblem as exc:
-            log.info("%s asked for %s, which cannot be read: %s", peer, transfer, exc)
+        except FileGone as exc:
+            log.info("%s asked for %s, which is gone or shorter: %s", peer, transfer, exc)
             raise await self._changed(record) from None
+        except FileProblem as exc:  # no access now, too many open files, a drive away...
+            log.warning("%s asked for %s, which cannot be read now: %s", peer, transfer, exc)
+            raise FileRefused("internal", "the sender cannot read the file now") from None
         digest = await asyncio.to_thread(hashlib.sha256, data)
         if digest.digest() != hashes[index * SHA256_SIZE : (index + 1) * SHA256_SIZE]:
             raise await self._changed(record)
+        # Cancelled while the piece was read? Then it is not handed over, nor counted.
+        record = _servable(record, await self._current(record))
         record = await self._active(record)
         if not record.final:
             self.engine.handed(record, index)
@@ -199,6 +204,10 @@ class FileService:
                 self._hashes.popitem(last=False)
         self._hashes.move_to_end(record.id)
         return hashes
+
+    async def _current(self, record: Transfer) -> Transfer:
+        """``record`` as stored now (it may have moved while the disk was read)."""
+        return await self.engine.records.store.get(record.id, record.peer) or record
 
     async def _active(self, record: Transfer) -> Transfer:
         """An ask: the record moves (offered or paused to active), and is watched; the record

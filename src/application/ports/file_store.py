@@ -20,8 +20,10 @@ class FileStore(Protocol):
     """Files on this device: the sources of files sent, and the downloads folder.
 
     Every method blocks on the disk in the adapter's own threads, never on the event loop.
-    Errors: ``FileProblem`` (a path that is missing, not a regular file, unreadable, or changed
-    since it was offered), ``DiskFull`` (no room to write: the transfer pauses and tries again).
+    Errors: ``FileGone`` (a ``FileProblem``: a path that is missing, not a regular file, or
+    shorter than it was: it will not come back as offered), ``FileProblem`` (it cannot be
+    read or written now: no access, a device error), ``DiskFull`` (no room to write: the
+    transfer pauses and tries again).
     """
 
     def default_directory(self) -> str:
@@ -33,8 +35,8 @@ class FileStore(Protocol):
         ...
 
     async def read_piece(self, path: str, offset: int, length: int) -> bytes:
-        """``length`` bytes of the file at ``path`` from ``offset``; FileProblem if there are
-        fewer (the file shrank)."""
+        """``length`` bytes of the file at ``path`` from ``offset``; FileGone if there are
+        fewer (the file shrank) or it is gone."""
         ...
 
     async def write_piece(self, directory: str, transfer: UUID, offset: int, data: bytes) -> None:
