@@ -109,6 +109,8 @@ class FakeFiles:
         self.placing: asyncio.Event | None = None
         """While set, ``finish`` waits for it before it places the file (a slow fsync)."""
         self.finished: list[bool] = []
+        self.checked: list[list[int] | None] = []
+        """``only`` of each ``check_pieces``: the pieces looked at (None: all)."""
         """``checked`` of each ``finish``: whether the file was hashed as it was written."""
 
     def default_directory(self) -> str:
@@ -141,13 +143,20 @@ class FakeFiles:
         self.writes += 1
 
     async def check_pieces(
-        self, directory: str, transfer: UUID, hashes: bytes, piece_size: int, size: int
+        self,
+        directory: str,
+        transfer: UUID,
+        hashes: bytes,
+        piece_size: int,
+        size: int,
+        only: Sequence[int] | None = None,
     ) -> list[int]:
+        self.checked.append(None if only is None else list(only))
         partial = self.partials.get((directory, transfer))
         if partial is None:
             return []
         found = []
-        for index in range(len(hashes) // 32):
+        for index in range(len(hashes) // 32) if only is None else only:
             data = bytes(partial[index * piece_size : min((index + 1) * piece_size, size)])
             if hashlib.sha256(data).digest() == hashes[index * 32 : index * 32 + 32]:
                 found.append(index)

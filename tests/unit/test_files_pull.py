@@ -141,6 +141,7 @@ def test_a_stopped_pull_resumes_with_the_pieces_it_lacks() -> None:
         await world.until_state(DONE)
         again = sender.asked[len(first) :]
         assert again == [5]
+        assert world.files.checked[-1] == [5]  # at the resume, only the piece not recorded
         assert world.files.finished == [False]  # resumed: the file is read back and hashed
         await world.engine.stop()
 

@@ -17,6 +17,7 @@ extends the file to its size before hashing. So a 1 GiB file of zeros stays spar
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 from uuid import UUID
 
@@ -60,10 +61,16 @@ class LocalFiles:
         await asyncio.to_thread(parts.write_piece, self._parts, directory, transfer, offset, data)
 
     async def check_pieces(
-        self, directory: str, transfer: UUID, hashes: bytes, piece_size: int, size: int
+        self,
+        directory: str,
+        transfer: UUID,
+        hashes: bytes,
+        piece_size: int,
+        size: int,
+        only: Sequence[int] | None = None,
     ) -> list[int]:
         path = parts.part_path(directory, transfer)
-        return await asyncio.to_thread(parts.check_pieces, path, hashes, piece_size, size)
+        return await asyncio.to_thread(parts.check_pieces, path, hashes, piece_size, size, only)
 
     async def finish(
         self,

@@ -12,6 +12,7 @@ import errno
 import hashlib
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from uuid import UUID
 
@@ -71,7 +72,9 @@ def write_piece(parts: OpenParts, directory: str, transfer: UUID, offset: int, d
         raise write_error(exc, directory, path, len(data)) from None
 
 
-def check_pieces(path: Path, hashes: bytes, piece_size: int, size: int) -> list[int]:
+def check_pieces(
+    path: Path, hashes: bytes, piece_size: int, size: int, only: Sequence[int] | None = None
+) -> list[int]:
     """The pieces of the partial file at ``path`` that match their hashes.
 
     Bytes past its end count as zeros: that is what ``finish`` makes of them (zero pieces past
@@ -88,7 +91,7 @@ def check_pieces(path: Path, hashes: bytes, piece_size: int, size: int) -> list[
     count = min(len(hashes) // SHA256_SIZE, -(-size // piece_size))
     found: list[int] = []
     try:
-        for index in range(count):
+        for index in range(count) if only is None else sorted(i for i in only if 0 <= i < count):
             offset = index * piece_size
             length = min(piece_size, size - offset)
             data = pread_all(fd, length, offset)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import posixpath
+from collections.abc import Sequence
 from uuid import UUID
 
 from chinwag.application.errors import DiskFull, FileGone, FileProblem
@@ -65,13 +66,20 @@ class InMemoryFileStore:
         part[offset : offset + len(data)] = data
 
     async def check_pieces(
-        self, directory: str, transfer: UUID, hashes: bytes, piece_size: int, size: int
+        self,
+        directory: str,
+        transfer: UUID,
+        hashes: bytes,
+        piece_size: int,
+        size: int,
+        only: Sequence[int] | None = None,
     ) -> list[int]:
         part = self.parts.get((directory, transfer))
         if part is None:
             return []
         good = []
-        for index in range(len(hashes) // 32):
+        count = len(hashes) // 32
+        for index in range(count) if only is None else sorted(i for i in only if i < count):
             start = index * piece_size
             piece = bytes(part[start : min(start + piece_size, size)])
             if len(piece) == min(piece_size, size - start) and (

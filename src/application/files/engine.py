@@ -12,11 +12,12 @@ and :meth:`handed` when recipients ask for our files.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from uuid import UUID
 
-from chinwag.application.errors import TransferNotFound
+from chinwag.application.errors import RegistryUnavailable, TransferNotFound, UserOffline
 from chinwag.application.files.bitmap import Bitmap
 from chinwag.application.files.notices import Notices
 from chinwag.application.files.progress import Key, Progress, key_of
@@ -135,6 +136,13 @@ class Transfers:
         joined, self._online = names - self._online, names
         for name in joined:
             self.wakes.wake(name)
+
+    async def check_recipient(self, peer: str) -> None:
+        """``UnknownUser`` if nobody of that name ever signed in: said before a file is hashed
+        (seconds for a big one) and recorded. Offline, or no registry to ask, is for the
+        send to judge (it queues)."""
+        with contextlib.suppress(UserOffline, RegistryUnavailable):
+            await self._directory.lookup(peer)
 
     async def locate(self, peer: str) -> PeerLocation:
         """Where ``peer`` is, with the key they must prove: the registry's answer, checked

@@ -151,9 +151,10 @@ class Pull:
         self._checked = True
         if self._bitmap.complete:
             return
-        offer = self._offer
+        offer, bitmap = self._offer, self._bitmap
+        missing = [i for i in range(offer.pieces) if i not in bitmap]  # the rest are recorded
         found = await self._world.files.check_pieces(
-            self._directory, self._record.id, hashes, offer.piece_size, offer.size
+            self._directory, self._record.id, hashes, offer.piece_size, offer.size, missing
         )
         added = sum(self._bitmap.add(i) for i in found if 0 <= i < offer.pieces)
         if added:

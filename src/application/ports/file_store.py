@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
@@ -45,9 +46,16 @@ class FileStore(Protocol):
         ...
 
     async def check_pieces(
-        self, directory: str, transfer: UUID, hashes: bytes, piece_size: int, size: int
+        self,
+        directory: str,
+        transfer: UUID,
+        hashes: bytes,
+        piece_size: int,
+        size: int,
+        only: Sequence[int] | None = None,
     ) -> list[int]:
-        """The pieces of the partial file that match their hashes (none if it is missing)."""
+        """The pieces of the partial file that match their hashes (none if it is missing);
+        ``only``: of these pieces (a resume checks those it has no record of, not all)."""
         ...
 
     async def finish(

@@ -70,6 +70,8 @@ class SendFile:
         recipient = "" if to is None else normalize_username(to)
         if recipient == me:
             raise InvalidMessage("you cannot send a file to yourself")
+        if recipient:
+            await self._engine.check_recipient(recipient)
         source, name = _where(path)
         digest = await self._files.digest(source, PIECE_SIZE)
         try:
