@@ -10,7 +10,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chinwag.domain.errors import InvalidMessage, InvalidStateTransition
-from chinwag.domain.transfer import FileOffer
+from chinwag.domain.transfer import Direction, FileOffer, Transfer, TransferState
 from chinwag.domain.user import Username
 
 MAX_BODY_BYTES = 64 * 1024
@@ -216,3 +216,23 @@ def utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("naive datetimes are not allowed; chinwag keeps time in UTC")
     return moment.astimezone(UTC)
+
+
+def incoming_transfer(message: Message) -> Transfer | None:
+    """The record a received file offer makes (state ``offered``, nothing done yet), or None
+    if ``message`` is no received offer: what every message store makes in the same commit
+    as the offer."""
+    if message.file is None or message.state is not MessageState.RECEIVED:
+        return None
+    at = message.received_at or message.sent_at
+    return Transfer(
+        id=message.id,
+        direction=Direction.IN,
+        peer=message.sender,
+        conversation_id=message.conversation_id,
+        group_id=message.group_id,
+        offer=message.file,
+        state=TransferState.OFFERED,
+        created_at=at,
+        updated_at=at,
+    )

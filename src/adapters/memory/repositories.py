@@ -16,12 +16,11 @@ from uuid import UUID
 
 from chinwag.adapters.memory.transfers import InMemoryTransferRepository
 from chinwag.adapters.sqlite.summary import summary
-from chinwag.adapters.sqlite.transfers import incoming_transfer
 from chinwag.application.errors import MessageNotFound
 from chinwag.application.ports.conversation_repository import Unread
 from chinwag.application.ports.message_repository import Delivery, OutboxEntry, StateChange
 from chinwag.domain.conversation import Conversation
-from chinwag.domain.message import UNACKNOWLEDGED, Message, MessageState, utc
+from chinwag.domain.message import UNACKNOWLEDGED, Message, MessageState, incoming_transfer, utc
 
 MAX_LIMIT: Final = 500
 """The most messages one :meth:`page` or :meth:`search` returns, as in SQLite."""

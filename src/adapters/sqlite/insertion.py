@@ -24,8 +24,8 @@ from chinwag.adapters.sqlite.message_rows import (
     marks,
 )
 from chinwag.adapters.sqlite.schema import last_seq
-from chinwag.adapters.sqlite.transfers import incoming_transfer, insert_transfers
-from chinwag.domain.message import Message, MessageState
+from chinwag.adapters.sqlite.transfers import insert_transfers
+from chinwag.domain.message import Message, MessageState, incoming_transfer
 from chinwag.domain.transfer import Transfer
 
 _RECEIVED: Final = MessageState.RECEIVED.value

@@ -2,7 +2,7 @@
 
 A record is a row of ``transfers`` keyed by (offer id, peer), with the offer repeated as JSON
 (an outgoing record is stored before its message). An incoming record is made by the message
-repository in the same job as its offer message (:func:`incoming_transfer`,
+repository in the same job as its offer message (:func:`~chinwag.domain.message.incoming_transfer`,
 :func:`insert_transfers`); everything else goes through :class:`SqliteTransferRepository`.
 Times are integer microseconds since the epoch, read back as aware UTC datetimes.
 """
@@ -24,7 +24,6 @@ from chinwag.adapters.sqlite.message_rows import (
     to_micros,
 )
 from chinwag.application.errors import TransferNotFound
-from chinwag.domain.message import Message, MessageState
 from chinwag.domain.transfer import FINAL, Direction, Transfer, TransferState
 
 _NAMES: Final = (
@@ -69,25 +68,6 @@ _Row = tuple[
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
-
-
-def incoming_transfer(message: Message) -> Transfer | None:
-    """The record a received file offer makes (state ``offered``, nothing done yet), or None
-    if ``message`` is no received offer. The memory twin makes its records with this too."""
-    if message.file is None or message.state is not MessageState.RECEIVED:
-        return None
-    at = message.received_at or message.sent_at
-    return Transfer(
-        id=message.id,
-        direction=Direction.IN,
-        peer=message.sender,
-        conversation_id=message.conversation_id,
-        group_id=message.group_id,
-        offer=message.file,
-        state=TransferState.OFFERED,
-        created_at=at,
-        updated_at=at,
-    )
 
 
 def _to_row(transfer: Transfer) -> _Row:

@@ -37,7 +37,7 @@ from chinwag.application.ports.transfer_repository import TransferRepository
 from chinwag.application.session import Session
 from chinwag.application.trust import TrustPolicy
 from chinwag.domain.errors import InvalidStateTransition
-from chinwag.domain.message import Message
+from chinwag.domain.message import Message, incoming_transfer
 from chinwag.domain.transfer import Direction, FileLimits, Transfer, TransferState
 
 log = logging.getLogger(__name__)
@@ -169,18 +169,10 @@ class Transfers:
         assert message.file is not None
         record = await self.records.store.get(message.id, message.sender)
         if record is None:  # a store that did not make it with the message: made here
-            now = message.received_at or message.sent_at
-            record = Transfer(
-                id=message.id,
-                direction=Direction.IN,
-                peer=message.sender,
-                conversation_id=message.conversation_id,
-                group_id=message.group_id,
-                offer=message.file,
-                state=TransferState.OFFERED,
-                created_at=now,
-                updated_at=now,
-            )
+            made = incoming_transfer(message)
+            if made is None:
+                return
+            record = made
             await self.records.store.add(record)
             record = await self.records.store.get(message.id, message.sender) or record
         if record.direction is not Direction.IN:
