@@ -65,7 +65,10 @@ def write_piece(parts: OpenParts, directory: str, transfer: UUID, offset: int, d
     path = part_path(directory, transfer)
     try:
         with parts.use(path) as fd:
-            if data.count(0) == len(data) and offset >= os.fstat(fd).st_size:
+            # First and last bytes first: a piece of data is told apart at once; only a piece
+            # that may be all zeros is scanned (a full scan of each piece cost 0.3 s a GiB).
+            zeros = not data or (data[0] == 0 == data[-1] and data.count(0) == len(data))
+            if zeros and offset >= os.fstat(fd).st_size:
                 return  # finish() extends the file: the hole reads as these zeros
             pwrite_all(fd, data, offset)
     except OSError as exc:
