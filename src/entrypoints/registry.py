@@ -22,12 +22,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from chinwag.adapters.files import private_folder
+from chinwag.adapters.registry.limits import fit_descriptors
 from chinwag.adapters.registry.names import NameBook, release
 from chinwag.adapters.registry.relay_session import (
     DEFAULT_RELAY_RATE,
     MAX_RELAY_SESSIONS_PER_CLIENT,
 )
-from chinwag.adapters.registry.server import RegistryServer
+from chinwag.adapters.registry.server import (
+    MAX_CONNECTIONS,
+    MAX_CONNECTIONS_PER_HOST,
+    RegistryServer,
+)
 from chinwag.adapters.secure.channel import Security
 from chinwag.adapters.secure.keys import KeyFileError, LocalKeys, load_or_create_keys
 from chinwag.adapters.sqlite.database import StorageError
@@ -214,9 +219,12 @@ def _display(host: str, port: int) -> str:
 
 
 async def _serve(args: argparse.Namespace, keys: LocalKeys, names: NameBook) -> None:
+    connections = fit_descriptors(MAX_CONNECTIONS)
     server = RegistryServer(
         args.host,
         args.port,
+        max_connections=connections,
+        max_per_host=min(MAX_CONNECTIONS_PER_HOST, connections),
         heartbeat_interval=args.idle_timeout / 3,
         idle_timeout=args.idle_timeout,
         names=names,

@@ -32,6 +32,7 @@ from pydantic import ValidationError
 from chinwag.adapters.registry.admission import MAX_NEW_NAMES_PER_MINUTE
 from chinwag.adapters.registry.connection import Connection
 from chinwag.adapters.registry.frames import MAX_ERROR_TEXT, error_frame
+from chinwag.adapters.registry.limits import RefusalLog
 from chinwag.adapters.registry.names import NameBook
 from chinwag.adapters.registry.probe import (
     MAX_CONCURRENT_PROBES,
@@ -178,6 +179,10 @@ class RegistryServer:
         self.max_rate = max_rate
         self.max_connections = max_connections
         self.max_per_host = max_per_host
+        self._refusals = RefusalLog(
+            lambda delay, then: asyncio.get_running_loop().call_later(delay, then)
+        )
+        """Whom the caps turned away, in the log (one line per 10 s at most)."""
         self._per_host: Counter[str] = Counter()
         self._server: asyncio.Server | None = None
         self._address: tuple[str, int] | None = None
@@ -306,12 +311,15 @@ class RegistryServer:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         self._per_host[connection.peer_ip] += 1
-        if (
-            len(self._connections) > self.max_connections
-            or self._per_host[connection.peer_ip] > self.max_per_host
-        ):
+        everyone = len(self._connections) > self.max_connections
+        if everyone or self._per_host[connection.peer_ip] > self.max_per_host:
             # Slow or idle connections by the thousand must not crowd out everyone else.
-            connection.violation("too many connections")
+            self._refusals.refused(
+                connection.peer_ip,
+                f"{self.max_connections} connections open (the cap)"
+                if everyone
+                else f"{self.max_per_host} connections from that address (the cap per address)",
+            )
             connection.close(
                 error_frame(ErrorCode.BUSY, "too many connections; try again later"), "busy"
             )
