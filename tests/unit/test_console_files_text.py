@@ -15,7 +15,7 @@ import pytest
 
 from chinwag.adapters.console.commands import BadCommand, CommandRunner
 from chinwag.adapters.console.text_commands import HELP, PLAIN_HELP, TextState, parse_text_command
-from chinwag.adapters.console.text_files import FileLine, find_transfer
+from chinwag.adapters.console.text_files import BIG_FILE, FileLine, find_transfer, say_if_big
 from chinwag.adapters.console.text_output import TextOutput
 from chinwag.adapters.console.text_runner import TextCommands
 from chinwag.adapters.console.text_transfers import PROGRESS_EVERY
@@ -131,6 +131,12 @@ def test_an_id_is_found_by_a_unique_start_and_refused_when_unclear() -> None:
     with pytest.raises(DomainError, match="see /transfers") as e:
         find_transfer("ab", statuses)
     assert e.value.code == "unknown_transfer"
+    # Of several, the one still going is meant: the others are over.
+    over = [
+        TransferStatus(transfer(state=TransferState.DONE), 0.0),
+        TransferStatus(transfer(tid=other, state=TransferState.ACTIVE), 0.0),
+    ]
+    assert find_transfer("3f2a", over) == other
 
 
 # -- what is printed --------------------------------------------------------------------------
@@ -423,3 +429,16 @@ def test_accept_decline_and_cancel_find_the_transfer_by_the_start_of_its_id(
         ]
 
     asyncio.run(scenario())
+
+
+def test_a_big_file_is_said_to_be_read_before_its_offer_goes(tmp_path: Path) -> None:
+    stream, output, _ = signed_in()
+    small, big = tmp_path / "small.txt", tmp_path / "disk.img"
+    small.write_bytes(b"x")
+    with big.open("wb") as sparse:
+        sparse.truncate(BIG_FILE)
+    say_if_big(str(small), output)
+    say_if_big(str(tmp_path / "missing"), output)
+    assert lines(stream) == []
+    say_if_big(str(big), output)
+    assert lines(stream) == ["* reading disk.img (268 MB) to offer it…"]

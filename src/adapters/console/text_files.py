@@ -29,6 +29,7 @@ from chinwag.adapters.console.file_commands import (
     SendFileCommand,
     TransfersList,
 )
+from chinwag.adapters.console.human import human_size
 from chinwag.adapters.console.json_files import shown_name
 from chinwag.adapters.console.output import ConsoleOutput
 from chinwag.adapters.console.text_transfers import short_id
@@ -130,6 +131,9 @@ def find_transfer(
         if transfer.id.hex.startswith(typed):
             matches.setdefault(transfer.id, status)
     kind = {Direction.IN: "incoming ", Direction.OUT: "outgoing ", None: ""}[direction]
+    going = {tid: status for tid, status in matches.items() if not status.transfer.final}
+    if len(matches) > 1 and len(going) == 1:  # the others are over: nothing to do with them
+        return next(iter(going))
     if not matches:
         raise NoSuchTransfer(f"no {kind}transfer's id starts with {typed} (see /transfers)")
     if len(matches) > 1:
@@ -164,7 +168,24 @@ async def run_file_line(
     except DomainError as exc:
         output.error(exc.code, with_hint(exc))
         return
+    if isinstance(command, SendFileCommand):
+        say_if_big(command.path, output)
     await runner.run(command)
+
+
+BIG_FILE = 256 * 1024 * 1024
+"""Files from this size are said to be read before they are offered (a second a GiB)."""
+
+
+def say_if_big(path: str, output: ConsoleOutput) -> None:
+    """A big file is read whole (hashed) before its offer goes: say so, or the prompt looks
+    as if nothing happened for seconds."""
+    try:
+        size = os.stat(path).st_size
+    except OSError:
+        return  # the send says what is wrong with it
+    if size >= BIG_FILE:
+        output.info(f"* reading {os.path.basename(path)} ({human_size(size)}) to offer it…")
 
 
 async def _resolved(
