@@ -1,6 +1,7 @@
 """The small pure pieces of the registry server's connections: error frames, what a first
-frame is (a version-1 client's clear request, a ``relay_join``), a peer's IP address (and whom
-per-address limits count it as), and the record of one registration.
+frame is (a version-1 client's clear request, a ``relay_join``), a peer's IP address, and the
+record of one registration. Whom per-address limits count a peer as (``address_group``,
+``same_address``) is the domain's now (:mod:`chinwag.domain.registry.addresses`), re-exported.
 """
 
 from __future__ import annotations
@@ -16,6 +17,18 @@ from chinwag.adapters.registry.probe import ProbeResult
 from chinwag.adapters.registry.protocol import REQUEST_ADAPTER, ErrorCode, RelayJoin, dump
 from chinwag.adapters.registry.protocol import Error as ErrorMessage
 from chinwag.adapters.wire.codec import encode
+from chinwag.domain.registry.addresses import address_group, same_address
+
+__all__ = [
+    "MAX_ERROR_TEXT",
+    "Registration",
+    "address_group",
+    "error_frame",
+    "ip_of",
+    "looks_like_json",
+    "relay_join_of",
+    "same_address",
+]
 
 if TYPE_CHECKING:
     from chinwag.adapters.registry.connection import Connection
@@ -62,33 +75,6 @@ def ip_of(peername: object) -> str:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return str(address.ipv4_mapped)
     return ip
-
-
-def address_group(ip: str) -> str:
-    """Whom a per-address limit counts ``ip`` as: an IPv4 address as it is, an IPv6 address by
-    its /64 (one subscriber's usual share, all of whose addresses one machine may take)."""
-    try:
-        address = ipaddress.ip_address(ip.split("%", 1)[0])
-    except ValueError:
-        return ip
-    if isinstance(address, ipaddress.IPv6Address):
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address)
-
-
-def same_address(announced: str, peer_ip: str) -> bool:
-    """Whether the host a client announced is the IP address it connects from (a host name, or
-    another address, is not)."""
-    try:
-        host = ipaddress.ip_address(announced)
-        peer = ipaddress.ip_address(peer_ip)
-    except ValueError:
-        return False
-    if isinstance(host, ipaddress.IPv6Address) and host.ipv4_mapped is not None:
-        host = host.ipv4_mapped
-    if isinstance(peer, ipaddress.IPv6Address) and peer.ipv4_mapped is not None:
-        peer = peer.ipv4_mapped
-    return host == peer
 
 
 @dataclass(slots=True)

@@ -1,5 +1,6 @@
-"""The relay's pieces: its settings and limits, the count of its places, a session, a leg, and
-one client's meter.
+"""The relay's pieces: a session, a leg, and one client's meter. Its settings, limits and the
+count of its places are the domain's (:mod:`chinwag.domain.registry.relay`), re-exported here
+so that every import of them keeps working.
 
 The rules that join and drive them are :class:`chinwag.adapters.registry.relay.RelayHub`'s.
 """
@@ -7,113 +8,35 @@ The rules that join and drive them are :class:`chinwag.adapters.registry.relay.R
 from __future__ import annotations
 
 import asyncio
-from collections import Counter, deque
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from collections import deque
+from typing import TYPE_CHECKING
 
-from chinwag.adapters.registry.frames import Registration, address_group
+from chinwag.adapters.registry.frames import Registration
 from chinwag.adapters.registry.protocol import ErrorCode
 from chinwag.application.bucket import TokenBucket
+from chinwag.domain.registry.addresses import address_group
+from chinwag.domain.registry.relay import (
+    ADDRESS_RATE_FACTOR,
+    DEFAULT_RELAY_RATE,
+    EARLY_BYTES,
+    HIGH_WATER,
+    MAX_RELAY_SESSIONS,
+    MAX_RELAY_SESSIONS_PER_ADDRESS,
+    MAX_RELAY_SESSIONS_PER_CLIENT,
+    MAX_RELAY_SESSIONS_PER_TARGET,
+    MAX_UNJOINED_PER_ADDRESS,
+    RELAY_IDLE_TIMEOUT,
+    RELAY_JOIN_TIMEOUT,
+    RELAY_MEMORY,
+    RelaySettings,
+)
+from chinwag.domain.registry.relay import Places as DomainPlaces
 
 if TYPE_CHECKING:
     from chinwag.adapters.registry.connection import Connection
 
-DEFAULT_RELAY_RATE = 8 * 1024 * 1024
-"""Bytes a second one client may send through the relay, all its sessions together."""
-MAX_RELAY_SESSIONS_PER_CLIENT = 8
-"""Relay sessions one client (identity key) may have asked for and not ended."""
-MAX_RELAY_SESSIONS_PER_TARGET = 32
-"""Relay sessions others may have open to one client."""
-MAX_RELAY_SESSIONS = 1000
-"""Relay sessions at once, in all."""
-MAX_RELAY_SESSIONS_PER_ADDRESS = 128
-"""Relay sessions the clients of one address (an IPv4 address, an IPv6 /64) may have asked for
-and not ended: identity keys cost nothing, so the per-client cap alone does not bound one
-machine."""
-MAX_UNJOINED_PER_ADDRESS = 32
-"""Of those, sessions not joined yet: they cost a place and nothing else, so they are what a
-flood of throwaway keys would fill the registry with."""
-ADDRESS_RATE_FACTOR = 4
-"""The clients of one address share a token bucket of this many times the per-client rate (and
-burst): a household or an office behind one NAT relays at most that much in all."""
-RELAY_MEMORY = 256 * 1024 * 1024
-"""Bytes the relay may hold in all (kept early, held back by the rate, written and not yet
-taken by the socket) before new sessions are refused ``relay_full``."""
-RELAY_JOIN_TIMEOUT = 10.0
-"""Seconds both ends have to join a session before it expires."""
-RELAY_IDLE_TIMEOUT = 600.0
-"""Seconds a joined session may carry nothing either way before both legs are closed."""
-EARLY_BYTES = 64 * 1024
-"""Bytes a leg may send before its ``relay_joined`` (kept, then relayed); past it, closed."""
-HIGH_WATER = 256 * 1024
-"""Unsent bytes of a leg past which the other leg is not read until they drain."""
-
 QUANTUM = 64 * 1024
 """Bytes one leg may relay in its turn while other legs of the same client wait for the rate."""
-
-
-@dataclass(frozen=True, slots=True)
-class RelaySettings:
-    """The relay's switches and limits (see the module's constants for what each means)."""
-
-    enabled: bool = True
-    rate: float = DEFAULT_RELAY_RATE
-    burst: float | None = None
-    """Bytes a client may send at once after a pause; default a quarter second of ``rate``,
-    at least 64 KiB."""
-    sessions_per_client: int = MAX_RELAY_SESSIONS_PER_CLIENT
-    sessions_per_target: int = MAX_RELAY_SESSIONS_PER_TARGET
-    max_sessions: int = MAX_RELAY_SESSIONS
-    join_timeout: float = RELAY_JOIN_TIMEOUT
-    idle_timeout: float = RELAY_IDLE_TIMEOUT
-    early_bytes: int = EARLY_BYTES
-    high_water: int = HIGH_WATER
-    sessions_per_address: int = MAX_RELAY_SESSIONS_PER_ADDRESS
-    unjoined_per_address: int = MAX_UNJOINED_PER_ADDRESS
-    address_rate: float | None = None
-    """Bytes a second the clients of one address may relay in all; default
-    :data:`ADDRESS_RATE_FACTOR` times ``rate``. Its burst is ``burst_bytes`` scaled alike."""
-    max_buffered: int = RELAY_MEMORY
-
-    def __post_init__(self) -> None:
-        if not self.rate >= 1:
-            raise ValueError(f"the relay rate must be at least 1 byte a second, not {self.rate}")
-        if self.burst is not None and not self.burst >= 1:
-            raise ValueError(f"the relay burst must be at least 1 byte, not {self.burst}")
-        if self.address_rate is not None and not self.address_rate >= 1:
-            raise ValueError(
-                f"the relay rate per address must be at least 1 byte a second, not "
-                f"{self.address_rate}"
-            )
-        for name in (
-            "sessions_per_client",
-            "sessions_per_target",
-            "max_sessions",
-            "sessions_per_address",
-            "unjoined_per_address",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"relay {name.replace('_', ' ')} must be at least 1")
-        if not self.join_timeout > 0 or not self.idle_timeout > 0:
-            raise ValueError("relay timeouts must be positive")
-        if self.early_bytes < 0 or self.high_water < 1 or self.max_buffered < 1:
-            raise ValueError("relay buffer limits must be positive")
-
-    @property
-    def burst_bytes(self) -> float:
-        return self.burst if self.burst is not None else max(64 * 1024.0, self.rate / 4)
-
-    @property
-    def address_rate_bytes(self) -> float:
-        return (
-            self.address_rate
-            if self.address_rate is not None
-            else (ADDRESS_RATE_FACTOR * self.rate)
-        )
-
-    @property
-    def address_burst_bytes(self) -> float:
-        return max(1.0, self.burst_bytes * self.address_rate_bytes / self.rate)
 
 
 class RelaySession:
@@ -197,69 +120,50 @@ class Meter:
 
 
 class Places:
-    """Who holds how many relay sessions: each asking client (identity key), each target, each
-    asking address (joined or not, and not joined yet), against the settings' caps."""
+    """The domain's :class:`~chinwag.domain.registry.relay.Places` under the call relay.py makes
+    today (a target :class:`Registration`, a refusal as an ``ErrorCode`` and a text). The rewire
+    (design-registry.md, step 4) calls the domain's directly, and this goes."""
+
+    __slots__ = ("places",)
 
     def __init__(self, settings: RelaySettings) -> None:
-        self._settings = settings
-        self._asked: Counter[bytes] = Counter()
-        self._incoming: Counter[bytes] = Counter()
-        self._from: Counter[str] = Counter()
-        self._unjoined_from: Counter[str] = Counter()
+        self.places = DomainPlaces(settings)
 
     def refusal(
         self, asker: bytes, target: Registration, address: str, sessions: int
     ) -> tuple[ErrorCode, str] | None:
         """Why ``asker`` (at ``address``) may not have one more session to ``target`` while
         the relay has ``sessions``, or None."""
-        settings = self._settings
-        if self._asked[asker] >= settings.sessions_per_client:
-            return ErrorCode.RELAY_LIMIT, (
-                f"you have {settings.sessions_per_client} relay sessions open, as many as one "
-                "client may"
-            )
-        if self._from[address] >= settings.sessions_per_address:
-            return ErrorCode.RELAY_LIMIT, (
-                f"your address has {settings.sessions_per_address} relay sessions open, as many "
-                "as one address may"
-            )
-        if self._unjoined_from[address] >= settings.unjoined_per_address:
-            return ErrorCode.RELAY_LIMIT, (
-                f"your address has {settings.unjoined_per_address} relay sessions nobody joined "
-                "yet, as many as one address may; try again in a few seconds"
-            )
-        if sessions >= settings.max_sessions:
-            return ErrorCode.RELAY_FULL, "the relay carries all it can now"
-        if self._incoming[target.key] >= settings.sessions_per_target:
-            return ErrorCode.RELAY_FULL, f"{target.name} has as many relay sessions as it may"
-        return None
+        refusal = self.places.refusal(asker, target.key, target.name, address, sessions)
+        return None if refusal is None else (ErrorCode(refusal.code.value), refusal.message)
 
     def take(self, session: RelaySession) -> None:
-        """``session`` was made: it holds its places until :meth:`free`."""
-        asker, target = session.keys
-        self._asked[asker] += 1
-        self._incoming[target] += 1
-        self._from[session.address] += 1
-        self._unjoined_from[session.address] += 1
+        self.places.take(session)
 
     def joined(self, session: RelaySession) -> None:
-        """Both ends of ``session`` are in (call once)."""
-        _decrement(self._unjoined_from, session.address)
+        self.places.joined(session)
 
     def free(self, session: RelaySession) -> None:
-        """``session`` ended (call once)."""
-        asker, target = session.keys
-        _decrement(self._asked, asker)
-        _decrement(self._incoming, target)
-        _decrement(self._from, session.address)
-        if not session.joined:
-            _decrement(self._unjoined_from, session.address)
+        self.places.free(session)
 
 
-_T = TypeVar("_T")
-
-
-def _decrement(counter: Counter[_T], key: _T) -> None:
-    counter[key] -= 1
-    if counter[key] <= 0:
-        del counter[key]
+__all__ = [
+    "ADDRESS_RATE_FACTOR",
+    "DEFAULT_RELAY_RATE",
+    "EARLY_BYTES",
+    "HIGH_WATER",
+    "MAX_RELAY_SESSIONS",
+    "MAX_RELAY_SESSIONS_PER_ADDRESS",
+    "MAX_RELAY_SESSIONS_PER_CLIENT",
+    "MAX_RELAY_SESSIONS_PER_TARGET",
+    "MAX_UNJOINED_PER_ADDRESS",
+    "QUANTUM",
+    "RELAY_IDLE_TIMEOUT",
+    "RELAY_JOIN_TIMEOUT",
+    "RELAY_MEMORY",
+    "Meter",
+    "Places",
+    "RelayLeg",
+    "RelaySession",
+    "RelaySettings",
+]
