@@ -22,10 +22,12 @@ import pytest
 
 from chinwag.adapters.registry.names import NameBook, NameBookStore
 from chinwag.adapters.registry.store.memory import MemoryNameStore
+from chinwag.adapters.registry.store.redis_names import RedisNameStore
 from chinwag.adapters.registry.store.sqlite_names import SqliteNameStore, release_in_file
 from chinwag.adapters.sqlite.database import StorageError
 from chinwag.application.registry.ports.errors import StoreUnavailable
 from chinwag.application.registry.ports.name_store import BindResult, NameStore
+from tests.services import RedisServer
 
 K1 = b"\x01" * 32
 K2 = b"\x02" * 32
@@ -174,12 +176,66 @@ class BookKit:
             await world.close()
 
 
-@pytest.fixture(params=["memory", "sqlite", "namebook"])
+class RedisWorld:
+    """Registries on one real ``redis-server`` (AOF on). :meth:`another` restarts Redis first,
+    so every test that asks for another registry also shows the bindings kept through a
+    restart and the first store reconnecting by itself."""
+
+    def __init__(self, server: RedisServer) -> None:
+        self.server = server
+        self._store = RedisNameStore.from_url(server.url, timeout=1.0)
+        self._others: list[RedisNameStore] = []
+
+    def store(self) -> NameStore:
+        return self._store
+
+    async def another(self) -> NameStore | None:
+        await asyncio.to_thread(self.server.restart)
+        other = RedisNameStore.from_url(self.server.url, timeout=1.0)
+        self._others.append(other)
+        return other
+
+    async def release_elsewhere(self, name: str) -> bool | None:
+        operator = RedisNameStore.from_url(self.server.url, timeout=1.0)
+        try:
+            return await operator.release(name)
+        finally:
+            await operator.close()
+
+    async def known_from_v1(self, name: str) -> bool:
+        return False  # a network on Redis starts from bindings
+
+    async def fail(self) -> bool:
+        await asyncio.to_thread(self.server.kill)
+        return True
+
+    async def close(self) -> None:
+        for store in (self._store, *self._others):
+            await store.close()
+
+
+class RedisKit:
+    @contextlib.asynccontextmanager
+    async def world(self, tmp_path: Path) -> AsyncIterator[NameWorld]:
+        server = RedisServer(tmp_path / "redis")
+        await asyncio.to_thread(server.start)
+        try:
+            world = RedisWorld(server)
+            try:
+                yield world
+            finally:
+                await world.close()
+        finally:
+            await asyncio.to_thread(server.close)
+
+
+@pytest.fixture(params=["memory", "sqlite", "namebook", "redis"])
 def kit(request: pytest.FixtureRequest) -> NameKit:
     kits: dict[str, Callable[[], NameKit]] = {
         "memory": MemoryKit,
         "sqlite": SqliteKit,
         "namebook": BookKit,
+        "redis": RedisKit,
     }
     return kits[request.param]()
 
