@@ -24,6 +24,7 @@ from chinwag.application.registry.ports.errors import StoreUnavailable
 from chinwag.application.registry.ports.presence_bus import PresenceBus
 from chinwag.application.registry.ports.presence_store import PresenceStore
 from chinwag.domain.registry.presence import OnlineEntry, PresenceChange
+from tests.integration.redis_presence_kit import RedisKit
 
 REGISTRY = "r1"
 WAIT = 5.0
@@ -86,9 +87,9 @@ class MemoryKit:
         yield MemoryWorld()
 
 
-@pytest.fixture(params=["memory"])
+@pytest.fixture(params=["memory", "redis"])
 def kit(request: pytest.FixtureRequest) -> PresenceKit:
-    kits: dict[str, Callable[[], PresenceKit]] = {"memory": MemoryKit}
+    kits: dict[str, Callable[[], PresenceKit]] = {"memory": MemoryKit, "redis": RedisKit}
     return kits[request.param]()
 
 
