@@ -22,12 +22,15 @@ from pathlib import Path
 from typing import Protocol
 
 import pytest
+from redis.asyncio import Redis
 
 from chinwag.adapters.registry.store.local_bus import (
     LocalNetwork,
     LocalPresenceBus,
     LocalRelayRouter,
 )
+from chinwag.adapters.registry.store.redis_bus import RedisPresenceBus
+from chinwag.adapters.registry.store.redis_router import RedisRelayRouter
 from chinwag.application.registry.ports.presence_bus import (
     KickNote,
     Note,
@@ -38,6 +41,7 @@ from chinwag.application.registry.ports.relay_router import RelayOffer, RelayRou
 from chinwag.application.registry.sessions import ClientSession, LocalClients, LocalRegistration
 from chinwag.domain.registry.presence import OnlineEntry, PresenceChange
 from chinwag.domain.registry.refusals import KickCode
+from tests.services import RedisServer
 
 WAIT = 5.0
 """Seconds a change or a note may take to arrive."""
@@ -92,9 +96,54 @@ class LocalKit:
             await world.close()
 
 
-@pytest.fixture(params=["local"])
+class RedisWorld:
+    """Registries on one real ``redis-server``. A Redis bus must be started (subscribed to its
+    notes) before it hears anything, and :meth:`bus` cannot await: the buses of the registries
+    these tests use are started before the scenario runs."""
+
+    REGISTRIES = ("r1", "r2", "r3")
+
+    def __init__(self, server: RedisServer) -> None:
+        self.server = server
+        self.client: Redis = Redis.from_url(server.url)
+        self._buses: dict[str, RedisPresenceBus] = {}
+
+    async def start(self) -> None:
+        for registry in self.REGISTRIES:
+            bus = self._buses[registry] = RedisPresenceBus(self.client, registry)
+            await asyncio.wait_for(bus.start(), WAIT)
+
+    def bus(self, registry: str) -> PresenceBus:
+        return self._buses[registry]
+
+    def router(self, clients: LocalClients, urls: Sequence[str]) -> RelayRouter:
+        return RedisRelayRouter(self.client, clients, urls)
+
+    async def interrupt(self) -> bool:
+        await asyncio.to_thread(self.server.restart)
+        return True
+
+    async def close(self) -> None:
+        for bus in self._buses.values():
+            await bus.close()
+        await self.client.aclose()
+
+
+class RedisKit:
+    @contextlib.asynccontextmanager
+    async def world(self, tmp_path: Path) -> AsyncIterator[BusWorld]:
+        with RedisServer(tmp_path / "redis") as server:
+            world = RedisWorld(server)
+            try:
+                await world.start()
+                yield world
+            finally:
+                await world.close()
+
+
+@pytest.fixture(params=["local", "redis"])
 def kit(request: pytest.FixtureRequest) -> BusKit:
-    kits: dict[str, Callable[[], BusKit]] = {"local": LocalKit}
+    kits: dict[str, Callable[[], BusKit]] = {"local": LocalKit, "redis": RedisKit}
     return kits[request.param]()
 
 

@@ -18,17 +18,28 @@ its environment and Lua compares strings with ``strcoll``; Python merges the byt
 
 from __future__ import annotations
 
-import json
-
-from chinwag.domain.registry.presence import PresenceChange
+from chinwag.adapters.registry.store.redis_messages import (  # the formats, also from here
+    PRESENCE_PATTERN as PRESENCE_PATTERN,
+)
+from chinwag.adapters.registry.store.redis_messages import (
+    RELEASED_CHANNEL as RELEASED_CHANNEL,
+)
+from chinwag.adapters.registry.store.redis_messages import (
+    decode_change as decode_change,
+)
+from chinwag.adapters.registry.store.redis_messages import (
+    encode_change as encode_change,
+)
+from chinwag.adapters.registry.store.redis_messages import (
+    notes_channel as notes_channel,
+)
+from chinwag.adapters.registry.store.redis_messages import (
+    presence_channel as presence_channel,
+)
 
 PREFIX = "cw:"
 REGS = f"{PREFIX}regs"
 """Set of the registry ids that heartbeat (members removed by the sweep)."""
-PRESENCE_PATTERN = f"{PREFIX}p:*"
-"""PSUBSCRIBE pattern of every presence change (EVERYONE mode, or a version-2 session)."""
-RELEASED_CHANNEL = f"{PREFIX}released"
-"""Operator releases (published by the names store's ``release``)."""
 SWEEP_CHUNK = 500
 """Names of a dead registry removed by one ``sweep`` call (a script must stay short)."""
 
@@ -46,37 +57,6 @@ def online_key(rid: str) -> str:
 def entry_key(name: str) -> str:
     """``cw:on:{name}``: ``name``'s entry."""
     return f"{PREFIX}on:{name}"
-
-
-def presence_channel(name: str) -> str:
-    """``cw:p:{name}``: the changes of ``name`` (SUBSCRIBEd while it has a local watcher)."""
-    return f"{PREFIX}p:{name}"
-
-
-def notes_channel(rid: str) -> str:
-    """``cw:to:{rid}``: notes to registry ``rid`` (relay offers, kicks)."""
-    return f"{PREFIX}to:{rid}"
-
-
-def encode_change(change: PresenceChange) -> bytes:
-    """A change as the scripts publish it: ``{"n", "on", "e", "r"}`` (``on`` 1 or 0)."""
-    message = {"n": change.name, "on": 1 if change.online else 0, "e": change.epoch}
-    message["r"] = change.registry
-    return json.dumps(message, ensure_ascii=False).encode()
-
-
-def decode_change(data: bytes | str) -> PresenceChange:
-    """A change from its message on ``cw:p:{name}``; ValueError if it is not one."""
-    try:
-        message = json.loads(data)
-        name, online, epoch, registry = message["n"], message["on"], message["e"], message["r"]
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ValueError(f"not a presence change: {data!r}") from exc
-    if not all(isinstance(part, str) for part in (name, epoch, registry)):
-        raise ValueError(f"not a presence change: {data!r}")
-    if online not in (0, 1):  # True and False are 1 and 0 too
-        raise ValueError(f"not a presence change: {data!r}")
-    return PresenceChange(name, bool(online), epoch, registry)
 
 
 # -- Lua ---------------------------------------------------------------------------------------

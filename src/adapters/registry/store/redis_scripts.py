@@ -19,10 +19,11 @@ from __future__ import annotations
 
 from typing import Final
 
+from chinwag.adapters.registry.store.redis_messages import RELEASED_CHANNEL as RELEASED_CHANNEL
+
 PREFIX: Final = "cw:"
 BIND_PREFIX: Final = PREFIX + "bind:"
 SKELETON_PREFIX: Final = PREFIX + "skel:"
-RELEASED_CHANNEL: Final = PREFIX + "released"
 
 
 def bind_key(name: str) -> str:
