@@ -35,6 +35,7 @@ bench:
 	.venv/bin/python benchmarks/bench_handshakes.py
 	.venv/bin/python benchmarks/bench_storage.py
 	.venv/bin/python benchmarks/bench_gui.py
+	.venv/bin/python benchmarks/bench_registry_scale.py
 
 # Remake the screenshots in docs/ under Xvfb (two windows chatting, a key change and its Verify…
 # dialog, the new chat dialog, unread messages with the divider, the Chat menu, the connection
