@@ -21,7 +21,6 @@ set is the :class:`~chinwag.adapters.registry.registrar.Registrar`'s, the probes
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 from collections import Counter
 from collections.abc import Callable, Coroutine
@@ -33,6 +32,7 @@ from chinwag.adapters.registry.admission import MAX_NEW_NAMES_PER_MINUTE
 from chinwag.adapters.registry.connection import Connection
 from chinwag.adapters.registry.frames import MAX_ERROR_TEXT, error_frame
 from chinwag.adapters.registry.limits import RefusalLog
+from chinwag.adapters.registry.listen import listen
 from chinwag.adapters.registry.names import NameBook
 from chinwag.adapters.registry.probe import (
     MAX_CONCURRENT_PROBES,
@@ -84,7 +84,6 @@ from chinwag.adapters.registry.relay_session import (
 )
 from chinwag.adapters.secure.channel import Security
 from chinwag.adapters.wire.codec import encode
-from chinwag.application.errors import AddressInUse
 from chinwag.application.validation import first_error
 
 __all__ = ["Answer", "RegistryServer"]
@@ -245,19 +244,7 @@ class RegistryServer:
         """Listen; return the real bound address. Raises ``AddressInUse`` if the port is taken."""
         if self._server is not None:
             raise RuntimeError("the registry server is already started")
-        loop = asyncio.get_running_loop()
-        try:
-            self._server = await loop.create_server(
-                lambda: Connection(self), self._host, self._port
-            )
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise AddressInUse(
-                    f"cannot listen on {self._host}:{self._port}: the address is already in use"
-                ) from exc
-            raise
-        sockname = self._server.sockets[0].getsockname()
-        self._address = (str(sockname[0]), int(sockname[1]))
+        self._server, self._address = await listen(lambda: Connection(self), self._host, self._port)
         return self._address
 
     @property

@@ -26,7 +26,6 @@ address is the last ``X-Forwarded-For`` hop, taken only from a peer in ``trusted
 from __future__ import annotations
 
 import asyncio
-import errno
 import ipaddress
 import logging
 from collections.abc import Callable, Sequence
@@ -36,10 +35,10 @@ from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 
 from chinwag.adapters.registry.endpoints import WS_PATH
+from chinwag.adapters.registry.listen import listen
 from chinwag.adapters.registry.ws_stream import WsEnd, quiet_logger
 from chinwag.adapters.secure.channel import CLOSE_GRACE
 from chinwag.adapters.secure.noise import MAX_MESSAGE
-from chinwag.application.errors import AddressInUse
 
 __all__ = ["WsConnection", "WsListener"]
 
@@ -146,20 +145,9 @@ class WsListener:
         """Listen; return the bound address. Raises ``AddressInUse`` if the port is taken."""
         if self._server is not None:
             raise RuntimeError("the WebSocket listener is already started")
-        loop = asyncio.get_running_loop()
-        try:
-            self._server = await loop.create_server(
-                lambda: WsConnection(self), self._host, self._port
-            )
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise AddressInUse(
-                    f"cannot listen for WebSocket on {self._host}:{self._port}: "
-                    "the address is already in use"
-                ) from exc
-            raise
-        sockname = self._server.sockets[0].getsockname()
-        self._address = (str(sockname[0]), int(sockname[1]))
+        self._server, self._address = await listen(
+            lambda: WsConnection(self), self._host, self._port, " for WebSocket"
+        )
         return self._address
 
     @property
