@@ -11,10 +11,8 @@ from chinwag.application.ports.id_factory import IdFactory
 from chinwag.application.ports.message_repository import MessageRepository
 from chinwag.application.session import Session
 from chinwag.application.use_cases.send_messages import SendMessages
-from chinwag.domain.errors import InvalidMessage
-from chinwag.domain.message import Message, validate_body
+from chinwag.domain.message import Message
 from chinwag.domain.transfer import FileOffer
-from chinwag.domain.user import normalize_username
 
 
 class SendMessage:
@@ -36,11 +34,6 @@ class SendMessage:
         ids: IdFactory,
     ) -> None:
         self._many = SendMessages(session, directory, messages, ledger, courier, events, clock, ids)
-        self._session = session
-        self._ledger = ledger
-        self._courier = courier
-        self._clock = clock
-        self._ids = ids
 
     async def execute(
         self,
@@ -61,38 +54,4 @@ class SendMessage:
         ``file``: the message offers this file (``SendFile``), under ``message_id`` (the
         transfer's id, picked by the caller; a new one if None).
         """
-        if file is None and message_id is None:
-            return await self._many.one(to, body)
-        return await self._offer(to, body, file, message_id)
-
-    async def _offer(
-        self, to: str, body: str, file: FileOffer | None, message_id: UUID | None
-    ) -> Message:
-        """:meth:`SendMessages.one` for a message that carries a file or whose id is given:
-        the same checks, turn, state and commit."""
-        me = self._session.require_user()
-        recipient = normalize_username(to)
-        validate_body(body)
-        if recipient == me:
-            raise InvalidMessage("you cannot send a message to yourself")
-        self._courier.check_room()
-        turn = self._ledger.take_turn(me, recipient)
-        try:
-            state, reason = await self._many._state_for(me, recipient)
-            conversation = await self._ledger.direct(me, recipient)
-        except BaseException:
-            turn.drop()
-            raise
-        message = Message(
-            id=message_id or self._ids.new_id(),
-            conversation_id=conversation.id,
-            sender=me,
-            recipient=recipient,
-            body=body,
-            sent_at=self._clock.now(),
-            state=state,
-            reason=reason,
-            file=file,
-        )
-        await turn.store([message], self._many._store)
-        return message
+        return await self._many.one(to, body, file=file, message_id=message_id)

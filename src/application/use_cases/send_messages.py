@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from uuid import UUID
 
 from chinwag.application.conversations import ConversationLedger, Turn
 from chinwag.application.delivery import Courier
@@ -17,6 +18,7 @@ from chinwag.application.ports.message_repository import MessageRepository
 from chinwag.application.session import Session
 from chinwag.domain.errors import DomainError, InvalidMessage
 from chinwag.domain.message import Message, MessageState, validate_body
+from chinwag.domain.transfer import FileOffer
 from chinwag.domain.user import normalize_username
 
 
@@ -61,9 +63,18 @@ class SendMessages:
         self._clock = clock
         self._ids = ids
 
-    async def one(self, to: str, body: str) -> Message:
+    async def one(
+        self,
+        to: str,
+        body: str,
+        *,
+        file: FileOffer | None = None,
+        message_id: UUID | None = None,
+    ) -> Message:
         """Send one message: :meth:`execute` for a single draft, its refusal raised, without the
-        bookkeeping of many (the desktop app and scripts that wait for each send use this)."""
+        bookkeeping of many (the desktop app and scripts that wait for each send use this).
+        ``file``: it offers that file, under ``message_id`` (the transfer's id, picked by the
+        caller; a new one if None)."""
         me = self._session.require_user()
         recipient = normalize_username(to)
         validate_body(body)
@@ -78,7 +89,7 @@ class SendMessages:
             turn.drop()
             raise
         message = Message(
-            id=self._ids.new_id(),
+            id=message_id or self._ids.new_id(),
             conversation_id=conversation.id,
             sender=me,
             recipient=recipient,
@@ -86,6 +97,7 @@ class SendMessages:
             sent_at=self._clock.now(),
             state=state,
             reason=reason,
+            file=file,
         )
         await turn.store([message], self._store)
         return message
