@@ -43,14 +43,7 @@ def signed_bytes(message: Message) -> bytes:
     }
     offer = message.file
     if offer is not None:
-        signed["file"] = {
-            "name": offer.name,
-            "size": offer.size,
-            "sha256": offer.sha256.hex(),
-            "piece_size": offer.piece_size,
-            "root": offer.root.hex(),
-            "mime": offer.mime,
-        }
+        signed["file"] = offer.fields()
     return MESSAGE_CONTEXT + canonical_json(signed)
 
 

@@ -58,6 +58,18 @@ class FileOffer(BaseModel):
         """How many pieces the file has (none when it is empty)."""
         return -(-self.size // self.piece_size)
 
+    def fields(self) -> dict[str, object]:
+        """Its fields as text and integers, the digests in lowercase hex: what an offer is
+        signed as (in a group message), sent as (a message's ``file``) and stored as."""
+        return {
+            "name": self.name,
+            "size": self.size,
+            "sha256": self.sha256.hex(),
+            "piece_size": self.piece_size,
+            "root": self.root.hex(),
+            "mime": self.mime,
+        }
+
     def piece_length(self, index: int) -> int:
         """Bytes of piece ``index``: ``piece_size``, but the last may be shorter."""
         if not 0 <= index < self.pieces:

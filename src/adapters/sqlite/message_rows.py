@@ -115,17 +115,7 @@ def from_micros(micros: int) -> datetime:
 def offer_json(offer: FileOffer) -> str:
     """``offer`` as stored: JSON with its digests in hex, ASCII only (``ensure_ascii``): any
     character of a name, NUL included, is stored as its escape."""
-    return json.dumps(
-        {
-            "name": offer.name,
-            "size": offer.size,
-            "sha256": offer.sha256.hex(),
-            "piece_size": offer.piece_size,
-            "root": offer.root.hex(),
-            "mime": offer.mime,
-        },
-        separators=(",", ":"),
-    )
+    return json.dumps(offer.fields(), separators=(",", ":"))
 
 
 def offer_from_json(text: str, what: str) -> FileOffer:

@@ -88,14 +88,7 @@ class WireFile(_Frame):
 
 def file_to_wire(offer: FileOffer) -> dict[str, object]:
     """``offer`` as a message's ``file`` object."""
-    return {
-        "name": offer.name,
-        "size": offer.size,
-        "sha256": offer.sha256.hex(),
-        "piece_size": offer.piece_size,
-        "root": offer.root.hex(),
-        "mime": offer.mime,
-    }
+    return offer.fields()
 
 
 # -- requests (connecting peer -> accepting peer) ---------------------------------------------
