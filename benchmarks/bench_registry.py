@@ -42,7 +42,7 @@ KINDS = ("noise", "passthrough")
 WINDOWS = (1, 32)
 
 
-class _LoadClient(SecureClient):
+class LoadClient(SecureClient):
     """One registered session that keeps ``window`` lookups in flight once started."""
 
     def __init__(self, security: Security, name: str, targets: list[str]) -> None:
@@ -110,11 +110,11 @@ server's ``_Connection._shake`` takes any first frame that starts with ``{`` for
 
 async def open_client(
     kind: str, host: str, port: int, name: str, targets: list[str]
-) -> tuple[_LoadClient, int]:
+) -> tuple[LoadClient, int]:
     """A registered load client, and how many attempts were refused as version-1 clients."""
     loop = asyncio.get_running_loop()
     for attempt in range(5):
-        client = _LoadClient(SECURITY[kind](LocalKeys.generate()), name, targets)
+        client = LoadClient(SECURITY[kind](LocalKeys.generate()), name, targets)
         await loop.create_connection(lambda c=client: c, host, port)  # type: ignore[misc]
         try:
             await asyncio.wait_for(client.registered, timeout=10)
@@ -130,7 +130,7 @@ Figures = tuple[float, float, float]
 """Lookups/s, the registry's CPU share and the load generator's, over one measurement."""
 
 
-async def _measure(clients: list[_LoadClient], seconds: float, registry_pid: int) -> Figures:
+async def _measure(clients: list[LoadClient], seconds: float, registry_pid: int) -> Figures:
     """Lookups/s over ``seconds`` after a short warm-up, and both processes' CPU meanwhile."""
     await asyncio.sleep(0.5)  # warm up
     before, server_before, ours_before = (
@@ -153,12 +153,19 @@ async def _measure(clients: list[_LoadClient], seconds: float, registry_pid: int
     )
 
 
-async def _run(
-    kind: str, host: str, port: int, count: int, seconds: float, registry_pid: int
+async def lookup_rates(
+    kind: str,
+    host: str,
+    port: int,
+    count: int,
+    seconds: float,
+    registry_pid: int,
+    windows: tuple[int, ...] = WINDOWS,
 ) -> dict[int, Figures]:
-    """``{window: figures}`` for one registry."""
+    """``{window: figures}`` for one registry: ``count`` registered clients looking each other
+    up with ``window`` requests in flight each (``bench_registry_scale.py`` runs it too)."""
     names = [f"user{i}" for i in range(count)]
-    clients: list[_LoadClient] = []
+    clients: list[LoadClient] = []
     refused = 0
     for i, name in enumerate(names):
         targets = [names[(i + k) % count] for k in range(1, 65)]
@@ -172,7 +179,7 @@ async def _run(
         )
     results: dict[int, Figures] = {}
     in_flight = 0
-    for window in WINDOWS:
+    for window in windows:
         for client in clients:
             client.more(window - in_flight)
         in_flight = window
@@ -197,7 +204,7 @@ def main() -> None:
         for kind in KINDS if round_ % 2 == 0 else KINDS[::-1]:
             with RegistryServerProcess(kind) as registry:
                 results = run_event_loop(
-                    _run(
+                    lookup_rates(
                         kind,
                         registry.host,
                         registry.port,

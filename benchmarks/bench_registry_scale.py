@@ -60,7 +60,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_registry import MISTAKEN_FOR_V1, _LoadClient, _measure, open_client
+from benchmarks.bench_registry import MISTAKEN_FOR_V1, LoadClient, lookup_rates
 from benchmarks.passthrough import SECURITY
 from benchmarks.registry_server import RegistryServerProcess
 from benchmarks.secure_load import cpu_seconds
@@ -106,32 +106,6 @@ def raise_file_limit(needed: int) -> None:
 
 
 # -- 1. lookups --------------------------------------------------------------------------------
-
-
-async def _registry_lookups(
-    host: str, port: int, count: int, depths: list[int], seconds: float, pid: int
-) -> dict[int, tuple[float, float, float]]:
-    """``{depth: (lookups/s, registry CPU, load CPU)}`` with ``count`` registered sessions."""
-    names = [f"user{i}" for i in range(count)]
-    clients = []
-    for i, name in enumerate(names):
-        targets = [names[(i + k) % count] for k in range(1, 65)]
-        client, _ = await open_client("noise", host, port, name, targets)
-        clients.append(client)
-    results = {}
-    in_flight = 0
-    for depth in depths:
-        for client in clients:
-            client.more(depth - in_flight)
-        in_flight = depth
-        results[depth] = await _measure(clients, seconds, pid)
-    failures = [f for c in clients for f in c.failures]
-    for client in clients:
-        client.running = False
-        client.close()
-    if failures:
-        raise SystemExit(f"lookups failed, e.g. {failures[0][:300]!r}")
-    return results
 
 
 def _fill_redis(host: str, port: int, keys: int) -> None:
@@ -198,7 +172,7 @@ def redis_gets(
 # -- 2 and 3. sign-ins and idle clients (load worker processes) -------------------------------
 
 
-class _IdleClient(_LoadClient):
+class _IdleClient(LoadClient):
     """A registered session that only pings (as a real client must, to stay)."""
 
     def __init__(self, name: str) -> None:
@@ -412,13 +386,14 @@ def lookups(clients: int, depths: list[int], seconds: float) -> None:
     """Part 1 and its lines of the table."""
     with RegistryServerProcess("noise") as registry:
         ours = run_event_loop(
-            _registry_lookups(
+            lookup_rates(
+                "noise",
                 registry.host,
                 registry.port,
                 clients,
-                depths,
                 seconds,
                 registry.pid,
+                tuple(depths),
             )
         )
     theirs = redis_gets(clients, depths, seconds)

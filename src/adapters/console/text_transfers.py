@@ -53,11 +53,17 @@ def file_summary(name: str, offer: FileOffer) -> str:
     return f"{name} ({human_size(offer.size)}, {offer.mime})"
 
 
+def how_far(transfer: Transfer) -> str:
+    """``45% of 1.2 MB``."""
+    size = transfer.offer.size
+    percent = transfer.bytes * 100 // size if size else 100
+    return f"{percent}% of {human_size(size)}"
+
+
 def progress_words(transfer: Transfer, rate: float) -> str:
     """``45% of 1.2 MB, 12.3 MB/s, 0:05 left`` (the time left only when something moves)."""
     size = transfer.offer.size
-    percent = transfer.bytes * 100 // size if size else 100
-    words = f"{percent}% of {human_size(size)}"
+    words = how_far(transfer)
     if transfer.state is not TransferState.ACTIVE:
         return words  # paused: no rate, no time left to tell
     words = f"{words}, {human_rate(rate)}"
@@ -207,9 +213,7 @@ def _what(transfer: Transfer, before: TransferState | None) -> str:
         ):  # (nothing said before, nothing done yet: an offer accepted in an earlier run)
             return "accepted"
         case TransferState.ACTIVE:  # after a pause, or in a new run of this client
-            size = transfer.offer.size
-            percent = transfer.bytes * 100 // size if size else 100
-            return f"resumed at {percent}% of {human_size(size)}"
+            return f"resumed at {how_far(transfer)}"
         case TransferState.PAUSED:
             return f"paused: {reason or 'waiting'}"
         case TransferState.DONE if transfer.direction is Direction.IN:

@@ -84,16 +84,9 @@ class Disconnect(_Leaving):
     use case still awaiting for it does not act on it, and its name goes offline unless the
     registry is shutting down."""
 
-    def __init__(
-        self,
-        clients: LocalClients,
-        presence: PresenceStore,
-        stats: RegistryStats,
-        fanout: LocalChanges | None = None,
-    ) -> None:
-        super().__init__(clients, presence, stats, fanout)
-        self.shutting_down = False
-        """Set by the server once it closes: connections closed from then on leave silently."""
+    shutting_down = False
+    """Set (on the instance) by the server once it closes: connections closed from then on
+    leave silently."""
 
     async def execute(self, session: ClientSession, why: str = "disconnected") -> bool:
         """Whether a name went offline with it (``why`` is for the log)."""
