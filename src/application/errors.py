@@ -134,3 +134,9 @@ class FileRefused(ChatError):
     def __init__(self, reason: str, text: str) -> None:
         super().__init__(text)
         self.reason = reason
+
+
+class WatchLimit(ChatError):
+    """The registry will not watch more names for one client (or in all)."""
+
+    code = "watch_limit"

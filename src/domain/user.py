@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import unicodedata
+from collections.abc import Iterable
 from functools import lru_cache
 from importlib.resources import files
 from typing import Annotated
@@ -73,6 +74,17 @@ def _letter_scripts(name: str) -> frozenset[str]:
         for ch in name
         if unicodedata.category(ch).startswith("L")
     )
+
+
+def valid_usernames(names: Iterable[str]) -> set[str]:
+    """The names among ``names`` that can be usernames, normalised; the others skipped."""
+    valid = set()
+    for name in names:
+        try:
+            valid.add(normalize_username(name))
+        except InvalidUsername:
+            continue
+    return valid
 
 
 def _printable(text: str) -> str:

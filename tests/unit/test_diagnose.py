@@ -8,7 +8,7 @@ person and the one thing to do.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -95,6 +95,18 @@ class FakeDirectory:
 
     def online(self) -> frozenset[str]:
         return frozenset(n for n, a in self.answers.items() if isinstance(a, PeerLocation))
+
+    async def watch(self, names: Collection[str]) -> None:  # pragma: no cover - not used
+        raise AssertionError("the doctor watches nobody")
+
+    async def unwatch(self, names: Collection[str]) -> None:  # pragma: no cover - not used
+        raise AssertionError("the doctor watches nobody")
+
+    def watched(self) -> frozenset[str]:  # pragma: no cover - not used
+        return frozenset()
+
+    async def find_online(self, prefix: str, limit: int) -> list[str]:  # pragma: no cover
+        raise AssertionError("the doctor searches nobody")
 
     def status(self) -> RegistryStatus:
         return self.state

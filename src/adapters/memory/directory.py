@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from chinwag.application.errors import NameTaken, RegistryUnavailable, UnknownUser, UserOffline
 from chinwag.application.ports.directory import (
     DirectoryListener,
@@ -10,7 +12,8 @@ from chinwag.application.ports.directory import (
     RegistryStatus,
     SelfReachability,
 )
-from chinwag.domain.user import PeerAddress, normalize_username
+from chinwag.application.registry.who import case_map
+from chinwag.domain.user import PeerAddress, normalize_username, valid_usernames
 
 
 class InMemoryRegistry:
@@ -89,6 +92,7 @@ class InMemoryDirectory:
         self._listener: DirectoryListener | None = None
         self._online: frozenset[str] = frozenset()
         self._address: PeerAddress | None = None
+        self._watched: set[str] = set()
 
     async def sign_in(
         self, user: str, address: PeerAddress | None, listener: DirectoryListener
@@ -120,6 +124,21 @@ class InMemoryDirectory:
 
     def online(self) -> frozenset[str]:
         return self._online
+
+    async def watch(self, names: Collection[str]) -> None:
+        self._watched.update(valid_usernames(names))
+
+    async def unwatch(self, names: Collection[str]) -> None:
+        self._watched.difference_update(valid_usernames(names))
+
+    def watched(self) -> frozenset[str]:
+        return frozenset(self._watched)
+
+    async def find_online(self, prefix: str, limit: int) -> list[str]:
+        if self.status() is not RegistryStatus.CONNECTED:
+            raise RegistryUnavailable("the registry is out of reach")
+        start = case_map(prefix)
+        return sorted(name for name in self._registry.online() if name.startswith(start))[:limit]
 
     def status(self) -> RegistryStatus:
         if self._user is None:

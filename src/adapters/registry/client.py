@@ -18,7 +18,7 @@ import asyncio
 import itertools
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import TypeVar
 
 from chinwag.adapters.registry.link import Link, RegistryGate, location, refusal
@@ -58,8 +58,9 @@ from chinwag.application.ports.directory import (
     SelfReachability,
 )
 from chinwag.application.ports.directory import Reachability as Cause
+from chinwag.application.registry.who import case_map
 from chinwag.domain.errors import DomainError
-from chinwag.domain.user import PeerAddress, normalize_username
+from chinwag.domain.user import PeerAddress, normalize_username, valid_usernames
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,7 @@ class RegistryDirectory:
         self._task: asyncio.Task[None] | None = None
         self._status = RegistryStatus.DISCONNECTED
         self._reachability = _NOT_HEARD
+        self._watched: set[str] = set()
         self.relay_offered: Callable[[RelayIncoming], None] | None = None
         """Told when the registry offers us a relayed session (set by the relay client)."""
 
@@ -185,6 +187,23 @@ class RegistryDirectory:
     def online(self) -> frozenset[str]:
         """Who is online, as last pushed by the registry (steadied across a reconnection)."""
         return self._presence.online
+
+    async def watch(self, names: Collection[str]) -> None:
+        """Kept for the session; a version 2 registry tells everyone everything anyway."""
+        self._watched.update(valid_usernames(names))
+
+    async def unwatch(self, names: Collection[str]) -> None:
+        self._watched.difference_update(valid_usernames(names))
+
+    def watched(self) -> frozenset[str]:
+        return frozenset(self._watched)
+
+    async def find_online(self, prefix: str, limit: int) -> list[str]:
+        """A version 2 registry pushes everyone online: search what it pushed."""
+        if self._status is not RegistryStatus.CONNECTED:
+            raise RegistryUnavailable(f"the registry at {self._where} is out of reach")
+        start = case_map(prefix)
+        return sorted(name for name in self.online() if name.startswith(start))[:limit]
 
     def status(self) -> RegistryStatus:
         return self._status

@@ -1,4 +1,4 @@
-"""The registry wire protocol, version 2: data transfer objects, error codes and limits.
+"""The registry wire protocol, versions 2 and 3: data transfer objects, error codes and limits.
 
 Every frame is one UTF-8 JSON object framed by :mod:`chinwag.adapters.wire.codec`. Only the
 server's first frame (``welcome``) travels in clear; everything after it is inside the Noise
@@ -16,9 +16,20 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from chinwag.domain.registry.presence import (
+    MAX_REGISTER_WATCH,
+    MAX_WATCH_REQUEST,
+    MAX_WHO_LIMIT,
+)
+
 PROTOCOL_VERSION = 2
 """The protocol version this code speaks: in the clear ``welcome`` and in ``register``. Version 1
 (no encryption, names not bound to keys) is refused with ``unsupported_version``."""
+
+REGISTER_VERSIONS = (2, 3)
+"""The ``register`` versions this code speaks (``welcome.versions``). A version 3 registration
+is told about the names it watches (``watch``) and may search who is online (``who``); a version
+2 one is told about everyone, as before. The channel (prologue, ``welcome.version``) stays 2."""
 
 PROLOGUE = b"chinwag registry protocol 2\n"
 """Mixed into the Noise handshake with the clear ``welcome`` frame, so a changed welcome fails
@@ -37,6 +48,7 @@ MAX_RID = 2**63 - 1
 """The largest request id."""
 
 Rid = Annotated[int, Field(ge=0, le=MAX_RID)]
+NameField = Annotated[str, Field(max_length=MAX_NAME_FIELD)]
 
 
 class ErrorCode(StrEnum):
@@ -65,6 +77,8 @@ class ErrorCode(StrEnum):
     """This client has as many relay sessions open as one client may."""
     RELAY_UNKNOWN = "relay_unknown"
     """No relay session by that id waits for this key (expired, or never offered to it)."""
+    WATCH_LIMIT = "watch_limit"
+    """The watch would pass what one connection (or the registry) may watch; nothing applied."""
 
 
 # -- client to server ------------------------------------------------------------------------
@@ -87,6 +101,8 @@ class Register(_Request):
     port: int | None = Field(default=None, ge=1, le=65535)
     """None (or left out): this client accepts no connections; only the relay reaches it."""
     host: str | None = Field(default=None, min_length=1, max_length=255)
+    watch: list[NameField] | None = Field(default=None, max_length=MAX_REGISTER_WATCH)
+    """Version 3: names to watch from the start (more with ``watch``)."""
 
 
 class Unregister(_Request):
@@ -101,6 +117,35 @@ class ListOnline(_Request):
 
     type: Literal["list"] = "list"
     rid: Rid | None = None
+
+
+class Watch(_Request):
+    """Version 3: be told when these names come and go (answered ``watched``). Names that
+    cannot be usernames are skipped and listed in ``invalid``."""
+
+    type: Literal["watch"] = "watch"
+    rid: Rid | None = None
+    names: list[NameField] = Field(max_length=MAX_WATCH_REQUEST)
+
+
+class Unwatch(_Request):
+    """Version 3: stop being told about these names (answered ``unwatched``)."""
+
+    type: Literal["unwatch"] = "unwatch"
+    rid: Rid | None = None
+    names: list[NameField] = Field(max_length=MAX_WATCH_REQUEST)
+
+
+class Who(_Request):
+    """Version 3: the names online that start with ``prefix`` (case-mapped like a name), sorted,
+    at most ``limit``, after ``after`` (paging); answered ``online`` with ``prefix`` and
+    ``more``."""
+
+    type: Literal["who"] = "who"
+    rid: Rid | None = None
+    prefix: str = Field(max_length=MAX_NAME_FIELD)
+    limit: int | None = Field(default=None, ge=1, le=MAX_WHO_LIMIT)
+    after: NameField | None = None
 
 
 class Lookup(_Request):
@@ -149,7 +194,17 @@ class Ping(_Request):
 
 
 Request = Annotated[
-    Register | Unregister | ListOnline | Lookup | Ping | Relay | RelayJoin | ProbeMe,
+    Register
+    | Unregister
+    | ListOnline
+    | Lookup
+    | Ping
+    | Relay
+    | RelayJoin
+    | ProbeMe
+    | Watch
+    | Unwatch
+    | Who,
     Field(discriminator="type"),
 ]
 REQUEST_ADAPTER: TypeAdapter[Request] = TypeAdapter(Request)
@@ -190,6 +245,8 @@ class Welcome(_ServerMessage):
     heartbeat_interval: float
     idle_timeout: float
     max_frame: int
+    versions: list[int] | None = None
+    """The ``register`` versions the server speaks; absent: only ``version``."""
 
 
 class Registered(_ServerMessage):
@@ -224,9 +281,28 @@ class Unregistered(_ServerMessage):
 
 
 class Online(_ServerMessage):
+    """The answer to ``list`` (the online set, or for version 3 the watched names online) and
+    to ``who`` (with its ``prefix``; ``more``: there are names after the last one)."""
+
     type: Literal["online"] = "online"
     rid: int | None = None
     online: list[str]
+    prefix: str | None = None
+    more: bool | None = None
+
+
+class Watched(_ServerMessage):
+    """The names of a ``watch`` are watched; ``online``: those of them online now."""
+
+    type: Literal["watched"] = "watched"
+    rid: int | None = None
+    online: list[str] = []
+    invalid: list[str] | None = None
+
+
+class Unwatched(_ServerMessage):
+    type: Literal["unwatched"] = "unwatched"
+    rid: int | None = None
 
 
 class Found(_ServerMessage):
@@ -275,6 +351,9 @@ class RelayIncoming(_ServerMessage):
     sid: str
     from_: str = Field(alias="from")
     timeout: float = 10.0
+    via: list[str] | None = None
+    """Join on one of these registries (URLs) of the same network, which prove the same
+    registry key; absent: here."""
 
 
 class RelayJoined(_ServerMessage):
@@ -312,7 +391,9 @@ ServerMessage = Annotated[
     | Reachability
     | RelayReady
     | RelayIncoming
-    | RelayJoined,
+    | RelayJoined
+    | Watched
+    | Unwatched,
     Field(discriminator="type"),
 ]
 SERVER_MESSAGE_ADAPTER: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)

@@ -1,3 +1,4 @@
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -83,7 +84,28 @@ class Directory(Protocol):
         ...
 
     def online(self) -> frozenset[str]:
-        """Who is online now, as last pushed by the registry."""
+        """Who is online now among the people we watch (and everyone, while the registry tells
+        everyone everything), as last pushed by the registry."""
+        ...
+
+    async def watch(self, names: Collection[str]) -> None:
+        """Be told when these people come and go. Kept for the session (sent again after every
+        reconnection); allowed before :meth:`sign_in`. Names that cannot be usernames are
+        skipped. Raises ``WatchLimit`` past what the registry lets one client watch."""
+        ...
+
+    async def unwatch(self, names: Collection[str]) -> None:
+        """Stop being told about these people."""
+        ...
+
+    def watched(self) -> frozenset[str]:
+        """The names watched (normalised), whether or not the registry was told yet."""
+        ...
+
+    async def find_online(self, prefix: str, limit: int) -> list[str]:
+        """Up to ``limit`` names online that start with ``prefix`` (matched as names are),
+        sorted: a search, for people we do not watch. ``RegistryUnavailable`` while out of
+        reach."""
         ...
 
     def status(self) -> RegistryStatus:

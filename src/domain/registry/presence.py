@@ -22,8 +22,9 @@ MAX_WATCHED = 1_000
 """Names one connection may watch."""
 MAX_WATCH_ENTRIES = 2_000_000
 """Watches (connection, name) one registry holds in all."""
-MAX_WATCH_REQUEST = 512
-"""Names in one ``watch`` or ``unwatch`` request."""
+MAX_WATCH_REQUEST = 256
+"""Names in one ``watch`` or ``unwatch`` request (256 names of 32 characters fit one 16 KiB
+request frame)."""
 MAX_REGISTER_WATCH = 256
 """Names in the ``watch`` of a ``register`` (the rest follow in ``watch`` requests)."""
 MAX_WHO_LIMIT = 100
