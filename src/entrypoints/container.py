@@ -63,6 +63,7 @@ from chinwag.application.use_cases import (
     CancelFile,
     CountUnread,
     DeclineFile,
+    FindOnline,
     Groups,
     ListContacts,
     ListConversations,
@@ -80,6 +81,7 @@ from chinwag.application.use_cases import (
     StartChat,
     TrustContact,
     VerifyContact,
+    WatchPeople,
     WhoAmI,
     WhoIsOnline,
 )
@@ -303,6 +305,8 @@ class UseCases(containers.DeclarativeContainer):
         SignOut, session, adapters.directory, adapters.transport, courier, files=transfers
     )
     who_is_online = providers.Factory(WhoIsOnline, session, adapters.directory)
+    find_online = providers.Factory(FindOnline, session, adapters.directory)
+    watch_people = providers.Factory(WatchPeople, adapters.directory)
     send_message = providers.Factory(
         SendMessage,
         session,

@@ -5,6 +5,7 @@ from chinwag.application.use_cases.accept_file import AcceptFile
 from chinwag.application.use_cases.cancel_file import CancelFile
 from chinwag.application.use_cases.count_unread import CountUnread
 from chinwag.application.use_cases.decline_file import DeclineFile
+from chinwag.application.use_cases.find_online import FindOnline
 from chinwag.application.use_cases.groups import Groups
 from chinwag.application.use_cases.list_contacts import ListContacts
 from chinwag.application.use_cases.list_conversations import ListConversations
@@ -22,6 +23,7 @@ from chinwag.application.use_cases.sign_out import SignOut
 from chinwag.application.use_cases.start_chat import StartChat, StartedChat
 from chinwag.application.use_cases.trust_contact import TrustContact
 from chinwag.application.use_cases.verify_contact import VerifyContact
+from chinwag.application.use_cases.watch_people import WatchPeople
 from chinwag.application.use_cases.who_am_i import WhoAmI
 from chinwag.application.use_cases.who_is_online import WhoIsOnline
 
@@ -30,6 +32,7 @@ __all__ = [
     "CancelFile",
     "CountUnread",
     "DeclineFile",
+    "FindOnline",
     "Groups",
     "ListContacts",
     "ListConversations",
@@ -48,6 +51,7 @@ __all__ = [
     "StartedChat",
     "TrustContact",
     "VerifyContact",
+    "WatchPeople",
     "WhoAmI",
     "WhoIsOnline",
 ]
