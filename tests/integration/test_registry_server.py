@@ -238,6 +238,7 @@ def test_welcome_in_clear_then_register_list_lookup_unregister_in_the_session() 
             "heartbeat_interval": 2.0,
             "idle_timeout": 7.0,
             "max_frame": MAX_REQUEST_FRAME,
+            "versions": [2, 3],
         }
         raw = await Raw.welcomed(server.address)
         assert raw.stream.remote.key == server.security.keys.identity_key

@@ -215,21 +215,6 @@ def test_places_count_an_address_and_its_unjoined_sessions() -> None:
     assert places.refusal(key("k5"), BOB, "bob", "198.51.100.7", 1) is None
 
 
-def test_the_adapter_keeps_its_places_call_over_the_domains() -> None:
-    settings = RelaySettings(sessions_per_client=1)
-    places = relay_session.Places(settings)
-    session = relay_session.RelaySession("sid", ALICE, BOB, "198.51.100.7")
-    bob = frames.Registration("bob", None, None, BOB, connection=None)  # type: ignore[arg-type]
-    assert places.refusal(ALICE, bob, "198.51.100.7", 0) is None
-    places.take(session)
-    assert places.refusal(ALICE, bob, "198.51.100.7", 1) == (
-        ErrorCode.RELAY_LIMIT,
-        "you have 1 relay sessions open, as many as one client may",
-    )
-    places.free(session)
-    assert places.refusal(ALICE, bob, "198.51.100.7", 0) is None
-
-
 def test_moved_names_are_the_same_objects_where_they_were() -> None:
     assert relay_session.RelaySettings is RelaySettings
     assert relay_session.MAX_RELAY_SESSIONS == relay.MAX_RELAY_SESSIONS

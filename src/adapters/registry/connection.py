@@ -1,22 +1,28 @@
 """One registry connection: the clear welcome, the Noise handshake, then its requests answered
 in order, its pushes flushed once per loop pass, and a watch for silence.
 
-The server's rules (names, keys, presence) are in :mod:`chinwag.adapters.registry.registrar`,
-the relay's in :mod:`chinwag.adapters.registry.relay`; this is the connection's life as an
-:class:`asyncio.Protocol`, sans streams, so one cheap object per client carries it. A connection
-whose first request is ``relay_join`` becomes a relay leg: from then on its plaintext is a byte
-stream handed to the relay, never read as frames, and nothing but relayed bytes is written to it.
+The registry's rules are its use cases' (:mod:`chinwag.application.registry`, routed by
+:mod:`chinwag.adapters.registry.dispatch`), the relay's data plane is
+:mod:`chinwag.adapters.registry.relay`; this is the connection's life as an
+:class:`asyncio.Protocol`, sans streams, so one cheap object per client carries it. Once the
+handshake proved the client's key, the connection holds a
+:class:`~chinwag.application.registry.sessions.ClientSession` and is that session's
+:class:`~chinwag.application.registry.ports.client.ClientPort`: what the use cases push to the
+client becomes a frame here. A connection whose first request is ``relay_join`` becomes a relay
+leg: from then on its plaintext is a byte stream handed to the relay, never read as frames, and
+nothing but relayed bytes is written to it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, cast
 
+from chinwag.adapters.registry import answers
 from chinwag.adapters.registry.frames import (
     MAX_ERROR_TEXT,
-    Registration,
     error_frame,
     ip_of,
     looks_like_json,
@@ -26,11 +32,12 @@ from chinwag.adapters.registry.protocol import PROTOCOL_VERSION, ErrorCode, prob
 from chinwag.adapters.secure.channel import CLOSE_GRACE, Handshake, RecordLayer, SecureError
 from chinwag.adapters.secure.noise import MAX_MESSAGE
 from chinwag.adapters.wire.codec import EmptyFrame, FrameDecoder, FrameTooLarge, encode
+from chinwag.application.registry.sessions import ClientSession, LocalRegistration
+from chinwag.domain.registry.refusals import KickCode
 
-__all__ = ["MAX_ERROR_TEXT", "Connection", "Registration", "error_frame"]
+__all__ = ["MAX_ERROR_TEXT", "Connection", "error_frame"]
 
 if TYPE_CHECKING:
-    from chinwag.adapters.registry.registrar import Answer
     from chinwag.adapters.registry.relay_session import RelayLeg
     from chinwag.adapters.registry.server import RegistryServer
 
@@ -65,13 +72,16 @@ class Connection(asyncio.Protocol):
         self._records: RecordLayer | None = None
         self._held: list[bytes] = []
         self._busy = False
+        self._pushed: list[bytes] = []
+        """Pushes made while a request is under way: they follow its answer (a sign-in's
+        ``registered`` must come before any change pushed after its snapshot)."""
         self._shaken: asyncio.Future[None] = self._loop.create_future()
         self._became_leg: asyncio.Future[None] = self._loop.create_future()
         self.identity: bytes | None = None
-        self.names_claimed: set[str] = set()
+        self.session: ClientSession | None = None
+        """The client as the use cases see it, once its handshake proved its key."""
         self.peer = "?"
         self.peer_ip = "127.0.0.1"
-        self.registration: Registration | None = None
         self.leg: RelayLeg | None = None
         """Set once this connection joined a relay session."""
         self._fresh = True  # no request yet: the first may make it a relay leg
@@ -79,6 +89,11 @@ class Connection(asyncio.Protocol):
     @property
     def closing(self) -> bool:
         return self._closing
+
+    @property
+    def registration(self) -> LocalRegistration | None:
+        """The name this connection holds now, if any."""
+        return None if self.session is None else self.session.registration
 
     # -- asyncio.Protocol --------------------------------------------------------------------
 
@@ -163,6 +178,7 @@ class Connection(asyncio.Protocol):
         if handshake.remote is None:
             return
         self.identity = handshake.remote.key
+        self.session = ClientSession(self.identity, self.peer_ip, self)
         self._records = handshake.records()
         self._handshake = None
         self._shaken.set_result(None)  # the watch now counts idleness, not the handshake
@@ -191,9 +207,11 @@ class Connection(asyncio.Protocol):
 
     def _answer(self) -> None:
         """Answer the held requests until one must wait for the disk."""
-        handle = self._server._handle
+        handle = self._server.dispatcher.handle
         held, self._held = self._held, []
         for index, payload in enumerate(held):
+            if self._closing:
+                return
             answer = handle(self, payload)
             if isinstance(answer, bytes):
                 if answer:  # b"": answered later (a probe), or not at all (closing)
@@ -203,24 +221,24 @@ class Connection(asyncio.Protocol):
             self._busy = True
             if self._transport is not None:  # later requests wait in the socket, not here
                 self._transport.pause_reading()
-            task = self._loop.create_task(answer)
-            task.add_done_callback(self._answered)
+            answer.add_done_callback(self._answered)
             return
 
-    def _answered(self, task: asyncio.Task[Answer]) -> None:
+    def _answered(self, task: asyncio.Task[bytes]) -> None:
         self._busy = False
+        pushed, self._pushed = self._pushed, []
         if self._closing:
             return
         if self._transport is not None and not self._reading_paused:
             self._transport.resume_reading()
         try:
-            answer = task.result()
-            frame = answer if isinstance(answer, bytes) else answer()
+            frame = task.result()
             if frame:
                 self._outbox.append(frame)
         except Exception:
-            log.exception("registering from %s failed", self.peer)
+            log.exception("a request from %s failed", self.peer)
             self._outbox.append(error_frame(ErrorCode.BUSY, "the registry could not do that now"))
+        self._outbox.extend(pushed)
         self._answer()
         self.flush()
 
@@ -270,6 +288,32 @@ class Connection(asyncio.Protocol):
         if not self._outbox:
             self._server._mark_dirty(self)
         self._outbox.append(frame)
+
+    def push(self, frame: bytes) -> None:
+        """Queue a push: after the answer of the request under way, if one is."""
+        if self._closing:
+            return
+        if self._busy:
+            self._pushed.append(frame)
+        else:
+            self.send(frame)
+
+    # -- the ClientPort of its session -------------------------------------------------------
+
+    def presence(self, online: Sequence[str]) -> None:
+        self.push(answers.presence(list(online)))
+
+    def presence_changed(self, joined: Sequence[str], left: Sequence[str]) -> None:
+        self.push(answers.presence_changed(list(joined), list(left)))
+
+    def relay_incoming(
+        self, sid: str, from_: str, timeout: float, via: Sequence[str] | None
+    ) -> None:
+        self.push(answers.relay_incoming(sid, from_, timeout, None if via is None else list(via)))
+
+    def kick(self, code: KickCode, text: str) -> None:
+        """The registration ended elsewhere (``replaced``, ``released``): say so and close."""
+        self.close(error_frame(ErrorCode(code.value), text), code.value)
 
     def flush(self) -> None:
         """Write every queued frame at once (one record); drop the peer if its unread output is
@@ -334,8 +378,7 @@ class Connection(asyncio.Protocol):
         """Send ``last_frame`` (if any) after what is queued, then close; abort if it lingers."""
         if self._closing or self._transport is None:
             return
-        if self.registration is not None:
-            self._server.registrar.leave(self, why)
+        self._server.gone(self, why)
         if last_frame is not None:
             self._outbox.append(last_frame)
         self.flush()
@@ -347,8 +390,7 @@ class Connection(asyncio.Protocol):
         self._abort_handle = self._loop.call_later(CLOSE_GRACE, self._transport.abort)
 
     def _abort(self) -> None:
-        if self.registration is not None:
-            self._server.registrar.leave(self, "dropped")
+        self._server.gone(self, "dropped")
         self._closing = True
         self._outbox.clear()
         if self._transport is not None:

@@ -1,6 +1,6 @@
 """The small pure pieces of the registry server's connections: error frames, what a first
-frame is (a version-1 client's clear request, a ``relay_join``), a peer's IP address, and the
-record of one registration. Whom per-address limits count a peer as (``address_group``,
+frame is (a version-1 client's clear request, a ``relay_join``) and a peer's IP address. Whom
+per-address limits count a peer as (``address_group``,
 ``same_address``) is the domain's now (:mod:`chinwag.domain.registry.addresses`), re-exported.
 """
 
@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from chinwag.adapters.registry.probe import ProbeResult
 from chinwag.adapters.registry.protocol import REQUEST_ADAPTER, ErrorCode, RelayJoin, dump
 from chinwag.adapters.registry.protocol import Error as ErrorMessage
 from chinwag.adapters.wire.codec import encode
@@ -21,7 +19,6 @@ from chinwag.domain.registry.addresses import address_group, same_address
 
 __all__ = [
     "MAX_ERROR_TEXT",
-    "Registration",
     "address_group",
     "error_frame",
     "ip_of",
@@ -31,7 +28,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from chinwag.adapters.registry.connection import Connection
+    pass
 
 MAX_ERROR_TEXT = 200
 
@@ -75,17 +72,3 @@ def ip_of(peername: object) -> str:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return str(address.ipv4_mapped)
     return ip
-
-
-@dataclass(slots=True)
-class Registration:
-    """A name registered by a live connection: where it listens, and what its probe found."""
-
-    name: str
-    host: str | None
-    port: int | None
-    """None (with ``host``): the client accepts no connections."""
-    key: bytes
-    connection: Connection
-    reachability: ProbeResult | None = None
-    """What the last probe of this address found; None until one ended."""

@@ -34,12 +34,7 @@ import logging
 from dataclasses import dataclass, field
 
 from chinwag.adapters.registry.connection import Connection
-from chinwag.adapters.registry.frames import (
-    Registration,
-    address_group,
-    error_frame,
-    same_address,
-)
+from chinwag.adapters.registry.frames import address_group, error_frame, same_address
 from chinwag.adapters.registry.probe import (
     HANDSHAKE_FAILED,
     LISTENING_NOWHERE,
@@ -54,6 +49,7 @@ from chinwag.adapters.registry.probe import (
 from chinwag.adapters.registry.protocol import ErrorCode, Reachability, dump
 from chinwag.adapters.wire.codec import encode
 from chinwag.application.bucket import BucketMap
+from chinwag.application.registry.sessions import LocalRegistration as Registration
 
 log = logging.getLogger("chinwag.adapters.registry.server")
 
@@ -163,14 +159,16 @@ class ReachabilityDesk:
         self.reprobe_max = reprobe_max
         self._watches: dict[Connection, _Watch] = {}
 
-    def registered(self, registration: Registration) -> bytes:
-        """A registration is complete: the ``reachability`` frame to queue after its
-        ``presence`` if it is known now, else b"" and a probe is under way."""
-        connection = registration.connection
+    def registered(self, connection: Connection) -> bytes:
+        """``connection``'s registration is complete: the ``reachability`` frame to queue
+        after its ``presence`` if it is known now, else b"" and a probe is under way."""
+        registration = connection.registration
+        if registration is None or connection.closing:
+            return b""
         watch = self._watches.get(connection)
         if watch is not None:  # registered again on the same connection: start over
             watch.due, watch.backoff = None, 0.0
-        result = self._known(registration)
+        result = self._known(registration, connection.peer_ip)
         if result is not None:
             registration.reachability = result
             if self._plan(connection, result):  # a cached failure: try again later
@@ -184,14 +182,14 @@ class ReachabilityDesk:
         done."""
         registration = connection.registration
         assert registration is not None
-        result = self._unprobed(registration)
+        result = self._unprobed(registration, connection.peer_ip)
         if result is not None:
             registration.reachability = result
             return reachability_frame(result, rid)
         watch = self._watches.get(connection)
         last = registration.reachability
-        if last is not None and (
-            not self._allowed_now(registration)
+        if isinstance(last, ProbeResult) and (
+            not self._allowed_now(registration, connection.peer_ip)
             or (watch is not None and len(watch.rids) >= MAX_PROBE_ASKERS)
         ):
             return reachability_frame(last, rid)
@@ -223,8 +221,9 @@ class ReachabilityDesk:
 
     # -- the inside ----------------------------------------------------------------------------
 
-    def _unprobed(self, registration: Registration) -> ProbeResult | None:
-        """Why ``registration`` is not probed at all, if it is not."""
+    def _unprobed(self, registration: Registration, peer_ip: str) -> ProbeResult | None:
+        """Why ``registration`` (of a client connecting from ``peer_ip``) is not probed at
+        all, if it is not."""
         host = registration.host
         if registration.port is None or host is None:
             return LISTENING_NOWHERE
@@ -234,20 +233,20 @@ class ReachabilityDesk:
             ipaddress.ip_address(host)
         except ValueError:
             return A_HOST_NAME
-        if not same_address(host, registration.connection.peer_ip):
+        if not same_address(host, peer_ip):
             return NOT_ITS_ADDRESS
         return None
 
-    def _known(self, registration: Registration) -> ProbeResult | None:
+    def _known(self, registration: Registration, peer_ip: str) -> ProbeResult | None:
         """The result that needs no probe now, if any."""
-        result = self._unprobed(registration)
+        result = self._unprobed(registration, peer_ip)
         if result is not None or self.prober is None:
             return result
         assert registration.host is not None and registration.port is not None
         return self.prober.cached(registration.host, registration.port, registration.key)
 
-    def _allowed_now(self, registration: Registration) -> bool:
-        address = address_group(registration.connection.peer_ip)
+    def _allowed_now(self, registration: Registration, peer_ip: str) -> bool:
+        address = address_group(peer_ip)
         now = asyncio.get_running_loop().time()
         return self.limits.wait(registration.key, address, now) <= 0
 
@@ -291,7 +290,7 @@ class ReachabilityDesk:
                     break
                 if watch.push or watch.rids:
                     push, watch.push = watch.push, False
-                    result = await self._probe(registration, fresh=bool(watch.rids))
+                    result = await self._probe(connection, registration, fresh=bool(watch.rids))
                     self._settle(connection, registration, watch, result, push)
                     continue
                 if watch.due is None:
@@ -304,7 +303,7 @@ class ReachabilityDesk:
                             await watch.wake.wait()
                     continue
                 watch.due = None
-                result = await self._probe(registration, fresh=True)
+                result = await self._probe(connection, registration, fresh=True)
                 self._settle(connection, registration, watch, result, None)
         finally:
             if self._watches.get(connection) is watch:
@@ -336,15 +335,17 @@ class ReachabilityDesk:
         for rid in rids:
             connection.send(reachability_frame(result, rid))
 
-    async def _probe(self, registration: Registration, *, fresh: bool) -> ProbeResult | None:
-        """Probe ``registration`` once the limits allow (a cached result, unless ``fresh``,
-        needs no turn); None if it ended meanwhile."""
-        known = self._unprobed(registration)
+    async def _probe(
+        self, connection: Connection, registration: Registration, *, fresh: bool
+    ) -> ProbeResult | None:
+        """Probe ``registration`` of ``connection`` once the limits allow (a cached result,
+        unless ``fresh``, needs no turn); None if it ended meanwhile."""
+        known = self._unprobed(registration, connection.peer_ip)
         if known is not None:
             return known
         prober, host, port = self.prober, registration.host, registration.port
         assert prober is not None and host is not None and port is not None
-        connection, key = registration.connection, registration.key
+        key = registration.key
         address = address_group(connection.peer_ip)
         loop = asyncio.get_running_loop()
         while True:

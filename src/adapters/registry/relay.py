@@ -24,33 +24,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from chinwag.adapters.registry.frames import address_group, error_frame
-from chinwag.adapters.registry.protocol import (
-    ErrorCode,
-    Relay,
-    RelayIncoming,
-    RelayJoin,
-    RelayJoined,
-    RelayReady,
-    dump,
-)
+from chinwag.adapters.registry.frames import error_frame
+from chinwag.adapters.registry.protocol import ErrorCode, RelayJoin, RelayJoined, dump
 from chinwag.adapters.registry.relay_session import (
     QUANTUM,
     Meter,
-    Places,
     RelayLeg,
     RelaySession,
     RelaySettings,
 )
 from chinwag.adapters.wire.codec import encode
 from chinwag.application.bucket import BucketMap
+from chinwag.domain.registry.refusals import Refusal, RefusalCode
+from chinwag.domain.registry.relay import Places
 
 if TYPE_CHECKING:
     from chinwag.adapters.registry.connection import Connection
-    from chinwag.adapters.registry.frames import Registration
 
 
 log = logging.getLogger("chinwag.adapters.registry.server")
@@ -90,41 +81,36 @@ class RelayHub:
 
     # -- requests ------------------------------------------------------------------------------
 
-    def open(
-        self,
-        asker: Registration,
-        request: Relay,
-        find: Callable[[str, int | None], Registration | bytes],
-    ) -> bytes:
-        """Answer ``relay``: ``relay_ready`` and a ``relay_incoming`` pushed to the target, or
-        an error frame."""
-        rid = request.rid
-        settings = self.settings
-        if not settings.enabled:
-            return error_frame(ErrorCode.RELAY_OFF, "this registry does not relay", rid)
-        target = find(request.to, rid)
-        if isinstance(target, bytes):
-            return target
-        if target.key == asker.key:
-            return error_frame(ErrorCode.BAD_REQUEST, "a session to yourself needs no relay", rid)
-        address = address_group(asker.connection.peer_ip)
-        refusal = self._places.refusal(asker.key, target, address, len(self.sessions))
-        if refusal is None and self._holding() > settings.max_buffered:
-            refusal = ErrorCode.RELAY_FULL, "the relay holds all it can now"
-        if refusal is not None:
-            return error_frame(*refusal, rid)
+    def refusal(
+        self, asker_key: bytes, target_key: bytes, target_name: str, address: str
+    ) -> Refusal | None:
+        """Why one more session from ``asker_key`` (asking from the address group
+        ``address``) to ``target_key`` may not be made now, or None."""
+        refusal = self._places.refusal(
+            asker_key, target_key, target_name, address, len(self.sessions)
+        )
+        if refusal is None and self._holding() > self.settings.max_buffered:
+            refusal = Refusal(RefusalCode.RELAY_FULL, "the relay holds all it can now")
+        return refusal
+
+    def open(self, asker_key: bytes, target_key: bytes, address: str) -> str:
+        """Make a session waiting for both ends (its places taken, its join deadline
+        running); its id. The caller checked :meth:`refusal` in the same step."""
         sid = secrets.token_urlsafe(16)
-        session = RelaySession(sid, asker.key, target.key, address)
+        session = RelaySession(sid, asker_key, target_key, address)
         self.sessions[sid] = session
         self._places.take(session)
         session.expiry = asyncio.get_running_loop().call_later(
-            settings.join_timeout, self._expire, session
+            self.settings.join_timeout, self._expire, session
         )
-        incoming = RelayIncoming.model_validate(
-            {"sid": sid, "from": asker.name, "timeout": settings.join_timeout}
-        )
-        target.connection.send(encode(dump(incoming)))
-        return encode(dump(RelayReady(rid=rid, sid=sid, to=target.name)))
+        return sid
+
+    def cancel(self, sid: str) -> None:
+        """Drop session ``sid`` if nobody joined it yet (its offer did not reach the target);
+        a session that ended already, or joined, is left alone."""
+        session = self.sessions.get(sid)
+        if session is not None and not session.joined:
+            self._end(session, "not offered")
 
     def join(self, connection: Connection, request: RelayJoin, early: bytes) -> None:
         """``relay_join``, the first request of ``connection`` (``early``: the bytes after

@@ -11,8 +11,6 @@ import asyncio
 from collections import deque
 from typing import TYPE_CHECKING
 
-from chinwag.adapters.registry.frames import Registration
-from chinwag.adapters.registry.protocol import ErrorCode
 from chinwag.application.bucket import TokenBucket
 from chinwag.domain.registry.addresses import address_group
 from chinwag.domain.registry.relay import (
@@ -28,9 +26,30 @@ from chinwag.domain.registry.relay import (
     RELAY_IDLE_TIMEOUT,
     RELAY_JOIN_TIMEOUT,
     RELAY_MEMORY,
+    Places,
     RelaySettings,
 )
-from chinwag.domain.registry.relay import Places as DomainPlaces
+
+__all__ = [
+    "ADDRESS_RATE_FACTOR",
+    "DEFAULT_RELAY_RATE",
+    "EARLY_BYTES",
+    "HIGH_WATER",
+    "MAX_RELAY_SESSIONS",
+    "MAX_RELAY_SESSIONS_PER_ADDRESS",
+    "MAX_RELAY_SESSIONS_PER_CLIENT",
+    "MAX_RELAY_SESSIONS_PER_TARGET",
+    "MAX_UNJOINED_PER_ADDRESS",
+    "QUANTUM",
+    "RELAY_IDLE_TIMEOUT",
+    "RELAY_JOIN_TIMEOUT",
+    "RELAY_MEMORY",
+    "Meter",
+    "Places",
+    "RelayLeg",
+    "RelaySession",
+    "RelaySettings",
+]
 
 if TYPE_CHECKING:
     from chinwag.adapters.registry.connection import Connection
@@ -117,53 +136,3 @@ class Meter:
         self.queue: deque[RelayLeg] = deque()
         self.timer: asyncio.TimerHandle | None = None
         self.users = 0
-
-
-class Places:
-    """The domain's :class:`~chinwag.domain.registry.relay.Places` under the call relay.py makes
-    today (a target :class:`Registration`, a refusal as an ``ErrorCode`` and a text). The rewire
-    (design-registry.md, step 4) calls the domain's directly, and this goes."""
-
-    __slots__ = ("places",)
-
-    def __init__(self, settings: RelaySettings) -> None:
-        self.places = DomainPlaces(settings)
-
-    def refusal(
-        self, asker: bytes, target: Registration, address: str, sessions: int
-    ) -> tuple[ErrorCode, str] | None:
-        """Why ``asker`` (at ``address``) may not have one more session to ``target`` while
-        the relay has ``sessions``, or None."""
-        refusal = self.places.refusal(asker, target.key, target.name, address, sessions)
-        return None if refusal is None else (ErrorCode(refusal.code.value), refusal.message)
-
-    def take(self, session: RelaySession) -> None:
-        self.places.take(session)
-
-    def joined(self, session: RelaySession) -> None:
-        self.places.joined(session)
-
-    def free(self, session: RelaySession) -> None:
-        self.places.free(session)
-
-
-__all__ = [
-    "ADDRESS_RATE_FACTOR",
-    "DEFAULT_RELAY_RATE",
-    "EARLY_BYTES",
-    "HIGH_WATER",
-    "MAX_RELAY_SESSIONS",
-    "MAX_RELAY_SESSIONS_PER_ADDRESS",
-    "MAX_RELAY_SESSIONS_PER_CLIENT",
-    "MAX_RELAY_SESSIONS_PER_TARGET",
-    "MAX_UNJOINED_PER_ADDRESS",
-    "QUANTUM",
-    "RELAY_IDLE_TIMEOUT",
-    "RELAY_JOIN_TIMEOUT",
-    "RELAY_MEMORY",
-    "Meter",
-    "Places",
-    "RelayLeg",
-    "RelaySession",
-    "RelaySettings",
-]

@@ -4,18 +4,20 @@ also probes whether its clients can be reached, and relays sessions for those th
 Each connection is an :class:`asyncio.Protocol` plus one task (its watchdog). It starts with a
 clear ``welcome`` and the Noise handshake (sans-I/O, :mod:`chinwag.adapters.secure.channel`),
 which proves the client's identity key; every later frame is inside the session. Every frame of
-one read is handled synchronously and the answers leave in one record; presence changes are
-queued on every registered connection and flushed once per event-loop pass. Binding a new name
-to a key is the one request that waits for the disk: it is written on the name book's thread,
-and the connection's later requests wait their turn. A connection that does not finish its
+one read is answered at once where its use case need not wait, and the answers leave in one
+record; presence changes are noted in the outboxes of the connections told about them and
+flushed once per event-loop pass. A request whose use case waits (binding a new name on the
+disk, a shared store) is answered when it is done, and the connection's later requests wait
+their turn. A connection that does not finish its
 handshake within ``handshake_timeout``, or sends no whole frame for ``idle_timeout`` seconds, is
 dropped, as is one whose unread output passes ``max_write_buffer``; hostile input costs an error
 frame or a close and never more memory than one frame. See ``docs/protocol.md``.
 
-This module is the shell: it listens, keeps the connections and routes each request. The online
-set is the :class:`~chinwag.adapters.registry.registrar.Registrar`'s, the probes the
-:class:`~chinwag.adapters.registry.reachability.ReachabilityDesk`'s, the relay sessions the
-:class:`~chinwag.adapters.registry.relay.RelayHub`'s.
+This module is the shell: it listens, keeps the connections and hands each request to the
+:class:`~chinwag.adapters.registry.dispatch.Dispatcher`. Names, presence and relay offers are
+the use cases' (:class:`~chinwag.adapters.registry.core.RegistryCore`, over its stores), the
+probes the :class:`~chinwag.adapters.registry.reachability.ReachabilityDesk`'s, the relay's data
+plane the :class:`~chinwag.adapters.registry.relay.RelayHub`'s.
 """
 
 from __future__ import annotations
@@ -23,17 +25,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
-from pydantic import ValidationError
-
-from chinwag.adapters.registry.admission import MAX_NEW_NAMES_PER_MINUTE
 from chinwag.adapters.registry.connection import Connection
-from chinwag.adapters.registry.frames import MAX_ERROR_TEXT, error_frame
+from chinwag.adapters.registry.core import RegistryCore, Stores, embedded_stores
+from chinwag.adapters.registry.dispatch import Answer, Dispatcher
+from chinwag.adapters.registry.frames import error_frame
 from chinwag.adapters.registry.limits import RefusalLog
 from chinwag.adapters.registry.listen import listen
-from chinwag.adapters.registry.names import NameBook
+from chinwag.adapters.registry.names import NameBook, NameBookStore
 from chinwag.adapters.registry.probe import (
     MAX_CONCURRENT_PROBES,
     PROBE_CACHE_SECONDS,
@@ -44,22 +45,10 @@ from chinwag.adapters.registry.protocol import (
     MAX_REQUEST_FRAME,
     PROLOGUE,
     PROTOCOL_VERSION,
-    REQUEST_ADAPTER,
+    REGISTER_VERSIONS,
     ErrorCode,
-    ListOnline,
-    Lookup,
-    Online,
-    Ping,
-    Pong,
-    ProbeMe,
-    Register,
-    Relay,
-    RelayJoin,
-    Unregister,
-    Unregistered,
     Welcome,
     dump,
-    probe_rid,
 )
 from chinwag.adapters.registry.reachability import (
     PROBE_INTERVAL,
@@ -68,9 +57,13 @@ from chinwag.adapters.registry.reachability import (
     REPROBE_MAX,
     ReachabilityDesk,
 )
-from chinwag.adapters.registry.registrar import Answer, Registrar
 from chinwag.adapters.registry.relay import RelayHub
-from chinwag.adapters.registry.relay_session import (
+from chinwag.adapters.secure.channel import Security
+from chinwag.adapters.wire.codec import encode
+from chinwag.application.registry.admission import MAX_NEW_NAMES_PER_MINUTE
+from chinwag.application.registry.fanout import PRESENCE_ALL_BELOW
+from chinwag.application.registry.ports.name_store import NameStore
+from chinwag.domain.registry.relay import (
     DEFAULT_RELAY_RATE,
     MAX_RELAY_SESSIONS,
     MAX_RELAY_SESSIONS_PER_ADDRESS,
@@ -82,9 +75,6 @@ from chinwag.adapters.registry.relay_session import (
     RELAY_MEMORY,
     RelaySettings,
 )
-from chinwag.adapters.secure.channel import Security
-from chinwag.adapters.wire.codec import encode
-from chinwag.application.validation import first_error
 
 __all__ = ["Answer", "RegistryServer"]
 
@@ -123,6 +113,11 @@ class RegistryServer:
     key there (``relay_rate_per_address``; None: four times ``relay_rate``, the burst alike). Past
     ``relay_memory`` bytes held in all, new sessions are refused ``relay_full``.
 
+    ``names`` is where names are bound (a :class:`NameBook`, or any name store; None: a book
+    in memory); ``stores`` gives every store at once instead (a shared store, or a test's
+    network of registries). ``presence_all_below``: while fewer are online, every client is
+    told about everyone (``--presence-all-below``).
+
     ``relay_hub`` is the relay: a hub, used as it is (its own settings rule, not the ``relay*``
     arguments), or what makes one from the ``relay*`` arguments (:class:`RelayHub` itself, or a
     subclass). A subclass overriding :meth:`RelayHub.forward` lets a test tamper with, drop or
@@ -138,7 +133,9 @@ class RegistryServer:
         idle_timeout: float = 15.0,
         max_frame: int = MAX_REQUEST_FRAME,
         max_write_buffer: int = MAX_WRITE_BUFFER,
-        names: NameBook | None = None,
+        names: NameBook | NameStore | None = None,
+        stores: Stores | None = None,
+        presence_all_below: int = PRESENCE_ALL_BELOW,
         max_rate: float = MAX_REQUEST_RATE,
         max_connections: int = MAX_CONNECTIONS,
         max_per_host: int = MAX_CONNECTIONS_PER_HOST,
@@ -188,6 +185,7 @@ class RegistryServer:
         self._connections: set[Connection] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._dirty: list[Connection] = []
+        self._leaving: set[asyncio.Task[Any]] = set()
         self.security = security
         self.handshake_timeout = handshake_timeout
         self.max_new_names_per_minute = max_new_names_per_minute
@@ -223,11 +221,16 @@ class RegistryServer:
             max_buffered=relay_memory,
         )
         self.relay_hub = relay_hub if isinstance(relay_hub, RelayHub) else relay_hub(relay_settings)
-        self.registrar = Registrar(
-            names if names is not None else NameBook(),
-            max_new_names_per_minute,
-            registered=self.reachability.registered,
+        if stores is None:
+            store = names if names is not None else NameBook()
+            stores = embedded_stores(NameBookStore(store) if isinstance(store, NameBook) else store)
+        self.core = RegistryCore(
+            stores,
+            self.relay_hub,
+            presence_all_below=presence_all_below,
+            max_new_names_per_minute=max_new_names_per_minute,
         )
+        self.dispatcher = Dispatcher(self.core, self.reachability)
         self._welcome = encode(
             dump(
                 Welcome(
@@ -235,6 +238,7 @@ class RegistryServer:
                     heartbeat_interval=heartbeat_interval,
                     idle_timeout=idle_timeout,
                     max_frame=max_frame,
+                    versions=list(REGISTER_VERSIONS),
                 )
             )
         )
@@ -244,6 +248,7 @@ class RegistryServer:
         """Listen; return the real bound address. Raises ``AddressInUse`` if the port is taken."""
         if self._server is not None:
             raise RuntimeError("the registry server is already started")
+        await self.core.start()
         self._server, self._address = await listen(lambda: Connection(self), self._host, self._port)
         return self._address
 
@@ -256,7 +261,7 @@ class RegistryServer:
 
     def online(self) -> frozenset[str]:
         """The names registered now."""
-        return frozenset(self.registrar.names)
+        return frozenset(self.core.clients.names())
 
     @property
     def connection_count(self) -> int:
@@ -280,13 +285,15 @@ class RegistryServer:
             server.close()
         # Nobody is leaving: the registry is. Telling the clients still connected that the
         # others went offline would make them refuse to message peers they can still reach.
-        self.registrar.shutting_down = True
+        await self.core.close()
         self.relay_hub.close()
         for connection in list(self._connections):
             connection.close(why="the registry is shutting down")
         await self.reachability.close()
         if self._tasks:
             await asyncio.wait(self._tasks)
+        if self._leaving:
+            await asyncio.wait(self._leaving)
         if server is not None:
             await server.wait_closed()
 
@@ -318,8 +325,7 @@ class RegistryServer:
         self._per_host[connection.peer_ip] -= 1
         if self._per_host[connection.peer_ip] <= 0:
             del self._per_host[connection.peer_ip]
-        if connection.registration is not None:
-            self.registrar.leave(connection, "disconnected")
+        self.gone(connection, "disconnected")
         self.reachability.forget(connection)
         if connection.leg is not None:
             self.relay_hub.lost(connection.leg)
@@ -334,39 +340,19 @@ class RegistryServer:
         for connection in dirty:
             connection.flush()
 
-    def _handle(
-        self, connection: Connection, payload: bytes
-    ) -> bytes | Coroutine[Any, Any, Answer]:
-        """The answer to one request frame (a coroutine for the answer, if it needs the disk;
-        b"" if it is answered later, as ``probe`` is)."""
+    def gone(self, connection: Connection, why: str) -> None:
+        """``connection`` is closing or closed: its name goes offline, once (``why`` is for
+        the log)."""
         try:
-            request = REQUEST_ADAPTER.validate_json(payload)
-        except ValidationError as exc:
-            text = first_error(exc)
-            connection.violation(f"bad request ({text[:MAX_ERROR_TEXT]})")
-            return error_frame(ErrorCode.BAD_REQUEST, text, probe_rid(payload))
-        if isinstance(request, Ping):
-            return encode(dump(Pong(rid=request.rid)))
-        if isinstance(request, Register):
-            return self.registrar.register(connection, request)
-        if isinstance(request, RelayJoin):
-            connection.violation("relay_join after another request")
-            return error_frame(
-                ErrorCode.BAD_REQUEST,
-                "relay_join must be the first request of a connection of its own",
-                request.rid,
-            )
-        registration = connection.registration
-        if registration is None:
-            return error_frame(ErrorCode.NOT_REGISTERED, "register first", request.rid)
-        if isinstance(request, Lookup):
-            return self.registrar.lookup(request, relay=self.relay_hub.enabled)
-        if isinstance(request, ListOnline):
-            return encode(dump(Online(rid=request.rid, online=sorted(self.registrar.names))))
-        if isinstance(request, Relay):
-            return self.relay_hub.open(registration, request, self.registrar.find)
-        if isinstance(request, ProbeMe):
-            return self.reachability.asked(connection, request.rid)
-        assert isinstance(request, Unregister)
-        self.registrar.leave(connection, "unregistered")
-        return encode(dump(Unregistered(rid=request.rid)))
+            tasks = self.dispatcher.gone(connection, why)
+        except Exception:  # a store's bug must not stop a connection from closing
+            log.exception("the leave of %s failed", connection.peer)
+            return
+        for task in tasks:
+            self._leaving.add(task)
+            task.add_done_callback(self._left)
+
+    def _left(self, task: asyncio.Task[Any]) -> None:
+        self._leaving.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a leave failed", exc_info=task.exception())
