@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from chinwag.adapters.registry.server import RegistryServer
-from chinwag.domain.registry.presence import MAX_WATCH_REQUEST, MAX_WATCHED
-from chinwag.domain.registry.presence import PresenceMode
+from chinwag.domain.registry.presence import MAX_WATCH_REQUEST, MAX_WATCHED, PresenceMode
 from tests.integration.test_registry_server import Message, Raw, run, started
 from tests.support import wait_until
 
@@ -53,9 +52,7 @@ async def quiet(raw: Raw, seconds: float = 0.3) -> list[Message]:
         return got
 
 
-def test_the_welcome_offers_version_3_and_a_v3_registration_is_told_only_what_it_watches() -> (
-    None
-):
+def test_the_welcome_offers_version_3_and_a_v3_registration_is_told_only_what_it_watches() -> None:
     async def scenario() -> None:
         server, _ = await watching_only()
         try:
@@ -168,9 +165,7 @@ def test_watch_limits_are_refused_whole_with_watch_limit() -> None:
             batch = MAX_WATCH_REQUEST
             for start in range(0, MAX_WATCHED, batch):
                 names = [f"u{n}" for n in range(start, min(start + batch, MAX_WATCHED))]
-                assert (await alice.request({"type": "watch", "names": names}))[
-                    "type"
-                ] == "watched"
+                assert (await alice.request({"type": "watch", "names": names}))["type"] == "watched"
             over = await alice.request({"type": "watch", "names": ["one-more"]})
             assert over["type"] == "error" and over["code"] == "watch_limit"
             too_many = await alice.request(
