@@ -7,6 +7,7 @@ A group's conversation has the group's id; its turns are taken as ``take_turn(me
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -15,6 +16,8 @@ from uuid import UUID
 from chinwag.application.ports.conversation_repository import ConversationRepository
 from chinwag.domain.conversation import Conversation, direct_conversation_id
 from chinwag.domain.message import Message
+
+log = logging.getLogger(__name__)
 
 
 class ConversationLedger:
@@ -30,6 +33,13 @@ class ConversationLedger:
         self._saved: dict[tuple[str, str], tuple[Conversation, asyncio.Future[None]]] = {}
         self._groups: dict[UUID, tuple[Conversation, asyncio.Future[None]]] = {}
         self._order = OutgoingOrder()
+        self._direct_listeners: list[Callable[[str], None]] = []
+
+    def on_direct(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(peer)`` the first time this run a direct conversation is asked for
+        (new or stored before: the watch list watches its peer). Called inside a send, so it
+        must be quick and must not fail it (a failure is logged)."""
+        self._direct_listeners.append(listener)
 
     async def known(self, me: str, peer: str) -> bool:
         """Whether ``me`` has a conversation with ``peer`` (stored, or being stored)."""
@@ -39,6 +49,12 @@ class ConversationLedger:
 
     async def direct(self, me: str, peer: str) -> Conversation:
         """The direct conversation of ``me`` and ``peer``, stored before this returns."""
+        if (me, peer) not in self._saved:
+            for listener in self._direct_listeners:
+                try:
+                    listener(peer)
+                except Exception:
+                    log.exception("a listener of new conversations failed")
         return await _saved_once(
             self._saved, (me, peer), lambda: Conversation.direct(me, peer), self._conversations
         )

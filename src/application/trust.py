@@ -80,6 +80,7 @@ class TrustPolicy:
         self._told_group: set[tuple[str, bytes]] = set()
         """The (name, key) a group gave that disagree with the pin, said once per run."""
         self._woken: list[Callable[[str], None]] = []
+        self._pinned: list[Callable[[str], None]] = []
         self._locks: dict[str, asyncio.Lock] = {}
 
     def _lock(self, name: str) -> asyncio.Lock:
@@ -90,6 +91,12 @@ class TrustPolicy:
     def on_trusted(self, listener: Callable[[str], None]) -> None:
         """Call ``listener(name)`` whenever a held name is let through again (the courier)."""
         self._woken.append(listener)
+
+    def on_pinned(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(name)`` whenever a name is pinned for the first time (a new contact,
+        or a stranger's message request: the watch list watches them). Must be quick; a
+        failure is logged, never raised into the check that pinned."""
+        self._pinned.append(listener)
 
     async def outgoing(self, name: str, key: bytes) -> None:
         """Before sending to ``name``, whom the registry binds to ``key``: pin a newcomer, pass a
@@ -191,6 +198,11 @@ class TrustPolicy:
             Contact(name=name, key=key, first_seen=self._clock.now(), accepted=accepted)
         )
         log.info("pinned %s to %s", name, fingerprint(key))
+        for listener in self._pinned:
+            try:
+                listener(name)
+            except Exception:
+                log.exception("a listener of new contacts failed")
 
     async def _check(self, contact: Contact, key: bytes) -> Contact:
         """``contact`` as it now stands if ``key`` is its pinned key; else IdentityChanged."""

@@ -113,6 +113,10 @@ class ContainerSession:
         started: StartedChat = await self._use.use_cases.start_chat().execute(name)
         return started
 
+    async def find_online(self, prefix: str, limit: int) -> list[str]:
+        found: list[str] = await self._use.use_cases.find_online().execute(prefix, limit)
+        return found
+
     async def load_preferences(self) -> Preferences:
         return await asyncio.to_thread(self._preferences.load)
 

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import tkinter as tk
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,9 +90,33 @@ def people(app: DesktopApp) -> list[str]:
 
 
 def open_conversation(app: DesktopApp, peer: str) -> None:
+    """Open the conversation with ``peer``, listed (a contact, or a conversation)."""
     pump(app.root, lambda: peer in people(app), timeout=15, what=f"{peer} in the people list")
     app.view.widgets.people.selection_set(f"p:{peer}")
     pump(app.root, lambda: peer in app.view.widgets.header.cget("text"), what=f"{peer}'s pane")
+
+
+def find_and_open(app: DesktopApp, peer: str, deadline: float = 15.0) -> None:
+    """Start a chat with ``peer``, who is online but not listed (the list holds contacts and
+    conversations only): Chat ▸ New chat…, type the start of their name, pick them in what the
+    search finds and press Enter. Typed again until found: the registry may tell of ``peer``
+    a moment after the test saw them sign in."""
+    dialog = app.view.widgets.new_chat
+    app.view.widgets.menu.invoke("New chat…")
+    pump(app.root, dialog.visible, what="the new chat dialog")
+    end = time.monotonic() + deadline
+    while peer not in dialog.found():
+        assert time.monotonic() < end, f"{peer} never found online: {dialog.note_text()}"
+        dialog.entry.delete(0, "end")
+        dialog.entry.insert(0, peer[:2])
+        with contextlib.suppress(AssertionError):
+            pump(app.root, lambda: peer in dialog.found(), timeout=1, what=f"{peer} found")
+    dialog.results.selection_set(f"r:{peer}")
+    press(dialog.results, "<Return>")
+    header = app.view.widgets.header
+    pump(app.root, lambda: peer in header.cget("text"), timeout=15, what=f"{peer}'s pane")
+    assert not dialog.visible()
+    assert peer in people(app)
 
 
 def type_and_send(app: DesktopApp, text: str) -> None:
@@ -105,7 +130,7 @@ def test_sign_in_chat_both_ways_restart_and_search(
 ) -> None:
     with desktop(display, (registry.host, registry.port), tmp_path / "alice") as app:
         sign_in(app, "alice")
-        open_conversation(app, "bob")  # bob appears: presence was pushed
+        find_and_open(app, "bob")  # bob is online: the new chat dialog finds him
         bob.wait_online("alice")
 
         type_and_send(app, "hello bob 👋")
@@ -153,7 +178,7 @@ def test_a_key_change_is_shown_verified_against_the_peer_and_accepted_then_mail_
         sign_in(app, "alice")
         pump(app.root, lambda: bool(view.own_key_text()), what="my key in the status bar")
         assert re.fullmatch(r"([a-z2-7]{4} ){12}[a-z2-7]{4}", view.own_key_text())
-        open_conversation(app, "bob")
+        find_and_open(app, "bob")
         type_and_send(app, "hello bob")
         bob.wait_event("message", body="hello bob")  # both sides have pinned the other now
 
@@ -214,7 +239,7 @@ def test_a_key_change_still_waiting_after_a_restart_is_shown_again(
     """The change is stored; the application tells it again once per run (it once did not)."""
     with desktop(display, (registry.host, registry.port), tmp_path / "alice") as app:
         sign_in(app, "alice")
-        open_conversation(app, "bob")
+        find_and_open(app, "bob")
         type_and_send(app, "hello bob")
         bob.wait_event("message", body="hello bob")
         bob.quit()
@@ -256,7 +281,7 @@ def test_signing_out_with_a_peer_connected_logs_no_error(
         desktop(display, (registry.host, registry.port), tmp_path / "alice") as app,
     ):
         sign_in(app, "alice")
-        open_conversation(app, "bob")
+        find_and_open(app, "bob")
         bob.send(cmd="send", to="alice", body="hi alice")  # bob connects to alice
         pump(app.root, lambda: "hi alice" in app.view.conversation_text(), timeout=15)
     assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
@@ -284,7 +309,7 @@ def test_a_burst_of_5000_messages_all_appear_in_order(
         sender = CliProcess("carol", registry.address, tmp_path / "carol")
         try:
             sender.wait_online("alice")
-            open_conversation(app, "carol")
+            find_and_open(app, "carol")
             for n in range(5000):
                 sender.send(cmd="send", to="alice", body=f"burst {n:04d}")
             pump(

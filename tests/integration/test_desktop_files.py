@@ -21,7 +21,7 @@ from chinwag.adapters.gui.view import FileAction, FileRow
 from chinwag.entrypoints.gui import DesktopApp
 from chinwag.entrypoints.settings import ClientSettings
 from tests.gui_support import pump
-from tests.integration.test_desktop_app import open_conversation, sign_in
+from tests.integration.test_desktop_app import find_and_open, sign_in
 from tests.integration.test_file_processes import make_file, sha256_of
 from tests.processes import CliProcess, Event, RegistryProcess, start
 
@@ -167,7 +167,7 @@ def test_bob_accepts_alices_file_on_its_card_and_sends_her_one_back(
         shown = ShownRows(app)
         sign_in(app, "bob")
         alice.wait_online("bob")
-        open_conversation(app, "alice")
+        find_and_open(app, "alice")
 
         # alice → bob: the offer's card, Accept, the bar, then the saved file.
         source = tmp_path / "holiday photos.tar"

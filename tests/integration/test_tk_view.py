@@ -77,6 +77,9 @@ class RecordingListener:
     def new_chat_requested(self, name: str) -> None:
         self.calls.append(("new_chat_requested", (name,)))
 
+    def new_chat_search_requested(self, text: str) -> None:
+        self.calls.append(("new_chat_search_requested", (text,)))
+
     def next_conversation_requested(self, step: int) -> None:
         self.calls.append(("next_conversation_requested", (step,)))
 

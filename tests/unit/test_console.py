@@ -84,9 +84,9 @@ def parse_json_command(line: str) -> AnyCommand:
 
 
 COMMAND_LIST = (
-    "commands: send, who, history, search, whoami, verify, trust, doctor, group_create, "
-    "group_add, group_remove, group_admin, group_leave, group_rename, groups, send_file, "
-    "accept_file, decline_file, cancel_file, transfers, quit"
+    "commands: send, who, watch, unwatch, history, search, whoami, verify, trust, doctor, "
+    "group_create, group_add, group_remove, group_admin, group_leave, group_rename, groups, "
+    "send_file, accept_file, decline_file, cancel_file, transfers, quit"
 )
 
 
@@ -117,7 +117,22 @@ COMMAND_LIST = (
             '{"cmd": "search", "text": "x", "limit": 201}',
             "'limit' must be a whole number from 1 to 200",
         ),
-        ('{"cmd": "who", "extra": 1}', 'who does not take "extra" (it takes: ref)'),
+        ('{"cmd": "who", "extra": 1}', 'who does not take "extra" (it takes: prefix, limit, ref)'),
+        ('{"cmd": "who", "prefix": 7}', "'prefix' must be text of at most 32 characters"),
+        ('{"cmd": "who", "prefix": "' + "a" * 33 + '"}', "'prefix' must be text of at most 32"),
+        (
+            '{"cmd": "who", "prefix": "a", "limit": 0}',
+            "'limit' must be a whole number from 1 to 100",
+        ),
+        ('{"cmd": "who", "prefix": "a", "limit": 101}', "'limit' must be a whole number from 1 to"),
+        ('{"cmd": "who", "prefix": "a", "limit": "5"}', "'limit' must be a whole number"),
+        ('{"cmd": "who", "limit": 5}', "who takes 'limit' only with 'prefix'"),
+        ('{"cmd": "watch"}', "watch needs 'names' (a list of names (at most 1,000))"),
+        ('{"cmd": "watch", "names": "bob"}', "'names' must be a list of names"),
+        ('{"cmd": "watch", "names": ["bob", 5]}', "'names' must be a list of names"),
+        ('{"cmd": "unwatch", "names": [""]}', "'names' must be a list of names"),
+        ('{"cmd": "unwatch", "names": null}', "'names' must be a list of names"),
+        ('{"cmd": "watch", "names": [' + ", ".join(['"b"'] * 1001) + "]}", "at most 1,000"),
         ('{"cmd": "whoami", "user": "mallory"}', 'whoami does not take "user"'),
         ('{"cmd": "verify"}', "verify needs 'with' (a name)"),
         ('{"cmd": "verify", "with": "bob", "number": "' + "1" * 201 + '"}', "'number' must be"),

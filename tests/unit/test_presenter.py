@@ -160,6 +160,9 @@ class FakeSession:
     doctor_peers: dict[str, PeerReport | Exception] = field(default_factory=dict)
     """What the connection doctor says about each person."""
     diagnosed: list[str] = field(default_factory=list)
+    searched: list[tuple[str, int]] = field(default_factory=list)
+    """What was asked of the registry's search of who is online (prefix, limit)."""
+    refuse_find: Exception | None = None
 
     async def sign_in(self) -> str:
         if self.refuse_sign_in is not None:
@@ -225,6 +228,14 @@ class FakeSession:
             raise UnknownUser(f"nobody called {peer} is registered; check the spelling")
         self.added.append(peer)
         return StartedChat(peer, peer in self.online)
+
+    async def find_online(self, prefix: str, limit: int) -> list[str]:
+        """The registry's search: everybody online (alice too), not only whom she watches."""
+        self.searched.append((prefix, limit))
+        if self.refuse_find is not None:
+            raise self.refuse_find
+        online = self.online | {"alice"}
+        return sorted(name for name in online if name.startswith(prefix.lower()))[:limit]
 
     async def load_preferences(self) -> Preferences:
         return self.preferences
@@ -356,13 +367,14 @@ def test_an_invalid_name_is_refused_before_any_network() -> None:
 # -- presence, receiving, unread -----------------------------------------------------------------
 
 
-def test_presence_updates_the_people_list_without_me() -> None:
-    presenter, view, _ = signed_in()
+def test_presence_lights_the_dots_of_the_people_listed_and_lists_nobody_new() -> None:
+    presenter, view, _ = signed_in(FakeSession(history_with_bob=[message(1)]))
+    # carol is pushed (a group of alice's, or a small registry's everybody): not a contact.
     presenter.handle([Event("presence", online=frozenset({"alice", "bob", "carol"}))])
-    assert view.last("set_people") == ([PersonRow("bob", True, 0), PersonRow("carol", True, 0)],)
+    assert view.last("set_people") == ([PersonRow("bob", True, 0)],)
     presenter.handle([Event("presence", online=frozenset({"alice", "carol"}))])
     # bob stays where he was, offline: presence changes the dot, never the rows.
-    assert view.last("set_people") == ([PersonRow("bob", False, 0), PersonRow("carol", True, 0)],)
+    assert view.last("set_people") == ([PersonRow("bob", False, 0)],)
 
 
 def test_messages_for_a_closed_conversation_count_as_unread_until_opened() -> None:

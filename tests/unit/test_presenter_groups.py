@@ -49,14 +49,15 @@ def test_a_message_in_a_closed_group_counts_moves_it_up_and_notifies_with_its_na
     assert heading.id == GID
 
 
-def test_the_stored_order_goes_before_people_online_meanwhile_and_after_news() -> None:
+def test_the_stored_order_goes_before_people_listed_meanwhile_and_after_news() -> None:
     runner, view, session = ImmediateRunner(), RecordingView(), GroupSession(chats=[GID, "bob"])
     presenter = ChatPresenter(runner, lambda name, registry: session, "127.0.0.1:7420")
     presenter.attach(view)
     runner.park = True
     presenter.start("alice")
     runner.release()  # signed in; the stored conversations are still on their way
-    presenter.handle([Event("presence", online=frozenset({"carol", "bob"}))])
+    presenter.handle([Event("presence", online=frozenset({"carol", "bob"}))])  # lists nobody
+    presenter.handle([Event("message_request", name="erin")])
     presenter.handle([Event("message", message=message(1, "dave"))])
     runner.park = False
     runner.release()
@@ -64,7 +65,7 @@ def test_the_stored_order_goes_before_people_online_meanwhile_and_after_news() -
         "dave",
         "Trip",
         "bob",
-        "carol",
+        "erin",
     ]
 
 

@@ -43,12 +43,15 @@ def test_the_latest_conversation_goes_on_top_and_state_changes_do_not_move_it() 
     assert a.view.last("open_conversation")[0] == "carol"
 
 
-def test_somebody_online_not_listed_yet_comes_last_and_stays_when_they_leave() -> None:
+def test_somebody_online_is_listed_only_once_there_is_a_chat_with_them() -> None:
+    # A registry pushes more than the contacts (group members; everybody while it is small):
+    # the list is the people the user talks to, whoever is online (issue 12).
     a = app(Contacts(contacts=["dave"]))
     a.presenter.handle([Event("presence", online=frozenset({"alice", "zoe", "bob"}))])
-    assert names(a.view.last("set_people")[0]) == ["dave", "bob", "zoe"]
-    a.presenter.handle([Event("presence", online=frozenset({"zoe"}))])
-    assert names(a.view.last("set_people")[0]) == ["dave", "bob", "zoe"]
+    assert names(a.view.last("set_people")[0]) == ["dave"]
+    a.presenter.new_chat_requested("bob")
+    assert names(a.view.last("set_people")[0]) == ["bob", "dave"]
+    assert a.view.last("set_people")[0][0].online
 
 
 def test_a_lost_registry_stays_in_the_status_bar_over_an_offline_note() -> None:

@@ -53,7 +53,7 @@ def completions(text: str, names: list[str]) -> list[str]:
 def test_tab_completes_commands_and_names() -> None:
     people = ["bob", "bella", "carol"]
     assert completions("/m", people) == ["/msg "]
-    assert completions("/w", people) == ["/who ", "/whoami "]
+    assert completions("/w", people) == ["/who ", "/watch ", "/whoami "]
     assert completions("/msg b", people) == ["/msg bella ", "/msg bob "]
     assert completions("/MSG Bo", people) == ["/MSG bob "]
     assert completions("/history ", people) == [f"/history {n} " for n in sorted(people)]

@@ -20,14 +20,19 @@ from chinwag.adapters.console.file_commands import (
     run_file_command,
 )
 from chinwag.adapters.console.output import ConsoleOutput
+from chinwag.adapters.console.presence_commands import WatchCommand as WatchCommand
+from chinwag.adapters.console.presence_commands import Who as Who
+from chinwag.adapters.console.presence_commands import run_presence_command
 from chinwag.application.files.status import TransferStatus
 from chinwag.application.use_cases import (
+    FindOnline,
     LoadHistory,
     SearchHistory,
     SendMessage,
     SendMessages,
     TrustContact,
     VerifyContact,
+    WatchPeople,
     WhoAmI,
     WhoIsOnline,
 )
@@ -54,10 +59,6 @@ class Send(_Command):
     to: str | None = None
     body: str
     group: UUID | None = None
-
-
-class Who(_Command):
-    cmd: Literal["who"]
 
 
 class History(_Command):
@@ -137,6 +138,7 @@ GroupCommand = GroupCreate | GroupMember | GroupLeave | GroupRename | GroupsList
 AnyCommand = (
     Send
     | Who
+    | WatchCommand
     | History
     | Search
     | Quit
@@ -172,8 +174,12 @@ class CommandRunner:
         groups: Groups | None = None,
         post: PostToGroup | None = None,
         files: FileUseCases | None = None,
+        find_online: FindOnline | None = None,
+        watch_people: WatchPeople | None = None,
     ) -> None:
         self._output = output
+        self._find_online = find_online
+        self._watch_people = watch_people
         self._files = files
         self._groups = groups
         self._post = post
@@ -220,8 +226,10 @@ class CommandRunner:
                     await self._send.execute(command.to or "", command.body)
                 case Send(group=group) if group is not None:
                     await self._posting().execute(group, command.body)
-                case Who():
-                    self._output.online(self._who.execute())
+                case Who() | WatchCommand():
+                    await run_presence_command(
+                        command, self._output, self._who, self._find_online, self._watch_people
+                    )
                 case History(group=None):
                     messages = await self._history.execute(
                         command.with_ or "", command.limit, command.before

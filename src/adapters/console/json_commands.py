@@ -31,10 +31,9 @@ from chinwag.adapters.console.commands import (
     Send,
     Trust,
     Verify,
-    Who,
     WhoAmICommand,
 )
-from chinwag.adapters.console.json_fields import GROUP_ID
+from chinwag.adapters.console.json_fields import GROUP_ID, is_names
 from chinwag.adapters.console.json_fields import JsonField as _Field
 from chinwag.adapters.console.json_fields import is_name as _name
 from chinwag.adapters.console.json_fields import is_text as _text
@@ -45,6 +44,12 @@ from chinwag.adapters.console.json_files import (
     FILE_ONE_OF,
     FILE_USAGE,
     build_file_command,
+)
+from chinwag.adapters.console.json_presence import (
+    PRESENCE_FIELDS,
+    PRESENCE_ONLY_WITH,
+    PRESENCE_USAGE,
+    build_presence_command,
 )
 
 
@@ -92,6 +97,8 @@ MAX_SHORT_TEXT: Final = 200
 COMMANDS: Final = (
     "send",
     "who",
+    "watch",
+    "unwatch",
     "history",
     "search",
     "whoami",
@@ -111,7 +118,7 @@ COMMANDS: Final = (
 
 USAGE: Final = {
     "send": '{"cmd": "send", "to": NAME, "body": TEXT} (or "group": GID instead of "to")',
-    "who": '{"cmd": "who"}',
+    **PRESENCE_USAGE,
     "history": '{"cmd": "history", "with": NAME, "limit": N, "before": ID} (or "group": GID '
     'instead of "with")',
     "search": '{"cmd": "search", "text": TEXT, "limit": N}',
@@ -132,6 +139,9 @@ USAGE: Final = {
 
 ONE_OF: Final = {"send": ("to", "group"), "history": ("with", "group"), **FILE_ONE_OF}
 """Commands that take exactly one of two fields: a person or a group."""
+
+ONLY_WITH: Final = {**PRESENCE_ONLY_WITH}
+"""Fields that mean something only beside another: ``(field, the one it needs)``."""
 
 MAX_MEMBERS_LISTED: Final = 1024
 """The longest ``members`` list read (a group holds far fewer; the use case says how many)."""
@@ -203,11 +213,7 @@ def _message_id(value: Any) -> bool:
 
 
 def _names(value: Any) -> bool:
-    return (
-        isinstance(value, list)
-        and len(value) <= MAX_MEMBERS_LISTED
-        and all(_name(item) for item in value)
-    )
+    return is_names(value, MAX_MEMBERS_LISTED)
 
 
 _NAME = _Field("a name", _name)
@@ -218,7 +224,6 @@ _FIELDS: Final[Mapping[str, Mapping[str, _Field]]] = {
         "group": _Field(_GROUP.what, _uuid, required=False),
         "body": _Field("text", _text),
     },
-    "who": {},
     "history": {
         "with": _Field("a name", _name, required=False),
         "group": _Field(_GROUP.what, _uuid, required=False),
@@ -254,6 +259,7 @@ _FIELDS: Final[Mapping[str, Mapping[str, _Field]]] = {
     "group_rename": {"group": _GROUP, "name": _Field("text (the group's new name)", _text)},
     "groups": {},
     "quit": {},
+    **PRESENCE_FIELDS,
     **FILE_FIELDS,
 }
 
@@ -320,6 +326,12 @@ def parse_json_line(line: str | bytes) -> JsonCommand:
             f"({fields[second].what}), one of them: {USAGE[cmd]}",
             ref,
         )
+    needs = ONLY_WITH.get(cmd)
+    if needs is not None and needs[0] in data and needs[1] not in data:
+        field, other = needs
+        raise BadJsonCommand(
+            f"{cmd} takes '{field}' only with '{other}' ({fields[other].what}): {USAGE[cmd]}", ref
+        )
     return JsonCommand(_build(cmd, data), ref)
 
 
@@ -352,8 +364,8 @@ def _build(cmd: str, data: dict[str, Any]) -> AnyCommand:
         return Verify(cmd="verify", with_=data["with"], number=data.get("number"))
     if cmd == "trust":
         return Trust(cmd="trust", with_=data["with"], fingerprint=data["fingerprint"])
-    if cmd == "who":
-        return Who(cmd="who")
+    if cmd in PRESENCE_FIELDS:
+        return build_presence_command(cmd, data)
     if cmd == "whoami":
         return WhoAmICommand(cmd="whoami")
     if cmd == "doctor":

@@ -26,6 +26,12 @@ def is_name(value: Any) -> bool:
     return isinstance(value, str) and value != ""
 
 
+def is_names(value: Any, most: int) -> bool:
+    """A list of at most ``most`` names (whether each can be a username is the use case's
+    to say, naming the one that cannot)."""
+    return isinstance(value, list) and len(value) <= most and all(is_name(v) for v in value)
+
+
 def is_uuid(value: Any) -> bool:
     if not isinstance(value, str):
         return False

@@ -19,8 +19,8 @@ loop, is :mod:`json_lines`'s part):
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, Final, TextIO
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from typing import Any, Final, Literal, TextIO
 from uuid import UUID
 
 from chinwag.adapters.console.json_answers import (
@@ -299,6 +299,19 @@ class JsonOutput(JsonLines, ReadyGate):
 
     def online(self, online: Sequence[str]) -> None:
         self._answer({"event": "presence", "online": list(online)})
+
+    def found_online(self, prefix: str, names: Sequence[str], limit: int) -> None:
+        """``{"event": "online", "prefix": TEXT, "names": [...]}``: the answer to ``who`` with
+        a prefix (the prefix as given, the names sorted)."""
+        self._answer({"event": "online", "prefix": prefix, "names": list(names)})
+
+    def watching(
+        self, cmd: Literal["watch", "unwatch"], names: Sequence[str], watched: Collection[str]
+    ) -> None:
+        """``{"event": "watching", "names": [...]}``: the answer to ``watch`` and ``unwatch``,
+        the whole watch list after the change, sorted (the people watched without asking
+        too). A ``presence`` event follows, unasked, if who is online among them changed."""
+        self._answer({"event": "watching", "names": sorted(watched)})
 
     def history(self, with_user: str, messages: Sequence[Message]) -> None:
         fields = {"event": "history", "with": with_user}

@@ -9,8 +9,8 @@ people. Both write to stdout only; logs go to stderr.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Collection, Sequence
+from typing import Any, Literal, Protocol
 from uuid import UUID
 
 from chinwag.application.files.status import TransferStatus
@@ -44,6 +44,17 @@ class ConsoleOutput(Protocol):
     def whoami(self, user: str, fingerprint: str) -> None: ...
     def safety_number(self, name: str, number: str, fingerprint: str, verified: bool) -> None: ...
     def online(self, online: Sequence[str]) -> None: ...
+    def found_online(self, prefix: str, names: Sequence[str], limit: int) -> None:
+        """Answer to ``who`` with a prefix: the names online that start with it (sorted, at
+        most ``limit``)."""
+        ...
+
+    def watching(
+        self, cmd: Literal["watch", "unwatch"], names: Sequence[str], watched: Collection[str]
+    ) -> None:
+        """Answer to ``watch``/``unwatch``: the names it was about, and the whole watch list."""
+        ...
+
     def history(self, with_user: str, messages: Sequence[Message]) -> None: ...
     def group_history(self, group: UUID, messages: Sequence[Message]) -> None: ...
     def groups(self, groups: Sequence[tuple[GroupState, bool]]) -> None:

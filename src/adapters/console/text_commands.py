@@ -23,6 +23,7 @@ from chinwag.adapters.console.commands import (
     Send,
     Trust,
     Verify,
+    WatchCommand,
     Who,
     WhoAmICommand,
 )
@@ -38,7 +39,9 @@ from chinwag.domain.user import normalize_username
 _COMMANDS = f"""Commands:
   /msg NAME TEXT     send TEXT to NAME; plain lines then go to NAME too
   /msg NAME          talk to NAME: plain lines go to NAME from now on
-  /who               who is online
+  /who               who is online among the people you watch (contacts, chats, groups)
+  /who PREFIX        everyone online whose name starts with PREFIX
+  /watch NAME...     be told when these people come and go; /unwatch NAME... to stop
   /history NAME [N]  the last N (default 20) messages with NAME
   /search TEXT       messages containing every word of TEXT
   /whoami            your name and your key's fingerprint
@@ -81,6 +84,8 @@ PLAIN_HELP = f"{_COMMANDS}\n{_PLAIN}"
 COMMAND_NAMES = (
     "/msg",
     "/who",
+    "/watch",
+    "/unwatch",
     "/history",
     "/search",
     "/whoami",
@@ -97,7 +102,9 @@ COMMAND_NAMES = (
 )
 """The commands as completion offers them (their short aliases work but are not offered)."""
 
-NAME_COMMANDS = frozenset({"msg", "m", "history", "h", "verify", "trust", "doctor"})
+NAME_COMMANDS = frozenset(
+    {"msg", "m", "history", "h", "verify", "trust", "doctor", "watch", "unwatch"}
+)
 """Commands whose first word is a person's name (completed from the people we know)."""
 
 
@@ -182,7 +189,16 @@ def parse_text_command(line: str, state: TextState) -> TextCommand | None:
             # The spaces after the name separate it from the text (completion adds one).
             return Send(cmd="send", to=to, body=body.lstrip(" "))
         case "who" | "w":
-            return Who(cmd="who")
+            words = rest.split()
+            if len(words) > 1:
+                raise BadCommand("usage: /who, or /who PREFIX (who is online whose name starts so)")
+            return Who(cmd="who", prefix=words[0] if words else None)
+        case "watch" | "unwatch" as action:
+            if not rest:
+                raise BadCommand(f"usage: /{action} NAME... (one or more names)")
+            return WatchCommand(
+                cmd="watch" if action == "watch" else "unwatch", names=tuple(rest.split())
+            )
         case "history" | "h":
             parts = rest.split()
             if not parts or len(parts) > 2 or (len(parts) == 2 and not parts[1].isdigit()):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
-from typing import Protocol, TextIO
+from typing import Literal, Protocol, TextIO
 from uuid import UUID
 
 from chinwag.adapters.console.output import ReadyGate, one_line, terminal_safe
@@ -270,6 +270,29 @@ class TextOutput(ReadyGate):
     def online(self, online: Sequence[str]) -> None:
         others = [name for name in online if name != self.me]
         self._line("* online: " + (", ".join(others) if others else "nobody else yet"))
+
+    def found_online(self, prefix: str, names: Sequence[str], limit: int) -> None:
+        """One line: who is online whose name starts with ``prefix`` (they complete with Tab
+        from now on); a full page says there may be more."""
+        self._names.update(names)
+        start = one_line(prefix)
+        if not names:
+            self._line(f"* nobody online starts with {start!r}")
+            return
+        more = f" (the first {limit}: type more of the name)" if len(names) >= limit else ""
+        self._line(f"* online, starting with {start!r}: {', '.join(names)}{more}")
+
+    def watching(
+        self, cmd: Literal["watch", "unwatch"], names: Sequence[str], watched: Collection[str]
+    ) -> None:
+        count = len(watched)
+        total = f"{count} {'person' if count == 1 else 'people'} watched"
+        listed = ", ".join(names) or "nobody"
+        if cmd == "watch":
+            self._names.update(names)
+            self._line(f"* watching {listed}: you are told when they come and go ({total})")
+        else:
+            self._line(f"* no longer watching {listed} ({total})")
 
     def history(self, with_user: str, messages: Sequence[Message]) -> None:
         if messages:

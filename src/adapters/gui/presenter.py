@@ -10,9 +10,10 @@ This module signs in and out and owns the window-level behaviour (focus, new cha
 next/previous conversation); its parts are the open conversation (``presenter_pane``), search
 (``presenter_search``), the side list and unread counts (``presenter_people``), groups, their
 headers and dialogs (``presenter_groups``), notifications (``presenter_notify``), the status bar
-and the new chat dialog (``presenter_status``), routing what the network reports
-(``presenter_events``), files (``presenter_files``) and keys (``identity``). A conversation is
-named by a ``Chat``: a person's name, or a group's id.
+(``presenter_status``), the new chat dialog and its search of who is online
+(``presenter_new_chat``), routing what the network reports (``presenter_events``), files
+(``presenter_files``) and keys (``identity``). A conversation is named by a ``Chat``: a
+person's name, or a group's id.
 """
 
 from __future__ import annotations
@@ -28,12 +29,13 @@ from chinwag.adapters.gui.presenter_doctor import ConnectionDoctor
 from chinwag.adapters.gui.presenter_events import EventRouter
 from chinwag.adapters.gui.presenter_files import Files
 from chinwag.adapters.gui.presenter_groups import GroupsPart
+from chinwag.adapters.gui.presenter_new_chat import NewChat
 from chinwag.adapters.gui.presenter_notify import Alerts
 from chinwag.adapters.gui.presenter_pane import PAGE, Pane
 from chinwag.adapters.gui.presenter_people import People
 from chinwag.adapters.gui.presenter_search import Search
 from chinwag.adapters.gui.presenter_send import Sending
-from chinwag.adapters.gui.presenter_status import NewChat, StatusLine
+from chinwag.adapters.gui.presenter_status import StatusLine
 from chinwag.adapters.gui.rows import Rows
 from chinwag.adapters.gui.session import ChatSession, Event, Runner, SessionFactory
 from chinwag.adapters.gui.view import Chat, ChatView, GroupHeading, SearchResultRow, StatusLevel
@@ -91,7 +93,9 @@ class ChatPresenter:
         extra = {} if clock is None else {"clock": clock}
         self._alerts = Alerts(self, runner, notifier or NoNotifier(), notifications, **extra)
         self._status = StatusLine(self)
-        self._new_chat = NewChat(self, runner, self._status, self._chat_started)
+        self._new_chat = NewChat(
+            self, runner, self._status, self._chat_started, lambda: self._people.me
+        )
         self._sending = Sending(self, runner, self._pane, self._people, self._status, self._groups)
         self._doctor = ConnectionDoctor(self, runner, self._people.refresh)
         self._people.paths = self._doctor.paths
@@ -208,6 +212,9 @@ class ChatPresenter:
     def new_chat_requested(self, name: str) -> None:
         """The new chat dialog asks to talk to ``name``: anybody the registry knows."""
         self._new_chat.requested(name)
+
+    def new_chat_search_requested(self, text: str) -> None:
+        self._new_chat.search(text)
 
     def _chat_started(self, name: Chat) -> None:
         self._people.add(name)

@@ -2,6 +2,10 @@
 unread counts, requests), the unread total in the window title, and the read markers it writes.
 No Tk. A conversation is named by a :data:`Chat`: a person's name, or a group's id.
 
+The list holds the people the user cares about: contacts, and whoever a conversation is with
+(a message, a request, a new chat, a key change). Presence marks them online or not; it never
+adds anybody (strangers online are found in the new chat dialog, ``presenter_new_chat``).
+
 Unread counts come from the history at sign-in (what arrived and was never seen, before a
 restart too) and grow as messages arrive that the person does not see: for another conversation,
 or for the open one while the window is in the background. A conversation is seen when it is open
@@ -59,6 +63,7 @@ class People:
         self._keys = keys
         self.me = ""
         self.online: frozenset[str] = frozenset()
+        """Who is online among the people watched, as the registry last pushed it."""
         self._known: dict[Chat, None] = {}  # contacts, groups, conversations: most recent first
         self._requests: set[str] = set()  # wrote first, not answered yet (this run)
         self._unread: dict[Chat, int] = {}
@@ -91,8 +96,9 @@ class People:
         unread of a conversation is the stored one. A conversation seen meanwhile was seen up
         to its newest message: what was stored before is read.
 
-        The stored order (most recent first) goes before those listed meanwhile for being
-        online, but after those that had news meanwhile (newer than anything stored)."""
+        The stored order (most recent first) goes before those listed meanwhile without news
+        (a request, a key change), but after those that had news meanwhile (newer than anything
+        stored)."""
         early = list(self._known)
         news = [name for name in early if name in self._news]
         self._known = dict.fromkeys([*news, *names, *early])
@@ -257,11 +263,11 @@ class People:
         others = self.online - {self.me}
         # The order is the conversations' (most recent activity first), never presence: a row
         # that moved as somebody came and went would take the next click to the wrong person.
-        # Somebody online who is not listed yet goes at the end and stays there, offline too.
-        for name in sorted(others - self._known.keys()):
-            self._known[name] = None
-        # Never you: presence told while signing in (before we know who "me" is) names you too.
-        # A group is listed once its state is known.
+        # Presence only lights the dots: somebody online is listed once they are a contact or
+        # have a conversation (the new chat dialog finds the others). The registry may push
+        # people the user watches for other reasons (the members of a group), or, while it is
+        # small, everybody online: none of them belongs in the list for that alone.
+        # Never you. A group is listed once its state is known.
         names = [
             name
             for name in self._known

@@ -1,4 +1,4 @@
-"""The presenter's part for the status bar and the new chat dialog. No Tk.
+"""The presenter's part for the status bar. No Tk.
 
 The status bar says a lasting condition (signed in, the registry connection); a remark about one
 person ("bob is offline: …", said when a chat with somebody offline opens) gives way to it again
@@ -7,18 +7,10 @@ as soon as it is no longer true, so it never stays wrong.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-
 from chinwag.adapters.gui.group_words import shorten
 from chinwag.adapters.gui.presenter_host import PresenterHost
-from chinwag.adapters.gui.session import Runner
 from chinwag.adapters.gui.view import StatusLevel
 from chinwag.application.ports.directory import RegistryStatus
-from chinwag.application.use_cases.start_chat import StartedChat
-from chinwag.domain.errors import DomainError
-
-log = logging.getLogger(__name__)
 
 WHY_WIDTH = 100
 """The most characters of a withdrawal's reason the status bar shows (it names the group)."""
@@ -94,44 +86,3 @@ class StatusLine:
             return False
         self._host.view.set_status(text, StatusLevel.OK)
         return True
-
-
-class NewChat:
-    """The new chat dialog: anybody the registry knows, by name."""
-
-    def __init__(
-        self, host: Host, runner: Runner, status: StatusLine, opened: Callable[[str], None]
-    ) -> None:
-        """``opened(name)`` lists ``name`` and opens the conversation with them."""
-        self._host = host
-        self._runner = runner
-        self._status = status
-        self._opened = opened
-
-    def requested(self, name: str) -> None:
-        session = self._host.usable_session()
-        if session is None:
-            return
-        view = self._host.view
-        if not name.strip():
-            view.show_new_chat_error("Type the name of the person to chat with.")
-            return
-        view.set_new_chat_busy(True)
-
-        def started(chat: StartedChat) -> None:
-            if self._host.closing:
-                return
-            view.close_new_chat()
-            self._opened(chat.name)
-            if not chat.online:
-                self._status.offline(chat.name)
-
-        def refused(exc: Exception) -> None:
-            if self._host.closing:
-                return
-            view.set_new_chat_busy(False)
-            if not isinstance(exc, DomainError):
-                log.error("could not start a chat", exc_info=exc)
-            view.show_new_chat_error(sentence(str(exc)))
-
-        self._runner.run(lambda: session.start_chat(name), started, refused)

@@ -1,5 +1,5 @@
-"""The side panel of the main window: the user's own name, the search box and the list of
-people and groups.
+"""The side panel of the main window: the user's own name, the search box, the list of people
+and groups, and a link to the new chat dialog (which finds anybody online).
 
 It lays those out and passes on what the person does there (Enter searches, Escape dismisses the
 results, picking somebody opens the conversation); the list itself is ``tk_people``'s, and the
@@ -12,7 +12,7 @@ import tkinter as tk
 from collections.abc import Callable
 from tkinter import ttk
 
-from chinwag.adapters.gui.tk_look import PANE, Fonts
+from chinwag.adapters.gui.tk_look import ACCENT, PANE, SIDE, Fonts
 from chinwag.adapters.gui.tk_people import PeopleList
 from chinwag.adapters.gui.tk_widgets import placeholder_for
 from chinwag.adapters.gui.view import Chat
@@ -30,7 +30,10 @@ class SidePanel:
         search_requested: Callable[[str], None],
         search_dismissed: Callable[[], None],
         conversation_selected: Callable[[Chat], None],
+        new_chat: Callable[[], None],
     ) -> None:
+        """``new_chat()`` opens the new chat dialog (the link beside "CHATS"): the list holds
+        the people the user talks to, and that dialog finds anybody else online."""
         self._search_requested = search_requested
         self.frame = side = ttk.Frame(
             parent, style="Side.TFrame", padding=(12, 12, 0, 8), width=250
@@ -48,6 +51,16 @@ class SidePanel:
         ttk.Label(side, text="CHATS", style="Side.TLabel").grid(
             row=3, column=0, sticky="w", padx=(2, 0), pady=(16, 4)
         )
+        self.new_chat = tk.Label(
+            side,
+            text="+ New chat",
+            foreground=ACCENT,
+            background=SIDE,
+            font=fonts.small_bold,
+            cursor="hand2",
+        )
+        self.new_chat.grid(row=3, column=0, columnspan=2, sticky="e", padx=(0, 12), pady=(16, 4))
+        self.new_chat.bind("<Button-1>", lambda _e: new_chat())
         self.people = PeopleList(side, root, fonts, conversation_selected)
         self.people.tree.grid(row=4, column=0, sticky="nsew")
         self.people.bar.grid(row=4, column=1, sticky="ns")

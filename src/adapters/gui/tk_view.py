@@ -78,6 +78,8 @@ class TkWidgets:
     verify_dialog: VerifyDialog
     menu: MenuBar
     new_chat: NewChatDialog
+    new_chat_link: tk.Label
+    """"+ New chat" beside the list of chats: opens ``new_chat``."""
     doctor: DoctorWindow
     group_dialog: GroupDialog
     members: MembersWindow
@@ -134,7 +136,9 @@ class TkChatView(WindowReadings):
         self._verify = VerifyDialog(
             root, self._fonts, listener.mark_verified_requested, listener.verify_closed
         )
-        self._new_chat = NewChatDialog(root, self._fonts, listener.new_chat_requested)
+        self._new_chat = NewChatDialog(
+            root, self._fonts, listener.new_chat_requested, listener.new_chat_search_requested
+        )
         self._doctor = DoctorWindow(
             root, self._fonts, listener.doctor_requested, listener.doctor_closed
         )
@@ -172,6 +176,7 @@ class TkChatView(WindowReadings):
             verify_dialog=self._verify,
             menu=self._menu,
             new_chat=self._new_chat,
+            new_chat_link=self._side.new_chat,
             doctor=self._doctor,
             group_dialog=self._group_dialog,
             members=self._right.members,
@@ -289,6 +294,9 @@ class TkChatView(WindowReadings):
     def show_new_chat_error(self, text: str) -> None:
         self._new_chat.show_error(text)
 
+    def show_new_chat_results(self, names: Sequence[str], note: str) -> None:
+        self._new_chat.show_results(names, note)
+
     def close_new_chat(self) -> None:
         self._new_chat.close()
 
@@ -324,6 +332,7 @@ class TkChatView(WindowReadings):
         # this thread; left to the garbage collector they may be collected on the network's
         # thread ("main thread is not in main loop"). Collect them here and now.
         self._people.close()
+        self._new_chat.forget()
         self._right.members.forget()
         self._menu.close()
         gc.collect()
@@ -341,6 +350,7 @@ class TkChatView(WindowReadings):
             self._listener.search_requested,
             lambda: self._results.hide(),
             self._listener.conversation_selected,
+            lambda: self._new_chat.show(),
         )
         self._side, self._people = side, side.people
         panes.add(side.frame, weight=0)

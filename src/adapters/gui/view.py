@@ -82,6 +82,11 @@ class ViewListener(Protocol):
         """The new chat dialog asks to talk to ``name``."""
         ...
 
+    def new_chat_search_requested(self, text: str) -> None:
+        """Find who is online whose name starts with ``text``: the new chat dialog asks when
+        it opens and when the person pauses typing."""
+        ...
+
     def next_conversation_requested(self, step: int) -> None:
         """Open the next (1) or previous (-1) person of the list."""
         ...
@@ -289,6 +294,12 @@ class ChatView(Protocol):
 
     def show_new_chat_error(self, text: str) -> None:
         """Say in the open new chat dialog why that name cannot be used; it stays open."""
+        ...
+
+    def show_new_chat_results(self, names: Sequence[str], note: str) -> None:
+        """Show what the last search found in the new chat dialog (people online, to pick
+        one), and ``note`` under them: why there is nobody, or that there are more ("" for
+        nothing to say)."""
         ...
 
     def close_new_chat(self) -> None: ...

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 from chinwag.application.ports.directory import Directory
+from chinwag.application.registry.who import case_map
 from chinwag.application.session import Session
 from chinwag.domain.registry.presence import MAX_WHO_LIMIT, WHO_DEFAULT
+from chinwag.domain.user import MAX_USERNAME_LENGTH
 
 
 class FindOnline:
@@ -19,4 +21,6 @@ class FindOnline:
         self._session.require_user()
         if not 1 <= limit <= MAX_WHO_LIMIT:
             raise ValueError(f"limit must be 1 to {MAX_WHO_LIMIT}")
+        if len(case_map(prefix)) > MAX_USERNAME_LENGTH:
+            return []  # no name is that long (and the registry would refuse to look)
         return await self._directory.find_online(prefix, limit)

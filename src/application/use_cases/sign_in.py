@@ -7,6 +7,7 @@ from chinwag.application.ports.message_repository import MessageRepository
 from chinwag.application.ports.peer_transport import InboundHandler, PeerTransport
 from chinwag.application.session import Session
 from chinwag.application.trust import TrustPolicy
+from chinwag.application.watch_list import WatchList
 from chinwag.domain.user import PeerAddress, normalize_username
 
 
@@ -25,8 +26,10 @@ class SignIn:
         courier: Courier,
         trust: TrustPolicy,
         files: Transfers | None = None,
+        watch_list: WatchList | None = None,
     ) -> None:
         self._files = files
+        self._watch_list = watch_list
         self._trust = trust
         self._session = session
         self._directory = directory
@@ -40,7 +43,9 @@ class SignIn:
         """Sign ``username`` in, listening at ``listen`` (None: accepting no direct connections,
         reached through the registry's relay only); return the address peers will reach.
 
-        Deliveries stored earlier but not acknowledged (each member's of a group message) are
+        The people the user has to do with (contacts, conversations, group members) are
+        watched first, so the registry tells this client when they come and go. Deliveries
+        stored earlier but not acknowledged (each member's of a group message) are
         taken up again, in order, ahead of any sent while this runs; so are accepted files not
         received yet, and notices about transfers not given yet. Raises
         ``InvalidUsername``, ``AddressInUse``, ``NameTaken`` or ``RegistryUnavailable``; on any
@@ -55,6 +60,10 @@ class SignIn:
         try:
             bound = await self._transport.listen(name, listen, self._inbound)
             self._session.start(name, bound)
+            if self._watch_list is not None:
+                # Before registering, so the list goes with the registration and the first
+                # presence already covers it. Never fails sign-in (logged instead).
+                await self._watch_list.start()
             registered = await self._directory.sign_in(name, bound, self._presence)
             self._courier.resume(await self._messages.pending_deliveries(registered))
             if self._files is not None:
