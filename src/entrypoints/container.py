@@ -89,6 +89,7 @@ from chinwag.application.use_cases.diagnose import DiagnosePeer, DiagnoseSelf
 from chinwag.application.use_cases.message_deliveries import MessageDeliveries
 from chinwag.domain.transfer import FileLimits
 from chinwag.entrypoints.common import configure_logging
+from chinwag.entrypoints.registry_config import configured_registries
 
 
 def open_database(path: Path, synchronous: str) -> Iterator[Database]:
@@ -131,8 +132,8 @@ def own_key(keys: LocalKeys) -> bytes:
 
 
 class RealAdapters(containers.DeclarativeContainer):
-    """TCP registry client and transport over Noise, SQLite history and contacts, this user's
-    keys from their folder, the system clock and random ids."""
+    """Registry client (TCP or WebSocket) and TCP transport over Noise, SQLite history and
+    contacts, this user's keys from their folder, the system clock and random ids."""
 
     config = providers.Configuration()
     clock = providers.Singleton(SystemClock)
@@ -153,8 +154,7 @@ class RealAdapters(containers.DeclarativeContainer):
     pins = providers.Singleton(RegistryPins, config.pins_path)
     directory = providers.Singleton(
         RegistryDirectory,
-        host=config.registry_host,
-        port=config.registry_port.as_int(),
+        providers.Callable(configured_registries, config),
         security=security,
         pins=pins,
         registry_key=config.registry_key,

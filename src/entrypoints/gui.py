@@ -189,7 +189,13 @@ class DesktopApp:
         self.settings = settings
         self.network = NetworkThread(new_event_loop)
         self.network.start()
-        self.registry = start_local_registry(self.network, *settings.registry, settings.data_dir)
+        registries = settings.registries
+        # Only one registry of this machine's, over TCP, is one this app could stand in for.
+        self.registry = (
+            start_local_registry(self.network, *settings.registry, settings.data_dir)
+            if len(registries) == 1 and not registries[0].websocket
+            else None
+        )
         self.items: queue.SimpleQueue[Item] = queue.SimpleQueue()
         events = QueueEvents(self.items)
 
@@ -200,7 +206,7 @@ class DesktopApp:
         self.presenter = ChatPresenter(
             QueueRunner(self.network, self.items),
             sessions,
-            f"{settings.registry[0]}:{settings.registry[1]}",
+            ",".join(endpoint.pin_name for endpoint in registries),
             notifier=self.notifier,
             notifications=notifications,
         )

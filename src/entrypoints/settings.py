@@ -17,12 +17,16 @@ import platformdirs
 from chinwag.adapters.console import INPUT_HISTORY_FILE
 from chinwag.adapters.files import narrow_file, open_private, private_folder
 from chinwag.adapters.gui.preferences import PREFERENCES_FILE
+from chinwag.adapters.registry.endpoints import RegistryEndpoint
 from chinwag.adapters.secure.keys import LocalKeys, load_or_create_keys
 from chinwag.domain.errors import InvalidUsername
 from chinwag.domain.identity import InvalidFingerprint, normalize_fingerprint
 from chinwag.domain.transfer import MAX_FILE_SIZE, FileLimits
 from chinwag.domain.user import PeerAddress, normalize_username, validate_host
 from chinwag.entrypoints.common import StartupError, log_level, parse_address
+from chinwag.entrypoints.registry_config import Registries as Registries
+from chinwag.entrypoints.registry_config import registries_of, registry_config
+from chinwag.entrypoints.registry_config import registry_endpoint as registry_endpoint
 
 T = TypeVar("T")
 
@@ -59,6 +63,8 @@ OUR_FILES = (
 class ClientSettings:
     user: str | None
     registry: tuple[str, int]
+    """The registries to sign in with: a :class:`Registries` (see :attr:`registries`), or one
+    TCP registry as ``(host, port)``."""
     data_dir: Path
     listen: tuple[str, int] | None
     """None: accept no connections (``--listen none``)."""
@@ -70,6 +76,11 @@ class ClientSettings:
     """Where accepted files are saved (None: the platform's downloads folder)."""
     files: FileLimits = field(default_factory=FileLimits)
     """The largest file offer taken, and the largest taken unasked from verified contacts."""
+
+    @property
+    def registries(self) -> tuple[RegistryEndpoint, ...]:
+        """Every registry to sign in with, in the order given (the first is tried first)."""
+        return registries_of(self.registry)
 
     def listen_address(self) -> PeerAddress | None:
         """Where to accept peers, for sign-in (None: nowhere)."""
@@ -115,25 +126,33 @@ def user_folder_name(user: str) -> str:
     return "user~" + base64.b32encode(user.encode("utf-8")).decode("ascii").rstrip("=").lower()
 
 
-def default_listen_host(registry_host: str) -> str:
-    """Loopback when the registry is on this machine, every interface otherwise.
+def default_listen_host(registry_host: str, *more_hosts: str) -> str:
+    """Loopback when the registry (every registry given) is on this machine, every interface
+    otherwise.
 
     The registry records the address it sees the client connect from when the client listens
     on every interface, so peers on other machines reach it without any flag.
     """
-    try:
-        loopback = ipaddress.ip_address(registry_host).is_loopback
-    except ValueError:
-        loopback = registry_host == "localhost"
-    return "127.0.0.1" if loopback else "0.0.0.0"
+
+    def loopback(host: str) -> bool:
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return host == "localhost"
+
+    local = all(loopback(host) for host in (registry_host, *more_hosts))
+    return "127.0.0.1" if local else "0.0.0.0"
 
 
 def add_client_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user", help="your username (env CHINWAG_USER)")
     parser.add_argument(
         "--registry",
-        metavar="HOST:PORT",
-        help=f"the registry to sign in with (env CHINWAG_REGISTRY, default {DEFAULT_REGISTRY})",
+        metavar="HOST:PORT,...",
+        help="the registry to sign in with: HOST:PORT, tcp://HOST:PORT, ws://HOST[:PORT]/chinwag "
+        "or wss://HOST[:PORT]/chinwag; or a comma-separated list of registries of one network, "
+        "tried in turn when one is out of reach (env CHINWAG_REGISTRY, default "
+        f"{DEFAULT_REGISTRY})",
     )
     parser.add_argument(
         "--data-dir",
@@ -206,14 +225,6 @@ def _size_text(size: int) -> str:
     return str(size)
 
 
-def registry_endpoint(text: str) -> tuple[str, int]:
-    """A registry address as typed (``HOST:PORT``, ``HOST``) in its one spelling: its key is
-    pinned under it, so ``127.1`` is refused rather than pinned apart from ``127.0.0.1``.
-    ``ValueError`` (``InvalidAddress`` among them) says what is wrong."""
-    host, port = parse_address(text, default_port=REGISTRY_PORT)
-    return validate_host(host), port
-
-
 def listen_address(text: str, default_host: str) -> tuple[str, int]:
     """Where to accept peers as typed (``HOST:PORT``, ``HOST``, ``PORT``): a host that is an
     IP literal or a hostname, and a port (0: any free one). Whether the host is one of this
@@ -250,7 +261,7 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -
             registry_text,
         )
         listen_text = pick(args.listen, "CHINWAG_LISTEN")
-        listen_host = default_listen_host(registry[0])
+        listen_host = default_listen_host(*(endpoint.host for endpoint in registry.endpoints))
         listen: tuple[str, int] | None = (
             None
             if listen_text is not None and listen_text.strip().lower() == "none"
@@ -380,8 +391,7 @@ def container_config(settings: ClientSettings, user: str) -> dict[str, object]:
         "adapters": {
             "database_path": folder / HISTORY_FILE,
             "synchronous": "FULL",
-            "registry_host": settings.registry[0],
-            "registry_port": settings.registry[1],
+            **registry_config(settings.registry),
             "keys_path": folder / KEYS_FILE,
             "pins_path": folder / PINS_FILE,
             "registry_key": settings.registry_key,

@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import pytest
 
+from chinwag.adapters.registry.endpoints import parse_endpoint
 from chinwag.domain.errors import InvalidUsername
 from chinwag.domain.user import PeerAddress, normalize_username
 from chinwag.entrypoints.common import StartupError, parse_address
@@ -134,8 +135,7 @@ def test_container_config_names_the_users_files_and_reads_nothing() -> None:
     assert config["adapters"] == {
         "database_path": folder / "history.sqlite3",
         "synchronous": "FULL",
-        "registry_host": "example.org",
-        "registry_port": 9,
+        "registry_endpoints": (parse_endpoint("example.org:9"),),
         "keys_path": folder / "identity.key",
         "pins_path": folder / "registries.json",
         "registry_key": FINGERPRINT,

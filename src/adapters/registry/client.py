@@ -1,4 +1,5 @@
-"""The registry client: the :class:`~chinwag.application.ports.directory.Directory` port over TCP.
+"""The registry client: the :class:`~chinwag.application.ports.directory.Directory` port over TCP
+or WebSocket, to one registry or to any of several of one network.
 
 Every connection starts with the registry's clear ``welcome`` and a Noise handshake in which
 the registry proves its key: the key pinned for this registry address on first use, or the one
@@ -7,25 +8,28 @@ says who it is (:mod:`chinwag.adapters.registry.link`). This client's own identi
 in the same handshake, is what the registry binds our name to.
 
 Once signed in, one background task owns the connection: it reads every frame (answers resolve
-the pending request with the same ``rid``; presence pushes update the online set), pings every
-heartbeat interval, and when the connection dies it reconnects with capped, jittered exponential
-backoff and registers again with the same name and address.
+the pending request with the same ``rid``, :mod:`~chinwag.adapters.registry.requests`; presence
+pushes update the online set), pings every heartbeat interval, and when the connection dies it
+connects again, to the next registry of the list if there are several
+(:mod:`~chinwag.adapters.registry.connector`: capped, jittered exponential backoff), and
+registers again with the same name and address.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-import random
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import TypeVar
 
+from pydantic import BaseModel
+
+from chinwag.adapters.registry.connector import RegistryConnector, endpoints_of
+from chinwag.adapters.registry.endpoints import RegistryEndpoint
 from chinwag.adapters.registry.link import Link, RegistryGate, location, refusal
-from chinwag.adapters.registry.pins import RegistryPins, registry_address
+from chinwag.adapters.registry.pins import RegistryPins
 from chinwag.adapters.registry.presence_view import PRESENCE_GRACE, PresenceView
 from chinwag.adapters.registry.protocol import (
-    PROTOCOL_VERSION,
     Error,
     ErrorCode,
     Found,
@@ -34,23 +38,16 @@ from chinwag.adapters.registry.protocol import (
     PresenceChanged,
     ProbeMe,
     Reachability,
-    Register,
-    Registered,
     Relay,
     RelayIncoming,
     ServerMessage,
     Unregister,
-    dump,
 )
+from chinwag.adapters.registry.requests import PendingRequests, register_on
 from chinwag.adapters.secure.channel import (
     Security,
 )
-from chinwag.application.errors import (
-    ChatError,
-    NotSignedIn,
-    RegistryKeyChanged,
-    RegistryUnavailable,
-)
+from chinwag.application.errors import ChatError, NotSignedIn, RegistryUnavailable
 from chinwag.application.ports.directory import (
     DirectoryListener,
     PeerLocation,
@@ -59,12 +56,10 @@ from chinwag.application.ports.directory import (
 )
 from chinwag.application.ports.directory import Reachability as Cause
 from chinwag.application.registry.who import case_map
-from chinwag.domain.errors import DomainError
 from chinwag.domain.user import PeerAddress, normalize_username, valid_usernames
 
 log = logging.getLogger(__name__)
 
-_FIRST_RETRY_DELAY = 0.1
 _SIGN_OUT_TIMEOUT = 1.0
 """How long signing out waits for the registry to take its ``unregister``."""
 
@@ -84,16 +79,20 @@ class RegistryDirectory:
     The listener hears ``CONNECTED`` and then the registry's snapshot of who is online after every
     (re)connection, and after that ``presence_changed`` only when the online set really changes.
 
+    ``registry`` is where: the endpoints of the registries of one network, tried in that order
+    at first (:class:`~chinwag.adapters.registry.connector.RegistryConnector`), or one TCP
+    registry as ``host, port``.
+
     Our identity key (in ``security``) is what the registry binds our name to: registering again
     with it replaces our own previous connection, so a reconnect is not refused while the
-    registry still holds our dead one. ``pins`` remembers each registry's key by address;
-    ``registry_key`` (a fingerprint) pins this one explicitly, overriding and updating the pin.
+    registry still holds our dead one. ``pins`` remembers each registry's key by endpoint;
+    ``registry_key`` (a fingerprint) pins them all explicitly, overriding and updating the pins.
     """
 
     def __init__(
         self,
-        host: str,
-        port: int,
+        registry: str | RegistryEndpoint | Sequence[RegistryEndpoint],
+        port: int | None = None,
         *,
         security: Security,
         pins: RegistryPins | None = None,
@@ -105,18 +104,19 @@ class RegistryDirectory:
         key_changed_cap: float = 60.0,
         presence_grace: float = PRESENCE_GRACE,
     ) -> None:
-        self._host = host
-        self._port = port
+        endpoints = endpoints_of(registry, port)
         self._gate = RegistryGate(
-            registry_address(host, port), security, pins, registry_key, heartbeat_interval
+            endpoints[0].pin_name, security, pins, registry_key, heartbeat_interval
         )
-        self._connect_timeout = connect_timeout
-        self._request_timeout = request_timeout
-        self._reconnect_cap = max(reconnect_cap, _FIRST_RETRY_DELAY)
-        self._key_changed_cap = key_changed_cap
-        self._where = registry_address(host, port)
-        self._rids = itertools.count(1)
-        self._pending: dict[int, asyncio.Future[ServerMessage]] = {}
+        self._registries = RegistryConnector(
+            endpoints,
+            self._gate,
+            connect_timeout=connect_timeout,
+            request_timeout=request_timeout,
+            reconnect_cap=reconnect_cap,
+            key_changed_cap=key_changed_cap,
+        )
+        self._requests = PendingRequests(request_timeout)
         self._presence = PresenceView(self._tell_presence, presence_grace)
         self._listener: DirectoryListener | None = None
         self._user = ""
@@ -168,6 +168,7 @@ class RegistryDirectory:
         finally:
             task.cancel()
             await asyncio.wait((task,))
+            self._registries.left()
             self._presence.clear()
             self._notify_status(RegistryStatus.DISCONNECTED, "signed out")
             self._listener = None
@@ -208,6 +209,20 @@ class RegistryDirectory:
     def status(self) -> RegistryStatus:
         return self._status
 
+    @property
+    def endpoints(self) -> tuple[RegistryEndpoint, ...]:
+        """Every registry this client may sign in with, in the order given."""
+        return self._registries.endpoints
+
+    @property
+    def connected_to(self) -> RegistryEndpoint | None:
+        """The registry of the link in use; None while there is none."""
+        return self._registries.current
+
+    @property
+    def _where(self) -> str:
+        return self._registries.where
+
     async def reachability(self, *, fresh: bool = False) -> SelfReachability:
         """What the registry's probe of our address found (``fresh``: probe again now)."""
         if self._status is not RegistryStatus.CONNECTED:
@@ -235,18 +250,20 @@ class RegistryDirectory:
         an error)."""
         return await self.request(lambda rid: Relay(rid=rid, to=peer))
 
-    async def open_leg(self, then: Callable[[Link], Awaitable[T]], timeout: float) -> T:
-        """A new secure connection to the registry, not registered, handed to ``then``, all
-        within ``timeout`` seconds."""
-        return await self._gate.connect(
-            self._host, self._port, self._connect_timeout, timeout, then
-        )
+    async def open_leg(
+        self,
+        then: Callable[[Link], Awaitable[T]],
+        timeout: float,
+        via: Sequence[str] | None = None,
+    ) -> T:
+        """A new secure connection, not registered, handed to ``then``, all within ``timeout``
+        seconds: to the registry we are connected to, over the same kind of endpoint, or to one
+        of ``via`` (a ``relay_incoming``'s), which must prove that registry's key."""
+        return await self._registries.open_leg(then, timeout, via)
 
     # -- requests ----------------------------------------------------------------------------
 
-    async def request(
-        self, make: Callable[[int], Lookup | Unregister | Relay | ProbeMe]
-    ) -> ServerMessage:
+    async def request(self, make: Callable[[int], BaseModel]) -> ServerMessage:
         """Send the request ``make(rid)`` and wait for the answer that echoes ``rid``."""
         if self._listener is None:
             raise NotSignedIn("sign in to the registry first")
@@ -255,52 +272,22 @@ class RegistryDirectory:
             raise RegistryUnavailable(
                 f"not connected to the registry at {self._where}; reconnecting"
             )
-        rid = next(self._rids)
-        future: asyncio.Future[ServerMessage] = asyncio.get_running_loop().create_future()
-        self._pending[rid] = future
-        try:
-            link.send(dump(make(rid)))
-            async with asyncio.timeout(self._request_timeout):
-                return await future
-        except TimeoutError:
-            raise RegistryUnavailable(
-                f"the registry at {self._where} did not answer within {self._request_timeout:g} s"
-            ) from None
-        finally:
-            self._pending.pop(rid, None)
+        return await self._requests.ask(link, make, self._where)
 
     # -- the connection ----------------------------------------------------------------------
 
     async def _connect(self, name: str, address: PeerAddress | None) -> tuple[Link, frozenset[str]]:
-        """Connect, run the handshake and register; return the link and the online snapshot."""
+        """Connect to one of the registries, run the handshake and register; return the link
+        and the online snapshot."""
+        return await self._registries.connect(self._registering(name, address))
 
+    def _registering(
+        self, name: str, address: PeerAddress | None
+    ) -> Callable[[Link], Awaitable[tuple[Link, frozenset[str]]]]:
         async def register(link: Link) -> tuple[Link, frozenset[str]]:
-            return link, await self._register(link, name, address)
+            return link, await register_on(link, name, address, self._take_reachability)
 
-        return await self._gate.connect(
-            self._host, self._port, self._connect_timeout, self._request_timeout, register
-        )
-
-    async def _register(self, link: Link, name: str, address: PeerAddress | None) -> frozenset[str]:
-        link.send(
-            dump(
-                Register(
-                    version=PROTOCOL_VERSION,
-                    user=name,
-                    host=address.host if address is not None else None,
-                    port=address.port if address is not None else None,
-                )
-            )
-        )
-        answer = await link.next()
-        if not isinstance(answer, Registered):
-            raise refusal(answer, self._where)
-        while True:
-            message = await link.next()
-            if isinstance(message, Presence):
-                return frozenset(message.online)
-            if isinstance(message, Reachability):
-                self._take_reachability(message)
+        return register
 
     async def _run(self, link: Link) -> None:
         """The background task: serve the link; when it dies, reconnect and register again.
@@ -315,20 +302,26 @@ class RegistryDirectory:
                     reason = await link.serve(self._dispatch)
                 except _Replaced as exc:
                     self._link = None
-                    self._fail_pending(str(exc))
+                    self._requests.fail(f"{exc}; not reconnecting")
                     log.warning("%s; not reconnecting to %s", exc, self._where)
                     self._presence.clear()
                     self._notify_status(RegistryStatus.DISCONNECTED, f"{exc}; not reconnecting")
+                    self._registries.left()
                     return
                 self._link = None
-                self._fail_pending(reason)
-                log.info("lost the registry at %s (%s); reconnecting", self._where, reason)
+                lost = self._where
+                self._registries.lost()
+                self._requests.fail(f"lost the registry at {lost}: {reason}")
+                log.info("lost the registry at %s (%s); reconnecting", lost, reason)
                 self._notify_status(
                     RegistryStatus.RECONNECTING,
-                    f"lost the registry at {self._where} ({reason}); reconnecting",
+                    f"lost the registry at {lost} ({reason}); reconnecting",
                 )
                 await link.aclose()
-                link, snapshot = await self._reconnect()
+                link, snapshot = await self._registries.reconnect(
+                    self._registering(self._user, self._address),
+                    lambda said: self._notify_status(RegistryStatus.RECONNECTING, said),
+                )
                 self._link = link
                 log.info("reconnected to the registry at %s", self._where)
                 self._notify_status(
@@ -339,20 +332,11 @@ class RegistryDirectory:
             self._link = None
             await link.aclose()
 
-    def _fail_pending(self, reason: str) -> None:
-        for future in self._pending.values():
-            if not future.done():
-                future.set_exception(
-                    RegistryUnavailable(f"lost the registry at {self._where}: {reason}")
-                )
-
     def _dispatch(self, message: ServerMessage) -> None:
         """Resolve the request an answer echoes, apply presence pushes, report errors."""
         rid = getattr(message, "rid", None)
         if rid is not None:
-            future = self._pending.get(rid)
-            if future is not None and not future.done():
-                future.set_result(message)
+            self._requests.answered(rid, message)
         elif isinstance(message, PresenceChanged):
             self._presence.changed(message.joined, message.left)
         elif isinstance(message, Presence):
@@ -372,32 +356,6 @@ class RegistryDirectory:
             log.warning(
                 "the registry at %s says: %r (%r)", self._where, message.message, message.code
             )
-
-    async def _reconnect(self) -> tuple[Link, frozenset[str]]:
-        """Connect and register again, retrying with capped, jittered exponential backoff.
-
-        A registry proving another key will not change its mind in a few seconds: it is said
-        once (loudly) until the reason changes, and retried ever more slowly, up to
-        ``key_changed_cap``, instead of every ``reconnect_cap``."""
-        delay = _FIRST_RETRY_DELAY
-        said = ""
-        while True:
-            await asyncio.sleep(delay / 2 + random.uniform(0, delay / 2))
-            cap = self._reconnect_cap
-            try:
-                return await self._connect(self._user, self._address)
-            except RegistryKeyChanged as exc:  # loud: somebody may pose as the registry
-                cap = self._key_changed_cap
-                if str(exc) != said:
-                    log.warning("not reconnecting to %s yet: %s", self._where, exc)
-                    self._notify_status(RegistryStatus.RECONNECTING, str(exc))
-                else:
-                    log.debug("the registry at %s still proves another key", self._where)
-                said = str(exc)
-            except DomainError as exc:  # unavailable, or our ghost still holds the name
-                log.info("reconnecting to the registry at %s: %s", self._where, exc)
-                said = ""
-            delay = min(delay * 2, max(cap, _FIRST_RETRY_DELAY))
 
     # -- the listener ------------------------------------------------------------------------
 

@@ -1,5 +1,10 @@
 """A secure link to a registry: the clear welcome, the handshake that must prove the key pinned
 for the registry's address (or given with ``--registry-key``), then framed requests and answers.
+
+A registry is reached at an endpoint (:mod:`chinwag.adapters.registry.endpoints`): over TCP, or
+over WebSocket (:func:`~chinwag.adapters.registry.ws_client.open_ws`), which gives the same
+stream pair, so everything from the welcome on is the same on both. Each endpoint's key is
+pinned under its own :attr:`~chinwag.adapters.registry.endpoints.RegistryEndpoint.pin_name`.
 """
 
 from __future__ import annotations
@@ -7,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from pydantic import ValidationError
 
+from chinwag.adapters.registry.endpoints import RegistryEndpoint
 from chinwag.adapters.registry.pins import RegistryPins
 from chinwag.adapters.registry.protocol import (
     MAX_SERVER_FRAME,
@@ -27,6 +34,7 @@ from chinwag.adapters.registry.protocol import (
     Welcome,
     dump,
 )
+from chinwag.adapters.registry.ws_client import WsRefused, open_ws
 from chinwag.adapters.secure.channel import (
     RemoteIdentity,
     SecureError,
@@ -106,10 +114,12 @@ class UnsupportedVersion(RegistryUnavailable):
 class Link:
     """One live, secure connection to the registry."""
 
-    def __init__(self, stream: SecureStream) -> None:
+    def __init__(self, stream: SecureStream, where: str = "the registry") -> None:
         self._stream = stream
         self._ready: deque[ServerMessage] = deque()
         self.heartbeat = 5.0
+        self.where = where
+        """The registry's endpoint, as messages name it."""
 
     @property
     def stream(self) -> SecureStream:
@@ -175,8 +185,12 @@ class Link:
 
 
 class RegistryGate:
-    """Opens secure links to one registry, and lets through only the registry holding the key
-    pinned for its address (pinned on first use), or the one given with ``--registry-key``."""
+    """Opens secure links to registries, and lets through only a registry holding the key pinned
+    for the endpoint it is reached at (pinned on first use), or the one given with
+    ``--registry-key`` (which holds for every endpoint).
+
+    ``where`` names the registry in messages when no endpoint is given (:meth:`open` on streams
+    opened elsewhere, as the tests do)."""
 
     def __init__(
         self,
@@ -194,31 +208,26 @@ class RegistryGate:
 
     async def connect(
         self,
-        host: str,
-        port: int,
+        endpoint: RegistryEndpoint,
         connect_timeout: float,
         timeout: float,
         then: Callable[[Link], Awaitable[T]],
+        *,
+        key: bytes | None = None,
     ) -> T:
-        """Open a new connection, run the handshake, then ``then(link)`` (register, join a relay
-        session...) within ``timeout``; every failure is a ``RegistryUnavailable`` in words, or
-        the registry's refusal in the application's terms. Nothing is left open on failure."""
-        try:
-            async with asyncio.timeout(connect_timeout):
-                reader, writer = await asyncio.open_connection(host, port)
-        except TimeoutError:
-            raise RegistryUnavailable(
-                f"the registry at {self.where} did not accept a connection within "
-                f"{connect_timeout:g} s"
-            ) from None
-        except OSError as exc:
-            raise RegistryUnavailable(
-                f"cannot reach the registry at {self.where}: {reason(exc)}"
-            ) from exc
+        """Open a new connection to ``endpoint``, run the handshake, then ``then(link)``
+        (register, join a relay session...) within ``timeout``; every failure is a
+        ``RegistryUnavailable`` in words, or the registry's refusal in the application's terms.
+        Nothing is left open on failure.
+
+        ``key``: the registry must prove exactly this key, and nothing is pinned (a relay leg at
+        another registry of the same network, which must be the same registry to us)."""
+        where = endpoint.pin_name
+        reader, writer = await self._open_streams(endpoint, connect_timeout)
         try:
             try:
                 async with asyncio.timeout(timeout):
-                    return await then(await self.open(reader, writer))
+                    return await then(await self.open(reader, writer, where=where, key=key))
             except BaseException:
                 await close_writer(writer)
                 raise
@@ -226,88 +235,134 @@ class RegistryGate:
             raise
         except TimeoutError:
             raise RegistryUnavailable(
-                f"the registry at {self.where} did not answer within {timeout:g} s"
+                f"the registry at {where} did not answer within {timeout:g} s"
             ) from None
         except SecureError as exc:
             raise RegistryUnavailable(
-                f"no secure session with the registry at {self.where}: {exc}"
+                f"no secure session with the registry at {where}: {exc}"
             ) from None
         except (OSError, ValueError) as exc:  # connection lost, malformed frame
-            raise RegistryUnavailable(f"the registry at {self.where} failed: {exc}") from exc
+            raise RegistryUnavailable(f"the registry at {where} failed: {exc}") from exc
 
-    async def open(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Link:
-        """Read the clear welcome, then the handshake, which must prove the pinned key."""
+    @staticmethod
+    async def _open_streams(
+        endpoint: RegistryEndpoint, connect_timeout: float
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A TCP connection, or a WebSocket (over TLS for ``wss://``) upgraded on its path."""
+        where = endpoint.pin_name
+        try:
+            if endpoint.websocket:
+                return await open_ws(endpoint, connect_timeout)
+            async with asyncio.timeout(connect_timeout):
+                return await asyncio.open_connection(endpoint.host, endpoint.port)
+        except TimeoutError:
+            raise RegistryUnavailable(
+                f"the registry at {where} did not accept a connection within {connect_timeout:g} s"
+            ) from None
+        except ssl.SSLCertVerificationError as exc:
+            raise RegistryUnavailable(
+                f"the registry at {where} showed a certificate this machine does not trust: "
+                f"{exc.verify_message or exc.reason}"
+            ) from None
+        except ssl.SSLError as exc:  # its errno is OpenSSL's, not the system's
+            raise RegistryUnavailable(
+                f"no TLS session with the registry at {where}: {exc.reason or exc}"
+            ) from None
+        except WsRefused as exc:  # a web server, but no registry at that path
+            raise RegistryUnavailable(f"no registry at {where}: {exc}") from None
+        except OSError as exc:
+            raise RegistryUnavailable(
+                f"cannot reach the registry at {where}: {reason(exc)}"
+            ) from exc
+
+    async def open(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        where: str | None = None,
+        key: bytes | None = None,
+    ) -> Link:
+        """Read the clear welcome, then the handshake, which must prove the key pinned for
+        ``where`` (else :attr:`where`), or exactly ``key`` when given (then nothing is pinned)."""
+        where = where or self.where
         decoder = FrameDecoder(MAX_SERVER_FRAME)
         first = await read_clear_frame(reader, decoder)
         try:
             welcome = SERVER_MESSAGE_ADAPTER.validate_json(first)
         except ValidationError:
-            raise RegistryUnavailable(
-                f"{self.where} did not greet like a chinwag registry"
-            ) from None
+            raise RegistryUnavailable(f"{where} did not greet like a chinwag registry") from None
         if isinstance(welcome, Error) and welcome.code == ErrorCode.BUSY:
-            raise RegistryUnavailable(f"the registry at {self.where} is busy: {welcome.message}")
+            raise RegistryUnavailable(f"the registry at {where} is busy: {welcome.message}")
         if not isinstance(welcome, Welcome):
-            raise RegistryUnavailable(f"{self.where} did not greet like a chinwag registry")
+            raise RegistryUnavailable(f"{where} did not greet like a chinwag registry")
         if welcome.version != PROTOCOL_VERSION:
             raise UnsupportedVersion(
-                f"the registry at {self.where} speaks protocol version {welcome.version}; "
+                f"the registry at {where} speaks protocol version {welcome.version}; "
                 f"this chinwag speaks {PROTOCOL_VERSION}"
             )
         if decoder.take_buffer():
-            raise RegistryUnavailable(
-                f"{self.where} sent more than its welcome before the handshake"
-            )
+            raise RegistryUnavailable(f"{where} sent more than its welcome before the handshake")
+
+        def check(remote: RemoteIdentity) -> None:
+            if key is None:
+                self._check(where, remote)
+            elif remote.key != key:
+                raise RegistryKeyChanged(
+                    f"the registry at {where} proved the key {fingerprint(remote.key)}, not "
+                    f"{fingerprint(key)}, the key of the registry that sent us there"
+                )
+
         stream = await open_secure(
             reader,
             writer,
             self._security,
             prologue=PROLOGUE + encode(first),
             max_frame=MAX_SERVER_FRAME,
-            expect=self._check,
+            expect=check,
         )
-        if self._pinned() != stream.remote.key:
+        if key is None and self._pinned(where) != stream.remote.key:
             # The file is synced before it is replaced: off the event loop, which serves
             # every other connection in the meantime.
-            await asyncio.to_thread(self._pin, stream.remote.key)
+            await asyncio.to_thread(self._pin, where, stream.remote.key)
         heartbeat = self._heartbeat_interval or welcome.heartbeat_interval
-        link = Link(stream)
+        link = Link(stream, where)
         # Never slower than half the server's patience, never a busy loop.
         link.heartbeat = max(min(heartbeat, welcome.idle_timeout / 2), _MIN_HEARTBEAT)
         return link
 
-    def _pinned(self) -> bytes | None:
-        """The key pinned for this registry; HistoryUnavailable (``storage``) if the pins file
-        cannot be read: a local problem, not the registry's."""
+    def _pinned(self, where: str) -> bytes | None:
+        """The key pinned for the registry at ``where``; HistoryUnavailable (``storage``) if the
+        pins file cannot be read: a local problem, not the registry's."""
         if self._pins is None:
             return None
         try:
-            return self._pins.get(self.where)
+            return self._pins.get(where)
         except OSError as exc:  # PinsError, UnsafePath
             raise HistoryUnavailable(str(exc)) from None
 
-    def _pin(self, key: bytes) -> None:
+    def _pin(self, where: str, key: bytes) -> None:
         if self._pins is None:
             return
         try:
-            self._pins.pin(self.where, key)
+            self._pins.pin(where, key)
         except OSError as exc:
             raise HistoryUnavailable(f"cannot pin the registry's key: {exc}") from None
 
-    def _check(self, remote: RemoteIdentity) -> None:
-        """Refuse a registry that proves another key than the one pinned for its address."""
+    def _check(self, where: str, remote: RemoteIdentity) -> None:
+        """Refuse a registry that proves another key than the one pinned for its endpoint."""
         shown = fingerprint(remote.key)
         if self._registry_key is not None:
             if not same_fingerprint(shown, self._registry_key):
                 raise RegistryKeyChanged(
-                    f"the registry at {self.where} proved the key {shown}, not the "
+                    f"the registry at {where} proved the key {shown}, not the "
                     f"{self._registry_key} given with --registry-key"
                 )
             return
-        pinned = self._pinned()
+        pinned = self._pinned(where)
         if pinned is not None and pinned != remote.key:
             raise RegistryKeyChanged(
-                f"the registry at {self.where} now proves the key {shown}, not the "
+                f"the registry at {where} now proves the key {shown}, not the "
                 f"{fingerprint(pinned)} it had before: somebody may be posing as it. If its "
                 "operator confirms the new key, start with --registry-key "
                 f"'{shown}'"

@@ -7,13 +7,18 @@ join on a new leg the same way and hand the stream to the transport's accepting 
 the peer protocol as responder, exactly as for a TCP connection. The registry proves its key on
 every leg (the one pinned for its address), and each leg proves ours, so only the two ends the
 registry chose can join. See docs/protocol.md, "Relay".
+
+Legs go to the registry the directory is connected to now, over the same kind of endpoint (TCP
+or WebSocket), so relayed chat works wherever signing in does. A registry of a network may hold
+the session on another of its registries: its ``relay_incoming`` then names them (``via``), and
+the leg joins at one of those, which must prove the same registry key (nothing new is pinned).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from pydantic import ValidationError
 
@@ -124,7 +129,7 @@ class RegistryRelay:
         """Join; then serve the session in a task of its own, so that the joins under way (not
         the sessions) are what :data:`MAX_ANSWERING` counts."""
         try:
-            reader, writer = await self._join(offer.sid, offer.from_)
+            reader, writer = await self._join(offer.sid, offer.from_, offer.via)
         except PeerUnreachable as exc:
             log.info("could not join a relayed session from %r: %r", offer.from_, str(exc))
             return
@@ -135,8 +140,9 @@ class RegistryRelay:
         self._serving.add(task)
         task.add_done_callback(self._serving.discard)
 
-    async def _join(self, sid: str, peer: str) -> Streams:
-        """Open a leg, join session ``sid`` on it; the relayed stream once both ends are in."""
+    async def _join(self, sid: str, peer: str, via: Sequence[str] | None = None) -> Streams:
+        """Open a leg (at one of ``via``, if given), join session ``sid`` on it; the relayed
+        stream once both ends are in."""
 
         async def join(link: Link) -> Streams:
             stream = link.stream
@@ -161,7 +167,7 @@ class RegistryRelay:
             return relayed_streams(stream.reader, stream.writer, stream.records, early, sid=sid)
 
         try:
-            return await self._directory.open_leg(join, JOIN_TIMEOUT + 5.0)
+            return await self._directory.open_leg(join, JOIN_TIMEOUT + 5.0, via)
         except PeerUnreachable:
             raise
         except ChatError as exc:  # unavailable, a changed key, our pins unreadable
