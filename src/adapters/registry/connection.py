@@ -28,6 +28,7 @@ from chinwag.adapters.registry.frames import (
     looks_like_json,
     relay_join_of,
 )
+from chinwag.adapters.registry.limits import OUT, Slot
 from chinwag.adapters.registry.protocol import PROTOCOL_VERSION, ErrorCode, probe_rid
 from chinwag.adapters.secure.channel import CLOSE_GRACE, Handshake, RecordLayer, SecureError
 from chinwag.adapters.secure.noise import MAX_MESSAGE
@@ -62,7 +63,7 @@ class Connection(asyncio.Protocol):
         self._abort_handle: asyncio.TimerHandle | None = None
         self._violations = 0
         self._reading_paused = False
-        self._opened = self.last_heard = self._loop.time()
+        self._opened = self.last_heard = self._shaken_at = self._loop.time()
         self._tokens = 2 * server.max_rate  # a burst of two seconds' worth, then the rate
         self._refilled = self.last_heard
         self._first: FrameDecoder | None = FrameDecoder(MAX_MESSAGE)
@@ -85,6 +86,14 @@ class Connection(asyncio.Protocol):
         self.leg: RelayLeg | None = None
         """Set once this connection joined a relay session."""
         self._fresh = True  # no request yet: the first may make it a relay leg
+        self.slot: Slot = self
+        """What the caps count: this connection, or the WebSocket connection under it."""
+        self.transport_name = "tcp"
+        self.cap_address: str | None = None
+        self.cap_state = OUT
+        self.cap_key: bytes | None = None
+        self.signed_in = False
+        """Registered once: the register deadline is met."""
 
     @property
     def closing(self) -> bool:
@@ -100,6 +109,11 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A stream transport; uvloop's are not asyncio.Transport subclasses, so no isinstance.
         self._transport = cast(asyncio.Transport, transport)
+        carrier = transport.get_extra_info("chinwag_slot")
+        if carrier is not None:  # a WebSocket: counted, and its deadline running, from accept
+            self.slot = cast(Slot, carrier)
+            self._opened = float(getattr(carrier, "accepted", self._opened))
+        self.transport_name = transport.get_extra_info("chinwag_transport") or "tcp"
         peername = transport.get_extra_info("peername")
         self.peer_ip = ip_of(peername)
         self.peer = f"{self.peer_ip}:{peername[1]}" if isinstance(peername, tuple) else "?"
@@ -181,8 +195,9 @@ class Connection(asyncio.Protocol):
         self.session = ClientSession(self.identity, self.peer_ip, self)
         self._records = handshake.records()
         self._handshake = None
+        self._server.caps.shaken(self.slot)
         self._shaken.set_result(None)  # the watch now counts idleness, not the handshake
-        self.last_heard = self._loop.time()
+        self.last_heard = self._shaken_at = self._loop.time()
         self.data_received(b"")  # requests that came with the last handshake message
 
     def _take(self, frames: list[bytes]) -> None:
@@ -389,6 +404,10 @@ class Connection(asyncio.Protocol):
         self._transport.close()
         self._abort_handle = self._loop.call_later(CLOSE_GRACE, self._transport.abort)
 
+    def evict(self, why: str) -> None:
+        """The caps drop this connection, still shaking hands, for a newcomer's."""
+        self._abort()
+
     def _abort(self) -> None:
         self._server.gone(self, "dropped")
         self._closing = True
@@ -417,7 +436,26 @@ class Connection(asyncio.Protocol):
                     self._abort()
                     break
             else:
+                if not self.signed_in:
+                    # Authenticated, yet neither registered nor joined a relay: it goes soon.
+                    left = self._shaken_at + server.register_timeout - now
+                    if left <= 0:
+                        self._server.caps.refused(
+                            self.slot.cap_address or self.peer_ip,
+                            "no_register",
+                            f"no register within {server.register_timeout:g} s",
+                        )
+                        self.close(
+                            error_frame(
+                                ErrorCode.IDLE_TIMEOUT,
+                                f"no register within {server.register_timeout:g} s",
+                            ),
+                            "no register",
+                        )
+                        break
                 remaining = self.last_heard + idle_timeout - now
+                if not self.signed_in:
+                    remaining = min(remaining, self._shaken_at + server.register_timeout - now)
                 if remaining <= 0:
                     if self._reading_paused:
                         self.violation(f"took none of its answers for {idle_timeout:g} s")

@@ -3,7 +3,10 @@
 :class:`RegistryCore` is what the shells (the TCP server, the WebSocket listener) and the
 container share: the sessions of this registry, the presence fan-out, and one use case per
 request. :func:`embedded_stores` makes the default stores (names in the name book, presence in
-memory, a bus and a router within this process); a shared store (Redis) gives its own.
+memory, a bus and a router within this process); a shared store (Redis) gives its own, and
+needs more while the registry serves (its liveness, republishing, the bus's connection:
+:class:`~chinwag.adapters.registry.store.shared.SharedStoreLife`, which does nothing for the
+embedded stores).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from chinwag.adapters.registry.eager import run_eagerly
 from chinwag.adapters.registry.store.local_bus import (
     LocalNetwork,
     LocalPresenceBus,
@@ -21,10 +25,12 @@ from chinwag.adapters.registry.store.local_bus import (
     kick_text,
 )
 from chinwag.adapters.registry.store.memory import MemoryPresenceStore
+from chinwag.adapters.registry.store.shared import SharedStoreLife
 from chinwag.application.registry.admission import MAX_NEW_NAMES_PER_MINUTE, NameAdmission
 from chinwag.application.registry.fanout import PRESENCE_ALL_BELOW, PresenceFanOut
 from chinwag.application.registry.look_up import LookUp
 from chinwag.application.registry.outbox import PresenceOutboxes
+from chinwag.application.registry.ports.errors import StoreUnavailable
 from chinwag.application.registry.ports.name_store import NameStore
 from chinwag.application.registry.ports.presence_bus import (
     KickNote,
@@ -36,7 +42,7 @@ from chinwag.application.registry.ports.presence_store import PresenceStore
 from chinwag.application.registry.ports.relay_router import RelayRouter, RelaySessions
 from chinwag.application.registry.register import Register
 from chinwag.application.registry.relay_offer import OfferRelay
-from chinwag.application.registry.sessions import LocalClients
+from chinwag.application.registry.sessions import LocalClients, LocalRegistration
 from chinwag.application.registry.stats import RegistryStats
 from chinwag.application.registry.unregister import Disconnect, Unregister
 from chinwag.application.registry.unwatch import Unwatch
@@ -72,13 +78,15 @@ def new_registry_id() -> str:
 @dataclass(slots=True)
 class Stores:
     """What a registry keeps its state in: names, presence, the bus and the router, and the
-    sessions of this registry (the router pushes to them)."""
+    sessions of this registry (the router pushes to them); and the counters that the stores
+    and the use cases bump (a shared store's bus counts its messages and reconnections)."""
 
     names: NameStore
     presence: PresenceStore
     bus: PresenceBus
     router: RelayRouter
     clients: LocalClients
+    stats: RegistryStats = field(default_factory=RegistryStats)
 
 
 def embedded_stores(
@@ -108,8 +116,10 @@ class RegistryCore:
     relay: RelaySessions
     presence_all_below: int = PRESENCE_ALL_BELOW
     max_new_names_per_minute: int = MAX_NEW_NAMES_PER_MINUTE
-    stats: RegistryStats = field(default_factory=RegistryStats)
     ticker: LoopTicker = field(default_factory=LoopTicker)
+    stats: RegistryStats = field(init=False)
+    """The stores' counters (``stores.stats``)."""
+    life: SharedStoreLife = field(init=False)
     index: WatchIndex = field(init=False)
     outboxes: PresenceOutboxes = field(init=False)
     fanout: PresenceFanOut = field(init=False)
@@ -124,8 +134,10 @@ class RegistryCore:
     offer_relay: OfferRelay = field(init=False)
 
     def __post_init__(self) -> None:
+        self.stats = self.stores.stats
         stores, stats, ticker = self.stores, self.stats, self.ticker
         clients = stores.clients
+        self.life = SharedStoreLife(stores.presence, stores.bus, stores.names, clients)
         self.index = WatchIndex()
         self.outboxes = PresenceOutboxes(ticker, stats)
         self.fanout = PresenceFanOut(
@@ -165,14 +177,42 @@ class RegistryCore:
         return self.stores.clients
 
     async def start(self) -> None:
-        """Hear the network (changes, notes, resyncs) and start the fan-out's mode checks."""
-        self.stores.bus.listen(self.fanout.heard, self._noted, self.fanout.on_resync)
+        """Hear the network (changes, notes, resyncs) and start the fan-out's mode checks;
+        with a shared store, first count as alive in it and subscribe (StoreUnavailable if it
+        cannot be reached)."""
+        self.stores.bus.listen(self.fanout.heard, self._noted, self._resynced)
+        await self.life.start()
         await self.fanout.start()
 
     async def close(self) -> None:
-        """Stop: nobody here is leaving, the registry is (no leave is published)."""
+        """Stop: nobody here is leaving, the registry is (no leave is published; a shared
+        store lets this registry's names expire with it, as for a kill)."""
         self.disconnect.shutting_down = True
         self.fanout.stop()
+        await self.life.close()
+
+    def probed(self, registration: LocalRegistration) -> None:
+        """A probe of ``registration`` ended (its ``reachability`` is set): tell the presence
+        store, so that a lookup on another registry answers what it found. The reachability
+        desk calls this; a registration replaced or gone meanwhile is skipped."""
+        if self.clients.holding(registration.name, registration.epoch) is None:
+            return
+        pending = run_eagerly(
+            self._set_reachable(registration.name, registration.epoch, registration.reachable())
+        )
+        if isinstance(pending, asyncio.Task):
+            self.life.keep(pending)
+
+    async def _set_reachable(self, name: str, epoch: str, reachable: bool | None) -> None:
+        try:
+            await self.stores.presence.set_reachable(name, epoch, reachable)
+        except StoreUnavailable as exc:  # a republish writes it again with the entry
+            log.info("the reachability of %s was not stored: %s", name, exc)
+
+    def _resynced(self) -> None:
+        """The bus came back from a loss: a shared store may have lost this registry's entries
+        (joined again), and changes were missed (the fan-out reads what it follows again)."""
+        self.life.resynced(then=self.fanout.on_resync)
 
     def _noted(self, note: Note) -> None:
         """A note from another registry: an offer or a kick for a session here."""
@@ -187,5 +227,6 @@ class RegistryCore:
                 self.clients.remove(session)  # the name is held elsewhere now: no leave
                 session.registration = None
                 session.client.kick(note.code, kick_text(note.name, note.code))
-        else:  # ReleasedNote: the name store reads the binding again on the next sign-in
-            log.info("%s was released by the operator on another registry", note.name)
+        else:  # ReleasedNote: a cached binding is stale; the store is read at the next sign-in
+            self.life.released(note.name)
+            log.info("%s was released by the operator", note.name)

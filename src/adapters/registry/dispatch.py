@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
@@ -59,12 +59,27 @@ def _eagerly(coro: Coroutine[Any, Any, bytes]) -> Answer:
     return outcome.value if isinstance(outcome, Done) else outcome
 
 
+class RegisterGate(Protocol):
+    """What the shell's caps say about a sign-in (``gate.CapsGate`` is one): whether it may
+    be tried at all, and that it succeeded."""
+
+    def refusal(self, connection: Connection, session: ClientSession) -> Refusal | None: ...
+
+    def signed_in(self, connection: Connection, session: ClientSession) -> None: ...
+
+
 class Dispatcher:
     """Answers the requests of every connection of one registry."""
 
-    def __init__(self, core: RegistryCore, reachability: ReachabilityDesk) -> None:
+    def __init__(
+        self,
+        core: RegistryCore,
+        reachability: ReachabilityDesk,
+        gate: RegisterGate | None = None,
+    ) -> None:
         self.core = core
         self.reachability = reachability
+        self.gate = gate
 
     def handle(self, connection: Connection, payload: bytes) -> Answer:
         """The answer to one request frame of ``connection`` (authenticated: it has a
@@ -128,7 +143,11 @@ class Dispatcher:
     async def _register(
         self, connection: Connection, session: ClientSession, request: Register
     ) -> bytes:
-        core, rid = self.core, request.rid
+        core, rid, gate = self.core, request.rid, self.gate
+        if gate is not None:
+            refusal = gate.refusal(connection, session)
+            if refusal is not None:
+                return answers.refused(refusal, rid)
         result = await core.register.execute(
             session, request.user, request.host, request.port, request.version
         )
@@ -136,6 +155,8 @@ class Dispatcher:
             return b""  # the connection closed meanwhile
         if isinstance(result, Refusal):
             return answers.refused(result, rid)
+        if gate is not None:
+            gate.signed_in(connection, session)
         if request.watch and not session.legacy:
             watched = await core.watch.execute(session, request.watch)
             if isinstance(watched, Refusal):

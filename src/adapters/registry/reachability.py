@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from chinwag.adapters.registry.connection import Connection
@@ -158,6 +159,9 @@ class ReachabilityDesk:
         self.reprobe_after = reprobe_after
         self.reprobe_max = reprobe_max
         self._watches: dict[Connection, _Watch] = {}
+        self.on_probed: Callable[[Registration], None] = lambda registration: None
+        """Told each time a registration's ``reachability`` is set (the core tells the
+        presence store, so lookups on other registries see it)."""
 
     def registered(self, connection: Connection) -> bytes:
         """``connection``'s registration is complete: the ``reachability`` frame to queue
@@ -171,6 +175,7 @@ class ReachabilityDesk:
         result = self._known(registration, connection.peer_ip)
         if result is not None:
             registration.reachability = result
+            self.on_probed(registration)
             if self._plan(connection, result):  # a cached failure: try again later
                 self._watch(connection)
             return reachability_frame(result)
@@ -185,6 +190,7 @@ class ReachabilityDesk:
         result = self._unprobed(registration, connection.peer_ip)
         if result is not None:
             registration.reachability = result
+            self.on_probed(registration)
             return reachability_frame(result, rid)
         watch = self._watches.get(connection)
         last = registration.reachability
@@ -324,6 +330,7 @@ class ReachabilityDesk:
         if connection.registration is registration:
             last = registration.reachability
             registration.reachability = result
+            self.on_probed(registration)
             changed = last is None or (last.reachable, last.reason) != (
                 result.reachable,
                 result.reason,

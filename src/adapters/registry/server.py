@@ -1,5 +1,6 @@
-"""The registry server: names bound to keys, who is online and where, over TCP (protocol 2); it
-also probes whether its clients can be reached, and relays sessions for those that cannot.
+"""The registry server: names bound to keys, who is online and where, over TCP and WebSocket
+(protocol 2, the same byte stream on both: :mod:`.ws_server`); it also probes whether its
+clients can be reached, and relays sessions for those that cannot.
 
 Each connection is an :class:`asyncio.Protocol` plus one task (its watchdog). It starts with a
 clear ``welcome`` and the Noise handshake (sans-I/O, :mod:`chinwag.adapters.secure.channel`),
@@ -13,6 +14,11 @@ handshake within ``handshake_timeout``, or sends no whole frame for ``idle_timeo
 dropped, as is one whose unread output passes ``max_write_buffer``; hostile input costs an error
 frame or a close and never more memory than one frame. See ``docs/protocol.md``.
 
+Both listeners count into the same :class:`~chinwag.adapters.registry.limits.ConnectionCaps`:
+connections in all and per address, handshakes in progress (the oldest of an address gives way
+to a newcomer), identity keys registered per address; an authenticated connection that does not
+register (or join a relay) within ``register_timeout`` is closed.
+
 This module is the shell: it listens, keeps the connections and hands each request to the
 :class:`~chinwag.adapters.registry.dispatch.Dispatcher`. Names, presence and relay offers are
 the use cases' (:class:`~chinwag.adapters.registry.core.RegistryCore`, over its stores), the
@@ -23,16 +29,29 @@ plane the :class:`~chinwag.adapters.registry.relay.RelayHub`'s.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from chinwag.adapters.registry.connection import Connection
 from chinwag.adapters.registry.core import RegistryCore, Stores, embedded_stores
 from chinwag.adapters.registry.dispatch import Answer, Dispatcher
 from chinwag.adapters.registry.frames import error_frame
-from chinwag.adapters.registry.limits import RefusalLog
+from chinwag.adapters.registry.gate import CapsGate
+from chinwag.adapters.registry.limits import (
+    HANDSHAKE_GRACE,
+    MAX_CONNECTIONS,
+    MAX_CONNECTIONS_PER_ADDRESS,
+    MAX_HANDSHAKES,
+    MAX_HANDSHAKES_PER_ADDRESS,
+    MAX_KEYS_PER_ADDRESS,
+    REGISTER_TIMEOUT,
+    CapLimits,
+    ConnectionCaps,
+    RefusalLog,
+)
 from chinwag.adapters.registry.listen import listen
 from chinwag.adapters.registry.names import NameBook, NameBookStore
 from chinwag.adapters.registry.probe import (
@@ -58,11 +77,13 @@ from chinwag.adapters.registry.reachability import (
     ReachabilityDesk,
 )
 from chinwag.adapters.registry.relay import RelayHub
+from chinwag.adapters.registry.ws_server import WsListener
 from chinwag.adapters.secure.channel import Security
 from chinwag.adapters.wire.codec import encode
 from chinwag.application.registry.admission import MAX_NEW_NAMES_PER_MINUTE
 from chinwag.application.registry.fanout import PRESENCE_ALL_BELOW
 from chinwag.application.registry.ports.name_store import NameStore
+from chinwag.domain.registry.addresses import address_group
 from chinwag.domain.registry.relay import (
     DEFAULT_RELAY_RATE,
     MAX_RELAY_SESSIONS,
@@ -76,16 +97,16 @@ from chinwag.domain.registry.relay import (
     RelaySettings,
 )
 
-__all__ = ["Answer", "RegistryServer"]
+__all__ = ["MAX_CONNECTIONS", "MAX_CONNECTIONS_PER_HOST", "Answer", "RegistryServer"]
 
 log = logging.getLogger(__name__)
 
 MAX_WRITE_BUFFER = 1024 * 1024
 """Unread output a connection may pile up before it is dropped."""
 
-MAX_CONNECTIONS = 10_000
-MAX_CONNECTIONS_PER_HOST = 1_000
-"""Connections at once, in all and from one address; past them a new one is told ``busy``."""
+MAX_CONNECTIONS_PER_HOST = MAX_CONNECTIONS_PER_ADDRESS
+"""Connections at once from one address (the name the entry point knows); past it, or past
+``MAX_CONNECTIONS`` in all, a new one is told ``busy``."""
 
 MAX_REQUEST_RATE = 2000.0
 """Requests a second one connection may make (with a burst of twice that); past it, requests are
@@ -122,6 +143,13 @@ class RegistryServer:
     arguments), or what makes one from the ``relay*`` arguments (:class:`RelayHub` itself, or a
     subclass). A subclass overriding :meth:`RelayHub.forward` lets a test tamper with, drop or
     replay relayed bytes; the hub in use is :attr:`relay_hub`.
+
+    ``ws=(host, port)`` also listens for WebSocket on the path ``/chinwag`` (:attr:`ws_address`).
+    ``trusted_proxies`` (CIDR strings such as ``"10.0.0.0/8"``): reverse proxies whose last
+    ``X-Forwarded-For`` hop is taken as the client's address; from anyone else the header is
+    ignored. The caps (``max_connections``, ``max_per_host``, ``max_handshakes``,
+    ``max_handshakes_per_address``, ``max_keys_per_address``) count both listeners together;
+    a handshake younger than ``handshake_grace`` seconds is never evicted.
     """
 
     def __init__(
@@ -139,7 +167,14 @@ class RegistryServer:
         max_rate: float = MAX_REQUEST_RATE,
         max_connections: int = MAX_CONNECTIONS,
         max_per_host: int = MAX_CONNECTIONS_PER_HOST,
+        max_handshakes: int = MAX_HANDSHAKES,
+        max_handshakes_per_address: int = MAX_HANDSHAKES_PER_ADDRESS,
+        max_keys_per_address: int = MAX_KEYS_PER_ADDRESS,
+        handshake_grace: float = HANDSHAKE_GRACE,
         handshake_timeout: float = HANDSHAKE_TIMEOUT,
+        register_timeout: float = REGISTER_TIMEOUT,
+        ws: tuple[str, int] | None = None,
+        trusted_proxies: Sequence[str] = (),
         max_new_names_per_minute: int = MAX_NEW_NAMES_PER_MINUTE,
         security: Security,
         probe: bool = True,
@@ -175,19 +210,18 @@ class RegistryServer:
         self.max_rate = max_rate
         self.max_connections = max_connections
         self.max_per_host = max_per_host
-        self._refusals = RefusalLog(
-            lambda delay, then: asyncio.get_running_loop().call_later(delay, then)
-        )
-        """Whom the caps turned away, in the log (one line per 10 s at most)."""
-        self._per_host: Counter[str] = Counter()
         self._server: asyncio.Server | None = None
         self._address: tuple[str, int] | None = None
+        self._ws = ws
+        self._trusted = tuple(ipaddress.ip_network(cidr, strict=False) for cidr in trusted_proxies)
+        self._ws_listener: WsListener | None = None
         self._connections: set[Connection] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._dirty: list[Connection] = []
         self._leaving: set[asyncio.Task[Any]] = set()
         self.security = security
         self.handshake_timeout = handshake_timeout
+        self.register_timeout = register_timeout
         self.max_new_names_per_minute = max_new_names_per_minute
         prober = (
             Prober(
@@ -230,7 +264,22 @@ class RegistryServer:
             presence_all_below=presence_all_below,
             max_new_names_per_minute=max_new_names_per_minute,
         )
-        self.dispatcher = Dispatcher(self.core, self.reachability)
+        self.caps = ConnectionCaps(
+            CapLimits(
+                max_connections,
+                max_per_host,
+                max_handshakes,
+                max_handshakes_per_address,
+                max_keys_per_address,
+                handshake_grace,
+            ),
+            self.core.stats,
+            RefusalLog(lambda delay, then: asyncio.get_running_loop().call_later(delay, then)),
+            lambda: asyncio.get_running_loop().time(),
+        )
+        """What both listeners count into; refusals in the log (one line per 10 s at most)."""
+        self.reachability.on_probed = self.core.probed
+        self.dispatcher = Dispatcher(self.core, self.reachability, CapsGate(self.caps))
         self._welcome = encode(
             dump(
                 Welcome(
@@ -250,6 +299,21 @@ class RegistryServer:
             raise RuntimeError("the registry server is already started")
         await self.core.start()
         self._server, self._address = await listen(lambda: Connection(self), self._host, self._port)
+        if self._ws is not None:
+            listener = WsListener(
+                lambda: Connection(self),
+                *self._ws,
+                handshake_timeout=self.handshake_timeout,
+                trusted_proxies=self._trusted,
+                caps=self.caps,
+            )
+            try:
+                await listener.start()
+            except BaseException:
+                self._server.close()
+                self._server = None
+                raise
+            self._ws_listener = listener
         return self._address
 
     @property
@@ -259,9 +323,34 @@ class RegistryServer:
             raise RuntimeError("the registry server is not started")
         return self._address
 
+    @property
+    def ws_address(self) -> tuple[str, int]:
+        """The bound WebSocket ``(host, port)``; only once :meth:`start` returned, with ``ws``."""
+        if self._ws_listener is None:
+            raise RuntimeError("the registry server does not listen for WebSocket")
+        return self._ws_listener.address
+
     def online(self) -> frozenset[str]:
         """The names registered now."""
         return frozenset(self.core.clients.names())
+
+    def connection_states(self) -> dict[tuple[str, str], int]:
+        """Open connections by (transport, state): ``tcp``/``ws``, and ``handshake``, ``open``
+        (authenticated), ``registered`` or ``relay_leg``. For the metrics' scrape thread: the
+        set is copied in one step (``list`` of a set runs without releasing the GIL), and
+        each connection's state is read as it is then."""
+        states: Counter[tuple[str, str]] = Counter()
+        for connection in list(self._connections):
+            if connection.leg is not None:
+                state = "relay_leg"
+            elif connection.session is None:
+                state = "handshake"
+            elif connection.registration is not None:
+                state = "registered"
+            else:
+                state = "open"
+            states[connection.transport_name, state] += 1
+        return dict(states)
 
     @property
     def connection_count(self) -> int:
@@ -281,6 +370,7 @@ class RegistryServer:
     async def close(self) -> None:
         """Stop accepting, close every connection and wait until their tasks are done."""
         server, self._server = self._server, None
+        ws, self._ws_listener = self._ws_listener, None
         if server is not None:
             server.close()
         # Nobody is leaving: the registry is. Telling the clients still connected that the
@@ -294,6 +384,8 @@ class RegistryServer:
             await asyncio.wait(self._tasks)
         if self._leaving:
             await asyncio.wait(self._leaving)
+        if ws is not None:
+            await ws.close()
         if server is not None:
             await server.wait_closed()
 
@@ -304,16 +396,10 @@ class RegistryServer:
         task = asyncio.get_running_loop().create_task(connection.watch())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        self._per_host[connection.peer_ip] += 1
-        everyone = len(self._connections) > self.max_connections
-        if everyone or self._per_host[connection.peer_ip] > self.max_per_host:
-            # Slow or idle connections by the thousand must not crowd out everyone else.
-            self._refusals.refused(
-                connection.peer_ip,
-                f"{self.max_connections} connections open (the cap)"
-                if everyone
-                else f"{self.max_per_host} connections from that address (the cap per address)",
-            )
+        # A WebSocket was counted at its accept; a TCP connection is counted now.
+        if connection.slot is connection and self.caps.admit(
+            connection, connection.transport_name, address_group(connection.peer_ip)
+        ):
             connection.close(
                 error_frame(ErrorCode.BUSY, "too many connections; try again later"), "busy"
             )
@@ -322,9 +408,8 @@ class RegistryServer:
 
     def _detach(self, connection: Connection) -> None:
         self._connections.discard(connection)
-        self._per_host[connection.peer_ip] -= 1
-        if self._per_host[connection.peer_ip] <= 0:
-            del self._per_host[connection.peer_ip]
+        if connection.slot is connection:
+            self.caps.release(connection)
         self.gone(connection, "disconnected")
         self.reachability.forget(connection)
         if connection.leg is not None:

@@ -35,10 +35,13 @@ from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 
 from chinwag.adapters.registry.endpoints import WS_PATH
+from chinwag.adapters.registry.frames import ip_of
+from chinwag.adapters.registry.limits import OUT, ConnectionCaps
 from chinwag.adapters.registry.listen import listen
 from chinwag.adapters.registry.ws_stream import WsEnd, quiet_logger
 from chinwag.adapters.secure.channel import CLOSE_GRACE
 from chinwag.adapters.secure.noise import MAX_MESSAGE
+from chinwag.domain.registry.addresses import address_group
 
 __all__ = ["WsConnection", "WsListener"]
 
@@ -54,23 +57,48 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 class WsConnection(WsEnd):
     """One accepted socket: the upgrade on the listener's path within ``handshake_timeout``,
     then the listener's protocol over a :class:`WsTransport`; idle past ``idle_timeout`` (when
-    the listener has one) it is closed (1000, "idle")."""
+    the listener has one) it is closed (1000, "idle").
+
+    With the listener's ``caps`` it is counted from its accept (a :class:`~.limits.Slot`): its
+    upgrade and the handshake of the protocol above are one handshake in progress, and the
+    protocol above finds it as the transport's ``chinwag_slot`` (its ``accepted`` time is where
+    that handshake's deadline counts from)."""
 
     def __init__(self, listener: WsListener) -> None:
         super().__init__(ServerProtocol(max_size=listener.max_message, logger=quiet_logger()))
         self._listener = listener
+        self.accepted = self._loop.time()
+        self.cap_address: str | None = None
+        self.cap_state = OUT
+        self.cap_key: bytes | None = None
+        if listener.caps is not None:
+            self.slot = self
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        self._listener.connections.add(self)
-        self._arm(self._listener.handshake_timeout, self._too_slow)
+        listener = self._listener
+        listener.connections.add(self)
+        if listener.caps is not None:
+            peer = transport.get_extra_info("peername")
+            address = None if listener.trusts(peer) else address_group(ip_of(peer))
+            if listener.caps.admit(self, "ws", address) is not None:
+                self.abort()  # no request read yet: nothing to answer it with
+                return
+        self._arm(listener.handshake_timeout, self._too_slow)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        connections = self._listener.connections
+        listener = self._listener
+        if listener.caps is not None:
+            listener.caps.release(self)
+        connections = listener.connections
         connections.discard(self)
         if not connections:
-            self._listener.emptied()
+            listener.emptied()
         super().connection_lost(exc)
+
+    def evict(self, why: str) -> None:
+        """The caps drop this connection for a newcomer's handshake."""
+        self.abort()
 
     def _too_slow(self) -> None:
         self._timer = None
@@ -81,17 +109,28 @@ class WsConnection(WsEnd):
     def _handshake(self, event: Request | Response) -> None:
         assert isinstance(event, Request) and isinstance(self._ws, ServerProtocol)
         listener = self._listener
+        peername = listener.peername(self._sock, event)
         if event.path.partition("?")[0] != listener.path:
             response = self._ws.reject(404, "Not Found\n")
+        elif self._refused_behind_proxy(peername):
+            response = self._ws.reject(503, "Too many connections from your address\n")
         else:
             response = self._ws.accept(event)
         self._ws.send_response(response)
         if response.status_code != 101:
             self.flush()
             return
-        self._open(listener.protocol_factory(), listener.peername(self._sock, event))
+        self._open(listener.protocol_factory(), peername)
         if listener.idle_timeout is not None:
             self._arm(listener.idle_timeout, self._check_idle)
+
+    def _refused_behind_proxy(self, peername: object) -> bool:
+        """A trusted proxy's connection is counted under its client's address now that the
+        request names it; True if that address is over its cap."""
+        caps = self._listener.caps
+        if caps is None or self.cap_state == OUT or self.cap_address is not None:
+            return False
+        return caps.place(self, address_group(ip_of(peername))) is not None
 
     def _check_idle(self) -> None:
         self._timer = None
@@ -115,7 +154,9 @@ class WsListener:
 
     ``idle_timeout`` (None: left to the protocol, as the registry's ``Connection`` has its own)
     closes a connection that sent nothing, pings included, for that long. ``trusted_proxies``:
-    peers whose ``X-Forwarded-For`` is believed (its last hop is the client's address)."""
+    peers whose ``X-Forwarded-For`` is believed (its last hop is the client's address).
+    ``caps``: the registry's, counted into from each accept (a trusted proxy's connections
+    under their client's address once the request names it)."""
 
     def __init__(
         self,
@@ -128,8 +169,10 @@ class WsListener:
         idle_timeout: float | None = None,
         max_message: int = MAX_MESSAGE,
         trusted_proxies: Sequence[Network] = (),
+        caps: ConnectionCaps | None = None,
     ) -> None:
         self.protocol_factory = protocol_factory
+        self.caps = caps
         self.path = path
         self.handshake_timeout = handshake_timeout
         self.idle_timeout = idle_timeout
@@ -163,15 +206,7 @@ class WsListener:
         """The client's address: the socket's peer, or the last ``X-Forwarded-For`` hop when
         that peer is a trusted proxy (the hops before it are the client's to forge)."""
         peer = sock.get_extra_info("peername") if sock is not None else None
-        if not self.trusted_proxies or not isinstance(peer, tuple):
-            return peer
-        try:
-            proxy = ipaddress.ip_address(peer[0])
-            if isinstance(proxy, ipaddress.IPv6Address) and proxy.ipv4_mapped is not None:
-                proxy = proxy.ipv4_mapped
-        except ValueError:
-            return peer
-        if not any(proxy in network for network in self.trusted_proxies):
+        if not isinstance(peer, tuple) or not self.trusts(peer):
             return peer
         hops = request.headers.get_all("X-Forwarded-For")
         last = hops[-1].rsplit(",", 1)[-1].strip() if hops else ""
@@ -179,6 +214,18 @@ class WsListener:
             return (str(ipaddress.ip_address(last)), peer[1])
         except ValueError:
             return peer
+
+    def trusts(self, peer: object) -> bool:
+        """Whether ``peer`` (a socket's peer name) is one of the trusted proxies."""
+        if not self.trusted_proxies or not isinstance(peer, tuple):
+            return False
+        try:
+            proxy = ipaddress.ip_address(str(peer[0]).split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(proxy, ipaddress.IPv6Address) and proxy.ipv4_mapped is not None:
+            proxy = proxy.ipv4_mapped
+        return any(proxy in network for network in self.trusted_proxies)
 
     async def close(self) -> None:
         """Stop listening; close every connection (1001, going away) and wait until each has

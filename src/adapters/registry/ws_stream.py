@@ -68,6 +68,9 @@ class WsEnd(asyncio.Protocol):
         self.lost = False
         self.heard = self._loop.time()
         """When bytes last came in (pings too)."""
+        self.slot: object = None
+        """What a server's caps count this connection as (the server's ``WsConnection``),
+        for the protocol above: its transport's ``chinwag_slot``."""
 
     # -- asyncio.Protocol (the socket) -----------------------------------------------------
 
@@ -243,8 +246,13 @@ class WsTransport(asyncio.Transport):
     # -- asyncio.WriteTransport ------------------------------------------------------------
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        """Send each whole codec frame in ``data`` as one binary message (its header off)."""
+        """Send each whole codec frame in ``data`` as one binary message (its header off).
+        Once the WebSocket is closing (either side), data is dropped, as an asyncio transport
+        drops what is written after ``close``."""
         if self.closing or not data:
+            return
+        if self._ws.state is not State.OPEN:
+            self._pending.clear()
             return
         if self._pending:
             self._pending += data
@@ -319,6 +327,10 @@ class WsTransport(asyncio.Transport):
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         if name == "peername":
             return self._peername
+        if name == "chinwag_slot":
+            return self._end.slot
+        if name == "chinwag_transport":
+            return "ws"
         return self._sock.get_extra_info(name, default)
 
     def get_protocol(self) -> asyncio.BaseProtocol:

@@ -264,8 +264,14 @@ class PresenceFanOut:
             entry = entries.get(name)
             if entry is not None:
                 self._settle(name, True, entry.epoch)
-            else:
+            elif not self._held_here(name):
                 self._settle(name, False, None)
+
+    def _held_here(self, name: str) -> bool:
+        """Whether a session of this registry holds ``name``: online whatever a store read
+        says (a store that lost this registry's names gets them republished)."""
+        session = self.clients.get(name)
+        return session is not None and session.registration is not None and not session.closed
 
     def _settle(self, name: str, online: bool, epoch: str | None) -> None:
         was = name in self._online
@@ -365,7 +371,7 @@ class PresenceFanOut:
                 self._online[name] = None
         if len(names) < SNAPSHOT_LIMIT:  # the whole set: names not in it are offline
             for name in [name for name in self._online if name not in fresh]:
-                if name not in window.changed:
+                if name not in window.changed and not self._held_here(name):
                     self._settle(name, False, None)
 
     async def _hear_watched(self) -> None:

@@ -119,7 +119,8 @@ class RedisPresenceStore:
         self.idle_timeout = idle_timeout
         self._client = client
         self._urls = ",".join(urls)
-        self._on_gone = on_gone
+        self.on_gone = on_gone
+        """Called when the store lost this registry (a caller may set it after making it)."""
         self._ttl_ms = max(1, round(idle_timeout * 1000))
         self._zset_ttl_ms = self._ttl_ms * ZSET_LIFE
         self._started = str(int(time.time()))
@@ -134,6 +135,11 @@ class RedisPresenceStore:
         self._count = client.register_script(lua.COUNT)
         self._heartbeat = client.register_script(lua.HEARTBEAT)
         self._sweep = client.register_script(lua.SWEEP)
+
+    def advertise(self, urls: Sequence[str]) -> None:
+        """``urls`` go in ``cw:reg:{rid}`` from the next heartbeat on (a registry knows them
+        once it listens on a port the OS chose)."""
+        self._urls = ",".join(urls)
 
     # -- the port --------------------------------------------------------------------------------
 
@@ -208,8 +214,8 @@ class RedisPresenceStore:
             existed = await self._heartbeat(*self._heartbeat_args())
         if not existed and self._beaten:
             log.warning("registry %s was gone from Redis: republishing", self.registry)
-            if self._on_gone is not None:
-                self._on_gone()
+            if self.on_gone is not None:
+                self.on_gone()
         self._beaten = True
 
     def _heartbeat_args(self) -> tuple[list[str], list[Any]]:

@@ -59,6 +59,11 @@ class RedisRelayRouter:
     def advertised(self) -> list[str]:
         return list(self._urls)
 
+    def advertise(self, urls: Sequence[str]) -> None:
+        """``urls`` are this registry's from now on (known once it listens on a port the OS
+        chose)."""
+        self._urls = list(urls)
+
     async def _send(self, registry: str, note: OfferNote | KickNote) -> bool:
         """``note`` to ``registry``; False if no registry of that id listens (it is gone) or
         Redis is away."""
