@@ -23,7 +23,9 @@ test:
 # one-to-one, catch-up from one member, sync bytes), secure handshakes/s to a registry and to a peer,
 # 20,000 sends piped into chinwag-cli --json beside the use case's own rate, storage, and how the
 # desktop app takes a burst of 5,000 messages and a 72 KB paste (needs xvfb, which make test
-# installs).
+# installs); the registry at scale beside Redis, presence at 10,000 clients (CPU per watcher,
+# memory per client over TCP and WebSocket, beside plain asyncio), and two registries on one
+# Redis beside one (lookups/s, cross-registry presence latency beside a pub/sub round trip).
 bench:
 	@scripts/bootstrap.sh
 	.venv/bin/python benchmarks/bench_messages.py
@@ -36,6 +38,8 @@ bench:
 	.venv/bin/python benchmarks/bench_storage.py
 	.venv/bin/python benchmarks/bench_gui.py
 	.venv/bin/python benchmarks/bench_registry_scale.py
+	.venv/bin/python benchmarks/bench_registry_presence.py
+	.venv/bin/python benchmarks/bench_registry_redis.py
 
 # Remake the screenshots in docs/ under Xvfb (two windows chatting, a key change and its Verify…
 # dialog, the new chat dialog, unread messages with the divider, the Chat menu, the connection
