@@ -112,6 +112,8 @@ async def _session(
         diagnose_peer=use_cases.diagnose_peer(),
         groups=use_cases.groups(),
         post=use_cases.post_to_group(),
+        find_online=use_cases.find_online(),
+        watch_people=use_cases.watch_people(),
         files=FileUseCases(
             send=use_cases.send_file(),
             accept=use_cases.accept_file(),

@@ -16,17 +16,6 @@ from typing import Any
 from dependency_injector import containers, providers
 
 from chinwag.adapters.local_files import LocalFiles
-from chinwag.adapters.memory.clock import ManualClock
-from chinwag.adapters.memory.contacts import InMemoryContactRepository
-from chinwag.adapters.memory.directory import InMemoryDirectory, InMemoryRegistry
-from chinwag.adapters.memory.files import InMemoryFileStore
-from chinwag.adapters.memory.groups import InMemoryGroupRepository
-from chinwag.adapters.memory.repositories import (
-    InMemoryConversationRepository,
-    InMemoryMessageRepository,
-)
-from chinwag.adapters.memory.transfers import InMemoryTransferRepository
-from chinwag.adapters.memory.transport import InMemoryNetwork, InMemoryTransport
 from chinwag.adapters.registry.client import RegistryDirectory
 from chinwag.adapters.registry.pins import RegistryPins
 from chinwag.adapters.registry.relay_client import RegistryRelay
@@ -87,6 +76,7 @@ from chinwag.application.use_cases import (
 )
 from chinwag.application.use_cases.diagnose import DiagnosePeer, DiagnoseSelf
 from chinwag.application.use_cases.message_deliveries import MessageDeliveries
+from chinwag.application.watch_list import WatchList, follow
 from chinwag.domain.transfer import FileLimits
 from chinwag.entrypoints.common import configure_logging
 from chinwag.entrypoints.registry_config import configured_registries
@@ -163,34 +153,6 @@ class RealAdapters(containers.DeclarativeContainer):
     transport = providers.Singleton(TcpPeerTransport, security, relay=relay)
 
 
-class MemoryAdapters(containers.DeclarativeContainer):
-    """The in-memory twins, under the same names. The shared registry and network are given in
-    ``config`` (see :func:`memory_adapters`) so that several clients can meet."""
-
-    config = providers.Configuration()
-    clock = providers.Singleton(ManualClock)
-    ids = providers.Singleton(RandomIds)
-    keys = providers.Singleton(LocalKeys.generate)
-    identity_key = providers.Singleton(own_key, keys)
-    signatures = providers.Singleton(IdentitySignatures, keys)
-    database: providers.Provider[None] = providers.Object(None)
-    transfers = providers.Singleton(InMemoryTransferRepository)
-    messages = providers.Singleton(InMemoryMessageRepository, transfers)
-    files = providers.Singleton(InMemoryFileStore)
-    conversations = providers.Singleton(InMemoryConversationRepository, messages)
-    contacts = providers.Singleton(InMemoryContactRepository)
-    groups = providers.Singleton(InMemoryGroupRepository)
-    directory = providers.Singleton(InMemoryDirectory, config.registry, identity_key)
-    transport = providers.Singleton(InMemoryTransport, config.network, identity_key)
-
-
-def memory_adapters(registry: InMemoryRegistry, network: InMemoryNetwork) -> MemoryAdapters:
-    """A set of in-memory adapters for one client that meets others on ``registry``/``network``."""
-    adapters = MemoryAdapters()
-    adapters.config.from_dict({"registry": registry, "network": network})
-    return adapters
-
-
 class UseCases(containers.DeclarativeContainer):
     adapters = providers.DependenciesContainer()
     events: providers.Dependency[Any] = providers.Dependency()
@@ -227,6 +189,21 @@ class UseCases(containers.DeclarativeContainer):
         ),
         withdrawals,
     )
+    watch_list = providers.Singleton(
+        follow,
+        providers.Singleton(
+            WatchList,
+            session,
+            adapters.directory,
+            adapters.contacts,
+            adapters.conversations,
+            group_book,
+        ),
+        ledger,
+        trust,
+        group_book,
+    )
+    """Contacts, conversations and group members watched at the registry, as they appear."""
     member_keys = providers.Singleton(MemberKeys, adapters.directory, trust)
     group_sync = providers.Singleton(
         GroupSync,
@@ -300,6 +277,7 @@ class UseCases(containers.DeclarativeContainer):
         courier,
         trust,
         files=transfers,
+        watch_list=watch_list,
     )
     sign_out = providers.Factory(
         SignOut, session, adapters.directory, adapters.transport, courier, files=transfers

@@ -19,7 +19,8 @@ from chinwag.application.ports.peer_transport import Route
 from chinwag.application.use_cases.diagnose import PeerReport, SelfReport
 from chinwag.domain.message import MessageState
 from chinwag.domain.user import PeerAddress
-from chinwag.entrypoints.container import Container, memory_adapters
+from chinwag.entrypoints.container import Container
+from chinwag.entrypoints.memory_adapters import memory_adapters
 from tests.processes import client_config
 
 LOOPBACK = PeerAddress(host="127.0.0.1", port=0)

@@ -26,7 +26,8 @@ from chinwag.domain.errors import InvalidMessage, InvalidUsername
 from chinwag.domain.identity import fingerprint
 from chinwag.domain.message import MessageState
 from chinwag.domain.user import PeerAddress
-from chinwag.entrypoints.container import Container, close_storage, memory_adapters
+from chinwag.entrypoints.container import Container, close_storage
+from chinwag.entrypoints.memory_adapters import memory_adapters
 from tests.processes import client_config
 
 LOOPBACK = PeerAddress(host="127.0.0.1", port=0)

@@ -30,7 +30,8 @@ from chinwag.domain.group import MAX_MEMBERS, ChangeKind, InvalidGroupName
 from chinwag.domain.group_message import signed_bytes
 from chinwag.domain.message import MessageState
 from chinwag.domain.user import PeerAddress
-from chinwag.entrypoints.container import Container, memory_adapters
+from chinwag.entrypoints.container import Container
+from chinwag.entrypoints.memory_adapters import memory_adapters
 from tests.processes import client_config
 from tests.unit.groups_world import User, World, key_of, verify
 

@@ -42,8 +42,10 @@ from chinwag.adapters.registry.protocol import (
     RelayIncoming,
     ServerMessage,
     Unregister,
+    Watched,
 )
 from chinwag.adapters.registry.requests import PendingRequests, register_on
+from chinwag.adapters.registry.watching import WatchList, search, send_unwatch, send_watch
 from chinwag.adapters.secure.channel import (
     Security,
 )
@@ -56,7 +58,8 @@ from chinwag.application.ports.directory import (
 )
 from chinwag.application.ports.directory import Reachability as Cause
 from chinwag.application.registry.who import case_map
-from chinwag.domain.user import PeerAddress, normalize_username, valid_usernames
+from chinwag.domain.registry.presence import WATCHING_VERSION
+from chinwag.domain.user import PeerAddress, normalize_username
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +128,7 @@ class RegistryDirectory:
         self._task: asyncio.Task[None] | None = None
         self._status = RegistryStatus.DISCONNECTED
         self._reachability = _NOT_HEARD
-        self._watched: set[str] = set()
+        self._watching = WatchList()
         self.relay_offered: Callable[[RelayIncoming], None] | None = None
         """Told when the registry offers us a relayed session (set by the relay client)."""
 
@@ -190,19 +193,38 @@ class RegistryDirectory:
         return self._presence.online
 
     async def watch(self, names: Collection[str]) -> None:
-        """Kept for the session; a version 2 registry tells everyone everything anyway."""
-        self._watched.update(valid_usernames(names))
+        """Watch ``names`` too: kept for the session and told to the registry now if it is
+        connected and knows watch lists (a version 2 registry tells everyone everything), else
+        with the next registration. ``WatchLimit`` if the registry refuses (then not kept)."""
+        new = self._watching.add(names)
+        if new and self._link is not None and self._link.version >= WATCHING_VERSION:
+            try:
+                online = await send_watch(self.request, new, self._where)
+            except ChatError:
+                self._watching.remove(new)
+                raise
+            self._presence.changed(online, ())  # pushes cover them from here on
 
     async def unwatch(self, names: Collection[str]) -> None:
-        self._watched.difference_update(valid_usernames(names))
+        """Stop watching ``names``; the presence set is read again (a name no longer watched
+        is no longer told about, unless the registry tells everyone everything)."""
+        gone = self._watching.remove(names)
+        if gone and self._link is not None and self._link.version >= WATCHING_VERSION:
+            online = await send_unwatch(self.request, gone)
+            if online is not None:
+                self._presence.snapshot(online, reconnected=False)
 
     def watched(self) -> frozenset[str]:
-        return frozenset(self._watched)
+        return frozenset(self._watching.names)
 
     async def find_online(self, prefix: str, limit: int) -> list[str]:
-        """A version 2 registry pushes everyone online: search what it pushed."""
-        if self._status is not RegistryStatus.CONNECTED:
+        """The registry's search (``who``); a version 2 registry pushes everyone online, so
+        there the search is of what it pushed."""
+        link = self._link
+        if self._status is not RegistryStatus.CONNECTED or link is None:
             raise RegistryUnavailable(f"the registry at {self._where} is out of reach")
+        if link.version >= WATCHING_VERSION:
+            return await search(self.request, prefix, limit, self._where)
         start = case_map(prefix)
         return sorted(name for name in self.online() if name.startswith(start))[:limit]
 
@@ -285,7 +307,9 @@ class RegistryDirectory:
         self, name: str, address: PeerAddress | None
     ) -> Callable[[Link], Awaitable[tuple[Link, frozenset[str]]]]:
         async def register(link: Link) -> tuple[Link, frozenset[str]]:
-            return link, await register_on(link, name, address, self._take_reachability)
+            return link, await register_on(
+                link, name, address, self._take_reachability, self._watching
+            )
 
         return register
 
@@ -337,6 +361,8 @@ class RegistryDirectory:
         rid = getattr(message, "rid", None)
         if rid is not None:
             self._requests.answered(rid, message)
+        elif isinstance(message, Watched):  # the watches sent with a registration
+            self._presence.changed(message.online, ())
         elif isinstance(message, PresenceChanged):
             self._presence.changed(message.joined, message.left)
         elif isinstance(message, Presence):

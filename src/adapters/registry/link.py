@@ -33,6 +33,7 @@ from chinwag.adapters.registry.protocol import (
     ServerMessage,
     Welcome,
     dump,
+    register_version,
 )
 from chinwag.adapters.registry.ws_client import WsRefused, open_ws
 from chinwag.adapters.secure.channel import (
@@ -120,6 +121,8 @@ class Link:
         self.heartbeat = 5.0
         self.where = where
         """The registry's endpoint, as messages name it."""
+        self.version = PROTOCOL_VERSION
+        """The ``register`` version this registry and this client share (its welcome says)."""
 
     @property
     def stream(self) -> SecureStream:
@@ -327,6 +330,7 @@ class RegistryGate:
             await asyncio.to_thread(self._pin, where, stream.remote.key)
         heartbeat = self._heartbeat_interval or welcome.heartbeat_interval
         link = Link(stream, where)
+        link.version = register_version(welcome.versions, welcome.version)
         # Never slower than half the server's patience, never a busy loop.
         link.heartbeat = max(min(heartbeat, welcome.idle_timeout / 2), _MIN_HEARTBEAT)
         return link

@@ -11,6 +11,7 @@ fields without a new protocol version. See ``docs/protocol.md``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -30,6 +31,16 @@ REGISTER_VERSIONS = (2, 3)
 """The ``register`` versions this code speaks (``welcome.versions``). A version 3 registration
 is told about the names it watches (``watch``) and may search who is online (``who``); a version
 2 one is told about everyone, as before. The channel (prologue, ``welcome.version``) stays 2."""
+
+
+def register_version(offered: Iterable[int] | None, channel: int) -> int:
+    """The ``register`` version to use with a registry whose welcome offered ``offered``
+    (None: an older registry, which speaks only its ``channel`` version)."""
+    if offered is None:
+        return channel
+    common = set(offered) & set(REGISTER_VERSIONS)
+    return max(common) if common else channel
+
 
 PROLOGUE = b"chinwag registry protocol 2\n"
 """Mixed into the Noise handshake with the clear ``welcome`` frame, so a changed welcome fails

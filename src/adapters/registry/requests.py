@@ -17,14 +17,15 @@ from pydantic import BaseModel
 
 from chinwag.adapters.registry.link import Link, refusal
 from chinwag.adapters.registry.protocol import (
-    PROTOCOL_VERSION,
     Presence,
     Reachability,
     Register,
     Registered,
     ServerMessage,
+    Watch,
     dump,
 )
+from chinwag.adapters.registry.watching import WatchList
 from chinwag.application.errors import RegistryUnavailable
 from chinwag.domain.user import PeerAddress
 
@@ -71,20 +72,27 @@ async def register_on(
     name: str,
     address: PeerAddress | None,
     heard: Callable[[Reachability], None],
+    watching: WatchList | None = None,
 ) -> frozenset[str]:
-    """Register ``name`` at ``address`` on a new ``link``; return the registry's snapshot of who
-    is online, which follows ``registered`` (the probe's word may come first: it goes to
-    ``heard``). The registry's refusal is raised in the application's terms."""
+    """Register ``name`` at ``address`` on a new ``link`` (with the names of ``watching``, on a
+    registry that knows watch lists); return the registry's snapshot of who is online, which
+    follows ``registered`` (the probe's word may come first: it goes to ``heard``). Watches
+    past what a ``register`` carries are sent right after it; their ``watched`` answers come
+    with the pushes. The registry's refusal is raised in the application's terms."""
+    first, rest = (None, []) if watching is None else watching.at_registration(link.version)
     link.send(
         dump(
             Register(
-                version=PROTOCOL_VERSION,
+                version=link.version,
                 user=name,
                 host=address.host if address is not None else None,
                 port=address.port if address is not None else None,
+                watch=first,
             )
         )
     )
+    for names in rest:
+        link.send(dump(Watch(names=names)))
     answer = await link.next()
     if not isinstance(answer, Registered):
         raise refusal(answer, link.where)
