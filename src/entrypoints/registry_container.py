@@ -128,6 +128,8 @@ class RegistryContainer(containers.DeclarativeContainer):
         max_per_host=config.max_per_host,
         stores=stores,
         presence_all_below=config.presence_all_below,
+        ws=config.ws,
+        trusted_proxies=config.trusted_proxies,
         security=security,
         probe=config.probe,
         relay=config.relay,

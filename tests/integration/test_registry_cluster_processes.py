@@ -243,3 +243,31 @@ def test_release_in_redis_frees_the_name_for_another_key(
         env=ENV,
     )
     assert again.returncode == 2 and "nobody called nobody" in again.stderr
+
+
+def test_a_client_given_two_registries_moves_to_the_other_when_its_own_is_killed(
+    tmp_path: Path, network: Network, clients: list[CliProcess]
+) -> None:
+    one, two = network.registry(), network.registry()
+    alice = CliProcess("alice", f"{one.address},{two.address}", tmp_path / "a")
+    clients.append(alice)
+    alice.wait_event("ready", user="alice")
+    bob = start(clients, "bob", two, tmp_path / "b")
+    bob.wait_online("alice")
+    alice.send(cmd="send", to="bob", body="before the kill")
+    bob.wait_event("message", body="before the kill")
+
+    mark = alice.mark()
+    one.kill()
+    # Alice's client notices the loss, signs in at two, and is online for bob again.
+    alice.wait_for(
+        lambda e: e.get("event") == "registry" and e.get("status") == "connected",
+        timeout=IDLE_TIMEOUT + 15,
+        what="alice reconnected",
+        since=mark,
+    )
+    bob.wait_online("alice")
+    alice.send(cmd="send", to="bob", body="after the kill, through the other registry")
+    bob.wait_event("message", body="after the kill, through the other registry", timeout=30)
+    bob.send(cmd="send", to="alice", body="still here")
+    alice.wait_event("message", body="still here", timeout=30)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from chinwag.adapters.registry.limits import MAX_CONNECTIONS
 from tests.processes import ENV
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
@@ -60,6 +61,6 @@ def test_a_small_descriptor_limit_caps_connections_and_refusals_are_logged(
             sock.close()
         proc.terminate()
         _, err = proc.communicate(timeout=15)
-    assert f"allows {LIMIT - 128} client connections, not 10000" in err
+    assert f"allows {LIMIT - 128} client connections, not {MAX_CONNECTIONS}" in err
     assert "refused a connection from 127.0.0.1" in err
     assert "Traceback" not in err and "EMFILE" not in err
