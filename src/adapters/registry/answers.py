@@ -4,6 +4,7 @@ each result its server message. Pure functions; the dispatcher calls them."""
 from __future__ import annotations
 
 import base64
+import functools
 
 from chinwag.adapters.registry.frames import error_frame
 from chinwag.adapters.registry.protocol import (
@@ -44,8 +45,11 @@ def presence(online: list[str]) -> bytes:
     return encode(dump(Presence(online=online)))
 
 
-def presence_changed(joined: list[str], left: list[str]) -> bytes:
-    return encode(dump(PresenceChanged(joined=joined, left=left)))
+@functools.lru_cache(maxsize=4096)
+def presence_changed(joined: tuple[str, ...], left: tuple[str, ...]) -> bytes:
+    """One change goes to each of its watchers in the same pass: the frame is made once and
+    reused (the recipients' sessions seal it each in their own key)."""
+    return encode(dump(PresenceChanged(joined=list(joined), left=list(left))))
 
 
 def found(result: LookedUp, rid: int | None) -> bytes:

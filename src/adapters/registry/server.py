@@ -31,15 +31,13 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from chinwag.adapters.registry.connection import Connection
 from chinwag.adapters.registry.core import RegistryCore, Stores, embedded_stores
 from chinwag.adapters.registry.dispatch import Answer, Dispatcher
-from chinwag.adapters.registry.frames import error_frame
 from chinwag.adapters.registry.gate import CapsGate
+from chinwag.adapters.registry.hub import ConnectionHub
 from chinwag.adapters.registry.limits import (
     HANDSHAKE_GRACE,
     MAX_CONNECTIONS,
@@ -65,7 +63,6 @@ from chinwag.adapters.registry.protocol import (
     PROLOGUE,
     PROTOCOL_VERSION,
     REGISTER_VERSIONS,
-    ErrorCode,
     Welcome,
     dump,
 )
@@ -83,7 +80,6 @@ from chinwag.adapters.wire.codec import encode
 from chinwag.application.registry.admission import MAX_NEW_NAMES_PER_MINUTE
 from chinwag.application.registry.fanout import PRESENCE_ALL_BELOW
 from chinwag.application.registry.ports.name_store import NameStore
-from chinwag.domain.registry.addresses import address_group
 from chinwag.domain.registry.relay import (
     DEFAULT_RELAY_RATE,
     MAX_RELAY_SESSIONS,
@@ -117,7 +113,7 @@ HANDSHAKE_TIMEOUT = 5.0
 and goes soon."""
 
 
-class RegistryServer:
+class RegistryServer(ConnectionHub):
     """The registry: accepts connections, keeps the online set, answers lookups, probes its
     clients and relays sessions between them.
 
@@ -201,6 +197,7 @@ class RegistryServer:
     ) -> None:
         if heartbeat_interval <= 0 or idle_timeout <= heartbeat_interval:
             raise ValueError("need 0 < heartbeat_interval < idle_timeout")
+        super().__init__()
         self._host = host
         self._port = port
         self.heartbeat_interval = heartbeat_interval
@@ -215,10 +212,6 @@ class RegistryServer:
         self._ws = ws
         self._trusted = tuple(ipaddress.ip_network(cidr, strict=False) for cidr in trusted_proxies)
         self._ws_listener: WsListener | None = None
-        self._connections: set[Connection] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._dirty: list[Connection] = []
-        self._leaving: set[asyncio.Task[Any]] = set()
         self.security = security
         self.handshake_timeout = handshake_timeout
         self.register_timeout = register_timeout
@@ -334,29 +327,6 @@ class RegistryServer:
         """The names registered now."""
         return frozenset(self.core.clients.names())
 
-    def connection_states(self) -> dict[tuple[str, str], int]:
-        """Open connections by (transport, state): ``tcp``/``ws``, and ``handshake``, ``open``
-        (authenticated), ``registered`` or ``relay_leg``. For the metrics' scrape thread: the
-        set is copied in one step (``list`` of a set runs without releasing the GIL), and
-        each connection's state is read as it is then."""
-        states: Counter[tuple[str, str]] = Counter()
-        for connection in list(self._connections):
-            if connection.leg is not None:
-                state = "relay_leg"
-            elif connection.session is None:
-                state = "handshake"
-            elif connection.registration is not None:
-                state = "registered"
-            else:
-                state = "open"
-            states[connection.transport_name, state] += 1
-        return dict(states)
-
-    @property
-    def connection_count(self) -> int:
-        """How many connections are open, registered or not (relay legs included)."""
-        return len(self._connections)
-
     async def serve_forever(self) -> None:
         """Start if needed, then serve until cancelled (closing everything on the way out)."""
         if self._server is None:
@@ -377,67 +347,8 @@ class RegistryServer:
         # others went offline would make them refuse to message peers they can still reach.
         await self.core.close()
         self.relay_hub.close()
-        for connection in list(self._connections):
-            connection.close(why="the registry is shutting down")
-        await self.reachability.close()
-        if self._tasks:
-            await asyncio.wait(self._tasks)
-        if self._leaving:
-            await asyncio.wait(self._leaving)
+        await self._close_connections()
         if ws is not None:
             await ws.close()
         if server is not None:
             await server.wait_closed()
-
-    # -- called by connections ---------------------------------------------------------------
-
-    def _attach(self, connection: Connection) -> None:
-        self._connections.add(connection)
-        task = asyncio.get_running_loop().create_task(connection.watch())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        # A WebSocket was counted at its accept; a TCP connection is counted now.
-        if connection.slot is connection and self.caps.admit(
-            connection, connection.transport_name, address_group(connection.peer_ip)
-        ):
-            connection.close(
-                error_frame(ErrorCode.BUSY, "too many connections; try again later"), "busy"
-            )
-            return
-        connection.send(self._welcome)
-
-    def _detach(self, connection: Connection) -> None:
-        self._connections.discard(connection)
-        if connection.slot is connection:
-            self.caps.release(connection)
-        self.gone(connection, "disconnected")
-        self.reachability.forget(connection)
-        if connection.leg is not None:
-            self.relay_hub.lost(connection.leg)
-
-    def _mark_dirty(self, connection: Connection) -> None:
-        if not self._dirty:
-            asyncio.get_running_loop().call_soon(self._flush_dirty)
-        self._dirty.append(connection)
-
-    def _flush_dirty(self) -> None:
-        dirty, self._dirty = self._dirty, []
-        for connection in dirty:
-            connection.flush()
-
-    def gone(self, connection: Connection, why: str) -> None:
-        """``connection`` is closing or closed: its name goes offline, once (``why`` is for
-        the log)."""
-        try:
-            tasks = self.dispatcher.gone(connection, why)
-        except Exception:  # a store's bug must not stop a connection from closing
-            log.exception("the leave of %s failed", connection.peer)
-            return
-        for task in tasks:
-            self._leaving.add(task)
-            task.add_done_callback(self._left)
-
-    def _left(self, task: asyncio.Task[Any]) -> None:
-        self._leaving.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("a leave failed", exc_info=task.exception())
