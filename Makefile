@@ -42,8 +42,8 @@ bench:
 	.venv/bin/python benchmarks/bench_registry_redis.py
 
 # Remake the screenshots in docs/ under Xvfb (two windows chatting, a key change and its Verify…
-# dialog, the new chat dialog, unread messages with the divider, the Chat menu, the connection
-# doctor, a group, files); needs xvfb and imagemagick.
+# dialog, the new chat dialog, and it finding who is online, unread messages with the divider,
+# the Chat menu, the connection doctor, a group, files); needs xvfb and imagemagick.
 screenshot:
 	@scripts/bootstrap.sh
 	@command -v Xvfb >/dev/null && command -v import >/dev/null || { apt-get update -qq && apt-get install -y -qq xvfb imagemagick; }

@@ -1,8 +1,13 @@
 """Make docs/screenshot.png: alice and bob chatting in two chinwag windows, under Xvfb; and the
 window-level screenshots: docs/screenshot-unread.png (a conversation with the "new messages"
 divider and unread counts), docs/screenshot-new-chat.png (the new chat dialog),
-and docs/screenshot-notifications.png (the Chat menu open, with its Notifications check mark).
+docs/screenshot-notifications.png (the Chat menu open, with its Notifications check mark) and
+docs/screenshot-find-online.png (the new chat dialog finding who is online by prefix).
 ``scripts/screenshot_doctor.py`` makes the connection doctor's.
+
+The people list holds contacts and conversations only, never strangers online: a conversation
+starts as a person starts it, through Chat ▸ New chat… (:func:`find_and_open`), or with the
+other side writing first (:func:`first_from`).
 
 Run from the repository: ``.venv/bin/python scripts/screenshot.py`` (needs Debian's ``xvfb`` and
 ``imagemagick``: ``apt-get install xvfb imagemagick``; ``make screenshot`` does both).
@@ -10,12 +15,14 @@ Run from the repository: ``.venv/bin/python scripts/screenshot.py`` (needs Debia
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 import tkinter as tk
 from pathlib import Path
 
@@ -81,6 +88,38 @@ def chat(sender: DesktopApp, receiver: DesktopApp, text: str) -> None:
         )
 
 
+def find_and_open(app: DesktopApp, peer: str, deadline: float = 20.0) -> None:
+    """Open a conversation with ``peer`` (online, not listed yet) as a person would: Chat ▸
+    New chat…, the start of their name, then Enter on them in what the search finds. Typed
+    again until found: the registry may tell of ``peer`` a moment after they signed in."""
+    dialog = app.view.widgets.new_chat
+    app.view.widgets.menu.invoke("New chat…")
+    pump(app.root, dialog.visible, timeout=20, what="the new chat dialog")
+    end = time.monotonic() + deadline
+    while peer not in dialog.found():
+        if time.monotonic() > end:
+            sys.exit(f"screenshot: {peer} never found online: {dialog.note_text()}")
+        dialog.entry.delete(0, "end")
+        dialog.entry.insert(0, peer[:2])
+        with contextlib.suppress(AssertionError):
+            pump(app.root, lambda: peer in dialog.found(), timeout=2, what=f"{peer} found")
+    dialog.results.selection_set(f"r:{peer}")
+    press(dialog.results, "<Return>")
+    header = app.view.widgets.header
+    pump(app.root, lambda: peer in header.cget("text"), timeout=20, what=f"{peer}'s pane")
+    pump(app.root, lambda: not dialog.visible(), timeout=20, what="the dialog closed")
+
+
+def first_from(app: DesktopApp, peer: CliProcess, name: str, text: str) -> None:
+    """``name`` (a JSON client) writes ``text`` to alice first: they join her list, and she
+    opens the conversation there, until it shows ``text``."""
+    people = app.view.widgets.people
+    peer.send(cmd="send", to="alice", body=text)
+    pump(app.root, lambda: f"p:{name}" in people.get_children(), timeout=20, what=name)
+    people.selection_set(f"p:{name}")
+    pump(app.root, lambda: text in app.view.conversation_text(), timeout=20, what=text)
+
+
 def main() -> None:
     if shutil.which("import") is None:
         sys.exit("screenshot.py needs ImageMagick's `import`: apt-get install imagemagick")
@@ -101,13 +140,7 @@ def main() -> None:
         bob = open_app(display, "bob", ("127.0.0.1", port), Path(data), WIDTH)
         apps = {"alice": alice, "bob": bob}
         for app, peer in ((alice, "bob"), (bob, "alice")):
-            pump(
-                app.root,
-                lambda a=app, p=peer: f"p:{p}" in a.view.widgets.people.get_children(),  # type: ignore[misc]
-                timeout=20,
-                what="presence",
-            )
-            app.view.widgets.people.selection_set(f"p:{peer}")
+            find_and_open(app, peer)
         for who, text in CONVERSATION:
             chat(apps[who], apps["bob" if who == "alice" else "alice"], text)
         for app in apps.values():
@@ -171,6 +204,57 @@ def window_scenes(display: str) -> None:
             registry.kill()
     for out in (unread_png, new_chat_png, menu_png):
         print(f"wrote {out.relative_to(ROOT)}")
+    find_online_scene(display)
+
+
+STRANGERS = ("bea", "ben", "bob", "bonnie", "boris", "brandon", "dave")
+"""Online in the find-online scene, none of them in alice's list: "bo" finds three."""
+
+
+def find_online_scene(display: str) -> None:
+    """docs/screenshot-find-online.png: alice chats with carol (who wrote first); seven others
+    are online but not in her list; in the new chat dialog, "bo" finds bob, bonnie and boris."""
+    out = ROOT / "docs" / "screenshot-find-online.png"
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp)
+        registry = RegistryProcess(data_dir=data / "registry")
+        peers = [CliProcess(n, registry.address, data / n) for n in ("carol", *STRANGERS)]
+        app: DesktopApp | None = None
+        try:
+            for peer in peers:
+                peer.wait_event("ready")
+            app = open_app(display, "alice", (registry.host, registry.port), data / "alice")
+            carol = peers[0]
+            carol.wait_online("alice")
+            first_from(app, carol, "carol", FROM_CAROL[0])
+            app.presenter.focus_changed(True)
+            settle(app.root)
+            app.view.widgets.menu.invoke("New chat…")
+            dialog = app.view.widgets.new_chat
+            pump(app.root, dialog.visible, timeout=20, what="the new chat dialog")
+            window = dialog.window
+            assert window is not None
+            everybody = len(STRANGERS) + 1  # and carol
+            pump(app.root, lambda: len(dialog.found()) == everybody, timeout=20, what="everybody")
+            dialog.entry.insert(0, "bo")
+            found = ["bob", "bonnie", "boris"]
+            pump(app.root, lambda: dialog.found() == found, timeout=20, what="bob, bonnie, boris")
+            window.geometry(f"+{WIDTH + 20}+10")  # beside the window; laid over it below
+            settle(app.root)
+            pump(app.root, lambda: window.winfo_rootx() > WIDTH, what="the dialog placed")
+            cursor_shown(dialog.entry)
+            capture_with_dialog(display, window, out, data)
+            dialog.close()
+        finally:
+            if app is not None:
+                root = app.root
+                app.presenter.close_requested()
+                pump(root, lambda: not alive(root), timeout=20, what="the window to close")
+                app.shutdown()
+            for peer in peers:
+                peer.kill()
+            registry.kill()
+    print(f"wrote {out.relative_to(ROOT)}")
 
 
 def _unread_scene(app: DesktopApp, peers: dict[str, CliProcess], display: str, out: Path) -> None:
@@ -178,10 +262,9 @@ def _unread_scene(app: DesktopApp, peers: dict[str, CliProcess], display: str, o
     for peer in peers.values():
         peer.wait_online("alice")
     people = view.widgets.people
-    pump(app.root, lambda: "p:carol" in people.get_children(), timeout=20, what="presence")
-    people.selection_set("p:bob")
-    pump(app.root, lambda: "bob" in view.widgets.header.cget("text"), what="bob's pane")
-    for who, text in UNREAD_BEFORE:
+    (who, text), *rest = UNREAD_BEFORE  # bob writes first: he joins alice's list
+    first_from(app, bob, who, text)
+    for who, text in rest:
         if who == "bob":
             bob_says(app, bob, text)
         else:
@@ -193,7 +276,12 @@ def _unread_scene(app: DesktopApp, peers: dict[str, CliProcess], display: str, o
     for text in FROM_CAROL:
         peers["carol"].send(cmd="send", to="alice", body=text)
     pump(app.root, lambda: UNREAD_NEW[-1] in view.conversation_text(), timeout=20)
-    pump(app.root, lambda: people.set("p:carol", "unread") == "2", timeout=20, what="carol's 2")
+    pump(
+        app.root,
+        lambda: "p:carol" in people.get_children() and people.set("p:carol", "unread") == "2",
+        timeout=20,
+        what="carol's 2",
+    )
     pump(app.root, lambda: view.divider_before() is not None, timeout=20, what="the divider")
     settle(app.root)
     capture(display, out)
@@ -206,14 +294,25 @@ def _new_chat_scene(app: DesktopApp, display: str, out: Path, scratch: Path) -> 
     pump(app.root, dialog.visible, timeout=20, what="the new chat dialog")
     window = dialog.window
     assert window is not None
-    dialog.entry.insert(0, "dave")
+    dialog.entry.insert(0, "dave")  # offline: his whole name, as the dialog's words say
+    pump(app.root, lambda: "dave" in dialog.note_text(), timeout=20, what="the search for dave")
     window.geometry(f"+{WIDTH + 20}+10")  # beside the window; laid over it below
     settle(app.root)
     pump(app.root, lambda: window.winfo_rootx() > WIDTH, what="the dialog placed")
-    settle(app.root)
+    cursor_shown(dialog.entry)
     capture_with_dialog(display, window, out, scratch)
     dialog.close()
     settle(app.root)
+
+
+def cursor_shown(entry: tk.Misc) -> None:
+    """Give ``entry`` the keyboard focus afresh, as a click in it does: its border shows the
+    focus and its text cursor is drawn (it blinks; coming into focus starts it on, for longer
+    than the capture that follows takes)."""
+    entry.winfo_toplevel().focus_force()
+    settle(entry)
+    entry.focus_force()
+    settle(entry)
 
 
 def _menu_scene(app: DesktopApp, display: str, out: Path) -> None:

@@ -24,6 +24,7 @@ from scripts.screenshot import (  # noqa: E402
     alive,
     bob_says,
     capture_with_dialog,
+    first_from,
     open_app,
 )
 from tests.gui_support import pump, settle, xvfb  # noqa: E402
@@ -73,7 +74,8 @@ class SlowLink:
         for writer in self._writers:
             writer.transport.abort()  # each pipe then ends by itself
         tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        await asyncio.wait(tasks, timeout=2)
+        if tasks:  # none when every pipe has ended already (asyncio.wait refuses an empty set)
+            await asyncio.wait(tasks, timeout=2)
         asyncio.get_running_loop().stop()
 
     def _run(self, started: threading.Event) -> None:
@@ -177,17 +179,15 @@ def doctor_scene(display: str) -> None:
 
 def _doctor_chat(app: DesktopApp, peers: dict[str, CliProcess]) -> None:
     """A few messages with carol, then with bob (whose conversation stays open: its header
-    shows the path)."""
-    people, header = app.view.widgets.people, app.view.widgets.header
+    shows the path). Each writes first, so each joins alice's list and she opens them there."""
+    people = app.view.widgets.people
     for peer in peers.values():
         peer.wait_online("alice")
-    listed = {f"p:{name}" for name in peers}
-    pump(app.root, lambda: listed <= set(people.get_children()), timeout=20, what="presence")
     for name, who, text in DOCTOR_CHAT:
         if f"p:{name}" not in people.selection():
-            people.selection_set(f"p:{name}")
-            pump(app.root, lambda n=name: n in header.cget("text"), what=f"{name}'s pane")  # type: ignore[misc]
-        if who == "alice":
+            assert who == name, "each conversation starts with the other side writing"
+            first_from(app, peers[name], name, text)
+        elif who == "alice":
             alice_says(app, peers[name], text)
         else:
             bob_says(app, peers[name], text)  # any peer's JSON client writes the same way

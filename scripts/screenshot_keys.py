@@ -1,10 +1,11 @@
 """Make docs/screenshot-keys.png and docs/screenshot-verify.png: a key change in the desktop app.
 
 alice (the desktop app, under Xvfb) chats with bob (a real ``chinwag-cli --json`` process) over a
-real registry process. Then bob sets chinwag up again: his client quits, the registry's operator
-runs ``chinwag-registry release bob --data-dir DIR``, and bob signs in under the same name from a
-new data folder, with a new key, and writes to alice. alice's window shows the key-change banner
-(first image); she presses "Verify…" in it (second image: the safety number with bob's new key).
+real registry process: she finds him online in the new chat dialog. Then bob sets chinwag up
+again: his client quits, the registry's operator runs ``chinwag-registry release bob --data-dir
+DIR``, and bob signs in under the same name from a new data folder, with a new key, and writes
+to alice. alice's window shows the key-change banner (first image); she presses "Verify…" in it
+(second image: the safety number with bob's new key).
 
 Run from the repository: ``.venv/bin/python scripts/screenshot_keys.py`` (needs Debian's ``xvfb``
 and ``imagemagick``; ``make screenshot`` installs both and runs it after ``screenshot.py``).
@@ -30,6 +31,7 @@ from scripts.screenshot import (  # noqa: E402
     bob_says,
     capture,
     capture_with_dialog,
+    find_and_open,
     open_app,
 )
 from tests.gui_support import pump, settle, xvfb  # noqa: E402
@@ -88,10 +90,7 @@ def main() -> None:
             view = app.view
             pump(app.root, lambda: bool(view.own_key_text()), timeout=20, what="alice's key")
             bob.wait_online("alice")
-            people = view.widgets.people
-            pump(app.root, lambda: "p:bob" in people.get_children(), timeout=20, what="bob")
-            people.selection_set("p:bob")
-            pump(app.root, lambda: "bob" in view.widgets.header.cget("text"), what="bob's pane")
+            find_and_open(app, "bob")  # alice writes first: Chat ▸ New chat…, "bo", bob
             for who, text in BEFORE:
                 if who == "bob":
                     bob_says(app, bob, text)
