@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Protocol
 
@@ -20,6 +20,7 @@ import pytest
 
 from chinwag.adapters.registry.store.local_bus import LocalNetwork, LocalPresenceBus
 from chinwag.adapters.registry.store.memory import MemoryPresenceStore
+from chinwag.adapters.registry.store.redis_presence import RedisPresenceStore
 from chinwag.application.registry.ports.errors import StoreUnavailable
 from chinwag.application.registry.ports.presence_bus import PresenceBus
 from chinwag.application.registry.ports.presence_store import PresenceStore
@@ -190,6 +191,33 @@ def test_get_many_gives_those_online(kit: PresenceKit, tmp_path: Path) -> None:
         }
         assert await store.get_many(iter(["carol"])) == {}
         assert await store.get_many([]) == {}
+
+    run(kit, tmp_path, scenario)
+
+
+def test_gets_of_one_pass_each_get_their_own_entry(kit: PresenceKit, tmp_path: Path) -> None:
+    """Many lookups at once (a shared store answers them in one round trip)."""
+
+    async def scenario(world: PresenceWorld) -> None:
+        store = world.store()
+        alice, bob = entry("alice", 1), entry("bob", 2)
+        await store.join(alice)
+        await store.join(bob)
+        names = ["alice", "carol", "bob", "alice", "dave"]
+        calls: list[list[str]] = []
+        if isinstance(store, RedisPresenceStore):
+            real = store.get_many
+
+            async def counted(wanted: Iterable[str]) -> dict[str, OnlineEntry]:
+                listed = list(wanted)
+                calls.append(listed)
+                return await real(listed)
+
+            setattr(store, "get_many", counted)  # noqa: B010 - counting its round trips
+        found = await asyncio.gather(*(store.get(name) for name in names))
+        assert found == [alice, None, bob, alice, None]
+        if isinstance(store, RedisPresenceStore):
+            assert calls == [["alice", "carol", "bob", "dave"]]
 
     run(kit, tmp_path, scenario)
 

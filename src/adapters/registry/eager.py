@@ -6,6 +6,9 @@ microseconds of CPU; a :class:`asyncio.Task` per request would add about as much
 would answer in a later loop pass. :func:`run_eagerly` steps the coroutine once, synchronously:
 if it finished, its result is there (:class:`Done`); if it suspended, the rest runs in a task
 that resumes it where it stopped. (Python 3.12 has ``eager_start``; this project supports 3.11.)
+
+The first step runs outside any task: code on that path must not need
+``asyncio.current_task()`` (``asyncio.timeout`` does; a lock, a future or a socket do not).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
@@ -44,7 +45,13 @@ def looks_like_json(frame: bytes) -> bool:
         return False
 
 
+ERRORS_MADE: Counter[str] = Counter()
+"""Every ``error`` frame this process made, by code: the metrics' ``errors`` (a registry is one
+process; twenty-odd places refuse, and all of them make their frame here)."""
+
+
 def error_frame(code: ErrorCode, message: str, rid: int | None = None) -> bytes:
+    ERRORS_MADE[code.value] += 1
     return encode(dump(ErrorMessage(rid=rid, code=code, message=message[:MAX_ERROR_TEXT])))
 
 

@@ -142,6 +142,7 @@ class Outlet:
     def violation(self, what: str) -> None:
         """Log a protocol violation (the first few of each connection), escaped."""
         self._violations += 1
+        self._server.core.stats.protocol_violations += 1
         if self._violations <= _MAX_LOGGED_VIOLATIONS:
             log.warning("protocol violation from %s: %r", self.peer, what)
             if self._violations == _MAX_LOGGED_VIOLATIONS:

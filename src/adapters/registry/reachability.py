@@ -51,6 +51,7 @@ from chinwag.adapters.registry.protocol import ErrorCode, Reachability, dump
 from chinwag.adapters.wire.codec import encode
 from chinwag.application.bucket import BucketMap
 from chinwag.application.registry.sessions import LocalRegistration as Registration
+from chinwag.application.registry.stats import RegistryStats
 
 log = logging.getLogger("chinwag.adapters.registry.server")
 
@@ -159,6 +160,8 @@ class ReachabilityDesk:
         self.reprobe_after = reprobe_after
         self.reprobe_max = reprobe_max
         self._watches: dict[Connection, _Watch] = {}
+        self.stats = RegistryStats()
+        """Where it counts probes by result (the server gives the core's)."""
         self.on_probed: Callable[[Registration], None] = lambda registration: None
         """Told each time a registration's ``reachability`` is set (the core tells the
         presence store, so lookups on other registries see it)."""
@@ -327,6 +330,7 @@ class ReachabilityDesk:
         None (a try of its own) and it changed; to every rid waiting."""
         if result is None:
             return
+        self.stats.probes[result.reason] += 1
         if connection.registration is registration:
             last = registration.reachability
             registration.reachability = result

@@ -37,6 +37,7 @@ from chinwag.adapters.registry.relay_session import (
 )
 from chinwag.adapters.wire.codec import encode
 from chinwag.application.bucket import BucketMap
+from chinwag.application.registry.stats import RegistryStats
 from chinwag.domain.registry.refusals import Refusal, RefusalCode
 from chinwag.domain.registry.relay import Places
 
@@ -68,6 +69,8 @@ class RelayHub:
             settings.address_rate_bytes, settings.address_burst_bytes
         )
         self._measured = (-1.0, 0)
+        self.stats = RegistryStats()
+        """Where it counts relayed bytes and sessions (the server gives the core's)."""
 
     @property
     def enabled(self) -> bool:
@@ -99,6 +102,7 @@ class RelayHub:
         sid = secrets.token_urlsafe(16)
         session = RelaySession(sid, asker_key, target_key, address)
         self.sessions[sid] = session
+        self.stats.relay_sessions = len(self.sessions)
         self._places.take(session)
         session.expiry = asyncio.get_running_loop().call_later(
             self.settings.join_timeout, self._expire, session
@@ -317,6 +321,7 @@ class RelayHub:
         self, session: RelaySession, source: RelayLeg, target: RelayLeg, chunk: bytes
     ) -> None:
         session.relayed += len(chunk)
+        self.stats.relay_bytes += len(chunk)
         out = self.forward(session, source.side, chunk)
         if out:
             target.connection.write_stream(out)
@@ -361,6 +366,7 @@ class RelayHub:
         session.closed = True
         if self.sessions.get(session.sid) is session:
             del self.sessions[session.sid]
+            self.stats.relay_sessions = len(self.sessions)
         if session.expiry is not None:
             session.expiry.cancel()
             session.expiry = None

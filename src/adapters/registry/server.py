@@ -36,6 +36,7 @@ from collections.abc import Callable, Sequence
 from chinwag.adapters.registry.connection import Connection
 from chinwag.adapters.registry.core import RegistryCore, Stores, embedded_stores
 from chinwag.adapters.registry.dispatch import Answer, Dispatcher
+from chinwag.adapters.registry.frames import ERRORS_MADE
 from chinwag.adapters.registry.gate import CapsGate
 from chinwag.adapters.registry.hub import ConnectionHub
 from chinwag.adapters.registry.limits import (
@@ -272,6 +273,8 @@ class RegistryServer(ConnectionHub):
         )
         """What both listeners count into; refusals in the log (one line per 10 s at most)."""
         self.reachability.on_probed = self.core.probed
+        self.reachability.stats = self.relay_hub.stats = self.core.stats
+        self.core.stats.errors = ERRORS_MADE
         self.dispatcher = Dispatcher(self.core, self.reachability, CapsGate(self.caps))
         self._welcome = encode(
             dump(

@@ -263,6 +263,8 @@ class RedisPresenceBus:
 
     def _lose(self) -> None:
         self._conn = None
+        if self._stats is not None:
+            self._stats.redis_up = 0
         self._pattern_on = False
         self._up.clear()
         for fence in self._fences.values():
@@ -331,6 +333,8 @@ class RedisPresenceBus:
         """Every subscription of a new connection is in effect: tell the listeners to rebuild
         if an earlier connection was lost (what happened meanwhile was not heard)."""
         self._up.set()
+        if self._stats is not None:
+            self._stats.redis_up = 1
         if not self._heard_once:
             self._heard_once = True
             return

@@ -50,15 +50,22 @@ RETRIES: Final = 2
 """New connections tried after a connection error (a reset mid-command, ``LOADING``), 10 then
 20 ms apart: short, so a Redis that is away answers ``busy`` at once (redis-py's default, 10
 tries up to a second apart, would hold the client for seconds). A timeout is not retried."""
+POOL_SIZE: Final = 512
+"""Connections one registry may hold to Redis for commands at once (the bus's subscriber is one
+more). redis-py's default, 100, refuses the 101st command in flight (``Too many connections``),
+which a thousand clients leaving at once reach; its waiting pool cannot be used here, as it
+times its wait with ``asyncio.timeout``, which needs a task, and the use cases' first step runs
+eagerly, outside one (``eager.py``). Lookups of one loop pass share one connection."""
 WAITAOF_TIMEOUT_MS: Final = 500
 """How long a new binding waits for Redis's fsync (Redis ≥ 7.2) before it is answered anyway."""
 
 
 def redis_client(url: str, timeout: float = TIMEOUT) -> Redis:
     """A client of the network's Redis at ``url`` (``redis://HOST:PORT/DB``) that fails fast
-    and reconnects by itself (see the module)."""
+    and reconnects by itself (see the module), with up to :data:`POOL_SIZE` connections."""
     return Redis.from_url(
         url,
+        max_connections=POOL_SIZE,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), RETRIES, (RedisConnectionError,)),

@@ -135,6 +135,9 @@ class RedisPresenceStore:
         self._count = client.register_script(lua.COUNT)
         self._heartbeat = client.register_script(lua.HEARTBEAT)
         self._sweep = client.register_script(lua.SWEEP)
+        self._gets: dict[str, list[asyncio.Future[OnlineEntry | None]]] = {}
+        """Names asked for in this loop pass, and who waits for each (one ``get_many``)."""
+        self._getting: set[asyncio.Task[None]] = set()
 
     def advertise(self, urls: Sequence[str]) -> None:
         """``urls`` go in ``cw:reg:{rid}`` from the next heartbeat on (a registry knows them
@@ -165,7 +168,38 @@ class RedisPresenceStore:
         return bool(left)
 
     async def get(self, name: str) -> OnlineEntry | None:
-        return (await self.get_many([name])).get(name)
+        """One name's entry. The ``get`` calls of one loop pass (the lookups of many clients,
+        a client's lookups of a whole group) share one round trip: one ``get_many``."""
+        future: asyncio.Future[OnlineEntry | None] = asyncio.get_running_loop().create_future()
+        waiting = self._gets.setdefault(name, [])
+        waiting.append(future)
+        if len(self._gets) == 1 and len(waiting) == 1:
+            asyncio.get_running_loop().call_soon(self._send_gets)
+        return await future
+
+    def _send_gets(self) -> None:
+        gets, self._gets = self._gets, {}
+        task = asyncio.get_running_loop().create_task(self._answer_gets(gets))
+        self._getting.add(task)
+        task.add_done_callback(self._getting.discard)
+
+    async def _answer_gets(self, gets: dict[str, list[asyncio.Future[OnlineEntry | None]]]) -> None:
+        waiting = [future for futures in gets.values() for future in futures]
+        try:
+            entries = await self.get_many(gets)
+        except asyncio.CancelledError:
+            for future in waiting:
+                future.cancel()
+            raise
+        except Exception as exc:  # StoreUnavailable, for every name asked for in that pass
+            for future in waiting:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for name, futures in gets.items():
+            for future in futures:
+                if not future.done():
+                    future.set_result(entries.get(name))
 
     async def get_many(self, names: Iterable[str]) -> dict[str, OnlineEntry]:
         wanted = list(dict.fromkeys(names))
