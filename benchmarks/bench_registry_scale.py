@@ -1,15 +1,15 @@
-"""The registry at scale, side by side with Redis: lookups/s, sign-ins/s, memory per client.
+"""The registry at scale, side by side with Redis: lookups/s and sign-ins/s (memory per client,
+at 10,000 version 3 clients over TCP and WebSocket, is ``bench_registry_presence.py``'s).
 
 Usage: ``python benchmarks/bench_registry_scale.py [--lookup-clients 50] [--depths 1,16]
-[--signins 2000] [--clients 5000] [--workers 1] [--concurrency 64] [--seconds 3]``;
-``--clients 10000`` for the issue's full memory figure (RLIMIT_NOFILE is raised here and
-inherited by the children). Needs ``redis-server`` and ``redis-benchmark`` (Debian's
+[--signins 2000] [--workers 1] [--concurrency 64] [--seconds 3]`` (RLIMIT_NOFILE is raised here
+and inherited by the children). Needs ``redis-server`` and ``redis-benchmark`` (Debian's
 ``redis-server`` package); ``make bench`` runs it with the defaults.
 
 Every registry is a child process (``benchmarks/registry_server.py``: the product's
 ``RegistryServer`` with Noise, a fresh one per part), and every load client speaks the real
 protocol: TCP, the registry's clear welcome, the Noise handshake, ``register`` (the cheap
-``asyncio.Protocol`` client of ``benchmarks/bench_registry.py`` and ``secure_load.py``). The three
+``asyncio.Protocol`` client of ``benchmarks/bench_registry.py`` and ``secure_load.py``). The two
 parts, printed as one table:
 
 1. **lookups/s**: ``--lookup-clients`` registered sessions (in this process) each keep ``depth``
@@ -23,18 +23,11 @@ parts, printed as one table:
    register, ``--concurrency`` at a time in each of ``--workers`` load processes, as fast as they
    can; the rate is from the first connection to the last ``registered`` (aim >= 1,000/s for one
    registry process). The registry's CPU share says whether it or the load was the limit.
-3. **memory per client**: the registry's RSS (``VmRSS``) once started, then with ``--clients``
-   clients signed in and idle (pinging every few seconds, as real clients must to stay), the
-   growth divided by the clients (aim <= 20 KiB each over TCP; kernel socket buffers are not in
-   RSS). Clients come from several loopback addresses (127.0.0.2, .3, ...) because the registry
-   admits 1,000 connections per address, as it should.
-
-Parts 2 and 3 cost the registry (and the load) more per client the more clients there are while
-the registry pushes every sign-in to every registered client; the figures then fall with the
-crowd, and ``--clients 10000`` wants ``--concurrency 16`` or so, lest sign-ins queued behind the
-pushes miss the registry's 5 s handshake deadline. Other load on the machine lowers both sides of
+Part 2 costs the registry more per client the more clients there are while it pushes every
+sign-in to every registered client (these clients register with version 2, told everything).
+Other load on the machine lowers both sides of
 part 1 alike: the ratio is the figure to compare across runs. Everything is bounded (deadlines
-on every wait; ``--parts memory`` etc. runs one part) and every child process is stopped at the
+on every wait; ``--parts signins`` etc. runs one part) and every child process is stopped at the
 end.
 """
 
@@ -80,15 +73,6 @@ PING_EVERY = 4.0
 SIGN_IN_TIMEOUT = 30.0
 VALUE_SIZE = 200
 """Bytes of each Redis value: about a registry's ``found`` answer."""
-
-
-def rss_kib(pid: int) -> int:
-    """Resident memory of process ``pid`` (``VmRSS`` in /proc, KiB)."""
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for {pid}")
 
 
 def raise_file_limit(needed: int) -> None:
@@ -330,25 +314,6 @@ def sign_ins(count: int, workers: int, concurrency: int) -> SignIns:
     return signed / elapsed, cpu / elapsed, load, signed, errors
 
 
-Memory = tuple[int, int, int, float, int, list[str]]
-
-
-def memory(count: int, workers: int, concurrency: int, settle: float) -> Memory:
-    """(RSS before KiB, RSS after KiB, signed in, at what rate, still connected after ``settle``
-    s, first errors) on a fresh registry."""
-    with RegistryServerProcess("noise") as registry:
-        time.sleep(0.5)
-        before = rss_kib(registry.pid)
-        with LoadWorkers(registry.host, registry.port, count, workers, concurrency) as load:
-            reports = load.sign_in(timeout=60 + count / 10)
-            time.sleep(settle)
-            after = rss_kib(registry.pid)
-            alive = load.alive()
-    signed = sum(r["signed"] for r in reports)
-    rate = signed / (max(r["end"] for r in reports) - min(r["start"] for r in reports))
-    return before, after, signed, rate, alive, [e for r in reports for e in r["errors"]][:3]
-
-
 # -- the table --------------------------------------------------------------------------------
 
 
@@ -358,28 +323,24 @@ def main() -> None:
     parser.add_argument("--depths", default="1,16", help="pipeline depths, comma-separated")
     parser.add_argument("--seconds", type=float, default=3.0, help="per lookup measurement")
     parser.add_argument("--signins", type=int, default=2000, help="M new clients")
-    parser.add_argument("--clients", type=int, default=5000, help="C idle clients for memory")
     parser.add_argument("--workers", type=int, default=1, help="load processes")
     parser.add_argument("--concurrency", type=int, default=64, help="sign-ins in flight/worker")
-    parser.add_argument("--parts", default="lookups,signins,memory", help="which to run")
-    parser.add_argument("--settle", type=float, default=2.0, help="idle seconds before RSS")
+    parser.add_argument("--parts", default="lookups,signins", help="which to run")
     args = parser.parse_args()
     depths = [int(d) for d in args.depths.split(",")]
-    raise_file_limit(max(args.clients, args.signins) + 1024)
+    raise_file_limit(args.signins + 1024)
     cpus = os.cpu_count()
     print(f"registry scale (RegistryServer with Noise, own process; {cpus} CPUs)", flush=True)
     parts = set(args.parts.split(","))
     missing = [p for p in ("redis-server", "redis-benchmark") if shutil.which(p) is None]
     if "lookups" in parts and missing:  # tests.services.program would skip a *test*
         raise SystemExit(f"{', '.join(missing)} missing: sudo apt-get install redis-server")
-    if parts - {"lookups", "signins", "memory"}:
+    if parts - {"lookups", "signins"}:
         parser.error(f"unknown parts: {args.parts}")
     if "lookups" in parts:
         lookups(args.lookup_clients, depths, args.seconds)
     if "signins" in parts:
         report_sign_ins(args.signins, args.workers, args.concurrency)
-    if "memory" in parts:
-        report_memory(args.clients, args.workers, args.concurrency, args.settle)
 
 
 def lookups(clients: int, depths: list[int], seconds: float) -> None:
@@ -420,22 +381,6 @@ def report_sign_ins(count: int, workers: int, concurrency: int) -> None:
         f"(TCP + Noise handshake + register), {workers} worker(s) x {concurrency} "
         f"in flight; CPU registry {busy:.0%} / load {load_busy:.0%}   (aim >= 1,000/s: "
         f"{'met' if rate >= 1000 and signed == count else 'MISSED'})",
-        flush=True,
-    )
-    for error in errors:
-        print(f"  e.g. {error}")
-
-
-def report_memory(count: int, workers: int, concurrency: int, settle: float) -> None:
-    """Part 3 and its line of the table."""
-    before, after, signed, rate, alive, errors = memory(count, workers, concurrency, settle)
-    each = (after - before) / max(1, signed)
-    print(
-        f"{'memory':<12}{each:>8.1f}  KiB per client: registry RSS {before / 1024:.1f} -> "
-        f"{after / 1024:.1f} MiB with {signed:,} of {count:,} clients signed in "
-        f"(at {rate:,.0f}/s), "
-        f"{alive:,} still connected after {settle:g} s idle   (aim <= 20 KiB: "
-        f"{'met' if each <= 20 and signed == count else 'MISSED'})",
         flush=True,
     )
     for error in errors:
