@@ -72,14 +72,7 @@ def _release(argv: Sequence[str]) -> int:
     except StorageError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
-    if not released:
-        print(f"{PROG}: nobody called {name} is registered in {args.data_dir}", file=sys.stderr)
-        return 2
-    print(
-        f"{PROG}: released {name} in {args.data_dir}; the next key to sign in as {name} owns it",
-        flush=True,
-    )
-    return 0
+    return _said(released, name, str(args.data_dir))
 
 
 def _release_in_redis(url: str, name: str) -> int:
@@ -95,11 +88,16 @@ def _release_in_redis(url: str, name: str) -> int:
     except StoreUnavailable as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
+    return _said(released, name, url)
+
+
+def _said(released: bool, name: str, where: str) -> int:
+    """The one line of ``release``, and its exit code."""
     if not released:
-        print(f"{PROG}: nobody called {name} is registered in {url}", file=sys.stderr)
+        print(f"{PROG}: nobody called {name} is registered in {where}", file=sys.stderr)
         return 2
     print(
-        f"{PROG}: released {name} in {url}; the next key to sign in as {name} owns it",
+        f"{PROG}: released {name} in {where}; the next key to sign in as {name} owns it",
         flush=True,
     )
     return 0

@@ -114,17 +114,6 @@ def _advertised(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
 
 
-def _metrics_address(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[V6]:PORT``) to serve the metrics on; port 0 picks a free one."""
-    host, sep, port = text.strip().rpartition(":")
-    host = host.removeprefix("[").removesuffix("]")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:9464; port 0 picks a free one)"
-        )
-    return host, int(port)
-
-
 def _redis_argument(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument(
         "--redis",
@@ -166,7 +155,8 @@ def parse_release(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def _address(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[V6]:PORT``) to listen on; port 0 picks a free one."""
+    """``HOST:PORT`` (``[V6]:PORT``) to listen on (WebSocket, metrics); port 0 picks a free
+    one."""
     host, sep, port = text.strip().rpartition(":")
     host = host.removeprefix("[").removesuffix("]")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
@@ -283,7 +273,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--metrics",
-        type=_metrics_address,
+        type=_address,
         default=os.environ.get("CHINWAG_REGISTRY_METRICS") or None,
         metavar="HOST:PORT",
         help="serve Prometheus metrics over HTTP there (env CHINWAG_REGISTRY_METRICS, default off)",

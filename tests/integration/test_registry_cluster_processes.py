@@ -6,66 +6,20 @@ presence with it within its idle timeout, for the clients of the others."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from chinwag.adapters.secure.keys import load_or_create_keys
 from tests.processes import ENV, CliProcess, RegistryProcess, start
-from tests.services import RedisServer
+from tests.registry_network import IDLE_TIMEOUT, Network
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
-IDLE_TIMEOUT = 2.0
-"""The registries' ``--idle-timeout``: short, so a killed registry's names go soon."""
 NONE = ("--listen", "none")
-
-
-class Network:
-    """Registries on ``redis``, each with a data folder of its own holding the same
-    ``registry.key`` (a network has one key: clients pin it, and a relayed session on another
-    registry must prove it)."""
-
-    def __init__(self, root: Path, redis: RedisServer) -> None:
-        self.root = root
-        self.redis = redis
-        self.key = root / "registry.key"
-        load_or_create_keys(self.key)
-        self.registries: list[RegistryProcess] = []
-
-    def registry(self, *extra: str) -> RegistryProcess:
-        folder = self.root / f"registry{len(self.registries) + 1}"
-        folder.mkdir(mode=0o700)
-        shutil.copy2(self.key, folder / "registry.key")
-        process = RegistryProcess(
-            extra=("--redis", self.redis.url, "--idle-timeout", str(IDLE_TIMEOUT), *extra),
-            data_dir=folder,
-        )
-        self.registries.append(process)
-        return process
-
-    def close(self) -> None:
-        for process in self.registries:
-            process.kill()
-
-
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    with RedisServer(tmp_path / "redis") as server:
-        yield server
-
-
-@pytest.fixture
-def network(tmp_path: Path, redis: RedisServer) -> Iterator[Network]:
-    net = Network(tmp_path, redis)
-    yield net
-    net.close()
 
 
 def delivered(client: CliProcess, count: int, path: str, timeout: float = 30.0) -> None:

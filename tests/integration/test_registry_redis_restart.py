@@ -6,40 +6,23 @@ name bindings survive a crash or a clean restart: another key still cannot take 
 from __future__ import annotations
 
 import shutil
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.integration.test_registry_cluster_processes import Network
 from tests.processes import CliProcess, RegistryProcess, start
+from tests.registry_network import Network
 from tests.services import RedisServer
+from tests.support import wait_until_sync
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 DEADLINE = 20.0
 
 
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    with RedisServer(tmp_path / "redis") as server:
-        yield server
-
-
-@pytest.fixture
-def network(tmp_path: Path, redis: RedisServer) -> Iterator[Network]:
-    net = Network(tmp_path, redis)
-    yield net
-    net.close()
-
-
 def eventually(check: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.05)
+    wait_until_sync(check, timeout, what)
 
 
 def logged(registry: RegistryProcess, text: str) -> bool:
