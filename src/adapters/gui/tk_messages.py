@@ -120,7 +120,11 @@ class MessageList:
         self.links = Links(self.text, self._tip, opener)
         self.cards = FileCards(self.text, fonts, file_act)
         with writable(self.text):
-            self.text.insert("end", "Pick someone on the left to start chatting.", ("placeholder",))
+            self.text.insert(
+                "end",
+                "Pick someone on the left, or find anybody online with New chat (Ctrl+N).",
+                ("placeholder",),
+            )
 
     # == what the window asks ======================================================================
 

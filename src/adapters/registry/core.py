@@ -161,8 +161,9 @@ class RegistryCore:
             self.fanout,
             VERSIONS,
         )
-        self.unregister = Unregister(clients, stores.presence, stats, self.fanout)
-        self.disconnect = Disconnect(clients, stores.presence, stats, self.fanout)
+        later = self.life.leave_later
+        self.unregister = Unregister(clients, stores.presence, stats, self.fanout, later)
+        self.disconnect = Disconnect(clients, stores.presence, stats, self.fanout, later)
         self.look_up = LookUp(
             clients, stores.presence, stores.names, stats, self.relay.settings.enabled
         )

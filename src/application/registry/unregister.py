@@ -14,6 +14,7 @@ still reach (and over a shared store, a registry that stops does what one that d
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
 from chinwag.application.registry.ports.errors import StoreUnavailable
@@ -40,11 +41,15 @@ class _Leaving:
         presence: PresenceStore,
         stats: RegistryStats,
         fanout: LocalChanges | None = None,
+        later: Callable[[str, str], None] | None = None,
     ) -> None:
         self._clients = clients
         self._presence = presence
         self._stats = stats
         self._fanout = fanout
+        self._later = later
+        """Told a leave the store could not take now (name, epoch): it tries again, so the
+        name does not stay online elsewhere while its registry lives."""
 
     async def _leave(self, session: ClientSession, why: str, publish: bool) -> bool:
         registration = session.registration
@@ -63,8 +68,10 @@ class _Leaving:
         try:
             left = await self._presence.leave(name, epoch)
         except StoreUnavailable as exc:
-            log.warning("could not record that %s left: %s", name, exc)
+            log.warning("could not record that %s left (tried again later): %s", name, exc)
             left = True  # for the sessions here it did
+            if self._later is not None:
+                self._later(name, epoch)
         if left and self._fanout is not None:
             self._fanout.local(PresenceChange(name, False, epoch, self._clients.registry))
         return True

@@ -91,6 +91,9 @@ class SharedStoreLife:
         self._again = False
         self._then: list[Callable[[], None]] = []
         self._closing = False
+        self._unrecorded: dict[tuple[str, str], None] = {}
+        """Leaves (name, epoch) the store did not take: tried again until it does."""
+        self._leaving = False
 
     async def start(self) -> None:
         """Count as alive in the shared store and keep so; start the bus's connection. Raises
@@ -130,6 +133,31 @@ class SharedStoreLife:
         """Hold ``task`` until it ends (cancelled at :meth:`close`)."""
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def leave_later(self, name: str, epoch: str) -> None:
+        """The store could not take ``name``'s leave (of ``epoch``) now: try again, backing
+        off, until it does. A leave only ends its own epoch, so a later sign-in of the name
+        is never undone by it."""
+        self._unrecorded[name, epoch] = None
+        if not self._leaving and not self._closing:
+            self._leaving = True
+            self.keep(asyncio.get_running_loop().create_task(self._leave_unrecorded()))
+
+    async def _leave_unrecorded(self) -> None:
+        delay = RETRY_FIRST
+        try:
+            while self._unrecorded and not self._closing:
+                await asyncio.sleep(delay)
+                for name, epoch in list(self._unrecorded):
+                    try:
+                        await self.presence.leave(name, epoch)
+                    except StoreUnavailable:
+                        delay = min(2 * delay, RETRY_MAX)
+                        break
+                    del self._unrecorded[name, epoch]
+                    log.info("recorded at last that %s left", name)
+        finally:
+            self._leaving = False
 
     def released(self, name: str) -> None:
         """The operator released ``name`` (on any registry): forget its cached binding."""
