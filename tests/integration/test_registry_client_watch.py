@@ -9,7 +9,7 @@ import pytest
 
 from chinwag.adapters.registry.client import RegistryDirectory
 from chinwag.adapters.registry.server import RegistryServer
-from chinwag.application.errors import WatchLimit
+from chinwag.application.errors import RegistryUnavailable, WatchLimit
 from chinwag.domain.registry.presence import MAX_REGISTER_WATCH, MAX_WATCHED, PresenceMode
 from tests.integration.test_registry_client import HERE, Recorder, directory, run, started
 from tests.support import wait_until
@@ -152,6 +152,33 @@ def test_past_what_one_client_may_watch_the_watch_is_refused_and_not_kept() -> N
                 await alice.watch(["one-more"])
             assert "one-more" not in alice.watched()
             assert len(alice.watched()) == MAX_WATCHED
+        finally:
+            await alice.sign_out()
+            await seed.sign_out()
+            await server.close()
+
+    run(scenario())
+
+
+def test_a_watch_the_registry_could_not_hear_is_kept_for_the_next_registration() -> None:
+    async def scenario() -> None:
+        server, seed = await past_threshold()
+        alice = await signed_in(server, "alice")
+        try:
+
+            async def unavailable(make: object) -> object:
+                raise RegistryUnavailable("the link was lost mid-request")
+
+            real = alice.request
+            alice.request = unavailable  # type: ignore[method-assign,assignment]
+            await alice.watch(["seed"])  # not heard: kept, no error
+            alice.request = real  # type: ignore[method-assign]
+            assert alice.watched() == {"seed"}
+            for connection in list(server._connections):  # the registry drops alice's link
+                if connection.registration is not None and connection.registration.name == "alice":
+                    connection.close(why="test")
+            await wait_until(lambda: session_watches_or_none(server, "alice") == {"seed"}, 15)
+            await wait_until(lambda: "seed" in alice.online(), 5)
         finally:
             await alice.sign_out()
             await seed.sign_out()

@@ -203,3 +203,40 @@ def test_a_presence_change_is_pushed_to_its_watchers_only() -> None:
             await server.close()
 
     run(scenario())
+
+
+def test_a_change_pushed_while_a_sign_in_waits_never_follows_its_snapshot() -> None:
+    """Alice is signed in but her register waits for its watch list to be read: bob joins (a
+    push held for after her answer) and leaves (held back by her push budget). Her snapshot,
+    made last, has bob gone: the older join must not follow it and leave bob online for her."""
+
+    async def scenario() -> None:
+        server = await started()  # everyone is told everything: alice hears bob
+        core = server.core
+        core.outboxes.burst = 1
+        core.outboxes.rate = 0.2  # one push per 5 s once the burst is spent
+        gate = asyncio.Event()
+        read = core.watch._read
+
+        async def held(first: list[str], names: list[str]) -> None:
+            await gate.wait()
+            await read(first, names)
+
+        core.watch._read = held  # type: ignore[method-assign]
+        try:
+            alice = await Raw.welcomed(server.address)
+            signing_in = asyncio.ensure_future(alice.register("alice", version=3, watch=["carol"]))
+            await wait_until(lambda: "alice" in core.clients, 5.0)
+            bob = await v3(server, "bob")
+            await wait_until(lambda: core.stats.presence_pushes >= 1, 5.0, "bob's join pushed")
+            await bob.close()
+            await wait_until(lambda: "bob" not in core.clients, 5.0)
+            gate.set()
+            assert (await signing_in)["type"] == "registered"
+            assert "bob" not in alice.online
+            await quiet(alice, 0.3)
+            assert "bob" not in alice.online
+        finally:
+            await server.close()
+
+    run(scenario())

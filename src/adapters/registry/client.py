@@ -45,7 +45,13 @@ from chinwag.adapters.registry.protocol import (
     Watched,
 )
 from chinwag.adapters.registry.requests import PendingRequests, register_on
-from chinwag.adapters.registry.watching import WatchList, search, send_unwatch, send_watch
+from chinwag.adapters.registry.watching import (
+    WatchList,
+    search,
+    send_unwatch,
+    send_watch,
+    tell_untold,
+)
 from chinwag.adapters.secure.channel import (
     Security,
 )
@@ -149,6 +155,7 @@ class RegistryDirectory:
             self._listener = None
             raise
         self._user, self._address, self._link = name, address, link
+        tell_untold(link, self._watching)
         self._task = asyncio.get_running_loop().create_task(
             self._run(link), name=f"chinwag registry client {name}"
         )
@@ -198,8 +205,12 @@ class RegistryDirectory:
         with the next registration. ``WatchLimit`` if the registry refuses (then not kept)."""
         new = self._watching.add(names)
         if new and self._link is not None and self._link.version >= WATCHING_VERSION:
+            self._watching.told.update(new)
             try:
                 online = await send_watch(self.request, new, self._where)
+            except RegistryUnavailable:
+                self._watching.told.difference_update(new)
+                return  # kept: the next registration carries them
             except ChatError:
                 self._watching.remove(new)
                 raise
@@ -347,6 +358,7 @@ class RegistryDirectory:
                     lambda said: self._notify_status(RegistryStatus.RECONNECTING, said),
                 )
                 self._link = link
+                tell_untold(link, self._watching)
                 log.info("reconnected to the registry at %s", self._where)
                 self._notify_status(
                     RegistryStatus.CONNECTED, f"reconnected to the registry at {self._where}"

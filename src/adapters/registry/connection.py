@@ -68,7 +68,7 @@ class Connection(Outlet, asyncio.Protocol):
         self._records: RecordLayer | None = None
         self._held: list[bytes] = []
         self._busy = False
-        self._pushed: list[bytes] = []
+        self._pushed: list[tuple[bytes, bool]] = []
         """Pushes made while a request is under way: they follow its answer (a sign-in's
         ``registered`` must come before any change pushed after its snapshot)."""
         self._shaken: asyncio.Future[None] = self._loop.create_future()
@@ -222,7 +222,11 @@ class Connection(Outlet, asyncio.Protocol):
         for index, payload in enumerate(held):
             if self._closing:
                 return
-            answer = handle(self, payload)
+            try:
+                answer = handle(self, payload)
+            except Exception:  # a bug in a use case costs its answer, not the connection
+                log.exception("a request from %s failed", self.peer)
+                answer = error_frame(ErrorCode.BUSY, "the registry could not do that now")
             if isinstance(answer, bytes):
                 if answer:  # b"": answered later (a probe), or not at all (closing)
                     self._outbox.append(answer)
@@ -241,14 +245,17 @@ class Connection(Outlet, asyncio.Protocol):
             return
         if self._transport is not None and not self._reading_paused:
             self._transport.resume_reading()
-        try:
-            frame = task.result()
-            if frame:
-                self._outbox.append(frame)
-        except Exception:
-            log.exception("a request from %s failed", self.peer)
-            self._outbox.append(error_frame(ErrorCode.BUSY, "the registry could not do that now"))
-        self._outbox.extend(pushed)
+        if task.cancelled():
+            frame = error_frame(ErrorCode.BUSY, "the registry could not do that now")
+        else:
+            try:
+                frame = task.result()
+            except Exception:
+                log.exception("a request from %s failed", self.peer)
+                frame = error_frame(ErrorCode.BUSY, "the registry could not do that now")
+        if frame:
+            self._outbox.append(frame)
+        self._outbox.extend(pushed_frame for pushed_frame, _ in pushed)
         self._answer()
         self.flush()
 

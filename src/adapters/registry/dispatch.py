@@ -132,11 +132,17 @@ class Dispatcher:
             return []
         session.closed = True
         core = self.core
-        outcomes = (
-            run_eagerly(core.disconnect.execute(session, why)),
-            run_eagerly(core.unwatch.everything(session)),
-        )
-        return [outcome for outcome in outcomes if isinstance(outcome, asyncio.Task)]
+        tasks: list[asyncio.Task[Any]] = []
+        # Each on its own: a failing leave must not keep the session in the watch index.
+        for step in (core.unwatch.everything(session), core.disconnect.execute(session, why)):
+            try:
+                outcome = run_eagerly(step)
+            except Exception:
+                log.exception("the leave of %s failed", connection.peer)
+                continue
+            if isinstance(outcome, asyncio.Task):
+                tasks.append(outcome)
+        return tasks
 
     # -- the use cases ---------------------------------------------------------------------
 
@@ -155,6 +161,7 @@ class Dispatcher:
             return b""  # the connection closed meanwhile
         if isinstance(result, Refusal):
             return answers.refused(result, rid)
+        connection.snapshot_taken()  # in the step that made it: older pushes would undo it
         if gate is not None:
             gate.signed_in(connection, session)
         if request.watch and not session.legacy:
@@ -167,6 +174,7 @@ class Dispatcher:
             result = type(result)(
                 result.name, result.host, result.port, await core.fanout.snapshot(session)
             )
+            connection.snapshot_taken()
         return answers.registered(result, rid) + self.reachability.registered(connection)
 
     async def _lookup(self, user: str, rid: int | None) -> bytes:

@@ -41,7 +41,7 @@ class Outlet:
     _outbox: list[bytes]
     _closing: bool
     _busy: bool
-    _pushed: list[bytes]
+    _pushed: list[tuple[bytes, bool]]
     _abort_handle: asyncio.TimerHandle | None
     _violations: int
     _became_leg: asyncio.Future[None]
@@ -62,22 +62,28 @@ class Outlet:
             self._server._mark_dirty(self._me())
         self._outbox.append(frame)
 
-    def push(self, frame: bytes) -> None:
-        """Queue a push: after the answer of the request under way, if one is."""
+    def push(self, frame: bytes, presence: bool = False) -> None:
+        """Queue a push: after the answer of the request under way, if one is (``presence``:
+        a presence frame, which a snapshot made meanwhile makes stale)."""
         if self._closing:
             return
         if self._busy:
-            self._pushed.append(frame)
+            self._pushed.append((frame, presence))
         else:
             self.send(frame)
+
+    def snapshot_taken(self) -> None:
+        """The client's whole presence set was just made, to follow the answer under way: the
+        presence pushes held for after it are older, and would undo it."""
+        self._pushed = [(frame, presence) for frame, presence in self._pushed if not presence]
 
     # -- the ClientPort of its session -------------------------------------------------------
 
     def presence(self, online: Sequence[str]) -> None:
-        self.push(answers.presence(list(online)))
+        self.push(answers.presence(list(online)), presence=True)
 
     def presence_changed(self, joined: Sequence[str], left: Sequence[str]) -> None:
-        self.push(answers.presence_changed(tuple(joined), tuple(left)))
+        self.push(answers.presence_changed(tuple(joined), tuple(left)), presence=True)
 
     def relay_incoming(
         self, sid: str, from_: str, timeout: float, via: Sequence[str] | None

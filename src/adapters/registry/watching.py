@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from pydantic import BaseModel
 
-from chinwag.adapters.registry.link import refusal
+from chinwag.adapters.registry.link import Link, refusal
 from chinwag.adapters.registry.protocol import (
     Error,
     ErrorCode,
@@ -25,6 +25,7 @@ from chinwag.adapters.registry.protocol import (
     Watch,
     Watched,
     Who,
+    dump,
 )
 from chinwag.application.errors import WatchLimit
 from chinwag.domain.registry.presence import (
@@ -49,6 +50,9 @@ class WatchList:
 
     def __init__(self) -> None:
         self.names: set[str] = set()
+        self.told: set[str] = set()
+        """The names the registry of the current link was told (with its registration, or
+        in a ``watch`` since)."""
 
     def add(self, names: Iterable[str]) -> list[str]:
         """Watch ``names`` too (those that cannot be usernames are skipped); the new ones."""
@@ -60,11 +64,20 @@ class WatchList:
         """Stop watching ``names``; those that were watched."""
         gone = sorted(valid_usernames(names) & self.names)
         self.names.difference_update(gone)
+        self.told.difference_update(gone)
         return gone
+
+    def untold(self) -> list[str]:
+        """The names the current link's registry was not told yet (watched while it was being
+        made), now counted as told: the caller sends them."""
+        missing = sorted(self.names - self.told)
+        self.told.update(missing)
+        return missing
 
     def at_registration(self, version: int) -> tuple[list[str] | None, list[list[str]]]:
         """What a registration of ``version`` carries (None: no ``watch`` field) and the
         ``watch`` requests that follow it."""
+        self.told = set() if version < WATCHING_VERSION else set(self.names)
         if version < WATCHING_VERSION or not self.names:
             return None, []
         ordered = sorted(self.names)
@@ -109,3 +122,11 @@ async def search(ask: Ask, prefix: str, limit: int, where: str) -> list[str]:
     if isinstance(answer, Online):
         return list(answer.online)
     raise refusal(answer, where)
+
+
+def tell_untold(link: Link, watching: WatchList) -> None:
+    """Watch on ``link`` the names watched while it was being made (its ``register`` carried
+    the list as it was then); their ``watched`` answers come with the pushes."""
+    if link.version >= WATCHING_VERSION:
+        for names in batches(watching.untold()):
+            link.send(dump(Watch(names=names)))

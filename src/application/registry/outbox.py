@@ -16,6 +16,8 @@ nothing (a timer may still be planned; it finds nothing to do).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from chinwag.application.registry.ports.ticker import Handle, Ticker
 from chinwag.application.registry.sessions import ClientSession
 from chinwag.application.registry.stats import RegistryStats
@@ -114,6 +116,10 @@ class PresenceOutbox:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    def forget(self, names: Iterable[str]) -> None:
+        """Drop what is pending about ``names``: the session no longer watches them."""
+        self._pending.forget(names)
 
     def flush(self) -> None:
         """Push what is pending if the budget allows, else plan to when it does."""

@@ -10,7 +10,7 @@ everywhere, and the watch set made on first use: a registry holds 10,000 of thes
 
 from __future__ import annotations
 
-from collections.abc import Iterator, KeysView, Set
+from collections.abc import Iterable, Iterator, KeysView, Set
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -39,6 +39,8 @@ class Outbox(Protocol):
     def note(self, name: str, online: bool) -> None: ...
 
     def clear(self) -> None: ...
+
+    def forget(self, names: Iterable[str]) -> None: ...
 
 
 @dataclass(slots=True)

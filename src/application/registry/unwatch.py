@@ -14,6 +14,7 @@ from chinwag.application.registry.fanout import PresenceFanOut
 from chinwag.application.registry.sessions import ClientSession
 from chinwag.application.registry.stats import RegistryStats
 from chinwag.application.registry.watch import WatchIndex, judge_request, usernames
+from chinwag.domain.registry.presence import PresenceMode
 from chinwag.domain.registry.refusals import Refusal
 
 
@@ -36,7 +37,12 @@ class Unwatch:
         if refusal is not None:
             return refusal
         valid, _ = usernames(names)
-        await self._unfollow(self.index.remove(session, valid))
+        gone = self.index.remove(session, valid)
+        if session.outbox is not None and self.fanout.mode is PresenceMode.WATCHED:
+            # Not told about them any more: a change held back by the push budget would come
+            # after the client re-read its set, and leave a name it no longer hears of online.
+            session.outbox.forget(valid)
+        await self._unfollow(gone)
         return None
 
     async def everything(self, session: ClientSession) -> None:

@@ -10,6 +10,7 @@ switches so a count hovering at the threshold does not flip the mode each second
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -135,6 +136,11 @@ class PendingPresence:
     def clear(self) -> None:
         """Forget what is pending (the recipient is about to get a whole ``presence``)."""
         self._now.clear()
+
+    def forget(self, names: Iterable[str]) -> None:
+        """Forget what is pending about ``names`` (the recipient no longer hears of them)."""
+        for name in names:
+            self._now.pop(name, None)
 
     def __len__(self) -> int:
         return len(self._now)
