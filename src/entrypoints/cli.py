@@ -151,6 +151,10 @@ def _failed(settings: ClientSettings, output: ConsoleOutput, code: str, text: st
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in ("backup", "restore"):  # your data, not a chat session
+        from chinwag.entrypoints import cli_backup
+
+        return cli_backup.main(argv[0], argv[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -1,0 +1,243 @@
+"""Back a user's folder up into one encrypted file, and bring it back, all or nothing.
+
+Backup works while a client runs as that user: the history is copied with SQLite's online
+backup API (a consistent snapshot; in WAL mode readers never block the running writer) into a
+temporary database, never copied as a file (a copy taken mid-write, or without its ``-wal``,
+is a damaged or stale history). The user folder's lock is not taken, so a running client is
+not refused, and nothing in the user folder is written. The temporary database (plaintext, as
+the history itself is) lives in a private folder beside the user's folder, on the same disk as
+what it copies, and is removed afterwards. The backup file is written under a temporary name
+in its own folder, synced, then renamed: a crash leaves the old file or the new, never half.
+
+Restore decrypts and checks everything into a private temporary folder in the data folder
+(every chunk authenticated, the key file decoded, the history passing SQLite's quick check and
+not newer than this chinwag's schema) and only then moves that folder into place with one
+rename: a wrong passphrase, a cut or altered file leaves the data folder as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Final
+
+from chinwag.adapters.backup.archive import (
+    DEFAULT_CHUNK_SIZE,
+    ArchiveReader,
+    ArchiveWriter,
+    BackupError,
+    DamagedBackup,
+    ScryptParameters,
+)
+from chinwag.adapters.backup.bundle import Manifest, read_entries, write_entries
+from chinwag.adapters.files import (
+    FILE_MODE,
+    check_not_link,
+    create_private_file,
+    open_private,
+    private_folder,
+    read_private,
+)
+from chinwag.adapters.secure.keys import LocalKeys, decode_keys
+from chinwag.adapters.sqlite.schema import SCHEMA_VERSION
+
+_MAX_SMALL_FILE: Final = 16 * 1024 * 1024
+"""Every file but the history is small (keys, pins, preferences, the input history)."""
+
+
+@dataclass(frozen=True)
+class UserFiles:
+    """The names in a user's folder a backup holds (the entrypoint knows them)."""
+
+    keys: str
+    """The identity key file: required, it is who the user is."""
+    database: str
+    """The history (SQLite): snapshotted with the online backup API; absent if never made."""
+    others: tuple[str, ...] = ()
+    """Small plain files copied as they are when present (pins, preferences, ...)."""
+
+    @property
+    def all(self) -> frozenset[str]:
+        return frozenset((self.keys, self.database, *self.others))
+
+
+def backup_folder(
+    folder: Path,
+    user: str,
+    output: Path,
+    passphrase: str,
+    files: UserFiles,
+    *,
+    scrypt: ScryptParameters | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> Manifest:
+    """Write ``folder`` (``user``'s) into the backup file ``output``, atomically; the manifest.
+
+    :class:`BackupError` if there is no identity to back up; OSError or ``sqlite3.Error`` if
+    a file cannot be read or written (nothing is left behind then).
+    """
+    keys = folder / files.keys
+    try:
+        read_private(keys)
+    except FileNotFoundError:
+        raise BackupError(f"there is no identity for {user} in {folder.parent}") from None
+    work = Path(tempfile.mkdtemp(prefix=".backup-", dir=folder.parent))  # 0700
+    try:
+        entries = [(files.keys, keys)]
+        database = folder / files.database
+        check_not_link(database)
+        if database.exists():
+            snapshot = work / files.database
+            snapshot_database(database, snapshot)
+            entries.append((files.database, snapshot))
+        for name in files.others:
+            path = folder / name
+            check_not_link(path)
+            if path.exists():
+                entries.append((name, path))
+
+        def write(out: BinaryIO) -> Manifest:
+            writer = ArchiveWriter(out, passphrase, scrypt=scrypt, chunk_size=chunk_size)
+            manifest = write_entries(writer, user, entries)
+            writer.close()
+            return manifest
+
+        return write_atomically(output, write)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def snapshot_database(source: Path, target: Path) -> None:
+    """A consistent copy of the live SQLite database ``source`` at ``target`` (a new private
+    file), through the online backup API; a single self-contained file (rollback journal)."""
+    create_private_file(target)
+    with contextlib.closing(sqlite3.connect(source, timeout=30)) as live:
+        live.execute("PRAGMA query_only = ON")
+        with contextlib.closing(sqlite3.connect(target)) as copy:
+            live.backup(copy)  # all pages in one step: one read transaction, one snapshot
+            copy.execute("PRAGMA journal_mode = DELETE")
+            (check,) = copy.execute("PRAGMA quick_check").fetchone()
+            if check != "ok":
+                raise BackupError(f"the history {source} is damaged: {check}")
+
+
+def write_atomically(output: Path, write: Callable[[BinaryIO], Manifest]) -> Manifest:
+    """Call ``write`` with a new private file beside ``output``, sync it, rename it over
+    ``output``; on any failure the temporary file is removed and ``output`` is untouched."""
+    check_not_link(output)
+    temporary = output.with_name(f".{output.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = open_private(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            manifest = write(out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, output)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    sync_folder(output.parent)
+    return manifest
+
+
+def sync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (skipped where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What a checked backup holds, decrypted into :attr:`folder` (a temporary folder)."""
+
+    manifest: Manifest
+    keys: LocalKeys
+    folder: Path
+
+
+def unpack(backup: Path, passphrase: str, data_dir: Path, files: UserFiles) -> Restored:
+    """Decrypt and check ``backup`` into a new private folder inside ``data_dir``.
+
+    Raises :class:`WrongPassphrase` / :class:`DamagedBackup` (nothing is left behind); on
+    success the caller moves :attr:`Restored.folder` into place (:func:`move_into_place`) or
+    removes it.
+    """
+    private_folder(data_dir)
+    work = Path(tempfile.mkdtemp(prefix=".restore-", dir=data_dir))  # 0700
+    try:
+        fd = open_private(backup, os.O_RDONLY)
+        with os.fdopen(fd, "rb") as source:
+            reader = ArchiveReader(source, passphrase)
+            limits = {name: _MAX_SMALL_FILE for name in files.all if name != files.database}
+            manifest = read_entries(reader.chunks(), work, files.all, limits=limits)
+        keys = _check(work, files)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return Restored(manifest=manifest, keys=keys, folder=work)
+
+
+def _check(work: Path, files: UserFiles) -> LocalKeys:
+    """The restored key file decodes, the history opens and is sound and not from a newer
+    chinwag; DamagedBackup otherwise."""
+    try:
+        keys = decode_keys(read_private(work / files.keys), work / files.keys)
+    except FileNotFoundError:
+        raise DamagedBackup("the backup holds no identity key") from None
+    except OSError as exc:
+        raise DamagedBackup(f"the backup's identity key is unusable: {exc}") from None
+    database = work / files.database
+    if database.exists():
+        try:
+            uri = f"{database.as_uri()}?mode=ro"
+            with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+                (check,) = db.execute("PRAGMA quick_check").fetchone()
+                (version,) = db.execute("PRAGMA user_version").fetchone()
+        except sqlite3.Error as exc:
+            raise DamagedBackup(f"the backup's history cannot be opened: {exc}") from None
+        if check != "ok":
+            raise DamagedBackup(f"the backup's history is damaged: {check}")
+        if version > SCHEMA_VERSION:
+            raise BackupError(
+                f"the backup's history was written by a newer chinwag (schema {version}, this "
+                f"one knows up to {SCHEMA_VERSION}); upgrade chinwag to restore it"
+            )
+    for path in work.iterdir():
+        os.chmod(path, FILE_MODE)
+    return keys
+
+
+def move_into_place(restored: Restored, target: Path, *, replace: bool) -> None:
+    """Rename the checked folder to ``target``. An existing ``target`` is refused
+    (FileExistsError) unless ``replace``: then it is moved aside first and removed after the
+    new folder is in place (the caller holds its lock, so no client runs on it)."""
+    aside: Path | None = None
+    if os.path.lexists(target):
+        if not replace:
+            raise FileExistsError(target)
+        aside = target.with_name(f".{target.name}.replaced-{secrets.token_hex(4)}")
+        os.rename(target, aside)
+    try:
+        os.rename(restored.folder, target)
+    except BaseException:
+        if aside is not None:
+            os.rename(aside, target)
+        raise
+    sync_folder(target.parent)
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)

@@ -1,0 +1,232 @@
+"""``chinwag-cli backup`` and ``chinwag-cli restore``: a user's identity and history in one
+encrypted file, and back (the format: :mod:`chinwag.adapters.backup.archive`).
+
+Every failure is one line on stderr and exit code 2; restore then has written nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import getpass
+import os
+import shutil
+import sqlite3
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from chinwag.adapters.backup.archive import BackupError, DamagedBackup, ScryptParameters
+from chinwag.adapters.backup.folder import UserFiles, backup_folder, move_into_place, unpack
+from chinwag.adapters.console import INPUT_HISTORY_FILE
+from chinwag.adapters.gui.preferences import PREFERENCES_FILE
+from chinwag.domain.errors import InvalidUsername
+from chinwag.domain.identity import fingerprint
+from chinwag.domain.user import normalize_username
+from chinwag.entrypoints.common import StartupError, flag_error
+from chinwag.entrypoints.settings import (
+    HISTORY_FILE,
+    KEYS_FILE,
+    PINS_FILE,
+    ClientSettings,
+    default_data_dir,
+    lock_user_folder,
+)
+
+PASSPHRASE_ENV = "CHINWAG_BACKUP_PASSPHRASE"
+USER_FILES = UserFiles(
+    keys=KEYS_FILE,
+    database=HISTORY_FILE,
+    others=(PINS_FILE, PREFERENCES_FILE, INPUT_HISTORY_FILE),
+)
+"""What makes a user them: keys, history, pinned registry keys, preferences, typed lines (not
+the lock, nor SQLite's side files: the snapshot is whole without them)."""
+
+Ask = Callable[[str], str]
+
+
+class _Refused(Exception):
+    """A reason to stop, said in one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _Refused(flag_error(message, self.prog))
+
+
+def _parser(command: str) -> argparse.ArgumentParser:
+    parser = _Parser(prog=f"chinwag-cli {command}")
+    if command == "backup":
+        parser.description = "Write your identity and history into one encrypted file."
+        parser.add_argument("--user", help="whose folder to back up (env CHINWAG_USER)")
+        parser.add_argument("file", metavar="FILE", type=Path, help="the backup file to write")
+    else:
+        parser.description = "Bring back a user's identity and history from a backup file."
+        parser.add_argument("file", metavar="FILE", type=Path, help="the backup file to read")
+        parser.add_argument(
+            "--force", action="store_true", help="replace an identity already in the data folder"
+        )
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        type=Path,
+        help=f"the data folder (env CHINWAG_DATA_DIR, default: {default_data_dir()})",
+    )
+    parser.add_argument(
+        "--passphrase-file",
+        metavar="FILE",
+        type=Path,
+        help=f"read the passphrase from the first line of FILE (or set {PASSPHRASE_ENV}); "
+        "otherwise it is asked on the terminal",
+    )
+    return parser
+
+
+def main(
+    command: str,
+    argv: Sequence[str],
+    *,
+    environ: Mapping[str, str] = os.environ,
+    ask: Ask = getpass.getpass,
+    scrypt: ScryptParameters | None = None,
+) -> int:
+    """Run ``chinwag-cli backup|restore`` with ``argv`` (after the command); the exit code.
+
+    ``ask`` reads a passphrase without echo; ``scrypt`` is for tests (cheaper key derivation).
+    """
+    prog = f"chinwag-cli {command}"
+    try:
+        args = _parser(command).parse_args(argv)
+        data_dir = _data_dir(args.data_dir, environ)
+        if command == "backup":
+            return _backup(args, data_dir, environ, ask, scrypt)
+        return _restore(args, data_dir, environ, ask)
+    except (_Refused, BackupError, StartupError) as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+    except OSError as exc:
+        print(f"{prog}: {_os_reason(exc)}", file=sys.stderr)
+    except sqlite3.Error as exc:
+        print(f"{prog}: the history cannot be read: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; nothing was written", file=sys.stderr)
+    return 2
+
+
+def _data_dir(flag: Path | None, environ: Mapping[str, str]) -> Path:
+    if flag is not None:
+        return flag.expanduser()
+    text = environ.get("CHINWAG_DATA_DIR")
+    return Path(text).expanduser() if text else default_data_dir()
+
+
+def _settings(data_dir: Path, user: str) -> ClientSettings:
+    """Settings only for :meth:`ClientSettings.user_dir` (which keeps an older folder name)."""
+    return ClientSettings(
+        user=user, registry=("127.0.0.1", 0), data_dir=data_dir, listen=None, log_level="WARNING"
+    )
+
+
+def _backup(
+    args: argparse.Namespace,
+    data_dir: Path,
+    environ: Mapping[str, str],
+    ask: Ask,
+    scrypt: ScryptParameters | None,
+) -> int:
+    raw = args.user if args.user is not None else environ.get("CHINWAG_USER")
+    if not raw:
+        raise _Refused("--user NAME is required (or set CHINWAG_USER)")
+    try:
+        user = normalize_username(raw)
+    except InvalidUsername as exc:
+        raise _Refused(str(exc)) from None
+    folder = _settings(data_dir, user).user_dir(user)
+    if not (folder / KEYS_FILE).exists():
+        raise _Refused(f"there is no identity for {user} in {data_dir}")
+    passphrase = read_passphrase(args.passphrase_file, environ, ask, confirm=True)
+    output = Path(args.file).expanduser().absolute()
+    manifest = backup_folder(folder, user, output, passphrase, USER_FILES, scrypt=scrypt)
+    print(f"backed up {user} ({', '.join(manifest.files)}) to {output}")
+    return 0
+
+
+def _restore(args: argparse.Namespace, data_dir: Path, environ: Mapping[str, str], ask: Ask) -> int:
+    backup = Path(args.file).expanduser()
+    if not backup.is_file():
+        raise _Refused(f"{backup}: no such file")
+    passphrase = read_passphrase(args.passphrase_file, environ, ask, confirm=False)
+    made_data_dir = not os.path.lexists(data_dir)
+    try:
+        restored = unpack(backup, passphrase, data_dir, USER_FILES)
+    except BaseException:
+        if made_data_dir:  # nothing written: not even the data folder
+            with contextlib.suppress(OSError):
+                os.rmdir(data_dir)
+        raise
+    try:
+        try:
+            user = normalize_username(restored.manifest.user)
+        except InvalidUsername:
+            raise DamagedBackup("the backup names no valid user") from None
+        if user != restored.manifest.user:
+            raise DamagedBackup("the backup names no valid user")
+        target = _settings(data_dir, user).user_dir(user)
+        taken = any(os.path.lexists(target / name) for name in (KEYS_FILE, HISTORY_FILE))
+        if taken and not args.force:
+            raise _Refused(
+                f"{user} already has an identity in {data_dir}; restoring would replace it "
+                "(and its history): give --force to do so"
+            )
+        if os.path.lexists(target):
+            lock = lock_user_folder(target, user)  # refused while a client runs as user
+            try:
+                move_into_place(restored, target, replace=True)
+            finally:
+                lock.close()
+        else:
+            move_into_place(restored, target, replace=False)
+    except BaseException:
+        shutil.rmtree(restored.folder, ignore_errors=True)
+        raise
+    print(f"restored {user} (key {fingerprint(restored.keys.identity_key)}) into {target}")
+    return 0
+
+
+def read_passphrase(
+    file: Path | None, environ: Mapping[str, str], ask: Ask, *, confirm: bool
+) -> str:
+    """From ``--passphrase-file`` (its first line), else the environment, else asked (twice
+    when making a backup, so a typo does not lock the user out of it)."""
+    if file is not None:
+        try:
+            text = file.expanduser().read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise _Refused(f"cannot read the passphrase file {file}: {exc}") from None
+        passphrase = text.splitlines()[0] if text else ""
+        source = f"the passphrase file {file}"
+    elif environ.get(PASSPHRASE_ENV):
+        passphrase, source = environ[PASSPHRASE_ENV], PASSPHRASE_ENV
+    else:
+        try:
+            passphrase = ask("Backup passphrase: ")
+            if confirm and ask("The same passphrase again: ") != passphrase:
+                raise _Refused("the two passphrases differ; nothing was written")
+        except EOFError:
+            raise _Refused(
+                f"no passphrase: give --passphrase-file FILE or set {PASSPHRASE_ENV}"
+            ) from None
+        source = "the passphrase"
+    if not passphrase:
+        raise _Refused(f"{source} is empty")
+    return passphrase
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.strerror and exc.filename:
+        return f"{exc.filename}: {exc.strerror}"
+    return exc.strerror or str(exc)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else 2)

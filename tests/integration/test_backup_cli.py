@@ -1,0 +1,48 @@
+"""``chinwag-cli backup`` and ``chinwag-cli restore`` as users type them: the chat client's own
+command line hands them to the backup commands before its chat flags are read."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.processes import ENV, CliProcess, RegistryProcess, start
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+
+
+def cli(*argv: str, passphrase: str = "correct horse") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chinwag.entrypoints.cli", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**ENV, "CHINWAG_BACKUP_PASSPHRASE": passphrase},
+        check=False,
+    )
+
+
+def test_backup_and_restore_through_chinwag_cli(
+    tmp_path: Path, registry: RegistryProcess, clients: list[CliProcess]
+) -> None:
+    alice = start(clients, "alice", registry, tmp_path / "a")
+    alice.send(cmd="whoami")
+    fingerprint = alice.wait_event("whoami")["fingerprint"]
+    archive = tmp_path / "alice.chinwag-backup"
+    made = cli("backup", "--user", "alice", "--data-dir", str(tmp_path / "a"), str(archive))
+    assert made.returncode == 0, made.stderr
+    assert archive.exists()
+
+    wrong = cli("restore", str(archive), "--data-dir", str(tmp_path / "b"), passphrase="nope")
+    assert wrong.returncode == 2 and len(wrong.stderr.strip().splitlines()) == 1, wrong.stderr
+    assert not (tmp_path / "b").exists()
+
+    back = cli("restore", str(archive), "--data-dir", str(tmp_path / "b"))
+    assert back.returncode == 0, back.stderr
+    assert alice.quit() == 0
+    again = start(clients, "alice", registry, tmp_path / "b")
+    again.send(cmd="whoami")
+    assert again.wait_event("whoami")["fingerprint"] == fingerprint
