@@ -42,5 +42,7 @@ install_missing tmux tmux "the terminal client tests"
 # (tests/services.py starts them on free ports; the packages' own services stay stopped).
 install_missing redis-server redis-server "the Redis tests"
 install_missing nginx nginx "the nginx (WebSocket proxy) tests"
+# An exported HTML page is opened by a real headless browser (tests/integration/test_export_import.py).
+install_missing chromium chromium "the HTML export's browser test"
 echo "== pytest"
 .venv/bin/pytest "$@"

@@ -155,6 +155,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from chinwag.entrypoints import cli_backup
 
         return cli_backup.main(argv[0], argv[1:])
+    if argv and argv[0] in ("export", "import"):
+        from chinwag.entrypoints import cli_export
+
+        return cli_export.main(argv[0], argv[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -46,3 +46,28 @@ def test_backup_and_restore_through_chinwag_cli(
     again = start(clients, "alice", registry, tmp_path / "b")
     again.send(cmd="whoami")
     assert again.wait_event("whoami")["fingerprint"] == fingerprint
+
+
+def test_export_and_import_through_chinwag_cli(
+    tmp_path: Path, registry: RegistryProcess, clients: list[CliProcess]
+) -> None:
+    alice = start(clients, "alice", registry, tmp_path / "a")
+    start(clients, "bob", registry, tmp_path / "b")
+    alice.wait_online("bob")
+    for n in range(3):
+        alice.send(cmd="send", to="bob", body=f"<b>note {n}</b>")
+    alice.wait_count(3, "status", state="delivered", timeout=30)
+    out = tmp_path / "alice.jsonl"
+    exported = cli("export", "--user", "alice", "--data-dir", str(tmp_path / "a"), str(out))
+    assert exported.returncode == 0, exported.stderr
+    assert len(out.read_text().splitlines()) == 3
+    page = tmp_path / "alice.html"
+    html = cli("export", "--user", "alice", "--data-dir", str(tmp_path / "a"), str(page))
+    assert html.returncode == 0, html.stderr
+    assert "&lt;b&gt;note 2&lt;/b&gt;" in page.read_text()
+
+    assert alice.quit() == 0  # import is refused while the user's client runs
+    again = cli("import", "--user", "alice", "--data-dir", str(tmp_path / "a"), str(out))
+    assert again.returncode == 0, again.stderr  # everything there already: nothing added
+    after = cli("export", "--user", "alice", "--data-dir", str(tmp_path / "a"), "-")
+    assert after.stdout.splitlines() == out.read_text().splitlines()
