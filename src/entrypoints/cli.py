@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="chinwag-cli",
         description="Chat with people on a chinwag registry, peer to peer, from a terminal.",
+        epilog="Your data: chinwag-cli backup|restore|export|import ... (each with --help).",
     )
     add_client_arguments(parser)
     parser.add_argument(
