@@ -189,7 +189,7 @@ def write_private(path: Path, data: bytes) -> None:
     except BaseException:
         _remove(temporary)
         raise
-    _sync_folder(path.parent)
+    sync_folder(path.parent)
 
 
 def create_private(path: Path, data: bytes) -> bool:
@@ -214,7 +214,7 @@ def create_private(path: Path, data: bytes) -> bool:
             return _create_in_place(path, data)
     finally:
         _remove(temporary)
-    _sync_folder(path.parent)
+    sync_folder(path.parent)
     return True
 
 
@@ -223,7 +223,7 @@ def _create_in_place(path: Path, data: bytes) -> bool:
         _write_new(path, data)
     except FileExistsError:
         return False
-    _sync_folder(path.parent)
+    sync_folder(path.parent)
     return True
 
 
@@ -272,7 +272,7 @@ def _remove(path: Path) -> None:
         os.unlink(path)
 
 
-def _sync_folder(folder: Path) -> None:
+def sync_folder(folder: Path) -> None:
     """Make a rename or link in ``folder`` durable; skipped where folders cannot be opened."""
     try:
         fd = os.open(folder, os.O_RDONLY | _CLOEXEC)

@@ -44,6 +44,7 @@ from chinwag.adapters.files import (
     open_private,
     private_folder,
     read_private,
+    sync_folder,
 )
 from chinwag.adapters.secure.keys import LocalKeys, decode_keys
 from chinwag.adapters.sqlite.schema import SCHEMA_VERSION
@@ -146,19 +147,6 @@ def write_atomically(output: Path, write: Callable[[BinaryIO], Manifest]) -> Man
         raise
     sync_folder(output.parent)
     return manifest
-
-
-def sync_folder(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (skipped where folders cannot be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass(frozen=True)

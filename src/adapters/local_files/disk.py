@@ -4,12 +4,10 @@ folder syncs."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import sys
 import threading
-from pathlib import Path
 
 READ_SIZE = 1024 * 1024
 """Bytes per read when hashing a whole file: few system calls, little memory."""
@@ -50,19 +48,6 @@ def hash_whole(fd: int) -> bytes:
         whole.update(block)
         offset += len(block)
     return whole.digest()
-
-
-def sync_folder(folder: Path) -> None:
-    """Make a new name in ``folder`` durable; skipped where folders cannot be opened."""
-    try:
-        fd = os.open(folder, os.O_RDONLY | CLOEXEC)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 if sys.platform == "win32":  # no pread/pwrite: seek, then read or write, under one lock

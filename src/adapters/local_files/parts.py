@@ -16,14 +16,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from uuid import UUID
 
-from chinwag.adapters.files import UnsafePath, open_private
+from chinwag.adapters.files import UnsafePath, open_private, sync_folder
 from chinwag.adapters.local_files.disk import (
     CLOEXEC,
     NOFOLLOW,
     hash_whole,
     pread_all,
     pwrite_all,
-    sync_folder,
 )
 from chinwag.adapters.local_files.open_parts import OpenParts
 from chinwag.application.errors import ChatError, DiskFull, FileProblem
