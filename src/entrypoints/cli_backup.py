@@ -7,22 +7,25 @@ Every failure is one line on stderr and exit code 2; restore then has written no
 from __future__ import annotations
 
 import argparse
-import contextlib
 import getpass
 import os
-import shutil
 import sqlite3
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from chinwag.adapters.backup.archive import BackupError, DamagedBackup, ScryptParameters
-from chinwag.adapters.backup.folder import UserFiles, backup_folder, move_into_place, unpack
+from chinwag.adapters.backup.archive import BackupError, ScryptParameters
+from chinwag.adapters.backup.folder import UserFiles
+from chinwag.adapters.backup.service import (
+    IdentityExists,
+    back_up_user,
+    check_backup_file,
+    restore_user,
+)
 from chinwag.adapters.console import INPUT_HISTORY_FILE
 from chinwag.adapters.gui.preferences import PREFERENCES_FILE
 from chinwag.domain.errors import InvalidUsername
-from chinwag.domain.identity import fingerprint
 from chinwag.domain.user import normalize_username
 from chinwag.entrypoints.common import StartupError, flag_error
 from chinwag.entrypoints.settings import (
@@ -145,51 +148,27 @@ def _backup(
     if not (folder / KEYS_FILE).exists():
         raise _Refused(f"there is no identity for {user} in {data_dir}")
     passphrase = read_passphrase(args.passphrase_file, environ, ask, confirm=True)
-    output = Path(args.file).expanduser().absolute()
-    manifest = backup_folder(folder, user, output, passphrase, USER_FILES, scrypt=scrypt)
-    print(f"backed up {user} ({', '.join(manifest.files)}) to {output}")
+    done = back_up_user(folder, user, Path(args.file), passphrase, USER_FILES, scrypt=scrypt)
+    print(f"backed up {user} ({', '.join(done.manifest.files)}) to {done.path}")
     return 0
 
 
 def _restore(args: argparse.Namespace, data_dir: Path, environ: Mapping[str, str], ask: Ask) -> int:
-    backup = Path(args.file).expanduser()
-    if not backup.is_file():
-        raise _Refused(f"{backup}: no such file")
+    backup = check_backup_file(Path(args.file))
     passphrase = read_passphrase(args.passphrase_file, environ, ask, confirm=False)
-    made_data_dir = not os.path.lexists(data_dir)
     try:
-        restored = unpack(backup, passphrase, data_dir, USER_FILES)
-    except BaseException:
-        if made_data_dir:  # nothing written: not even the data folder
-            with contextlib.suppress(OSError):
-                os.rmdir(data_dir)
-        raise
-    try:
-        try:
-            user = normalize_username(restored.manifest.user)
-        except InvalidUsername:
-            raise DamagedBackup("the backup names no valid user") from None
-        if user != restored.manifest.user:
-            raise DamagedBackup("the backup names no valid user")
-        target = _settings(data_dir, user).user_dir(user)
-        taken = any(os.path.lexists(target / name) for name in (KEYS_FILE, HISTORY_FILE))
-        if taken and not args.force:
-            raise _Refused(
-                f"{user} already has an identity in {data_dir}; restoring would replace it "
-                "(and its history): give --force to do so"
-            )
-        if os.path.lexists(target):
-            lock = lock_user_folder(target, user)  # refused while a client runs as user
-            try:
-                move_into_place(restored, target, replace=True)
-            finally:
-                lock.close()
-        else:
-            move_into_place(restored, target, replace=False)
-    except BaseException:
-        shutil.rmtree(restored.folder, ignore_errors=True)
-        raise
-    print(f"restored {user} (key {fingerprint(restored.keys.identity_key)}) into {target}")
+        restored = restore_user(
+            backup,
+            passphrase,
+            data_dir,
+            USER_FILES,
+            lambda user: _settings(data_dir, user).user_dir(user),
+            lock_user_folder,
+            replace=args.force,
+        )
+    except IdentityExists as exc:
+        raise _Refused(f"{exc}: give --force to do so") from None
+    print(f"restored {restored.user} (key {restored.fingerprint}) into {restored.folder}")
     return 0
 
 

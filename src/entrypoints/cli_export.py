@@ -25,15 +25,13 @@ from pathlib import Path
 from typing import IO, Final, NoReturn, TextIO
 from uuid import UUID
 
-from chinwag.adapters.export.html import HtmlWriter
-from chinwag.adapters.export.jsonl import BadLine, JsonLinesWriter, parse_line
-from chinwag.adapters.export.text import TextWriter
-from chinwag.adapters.files import open_private
+from chinwag.adapters.export.jsonl import BadLine, parse_line
+from chinwag.adapters.export.to_file import FORMATS, format_of, history_writer, private_output
 from chinwag.adapters.sqlite.conversations import SqliteConversationRepository
 from chinwag.adapters.sqlite.database import Database, StorageError
 from chinwag.adapters.sqlite.export_rows import SqliteHistorySource
 from chinwag.adapters.sqlite.messages import SqliteMessageRepository
-from chinwag.application.history_export import ExportScope, HistoryWriter, export_history
+from chinwag.application.history_export import ExportScope, export_history
 from chinwag.application.history_import import ForeignMessage, ImportedMessage, ImportHistory
 from chinwag.domain.errors import InvalidUsername
 from chinwag.domain.user import normalize_username
@@ -45,11 +43,8 @@ from chinwag.entrypoints.settings import (
     lock_user_folder,
 )
 
-FORMATS: Final = ("jsonl", "txt", "html")
-_SUFFIXES: Final = {".html": "html", ".htm": "html", ".txt": "txt", ".jsonl": "jsonl"}
 BATCH: Final = 500
 """Messages imported per transaction (the repository's largest single statement batch)."""
-_BUFFER: Final = 1 << 20
 _PROGRESS_EVERY: Final = 0.2
 """Seconds between two progress lines."""
 
@@ -166,29 +161,8 @@ def _output(out: str) -> Iterator[TextIO]:
         yield sys.stdout
         sys.stdout.flush()
         return
-    target = Path(out)
-    partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
-    fd = open_private(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
-    try:
-        with open(
-            fd, "w", encoding="utf-8", errors="backslashreplace", newline="\n", buffering=_BUFFER
-        ) as stream:
-            yield stream
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(partial, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(partial)
-        raise
-
-
-def _writer(kind: str, out: TextIO, user: str) -> HistoryWriter:
-    if kind == "html":
-        return HtmlWriter(out, user)
-    if kind == "txt":
-        return TextWriter(out)
-    return JsonLinesWriter(out)
+    with private_output(Path(out)) as stream:
+        yield stream
 
 
 def export(args: argparse.Namespace, stderr: TextIO) -> int:
@@ -202,7 +176,7 @@ def export(args: argparse.Namespace, stderr: TextIO) -> int:
     except ValueError:
         raise StartupError(f"--group: {args.group!r} is no group id", code="bad_flag") from None
     since = None if args.since is None else parse_since(args.since)
-    kind = args.format or _SUFFIXES.get(Path(args.out).suffix.lower(), "jsonl")
+    kind = args.format or format_of(args.out)
     scope = ExportScope(peer=peer, group=group, since=since)
     with SqliteHistorySource(folder / HISTORY_FILE, user) as source:
         if (peer or group) and source.count(ExportScope(peer=peer, group=group)) == 0:
@@ -211,7 +185,7 @@ def export(args: argparse.Namespace, stderr: TextIO) -> int:
             return 1
         progress = Progress(stderr, "exported", source.count(scope))
         with _output(args.out) as out:
-            written = export_history(source, _writer(kind, out, user), scope, progress)
+            written = export_history(source, history_writer(kind, out, user), scope, progress)
         progress.done()
     where = "stdout" if args.out == "-" else args.out
     print(f"exported {written:,} messages to {where} ({kind})", file=stderr)

@@ -20,6 +20,7 @@ from chinwag.adapters.gui.bridge import Item, NetworkThread, QueueEvents, QueueP
 from chinwag.adapters.gui.notifier import Notifier
 from chinwag.adapters.gui.notify_desktop import DesktopNotifications
 from chinwag.adapters.gui.presenter import ChatPresenter
+from chinwag.adapters.gui.presenter_data import DataPart
 from chinwag.adapters.registry.names import NameBook
 from chinwag.adapters.registry.server import RegistryServer
 from chinwag.adapters.secure.channel import Security
@@ -30,7 +31,7 @@ from chinwag.entrypoints.common import (
     StartupError,
     new_event_loop,
 )
-from chinwag.entrypoints.gui_session import ContainerSession
+from chinwag.entrypoints.gui_session import ContainerSession, FolderRestorer
 from chinwag.entrypoints.registry import open_registry_state
 from chinwag.entrypoints.settings import (
     ClientSettings,
@@ -203,14 +204,17 @@ class DesktopApp:
             return ContainerSession(settings, user, address, events)
 
         self.notifier = notifier or DesktopNotifications(self.network.submit, self.items.put)
+        runner = QueueRunner(self.network, self.items)
         self.presenter = ChatPresenter(
-            QueueRunner(self.network, self.items),
+            runner,
             sessions,
             ",".join(endpoint.pin_name for endpoint in registries),
             notifier=self.notifier,
             notifications=notifications,
         )
-        self.view = TkChatView(root, self.presenter, files=self.presenter.files)
+        self.data = DataPart(self.presenter, runner, FolderRestorer(settings))
+        """Backup, restore and export (the menu; restore on the sign-in card)."""
+        self.view = TkChatView(root, self.presenter, files=self.presenter.files, data=self.data)
         self.presenter.attach(self.view)
         self.pump = QueuePump(root, self.items, self.presenter)
 

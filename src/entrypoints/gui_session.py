@@ -1,22 +1,29 @@
 """The desktop app's ``ChatSession``: the presenter's requests, run as use cases of one
 container (one user at one registry). Every request goes through a use case (which checks
 the session and, for a group, that the user is or was in it): nothing here reaches a
-repository."""
+repository. The user's data is the exception: a backup and an export read the user's folder
+as ``chinwag-cli backup|export`` do beside a running client (the same code), and a restore,
+before anybody signs in, writes it as ``chinwag-cli restore`` does."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
 from typing import IO
 from uuid import UUID
 
 from dependency_injector import providers
 
+from chinwag.adapters.backup.service import BackedUp, RestoredUser, back_up_user, restore_user
+from chinwag.adapters.export.to_file import export_to_file
 from chinwag.adapters.gui.bridge import QueueEvents
 from chinwag.adapters.gui.preferences import JsonPreferences, Preferences
 from chinwag.adapters.gui.view import Chat
+from chinwag.adapters.sqlite.export_rows import SqliteHistorySource
 from chinwag.application.files.status import TransferStatus
+from chinwag.application.history_export import ExportScope
 from chinwag.application.ports.conversation_repository import Unread
 from chinwag.application.ports.message_repository import Delivery
 from chinwag.application.trust import SafetyNumber
@@ -27,8 +34,10 @@ from chinwag.domain.group import Change
 from chinwag.domain.group_log import GroupState
 from chinwag.domain.message import Message
 from chinwag.domain.transfer import Transfer
+from chinwag.entrypoints.cli_backup import USER_FILES
 from chinwag.entrypoints.container import Container, close_storage
 from chinwag.entrypoints.settings import (
+    HISTORY_FILE,
     ClientSettings,
     container_config,
     load_identity,
@@ -222,6 +231,31 @@ class ContainerSession:
         statuses: list[TransferStatus] = await self._use.use_cases.list_transfers().execute()
         return statuses
 
+    # -- the user's data (the presenter's DataSession) ---------------------------------------------
+
+    @property
+    def user(self) -> str:
+        return self._user
+
+    async def back_up(self, path: str, passphrase: str) -> BackedUp:
+        """The backup ``chinwag-cli backup`` writes, made while this client runs."""
+        folder = self._settings.user_dir(self._user)
+        return await asyncio.to_thread(
+            back_up_user, folder, self._user, Path(path), passphrase, USER_FILES
+        )
+
+    async def export_chat(self, chat: Chat, path: str) -> int:
+        """One conversation, as ``chinwag-cli export --with|--group`` writes it: read through a
+        read-only connection of its own, beside this client's."""
+        scope = ExportScope(group=str(chat)) if isinstance(chat, UUID) else ExportScope(peer=chat)
+        history = self._settings.user_dir(self._user) / HISTORY_FILE
+
+        def export() -> int:
+            with SqliteHistorySource(history, self._user) as source:
+                return export_to_file(source, self._user, scope, Path(path).expanduser())
+
+        return await asyncio.to_thread(export)
+
     async def sign_out(self) -> None:
         try:
             if self._container is not None:
@@ -236,3 +270,28 @@ class ContainerSession:
         lock, self._lock = self._lock, None
         if lock is not None:
             lock.close()
+
+
+class FolderRestorer:
+    """Restores a backup into the app's data folder, as ``chinwag-cli restore`` does (the
+    presenter's ``Restorer``): before signing in, since it may replace a user's folder."""
+
+    def __init__(self, settings: ClientSettings) -> None:
+        self._settings = settings
+
+    @property
+    def where(self) -> str:
+        return str(self._settings.data_dir)
+
+    async def restore(self, path: str, passphrase: str, replace: bool) -> RestoredUser:
+        settings = self._settings
+        return await asyncio.to_thread(
+            restore_user,
+            Path(path),
+            passphrase,
+            settings.data_dir,
+            USER_FILES,
+            settings.user_dir,
+            lock_user_folder,
+            replace=replace,
+        )

@@ -1,5 +1,6 @@
 """The menu bar and the window's shortcuts: new chat, new group, send files, search, the
-connection doctor, next/previous conversation, notifications on/off, quit.
+connection doctor, your data (export the conversation, back up, restore), next/previous
+conversation, notifications on/off, quit.
 
 Shortcuts are bound to the window's ``all`` tag too, so they work whichever widget has the
 focus; those a text widget would otherwise take (Ctrl+Tab moves the focus in Tk's own
@@ -30,6 +31,12 @@ class MenuActions:
     """Open the new group dialog."""
     send_file: Callable[[], None] | None = None
     """Pick files to send to the open conversation (no entry without it)."""
+    export: Callable[[], None] | None = None
+    """Export the open conversation to a file (no entry without it, nor for the two below)."""
+    backup: Callable[[], None] | None = None
+    """Open the backup dialog."""
+    restore: Callable[[], None] | None = None
+    """Restore a backup: said to need signing out (it is offered before signing in)."""
 
 
 SHORTCUTS: dict[str, tuple[str, ...]] = {
@@ -67,6 +74,12 @@ class MenuBar:
         chat.add_command(label="Search", accelerator="Ctrl+F", underline=0, command=actions.search)
         chat.add_command(label="Connection doctor…", underline=0, command=actions.doctor)
         chat.add_separator()
+        data = (("Export conversation…", 0, actions.export), ("Back up…", 0, actions.backup))
+        for label, underline, command in (*data, ("Restore…", 0, actions.restore)):
+            if command is not None:
+                chat.add_command(label=label, underline=underline, command=command)
+        if any(command is not None for _, _, command in data):
+            chat.add_separator()
         chat.add_command(
             label="Next conversation",
             accelerator="Ctrl+Tab",

@@ -1,4 +1,5 @@
-"""The sign-in card: username, registry address, an error line and the button."""
+"""The sign-in card: username, registry address, an error line, the button, and "Restore
+from backup…" (a user brought back into this data folder, to sign in as)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,16 @@ from chinwag.adapters.gui.tk_widgets import set_entry
 
 
 class SignIn:
-    """Calls ``submitted(username, registry)`` on Enter or the button, unless busy."""
+    """Calls ``submitted(username, registry)`` on Enter or the button, unless busy; and
+    ``restore()`` on "Restore from backup…" (no such button without it)."""
 
-    def __init__(self, root: tk.Misc, fonts: Fonts, submitted: Callable[[str, str], None]) -> None:
+    def __init__(
+        self,
+        root: tk.Misc,
+        fonts: Fonts,
+        submitted: Callable[[str, str], None],
+        restore: Callable[[], None] | None = None,
+    ) -> None:
         self._submitted = submitted
         self._busy = False
         self.frame = outer = ttk.Frame(root)
@@ -40,6 +48,10 @@ class SignIn:
         self.error.grid_remove()
         self.button = ttk.Button(card, text="Sign in", style="Accent.TButton", command=self._submit)
         self.button.grid(row=7, column=0, sticky="ew")
+        self.restore: ttk.Button | None = None
+        if restore is not None:
+            self.restore = ttk.Button(card, text="Restore from backup…", command=restore)
+            self.restore.grid(row=8, column=0, sticky="ew", pady=(8, 0))
         for widget in (self.username, self.registry, self.button):
             widget.bind("<Return>", self._submit_key)
             widget.bind("<KP_Enter>", self._submit_key)

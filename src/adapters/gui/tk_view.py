@@ -9,8 +9,8 @@ This module lays the window out and hands each call to its part: the sign-in car
 (``tk_side``), the right side (``tk_conversation``: the header, the conversation pane, the
 composer, the search results, the key-change banner, a group's members window), the verify
 dialog and the user's own key (``tk_identity``), the menu bar and shortcuts (``tk_menu``), the
-new chat dialog (``tk_new_chat``) and the group dialog (``tk_group_dialog``); colours, fonts and
-styles are in ``tk_look``.
+new chat dialog (``tk_new_chat``), the group dialog (``tk_group_dialog``) and the backup and
+restore dialog (``tk_data``); colours, fonts and styles are in ``tk_look``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from tkinter import ttk
 from uuid import UUID
 
 from chinwag.adapters.gui.tk_conversation import ConversationSide
+from chinwag.adapters.gui.tk_data import DataWindows
 from chinwag.adapters.gui.tk_doctor import DoctorWindow
 from chinwag.adapters.gui.tk_file_rows import FilePickers
 from chinwag.adapters.gui.tk_focus import FocusWatch
@@ -39,6 +40,7 @@ from chinwag.adapters.gui.tk_status import StatusBar
 from chinwag.adapters.gui.tk_view_reading import WindowReadings
 from chinwag.adapters.gui.tk_widgets import Timers
 from chinwag.adapters.gui.view import (
+    DataListener,
     DoctorView,
     FileListener,
     FileRow,
@@ -87,7 +89,7 @@ class TkWidgets:
     members_button: ttk.Button
 
 
-class TkChatView(WindowReadings):
+class TkChatView(WindowReadings, DataWindows):
     """The chat window. ``root`` is owned by the caller until :meth:`close` destroys it."""
 
     error_seconds: float = 6.0
@@ -99,9 +101,11 @@ class TkChatView(WindowReadings):
         listener: ViewListener,
         files: FileListener | None = None,
         pickers: FilePickers | None = None,
+        data: DataListener | None = None,
     ) -> None:
         """``files``: what to tell of files (without it, the window offers none);
-        ``pickers``: the file dialogs (tests replace them)."""
+        ``pickers``: the file dialogs (tests replace them); ``data``: what to tell of backups,
+        restores and exports (without it, none are offered)."""
         self._root = root
         self._listener = listener
         self._files, self._pickers = files, pickers
@@ -121,7 +125,8 @@ class TkChatView(WindowReadings):
         self._status_bar = StatusBar(root, self._fonts, self._timers)
         self._status_bar.frame.pack(side="bottom", fill="x")
         self._own_key = self._status_bar.own_key
-        self._sign_in = SignIn(root, self._fonts, listener.sign_in_requested)
+        self._build_data(data)
+        self._sign_in = SignIn(root, self._fonts, listener.sign_in_requested, self._restore)
         self._group_dialog = GroupDialog(
             root,
             self._fonts,
@@ -153,6 +158,9 @@ class TkChatView(WindowReadings):
                 quit=listener.close_requested,
                 doctor=listener.doctor_requested,
                 send_file=None if files is None else lambda: self._right.attach(),
+                export=self._data_action(lambda d: d.export_requested(self.open_chat())),
+                backup=None if data is None else data.backup_requested,
+                restore=self._restore,
             ),
         )
         self.widgets = TkWidgets(

@@ -14,6 +14,8 @@ from uuid import UUID
 
 from chinwag.adapters.gui.view_data import (
     Chat,
+    DataForm,
+    DataKind,
     DoctorRow,
     DoctorView,
     FileAction,
@@ -32,6 +34,9 @@ from chinwag.adapters.gui.view_data import (
 __all__ = [
     "Chat",
     "ChatView",
+    "DataForm",
+    "DataKind",
+    "DataListener",
     "DoctorRow",
     "DoctorView",
     "FileAction",
@@ -157,6 +162,40 @@ class FileListener(Protocol):
 
     def file_show_requested(self, transfer: UUID) -> None:
         """Show the file in its folder (the file manager)."""
+        ...
+
+
+class DataListener(Protocol):
+    """What the person did about their data: Chat ▸ Back up…, Export conversation…, Restore…
+    and "Restore from backup…" on the sign-in card. Apart from :class:`ViewListener` so a
+    window can be built without it (it then offers none of them)."""
+
+    def backup_requested(self) -> None: ...
+
+    def backup_submitted(self, path: str, passphrase: str, again: str) -> None:
+        """The backup dialog asks to write the backup to ``path`` with this passphrase
+        (``again``: the same one typed a second time)."""
+        ...
+
+    def restore_requested(self) -> None:
+        """ "Restore from backup…" on the sign-in card, or Chat ▸ Restore…"""
+        ...
+
+    def restore_submitted(self, path: str, passphrase: str) -> None: ...
+    def replace_answered(self, replace: bool) -> None:
+        """The person's answer to :meth:`ChatView.ask_replace`."""
+        ...
+
+    def data_closed(self) -> None:
+        """The backup or restore dialog was closed."""
+        ...
+
+    def export_requested(self, chat: Chat | None) -> None:
+        """Chat ▸ Export conversation…, for the conversation shown (``None``: none is)."""
+        ...
+
+    def export_chosen(self, path: str) -> None:
+        """The file picked to export to (after :meth:`ChatView.choose_export_file`)."""
         ...
 
 
@@ -314,6 +353,41 @@ class ChatView(Protocol):
         ...
 
     def close_group_dialog(self) -> None: ...
+
+    # -- your data: backup, restore, export ------------------------------------------------------
+    def show_data(self, form: DataForm) -> None:
+        """Open the backup or the restore dialog, empty but for the proposed file."""
+        ...
+
+    def set_data_busy(self, text: str) -> None:
+        """While ``text`` ("Backing up…") is shown the dialog cannot be submitted; "" ends it."""
+        ...
+
+    def show_data_error(self, text: str) -> None:
+        """Say in the open data dialog why it was not done; it stays open to fix and retry."""
+        ...
+
+    def show_data_done(self, text: str) -> None:
+        """Say in the open data dialog what was done; the passphrases typed are cleared."""
+        ...
+
+    def ask_replace(self, question: str) -> None:
+        """Ask whether to replace an identity (a clear yes/no, "no" the default); the answer
+        comes as :meth:`DataListener.replace_answered`."""
+        ...
+
+    def choose_export_file(self, suggested: str) -> None:
+        """Ask for the file to export to, proposing ``suggested``; a choice comes as
+        :meth:`DataListener.export_chosen` (nothing if the person cancels)."""
+        ...
+
+    def show_notice(self, title: str, text: str) -> None:
+        """Tell the person something they must read before going on (a message box)."""
+        ...
+
+    def set_sign_in_name(self, name: str) -> None:
+        """Put ``name`` in the sign-in dialog's username (a user was just restored)."""
+        ...
 
     # -- status -------------------------------------------------------------------------------
     def set_status(self, text: str, level: StatusLevel) -> None:

@@ -211,3 +211,22 @@ class StatusLevel(StrEnum):
     OK = "ok"
     WARNING = "warning"
     ERROR = "error"
+
+
+class DataKind(StrEnum):
+    """Which of the data dialogs: writing a backup, or restoring one (before signing in)."""
+
+    BACKUP = "backup"
+    RESTORE = "restore"
+
+
+@dataclass(frozen=True)
+class DataForm:
+    """What the backup or restore dialog shows when it opens."""
+
+    kind: DataKind
+    title: str
+    text: str
+    """What it does and what to know first, in a sentence or two."""
+    path: str
+    """The file proposed ("" for none yet)."""
