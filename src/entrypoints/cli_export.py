@@ -47,6 +47,8 @@ BATCH: Final = 500
 """Messages imported per transaction (the repository's largest single statement batch)."""
 _PROGRESS_EVERY: Final = 0.2
 """Seconds between two progress lines."""
+_BAR: Final = 24
+"""Cells of the progress bar."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -119,8 +121,9 @@ def _user_folder(args: argparse.Namespace) -> tuple[str, Path]:
 
 
 class Progress:
-    """``exported 12,345 of 1,000,000 messages (1%)`` redrawn on one terminal line, at most
-    every :data:`_PROGRESS_EVERY` seconds; nothing at all when ``out`` is not a terminal."""
+    """``[##----------------------]   8% exported 80,000 of 1,000,000 messages`` redrawn on one
+    terminal line, at most every :data:`_PROGRESS_EVERY` seconds (a count alone when the total
+    is unknown); nothing at all when ``out`` is not a terminal."""
 
     def __init__(self, out: TextIO, verb: str, total: int | None, unit: str = "messages") -> None:
         self._out = out
@@ -138,11 +141,14 @@ class Progress:
         if now < self._next and not force:
             return
         self._next = now + _PROGRESS_EVERY
-        text = f"{self._verb} {done:,}"
         if self._total:
-            text += f" of {self._total:,} {self._unit} ({100 * done // self._total}%)"
-        else:
+            part = min(done, self._total) / self._total
+            filled = int(part * _BAR)
+            bar = "#" * filled + "-" * (_BAR - filled)
+            text = f"[{bar}] {int(part * 100):3d}% {self._verb} {done:,} of {self._total:,}"
             text += f" {self._unit}"
+        else:
+            text = f"{self._verb} {done:,} {self._unit}"
         self._out.write(f"\r{text}\x1b[K")
         self._out.flush()
         self._shown = True

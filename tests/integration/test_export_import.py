@@ -377,7 +377,7 @@ def test_progress_is_shown_on_a_terminal_only(data: Path, tmp_path: Path) -> Non
     argv = ["--user", "alice", "--data-dir", str(data), str(tmp_path / "a.jsonl")]
     terminal = _Terminal()
     assert cli_export.main("export", argv, stderr=terminal) == 0
-    assert "\rexported 1 of 8 messages (12%)" in terminal.getvalue()
+    assert "\r[###---------------------]  12% exported 1 of 8 messages" in terminal.getvalue()
     assert terminal.getvalue().endswith("exported 8 messages to " + argv[-1] + " (jsonl)\n")
     assert "\r" not in cli("export", *argv)[1]
 
