@@ -99,11 +99,17 @@ def test_with_relaying_off_messages_wait_saying_why(
         registry.kill()
 
 
+STREAM_RATE = "96K"
+"""The relay rate of the killed registry: slow enough that a stream of 2,000 messages lasts
+seconds, so the kill lands mid-stream for certain (not by the luck of a fast machine)."""
+
+
 def test_registry_killed_mid_relayed_stream_everything_arrives_once_in_order(
     tmp_path: Path, clients: list[CliProcess]
 ) -> None:
     count = 2000
-    registry = RegistryProcess(data_dir=tmp_path / "registry")
+    data = tmp_path / "registry"
+    registry = RegistryProcess(data_dir=data, extra=("--relay-rate", STREAM_RATE))
     try:
         alice = start(clients, "alice", registry, tmp_path / "a", *NONE)
         bob = start(clients, "bob", registry, tmp_path / "b", *NONE)
@@ -111,9 +117,14 @@ def test_registry_killed_mid_relayed_stream_everything_arrives_once_in_order(
         alice.send_all(
             {"cmd": "send", "to": "bob", "body": f"relayed {n:04d}"} for n in range(count)
         )
-        wait_until_sync(lambda: bob.count("message") >= count // 5, 60, "a fifth of the stream")
-        registry.kill()  # SIGKILL, mid-stream
-        registry = RegistryProcess(port=registry.port, data_dir=tmp_path / "registry")
+        wait_until_sync(lambda: bob.count("message") >= count // 10, 60, "a tenth of the stream")
+        registry.kill()  # SIGKILL
+        # Mid-stream for certain: bob had some, not all, and alice had acks still to come
+        # (none can come while the registry is down: they travel the relay too).
+        received, acked = bob.count("message"), alice.count("status", state="delivered")
+        assert count // 10 <= received < count, received
+        assert acked < count, acked
+        registry = RegistryProcess(port=registry.port, data_dir=data)
         wait_until_sync(
             lambda: alice.count("status", state="delivered") >= count, 120, "every message acked"
         )
@@ -122,3 +133,26 @@ def test_registry_killed_mid_relayed_stream_everything_arrives_once_in_order(
         ]
     finally:
         registry.kill()
+
+
+def test_chinwag_listen_none_in_the_environment_accepts_nothing_and_chats_by_relay(
+    tmp_path: Path, registry: RegistryProcess, clients: list[CliProcess]
+) -> None:
+    """``CHINWAG_LISTEN=none`` does what ``--listen none`` does: no address, nothing
+    accepted, reachable only through the relay."""
+    env = {"CHINWAG_LISTEN": "none"}
+    alice = start(clients, "alice", registry, tmp_path / "a", env=env)
+    bob = start(clients, "bob", registry, tmp_path / "b")  # listens: reached directly
+    assert alice.wait_event("ready")["listen"] is None
+    assert bob.wait_event("ready")["listen"] is not None
+    me = alice.ask("doctor", {"cmd": "doctor"})
+    assert (me["registry"], me["listen"], me["reachable"]) == ("connected", None, False), me
+    alice.wait_online("bob")
+    bob.wait_online("alice")
+    bob.send(cmd="send", to="alice", body="to one who accepts nothing")
+    alice.wait_event("message", body="to one who accepts nothing")
+    delivered(bob, 1, "relayed")  # bob could not connect: alice has no address to try
+    alice.send(cmd="send", to="bob", body="and back")
+    bob.wait_event("message", body="and back")
+    delivered(alice, 1, "direct")
+    assert bob.ask("doctor", {"cmd": "doctor", "with": "alice"})["path"] == "relayed"

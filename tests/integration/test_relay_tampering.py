@@ -3,7 +3,9 @@ registry's place) gets a clean reconnect and resend: never a duplicate, a loss o
 
 Real clients (the container's TCP transport over relayed streams, SQLite), both accepting no
 connections, and a real registry whose relay hub misbehaves once, on the sender's bytes, after
-the first message went through (so the session is established and carrying messages)."""
+the first message went through (so the session is established and carrying messages). That a
+new session was opened is read off the relay itself: the session ids that carried the
+sender's bytes (:attr:`RelaySession.sid`), before the harm and after it."""
 
 from __future__ import annotations
 
@@ -34,20 +36,33 @@ COUNT = 60
 
 class MisbehavingHub(RelayHub):
     """Passes bytes on until :attr:`armed`, then does ``harm`` to the next chunk from the asker
-    that is big enough to hold messages, once."""
+    that is big enough to hold messages, once. Notes which session carried each chunk from
+    the asker (:attr:`carriers`, in order) and which one it harmed."""
 
     def __init__(self, harm: Callable[[bytes], bytes]) -> None:
         super().__init__()
         self.harm = harm
         self.armed = False
         self.harmed = 0
+        self.harmed_sid: str | None = None
+        self.carriers: list[str] = []
 
     def forward(self, session: RelaySession, side: int, data: bytes) -> bytes:
+        if side == 0:
+            self.carriers.append(session.sid)
         if self.armed and side == 0 and len(data) > 200:
             self.armed = False
             self.harmed += 1
+            self.harmed_sid = session.sid
             return self.harm(data)
         return data
+
+    def carried_after_the_harm(self) -> list[str]:
+        """The sessions (ids, each once, in order) that carried the asker's bytes after the
+        harmed chunk."""
+        assert self.harmed_sid is not None
+        after = self.carriers[self.carriers.index(self.harmed_sid) :]
+        return list(dict.fromkeys(after))
 
 
 def flip(data: bytes) -> bytes:
@@ -112,6 +127,12 @@ def test_a_misbehaving_relay_costs_a_reconnect_never_a_message(tmp_path: Path, h
             ]
             await eventually(settled, 60, "every message delivered after the harm")
             assert hub.harmed == 1
+            # A reconnect: what went after the harm went (at least partly) on a new session,
+            # and the harmed one carried nothing more once that one opened.
+            after = hub.carried_after_the_harm()
+            assert after[0] == hub.harmed_sid and len(after) >= 2, after
+            assert hub.carriers[-1] != hub.harmed_sid, hub.carriers[-5:]
+            assert hub.harmed_sid not in hub.carriers[hub.carriers.index(after[1]) :]
             stored = await bob.received_from("alice")
             assert [m.body for m in stored] == [m.body for m in sent]  # once each, in order
             assert [m.id for m in stored] == [m.id for m in sent]

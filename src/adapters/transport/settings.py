@@ -26,6 +26,10 @@ class TransportSettings:
     fetch_timeout: float = 5.0
     """How long a ``fetch_hashes`` waits with nothing at all arriving before the session is
     failed as stalled (``fetch_piece`` is given its own)."""
+    direct_retry: float = 60.0
+    """Seconds a peer's address that failed directly is not tried again (new sessions go
+    through the relay meanwhile; each try may cost a connect timeout); after that a new session
+    tries it first again. A new address from the registry is tried at once."""
     max_frame: int = protocol.MAX_FRAME
     max_inbound: int = 512
     max_inbound_per_host: int = 64

@@ -67,10 +67,6 @@ __all__ = [
     "listen_refusal",
 ]
 
-DIRECT_RETRY = 60.0
-"""Seconds a peer's address that failed directly is not tried again (sessions go through the
-relay meanwhile); after that a new session tries it first again."""
-
 
 class RelayDialer(Protocol):
     """Byte streams relayed through the registry (the registry client implements it)."""
@@ -291,7 +287,7 @@ class TcpPeerTransport:
         direct_failure: str | None = None
         if address is not None and len(chosen) > 1:
             failed = self._direct_failed.get((peer, address))
-            if failed is not None and loop.time() - failed[0] < DIRECT_RETRY:
+            if failed is not None and loop.time() - failed[0] < self._settings.direct_retry:
                 chosen.remove(Route.DIRECT)
                 direct_failure = failed[1]
 
@@ -309,9 +305,9 @@ class TcpPeerTransport:
             PeerUnreachable(f"{peer} accepts no connections and there is no relay", "unreachable"),
         )
         if fell_back is not None and address is not None:
-            # Relayed for now; the address is tried again in a minute (not at once: each try
-            # may cost a connect timeout). Only when the relay did carry: else the next attempt
-            # must try everything again.
+            # Relayed for now; the address is tried again after ``direct_retry`` (not at once:
+            # each try may cost a connect timeout). Only when the relay did carry: else the next
+            # attempt must try everything again.
             self._direct_failed[(peer, address)] = (loop.time(), fell_back)
         if link.route is Route.RELAYED:
             link.direct_failure = fell_back or direct_failure
