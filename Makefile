@@ -36,6 +36,7 @@ bench:
 	.venv/bin/python benchmarks/bench_registry.py
 	.venv/bin/python benchmarks/bench_handshakes.py
 	.venv/bin/python benchmarks/bench_storage.py
+	.venv/bin/python benchmarks/bench_data.py
 	.venv/bin/python benchmarks/bench_gui.py
 	.venv/bin/python benchmarks/bench_registry_scale.py
 	.venv/bin/python benchmarks/bench_registry_presence.py
