@@ -25,7 +25,9 @@ test:
 # desktop app takes a burst of 5,000 messages and a 72 KB paste (needs xvfb, which make test
 # installs); the registry at scale beside Redis, presence at 10,000 clients (CPU per watcher,
 # memory per client over TCP and WebSocket, beside plain asyncio), and two registries on one
-# Redis beside one (lookups/s, cross-registry presence latency beside a pub/sub round trip).
+# Redis beside one (lookups/s, cross-registry presence latency beside a pub/sub round trip);
+# export (JSON lines, text, HTML) and import of 1,000,000 messages (messages/s, peak memory)
+# beside a plain SELECT and a plain executemany.
 bench:
 	@scripts/bootstrap.sh
 	.venv/bin/python benchmarks/bench_messages.py
@@ -44,7 +46,8 @@ bench:
 
 # Remake the screenshots in docs/ under Xvfb (two windows chatting, a key change and its Verify…
 # dialog, the new chat dialog, and it finding who is online, unread messages with the divider,
-# the Chat menu, the connection doctor, a group, files); needs xvfb and imagemagick.
+# the Chat menu, the connection doctor, a group, files, the Back up dialog and the sign-in card's
+# Restore from backup…); needs xvfb and imagemagick.
 screenshot:
 	@scripts/bootstrap.sh
 	@command -v Xvfb >/dev/null && command -v import >/dev/null || { apt-get update -qq && apt-get install -y -qq xvfb imagemagick; }
@@ -52,6 +55,7 @@ screenshot:
 	.venv/bin/python scripts/screenshot_keys.py
 	.venv/bin/python scripts/screenshot_doctor.py
 	.venv/bin/python scripts/screenshot_groups.py
+	.venv/bin/python scripts/screenshot_data.py
 	CHINWAG_SCREENSHOT_DIR=docs .venv/bin/pytest -q tests/integration/test_gui_files.py
 
 # Just a registry, in the foreground.
