@@ -12,6 +12,9 @@ import sys
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
+from uuid import UUID
 
 import pytest
 from prompt_toolkit.completion import CompleteEvent
@@ -20,7 +23,7 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 from prompt_toolkit.validation import ValidationError
 
-from chinwag.adapters.console import INPUT_HISTORY_FILE, terminal_input
+from chinwag.adapters.console import INPUT_HISTORY_FILE, terminal_input, terminal_session
 from chinwag.adapters.console.commands import (
     AnyCommand,
     CommandRunner,
@@ -37,6 +40,7 @@ from chinwag.adapters.console.terminal_input import (
 from chinwag.adapters.console.terminal_session import logs_above, run_terminal_session
 from chinwag.adapters.console.text_runner import TextCommands
 from chinwag.adapters.console.text_session import full_terminal, run_text_session
+from chinwag.domain.group_log import GroupState
 from chinwag.domain.message import MAX_BODY_BYTES
 from tests.console_support import MESSAGE, signed_in
 
@@ -426,3 +430,34 @@ def test_my_own_messages_do_not_choose_the_conversation() -> None:
     commands = TextCommands(output, FakeRunner(), terminal=False)
     output.message_received(MESSAGE)  # alice's own, echoed from another device
     assert commands.state.chatting_with is None
+
+
+class GroupRunner(FakeRunner):
+    """Knows one group, Book club, by any name."""
+
+    BOOK_CLUB = UUID(int=7)
+
+    async def find_group(self, named: str) -> GroupState:
+        return cast(GroupState, SimpleNamespace(id=self.BOOK_CLUB, name="Book club"))
+
+
+def test_after_slash_g_the_prompt_names_the_group_and_stays_when_somebody_writes() -> None:
+    """The prompt says where plain lines go: to the group chosen by ``/g``, marked as a group,
+    even when somebody then writes (with no person chosen, the first writer would become it)."""
+    runner = GroupRunner()
+    _, output = signed_in("bob")
+    commands = TextCommands(output, runner, terminal=False)
+
+    async def scenario() -> None:
+        await commands.handle('/g "Book club" hello all\n')
+        output.message_received(MESSAGE)  # from alice, directly
+        await commands.handle("and again\n")
+
+    asyncio.run(scenario())
+    prompt = "".join(text for _, text, *_ in terminal_session._prompt(commands.state))
+    assert prompt == "Book club (group)> "
+    assert commands.state.chatting_with is None  # alice did not become the conversation
+    assert runner.ran == [
+        Send(cmd="send", group=GroupRunner.BOOK_CLUB, body="hello all"),
+        Send(cmd="send", group=GroupRunner.BOOK_CLUB, body="and again"),
+    ]

@@ -38,6 +38,7 @@ from chinwag.adapters.console.terminal_input import (
     PrivateFileHistory,
     key_bindings,
 )
+from chinwag.adapters.console.text_commands import TextState
 from chinwag.adapters.console.text_output import Sink, TextOutput, indented
 from chinwag.adapters.console.text_runner import TextCommands
 
@@ -92,7 +93,7 @@ async def run_terminal_session(
                 clear_screen()
 
         commands = TextCommands(output, runner, terminal=True, clear=clear)
-        session.message = lambda: _prompt(commands.state.chatting_with)
+        session.message = lambda: _prompt(commands.state)
         printer = AbovePrompt(screen)
         output.print_to(printer)
         try:
@@ -189,10 +190,13 @@ def logs_above(printer: Sink, terminal: TextIO) -> Iterator[None]:
             handler.setStream(sys.stderr)
 
 
-def _prompt(chatting_with: str | None) -> FormattedText:
-    if chatting_with is None:
+def _prompt(state: TextState) -> FormattedText:
+    """Who plain lines go to: a person, a group (its name, marked as one), or no one yet."""
+    if state.group is not None:
+        return FormattedText([("bold", state.group_name), ("", " (group)> ")])
+    if state.chatting_with is None:
         return FormattedText([("", "(no one)> ")])
-    return FormattedText([("bold", chatting_with), ("", "> ")])
+    return FormattedText([("bold", state.chatting_with), ("", "> ")])
 
 
 async def _edit_and_run(
@@ -209,7 +213,7 @@ async def _edit_and_run(
 
     def take(buffer: Buffer) -> bool:
         # What was typed stays on screen, above the prompt, as it was shown.
-        shown = "".join(text for _, text, *_ in _prompt(commands.state.chatting_with))
+        shown = "".join(text for _, text, *_ in _prompt(commands.state))
         output.info(shown + indented(buffer.text))  # indented as a message shown is
         lines.put_nowait(buffer.text)
         return False  # an empty line for the next one

@@ -159,6 +159,7 @@ class TextState:
 
     chatting_with: str | None = None
     group: UUID | None = None
+    group_name: str = ""
 
 
 def parse_text_command(line: str, state: TextState) -> TextCommand | None:

@@ -60,7 +60,7 @@ class TextCommands:
     def _incoming(self, sender: str) -> None:
         """With no conversation yet (after a restart), the first person who writes becomes it,
         so a plain line answers them; a conversation chosen with ``/msg`` is never moved."""
-        if self.state.chatting_with is None:
+        if self.state.chatting_with is None and self.state.group is None:
             self.state.chatting_with = sender
 
     async def handle(self, line: str) -> bool:
@@ -130,3 +130,4 @@ class TextCommands:
             if self.state.group != group.id:
                 self._output.info(f"* plain lines now go to the group {group.name}")
             self.state.chatting_with, self.state.group = None, group.id
+            self.state.group_name = group.name
