@@ -11,6 +11,7 @@ import getpass
 import os
 import sqlite3
 import sys
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -31,6 +32,7 @@ from chinwag.entrypoints.common import StartupError, flag_error
 from chinwag.entrypoints.settings import (
     HISTORY_FILE,
     KEYS_FILE,
+    LOCK_FILE,
     PINS_FILE,
     ClientSettings,
     default_data_dir,
@@ -42,6 +44,7 @@ USER_FILES = UserFiles(
     keys=KEYS_FILE,
     database=HISTORY_FILE,
     others=(PINS_FILE, PREFERENCES_FILE, INPUT_HISTORY_FILE),
+    kept=(LOCK_FILE,),
 )
 """What makes a user them: keys, history, pinned registry keys, preferences, typed lines (not
 the lock, nor SQLite's side files: the snapshot is whole without them)."""
@@ -51,6 +54,21 @@ Ask = Callable[[str], str]
 
 class _Refused(Exception):
     """A reason to stop, said in one line."""
+
+
+class NoTerminal(Exception):
+    """There is no terminal to ask a passphrase on without showing it."""
+
+
+def ask_on_terminal(prompt: str) -> str:
+    """A passphrase typed on the terminal, not echoed; :class:`NoTerminal` where there is no
+    terminal (getpass would then read it from stdin, echoed, after a warning)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", getpass.GetPassWarning)
+        try:
+            return getpass.getpass(prompt)
+        except getpass.GetPassWarning:
+            raise NoTerminal from None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -91,7 +109,7 @@ def main(
     argv: Sequence[str],
     *,
     environ: Mapping[str, str] = os.environ,
-    ask: Ask = getpass.getpass,
+    ask: Ask = ask_on_terminal,
     scrypt: ScryptParameters | None = None,
 ) -> int:
     """Run ``chinwag-cli backup|restore`` with ``argv`` (after the command); the exit code.
@@ -113,14 +131,17 @@ def main(
         print(f"{prog}: the history cannot be read: {exc}", file=sys.stderr)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; nothing was written", file=sys.stderr)
+    except Exception as exc:  # a bug: still one line, never a traceback
+        print(f"{prog}: failed ({type(exc).__name__}: {exc})", file=sys.stderr)
     return 2
 
 
 def _data_dir(flag: Path | None, environ: Mapping[str, str]) -> Path:
+    """The data folder, absolute (a relative one is taken from the current folder)."""
     if flag is not None:
-        return flag.expanduser()
+        return flag.expanduser().absolute()
     text = environ.get("CHINWAG_DATA_DIR")
-    return Path(text).expanduser() if text else default_data_dir()
+    return (Path(text).expanduser() if text else default_data_dir()).absolute()
 
 
 def _settings(data_dir: Path, user: str) -> ClientSettings:
@@ -187,17 +208,30 @@ def read_passphrase(
     elif environ.get(PASSPHRASE_ENV):
         passphrase, source = environ[PASSPHRASE_ENV], PASSPHRASE_ENV
     else:
-        try:
-            passphrase = ask("Backup passphrase: ")
-            if confirm and ask("The same passphrase again: ") != passphrase:
-                raise _Refused("the two passphrases differ; nothing was written")
-        except EOFError:
-            raise _Refused(
-                f"no passphrase: give --passphrase-file FILE or set {PASSPHRASE_ENV}"
-            ) from None
-        source = "the passphrase"
+        return _ask_passphrase(ask, confirm=confirm)
     if not passphrase:
-        raise _Refused(f"{source} is empty")
+        raise _Refused(f"{source} is empty; nothing was written")
+    return passphrase
+
+
+def _ask_passphrase(ask: Ask, *, confirm: bool) -> str:
+    """Asked on the terminal; an empty one is refused at once (not asked for again)."""
+    try:
+        passphrase = ask("Backup passphrase: ")
+        if not passphrase:
+            raise _Refused("the passphrase is empty; nothing was written")
+        if confirm and ask("The same passphrase again: ") != passphrase:
+            raise _Refused("the two passphrases differ; nothing was written")
+    except NoTerminal:
+        raise _Refused(
+            f"no terminal to ask the passphrase on: give --passphrase-file FILE or set "
+            f"{PASSPHRASE_ENV}; nothing was written"
+        ) from None
+    except EOFError:
+        raise _Refused(
+            f"no passphrase: give --passphrase-file FILE or set {PASSPHRASE_ENV}; "
+            "nothing was written"
+        ) from None
     return passphrase
 
 

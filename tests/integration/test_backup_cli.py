@@ -71,3 +71,38 @@ def test_export_and_import_through_chinwag_cli(
     assert again.returncode == 0, again.stderr  # everything there already: nothing added
     after = cli("export", "--user", "alice", "--data-dir", str(tmp_path / "a"), "-")
     assert after.stdout.splitlines() == out.read_text().splitlines()
+
+
+@pytest.mark.parametrize("command", ["backup", "restore"])
+def test_without_a_terminal_the_passphrase_is_not_read_echoed_but_asked_for_in_one_line(
+    tmp_path: Path, command: str
+) -> None:
+    data = tmp_path / "data"
+    folder = data / "user-alice"
+    folder.mkdir(parents=True)
+    from chinwag.adapters.secure.keys import LocalKeys, encode_keys
+
+    (folder / "identity.key").write_bytes(encode_keys(LocalKeys.generate()))
+    archive = tmp_path / "alice.chinwag-backup"
+    archive.write_bytes(b"CHINWAGB")
+    argv = (
+        ["backup", "--user", "alice", "--data-dir", str(data), str(tmp_path / "new.cwb")]
+        if command == "backup"
+        else ["restore", str(archive), "--data-dir", str(tmp_path / "fresh")]
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "chinwag.entrypoints.cli", *argv],
+        capture_output=True,
+        input="typed into a pipe\n",
+        text=True,
+        timeout=60,
+        env=ENV,  # no CHINWAG_BACKUP_PASSPHRASE
+        start_new_session=True,  # no controlling terminal: /dev/tty cannot be opened
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"chinwag-cli {command}: no terminal to ask the passphrase on: give --passphrase-file "
+        "FILE or set CHINWAG_BACKUP_PASSPHRASE; nothing was written"
+    ], done.stderr
+    assert not (tmp_path / "new.cwb").exists() and not (tmp_path / "fresh").exists()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import random
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
@@ -19,7 +21,8 @@ from chinwag.adapters.backup.archive import (
     ScryptParameters,
     WrongPassphrase,
 )
-from chinwag.adapters.backup.bundle import read_entries, write_entries
+from chinwag.adapters.backup.bundle import Manifest, read_entries, write_entries
+from chinwag.adapters.backup.folder import write_atomically
 
 CHEAP = ScryptParameters(log2_n=4, r=1, p=1)
 CHUNK = MIN_CHUNK_SIZE
@@ -209,3 +212,40 @@ def test_a_bundle_file_over_its_limit_is_refused(tmp_path: Path) -> None:
         read_entries(
             reader.chunks(), into, frozenset({"identity.key"}), limits={"identity.key": 10}
         )
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device"), "no space left on device"),
+        (OSError(errno.EROFS, "Read-only file system"), "read-only file system"),
+        (OSError(errno.EIO, "Input/output error"), "input/output error"),
+    ],
+)
+def test_a_backup_file_that_cannot_be_written_is_named_not_its_temporary_file(
+    tmp_path: Path, error: OSError, said: str
+) -> None:
+    output = tmp_path / "x.chinwag-backup"
+
+    def fail(out: BinaryIO) -> Manifest:
+        out.write(b"partly")
+        raise error
+
+    with pytest.raises(BackupError) as caught:
+        write_atomically(output, fail)
+    assert str(caught.value) == f"cannot write {output}: {said}"
+    assert list(tmp_path.iterdir()) == []  # the temporary file is gone, nothing replaced
+
+
+def test_a_file_that_cannot_be_read_while_backing_up_stays_named_as_itself(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "history.sqlite3"
+
+    def fail(out: BinaryIO) -> Manifest:
+        raise PermissionError(errno.EACCES, "Permission denied", str(source))
+
+    with pytest.raises(PermissionError) as caught:
+        write_atomically(tmp_path / "x.cwb", fail)
+    assert caught.value.filename == str(source)
+    assert list(tmp_path.iterdir()) == []

@@ -374,6 +374,14 @@ def test_restore_once_signed_in_only_says_it_needs_a_restart() -> None:
     assert view.named("show_data") == []
 
 
+def test_restore_once_signed_in_says_how_to_get_the_sign_in_card_even_when_started_named() -> None:
+    # With --user, CHINWAG_USER or NAME=… make run the app signs in at once: no sign-in card.
+    said = RESTORE_SIGNED_IN
+    assert "without a user name" in said and "“chinwag” alone" in said
+    assert all(way in said for way in ("--user", "CHINWAG_USER", "make run"))
+    assert "chinwag-cli restore" in said
+
+
 def test_a_restore_submitted_after_signing_in_is_refused() -> None:
     restorer = FakeRestorer()
     session = DataFakeSession()

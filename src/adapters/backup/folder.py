@@ -18,7 +18,9 @@ rename: a wrong passphrase, a cut or altered file leaves the data folder as it w
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import secrets
 import shutil
 import sqlite3
@@ -46,7 +48,7 @@ from chinwag.adapters.files import (
     read_private,
     sync_folder,
 )
-from chinwag.adapters.secure.keys import LocalKeys, decode_keys
+from chinwag.adapters.secure.keys import KeyFileError, LocalKeys, decode_keys
 from chinwag.adapters.sqlite.schema import SCHEMA_VERSION
 
 _MAX_SMALL_FILE: Final = 16 * 1024 * 1024
@@ -63,10 +65,18 @@ class UserFiles:
     """The history (SQLite): snapshotted with the online backup API; absent if never made."""
     others: tuple[str, ...] = ()
     """Small plain files copied as they are when present (pins, preferences, ...)."""
+    kept: tuple[str, ...] = ()
+    """Other names chinwag keeps in a user's folder that a backup does not hold (the lock)."""
 
     @property
     def all(self) -> frozenset[str]:
         return frozenset((self.keys, self.database, *self.others))
+
+    @property
+    def ours(self) -> frozenset[str]:
+        """Every name chinwag writes in a user's folder: SQLite's side files too."""
+        side = (f"{self.database}-wal", f"{self.database}-shm", f"{self.database}-journal")
+        return self.all | frozenset((*self.kept, *side))
 
 
 def backup_folder(
@@ -81,14 +91,22 @@ def backup_folder(
 ) -> Manifest:
     """Write ``folder`` (``user``'s) into the backup file ``output``, atomically; the manifest.
 
-    :class:`BackupError` if there is no identity to back up; OSError or ``sqlite3.Error`` if
-    a file cannot be read or written (nothing is left behind then).
+    :class:`BackupError` if there is no identity to back up, or its key is damaged (a backup
+    of it could never be restored), or ``output`` cannot be written (said of ``output``, never
+    of a temporary file); OSError or ``sqlite3.Error`` if a file cannot be read (nothing is
+    left behind then).
     """
+    check_output(output)
     keys = folder / files.keys
     try:
-        read_private(keys)
+        decode_keys(read_private(keys), keys)  # as the client loads it at sign-in
     except FileNotFoundError:
         raise BackupError(f"there is no identity for {user} in {folder.parent}") from None
+    except KeyFileError as exc:
+        raise BackupError(
+            f"{user}'s identity key {keys} is damaged ({key_fault(exc)}), so a backup of it "
+            "could never be restored; nothing was written"
+        ) from None
     work = Path(tempfile.mkdtemp(prefix=".backup-", dir=folder.parent))  # 0700
     try:
         entries = [(files.keys, keys)]
@@ -129,18 +147,63 @@ def snapshot_database(source: Path, target: Path) -> None:
                 raise BackupError(f"the history {source} is damaged: {check}")
 
 
+def key_fault(exc: OSError) -> str:
+    """What is wrong with a key file, in a few words: the part of
+    :func:`~chinwag.adapters.secure.keys.decode_keys`'s sentence between its brackets (the
+    rest of it tells a signed-in user what to do, which makes no sense here)."""
+    found = re.search(r"is damaged \((.*)\); ", str(exc))
+    return found.group(1) if found else "it cannot be read as a key"
+
+
+def check_output(output: Path) -> None:
+    """Refuse, in words, an ``output`` that is a folder or whose folder is missing, before any
+    work is done (:func:`write_atomically` says so too if it changes meanwhile)."""
+    if output.is_dir():
+        raise cannot_write(output, IsADirectoryError(errno.EISDIR, "Is a directory"))
+    if not output.parent.is_dir():
+        code = errno.ENOTDIR if output.parent.exists() else errno.ENOENT
+        raise cannot_write(output, OSError(code, os.strerror(code)))
+
+
+def cannot_write(output: Path, exc: OSError) -> BackupError:
+    """Why ``output`` cannot be written, said of ``output`` itself (not of the temporary file
+    the system named) in plain words."""
+    if exc.errno == errno.ENOENT:
+        why = f"the folder {output.parent} does not exist"
+    elif exc.errno == errno.ENOTDIR:
+        why = f"{output.parent} is not a folder"
+    elif exc.errno == errno.EISDIR:
+        why = "it is a folder; give the name of the backup file to write"
+    else:
+        text = exc.strerror or str(exc)
+        why = text[:1].lower() + text[1:]
+    return BackupError(f"cannot write {output}: {why}")
+
+
 def write_atomically(output: Path, write: Callable[[BinaryIO], Manifest]) -> Manifest:
     """Call ``write`` with a new private file beside ``output``, sync it, rename it over
-    ``output``; on any failure the temporary file is removed and ``output`` is untouched."""
+    ``output``; on any failure the temporary file is removed and ``output`` is untouched.
+
+    A failure to write the file itself is a :class:`BackupError` naming ``output``; one to read
+    what ``write`` copies stays an OSError naming that file."""
     check_not_link(output)
     temporary = output.with_name(f".{output.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = open_private(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    try:
+        fd = open_private(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    except OSError as exc:
+        raise cannot_write(output, exc) from None
     try:
         with os.fdopen(fd, "wb") as out:
             manifest = write(out)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, output)
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        if exc.errno is not None and exc.filename in (None, str(temporary)):
+            raise cannot_write(output, exc) from None
+        raise
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
@@ -165,6 +228,7 @@ def unpack(backup: Path, passphrase: str, data_dir: Path, files: UserFiles) -> R
     success the caller moves :attr:`Restored.folder` into place (:func:`move_into_place`) or
     removes it.
     """
+    data_dir = data_dir.absolute()  # the history is opened by URI, which must be absolute
     private_folder(data_dir)
     work = Path(tempfile.mkdtemp(prefix=".restore-", dir=data_dir))  # 0700
     try:
@@ -173,26 +237,33 @@ def unpack(backup: Path, passphrase: str, data_dir: Path, files: UserFiles) -> R
             reader = ArchiveReader(source, passphrase)
             limits = {name: _MAX_SMALL_FILE for name in files.all if name != files.database}
             manifest = read_entries(reader.chunks(), work, files.all, limits=limits)
-        keys = _check(work, files)
+        keys = _check(work, files, backup)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
     return Restored(manifest=manifest, keys=keys, folder=work)
 
 
-def _check(work: Path, files: UserFiles) -> LocalKeys:
+def _check(work: Path, files: UserFiles, backup: Path) -> LocalKeys:
     """The restored key file decodes, the history opens and is sound and not from a newer
-    chinwag; DamagedBackup otherwise."""
+    chinwag; DamagedBackup otherwise (naming ``backup``, never the temporary folder)."""
     try:
         keys = decode_keys(read_private(work / files.keys), work / files.keys)
     except FileNotFoundError:
         raise DamagedBackup("the backup holds no identity key") from None
+    except KeyFileError as exc:
+        raise DamagedBackup(
+            f"the identity key in the backup {backup} is damaged ({key_fault(exc)}), so it "
+            "cannot be restored; nothing was written"
+        ) from None
     except OSError as exc:
-        raise DamagedBackup(f"the backup's identity key is unusable: {exc}") from None
+        raise DamagedBackup(
+            f"the identity key in the backup {backup} cannot be read: {exc.strerror or exc}"
+        ) from None
     database = work / files.database
     if database.exists():
         try:
-            uri = f"{database.as_uri()}?mode=ro"
+            uri = f"{database.absolute().as_uri()}?mode=ro"
             with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
                 (check,) = db.execute("PRAGMA quick_check").fetchone()
                 (version,) = db.execute("PRAGMA user_version").fetchone()

@@ -77,17 +77,50 @@ def back_up_user(
     """Write ``user``'s ``folder`` into the encrypted file ``output`` while their client may
     run (the history through SQLite's online backup); the file appears whole or not at all."""
     if not passphrase:
-        raise BackupError("the passphrase is empty")
+        raise BackupError("the passphrase is empty; nothing was written")
     target = output.expanduser().absolute()
+    refuse_our_files(target, folder.absolute(), user, files)
     manifest = backup_folder(folder, user, target, passphrase, files, scrypt=scrypt)
     return BackedUp(manifest, target, target.stat().st_size)
+
+
+def refuse_our_files(target: Path, folder: Path, user: str, files: UserFiles) -> None:
+    """Refuse to write a backup inside ``user``'s ``folder`` or another user's folder beside
+    it: it would replace the identity key, the history or another file chinwag keeps there (or
+    sit where only chinwag writes). Links are followed, so no other spelling gets past."""
+    real = Path(os.path.realpath(target))
+    own = Path(os.path.realpath(folder))
+    if own in real.parents:
+        whose = f"{user}'s"
+    elif _is_user_folder(real.parent, files) and (
+        real.name in files.ours or real.parent.parent == own.parent
+    ):
+        whose = "a user's"  # another user's, or one in another data folder
+    else:
+        return
+    if real.name in files.ours:
+        said = f"is one of chinwag's own files, in {whose} folder {real.parent}"
+        harm = "writing the backup over it would destroy it"
+    else:
+        said = f"is inside {whose} folder {real.parent}"
+        harm = "only chinwag writes there"
+    raise BackupError(
+        f"{target} {said}; {harm}: choose a file outside that folder (nothing was written)"
+    )
+
+
+def _is_user_folder(folder: Path, files: UserFiles) -> bool:
+    """Whether ``folder`` is a user's, as the files chinwag keeps in it say."""
+    return any(os.path.lexists(folder / kept) for kept in (files.keys, files.database))
 
 
 def check_backup_file(backup: Path) -> Path:
     """``backup`` (its ``~`` expanded) if it is a file; said in words if it is not."""
     path = backup.expanduser()
+    if path.is_dir():
+        raise BackupError(f"{path} is a folder, not a backup file: give the backup file itself")
     if not path.is_file():
-        raise BackupError(f"{path}: no such file")
+        raise BackupError(f"there is no file {path}")
     return path
 
 
@@ -107,9 +140,10 @@ def restore_user(
     user being replaced is locked first (refused while their client runs). Nothing is written
     unless it succeeds (not even ``data_dir``, when it did not exist).
     """
-    backup = check_backup_file(backup)
+    backup = check_backup_file(backup).absolute()
     if not passphrase:
-        raise BackupError("the passphrase is empty")
+        raise BackupError("the passphrase is empty; nothing was written")
+    data_dir = data_dir.expanduser().absolute()  # a relative one works as well
     made_data_dir = not os.path.lexists(data_dir)
     try:
         restored = unpack(backup, passphrase, data_dir, files)

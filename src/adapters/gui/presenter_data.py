@@ -36,8 +36,10 @@ FORMAT_WORDS = {"html": "HTML", "txt": "text", "jsonl": "JSON lines"}
 
 RESTORE_SIGNED_IN = (
     "Restoring replaces an identity and its history, which cannot happen while you are "
-    "signed in. Quit chinwag, start it again, and choose “Restore from backup…” under "
-    "“Sign in”."
+    "signed in. Quit chinwag and start it again without a user name (“chinwag” alone: no "
+    "--user, no CHINWAG_USER, no NAME=… with make run), so that it shows the sign-in card, "
+    "and choose “Restore from backup…” under “Sign in”. Or, with chinwag closed, run "
+    "“chinwag-cli restore FILE”."
 )
 NO_CONVERSATION = "Open a conversation first: Export conversation… writes the open one to a file."
 
