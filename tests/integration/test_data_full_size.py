@@ -12,8 +12,8 @@
   :func:`test_chromium_renders_the_exported_page_in_order_and_runs_nothing`.
 
 Histories are written by :mod:`tests.history_fill`; the million-message one once per module.
-The whole file takes about 90 s on 2 cores: 9 s for the million-message history, 30 s for
-its three exports, 45 s for chromium, 8 s for the backup.
+The whole file takes about 85 s on 2 cores: 9 s for the million-message history, 30 s for
+its three exports, 33 s for chromium, 8 s for the backup.
 """
 
 from __future__ import annotations
@@ -260,8 +260,9 @@ def test_an_export_of_a_million_messages_runs_in_bounded_memory(
         assert f"alice: {body(1)}  ✓✓ delivered\n" in head
         assert tail.endswith(f"bob: {last}\n")
     else:
-        assert f'<div class="body" dir="auto">{body(1)}</div>' in head
-        assert f'<div class="body" dir="auto">{last}</div>' in tail
+        assert f'<div class="msg out" id="m-{UUID(int=1)}" dir="auto">' in head
+        assert f"</time>{body(1)}</div>\n" in head  # the body: the message's own text
+        assert f"</time>{last}</div>\n" in tail
         assert "&lt;script&gt;document.title=&#x27;ran 7&#x27;" in head
         assert _lacks(out, b"<script") and _lacks(out, b"<img")
     out.unlink()
@@ -294,11 +295,12 @@ def test_chromium_renders_the_exported_page_in_order_and_runs_nothing(
     element nor script from one (the page's title is still its own: no body's script ran).
 
     Not the whole million: chromium builds and lays out the whole page in one renderer, and
-    had rendered nothing of the 1,000,000-message page (324 MB) after 10 minutes here, its
-    renderer grown to 9.5 GB. Measured here (2 cores): 10,000 messages in 2.5 s, 100,000 in
-    20 s (600 MB), 200,000 in 42 s (614 MB), 300,000 in 82 s (875 MB). The page opened is the
-    export of the last :data:`RENDERED` (200,000) messages of the million (``--since``), the
-    most it renders within a minute.
+    had rendered nothing of the 1,000,000-message page (255 MB) after 3 minutes here, its
+    renderer grown to 8 GB. Measured here (2 cores, two elements a message): 10,000 messages
+    in 1.8 s, 100,000 in 11 s (530 MB), 200,000 in 28 s (560 to 840 MB), 300,000 in 54 s
+    (795 MB); with six elements a message it took 15 s, 41 s and 83 s. The page opened is the
+    export of the last :data:`RENDERED` (200,000) messages of the million (``--since``), which
+    renders in under half a minute.
     """
     assert CHROMIUM is not None
     first = MILLION - RENDERED + 1
@@ -312,8 +314,8 @@ def test_chromium_renders_the_exported_page_in_order_and_runs_nothing(
         check=True,
     ).stdout
     assert "<title>chinwag history of alice</title>" in dom
-    assert dom.count('<div class="body" dir="auto">') == RENDERED
-    for element in ("<script", "<img", "<b>"):
+    assert dom.count('<div class="msg ') == RENDERED
+    for element in ("<script", "<img", "<b>bold"):
         assert element not in dom, element
     hostile_ones = [n for n in range(first, MILLION + 1) if n % history_fill.HOSTILE_EVERY == 7]
     assert dom.count("&lt;script&gt;document.title=") == len(hostile_ones)

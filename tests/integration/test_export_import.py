@@ -11,7 +11,8 @@ import shutil
 import sqlite3
 import subprocess
 import tracemalloc
-from collections.abc import Coroutine, Sequence
+from collections import deque
+from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -31,6 +32,7 @@ from chinwag.domain.conversation import Conversation
 from chinwag.domain.message import GroupStamp, Message, MessageState
 from chinwag.domain.transfer import FileOffer
 from chinwag.entrypoints import cli_export
+from tests import history_fill
 
 T = TypeVar("T")
 
@@ -250,23 +252,28 @@ def test_bad_flags_exit_2(data: Path, tmp_path: Path) -> None:
 
 
 class _Bodies(HTMLParser):
+    """The elements of a page, and each message's body: the text of its ``div`` itself (its
+    meta line is the ``time`` inside it)."""
+
     def __init__(self) -> None:
         super().__init__()
         self.tags: set[str] = set()
         self.bodies: list[str] = []
-        self._inside = False
+        self._depth = 0  # elements open inside a message, its div included
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.add(tag)
-        self._inside = ("class", "body") in attrs
-        if self._inside:
+        if self._depth:
+            self._depth += 1
+        elif (dict(attrs).get("class") or "").startswith("msg "):
+            self._depth = 1
             self.bodies.append("")
 
     def handle_endtag(self, tag: str) -> None:
-        self._inside = False
+        self._depth = max(0, self._depth - 1)
 
     def handle_data(self, text: str) -> None:
-        if self._inside:
+        if self._depth == 1:
             self.bodies[-1] += text
 
 
@@ -311,32 +318,9 @@ def test_export_beside_a_writing_client(data: Path, tmp_path: Path) -> None:
     assert [UUID(line["id"]).int for line in lines][-1] == 9
 
 
-def _many(first: int, count: int) -> Sequence[tuple[Any, ...]]:
-    return [
-        (
-            seq,
-            str(UUID(int=seq)),
-            str(ALICE_BOB.id),
-            "alice" if seq % 2 else "bob",
-            "bob" if seq % 2 else "alice",
-            f"message number {seq} with some words in it to make it a little longer",
-            1_700_000_000_000_000 + seq,
-            "delivered" if seq % 2 else "received",
-        )
-        for seq in range(first, first + count)
-    ]
-
-
 def test_export_of_200000_messages_runs_in_bounded_memory(tmp_path: Path) -> None:
     path = history_path(tmp_path)
-    Database(path).close()  # the schema
-    with sqlite3.connect(path) as connection:
-        for start in range(0, 200_000, 50_000):
-            connection.executemany(
-                "INSERT INTO messages (seq, id, conversation_id, sender, recipient, body, sent_at,"
-                " state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                _many(start + 1, 50_000),
-            )
+    history_fill.bulk_fill(path, 200_000)
     sink = tmp_path / "all.jsonl"
     with SqliteHistorySource(path, "alice") as source, open(sink, "w", encoding="utf-8") as out:
         tracemalloc.start()
@@ -348,6 +332,9 @@ def test_export_of_200000_messages_runs_in_bounded_memory(tmp_path: Path) -> Non
     assert written == 200_000
     assert peak < 2 * 1024 * 1024, f"peak {peak:,} bytes"
     assert sink.stat().st_size > 200_000 * 100
+    with sink.open(encoding="utf-8") as lines:
+        last = json.loads(deque(lines, maxlen=1)[0])
+    assert last["id"] == str(UUID(int=200_000)) and last["body"] == history_fill.body(200_000)
 
 
 def test_a_bad_or_foreign_line_stops_the_import_saying_where(data: Path, tmp_path: Path) -> None:

@@ -114,41 +114,70 @@ def render(writer_of: type, messages: list[ExportedMessage]) -> str:
 
 
 class _Page(HTMLParser):
-    """What a browser would build: elements opened, and the text of message bodies."""
+    """What a browser would build: the elements opened, and each message's attributes (its
+    ``time``'s as ``time <name>``), its body (the text of its ``div`` itself) and its meta line
+    (the text of its ``time``)."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.tags: list[str] = []
         self.attributes: list[str] = []
+        self.messages: list[dict[str, str]] = []
         self.bodies: list[str] = []
-        self._in_body = 0
+        self.metas: list[str] = []
+        self._open: list[str] = []  # the elements open inside the message, its div first
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append(tag)
         self.attributes.extend(name for name, _ in attrs)
-        if self._in_body:
-            self._in_body += 1
-        elif ("class", "body") in attrs:
-            self._in_body = 1
+        fields = {name: value or "" for name, value in attrs}
+        if self._open:
+            self._open.append(tag)
+            if self._open == ["div", "time"]:
+                self.messages[-1].update({f"time {k}": v for k, v in fields.items()})
+                self.metas.append("")
+        elif fields.get("class", "").startswith("msg "):
+            self._open.append(tag)
+            self.messages.append(fields)
             self.bodies.append("")
 
     def handle_endtag(self, tag: str) -> None:
-        if self._in_body:
-            self._in_body -= 1
+        if self._open:
+            self._open.pop()
 
     def handle_data(self, data: str) -> None:
-        if self._in_body:
+        if self._open == ["div"]:
             self.bodies[-1] += data
+        elif self._open[:2] == ["div", "time"]:
+            self.metas[-1] += data
+
+    @property
+    def names(self) -> list[str]:
+        """Each message's sender: its meta line's first part."""
+        return [meta.split(" · ")[0] for meta in self.metas]
+
+
+def parse(page: str) -> _Page:
+    parsed = _Page()
+    parsed.feed(page)
+    parsed.close()
+    return parsed
+
+
+PAGE_ELEMENTS = {"html", "head", "meta", "title", "style", "body", "h1", "section", "h2"}
+MESSAGE_ELEMENTS = ["div", "time"]
+"""A message's elements, all of them: a browser's time and memory for a long page grow with
+the elements, so each one more costs (see :mod:`chinwag.adapters.export.html`)."""
 
 
 def test_html_escapes_every_body_and_keeps_it_whole() -> None:
     messages = [direct(1, HOSTILE), direct(2, "plain", sender="bob"), direct(3, "<b>&</b>")]
     page = render(HtmlWriter, messages)
-    parsed = _Page()
-    parsed.feed(page)
-    parsed.close()
+    parsed = parse(page)
     assert parsed.bodies == [HOSTILE, "plain", "<b>&</b>"]  # the text, as written
-    assert "script" not in parsed.tags and "img" not in parsed.tags and "b" not in parsed.tags
+    assert set(parsed.tags) == PAGE_ELEMENTS | {*MESSAGE_ELEMENTS}
+    assert parsed.tags.count("div") == 3  # none from a body
+    assert parsed.names == ["alice", "bob", "alice"]
     assert not [name for name in parsed.attributes if name.startswith("on")]
     assert page.count("<section>") == page.count("</section>") == 1
     assert "<script" not in page.lower()
@@ -161,26 +190,54 @@ def test_html_escapes_names_titles_and_reasons_too() -> None:
     page = render(HtmlWriter, [hostile_reason, grouped(2)])
     assert "<i>" not in page and "&lt;i&gt;bad&lt;/i&gt;" in page
     assert "Friends <b>" not in page and "Friends &lt;b&gt;" in page
-    parsed = _Page()
-    parsed.feed(page)
+    parsed = parse(page)
     assert "i" not in parsed.tags and "b" not in parsed.tags
+    assert parsed.metas[0] == "alice · 2024-05-17 12:30:46 UTC · ⚠ not delivered (<i>bad</i>)"
+    assert parsed.metas[1] == "alice · 2024-05-17 12:30:47 UTC · ✓ sent 1/2"
 
 
 def test_html_holds_the_messages_in_order_by_side() -> None:
     messages = [direct(n, f"message {n}", sender="alice" if n % 2 else "bob") for n in range(20)]
     page = render(HtmlWriter, messages)
-    parsed = _Page()
-    parsed.feed(page)
+    parsed = parse(page)
     assert parsed.bodies == [f"message {n}" for n in range(20)]
     sides = re.findall(r'class="msg (in|out)"', page)
     assert sides == ["out" if n % 2 else "in" for n in range(20)]
-    assert "✓✓ delivered" in page
+    assert parsed.names == ["alice" if n % 2 else "bob" for n in range(20)]
+    assert parsed.metas[0] == "bob · 2024-05-17 12:30:45 UTC"  # received: no mark
+    assert parsed.metas[1] == "alice · 2024-05-17 12:30:46 UTC · ✓✓ delivered"
+    first = parsed.messages[0]
+    assert first["id"] == f"m-{UUID(int=0)}"  # an anchor to link to
+    assert first["dir"] == "auto"  # on the element holding the body
+    assert first["time datetime"] == T0.isoformat()  # the exact moment, for machines
+    assert first["time dir"] == "ltr"  # so that the name does not decide the body's direction
+    in_sections = parsed.tags[parsed.tags.index("h2") + 1 :]
+    assert in_sections == MESSAGE_ELEMENTS * 20  # and no more per message
+
+
+def test_html_shows_a_file_offer_and_keeps_a_right_to_left_body() -> None:
+    offer = json.dumps({"name": "a.txt", "size": 1, "sha256": "00" * 32, "piece_size": 1})
+    arabic = "مرحبا\nسطر ثان"
+    parsed = parse(render(HtmlWriter, [direct(1, "a.txt", file=offer), direct(2, arabic)]))
+    assert parsed.bodies == ["[file] a.txt", arabic]
+    assert [m["dir"] for m in parsed.messages] == ["auto", "auto"]
+
+
+def test_html_isolates_a_right_to_left_name_in_the_meta_line() -> None:
+    """An Arabic name between U+2068 and U+2069, so that the time after it still reads left
+    to right; an ASCII one as it is."""
+    parsed = parse(render(HtmlWriter, [direct(1, "x", sender="أحمد"), direct(2, "y")]))
+    assert parsed.metas == [
+        "\u2068أحمد\u2069 · 2024-05-17 12:30:46 UTC",
+        "alice · 2024-05-17 12:30:47 UTC · ✓✓ delivered",
+    ]
 
 
 def test_html_keeps_control_characters_visible_not_raw() -> None:
     page = render(HtmlWriter, [direct(1, "bell\x07 and \x1b[31mred")])
     assert "\x07" not in page and "\x1b" not in page
     assert "bell\\x07 and \\x1b[31mred" in page
+    assert parse(page).bodies == ["bell\\x07 and \\x1b[31mred"]
 
 
 def test_text_indents_continuation_lines_and_shows_escapes() -> None:
