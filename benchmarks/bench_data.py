@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.history_fill import Measured, bulk_fill, measure
+from tests.history_fill import Measured, bulk_fill, give_identity, measure
 
 ENV = {
     **{k: v for k, v in os.environ.items() if not k.startswith("CHINWAG_")},
@@ -97,6 +97,7 @@ def main() -> None:
         reference = measure([sys.executable, "-c", _COPY_ROWS, str(history), str(copy)], ENV)
         print(line("plain executemany of the rows", count, reference))
         fresh = Path(folder) / "fresh"
+        give_identity(fresh)  # import needs a user who signed in once
         done = measure(cli("import", "--user", "alice", "--data-dir", str(fresh), str(jsonl)), ENV)
         print(line("chinwag-cli import", count, done))
 

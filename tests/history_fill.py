@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Final
 from uuid import UUID
 
+from chinwag.adapters.secure.keys import LocalKeys, encode_keys
 from chinwag.adapters.sqlite.conversations import SqliteConversationRepository
 from chinwag.adapters.sqlite.database import Database
 from chinwag.adapters.sqlite.message_rows import to_micros
@@ -39,6 +40,7 @@ from chinwag.adapters.sqlite.messages import SqliteMessageRepository
 from chinwag.adapters.sqlite.schema import index_new_messages
 from chinwag.domain.conversation import Conversation
 from chinwag.domain.message import Message, MessageState
+from chinwag.entrypoints.settings import KEYS_FILE, user_folder_name
 
 ALICE_BOB: Final = Conversation.direct("alice", "bob")
 T0: Final = datetime(2024, 5, 17, 12, 0, tzinfo=UTC)
@@ -101,6 +103,15 @@ async def add_messages(db: Database, count: int, first: int = 1) -> None:
         # One batch after the other inside a gather: the repository keeps call order.
         stored = await asyncio.gather(*(repository.add(batch) for batch in batches))
         assert sum(map(len, stored)) == sum(map(len, batches)), "ids already stored"
+
+
+def give_identity(data_dir: Path, user: str = "alice") -> Path:
+    """Make ``user`` exist in ``data_dir`` (a new identity key in their folder), as their first
+    sign-in would: ``import`` refuses a user who never signed in. Their folder."""
+    folder = data_dir / user_folder_name(user)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / KEYS_FILE).write_bytes(encode_keys(LocalKeys.generate()))
+    return folder
 
 
 def fill_through_repository(path: Path, count: int) -> None:

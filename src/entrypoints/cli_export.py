@@ -3,8 +3,11 @@ text or one HTML page) and a JSON-lines export back in, merged by message id.
 
 Export reads the history file through a read-only connection of its own, so it works while
 that user's client runs; the file it writes is private (0600) and appears whole or not at all
-(written beside it, then renamed). Import writes the history, so it takes the user's folder
-lock like a client: it is refused while that user's client runs.
+(written beside it, then renamed), never over one of chinwag's own files. Import writes the
+history, so it takes the user's folder lock like a client: it is refused while that user's
+client runs, and where that user has no identity yet (it would make a user nobody signed in
+as). It checks group messages against the groups' logs stored in the history
+(:mod:`chinwag.application.history_import`).
 
 Exit codes: 0 done, 1 the history or a file could not be read or written (said on stderr),
 2 a bad flag.
@@ -20,24 +23,44 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Final, NoReturn, TextIO
 from uuid import UUID
 
+from chinwag.adapters.console.group_names import pick_group
 from chinwag.adapters.export.jsonl import BadLine, parse_line
-from chinwag.adapters.export.to_file import FORMATS, format_of, history_writer, private_output
+from chinwag.adapters.export.to_file import (
+    FORMATS,
+    ExportError,
+    check_target,
+    format_of,
+    history_writer,
+    private_output,
+)
+from chinwag.adapters.files import read_private
+from chinwag.adapters.secure.keys import LocalKeys, decode_keys
+from chinwag.adapters.secure.signatures import IdentitySignatures
 from chinwag.adapters.sqlite.conversations import SqliteConversationRepository
 from chinwag.adapters.sqlite.database import Database, StorageError
 from chinwag.adapters.sqlite.export_rows import SqliteHistorySource
+from chinwag.adapters.sqlite.groups import SqliteGroupRepository
 from chinwag.adapters.sqlite.messages import SqliteMessageRepository
-from chinwag.application.history_export import ExportScope, export_history
-from chinwag.application.history_import import ForeignMessage, ImportedMessage, ImportHistory
-from chinwag.domain.errors import InvalidUsername
+from chinwag.application.history_export import ExportScope, HistorySource, export_history
+from chinwag.application.history_import import (
+    ForeignMessage,
+    ImportedMessage,
+    ImportHistory,
+    NotGenuine,
+)
+from chinwag.domain.errors import InvalidUsername, UnknownGroup
 from chinwag.domain.user import normalize_username
+from chinwag.entrypoints.cli_backup import USER_FILES
 from chinwag.entrypoints.common import StartupError, flag_error
 from chinwag.entrypoints.settings import (
     HISTORY_FILE,
+    KEYS_FILE,
     ClientSettings,
     default_data_dir,
     lock_user_folder,
@@ -69,7 +92,12 @@ def _parser(command: str) -> argparse.ArgumentParser:
         parser.description = "Write your history, or one conversation of it, to a file."
         which = parser.add_mutually_exclusive_group()
         which.add_argument("--with", dest="peer", metavar="PEER", help="only the chat with PEER")
-        which.add_argument("--group", metavar="GID", help="only the group GID (its id)")
+        which.add_argument(
+            "--group",
+            metavar="GROUP",
+            help="only the group GROUP: its id, its name, or the start of its id (as /groups "
+            "shows it)",
+        )
         parser.add_argument(
             "--format",
             choices=FORMATS,
@@ -118,6 +146,35 @@ def _user_folder(args: argparse.Namespace) -> tuple[str, Path]:
         log_level="WARNING",
     )
     return user, settings.user_dir(user)
+
+
+def _count(number: int, noun: str) -> str:
+    """``1 message``, ``2 messages``, ``29,500 messages``."""
+    return f"{number:,} {noun}" if number == 1 else f"{number:,} {noun}s"
+
+
+@dataclass(frozen=True)
+class _Group:
+    """A group of the history, as :func:`pick_group` finds one."""
+
+    id: UUID
+    name: str
+
+
+def _find_group(source: HistorySource, named: str) -> str:
+    """The id of the group of the history that ``named`` means, as the terminal's ``/g`` finds
+    it (its id, else its name, else the start of its id); refused as a bad flag otherwise."""
+    with contextlib.suppress(ValueError):
+        return str(UUID(named.strip()))  # an id: said below if the history has none of it
+    groups = [
+        _Group(UUID(heading.group_id), heading.group_name or "(no name known)")
+        for heading in source.conversations(ExportScope())
+        if heading.group_id is not None
+    ]
+    try:
+        return str(pick_group(named, groups).id)
+    except UnknownGroup as exc:  # a bad flag (exit 2), said with the groups there are
+        raise StartupError(f"--group: {exc}", code="unknown_group") from None
 
 
 class Progress:
@@ -177,24 +234,23 @@ def export(args: argparse.Namespace, stderr: TextIO) -> int:
         peer = None if args.peer is None else normalize_username(args.peer)
     except InvalidUsername as exc:
         raise StartupError(f"--with: {exc}", code="bad_flag") from None
-    try:
-        group = None if args.group is None else str(UUID(args.group))
-    except ValueError:
-        raise StartupError(f"--group: {args.group!r} is no group id", code="bad_flag") from None
     since = None if args.since is None else parse_since(args.since)
     kind = args.format or format_of(args.out)
-    scope = ExportScope(peer=peer, group=group, since=since)
+    if args.out != "-":
+        check_target(Path(args.out), user, folder, USER_FILES)  # before anything is read
     with SqliteHistorySource(folder / HISTORY_FILE, user) as source:
+        group = None if args.group is None else _find_group(source, args.group)
+        scope = ExportScope(peer=peer, group=group, since=since)
         if (peer or group) and source.count(ExportScope(peer=peer, group=group)) == 0:
             what = f"a conversation with {peer}" if peer else f"the group {group}"
-            print(f"chinwag-cli: {user}'s history has no messages in {what}", file=stderr)
+            print(f"chinwag-cli export: {user}'s history has no messages in {what}", file=stderr)
             return 1
         progress = Progress(stderr, "exported", source.count(scope))
         with _output(args.out) as out:
             written = export_history(source, history_writer(kind, out, user), scope, progress)
         progress.done()
     where = "stdout" if args.out == "-" else args.out
-    print(f"exported {written:,} messages to {where} ({kind})", file=stderr)
+    print(f"exported {_count(written, 'message')} to {where} ({kind})", file=stderr)
     return 0
 
 
@@ -210,9 +266,8 @@ async def _import(
     batch: list[ImportedMessage] = []
     for number, line in _lines(stream):
         try:
-            imported = parse_line(line)
-            history.check(imported)
-        except (BadLine, ForeignMessage) as exc:
+            imported = await history.check(parse_line(line))
+        except (BadLine, ForeignMessage, NotGenuine) as exc:
             if batch:
                 await history.add(batch)
             await history.finish()
@@ -226,8 +281,25 @@ async def _import(
     await history.finish()
 
 
+def _identity(user: str, folder: Path) -> LocalKeys:
+    """``user``'s keys, read as the client reads them at sign-in; refused in one line when
+    there are none (an import would make a user who never signed in here)."""
+    path = folder / KEYS_FILE
+    try:
+        data = read_private(path)
+    except FileNotFoundError:
+        raise StartupError(
+            f"no user {user} in {folder.parent}: sign in once, or restore a backup, before "
+            "importing",
+            exit_code=1,
+            code="no_user",
+        ) from None
+    return decode_keys(data, path)
+
+
 def import_(args: argparse.Namespace, stderr: TextIO) -> int:
     user, folder = _user_folder(args)
+    keys = _identity(user, folder)  # before anything is made: no folder for nobody
     name = "stdin" if args.file == "-" else args.file
     try:
         stream: IO[str] = (
@@ -236,23 +308,28 @@ def import_(args: argparse.Namespace, stderr: TextIO) -> int:
             else open(args.file, encoding="utf-8")  # noqa: SIM115 (closed below)
         )
     except OSError as exc:
-        print(f"chinwag-cli: cannot read {name}: {exc.strerror or exc}", file=stderr)
+        print(f"chinwag-cli import: cannot read {name}: {exc.strerror or exc}", file=stderr)
         return 1
     lock = lock_user_folder(folder, user)
     try:
         with stream, Database(folder / HISTORY_FILE) as db:
             history = ImportHistory(
-                SqliteMessageRepository(db), SqliteConversationRepository(db), user
+                SqliteMessageRepository(db),
+                SqliteConversationRepository(db),
+                user,
+                groups=SqliteGroupRepository(db),
+                signatures=IdentitySignatures(keys),
             )
-            progress = Progress(stderr, "imported", None, "messages read")
+            progress = Progress(stderr, "read", None)
             try:
                 asyncio.run(_import(history, stream, name, progress))
             except (BadLine, UnicodeDecodeError) as exc:
                 progress.done()
-                print(f"chinwag-cli: {exc}", file=stderr)
+                print(f"chinwag-cli import: {exc}", file=stderr)
                 print(
-                    f"chinwag-cli: {history.added:,} new messages were imported before it; "
-                    "importing again after fixing it adds only the rest",
+                    f"chinwag-cli import: {_count(history.added, 'new message')} "
+                    f"{'was' if history.added == 1 else 'were'} imported before it; importing "
+                    "again after fixing it adds only the rest",
                     file=stderr,
                 )
                 return 1
@@ -260,7 +337,7 @@ def import_(args: argparse.Namespace, stderr: TextIO) -> int:
     finally:
         lock.close()
     print(
-        f"imported {history.added:,} new messages of {history.read:,} read from {name}",
+        f"imported {_count(history.added, 'new message')} of {history.read:,} read from {name}",
         file=stderr,
     )
     return 0
@@ -280,6 +357,6 @@ def main(command: str, argv: Sequence[str], stderr: TextIO | None = None) -> int
             parser.print_usage(err)
         print(f"chinwag-cli {command}: {exc}", file=err)
         return exc.exit_code
-    except (StorageError, OSError) as exc:
+    except (StorageError, ExportError, OSError) as exc:
         print(f"chinwag-cli {command}: {exc}", file=err)
         return 1

@@ -248,11 +248,19 @@ class ContainerSession:
         """One conversation, as ``chinwag-cli export --with|--group`` writes it: read through a
         read-only connection of its own, beside this client's."""
         scope = ExportScope(group=str(chat)) if isinstance(chat, UUID) else ExportScope(peer=chat)
-        history = self._settings.user_dir(self._user) / HISTORY_FILE
+        folder = self._settings.user_dir(self._user)
+        history = folder / HISTORY_FILE
 
         def export() -> int:
             with SqliteHistorySource(history, self._user) as source:
-                return export_to_file(source, self._user, scope, Path(path).expanduser())
+                return export_to_file(
+                    source,
+                    self._user,
+                    scope,
+                    Path(path).expanduser(),
+                    folder=folder,
+                    files=USER_FILES,
+                )
 
         return await asyncio.to_thread(export)
 

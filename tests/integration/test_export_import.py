@@ -33,6 +33,7 @@ from chinwag.domain.message import GroupStamp, Message, MessageState
 from chinwag.domain.transfer import FileOffer
 from chinwag.entrypoints import cli_export
 from tests import history_fill
+from tests.history_fill import give_identity
 
 T = TypeVar("T")
 
@@ -119,6 +120,7 @@ async def _fill(db: Database) -> None:
 def data(tmp_path: Path) -> Path:
     """A data folder where alice has a history of direct, group and file messages."""
     folder = tmp_path / "data"
+    give_identity(folder)
     with Database(history_path(folder)) as db:
         run(_fill(db))
     return folder
@@ -179,6 +181,7 @@ def test_jsonl_holds_every_message_in_storage_order(data: Path, tmp_path: Path) 
 def test_import_into_an_empty_history_reproduces_it(data: Path, tmp_path: Path) -> None:
     export(data, tmp_path / "all.jsonl")
     fresh = tmp_path / "fresh"
+    give_identity(fresh)
     code, err = cli(
         "import", "--user", "alice", "--data-dir", str(fresh), str(tmp_path / "all.jsonl")
     )
@@ -210,6 +213,7 @@ def test_importing_twice_adds_nothing_and_leaves_messages_as_they_are(
 def test_import_merges_new_messages_into_a_history(data: Path, tmp_path: Path) -> None:
     export(data, tmp_path / "carol.jsonl", "--with", "carol")
     other = tmp_path / "other"
+    give_identity(other)
     with Database(history_path(other)) as db:
         run(SqliteMessageRepository(db).add([direct(3, ALICE_CAROL, body="kept as it was")]))
     code, err = cli(
@@ -343,6 +347,8 @@ def test_a_bad_or_foreign_line_stops_the_import_saying_where(data: Path, tmp_pat
     damaged = tmp_path / "damaged.jsonl"
     damaged.write_text("\n".join([*lines[:2], "", "{oops", *lines[2:]]) + "\n", encoding="utf-8")
     fresh = tmp_path / "fresh"
+    give_identity(fresh)
+    give_identity(fresh, "carol")
     code, err = cli("import", "--user", "alice", "--data-dir", str(fresh), str(damaged))
     assert code == 1 and "damaged.jsonl, line 4: not JSON" in err
     assert "2 new messages were imported" in err

@@ -28,6 +28,7 @@ from chinwag.domain.conversation import direct_conversation_id
 from chinwag.entrypoints import cli_export
 from chinwag.entrypoints.gui import DesktopApp
 from tests.gui_support import press, pump
+from tests.history_fill import give_identity
 from tests.integration.test_desktop_app import (
     desktop,
     no_errors_logged,
@@ -66,6 +67,7 @@ def seed_history(data_dir: Path, tmp_path: Path) -> None:
     source = tmp_path / "seed.jsonl"
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
     args = ["--user", "alice", "--data-dir", str(data_dir), str(source)]
+    give_identity(data_dir)  # as her first sign-in would (import needs her to exist)
     errors = io.StringIO()
     assert cli_export.main("import", args, errors) == 0, errors.getvalue()
 

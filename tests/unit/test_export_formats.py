@@ -174,7 +174,8 @@ def test_html_escapes_every_body_and_keeps_it_whole() -> None:
     messages = [direct(1, HOSTILE), direct(2, "plain", sender="bob"), direct(3, "<b>&</b>")]
     page = render(HtmlWriter, messages)
     parsed = parse(page)
-    assert parsed.bodies == [HOSTILE, "plain", "<b>&</b>"]  # the text, as written
+    shown = HOSTILE.replace("\u202e", "\\u202e")  # the override shown, not obeyed
+    assert parsed.bodies == [shown, "plain", "<b>&</b>"]  # the text, as written
     assert set(parsed.tags) == PAGE_ELEMENTS | {*MESSAGE_ELEMENTS}
     assert parsed.tags.count("div") == 3  # none from a body
     assert parsed.names == ["alice", "bob", "alice"]
@@ -319,3 +320,18 @@ def test_a_bad_line_is_refused_saying_why(line: str | None, why: str) -> None:
         line = json.dumps(fields)
     with pytest.raises(BadLine, match=why):
         parse_line(line)
+
+
+def test_bidi_controls_separators_and_crlf_are_shown_not_obeyed() -> None:
+    """A file name spoofed with a right-to-left override reads as written in both readable
+    formats; a line separator cannot start a line an editor would take for another message;
+    a Windows line end is one line end, not a visible ``\\x0d``."""
+    spoofed = direct(1, "abc\u202etxt.exe\u202c", sender="bob")
+    separated = direct(2, "one\u2028two\r\nthree", sender="bob")
+    page = render(HtmlWriter, [spoofed, separated])
+    assert "\u202e" not in page and "\u2028" not in page and "\r" not in page
+    assert parse(page).bodies == ["abc\\u202etxt.exe\\u202c", "one\\u2028two\nthree"]
+    text = render(TextWriter, [spoofed, separated])
+    assert "\u202e" not in text and "\u2028" not in text and "\r" not in text
+    assert "bob: abc\\u202etxt.exe\\u202c\n" in text
+    assert "bob: one\\u2028two\n    three\n" in text

@@ -11,6 +11,7 @@ from uuid import UUID
 import pytest
 
 from chinwag.adapters.console.commands import CommandRunner
+from chinwag.adapters.console.group_names import pick_group
 from chinwag.adapters.console.text_runner import TextCommands
 from chinwag.application.use_cases.groups import Groups
 from chinwag.application.use_cases.post_to_group import PostToGroup
@@ -139,3 +140,20 @@ def test_slash_g_posts_to_the_group_named_not_to_a_stranger_whose_id_starts_so()
     asyncio.run(typed())
     assert post.posts == [(MINE, "hi there"), (MINE, "following on"), (club.id, "see  you")]
     assert commands.state.group == club.id
+
+
+def test_an_unknown_name_is_refused_listing_each_group_with_the_start_of_its_id() -> None:
+    mine, other = state(MINE, "Book club"), state(CAFE, "Chess")
+    with pytest.raises(UnknownGroup) as refused:
+        find("Poker", (mine, False), (other, False))
+    assert str(refused.value) == (
+        f"you are in no group called Poker (your groups: Book club ({str(MINE)[:8]}), "
+        "Chess (cafe0000))"
+    )
+
+
+def test_the_export_finds_groups_the_same_way() -> None:
+    """``chinwag-cli export --group`` calls the same function with the history's groups."""
+    stranger, mine = state(CAFE, "Free stuff"), state(MINE, "Cafe")
+    assert pick_group("cafe", [stranger, mine]) == mine
+    assert pick_group("cafe0", [stranger, mine]) == stranger

@@ -20,7 +20,6 @@ from chinwag.adapters.console.commands import (
     Who,
     WhoAmICommand,
 )
-from chinwag.adapters.console.output import terminal_safe
 from chinwag.adapters.console.text_commands import (
     Clear,
     Noop,
@@ -30,6 +29,7 @@ from chinwag.adapters.console.text_commands import (
 )
 from chinwag.adapters.console.text_output import TextOutput
 from chinwag.adapters.console.text_states import GROUP_WINDOW
+from chinwag.adapters.safe_text import terminal_safe
 from chinwag.application.ports.directory import RegistryStatus
 from chinwag.domain.conversation import direct_conversation_id
 from chinwag.domain.identity import fingerprint

@@ -4,6 +4,7 @@ message's delivery as one summary (a member's only when it failed)."""
 from __future__ import annotations
 
 import io
+from uuid import UUID
 
 from chinwag.adapters.console.text_output import TextOutput
 from chinwag.domain.message import Message, MessageState
@@ -87,12 +88,26 @@ def test_the_list_of_groups_and_a_groups_history() -> None:
     output.group_history(group_state().id, [])
     output.group_history(group_state().id, [at(group_message(1), MessageState.DELIVERED)])
     lines = stream.getvalue().splitlines()
+    short = str(group_state().id)[:8]
     assert lines[:3] == [
         "* you are in no group",
-        "* Friends: alice*, bob, carol*",
+        f"* Friends (id {short}): alice*, bob, carol*",
         "* no history in Friends",
     ]
     assert lines[3].endswith("] you → Friends: group message 1")
+
+
+def test_the_list_of_groups_shows_the_start_of_each_id_that_slash_g_takes() -> None:
+    stream, output = signed_in()
+    mine = group_state(("alice", "bob"), name="Book club")
+    left = group_state(("bob",), frozenset({"bob"}), "Old club").model_copy(
+        update={"id": UUID("cafe0000-1111-4222-8333-777777777777")}
+    )
+    output.groups([(left, True), (mine, False)])
+    assert stream.getvalue().splitlines() == [
+        f"* Book club (id {str(mine.id)[:8]}): alice*, bob",
+        "* Old club (id cafe0000; you left): bob*",
+    ]
 
 
 def test_a_withdrawn_message_is_one_line_naming_who_where_why_and_its_start() -> None:

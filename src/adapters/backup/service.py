@@ -20,6 +20,7 @@ from typing import Protocol
 from chinwag.adapters.backup.archive import BackupError, DamagedBackup, ScryptParameters
 from chinwag.adapters.backup.bundle import Manifest
 from chinwag.adapters.backup.folder import UserFiles, backup_folder, move_into_place, unpack
+from chinwag.adapters.own_files import refuse_our_files
 from chinwag.domain.errors import InvalidUsername
 from chinwag.domain.identity import fingerprint
 from chinwag.domain.user import normalize_username
@@ -79,39 +80,11 @@ def back_up_user(
     if not passphrase:
         raise BackupError("the passphrase is empty; nothing was written")
     target = output.expanduser().absolute()
-    refuse_our_files(target, folder.absolute(), user, files)
+    refuse_our_files(
+        target, folder.absolute(), user, files, writing="the backup", refused=BackupError
+    )
     manifest = backup_folder(folder, user, target, passphrase, files, scrypt=scrypt)
     return BackedUp(manifest, target, target.stat().st_size)
-
-
-def refuse_our_files(target: Path, folder: Path, user: str, files: UserFiles) -> None:
-    """Refuse to write a backup inside ``user``'s ``folder`` or another user's folder beside
-    it: it would replace the identity key, the history or another file chinwag keeps there (or
-    sit where only chinwag writes). Links are followed, so no other spelling gets past."""
-    real = Path(os.path.realpath(target))
-    own = Path(os.path.realpath(folder))
-    if own in real.parents:
-        whose = f"{user}'s"
-    elif _is_user_folder(real.parent, files) and (
-        real.name in files.ours or real.parent.parent == own.parent
-    ):
-        whose = "a user's"  # another user's, or one in another data folder
-    else:
-        return
-    if real.name in files.ours:
-        said = f"is one of chinwag's own files, in {whose} folder {real.parent}"
-        harm = "writing the backup over it would destroy it"
-    else:
-        said = f"is inside {whose} folder {real.parent}"
-        harm = "only chinwag writes there"
-    raise BackupError(
-        f"{target} {said}; {harm}: choose a file outside that folder (nothing was written)"
-    )
-
-
-def _is_user_folder(folder: Path, files: UserFiles) -> bool:
-    """Whether ``folder`` is a user's, as the files chinwag keeps in it say."""
-    return any(os.path.lexists(folder / kept) for kept in (files.keys, files.database))
 
 
 def check_backup_file(backup: Path) -> Path:

@@ -19,6 +19,7 @@ from chinwag.adapters.console.file_commands import (
     TransfersList,
     run_file_command,
 )
+from chinwag.adapters.console.group_names import pick_group
 from chinwag.adapters.console.output import ConsoleOutput
 from chinwag.adapters.console.presence_commands import WatchCommand as WatchCommand
 from chinwag.adapters.console.presence_commands import Who as Who
@@ -38,7 +39,7 @@ from chinwag.application.use_cases import (
 )
 from chinwag.application.use_cases.diagnose import DiagnosePeer, DiagnoseSelf
 from chinwag.application.use_cases.send_messages import Draft, Outcome
-from chinwag.domain.errors import DomainError, UnknownGroup
+from chinwag.domain.errors import DomainError
 from chinwag.domain.group_log import GroupState
 
 if TYPE_CHECKING:
@@ -276,31 +277,13 @@ class CommandRunner:
         return True
 
     async def find_group(self, named: str) -> GroupState:
-        """The group the person means by ``named``, among those they are in: its id, else its
-        name in any case, else (only when neither matched) the start of its id, 4 characters
-        at least. ``UnknownGroup`` says why none is meant (no such group, or several: then
-        with their ids).
-
-        The order matters: anybody can make a group and add the person to it, and a group's
-        name is chosen by its creator, but its id is not. A stranger's group whose id starts
-        with "cafe" must never take the place of the person's own group named "cafe"."""
+        """The group the person means by ``named``, among those they are in (not those they
+        left), as :func:`~chinwag.adapters.console.group_names.pick_group` finds it:
+        ``UnknownGroup`` says why none is meant (no such group, or several: then with their
+        ids)."""
         if self._groups is None:
             raise _Unavailable("groups are not available in this client")
-        mine = [state for state, left in await self._groups.list() if not left]
-        wanted = " ".join(named.split()).casefold()
-        as_id = _as_uuid(wanted)
-        matches = [s for s in mine if s.id == as_id]
-        if not matches:
-            matches = [s for s in mine if " ".join(s.name.split()).casefold() == wanted]
-        if not matches and len(wanted) >= 4:
-            matches = [s for s in mine if str(s.id).startswith(wanted)]
-        if len(matches) == 1:
-            return matches[0]
-        if matches:
-            ids = ", ".join(f"{s.name} ({s.id})" for s in matches)
-            raise UnknownGroup(f"several of your groups match {named}: {ids}; use an id")
-        known = ", ".join(s.name for s in mine) or "none yet"
-        raise UnknownGroup(f"you are in no group called {named} (your groups: {known})")
+        return pick_group(named, [state for state, left in await self._groups.list() if not left])
 
     async def list_transfers(self) -> list[TransferStatus]:
         """Every transfer, as ``ListTransfers`` gives them (the terminal finds an id's start
@@ -348,14 +331,6 @@ class CommandRunner:
         if self._diagnose_peer is None:
             raise _Unavailable("the connection doctor is not available in this client")
         self._output.doctor_peer(await self._diagnose_peer.execute(name))
-
-
-def _as_uuid(text: str) -> UUID | None:
-    """``text`` as a group id, if it is one (any case, with or without dashes)."""
-    try:
-        return UUID(text)
-    except ValueError:
-        return None
 
 
 class _Unavailable(DomainError):

@@ -8,7 +8,6 @@ people. Both write to stdout only; logs go to stderr.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, Literal, Protocol
 from uuid import UUID
@@ -121,38 +120,7 @@ class ReadyGate:
             show()
 
 
-_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
-"""Control and format characters, and the line and paragraph separators: a terminal obeys
-some (escape sequences, bidi overrides and marks reorder or hide text) and shows none."""
-_KEPT = frozenset("\n\t\u200c\u200d")
-"""...except newlines, tabs, and the zero-width (non-)joiners that emoji and scripts need."""
-
-
-def _shown_as_is(ch: str) -> bool:
-    return (
-        ch in _KEPT
-        or "\U000e0020" <= ch <= "\U000e007f"  # tags: the flags of England, Scotland, Wales
-        or unicodedata.category(ch) not in _INVISIBLE
-    )
-
-
 def one_line(text: str | None) -> str:
     """``text`` for a field shown on one line: its newlines visible as ``\\n``, so text from a
     peer (a refusal's reason) cannot start a line that looks like a message."""
     return (text or "").replace("\r", "\\r").replace("\n", "\\n")
-
-
-def terminal_safe(text: str) -> str:
-    """``text`` with what a terminal would obey shown instead: escape sequences (which can
-    clear the screen, retitle the window or write the clipboard), other control characters,
-    bidi controls and marks (U+202E, U+200F, U+061C, ...), other invisible format characters
-    and the line and paragraph separators become visible ``\\xNN``/``\\uNNNN``; newlines,
-    tabs and the zero-width joiners of emoji stay."""
-    if text.isascii() and text.isprintable():
-        return text
-    return "".join(
-        ch
-        if (ch.isascii() and ch.isprintable()) or _shown_as_is(ch)
-        else (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
-        for ch in text
-    )

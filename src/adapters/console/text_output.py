@@ -8,10 +8,12 @@ from datetime import datetime
 from typing import Literal, Protocol, TextIO
 from uuid import UUID
 
-from chinwag.adapters.console.output import ReadyGate, one_line, terminal_safe
+from chinwag.adapters.console.group_names import short_id
+from chinwag.adapters.console.output import ReadyGate, one_line
 from chinwag.adapters.console.text_states import Later, StateLines, quote
 from chinwag.adapters.console.text_transfers import TransferLines, file_summary
 from chinwag.adapters.excerpt import excerpt
+from chinwag.adapters.safe_text import terminal_safe
 from chinwag.application.doctor import Cause, round_trip, shown
 from chinwag.application.doctor_self import reachable_words
 from chinwag.application.files.status import TransferStatus
@@ -309,15 +311,16 @@ class TextOutput(ReadyGate):
             self._line(self._format(message))
 
     def groups(self, groups: Sequence[tuple[GroupState, bool]]) -> None:
-        """One line per group: its name, then its members (admins marked ``*``); groups you
-        left last, said so."""
+        """One line per group: its name and the start of its id (what ``/g`` and ``chinwag-cli
+        export --group`` take besides the name), then its members (admins marked ``*``);
+        groups you left last, said so."""
         if not groups:
             self._line("* you are in no group")
         for group, left in sorted(groups, key=lambda entry: entry[1]):
             self._groups[group.id] = group
             members = ", ".join(f"{n}*" if n in group.admins else n for n in group.names)
-            gone = " (you left)" if left else ""
-            self._line(f"* {group.name}{gone}: {members}")
+            gone = "; you left" if left else ""
+            self._line(f"* {group.name} (id {short_id(group.id)}{gone}): {members}")
 
     def search(self, text: str, messages: Sequence[Message]) -> None:
         """One line per result, cut around the first match (``/history`` shows them whole)."""

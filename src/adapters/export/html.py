@@ -86,7 +86,7 @@ class HtmlWriter:
         self._out.write(
             f'<div class="msg {side}" id="m-{text(message.id)}" dir="auto">'
             f'<time class="meta" datetime="{text(message.sent_at.isoformat())}" dir="ltr">'
-            f"{text(isolated(message.sender))}{_DOT}{text(when(message.sent_at))}{state}"
+            f"{isolated(text(message.sender))}{_DOT}{text(when(message.sent_at))}{state}"
             f"</time>{text(file_line(message) + message.body)}</div>\n"
         )
 

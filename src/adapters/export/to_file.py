@@ -1,20 +1,24 @@
 """An export written to a file, as ``chinwag-cli export`` and the desktop app's menu both write
 one: the format from the file's ending, the writer of each format, and a private file that
-appears whole or not at all.
+appears whole or not at all, never over chinwag's own files, and errors said of the file the
+person asked for (never of the file written beside it first).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final, TextIO
 
+from chinwag.adapters.backup.folder import UserFiles
 from chinwag.adapters.export.html import HtmlWriter
 from chinwag.adapters.export.jsonl import JsonLinesWriter
 from chinwag.adapters.export.text import TextWriter
 from chinwag.adapters.files import open_private
+from chinwag.adapters.own_files import refuse_our_files
 from chinwag.application.history_export import (
     ExportScope,
     HistorySource,
@@ -42,12 +46,50 @@ def history_writer(kind: str, out: TextIO, user: str) -> HistoryWriter:
     return JsonLinesWriter(out)
 
 
+class ExportError(Exception):
+    """The export cannot be written where asked; the message says why in one line, naming
+    that file."""
+
+
+def check_target(target: Path, user: str, folder: Path, files: UserFiles) -> None:
+    """Refuse, before anything is read or written, a ``target`` among chinwag's own files (in
+    ``user``'s ``folder`` or another user's: see :func:`refuse_our_files`), a folder, or one in
+    a folder that does not exist."""
+    refuse_our_files(
+        target.absolute(), folder.absolute(), user, files, writing="the export", refused=ExportError
+    )
+    if target.is_dir():
+        raise cannot_write(target, IsADirectoryError(errno.EISDIR, "Is a directory"))
+    if not target.parent.is_dir():
+        code = errno.ENOTDIR if target.parent.exists() else errno.ENOENT
+        raise cannot_write(target, OSError(code, os.strerror(code)))
+
+
+def cannot_write(target: Path, exc: OSError) -> ExportError:
+    """Why ``target`` cannot be written, in words, said of ``target`` itself."""
+    if exc.errno == errno.ENOENT:
+        why = f"the folder {target.parent} does not exist"
+    elif exc.errno == errno.ENOTDIR:
+        why = f"{target.parent} is not a folder"
+    elif exc.errno == errno.EISDIR:
+        why = "it is a folder; give the name of the file to write"
+    else:
+        text = exc.strerror or str(exc)
+        why = text[:1].lower() + text[1:]
+    return ExportError(f"cannot write {target}: {why}; nothing was written")
+
+
 @contextlib.contextmanager
 def private_output(target: Path) -> Iterator[TextIO]:
     """A text stream into a private (0600) file beside ``target``, synced and renamed to it
-    when the block ends; removed if the block fails, leaving ``target`` as it was."""
+    when the block ends; removed if the block fails, leaving ``target`` as it was. A failure
+    to write it (a missing folder, a read-only or full disk) is an :class:`ExportError` naming
+    ``target``."""
     partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
-    fd = open_private(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    try:
+        fd = open_private(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    except OSError as exc:
+        raise cannot_write(target, exc) from None
     try:
         with open(
             fd, "w", encoding="utf-8", errors="backslashreplace", newline="\n", buffering=_BUFFER
@@ -56,6 +98,12 @@ def private_output(target: Path) -> Iterator[TextIO]:
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(partial, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        if exc.errno is not None and exc.filename in (None, str(partial)):
+            raise cannot_write(target, exc) from None
+        raise
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(partial)
@@ -63,10 +111,21 @@ def private_output(target: Path) -> Iterator[TextIO]:
 
 
 def export_to_file(
-    source: HistorySource, user: str, scope: ExportScope, target: Path, kind: str | None = None
+    source: HistorySource,
+    user: str,
+    scope: ExportScope,
+    target: Path,
+    kind: str | None = None,
+    *,
+    folder: Path | None = None,
+    files: UserFiles | None = None,
 ) -> int:
     """Write ``scope`` of ``user``'s history from ``source`` to ``target`` in ``kind`` (by
-    default the format its ending names); how many messages were written."""
+    default the format its ending names); how many messages were written. With ``user``'s
+    ``folder`` and the ``files`` kept in it, a ``target`` among them is refused first
+    (:func:`check_target`)."""
+    if folder is not None and files is not None:
+        check_target(target, user, folder, files)
     with private_output(target) as out:
         writer = history_writer(kind or format_of(target), out, user)
         return export_history(source, writer, scope)

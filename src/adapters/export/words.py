@@ -3,10 +3,10 @@ the characters a reader must never get raw."""
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Final
 
+from chinwag.adapters.safe_text import terminal_safe
 from chinwag.application.history_export import ConversationHeading, ExportedMessage
 
 MARKS: Final = {
@@ -26,14 +26,15 @@ WORDS: Final = {
     "failed": "not delivered",
 }
 
-# C0 and C1 controls but newline and tab, and DEL: a body printed in a terminal must not move
-# the cursor, recolour it or retitle the window (an ESC sequence does all that).
-_CONTROLS: Final = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
 
 def visible(text: str) -> str:
-    """``text`` with every control character but newline and tab as its ``\\x..`` escape."""
-    return _CONTROLS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+    """``text`` as the terminal client shows it (:func:`~chinwag.adapters.safe_text.terminal_safe`):
+    control characters, bidi overrides and marks, other invisible format characters and the
+    line and paragraph separators as visible escapes, so a message can neither drive a terminal
+    nor reorder or hide what a reader sees (``abc\\u202etxt.exe`` never reads ``abcexe.txt``)
+    nor start a line an editor would take for another message. A Windows line end (CR LF) is
+    one line end."""
+    return terminal_safe(text.replace("\r\n", "\n"))
 
 
 def title(heading: ConversationHeading) -> str:

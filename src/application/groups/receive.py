@@ -43,6 +43,7 @@ from chinwag.application.groups.book import GroupBook
 from chinwag.application.groups.keys import MemberPins
 from chinwag.application.groups.locks import GroupLocks
 from chinwag.application.groups.progress import GroupProgress
+from chinwag.application.groups.signed import check_signed
 from chinwag.application.groups.sync import GroupSync
 from chinwag.application.groups.view import GroupView
 from chinwag.application.ports.events import ChatEvents
@@ -60,7 +61,7 @@ from chinwag.application.refusals import (
 )
 from chinwag.domain.errors import DomainError
 from chinwag.domain.group import Change
-from chinwag.domain.group_message import author_key, signed_bytes
+from chinwag.domain.group_message import signed_bytes
 from chinwag.domain.message import Message
 
 log = logging.getLogger(__name__)
@@ -193,14 +194,9 @@ class GroupIntake:
                 verdicts.rejected[message.id] = REFUSED
                 continue
             try:
-                key = author_key(view.states, message, view.chain)
-            except DomainError as exc:
+                key = check_signed(view, message, self._signatures)
+            except DomainError as exc:  # no member then, or not signed by the author
                 log.warning("refused group message %s from %s: %s", message.id, peer, exc)
-                verdicts.rejected[message.id] = REFUSED
-                continue
-            if not self._signatures.verify(key, signed_bytes(message), stamp.signature):
-                log.warning("refused group message %s from %s: not signed by %s", message.id,
-                            peer, author)  # fmt: skip
                 verdicts.rejected[message.id] = REFUSED
                 continue
             if stamp.seq <= stored.get(author, 0):
