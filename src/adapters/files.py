@@ -284,3 +284,30 @@ def sync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def cannot_write_words(target: Path, exc: OSError, what: str = "file") -> str:
+    """``cannot write TARGET: WHY``, in plain words and said of ``target`` itself (not of the
+    temporary file beside it that the system named); ``what`` names what the person should
+    give instead of a folder."""
+    if exc.errno == errno.ENOENT:
+        why = f"the folder {target.parent} does not exist"
+    elif exc.errno == errno.ENOTDIR:
+        why = f"{target.parent} is not a folder"
+    elif exc.errno == errno.EISDIR:
+        why = f"it is a folder; give the name of the {what} to write"
+    else:
+        text = exc.strerror or str(exc)
+        why = text[:1].lower() + text[1:]
+    return f"cannot write {target}: {why}"
+
+
+def unwritable(target: Path) -> OSError | None:
+    """The error writing a new file at ``target`` meets at once, found before any work: it
+    is a folder, or its folder is missing or not one; None if neither."""
+    if target.is_dir():
+        return IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+    if not target.parent.is_dir():
+        code = errno.ENOTDIR if target.parent.exists() else errno.ENOENT
+        return OSError(code, os.strerror(code))
+    return None

@@ -18,7 +18,6 @@ rename: a wrong passphrase, a cut or altered file leaves the data folder as it w
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import re
 import secrets
@@ -41,12 +40,14 @@ from chinwag.adapters.backup.archive import (
 from chinwag.adapters.backup.bundle import Manifest, read_entries, write_entries
 from chinwag.adapters.files import (
     FILE_MODE,
+    cannot_write_words,
     check_not_link,
     create_private_file,
     open_private,
     private_folder,
     read_private,
     sync_folder,
+    unwritable,
 )
 from chinwag.adapters.secure.keys import KeyFileError, LocalKeys, decode_keys
 from chinwag.adapters.sqlite.schema import SCHEMA_VERSION
@@ -158,26 +159,14 @@ def key_fault(exc: OSError) -> str:
 def check_output(output: Path) -> None:
     """Refuse, in words, an ``output`` that is a folder or whose folder is missing, before any
     work is done (:func:`write_atomically` says so too if it changes meanwhile)."""
-    if output.is_dir():
-        raise cannot_write(output, IsADirectoryError(errno.EISDIR, "Is a directory"))
-    if not output.parent.is_dir():
-        code = errno.ENOTDIR if output.parent.exists() else errno.ENOENT
-        raise cannot_write(output, OSError(code, os.strerror(code)))
+    if (exc := unwritable(output)) is not None:
+        raise cannot_write(output, exc)
 
 
 def cannot_write(output: Path, exc: OSError) -> BackupError:
     """Why ``output`` cannot be written, said of ``output`` itself (not of the temporary file
     the system named) in plain words."""
-    if exc.errno == errno.ENOENT:
-        why = f"the folder {output.parent} does not exist"
-    elif exc.errno == errno.ENOTDIR:
-        why = f"{output.parent} is not a folder"
-    elif exc.errno == errno.EISDIR:
-        why = "it is a folder; give the name of the backup file to write"
-    else:
-        text = exc.strerror or str(exc)
-        why = text[:1].lower() + text[1:]
-    return BackupError(f"cannot write {output}: {why}")
+    return BackupError(cannot_write_words(output, exc, "backup file"))
 
 
 def write_atomically(output: Path, write: Callable[[BinaryIO], Manifest]) -> Manifest:

@@ -7,7 +7,6 @@ person asked for (never of the file written beside it first).
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from chinwag.adapters.backup.folder import UserFiles
 from chinwag.adapters.export.html import HtmlWriter
 from chinwag.adapters.export.jsonl import JsonLinesWriter
 from chinwag.adapters.export.text import TextWriter
-from chinwag.adapters.files import open_private
+from chinwag.adapters.files import cannot_write_words, open_private, unwritable
 from chinwag.adapters.own_files import refuse_our_files
 from chinwag.application.history_export import (
     ExportScope,
@@ -58,25 +57,13 @@ def check_target(target: Path, user: str, folder: Path, files: UserFiles) -> Non
     refuse_our_files(
         target.absolute(), folder.absolute(), user, files, writing="the export", refused=ExportError
     )
-    if target.is_dir():
-        raise cannot_write(target, IsADirectoryError(errno.EISDIR, "Is a directory"))
-    if not target.parent.is_dir():
-        code = errno.ENOTDIR if target.parent.exists() else errno.ENOENT
-        raise cannot_write(target, OSError(code, os.strerror(code)))
+    if (exc := unwritable(target)) is not None:
+        raise cannot_write(target, exc)
 
 
 def cannot_write(target: Path, exc: OSError) -> ExportError:
     """Why ``target`` cannot be written, in words, said of ``target`` itself."""
-    if exc.errno == errno.ENOENT:
-        why = f"the folder {target.parent} does not exist"
-    elif exc.errno == errno.ENOTDIR:
-        why = f"{target.parent} is not a folder"
-    elif exc.errno == errno.EISDIR:
-        why = "it is a folder; give the name of the file to write"
-    else:
-        text = exc.strerror or str(exc)
-        why = text[:1].lower() + text[1:]
-    return ExportError(f"cannot write {target}: {why}; nothing was written")
+    return ExportError(f"{cannot_write_words(target, exc)}; nothing was written")
 
 
 @contextlib.contextmanager
