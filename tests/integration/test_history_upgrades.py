@@ -25,9 +25,9 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import pytest
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from chinwag.adapters.secure.keys import LocalKeys
+from chinwag.adapters.secure.signatures import IdentitySignatures
 from chinwag.adapters.sqlite.contacts import SqliteContactRepository
 from chinwag.adapters.sqlite.conversations import SqliteConversationRepository
 from chinwag.adapters.sqlite.database import SCHEMA_VERSION, Database
@@ -84,14 +84,6 @@ def jsonable(value: object) -> Any:
     if isinstance(value, UUID):
         return str(value)
     return value
-
-
-def verify(key: bytes, message: bytes, signature: bytes) -> bool:
-    try:
-        Ed25519PublicKey.from_public_bytes(key).verify(signature, message)
-    except (InvalidSignature, ValueError):
-        return False
-    return True
 
 
 def user_version(path: Path) -> int:
@@ -276,7 +268,9 @@ def test_groups_survive_with_their_signed_log_and_messages(history: History) -> 
         for group_id, group in groups.items():
             changes = await stores.groups.changes(UUID(group_id))
             assert [c.hash().hex() for c in changes] == group["changes"]
-            state, chain = canonical(changes, verify, group=UUID(group_id))
+            state, chain = canonical(
+                changes, IdentitySignatures(LocalKeys.generate()).verify, group=UUID(group_id)
+            )
             assert [c.hash().hex() for c in chain] == group["chain"]
             assert state.name == group["name"] and state.version == group["version"]
             assert [m.name for m in state.members] == group["members"]
