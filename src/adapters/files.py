@@ -18,8 +18,9 @@ import json
 import os
 import secrets
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 FOLDER_MODE = 0o700
 FILE_MODE = 0o600
@@ -229,9 +230,14 @@ def _create_in_place(path: Path, data: bytes) -> bool:
 
 def _write_temporary(path: Path, data: bytes) -> Path:
     """``data`` in a new synced 0600 file next to ``path``; nothing is left behind on failure."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    temporary = _temporary(path)
     _write_new(temporary, data)
     return temporary
+
+
+def _temporary(path: Path) -> Path:
+    """A hidden name beside ``path`` for a file written before it becomes ``path``."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
 
 
 def _write_new(path: Path, data: bytes) -> None:
@@ -311,3 +317,40 @@ def unwritable(target: Path) -> OSError | None:
         code = errno.ENOTDIR if target.parent.exists() else errno.ENOENT
         return OSError(code, os.strerror(code))
     return None
+
+
+@contextlib.contextmanager
+def written_whole(
+    target: Path, failed: Callable[[OSError], Exception], buffering: int = -1
+) -> Iterator[BinaryIO]:
+    """A new private (0600) file beside ``target`` to write in the block; when the block ends,
+    synced and renamed to ``target``, and the folder synced: ``target`` appears whole or not
+    at all. On any failure the file is removed and ``target`` left as it was. A failure to write
+    that file itself (making, writing, syncing or renaming it) is raised as ``failed(exc)``;
+    another ``OSError`` (reading what is copied into it, say) stays as it was."""
+    temporary = _temporary(target)
+    try:
+        fd = open_private(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    except OSError as exc:
+        raise failed(exc) from None
+    try:
+        with open(fd, "wb", buffering=buffering) as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, target)
+    except OSError as exc:
+        _discard(temporary)
+        if exc.errno is not None and exc.filename in (None, str(temporary)):
+            raise failed(exc) from None
+        raise
+    except BaseException:
+        _discard(temporary)
+        raise
+    sync_folder(target.parent)
+
+
+def _discard(path: Path) -> None:
+    """Remove a temporary file after a failure, which must stay the error said."""
+    with contextlib.suppress(OSError):
+        os.unlink(path)

@@ -175,7 +175,7 @@ def test_jsonl_holds_every_message_in_storage_order(data: Path, tmp_path: Path) 
     ]
     assert lines[6]["file"]["name"] == "notes <1>.txt"
     assert (tmp_path / "all.jsonl").stat().st_mode & 0o777 == 0o600
-    assert not list(tmp_path.glob(".*partial*"))
+    assert not list(tmp_path.glob(".*.tmp"))
 
 
 def test_import_into_an_empty_history_reproduces_it(data: Path, tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from uuid import UUID
 
 import pytest
 
+from chinwag.adapters import files
 from chinwag.adapters.export import to_file
 from chinwag.adapters.export.jsonl import message_fields
 from chinwag.adapters.secure.keys import encode_keys
@@ -196,7 +197,7 @@ def test_export_errors_name_the_file_asked_for_in_words(
         raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
 
     with monkeypatch.context() as patch:
-        patch.setattr(to_file, "open_private", no_writes)
+        patch.setattr(files, "open_private", no_writes)  # where written_whole makes it
         code, err = cli("export", *base, str(read_only))
     assert code == 1
     assert f"cannot write {read_only}: read-only file system" in _one_line(err, "export")
@@ -211,7 +212,7 @@ def test_export_errors_name_the_file_asked_for_in_words(
         code, err = cli("export", *base, str(full))
     assert code == 1
     assert f"cannot write {full}: no space left on device" in _one_line(err, "export")
-    assert not full.exists() and not list(tmp_path.glob(".*partial*"))
+    assert not full.exists() and not list(tmp_path.glob(".*.tmp"))
 
 
 # --- export: which group, and how it is said ---------------------------------------------------

@@ -48,6 +48,7 @@ from chinwag.adapters.files import (
     read_private,
     sync_folder,
     unwritable,
+    written_whole,
 )
 from chinwag.adapters.secure.keys import KeyFileError, LocalKeys, decode_keys
 from chinwag.adapters.sqlite.schema import SCHEMA_VERSION
@@ -176,28 +177,8 @@ def write_atomically(output: Path, write: Callable[[BinaryIO], Manifest]) -> Man
     A failure to write the file itself is a :class:`BackupError` naming ``output``; one to read
     what ``write`` copies stays an OSError naming that file."""
     check_not_link(output)
-    temporary = output.with_name(f".{output.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        fd = open_private(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
-    except OSError as exc:
-        raise cannot_write(output, exc) from None
-    try:
-        with os.fdopen(fd, "wb") as out:
-            manifest = write(out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, output)
-    except OSError as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        if exc.errno is not None and exc.filename in (None, str(temporary)):
-            raise cannot_write(output, exc) from None
-        raise
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    sync_folder(output.parent)
+    with written_whole(output, lambda exc: cannot_write(output, exc)) as out:
+        manifest = write(out)
     return manifest
 
 

@@ -7,7 +7,7 @@ person asked for (never of the file written beside it first).
 from __future__ import annotations
 
 import contextlib
-import os
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final, TextIO
@@ -16,7 +16,7 @@ from chinwag.adapters.backup.folder import UserFiles
 from chinwag.adapters.export.html import HtmlWriter
 from chinwag.adapters.export.jsonl import JsonLinesWriter
 from chinwag.adapters.export.text import TextWriter
-from chinwag.adapters.files import cannot_write_words, open_private, unwritable
+from chinwag.adapters.files import cannot_write_words, unwritable, written_whole
 from chinwag.adapters.own_files import refuse_our_files
 from chinwag.application.history_export import (
     ExportScope,
@@ -72,29 +72,12 @@ def private_output(target: Path) -> Iterator[TextIO]:
     when the block ends; removed if the block fails, leaving ``target`` as it was. A failure
     to write it (a missing folder, a read-only or full disk) is an :class:`ExportError` naming
     ``target``."""
-    partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
-    try:
-        fd = open_private(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
-    except OSError as exc:
-        raise cannot_write(target, exc) from None
-    try:
-        with open(
-            fd, "w", encoding="utf-8", errors="backslashreplace", newline="\n", buffering=_BUFFER
-        ) as stream:
+    with written_whole(target, lambda exc: cannot_write(target, exc), _BUFFER) as out:
+        stream = io.TextIOWrapper(out, encoding="utf-8", errors="backslashreplace", newline="\n")
+        try:
             yield stream
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(partial, target)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(partial)
-        if exc.errno is not None and exc.filename in (None, str(partial)):
-            raise cannot_write(target, exc) from None
-        raise
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(partial)
-        raise
+        finally:
+            stream.detach()  # flushed into the file, which written_whole syncs and closes
 
 
 def export_to_file(
