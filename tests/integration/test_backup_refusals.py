@@ -11,38 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from chinwag.adapters.backup.archive import ArchiveWriter, BackupError, ScryptParameters
+from chinwag.adapters.backup.archive import ArchiveWriter, BackupError
 from chinwag.adapters.backup.bundle import write_entries
 from chinwag.adapters.backup.service import back_up_user
 from chinwag.adapters.gui.presenter_data import reason
 from chinwag.adapters.secure.keys import LocalKeys, encode_keys
 from chinwag.entrypoints import cli_backup
+from tests.backup_support import CHEAP, PASS, backup, restore, tree
 from tests.processes import user_folder
 
 pytestmark = pytest.mark.timeout(60)
-
-CHEAP = ScryptParameters(log2_n=4, r=1, p=1)
-PASS = {"CHINWAG_BACKUP_PASSPHRASE": "a long backup passphrase"}
-
-
-def backup(*argv: str, environ: dict[str, str] = PASS) -> int:
-    return cli_backup.main("backup", argv, environ=environ, ask=_no_terminal, scrypt=CHEAP)
-
-
-def restore(*argv: str, environ: dict[str, str] = PASS) -> int:
-    return cli_backup.main("restore", argv, environ=environ, ask=_no_terminal)
-
-
-def _no_terminal(prompt: str) -> str:
-    raise AssertionError(f"asked {prompt!r} on the terminal")
-
-
-def _tree(folder: Path) -> dict[str, bytes]:
-    return {
-        str(path.relative_to(folder)): path.read_bytes()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
 
 
 def _make_user(data: Path, user: str) -> Path:
@@ -72,7 +50,7 @@ def test_a_backup_is_never_written_over_or_among_chinwags_own_files(
     bob = _make_user(data, "bob")
     other = _make_user(tmp_path / "elsewhere", "carol")  # another data folder
     (tmp_path / "link").symlink_to(alice)
-    before = _tree(tmp_path)
+    before = tree(tmp_path)
     for out, said in [
         (alice / "identity.key", "one of chinwag's own files"),
         (alice / "history.sqlite3", "one of chinwag's own files"),
@@ -87,12 +65,12 @@ def test_a_backup_is_never_written_over_or_among_chinwags_own_files(
         assert backup("--user", "alice", "--data-dir", str(data), str(out)) == 2, out
         err = _one_line(capsys)
         assert said in err and str(out) in err and "nothing was written" in err, err
-        assert _tree(tmp_path) == before, out  # nothing replaced, nothing left beside
+        assert tree(tmp_path) == before, out  # nothing replaced, nothing left beside
 
     # The desktop app's Back up… calls the same service: refused there too.
     with pytest.raises(BackupError, match="own files"):
         back_up_user(alice, "alice", alice / "identity.key", "pass", cli_backup.USER_FILES)
-    assert _tree(tmp_path) == before
+    assert tree(tmp_path) == before
 
     # ... and says why as the command does, naming the file asked for.
     missing = tmp_path / "nowhere" / "x.chinwag-backup"
@@ -154,12 +132,12 @@ def test_write_errors_name_the_file_asked_for_in_plain_words(
         (tmp_path, "it is a folder"),
         (tmp_path / "a-file" / "x.cwb", f"{tmp_path / 'a-file'} is not a folder"),
     ]:
-        before = _tree(tmp_path)
+        before = tree(tmp_path)
         assert backup("--user", "alice", "--data-dir", str(data), str(out)) == 2
         err = _one_line(capsys)
         assert f"cannot write {out}: {said}" in err, err
         assert ".tmp" not in err and "Errno" not in err
-        assert _tree(tmp_path) == before
+        assert tree(tmp_path) == before
 
 
 def _sealed(path: Path, key: bytes, passphrase: str = "a long backup passphrase") -> None:

@@ -9,35 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from chinwag.adapters.backup.archive import ScryptParameters
 from chinwag.entrypoints import cli_backup
+from tests.backup_support import CHEAP, PASS, backup, restore, tree
 from tests.processes import CliProcess, RegistryProcess, history, start, user_folder
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
-
-CHEAP = ScryptParameters(log2_n=10, r=8, p=1)
-PASS = {"CHINWAG_BACKUP_PASSPHRASE": "a long backup passphrase"}
-
-
-def backup(*argv: str, environ: dict[str, str] = PASS) -> int:
-    return cli_backup.main("backup", argv, environ=environ, ask=_no_terminal, scrypt=CHEAP)
-
-
-def restore(*argv: str, environ: dict[str, str] = PASS) -> int:
-    return cli_backup.main("restore", argv, environ=environ, ask=_no_terminal)
-
-
-def _no_terminal(prompt: str) -> str:
-    raise AssertionError(f"asked {prompt!r} on the terminal")
-
-
-def _tree(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder`` with its bytes (what "nothing was written" compares)."""
-    return {
-        str(path.relative_to(folder)): path.read_bytes()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
 
 
 def test_a_running_clients_backup_restores_elsewhere_with_its_key_and_history(
@@ -92,12 +68,12 @@ def test_a_running_clients_backup_restores_elsewhere_with_its_key_and_history(
     again.wait_event("message", body="welcome back")
 
     # An identity is there now: not replaced unasked, nor while its client runs.
-    kept = _tree(fresh)
+    kept = tree(fresh)
     assert restore(str(file), "--data-dir", str(fresh)) == 2
     assert "--force" in capsys.readouterr().err
     assert restore(str(file), "--data-dir", str(fresh), "--force") == 2
     assert "already running" in capsys.readouterr().err
-    assert _tree(fresh) == kept
+    assert tree(fresh) == kept
     assert again.quit() == 0
     assert restore(str(file), "--data-dir", str(fresh), "--force") == 0
     assert sorted(p.name for p in fresh.iterdir()) == [restored.name]  # nothing left aside

@@ -29,9 +29,9 @@ from uuid import UUID
 
 import pytest
 
-from chinwag.adapters.backup.archive import ScryptParameters
 from chinwag.entrypoints import cli_backup
 from tests import history_fill
+from tests.backup_support import CHEAP, PASS, no_terminal, restore
 from tests.history_fill import body, hostile, measure
 from tests.processes import ENV, CliProcess, RegistryProcess, history, start
 
@@ -45,17 +45,7 @@ SMALL: Final = 10_000
 BACKED_UP: Final = 100_000
 SENT: Final = 100_000
 """Bytes of the file alice sends bob."""
-CHEAP: Final = ScryptParameters(log2_n=10, r=8, p=1)
-PASS: Final = {"CHINWAG_BACKUP_PASSPHRASE": "a long backup passphrase"}
 Event = dict[str, Any]
-
-
-def _no_terminal(prompt: str) -> str:
-    raise AssertionError(f"asked {prompt!r} on the terminal")
-
-
-def restore(*argv: str, environ: dict[str, str] = PASS) -> int:
-    return cli_backup.main("restore", argv, environ=environ, ask=_no_terminal)
 
 
 def whole_history(client: CliProcess, peer: str) -> list[tuple[str, str]]:
@@ -129,7 +119,7 @@ def test_a_running_client_with_100000_messages_and_a_transfer_restores_whole(
     file.parent.mkdir()
     made = cli_backup.main(
         "backup", ["--user", "alice", "--data-dir", str(tmp_path / "a"), str(file)],
-        environ=PASS, ask=_no_terminal, scrypt=CHEAP,
+        environ=PASS, ask=no_terminal, scrypt=CHEAP,
     )  # fmt: skip
     assert made == 0, capsys.readouterr().err
     assert alice.proc.poll() is None  # taken while it runs, without stopping it

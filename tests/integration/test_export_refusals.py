@@ -34,6 +34,7 @@ from chinwag.domain.group import Change
 from chinwag.domain.message import GroupStamp, Message, MessageState
 from chinwag.entrypoints import cli_export
 from chinwag.entrypoints.cli_backup import USER_FILES
+from tests.backup_support import tree
 from tests.processes import user_folder
 from tests.unit.test_history_import import KEYS, book_club, direct, posted
 
@@ -50,14 +51,6 @@ def cli(command: str, *argv: str, stderr: io.StringIO | None = None) -> tuple[in
     err = io.StringIO() if stderr is None else stderr
     code = cli_export.main(command, list(argv), stderr=err)
     return code, err.getvalue()
-
-
-def _tree(folder: Path) -> dict[str, bytes]:
-    return {
-        str(path.relative_to(folder)): path.read_bytes()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
 
 
 def _one_line(err: str, command: str) -> str:
@@ -139,7 +132,7 @@ def test_an_export_is_never_written_over_or_among_chinwags_own_files(tmp_path: P
     alice = make_user(data, "alice", direct(1, "alice", MessageState.DELIVERED))
     bob = make_user(data, "bob")
     (tmp_path / "link").symlink_to(alice)
-    before = _tree(tmp_path)
+    before = tree(tmp_path)
     for out, said in [
         (alice / "history.sqlite3", "one of chinwag's own files"),
         (alice / "identity.key", "one of chinwag's own files"),
@@ -153,7 +146,7 @@ def test_an_export_is_never_written_over_or_among_chinwags_own_files(tmp_path: P
         assert code == 1, (out, err)
         _one_line(err, "export")
         assert said in err and str(out) in err and "nothing was written" in err, err
-        assert _tree(tmp_path) == before, out
+        assert tree(tmp_path) == before, out
 
     # The desktop app's Export conversation… writes through the same function: refused too.
     with (
@@ -169,7 +162,7 @@ def test_an_export_is_never_written_over_or_among_chinwags_own_files(tmp_path: P
             files=USER_FILES,
         )
     opened = ("-shm", "-wal")  # what the reader's opening leaves: SQLite's side files, empty
-    assert {k: v for k, v in _tree(tmp_path).items() if not k.endswith(opened)} == before
+    assert {k: v for k, v in tree(tmp_path).items() if not k.endswith(opened)} == before
 
     beside = data / "alice.jsonl"  # in the data folder, in no user's folder: fine
     assert cli("export", "--user", "alice", "--data-dir", str(data), str(beside))[0] == 0
@@ -264,7 +257,7 @@ def test_import_needs_the_user_to_exist_and_leaves_nothing_behind(tmp_path: Path
     data = tmp_path / "data"
     make_user(data, "alice")
     export = lines(tmp_path / "bob.jsonl", direct(1, "bob", MessageState.DELIVERED))
-    before = _tree(tmp_path)
+    before = tree(tmp_path)
     for where in (data, tmp_path / "no-such-folder"):
         code, err = cli("import", "--user", "nobody", "--data-dir", str(where), str(export))
         assert code == 1
@@ -272,7 +265,7 @@ def test_import_needs_the_user_to_exist_and_leaves_nothing_behind(tmp_path: Path
             f"chinwag-cli import: no user nobody in {where}: sign in once, or restore a backup, "
             "before importing\n"
         )
-    assert _tree(tmp_path) == before
+    assert tree(tmp_path) == before
     assert not (tmp_path / "no-such-folder").exists()
     assert sorted(p.name for p in data.iterdir()) == [user_folder(data, "alice").name]
 
