@@ -14,9 +14,10 @@ what the recipient has, whatever broke (see docs/design-files.md).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -69,6 +70,19 @@ class FileOffer(BaseModel):
             "root": self.root.hex(),
             "mime": self.mime,
         }
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, Any]) -> FileOffer:
+        """The offer :meth:`fields` gives ``fields`` of; ``KeyError``, ``TypeError`` or
+        ``ValueError`` (pydantic's ``ValidationError`` among them) if they are not one's."""
+        return cls(
+            name=fields["name"],
+            size=fields["size"],
+            sha256=bytes.fromhex(fields["sha256"]),
+            piece_size=fields["piece_size"],
+            root=bytes.fromhex(fields["root"]),
+            mime=fields["mime"],
+        )
 
     def piece_length(self, index: int) -> int:
         """Bytes of piece ``index``: ``piece_size``, but the last may be shorter."""

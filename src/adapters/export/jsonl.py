@@ -145,14 +145,7 @@ def _offer(fields: dict[str, Any]) -> FileOffer | None:
     if offer is None:
         return None
     try:
-        return FileOffer(
-            name=offer["name"],
-            size=offer["size"],
-            sha256=bytes.fromhex(offer["sha256"]),
-            piece_size=offer["piece_size"],
-            root=bytes.fromhex(offer["root"]),
-            mime=offer["mime"],
-        )
+        return FileOffer.from_fields(offer)
     except (KeyError, TypeError, ValueError) as exc:
         raise BadLine(f"'file' is not a file offer: {exc}") from exc
 

@@ -122,15 +122,7 @@ def offer_from_json(text: str, what: str) -> FileOffer:
     """The offer stored as ``text``; :class:`StorageError` naming ``what`` holds it if it is
     not one (a damaged row is reported, not guessed at)."""
     try:
-        fields = json.loads(text)
-        return FileOffer(
-            name=fields["name"],
-            size=fields["size"],
-            sha256=bytes.fromhex(fields["sha256"]),
-            piece_size=fields["piece_size"],
-            root=bytes.fromhex(fields["root"]),
-            mime=fields["mime"],
-        )
+        return FileOffer.from_fields(json.loads(text))
     except (ValueError, TypeError, KeyError) as exc:  # pydantic's ValidationError included
         raise StorageError(f"{what} holds a damaged file offer: {exc}") from exc
 
